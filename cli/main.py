@@ -1,0 +1,65 @@
+"""The `tokwork` command: assembles the sub-commands and turns user mistakes into one-line errors.
+
+Every `TokworkError` and every usage error becomes one line on stderr and exit code 2; `--help` works on
+every command. No computation lives here: each command calls one library function.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+try:  # typer >= 0.24 carries its own copy of click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exceptions
+
+from tokwork.cli.encode import encode_command
+from tokwork.cli.info import info_command
+from tokwork.cli.train import train_app
+from tokwork.errors import TokworkError
+
+app = typer.Typer(
+    name="tokwork",
+    help="Tokenizer engineering workbench: train, inspect, measure and transplant LLM tokenizers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(train_app, name="train")
+app.command("encode")(encode_command)
+app.command("info")(info_command)
+
+
+def fail(message: str) -> int:
+    """Print a one-line error on stderr and return the exit code for user mistakes."""
+    line = " ".join(message.split())
+    print(f"tokwork: error: {line}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI on `argv` and return its exit code (tests call this; the console script calls `run`)."""
+    try:
+        result = app(args=argv, prog_name="tokwork", standalone_mode=False)
+    except click_exceptions.NoArgsIsHelpError as err:
+        print(err.ctx.get_help() if err.ctx else str(err))
+        return 0
+    except click_exceptions.UsageError as err:
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+        return fail(err.format_message() + hint)
+    except typer.Exit as err:
+        return err.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("tokwork: interrupted", file=sys.stderr)
+        return 130
+    except TokworkError as err:
+        return fail(str(err))
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The CLI end to end: train each kind, then encode and inspect what was written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import UDHR
+from tokwork import load_tokenizer
+from tokwork.cli.main import main
+
+SENTENCE = "Tokenizers split text. Токенизаторы делят текст. 分词器把文本切开。"
+
+
+@pytest.mark.parametrize("kind, extra", [("bpe", []), ("unigram", []), ("char", ["--mode", "char"])])
+def test_train_encode_info(tmp_path, capsys, kind, extra):
+    out = tmp_path / kind
+    corpus = [str(UDHR / f"{code}.txt") for code in ("eng", "rus", "cmn_hans")]
+    assert main(["train", kind, *corpus, "-v", "1024", "-o", str(out), "-q", *extra]) == 0
+    assert (out / "tokwork.json").is_file()
+    assert "written to" in capsys.readouterr().out
+
+    assert main(["encode", str(out), SENTENCE, "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    tok = load_tokenizer(out)
+    assert [row["id"] for row in shown["tokens"]] == tok.encode(SENTENCE)
+    assert shown["round_trip"] is True and shown["bytes"] == len(SENTENCE.encode())
+
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["vocab_size"] == tok.vocab_size and info["trained"]["kind"] == ("unigram" if kind == "unigram" else kind)
+    assert info["single_byte_tokens"] == 256
+
+
+def test_retraining_replaces_a_tokwork_output_without_force(tmp_path, capsys):
+    out = tmp_path / "bpe"
+    corpus = str(UDHR / "eng.txt")
+    assert main(["train", "bpe", corpus, "-v", "400", "-o", str(out), "-q"]) == 0
+    assert main(["train", "bpe", corpus, "-v", "500", "-o", str(out), "-q"]) == 0
+    assert load_tokenizer(out).vocab_size == 500
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bpe"]
+
+
+def test_force_replaces_a_foreign_directory(tmp_path):
+    out = tmp_path / "foreign"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    assert main(["train", "bpe", str(UDHR / "eng.txt"), "-v", "400", "-o", str(out), "-q", "--force"]) == 0
+    assert not (out / "notes.txt").exists() and (out / "tokenizer.json").is_file()
+
+
+def test_encode_table_and_ids(tmp_path, capsys, reference_tokenizer):
+    from tests.conftest import reference_tokenizer_path
+
+    gpt2 = str(reference_tokenizer_path("gpt2"))
+    assert main(["encode", gpt2, "Hello world", "--format", "ids"]) == 0
+    assert capsys.readouterr().out.split() == ["15496", "995"]
+    assert main(["encode", gpt2, "Hello world"]) == 0
+    table = capsys.readouterr().out
+    assert "'Ġworld'" in table and "' world'" in table and "round trip: exact" in table
+    text_file = tmp_path / "t.txt"
+    text_file.write_text("Hello world", encoding="utf-8")
+    assert main(["encode", gpt2, "--file", str(text_file), "--format", "ids"]) == 0
+    assert capsys.readouterr().out.split() == ["15496", "995"]
+
+
+def test_console_script_help_everywhere():
+    for args in ([], ["--help"], ["train", "--help"], ["train", "bpe", "--help"], ["encode", "--help"],
+                 ["info", "--help"], ["train", "unigram", "--help"], ["train", "char", "--help"]):
+        done = subprocess.run([sys.executable, "-m", "tokwork.cli", *args], capture_output=True, text=True)
+        assert done.returncode == 0, (args, done.stderr)
+        assert "Usage" in done.stdout

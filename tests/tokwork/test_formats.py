@@ -1,0 +1,186 @@
+"""The Tokenizer wrapper over every format, checked on real tokenizers from registry packages.
+
+The core property: `decode(encode(s)) == normalize(s)` and the byte view of `encode(s)` joins to the bytes
+of `normalize(s)` (plus the dummy-prefix space where the tokenizer adds one), for arbitrary Unicode.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+
+import pytest
+import sentencepiece as spm
+from hypothesis import given
+
+from tests.conftest import ENGLISH_SAMPLE, texts, udhr_files
+from tokwork import load_tokenizer
+from tokwork.errors import TokenizerFormatError
+from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
+
+REFERENCE = ["gpt2", "llama3", "gemma3", "qwen3", "r50k_base", "cl100k_base", "o200k_base"]
+
+
+@pytest.fixture(scope="session")
+def llama_style_sentencepiece(tmp_path_factory):
+    """A SentencePiece BPE with byte fallback and a dummy prefix, set up the way Llama 2's was."""
+    model = io.BytesIO()
+    lines = [line for p in udhr_files()[:30] for line in p.read_text(encoding="utf-8").splitlines() if line]
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, vocab_size=3000, model_type="bpe", byte_fallback=True,
+        normalization_rule_name="identity", add_dummy_prefix=True, remove_extra_whitespaces=False,
+        split_digits=True, allow_whitespace_only_pieces=True, character_coverage=0.9995, minloglevel=2,
+    )
+    path = tmp_path_factory.mktemp("spm") / "llama_style.model"
+    path.write_bytes(model.getvalue())
+    return load_tokenizer(path)
+
+
+@pytest.fixture(scope="session")
+def any_tokenizer(reference_tokenizer, llama_style_sentencepiece):
+    def get(name):
+        return llama_style_sentencepiece if name == "llama-style-spm" else reference_tokenizer(name)
+
+    return get
+
+
+def check_exact(tok, text: str) -> None:
+    ids = tok.encode(text)
+    expected = tok.normalize(text)
+    assert tok.decode(ids) == expected
+    prefix = b" " if tok.byte_view.strips_leading_space and ids else b""
+    assert tok.byte_view.join(ids) == prefix + expected.encode("utf-8")
+    assert tok.decode_bytes(ids) == expected.encode("utf-8")
+
+
+@pytest.mark.parametrize("name", [*REFERENCE, "llama-style-spm"])
+def test_round_trip_and_byte_view_on_arbitrary_text(any_tokenizer, name):
+    tok = any_tokenizer(name)
+
+    @given(texts)
+    def run(text):
+        check_exact(tok, text)
+
+    run()
+
+
+@pytest.mark.parametrize("name", [*REFERENCE, "llama-style-spm"])
+def test_round_trip_on_every_udhr_language_and_english(any_tokenizer, udhr_texts, name):
+    tok = any_tokenizer(name)
+    for code, text in [*udhr_texts.items(), ("en-sample", ENGLISH_SAMPLE.read_text(encoding="utf-8")[:200_000])]:
+        try:
+            check_exact(tok, text)
+        except AssertionError:
+            pytest.fail(f"{name} does not round-trip {code}")
+
+
+def test_normalising_tokenizers_say_what_they_measure(reference_tokenizer):
+    qwen = reference_tokenizer("qwen3")
+    decomposed = "e\u0301"
+    assert qwen.normalize(decomposed) == unicodedata.normalize("NFC", decomposed) == "é"
+    gemma = reference_tokenizer("gemma3")
+    assert gemma.normalize("a▁b") == "a b"  # Gemma writes spaces as ▁, so a literal ▁ comes back as a space
+
+
+def test_known_ids_and_pieces(reference_tokenizer):
+    gpt2 = reference_tokenizer("gpt2")
+    assert gpt2.encode("Hello world") == [15496, 995]
+    assert gpt2.byte_view[995] == b" world"  # stored as 'Ġworld'
+    assert gpt2.id_to_token(995) == "Ġworld"
+    llama3 = reference_tokenizer("llama3")
+    assert llama3.encode("Hello world") == [9906, 1917]
+    gemma = reference_tokenizer("gemma3")
+    assert gemma.byte_view[gemma.token_to_id("<0x0A>")] == b"\n"
+    assert gemma.byte_view[gemma.token_to_id("▁the")] == b" the"
+    assert gemma.byte_view[gemma.specials.bos] is None
+
+
+def test_special_tokens_by_role(reference_tokenizer, llama_style_sentencepiece):
+    assert reference_tokenizer("gpt2").specials.eos == 50256
+    llama3 = reference_tokenizer("llama3").specials
+    assert (llama3.bos, llama3.eos) == (128000, 128001)
+    gemma = reference_tokenizer("gemma3").specials
+    assert (gemma.bos, gemma.pad, gemma.unk) == (2, 0, 3)
+    assert reference_tokenizer("qwen3").specials.pad == 151643
+    assert reference_tokenizer("cl100k_base").specials.eos == 100257
+    spm_roles = llama_style_sentencepiece.specials
+    assert (spm_roles.unk, spm_roles.bos, spm_roles.eos) == (0, 1, 2)
+
+
+def test_special_strings_in_text_are_text_unless_asked(reference_tokenizer):
+    gpt2 = reference_tokenizer("gpt2")
+    assert gpt2.encode("<|endoftext|>") != [50256]
+    assert gpt2.encode("<|endoftext|>", parse_special=True) == [50256]
+    gemma = reference_tokenizer("gemma3")
+    assert gemma.encode("hi", add_special_tokens=True)[0] == gemma.specials.bos
+
+
+def test_dummy_prefix_is_in_the_byte_view_and_stripped_on_decode(llama_style_sentencepiece):
+    tok = llama_style_sentencepiece
+    assert tok.byte_view.strips_leading_space
+    ids = tok.encode("Hello")
+    assert tok.byte_view.join(ids) == b" Hello"
+    assert tok.decode_bytes(ids) == b"Hello"
+
+
+def test_tiktoken_files_encode_exactly_like_tiktoken(reference_tokenizer, udhr_texts, monkeypatch):
+    tiktoken = pytest.importorskip("tiktoken")
+    from tiktoken.load import load_tiktoken_bpe
+    from tiktoken_ext import openai_public
+
+    from tests.conftest import reference_tokenizer_path
+
+    extra = ["a  \n\nb", "x \n", "  \n \n  y", "hello   ", "1234567 ab's IT'S", "\r\n\r\n  \t\n", "a\u00a0\u00a0b"]
+    corpus = [*udhr_texts.values(), ENGLISH_SAMPLE.read_text(encoding="utf-8")[:300_000], *extra]
+    for name in ("r50k_base", "cl100k_base", "o200k_base"):
+        path = reference_tokenizer_path(name)
+        ranks = load_tiktoken_bpe(str(path))
+        # The standard pattern lives in tiktoken's own encoding constructor; give it the ranks from disk.
+        monkeypatch.setattr(openai_public, "load_tiktoken_bpe", lambda *a, _r=ranks, **k: _r)
+        params = getattr(openai_public, name)()
+        reference = tiktoken.Encoding(name, pat_str=params["pat_str"], mergeable_ranks=ranks,
+                                      special_tokens=params["special_tokens"])
+        ours = reference_tokenizer(name)
+        for text in corpus:
+            assert ours.encode(text) == reference.encode_ordinary(text), name
+
+
+def test_saved_tokenizers_load_back_identically(tmp_path, reference_tokenizer, llama_style_sentencepiece):
+    sample = "Saving keeps every id: 日本語, ▁x, <|endoftext|> and  spaces\n"
+    for tok in (reference_tokenizer("gpt2"), reference_tokenizer("cl100k_base"), llama_style_sentencepiece):
+        folder = tmp_path / tok.format
+        folder.mkdir()
+        tok.save(folder)
+        again = load_tokenizer(folder)
+        assert again.encode(sample) == tok.encode(sample)
+        assert again.specials == tok.specials
+
+
+def test_bad_tokenizer_files_raise_one_clear_error(tmp_path):
+    cases = {
+        "missing": (tmp_path / "nothing.json", "does not exist"),
+        "corrupt": (tmp_path / "tokenizer.json", "is not a valid tokenizer.json"),
+        "unknown": (tmp_path / "vocab.txt", "unknown tokenizer format"),
+        "garbage model": (tmp_path / "x.model", "is not a valid SentencePiece model"),
+        "bad tiktoken": (tmp_path / "x.tiktoken", "line 1 is not '<base64 token> <rank>'"),
+        "empty folder": (tmp_path / "folder", "holds no tokenizer.json"),
+    }
+    (tmp_path / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "BPE"', encoding="utf-8")
+    (tmp_path / "vocab.txt").write_text("a\nb\n", encoding="utf-8")
+    (tmp_path / "x.model").write_bytes(b"\x00\x01not a model")
+    (tmp_path / "x.tiktoken").write_text("!!! 0\n", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    for path, message in cases.values():
+        with pytest.raises(TokenizerFormatError, match=message):
+            load_tokenizer(path)
+
+
+def test_wrapper_keeps_a_literal_space_mark_that_plain_sentencepiece_loses(tmp_path):
+    from tokwork.trainers.unigram import UnigramConfig, train_unigram
+
+    trained = train_unigram(udhr_files()[:5], UnigramConfig(vocab_size=600), progress=False)
+    tok = trained.tokenizer
+    assert isinstance(tok, SentencePieceTokenizer)
+    text = "a▁b ▁"
+    assert tok.decode(tok.encode(text)) == text
+    assert tok.processor.decode(tok.processor.encode(text)) != text

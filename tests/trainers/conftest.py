@@ -1,0 +1,39 @@
+"""Tokenizers trained once per test session on the shipped UDHR corpus, shared by the trainer tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import udhr_files
+from tokwork.trainers.bpe import BPEConfig, train_bpe
+from tokwork.trainers.char import CharConfig, train_char
+from tokwork.trainers.unigram import UnigramConfig, train_unigram
+
+
+@pytest.fixture(scope="session")
+def udhr_corpus():
+    return udhr_files()
+
+
+@pytest.fixture(scope="session")
+def trained(udhr_corpus, tmp_path_factory):
+    """Each trained kind, saved to disk: name -> (TrainedTokenizer, directory)."""
+    runs = {
+        "bpe": lambda: train_bpe(udhr_corpus, BPEConfig(vocab_size=4000), progress=False),
+        "bpe-o200k": lambda: train_bpe(udhr_corpus, BPEConfig(vocab_size=3000, split="o200k"), progress=False),
+        "bpe-nfkc": lambda: train_bpe(udhr_corpus, BPEConfig(vocab_size=3000, nfkc=True), progress=False),
+        "unigram": lambda: train_unigram(udhr_corpus, UnigramConfig(vocab_size=4000), progress=False),
+        "char-bpe": lambda: train_char(udhr_corpus, CharConfig(vocab_size=1500), progress=False),
+        "char": lambda: train_char(udhr_corpus, CharConfig(vocab_size=1000, mode="char"), progress=False),
+    }
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            result = runs[name]()
+            folder = tmp_path_factory.mktemp(name) / "out"
+            result.save(folder)
+            cache[name] = (result, folder)
+        return cache[name]
+
+    return get

@@ -1,0 +1,136 @@
+"""Byte-level BPE: hand-checkable merges, exact round trips, standard files that load without tokwork."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import unicodedata
+
+import pytest
+from hypothesis import given
+
+from tests.conftest import ENGLISH_SAMPLE, texts, udhr_articles
+from tokwork import load_tokenizer
+from tokwork.errors import ParameterError
+from tokwork.trainers.bpe import BPEConfig, train_bpe
+
+
+def merges_of(result) -> list[list[str]]:
+    return json.loads(result.tokenizer.backend.to_str())["model"]["merges"]
+
+
+def test_golden_merges_on_aaabdaaabac(tmp_path):
+    # Pairs in "aaabdaaabac": aa x4, ab x2, others x1, so (a, a) merges first. Then "aaab" is [aa, a, b]:
+    # (aa, a) and (a, b) both occur twice; the tie goes to the pair of lower ids, (a, b). Then (aa, ab).
+    corpus = tmp_path / "golden.txt"
+    corpus.write_text("aaabdaaabac", encoding="utf-8")
+    result = train_bpe([corpus], BPEConfig(vocab_size=256 + 1 + 3, min_frequency=1), progress=False)
+    assert merges_of(result) == [["a", "a"], ["a", "b"], ["aa", "ab"]]
+    tok = result.tokenizer
+    assert [tok.id_to_token(i) for i in tok.encode("aaabdaaabac")] == ["aaab", "d", "aaab", "a", "c"]
+
+
+def test_golden_merges_on_sennrich_example(tmp_path):
+    # Pre-tokens: low x1, Ġlow x4, Ġlower x2, Ġnewest x6, Ġwidest x3 (Ġ is the space). (e,s) and (s,t)
+    # occur 9 times each, then (l,o) and (o,w) 7 times, then (e,w) and (n,ew) 6 times.
+    corpus = tmp_path / "golden.txt"
+    corpus.write_text("low" + " low" * 4 + " lower" * 2 + " newest" * 6 + " widest" * 3, encoding="utf-8")
+    result = train_bpe([corpus], BPEConfig(vocab_size=256 + 1 + 6, min_frequency=1), progress=False)
+    assert merges_of(result) == [["e", "s"], ["es", "t"], ["l", "o"], ["lo", "w"], ["e", "w"], ["n", "ew"]]
+    tok = result.tokenizer
+    assert [tok.id_to_token(i) for i in tok.encode(" newest lowest")] == ["Ġ", "new", "est", "Ġ", "low", "est"]
+
+
+@pytest.mark.parametrize("name", ["bpe", "bpe-o200k"])
+def test_round_trip_and_byte_view_on_arbitrary_text(trained, name):
+    tok = trained(name)[0].tokenizer
+
+    @given(texts)
+    def run(text):
+        ids = tok.encode(text)
+        assert tok.decode(ids) == text
+        assert tok.byte_view.join(ids) == text.encode("utf-8")
+
+    run()
+
+
+def test_nfkc_variant_round_trips_normalised_text(trained):
+    tok = trained("bpe-nfkc")[0].tokenizer
+
+    @given(texts)
+    def run(text):
+        expected = unicodedata.normalize("NFKC", text)
+        assert tok.decode(tok.encode(text)) == expected == tok.normalize(text)
+
+    run()
+
+
+def test_real_data_round_trip_and_compression(trained, udhr_texts):
+    tok = trained("bpe")[0].tokenizer
+    for code, text in udhr_texts.items():
+        assert tok.byte_view.join(tok.encode(text)) == text.encode("utf-8"), code
+    english = "\n\n".join(udhr_articles("eng"))
+
+    def bytes_per_token(name):
+        return len(english.encode()) / len(trained(name)[0].tokenizer.encode(english))
+
+    # 4k merges shared by 70+ languages still beat 3-byte-capped tokens by a wide margin on English.
+    assert bytes_per_token("bpe") > 2.3
+    assert bytes_per_token("bpe") > 1.2 * bytes_per_token("char-bpe")
+    sample = ENGLISH_SAMPLE.read_text(encoding="utf-8")[:100_000]
+    assert tok.decode(tok.encode(sample)) == sample
+
+
+def test_card_records_how_it_was_made(trained, udhr_corpus):
+    result, folder = trained("bpe")
+    card = json.loads((folder / "tokwork.json").read_text(encoding="utf-8"))
+    assert card["kind"] == "bpe" and card["parameters"]["vocab_size"] == 4000
+    first = udhr_corpus[0]
+    entry = next(c for c in card["corpus"] if c["path"] == str(first))
+    assert entry["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    assert entry["bytes"] == len(first.read_bytes())
+    assert card["corpus_bytes"] == sum(len(p.read_bytes()) for p in udhr_corpus)
+    assert card["seconds"] > 0 and "tokenizers" in card["libraries"]
+    assert card["files"] == ["tokenizer.json", "tokenizer_config.json"]
+    assert result.tokenizer.vocab_size == 4000
+
+
+PLAIN_LOAD = r"""
+import json, sys
+from tokenizers import Tokenizer
+from transformers import AutoTokenizer
+folder, text = sys.argv[1], sys.argv[2]
+a = Tokenizer.from_file(folder + "/tokenizer.json").encode(text, add_special_tokens=False).ids
+hf = AutoTokenizer.from_pretrained(folder)
+b = hf(text, add_special_tokens=False)["input_ids"]
+assert not any(m.startswith("tokwork") for m in sys.modules), "tokwork was imported"
+print(json.dumps({"tokenizers": a, "transformers": b, "eos": hf.eos_token_id,
+                  "decoded": hf.decode(b)}))
+"""
+
+
+@pytest.mark.parametrize("name", ["bpe", "char", "char-bpe"])
+def test_loads_in_plain_tokenizers_and_transformers_without_tokwork(trained, tmp_path, name):
+    result, folder = trained(name)
+    text = "Tokenizers split text. Токенизаторы делят текст. 分词器把文本切开。  \n\n\tend"
+    done = subprocess.run([sys.executable, "-c", PLAIN_LOAD, str(folder), text], capture_output=True, text=True,
+                          cwd=tmp_path, check=True)
+    seen = json.loads(done.stdout)
+    ours = load_tokenizer(folder)
+    assert seen["tokenizers"] == seen["transformers"] == ours.encode(text)
+    assert seen["decoded"] == text
+    assert seen["eos"] == ours.specials.eos
+
+
+@pytest.mark.parametrize("config, message", [
+    (BPEConfig(vocab_size=100), "below the byte alphabet"),
+    (BPEConfig(vocab_size=256), "use at least 257"),
+    (BPEConfig(vocab_size=10**9), "absurdly large"),
+    (BPEConfig(vocab_size=1000, split="nope"), "unknown split pattern"),
+    (BPEConfig(vocab_size=1000, min_frequency=0), "min frequency"),
+])
+def test_bad_parameters(config, message):
+    with pytest.raises(ParameterError, match=message):
+        config.validate()

@@ -1,0 +1,55 @@
+"""SentencePiece unigram with byte fallback: exact on any text, a standard .model plain sentencepiece reads."""
+
+from __future__ import annotations
+
+import pytest
+import sentencepiece as spm
+from hypothesis import given
+
+from tests.conftest import texts
+from tokwork import load_tokenizer
+from tokwork.errors import ParameterError
+from tokwork.trainers.unigram import UnigramConfig
+
+
+def test_round_trip_and_byte_view_on_arbitrary_text(trained):
+    tok = trained("unigram")[0].tokenizer
+
+    @given(texts)
+    def run(text):
+        ids = tok.encode(text)
+        assert tok.decode(ids) == text
+        assert tok.byte_view.join(ids) == text.encode("utf-8")
+        assert all(0 <= i < tok.vocab_size for i in ids)
+
+    run()
+
+
+def test_plain_sentencepiece_reads_the_model_and_agrees(trained, udhr_texts):
+    result, folder = trained("unigram")
+    assert sorted(p.name for p in folder.iterdir()) == ["tokenizer.model", "tokwork.json"]
+    plain = spm.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
+    ours = load_tokenizer(folder)
+    assert plain.get_piece_size() == ours.vocab_size == 4000
+    for code, text in list(udhr_texts.items())[:20]:
+        assert "▁" not in text
+        assert plain.encode(text) == ours.encode(text), code
+        assert plain.decode(plain.encode(text)) == text, code
+
+
+def test_unigram_is_a_unigram_model_with_byte_pieces(trained):
+    tok = trained("unigram")[0].tokenizer
+    assert tok.byte_view.single_byte_coverage() == 256
+    assert trained("unigram")[0].card.kind == "unigram"
+    newline = tok.token_to_id("\n")
+    assert newline is not None and tok.encode("a\nb").count(newline) == 1
+
+
+@pytest.mark.parametrize("config, message", [
+    (UnigramConfig(vocab_size=200), "below the 256 byte pieces"),
+    (UnigramConfig(vocab_size=5000, model_type="wordpiece"), "unknown model type"),
+    (UnigramConfig(vocab_size=5000, character_coverage=0.1), "character coverage"),
+])
+def test_bad_parameters(config, message):
+    with pytest.raises(ParameterError, match=message):
+        config.validate()

@@ -1,0 +1,289 @@
+"""Corpus streaming: documents from text files, folders, `.gz` and `.jsonl`, never the whole corpus at once.
+
+Trainers and metrics read text through `iter_documents`, which yields one `Document` at a time with its
+UTF-8 size, so a corpus of any size streams in bounded memory. Plain text is cut into paragraphs (a run of
+blank lines ends one) and the pieces concatenate back to the file exactly, so byte counts and round trips
+see the real text. `inspect_corpus` makes one validating pass (UTF-8, JSON, sha256, sizes) before long work
+starts, so that a bad file fails in a second rather than after an hour of training.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+import json
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokwork.errors import CorpusError
+
+CHUNK_BYTES = 1 << 20
+MAX_DOCUMENT_CHARS = 1 << 20
+CORPUS_SUFFIXES = (".txt", ".text", ".jsonl", ".txt.gz", ".jsonl.gz", ".gz")
+_PARAGRAPH_END = re.compile(r"\n\n+")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One unit of text: a paragraph of a text file or one record of a JSON-lines file."""
+
+    text: str
+    source: str
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """What one validating pass learned about a corpus file: its text size and its fingerprint."""
+
+    path: str
+    nbytes: int
+    sha256: str
+    documents: int
+
+    def as_json(self) -> dict:
+        return {"path": self.path, "bytes": self.nbytes, "sha256": self.sha256, "documents": self.documents}
+
+
+def is_jsonl(path: Path) -> bool:
+    """True for `.jsonl` and `.jsonl.gz` files, whose records hold the text in a field."""
+    return path.name.endswith((".jsonl", ".jsonl.gz"))
+
+
+def expand_corpus_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Resolve files, folders (searched recursively for text, `.jsonl` and `.gz` files) and globs to files.
+
+    Raises `CorpusError` naming the first path that does not exist or a folder with no corpus files.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.name.endswith(CORPUS_SUFFIXES) and not p.name.startswith(".")
+            )
+            if not found:
+                raise CorpusError(f"corpus folder '{path}' holds no .txt, .jsonl or .gz files")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        elif any(ch in str(raw) for ch in "*?["):
+            found = sorted(p for p in Path().glob(str(raw)) if p.is_file())
+            if not found:
+                raise CorpusError(f"corpus pattern '{raw}' matches no files")
+            files.extend(found)
+        else:
+            raise CorpusError(f"corpus file '{path}' does not exist")
+    if not files:
+        raise CorpusError("no corpus given: pass at least one file or folder")
+    return files
+
+
+class _HashingReader:
+    """A binary file wrapper that feeds everything read through a digest (sha256 of the file on disk)."""
+
+    def __init__(self, raw, digest, on_bytes=None):
+        self.raw, self.digest, self.on_bytes = raw, digest, on_bytes
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.digest.update(data)
+        if self.on_bytes is not None:
+            self.on_bytes(len(data))
+        return data
+
+
+def _decoded_chunks(path: Path, digest=None, on_bytes=None) -> Iterator[str]:
+    """Yield the file's text in chunks, raising `CorpusError` with the byte offset of invalid UTF-8.
+
+    For `.gz` files the offset counts bytes of the decompressed stream.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    consumed = 0
+    try:
+        with open(path, "rb") as raw:
+            source = raw if digest is None else _HashingReader(raw, digest, on_bytes)
+            stream = gzip.GzipFile(fileobj=source, mode="rb") if path.name.endswith(".gz") else source
+            while True:
+                chunk = stream.read(CHUNK_BYTES)
+                pending = decoder.getstate()[0]
+                try:
+                    text = decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as err:
+                    offset = consumed - len(pending) + err.start
+                    raise CorpusError(
+                        f"corpus '{path}' is not UTF-8 at byte {offset}; convert it (e.g. iconv -t UTF-8) or remove it"
+                    ) from None
+                if consumed == 0 and text.startswith("\ufeff"):
+                    text = text[1:]
+                consumed += len(chunk)
+                if text:
+                    yield text
+                if not chunk:
+                    return
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise CorpusError(f"corpus '{path}' is not a valid gzip file ({err})") from None
+    except IsADirectoryError:
+        raise CorpusError(f"corpus '{path}' is a folder where a file was expected") from None
+    except PermissionError:
+        raise CorpusError(f"corpus '{path}' cannot be read: permission denied") from None
+
+
+def _paragraphs(chunks: Iterable[str]) -> Iterator[str]:
+    """Cut text into paragraphs that keep their trailing blank lines, so they concatenate to the input."""
+    buffer = ""
+    for chunk in chunks:
+        buffer += chunk
+        start = 0
+        for match in _PARAGRAPH_END.finditer(buffer):
+            if match.end() == len(buffer):
+                break  # the run of newlines may continue in the next chunk
+            yield buffer[start:match.end()]
+            start = match.end()
+        buffer = buffer[start:]
+        while len(buffer) > MAX_DOCUMENT_CHARS:
+            cut = buffer.rfind("\n", 0, MAX_DOCUMENT_CHARS) + 1 or MAX_DOCUMENT_CHARS
+            yield buffer[:cut]
+            buffer = buffer[cut:]
+    if buffer:
+        yield buffer
+
+
+def _lines(chunks: Iterable[str]) -> Iterator[str]:
+    buffer = ""
+    for chunk in chunks:
+        buffer += chunk
+        *complete, buffer = buffer.split("\n")
+        yield from complete
+    if buffer:
+        yield buffer
+
+
+def _jsonl_records(path: Path, chunks: Iterable[str], text_field: str) -> Iterator[str]:
+    for number, line in enumerate(_lines(chunks), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise CorpusError(f"corpus '{path}' line {number} is not valid JSON ({err.msg})") from None
+        text = record.get(text_field) if isinstance(record, dict) else None
+        if not isinstance(text, str):
+            raise CorpusError(
+                f"corpus '{path}' line {number} has no text field '{text_field}'; pass --text-field NAME"
+            )
+        yield text
+
+
+def _blocks(paragraphs: Iterable[str], block_chars: int) -> Iterator[str]:
+    """Join consecutive paragraphs of one file into blocks of about `block_chars` characters."""
+    parts: list[str] = []
+    size = 0
+    for paragraph in paragraphs:
+        parts.append(paragraph)
+        size += len(paragraph)
+        if size >= block_chars:
+            yield "".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield "".join(parts)
+
+
+def _file_texts(path: Path, text_field: str, digest=None, on_bytes=None) -> Iterator[str]:
+    chunks = _decoded_chunks(path, digest, on_bytes)
+    if is_jsonl(path):
+        return _jsonl_records(path, chunks, text_field)
+    return _paragraphs(chunks)
+
+
+def iter_documents(paths: Iterable[str | Path], *, text_field: str = "text") -> Iterator[Document]:
+    """Stream the documents of a corpus: paragraphs of text files, records of `.jsonl` files.
+
+    Concatenating the texts of a text file's documents gives the file's text exactly (a leading BOM
+    dropped). Raises `CorpusError` for missing files and invalid UTF-8 or JSON, naming file and position.
+    """
+    for path in expand_corpus_paths(paths):
+        for text in _file_texts(path, text_field):
+            yield Document(text=text, source=str(path), nbytes=len(text.encode("utf-8")))
+
+
+def iter_texts(paths: Iterable[str | Path], *, text_field: str = "text") -> Iterator[str]:
+    """Stream just the document texts, the form trainers take."""
+    for document in iter_documents(paths, text_field=text_field):
+        yield document.text
+
+
+class CorpusReader:
+    """Streams a corpus's texts once while fingerprinting each file (sha256 on disk, text bytes, documents).
+
+    Trainers feed the iteration straight to their learner, so a corpus is read once, not validated first
+    and read again; `files` holds the fingerprints when the iteration is done. With `block_chars`, the
+    paragraphs of a text file come joined into contiguous blocks of about that many characters (the
+    file's own text, in fewer and larger pieces: learners with a per-item cost run faster on them);
+    `.jsonl` records always come one by one. With `progress`, a bar on stderr counts the bytes read.
+    Raises `CorpusError` as soon as a bad file is reached.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        text_field: str = "text",
+        progress: bool = False,
+        block_chars: int | None = None,
+    ):
+        self.paths = expand_corpus_paths(paths)
+        self.text_field = text_field
+        self.progress = progress
+        self.block_chars = block_chars
+        self.files: list[CorpusFile] = []
+
+    @property
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.paths)
+
+    def __iter__(self) -> Iterator[str]:
+        from tokwork.progress import byte_progress
+
+        self.files = []
+        with byte_progress("reading corpus", self.size_on_disk, enabled=self.progress) as advance:
+            for path in self.paths:
+                texts = self._read_file(path, advance)
+                if self.block_chars and not is_jsonl(path):
+                    texts = _blocks(texts, self.block_chars)
+                yield from texts
+        self.check_not_empty()
+
+    def _read_file(self, path: Path, advance) -> Iterator[str]:
+        """Yield the documents of one file, then record its fingerprint in `files`."""
+        digest = hashlib.sha256()
+        nbytes = documents = 0
+        for text in _file_texts(path, self.text_field, digest, advance):
+            nbytes += len(text.encode("utf-8"))
+            documents += 1
+            yield text
+        self.files.append(CorpusFile(str(path), nbytes, digest.hexdigest(), documents))
+
+    def check_not_empty(self) -> None:
+        """Raise `CorpusError` when the files read hold no text at all."""
+        if sum(f.nbytes for f in self.files) == 0:
+            names = ", ".join(f"'{p}'" for p in self.paths[:3])
+            raise CorpusError(f"corpus is empty: no text in {names}")
+
+
+def inspect_corpus(
+    paths: Iterable[str | Path], *, text_field: str = "text", progress: bool = False
+) -> list[CorpusFile]:
+    """Validate every file of a corpus in one streaming pass and return sizes and sha256 fingerprints.
+
+    Raises `CorpusError` when a file is missing, unreadable or not UTF-8, or when the corpus is empty.
+    """
+    reader = CorpusReader(paths, text_field=text_field, progress=progress)
+    for _ in reader:
+        pass
+    return reader.files

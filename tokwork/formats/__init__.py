@@ -1,0 +1,1 @@
+"""One module per tokenizer file format, each a `tokwork.Tokenizer` subclass."""

@@ -1,0 +1,244 @@
+"""Hugging Face `tokenizers` files: a `tokenizer.json`, or a folder with one and its `tokenizer_config.json`.
+
+The byte view is read off the decoder the file declares, applied to one token at a time, because that is
+what the library itself does when it decodes: `ByteLevel` undoes the GPT-2 alphabet, `ByteFallback` turns
+`<0xNN>` into its byte, `Replace`/`Metaspace` turn `▁` back into a space, and a `Strip` after `Fuse` (or a
+Metaspace with a prepend scheme) removes the dummy-prefix space from the start of the whole text.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from tokenizers import Tokenizer as BackendTokenizer
+
+from tokwork.byteview import ByteView, build_byte_view, byte_fallback_value, byte_level_to_bytes
+from tokwork.errors import TokenizerFormatError
+from tokwork.tokenizer import ROLES, SpecialTokens, Tokenizer
+
+CONFIG_NAME = "tokenizer_config.json"
+# Names that mark a role when a bare tokenizer.json comes without a tokenizer_config.json.
+ROLE_NAMES = {
+    "bos": ("<|begin_of_text|>", "<s>", "<bos>", "<|startoftext|>", "[CLS]"),
+    "eos": ("<|end_of_text|>", "</s>", "<eos>", "<|endoftext|>", "[SEP]"),
+    "pad": ("<pad>", "<|pad|>", "[PAD]", "<|finetune_right_pad_id|>"),
+    "unk": ("<unk>", "<|unk|>", "[UNK]"),
+}
+
+
+def _flatten(component: dict | None, key: str) -> list[dict]:
+    if not component:
+        return []
+    if component.get("type") == "Sequence":
+        return [step for child in component[key] for step in _flatten(child, key)]
+    return [component]
+
+
+class DecoderChain:
+    """The per-token part of a `tokenizers` decoder, plus whether it strips a dummy-prefix space."""
+
+    def __init__(self, spec: dict):
+        decoder = spec.get("decoder")
+        pretokenizers = _flatten(spec.get("pre_tokenizer"), "pretokenizers")
+        steps = _flatten(decoder, "decoders")
+        if not steps:
+            steps = [p for p in pretokenizers if p.get("type") in ("ByteLevel", "Metaspace")]
+        self.steps: list[dict] = []
+        self.strips_leading_space = False
+        self.unsupported: str | None = None
+        fused = False
+        for step in steps:
+            kind = step.get("type")
+            if kind == "Fuse":
+                fused = True
+            elif kind == "Strip" and fused:
+                if step.get("content") == " " and step.get("start", 0) == 1 and step.get("stop", 0) == 0:
+                    self.strips_leading_space = True
+                else:
+                    self.unsupported = "a Strip decoder that removes more than one leading space"
+            elif kind == "Metaspace":
+                scheme = step.get("prepend_scheme", "always" if step.get("add_prefix_space", True) else "never")
+                self.strips_leading_space = scheme != "never"
+                self.steps.append(step)
+            elif kind in ("ByteLevel", "ByteFallback", "Replace", "Strip"):
+                self.steps.append(step)
+            else:
+                self.unsupported = f"the {kind} decoder, which does not keep every byte"
+
+    def token_bytes(self, token: str) -> bytes:
+        """The bytes one token decodes to."""
+        value: str | bytes = token
+        for step in self.steps:
+            if isinstance(value, bytes):
+                break
+            kind = step["type"]
+            if kind == "ByteLevel":
+                value = byte_level_to_bytes(value) or value.encode("utf-8")
+            elif kind == "ByteFallback":
+                byte = byte_fallback_value(value)
+                if byte is not None:
+                    value = bytes([byte])
+            elif kind == "Replace":
+                value = _replace(value, step["pattern"], step["content"])
+            elif kind == "Metaspace":
+                value = value.replace(step.get("replacement", "▁"), " ")
+            elif kind == "Strip":
+                value = _strip_chars(value, step["content"], step.get("start", 0), step.get("stop", 0))
+        return value if isinstance(value, bytes) else value.encode("utf-8")
+
+    def text(self, normalized: str) -> str:
+        """Undo the escapes (such as `▁` for a space) that a normaliser put into the text."""
+        if any(step["type"] == "ByteLevel" for step in self.steps):
+            return normalized
+        for step in self.steps:
+            if step["type"] == "Replace":
+                normalized = _replace(normalized, step["pattern"], step["content"])
+            elif step["type"] == "Metaspace":
+                normalized = normalized.replace(step.get("replacement", "▁"), " ")
+        if self.strips_leading_space and normalized.startswith(" "):
+            normalized = normalized[1:]
+        return normalized
+
+
+def _replace(value: str, pattern: dict, content: str) -> str:
+    if "String" in pattern:
+        return value.replace(pattern["String"], content)
+    return re.sub(pattern["Regex"], content, value)
+
+
+def _strip_chars(value: str, char: str, start: int, stop: int) -> str:
+    for _ in range(start):
+        if value.startswith(char):
+            value = value[len(char):]
+    for _ in range(stop):
+        if value.endswith(char):
+            value = value[: -len(char)]
+    return value
+
+
+def _token_content(entry) -> str | None:
+    if isinstance(entry, dict):
+        return entry.get("content")
+    return entry if isinstance(entry, str) else None
+
+
+class HFTokenizer(Tokenizer):
+    """A `tokenizers` tokenizer (BPE, Unigram, WordLevel, ...) loaded from its `tokenizer.json`."""
+
+    format = "tokenizer.json"
+
+    def __init__(self, backend: BackendTokenizer, *, source: Path | None = None, config: dict | None = None):
+        super().__init__(source)
+        self.backend = backend
+        self.config = dict(config or {})
+        self.spec = json.loads(backend.to_str())
+        self._vocab = backend.get_vocab(with_added_tokens=True)
+        self._vocab_size = max(self._vocab.values(), default=-1) + 1
+        self._special_ids = {t["id"] for t in self.spec.get("added_tokens", []) if t.get("special")}
+
+    @classmethod
+    def from_path(cls, path: Path) -> HFTokenizer:
+        """Load `tokenizer.json` (or a folder with it and, if present, `tokenizer_config.json`)."""
+        folder = path if path.is_dir() else path.parent
+        file = path / "tokenizer.json" if path.is_dir() else path
+        try:
+            backend = BackendTokenizer.from_file(str(file))
+        except Exception as err:  # the Rust side raises a bare Exception for every parse problem
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise TokenizerFormatError(f"'{file}' is not a valid tokenizer.json ({reason})") from None
+        config = {}
+        config_file = folder / CONFIG_NAME
+        if config_file.is_file() and (path.is_dir() or file.name == "tokenizer.json"):
+            try:
+                config = json.loads(config_file.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise TokenizerFormatError(f"'{config_file}' is not valid JSON") from None
+        return cls(backend, source=path, config=config)
+
+    def encode(self, text: str, *, add_special_tokens: bool = False, parse_special: bool = False) -> list[int]:
+        self.backend.encode_special_tokens = not parse_special
+        return self.backend.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def encode_batch(
+        self, texts: Sequence[str], *, add_special_tokens: bool = False, parse_special: bool = False
+    ) -> list[list[int]]:
+        self.backend.encode_special_tokens = not parse_special
+        encodings = self.backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        return [e.ids for e in encodings]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.backend.decode(list(ids), skip_special_tokens=False)
+
+    @property
+    def vocab_size(self) -> int:
+        return self._vocab_size
+
+    def id_to_token(self, token_id: int) -> str | None:
+        return self.backend.id_to_token(token_id)
+
+    def token_to_id(self, token: str) -> int | None:
+        return self._vocab.get(token)
+
+    @property
+    def specials(self) -> SpecialTokens:
+        roles: dict[str, int | None] = {}
+        for role in ROLES:
+            name = _token_content(self.config.get(f"{role}_token"))
+            if name is None and not self.config:
+                candidates = ROLE_NAMES[role]
+                if role == "unk" and self.spec["model"].get("unk_token"):
+                    candidates = (self.spec["model"]["unk_token"], *candidates)
+                name = next((c for c in candidates if c in self._vocab), None)
+            roles[role] = self._vocab.get(name) if name is not None else None
+        return SpecialTokens(**roles)
+
+    def normalize(self, text: str) -> str:
+        normalizer = self.backend.normalizer
+        if normalizer is not None:
+            text = normalizer.normalize_str(text)
+        return self.decoder_chain.text(text)
+
+    @functools.cached_property
+    def decoder_chain(self) -> DecoderChain:
+        return DecoderChain(self.spec)
+
+    def _build_byte_view(self) -> ByteView:
+        chain = self.decoder_chain
+        if chain.unsupported:
+            raise TokenizerFormatError(
+                f"tokenizer '{self.source}' has no byte view: its decoder uses {chain.unsupported}"
+            )
+        unk = self.spec["model"].get("unk_token")
+        unk_id = self._vocab.get(unk) if unk else None
+        pieces: list[bytes | None] = []
+        for token_id in range(self._vocab_size):
+            token = self.backend.id_to_token(token_id)
+            if token is None or token_id in self._special_ids or token_id == unk_id:
+                pieces.append(None)
+            else:
+                pieces.append(chain.token_bytes(token))
+        return build_byte_view(pieces, strips_leading_space=chain.strips_leading_space)
+
+    def save(self, directory: str | Path) -> list[Path]:
+        directory = Path(directory)
+        written = [directory / "tokenizer.json"]
+        self.backend.save(str(written[0]))
+        config = dict(self.config) or hf_config(self)
+        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        written.append(directory / CONFIG_NAME)
+        return written
+
+
+def hf_config(tokenizer: Tokenizer, *, model_max_length: int | None = None) -> dict:
+    """A `tokenizer_config.json` that lets `transformers.AutoTokenizer` load the folder with its specials."""
+    config: dict = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False}
+    for role, token_id in tokenizer.specials.as_json().items():
+        if token_id is not None:
+            config[f"{role}_token"] = tokenizer.id_to_token(token_id)
+    if model_max_length:
+        config["model_max_length"] = model_max_length
+    return config

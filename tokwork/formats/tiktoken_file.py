@@ -1,0 +1,147 @@
+"""tiktoken `.tiktoken` files: one line per token, the token's bytes in base64 and its merge rank.
+
+The file holds neither the split pattern nor the special tokens; they come from a sidecar `<name>.json`
+(`{"pattern": ..., "special_tokens": {...}}`, as `corpora/fetch_tokenizers.py` writes it) or, for the
+standard encodings, from the table below. tiktoken merges, inside each pre-token, the adjacent pair whose
+concatenation has the lowest rank; that is byte-level BPE whose merges are every split of a token into two
+tokens, ordered by the rank of the result, and whose whole-word lookup comes first (`ignore_merges`). The
+file is converted once into such a `tokenizers` BPE (cached by the file's sha256), so encoding runs in Rust.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from tokenizers import AddedToken, decoders, models
+from tokenizers import Tokenizer as BackendTokenizer
+
+from tokwork.byteview import ByteView, build_byte_view, bytes_to_byte_level
+from tokwork.cache import cache_dir
+from tokwork.errors import TokenizerFormatError
+from tokwork.formats.hf_json import HFTokenizer
+from tokwork.split_patterns import CL100K, O200K, R50K, byte_level_pretokenizer
+from tokwork.tokenizer import SpecialTokens
+
+# The standard encodings' split patterns and special tokens, for files that come without a sidecar.
+KNOWN_ENCODINGS = {
+    "r50k_base": (R50K, {"<|endoftext|>": 50256}),
+    "p50k_base": (R50K, {"<|endoftext|>": 50256}),
+    "cl100k_base": (CL100K, {
+        "<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+        "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276,
+    }),
+    "o200k_base": (O200K, {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}),
+}
+
+
+def read_ranks(path: Path) -> dict[bytes, int]:
+    """Read a `.tiktoken` file into {token bytes: rank}; raises `TokenizerFormatError` on a bad line."""
+    ranks: dict[bytes, int] = {}
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as err:
+        raise TokenizerFormatError(f"cannot read '{path}' ({err.strerror})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            token, rank = line.split()
+            ranks[base64.b64decode(token, validate=True)] = int(rank)
+        except (ValueError, binascii.Error):
+            raise TokenizerFormatError(f"'{path}' line {number} is not '<base64 token> <rank>'") from None
+    if not ranks:
+        raise TokenizerFormatError(f"'{path}' holds no tokens")
+    if sorted(ranks.values()) != list(range(len(ranks))):
+        raise TokenizerFormatError(f"'{path}' ranks are not 0..{len(ranks) - 1} without gaps or repeats")
+    return ranks
+
+
+def read_encoding_params(path: Path) -> tuple[str, dict[str, int]]:
+    """The split pattern and special tokens of a `.tiktoken` file: its sidecar JSON, else a known name."""
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file():
+        try:
+            params = json.loads(sidecar.read_text(encoding="utf-8"))
+            return params["pattern"], {k: int(v) for k, v in params.get("special_tokens", {}).items()}
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError):
+            raise TokenizerFormatError(f"'{sidecar}' is not a valid tiktoken sidecar (needs 'pattern')") from None
+    if path.stem in KNOWN_ENCODINGS:
+        return KNOWN_ENCODINGS[path.stem]
+    raise TokenizerFormatError(
+        f"'{path}' has no split pattern: put a '{sidecar.name}' with 'pattern' and 'special_tokens' beside it"
+    )
+
+
+def ranks_to_backend(ranks: dict[bytes, int], pattern: str, special_tokens: dict[str, int]) -> BackendTokenizer:
+    """Build the `tokenizers` byte-level BPE that encodes exactly as tiktoken does with these ranks."""
+    vocab = {bytes_to_byte_level(token): rank for token, rank in ranks.items()}
+    for content, token_id in special_tokens.items():
+        if token_id < len(ranks) or content in vocab:
+            raise TokenizerFormatError(f"special token {content!r} reuses id {token_id} or a token's spelling")
+        vocab[content] = token_id  # specials may leave gaps in the ids, which added tokens cannot
+    merges = []
+    for token, rank in ranks.items():
+        for cut in range(1, len(token)):
+            left, right = token[:cut], token[cut:]
+            if left in ranks and right in ranks:
+                merges.append((rank, ranks[left], ranks[right], left, right))
+    merges.sort()
+    pairs = [(bytes_to_byte_level(left), bytes_to_byte_level(right)) for *_, left, right in merges]
+    backend = BackendTokenizer(models.BPE(vocab, pairs, ignore_merges=True))
+    backend.pre_tokenizer = byte_level_pretokenizer(pattern)
+    backend.decoder = decoders.ByteLevel()
+    backend.add_special_tokens([AddedToken(c, special=True, normalized=False) for c in special_tokens])
+    return backend
+
+
+class TiktokenTokenizer(HFTokenizer):
+    """A tiktoken encoding, run by an equivalent `tokenizers` BPE; the byte view is the file's bytes."""
+
+    format = "tiktoken"
+
+    def __init__(self, backend: BackendTokenizer, ranks: dict[bytes, int], *, source: Path, special_tokens):
+        super().__init__(backend, source=source)
+        self.ranks = ranks
+        self.special_tokens = dict(special_tokens)
+
+    @classmethod
+    def from_path(cls, path: Path) -> TiktokenTokenizer:
+        """Load a `.tiktoken` file, converting it on first use and caching the result."""
+        ranks = read_ranks(path)
+        pattern, special_tokens = read_encoding_params(path)
+        key = hashlib.sha256(path.read_bytes() + json.dumps([pattern, special_tokens]).encode()).hexdigest()
+        cached = cache_dir("tiktoken") / f"{key[:32]}.json"
+        if cached.is_file():
+            backend = BackendTokenizer.from_file(str(cached))
+        else:
+            backend = ranks_to_backend(ranks, pattern, special_tokens)
+            staging = cached.with_suffix(".tmp")
+            backend.save(str(staging))
+            staging.replace(cached)
+        return cls(backend, ranks, source=path, special_tokens=special_tokens)
+
+    @property
+    def specials(self) -> SpecialTokens:
+        eos = self.special_tokens.get("<|endoftext|>")
+        return SpecialTokens(eos=eos)
+
+    def _build_byte_view(self) -> ByteView:
+        pieces: list[bytes | None] = [None] * self.vocab_size  # specials and gaps stay None
+        for token, rank in self.ranks.items():
+            pieces[rank] = token
+        return build_byte_view(pieces)
+
+    def save(self, directory: str | Path) -> list[Path]:
+        directory = Path(directory)
+        target = directory / self.source.name
+        shutil.copyfile(self.source, target)
+        sidecar = target.with_suffix(".json")
+        pattern, _ = read_encoding_params(self.source)
+        params = {"name": self.source.stem, "pattern": pattern, "special_tokens": self.special_tokens}
+        sidecar.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
+        return [target, sidecar]

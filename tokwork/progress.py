@@ -1,0 +1,46 @@
+"""Progress bars for long work, drawn by rich on stderr (so that stdout stays clean for results).
+
+Bars are drawn only when stderr is a terminal, and vanish when the work ends, so logs and error
+messages stay free of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+_console = Console(stderr=True)
+
+
+@contextmanager
+def byte_progress(description: str, total: int | None, *, enabled: bool = True) -> Iterator:
+    """A progress bar counting bytes; yields `advance(nbytes)`. Silent when `enabled` is false."""
+    if not enabled or not _console.is_terminal:
+        yield lambda nbytes: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=_console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda nbytes: bar.advance(task, nbytes)
+
+
+def track(items: Iterable, description: str, *, total: int | None = None, enabled: bool = True) -> Iterator:
+    """Iterate `items` with a progress bar counting them."""
+    if not enabled or not _console.is_terminal:
+        yield from items
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=_console, transient=True) as bar:
+        yield from bar.track(items, total=total, description=description)

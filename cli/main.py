@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 
 from tokwork.cli.encode import encode_command
 from tokwork.cli.info import info_command
+from tokwork.cli.model import model_app
 from tokwork.cli.train import train_app
 from tokwork.errors import TokworkError
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.add_typer(train_app, name="train")
 app.command("encode")(encode_command)
 app.command("info")(info_command)
+app.add_typer(model_app, name="model")
 
 
 def fail(message: str) -> int:

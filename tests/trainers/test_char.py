@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
 
-from tests.conftest import texts
+from tests.conftest import assert_round_trips_any_text
 from tokwork.errors import ParameterError
 from tokwork.trainers.char import CharConfig, next_power_of_two, train_char
 
@@ -37,15 +36,7 @@ def test_pure_char_mode_keeps_frequent_characters_and_spells_the_rest_in_bytes(t
 
 @pytest.mark.parametrize("name", ["char", "char-bpe"])
 def test_round_trip_and_byte_view_on_arbitrary_text(trained, name):
-    tok = trained(name)[0].tokenizer
-
-    @given(texts)
-    def run(text):
-        ids = tok.encode(text)
-        assert tok.decode(ids) == text
-        assert tok.byte_view.join(ids) == text.encode("utf-8")
-
-    run()
+    assert_round_trips_any_text(trained(name)[0].tokenizer)
 
 
 @pytest.mark.parametrize("config, message", [

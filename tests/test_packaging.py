@@ -37,8 +37,8 @@ def test_regular_install_puts_only_tokwork_in_site_packages(tmp_path):
                     "--target", str(target), str(source)], check=True, capture_output=True)
     top_level = sorted(p.name for p in target.iterdir() if not p.name.endswith(".dist-info"))
     assert top_level == ["bin", "tokwork"]
-    assert sorted(p.name for p in (target / "tokwork").iterdir() if p.is_dir() and p.name != "__pycache__") == [
-        "cli", "formats", "metrics", "trainers", "transplant"]
+    installed = {p.name for p in (target / "tokwork").iterdir() if p.is_dir()}
+    assert {"cli", "formats", "metrics", "trainers", "transplant"} <= installed
     env = {**os.environ, "PYTHONPATH": str(target)}
     done = python(IMPORT_ALL + "; import tokwork.trainers as t; print(t.__file__)", tmp_path, env)
     assert done.returncode == 0, done.stderr

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tokwork.errors import CorpusError
+from tokwork.shards import SHARD_BYTES, Shard, plan_shards
 
 CHUNK_BYTES = 1 << 20
 MAX_DOCUMENT_CHARS = 1 << 20
@@ -92,25 +93,28 @@ class _HashingReader:
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
-        self.digest.update(data)
+        if self.digest is not None:
+            self.digest.update(data)
         if self.on_bytes is not None:
             self.on_bytes(len(data))
         return data
 
 
-def _decoded_chunks(path: Path, digest=None, on_bytes=None) -> Iterator[str]:
-    """Yield the file's text in chunks, raising `CorpusError` with the byte offset of invalid UTF-8.
-
-    For `.gz` files the offset counts bytes of the decompressed stream.
+def _decoded_chunks(path: Path, digest=None, on_bytes=None, *, start: int = 0, end: int | None = None
+                    ) -> Iterator[str]:
+    """Yield the text of bytes `[start, end)` of a file in chunks, raising `CorpusError` with the byte
+    offset of invalid UTF-8. For `.gz` files (always read whole) the offset counts decompressed bytes.
     """
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    consumed = 0
+    consumed = start
     try:
         with open(path, "rb") as raw:
-            source = raw if digest is None else _HashingReader(raw, digest, on_bytes)
+            raw.seek(start)
+            source = raw if digest is None and on_bytes is None else _HashingReader(raw, digest, on_bytes)
             stream = gzip.GzipFile(fileobj=source, mode="rb") if path.name.endswith(".gz") else source
             while True:
-                chunk = stream.read(CHUNK_BYTES)
+                wanted = CHUNK_BYTES if end is None else min(CHUNK_BYTES, end - consumed)
+                chunk = stream.read(wanted) if wanted > 0 else b""
                 pending = decoder.getstate()[0]
                 try:
                     text = decoder.decode(chunk, final=not chunk)
@@ -119,7 +123,7 @@ def _decoded_chunks(path: Path, digest=None, on_bytes=None) -> Iterator[str]:
                     raise CorpusError(
                         f"corpus '{path}' is not UTF-8 at byte {offset}; convert it (e.g. iconv -t UTF-8) or remove it"
                     ) from None
-                if consumed == 0 and text.startswith("\ufeff"):
+                if consumed == start == 0 and text.startswith("\ufeff"):
                     text = text[1:]
                 consumed += len(chunk)
                 if text:
@@ -195,10 +199,26 @@ def _blocks(paragraphs: Iterable[str], block_chars: int) -> Iterator[str]:
 
 
 def _file_texts(path: Path, text_field: str, digest=None, on_bytes=None) -> Iterator[str]:
-    chunks = _decoded_chunks(path, digest, on_bytes)
+    return shard_documents(Shard(str(path)), text_field=text_field, digest=digest, on_bytes=on_bytes)
+
+
+def shard_documents(shard: Shard, *, text_field: str = "text", digest=None, on_bytes=None) -> Iterator[str]:
+    """The documents of one shard: paragraphs of plain text, records of `.jsonl` (see `tokwork.shards`)."""
+    path = Path(shard.path)
+    chunks = _decoded_chunks(path, digest, on_bytes, start=shard.start, end=shard.end)
     if is_jsonl(path):
         return _jsonl_records(path, chunks, text_field)
     return _paragraphs(chunks)
+
+
+def shard_texts(shard: Shard, *, text_field: str = "text", block_chars: int | None = None, digest=None,
+                on_bytes=None) -> Iterator[str]:
+    """The texts a learner is fed from one shard: its documents, or with `block_chars` the paragraphs of
+    plain text joined into blocks of about that many characters (blocks never cross a shard boundary)."""
+    documents = shard_documents(shard, text_field=text_field, digest=digest, on_bytes=on_bytes)
+    if block_chars and not is_jsonl(Path(shard.path)):
+        return _blocks(documents, block_chars)
+    return documents
 
 
 def iter_documents(paths: Iterable[str | Path], *, text_field: str = "text") -> Iterator[Document]:
@@ -222,11 +242,12 @@ class CorpusReader:
     """Streams a corpus's texts once while fingerprinting each file (sha256 on disk, text bytes, documents).
 
     Trainers feed the iteration straight to their learner, so a corpus is read once, not validated first
-    and read again; `files` holds the fingerprints when the iteration is done. With `block_chars`, the
-    paragraphs of a text file come joined into contiguous blocks of about that many characters (the
-    file's own text, in fewer and larger pieces: learners with a per-item cost run faster on them);
-    `.jsonl` records always come one by one. With `progress`, a bar on stderr counts the bytes read.
-    Raises `CorpusError` as soon as a bad file is reached.
+    and read again; `files` holds the fingerprints when the iteration is done. Files are read shard by
+    shard (`tokwork.shards`), the same units parallel engines work on. With `block_chars`, the paragraphs
+    of plain text come joined into blocks of about that many characters (the file's own text in fewer,
+    larger pieces: learners with a per-item cost run faster on them); `.jsonl` records always come one by
+    one. With `progress`, a bar on stderr counts the bytes read. Raises `CorpusError` as soon as a bad
+    file is reached.
     """
 
     def __init__(
@@ -236,38 +257,53 @@ class CorpusReader:
         text_field: str = "text",
         progress: bool = False,
         block_chars: int | None = None,
+        shard_bytes: int = SHARD_BYTES,
     ):
         self.paths = expand_corpus_paths(paths)
         self.text_field = text_field
         self.progress = progress
         self.block_chars = block_chars
+        self.shard_bytes = shard_bytes
         self.files: list[CorpusFile] = []
 
     @property
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.paths)
 
+    def shards(self) -> list[Shard]:
+        """The shards this reader reads, in order."""
+        return plan_shards(self.paths, shard_bytes=self.shard_bytes)
+
     def __iter__(self) -> Iterator[str]:
         from tokwork.progress import byte_progress
 
         self.files = []
         with byte_progress("reading corpus", self.size_on_disk, enabled=self.progress) as advance:
-            for path in self.paths:
-                texts = self._read_file(path, advance)
-                if self.block_chars and not is_jsonl(path):
-                    texts = _blocks(texts, self.block_chars)
-                yield from texts
+            by_file: dict[str, list[Shard]] = {}
+            for shard in self.shards():
+                by_file.setdefault(shard.path, []).append(shard)
+            for path, shards in by_file.items():
+                yield from self._read_file(path, shards, advance)
         self.check_not_empty()
 
-    def _read_file(self, path: Path, advance) -> Iterator[str]:
-        """Yield the documents of one file, then record its fingerprint in `files`."""
+    def _read_file(self, path: str, shards: list[Shard], advance) -> Iterator[str]:
+        """Yield the texts of one file's shards in order, then record its fingerprint in `files`."""
         digest = hashlib.sha256()
-        nbytes = documents = 0
-        for text in _file_texts(path, self.text_field, digest, advance):
-            nbytes += len(text.encode("utf-8"))
-            documents += 1
-            yield text
-        self.files.append(CorpusFile(str(path), nbytes, digest.hexdigest(), documents))
+        counts = {"bytes": 0, "documents": 0}
+
+        def count(documents: Iterable[str]) -> Iterator[str]:
+            for text in documents:
+                counts["bytes"] += len(text.encode("utf-8"))
+                counts["documents"] += 1
+                yield text
+
+        for shard in shards:
+            documents = count(shard_documents(shard, text_field=self.text_field, digest=digest, on_bytes=advance))
+            if self.block_chars and not is_jsonl(Path(path)):
+                yield from _blocks(documents, self.block_chars)
+            else:
+                yield from documents
+        self.files.append(CorpusFile(path, counts["bytes"], digest.hexdigest(), counts["documents"]))
 
     def check_not_empty(self) -> None:
         """Raise `CorpusError` when the files read hold no text at all."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import typer
@@ -61,17 +62,24 @@ def train_bpe_command(
     nfkc: bool = typer.Option(False, "--nfkc", help="Apply NFKC normalisation (then only NFKC text round-trips)."),
     special: list[str] = typer.Option([], "--special", help="Extra special token (repeatable)."),
     eos_token: str = typer.Option("<|endoftext|>", help="End-of-text token (also used as bos)."),
+    engine: str = typer.Option("hf", help="hf: the tokenizers trainer in this process; local / ray: count "
+                                          "pre-tokens per shard (here / on Ray workers), then learn the "
+                                          "same merges from the counts."),
+    address: str | None = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
     text_field: str = TextFieldOpt,
     force: bool = ForceOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """Byte-level BPE (GPT-2 style) with the HF `tokenizers` trainer; exact on any text."""
+    from tokwork.distributed import check_engine
     from tokwork.trainers.bpe import BPEConfig, train_bpe
 
     config = BPEConfig(vocab_size=vocab_size, min_frequency=min_frequency, split=split,
                        max_token_length=max_token_length, nfkc=nfkc, eos_token=eos_token,
                        special_tokens=list(special))
-    run_training(train_bpe, corpus, config, output=output, text_field=text_field, force=force, quiet=quiet)
+    check_engine(engine, choices=("hf", "local", "ray"))
+    train = functools.partial(train_bpe, engine=engine, address=address)
+    run_training(train, corpus, config, output=output, text_field=text_field, force=force, quiet=quiet)
 
 
 @train_app.command("unigram")

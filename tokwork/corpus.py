@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,13 +212,34 @@ def shard_documents(shard: Shard, *, text_field: str = "text", digest=None, on_b
 
 
 def shard_texts(shard: Shard, *, text_field: str = "text", block_chars: int | None = None, digest=None,
-                on_bytes=None) -> Iterator[str]:
+                on_bytes=None, on_document: Callable[[str], None] | None = None) -> Iterator[str]:
     """The texts a learner is fed from one shard: its documents, or with `block_chars` the paragraphs of
-    plain text joined into blocks of about that many characters (blocks never cross a shard boundary)."""
+    plain text joined into blocks of about that many characters (blocks never cross a shard boundary).
+    `on_document` sees every document as it is read (for sizes and counts)."""
     documents = shard_documents(shard, text_field=text_field, digest=digest, on_bytes=on_bytes)
+    if on_document is not None:
+        documents = _tapped(documents, on_document)
     if block_chars and not is_jsonl(Path(shard.path)):
         return _blocks(documents, block_chars)
     return documents
+
+
+def _tapped(documents: Iterable[str], on_document: Callable[[str], None]) -> Iterator[str]:
+    for document in documents:
+        on_document(document)
+        yield document
+
+
+class DocumentTally:
+    """Counts documents and their UTF-8 bytes as they stream past (an `on_document` callback)."""
+
+    def __init__(self) -> None:
+        self.nbytes = 0
+        self.documents = 0
+
+    def __call__(self, document: str) -> None:
+        self.nbytes += len(document.encode("utf-8"))
+        self.documents += 1
 
 
 def iter_documents(paths: Iterable[str | Path], *, text_field: str = "text") -> Iterator[Document]:
@@ -289,21 +310,11 @@ class CorpusReader:
     def _read_file(self, path: str, shards: list[Shard], advance) -> Iterator[str]:
         """Yield the texts of one file's shards in order, then record its fingerprint in `files`."""
         digest = hashlib.sha256()
-        counts = {"bytes": 0, "documents": 0}
-
-        def count(documents: Iterable[str]) -> Iterator[str]:
-            for text in documents:
-                counts["bytes"] += len(text.encode("utf-8"))
-                counts["documents"] += 1
-                yield text
-
+        tally = DocumentTally()
         for shard in shards:
-            documents = count(shard_documents(shard, text_field=self.text_field, digest=digest, on_bytes=advance))
-            if self.block_chars and not is_jsonl(Path(path)):
-                yield from _blocks(documents, self.block_chars)
-            else:
-                yield from documents
-        self.files.append(CorpusFile(path, counts["bytes"], digest.hexdigest(), counts["documents"]))
+            yield from shard_texts(shard, text_field=self.text_field, block_chars=self.block_chars,
+                                   digest=digest, on_bytes=advance, on_document=tally)
+        self.files.append(CorpusFile(path, tally.nbytes, digest.hexdigest(), tally.documents))
 
     def check_not_empty(self) -> None:
         """Raise `CorpusError` when the files read hold no text at all."""

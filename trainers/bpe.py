@@ -76,33 +76,60 @@ def empty_byte_level_bpe(config: BPEConfig) -> BackendTokenizer:
     return backend
 
 
+def trainer_length_limit(config: BPEConfig) -> int | None:
+    """The `tokenizers` trainer's token length limit for the config's "at most N bytes".
+
+    The Rust trainer keeps a merged token only when it is strictly shorter than its limit, so "at most
+    N bytes" is a limit of N + 1 there (tests/trainers/test_char.py checks the resulting lengths).
+    """
+    return None if config.max_token_length is None else config.max_token_length + 1
+
+
 def bpe_trainer(config: BPEConfig, *, show_progress: bool) -> trainers.BpeTrainer:
     """The `tokenizers` trainer for the config (all 256 bytes in the alphabet, specials first)."""
-    # The Rust trainer keeps a merged token only when it is strictly shorter than its limit, so "at most
-    # N bytes" is a limit of N + 1 there (tests/trainers/test_char.py checks the resulting lengths).
-    limit = None if config.max_token_length is None else config.max_token_length + 1
     return trainers.BpeTrainer(
         vocab_size=config.vocab_size,
         min_frequency=config.min_frequency,
         special_tokens=config.all_special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        max_token_length=limit,
+        max_token_length=trainer_length_limit(config),
         show_progress=show_progress,
     )
 
 
+def trained_tokenizer(backend: BackendTokenizer, config: BPEConfig) -> HFTokenizer:
+    """Wrap a trained byte-level BPE with the roles its `tokenizer_config.json` will name."""
+    roles = {"bos_token": config.eos_token, "eos_token": config.eos_token}
+    return HFTokenizer(backend, config={"tokenizer_class": "PreTrainedTokenizerFast",
+                                        "clean_up_tokenization_spaces": False, **roles})
+
+
 def train_bpe(
-    corpus: Sequence[str | Path], config: BPEConfig, *, text_field: str = "text", progress: bool = True
+    corpus: Sequence[str | Path],
+    config: BPEConfig,
+    *,
+    text_field: str = "text",
+    progress: bool = True,
+    engine: str = "hf",
+    address: str | None = None,
 ) -> TrainedTokenizer:
-    """Train byte-level BPE on `corpus` (files, folders, `.gz`, `.jsonl`) and return it with its card."""
+    """Train byte-level BPE on `corpus` (files, folders, `.gz`, `.jsonl`) and return it with its card.
+
+    `engine="hf"` runs the `tokenizers` trainer end to end; `"local"` and `"ray"` count pre-tokens per
+    shard (in this process, or on Ray workers at `address`) and learn the same merges from the counts
+    (`tokwork.trainers.bpe_learner`).
+    """
+    if engine != "hf":
+        from tokwork.trainers.bpe_learner import train_bpe_from_counts
+
+        return train_bpe_from_counts(corpus, config, engine=engine, address=address, text_field=text_field,
+                                     progress=progress)
     config.validate()
     start = time.perf_counter()
     reader = CorpusReader(corpus, text_field=text_field, progress=progress, block_chars=TRAINING_BLOCK_CHARS)
     backend = empty_byte_level_bpe(config)
     backend.train_from_iterator(reader, trainer=bpe_trainer(config, show_progress=progress))
-    roles = {"bos_token": config.eos_token, "eos_token": config.eos_token}
-    tokenizer = HFTokenizer(backend, config={"tokenizer_class": "PreTrainedTokenizerFast",
-                                             "clean_up_tokenization_spaces": False, **roles})
+    tokenizer = trained_tokenizer(backend, config)
     card = TrainingCard.for_corpus("bpe", asdict(config), reader.files, time.perf_counter() - start,
                                    notes={"vocab_size_reached": tokenizer.vocab_size})
     return TrainedTokenizer(tokenizer, card)

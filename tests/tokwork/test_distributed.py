@@ -1,0 +1,90 @@
+"""Ray engine: the same counts and the same tokenizer as the local path; retries; clear failures."""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import metadata
+
+import pytest
+
+from tests.conftest import ENGLISH_SAMPLE, udhr_files
+from tokwork.distributed import check_engine, run_jobs
+from tokwork.errors import CorpusError, TokworkError
+from tokwork.pretoken_counts import count_pretokens
+from tokwork.trainers.bpe import BPEConfig, empty_byte_level_bpe, train_bpe
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             object_store_memory=256 * 1024 * 1024)
+    yield ray
+    ray.shutdown()
+
+
+def test_counts_on_ray_equal_local_counts_exactly(ray_local):
+    corpus = [*udhr_files()[:20], ENGLISH_SAMPLE]
+    tokenizer_json = empty_byte_level_bpe(BPEConfig(vocab_size=1000)).to_str()
+    local, local_files = count_pretokens(corpus, tokenizer_json=tokenizer_json, shard_bytes=200_000)
+    remote, remote_files = count_pretokens(corpus, tokenizer_json=tokenizer_json, shard_bytes=200_000,
+                                           engine="ray")
+    assert local.to_dict() == remote.to_dict()
+    assert local_files == remote_files
+    assert sum(local.to_dict().values()) > 100_000
+
+
+def test_tokenizer_trained_on_ray_equals_local_and_hf(ray_local):
+    corpus = [*udhr_files(), ENGLISH_SAMPLE]
+    config = BPEConfig(vocab_size=3000)
+    trained = {engine: train_bpe(corpus, config, engine=engine, progress=False) for engine in ("hf", "local", "ray")}
+    spelled = {engine: t.tokenizer.backend.to_str() for engine, t in trained.items()}
+    assert spelled["ray"] == spelled["local"] == spelled["hf"]
+    assert trained["ray"].card.corpus == trained["hf"].card.corpus  # same sha256, bytes, documents per file
+
+
+def crash_once(marker: str) -> str:
+    """A task whose first attempt kills its worker process; Ray must retry it."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return "survived"
+
+
+def test_a_worker_that_dies_is_retried(ray_local, tmp_path):
+    assert run_jobs(crash_once, [str(tmp_path / "attempted")], engine="ray") == ["survived"]
+
+
+def test_bad_input_on_a_worker_fails_the_run_with_its_own_message(ray_local, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine text\n\n\xff")
+    tokenizer_json = empty_byte_level_bpe(BPEConfig(vocab_size=1000)).to_str()
+    with pytest.raises(CorpusError, match=r"'.*bad.txt' is not UTF-8 at byte 11"):
+        count_pretokens([ENGLISH_SAMPLE, bad], tokenizer_json=tokenizer_json, engine="ray")
+
+
+def test_missing_ray_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(TokworkError, match=r"pip install 'tokwork\[ray\]'"):
+        check_engine("ray")
+    check_engine("local")
+
+
+def test_base_install_does_not_pull_ray():
+    requirements = metadata.requires("tokwork") or []
+    ray = [r for r in requirements if r.split(";")[0].strip().startswith("ray")]
+    assert ray and all("extra ==" in r for r in ray)
+
+
+def test_cli_engine_ray_without_ray_is_one_line_exit_2(tmp_path):
+    import subprocess
+
+    code = ("import sys; sys.modules['ray'] = None; from tokwork.cli.main import main; "
+            f"sys.exit(main(['train', 'bpe', {str(ENGLISH_SAMPLE)!r}, '-v', '500', '-o', 'out', '--engine', 'ray']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("tokwork: error: the ray engine needs Ray, which is not installed; "
+                                   "run: pip install 'tokwork[ray]'")
+    assert not (tmp_path / "out").exists()

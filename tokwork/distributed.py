@@ -1,0 +1,119 @@
+"""Running shard jobs locally or on Ray (the optional extra `tokwork[ray]`), with the same results.
+
+A job is a picklable description of work on one shard and a module-level function that does it; `run_jobs`
+applies the function to every job, in one process (`engine="local"`) or as Ray tasks (`engine="ray"`),
+and returns the results in job order either way, so the two engines cannot differ by construction. Ray
+retries a task whose worker died; a task that fails on its input (a `TokworkError`, such as a corpus that is
+not UTF-8) fails the whole run with that one-line message, and nothing is written by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from tokwork.errors import ParameterError, TokworkError
+from tokwork.progress import track
+
+ENGINES = ("local", "ray")
+INSTALL_HINT = "pip install 'tokwork[ray]'"
+TASK_RETRIES = 3
+
+
+def check_engine(engine: str, *, choices: Sequence[str] = ENGINES) -> None:
+    """Refuse an unknown engine, and the Ray engine when Ray is not installed (saying how to install it)."""
+    if engine not in choices:
+        raise ParameterError(f"unknown engine '{engine}'; choose one of {', '.join(choices)}")
+    if engine == "ray":
+        _import_ray()
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise TokworkError(f"the ray engine needs Ray, which is not installed; run: {INSTALL_HINT}") from None
+    return ray
+
+
+@contextmanager
+def ray_cluster(address: str | None = None) -> Iterator[Any]:
+    """Connect to the Ray cluster at `address`, or start a local one for the duration of the block."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    settings = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
+                "configure_logging": True}
+    try:
+        if address:
+            ray.init(address=address, **settings)
+        else:
+            ray.init(**settings)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = f"at '{address}'" if address else "locally"
+        raise TokworkError(f"cannot start or reach a Ray cluster {where}: {str(err).splitlines()[0]}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def run_jobs(
+    function: Callable[[Any], Any],
+    jobs: Sequence[Any],
+    *,
+    engine: str = "local",
+    address: str | None = None,
+    description: str = "working",
+    progress: bool = False,
+) -> list[Any]:
+    """Apply `function` to every job and return the results in job order, on the chosen engine."""
+    check_engine(engine)
+    if engine == "local":
+        return [function(job) for job in track(jobs, description, total=len(jobs), enabled=progress)]
+    with ray_cluster(address) as ray:
+        remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(function)
+        references = [remote.remote(job) for job in jobs]
+        results: dict[Any, Any] = {}
+        pending = list(references)
+        with _completion_bar(description, len(jobs), progress) as advance:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for reference in done:
+                    results[reference] = _result(ray, reference, description)
+                    advance()
+        return [results[reference] for reference in references]
+
+
+def _result(ray, reference, description: str):
+    try:
+        return ray.get(reference)
+    except ray.exceptions.RayTaskError as err:
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, TokworkError):
+            raise type(cause)(str(cause)) from None
+        reason = str(cause or err).strip().splitlines()[-1]
+        raise TokworkError(f"{description} failed on a Ray worker: {reason}") from None
+    except ray.exceptions.RayError as err:
+        reason = str(err).strip().splitlines()[0]
+        raise TokworkError(f"{description} could not finish after {TASK_RETRIES} retries: {reason}") from None
+
+
+@contextmanager
+def _completion_bar(description: str, total: int, enabled: bool) -> Iterator[Callable[[], None]]:
+    items = iter(range(total))
+    bar = track(items, description, total=total, enabled=enabled)
+
+    def advance() -> None:
+        next(bar, None)
+
+    try:
+        yield advance
+    finally:
+        for _ in bar:
+            pass

@@ -1,0 +1,240 @@
+"""Byte-level BPE learned from a pre-token count table (word -> count), the step that stays on one machine.
+
+Counting pre-tokens parallelises over shards (see `tokwork.pretoken_counts`); learning merges needs the
+whole table. This learner follows the `tokenizers` BPE trainer step for step, so that the same table gives
+the same merges: ids are the special tokens, then the alphabet sorted by code point, then new tokens in
+order; each step takes the pair with the highest count, ties going to the smaller pair of ids; counts are
+kept up to date incrementally, only for the words that hold the merged pair; stale queue entries are
+refreshed when they reach the top; a merge that spells an existing token reuses its id; and a merged
+token's neighbours are counted only while the new pair is shorter than the length limit. The per-word
+merges run in numba; the queue and the bookkeeping per step stay in Python (one step touches few pairs).
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+from tokenizers import models, pre_tokenizers
+
+from tokwork.distributed import check_engine
+from tokwork.pretoken_counts import count_pretokens
+from tokwork.trainers.bpe import (
+    TRAINING_BLOCK_CHARS,
+    BPEConfig,
+    empty_byte_level_bpe,
+    trained_tokenizer,
+    trainer_length_limit,
+)
+from tokwork.trainers.card import TrainedTokenizer, TrainingCard
+
+NO_LIMIT = np.iinfo(np.int64).max
+
+
+@dataclass
+class LearnedBPE:
+    """The outcome of learning: the vocabulary (token -> id) and the merges in rank order."""
+
+    vocab: dict[str, int]
+    merges: list[tuple[str, str]]
+
+
+@numba.njit(cache=True)
+def _merge_in_words(words, first, second, new_id, symbols, starts, lengths, token_length, max_length):
+    """Merge (first, second) into new_id, left to right, in each listed word; return the pair changes as
+    (left, right, delta, word) rows, the way the `tokenizers` trainer records them."""
+    out = np.empty((64, 4), dtype=np.int64)
+    used = 0
+    new_length = token_length[first] + token_length[second]
+    for w in words:
+        base = starts[w]
+        i = 0
+        while i < lengths[w]:
+            n = lengths[w]
+            if symbols[base + i] == first and i + 1 < n and symbols[base + i + 1] == second:
+                if used + 4 > out.shape[0]:
+                    grown = np.empty((2 * out.shape[0], 4), dtype=np.int64)
+                    grown[:used] = out[:used]
+                    out = grown
+                if i > 0:
+                    prev = symbols[base + i - 1]
+                    out[used, 0], out[used, 1], out[used, 2], out[used, 3] = prev, first, -1, w
+                    used += 1
+                    if token_length[prev] + new_length < max_length:
+                        out[used, 0], out[used, 1], out[used, 2], out[used, 3] = prev, new_id, 1, w
+                        used += 1
+                symbols[base + i] = new_id
+                for j in range(i + 1, n - 1):
+                    symbols[base + j] = symbols[base + j + 1]
+                lengths[w] = n - 1
+                if i < n - 2:
+                    following = symbols[base + i + 1]
+                    out[used, 0], out[used, 1], out[used, 2], out[used, 3] = second, following, -1, w
+                    used += 1
+                    if token_length[following] + new_length < max_length:
+                        out[used, 0], out[used, 1], out[used, 2], out[used, 3] = new_id, following, 1, w
+                        used += 1
+            i += 1
+    return out[:used]
+
+
+def _initial_pairs(symbols: np.ndarray, starts: np.ndarray, lengths: np.ndarray, counts: np.ndarray):
+    """Count every adjacent pair of every word (weighted by the word's count) and where each occurs."""
+    word_of = np.repeat(np.arange(len(starts)), lengths)
+    position = np.arange(len(symbols))
+    is_left = position < (np.repeat(starts + lengths, lengths) - 1)
+    left = symbols[position[is_left]].astype(np.int64)
+    right = symbols[position[is_left] + 1].astype(np.int64)
+    words = word_of[is_left]
+    keys = (left << 32) | right
+    order = np.lexsort((words, keys))
+    keys, words = keys[order], words[order]
+    unique_keys, first_index = np.unique(keys, return_index=True)
+    totals = np.add.reduceat(counts[words], first_index) if len(keys) else np.zeros(0, dtype=np.int64)
+    bounds = np.append(first_index, len(keys))
+    # A word that holds a pair twice is listed twice; merging it again finds nothing, so that is harmless.
+    where = [words[bounds[i]:bounds[i + 1]] for i in range(len(unique_keys))]
+    return unique_keys.tolist(), totals.tolist(), where
+
+
+def learn_bpe(
+    word_counts: Mapping[str, int],
+    *,
+    vocab_size: int,
+    min_frequency: int = 0,
+    special_tokens: Iterable[str] = (),
+    initial_alphabet: Iterable[str] = (),
+    max_token_length: int | None = None,
+) -> LearnedBPE:
+    """Learn BPE merges from pre-token counts, as `tokenizers.trainers.BpeTrainer` would from the text.
+
+    `max_token_length` is the trainer's own limit (a merged token must be shorter than it).
+    """
+    id_to_token: list[str] = []
+    token_to_id: dict[str, int] = {}
+
+    def add(token: str) -> int:
+        if token not in token_to_id:
+            token_to_id[token] = len(id_to_token)
+            id_to_token.append(token)
+        return token_to_id[token]
+
+    for token in special_tokens:
+        add(token)
+    alphabet = set(initial_alphabet)
+    for word in word_counts:
+        alphabet.update(word)
+    for char in sorted(alphabet):
+        add(char)
+
+    words = [w for w in word_counts if w]
+    counts = np.array([word_counts[w] for w in words], dtype=np.int64)
+    lengths = np.array([len(w) for w in words], dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64) if words else np.zeros(0, np.int64)
+    code_points = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
+    char_ids = {ord(t): i for i, t in enumerate(id_to_token) if len(t) == 1 and t in alphabet}
+    lookup = np.zeros(max(char_ids, default=0) + 1, dtype=np.int64)
+    for point, token_id in char_ids.items():
+        lookup[point] = token_id
+    symbols = lookup[code_points] if len(code_points) else np.zeros(0, dtype=np.int64)
+
+    capacity = max(vocab_size, len(id_to_token)) + 1
+    token_length = np.zeros(capacity, dtype=np.int64)
+    token_length[: len(id_to_token)] = [len(t) for t in id_to_token]
+    max_length = NO_LIMIT if max_token_length is None else max_token_length
+
+    keys, totals, where = _initial_pairs(symbols, starts, lengths, counts)
+    pair_counts = dict(zip(keys, totals, strict=True))
+    # Queue entries: (-count, first, second, sequence number, words); the sequence number only keeps
+    # entries of the same pair and count from being compared by their word lists.
+    queue = [(-c, k >> 32, k & 0xFFFFFFFF, i, where[i]) for i, (k, c) in enumerate(zip(keys, totals, strict=True)) if c > 0]
+    heapq.heapify(queue)
+    sequence = len(keys)
+    merges: list[tuple[int, int]] = []
+
+    while len(token_to_id) < vocab_size and queue:
+        negative, first, second, _, positions = heapq.heappop(queue)
+        current = pair_counts[(first << 32) | second]
+        if -negative != current:
+            heapq.heappush(queue, (-current, first, second, sequence, positions))
+            sequence += 1
+            continue
+        if current < 1 or min_frequency > current:
+            break
+        new_id = add(id_to_token[first] + id_to_token[second])
+        if new_id >= len(token_length):
+            token_length = np.concatenate((token_length, np.zeros(len(token_length), dtype=np.int64)))
+        token_length[new_id] = len(id_to_token[new_id])
+        merges.append((first, second))
+        changes = _merge_in_words(positions, first, second, new_id, symbols, starts, lengths, token_length,
+                                  max_length)
+        if len(changes) == 0:
+            continue
+        change_keys = (changes[:, 0] << 32) | changes[:, 1]
+        weighted = changes[:, 2] * counts[changes[:, 3]]
+        unique_keys, inverse = np.unique(change_keys, return_inverse=True)
+        sums = np.zeros(len(unique_keys), dtype=np.int64)
+        np.add.at(sums, inverse, weighted)
+        for k, delta in zip(unique_keys.tolist(), sums.tolist(), strict=True):
+            pair_counts[k] = pair_counts.get(k, 0) + delta
+        gained = changes[:, 2] > 0
+        if gained.any():
+            gained_keys, gained_words = change_keys[gained], changes[gained, 3]
+            order = np.lexsort((gained_words, gained_keys))
+            gained_keys, gained_words = gained_keys[order], gained_words[order]
+            heads, first_index = np.unique(gained_keys, return_index=True)
+            bounds = np.append(first_index, len(gained_keys))
+            for i, k in enumerate(heads.tolist()):
+                count = pair_counts[k]
+                if count > 0:
+                    pushed = gained_words[bounds[i]:bounds[i + 1]]
+                    heapq.heappush(queue, (-count, k >> 32, k & 0xFFFFFFFF, sequence, pushed))
+                    sequence += 1
+
+    # A pair merged twice keeps the rank of its last merge, as in `tokenizers`.
+    last_rank = {pair: rank for rank, pair in enumerate(merges)}
+    ordered = sorted(last_rank, key=last_rank.__getitem__)
+    return LearnedBPE(vocab=dict(token_to_id),
+                      merges=[(id_to_token[a], id_to_token[b]) for a, b in ordered])
+
+
+def train_bpe_from_counts(
+    corpus: Sequence[str | Path],
+    config: BPEConfig,
+    *,
+    engine: str = "local",
+    address: str | None = None,
+    text_field: str = "text",
+    progress: bool = True,
+) -> TrainedTokenizer:
+    """Byte-level BPE trained from pre-token counts taken per shard on `engine` ("local" or "ray").
+
+    The counts are those the `tokenizers` trainer would take from the same text, and `learn_bpe` learns
+    the same merges from them, so the result is the tokenizer `train_bpe(engine="hf")` writes.
+    """
+    config.validate()
+    check_engine(engine)
+    start = time.perf_counter()
+    backend = empty_byte_level_bpe(config)
+    table, files = count_pretokens(corpus, tokenizer_json=backend.to_str(), engine=engine, address=address,
+                                   text_field=text_field, block_chars=TRAINING_BLOCK_CHARS, progress=progress)
+    counted = time.perf_counter()
+    word_counts = table.to_dict()
+    table.close()
+    learned = learn_bpe(word_counts, vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+                        special_tokens=config.all_special_tokens,
+                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                        max_token_length=trainer_length_limit(config))
+    backend.model = models.BPE(learned.vocab, learned.merges)
+    backend.add_special_tokens(config.all_special_tokens)
+    tokenizer = trained_tokenizer(backend, config)
+    notes = {"vocab_size_reached": tokenizer.vocab_size, "engine": engine, "distinct_pretokens": len(word_counts),
+             "counting_seconds": round(counted - start, 3),
+             "learning_seconds": round(time.perf_counter() - counted, 3)}
+    card = TrainingCard.for_corpus("bpe", asdict(config), files, time.perf_counter() - start, notes=notes)
+    return TrainedTokenizer(tokenizer, card)

@@ -1,4 +1,5 @@
-"""`tokwork encode`: show how a tokenizer splits a text: ids, stored pieces and the bytes of each token."""
+"""`tokwork encode`: show how a tokenizer splits a text (ids, stored pieces, byte view), sample segmentations
+of a stochastic tokenizer, or encode a whole corpus into token ids for training (`--out ids.npy`)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,60 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.errors import TokworkError
+from tokwork.errors import ParameterError, TokworkError
 
 
 def encode_command(
-    tokenizer: str = typer.Argument(..., help="tokenizer.json, a folder with one, a .model or a .tiktoken file."),
+    tokenizer: str = typer.Argument(..., help="tokenizer.json, a folder with one, a .model, a .tiktoken file, "
+                                    "or a stochastic tokenizer folder (tokwork train stochastic)."),
     text: str | None = typer.Argument(None, help="Text to encode (or use --file)."),
-    file: Path | None = typer.Option(None, "--file", "-f", help="Encode the text of this UTF-8 file."),
+    file: Path | None = typer.Option(None, "--file", "-f", help="Encode the text of this UTF-8 file "
+                                     "(with --out: a corpus of files, folders, .gz, .jsonl)."),
     output_format: str = typer.Option("table", "--format", help="table, ids or json."),
     limit: int = typer.Option(60, help="Rows shown in the table (0 for all)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of a stochastic tokenizer (default: the saved one)."),
+    samples: int = typer.Option(1, "--samples", "-k", help="Show this many sampled segmentations (stochastic)."),
+    out_path: Path | None = typer.Option(None, "--out", "-o", help="Write the corpus given by --file as token ids "
+                                         "to this .npy file (or a folder of shards with --shard-tokens)."),
+    shard_tokens: int | None = typer.Option(None, "--shard-tokens", help="With --out: shards of this many ids."),
+    eos: bool = typer.Option(True, "--eos/--no-eos", help="With --out: end each document with end-of-text."),
+    text_field: str = typer.Option("text", "--text-field", help="Field holding the text in .jsonl records."),
+    force: bool = typer.Option(False, "--force", help="Replace a shard folder that tokwork did not make."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Encode a text and show ids, pieces and byte view; checks that decoding gives the text back."""
-    from tokwork.corpus import iter_texts
-    from tokwork.tokenizer import load_tokenizer
+    from tokwork.trainers.stochastic import StochasticTokenizer, open_tokenizer
 
+    if out_path is not None:
+        if file is None or text is not None:
+            raise TokworkError("--out encodes a corpus: give it with --file CORPUS and no TEXT argument")
+        if samples != 1:
+            raise ParameterError("--samples shows segmentations of a text; with --out, run once per seed instead")
+        _write_ids(open_tokenizer(tokenizer, seed=seed), file, out_path, shard_tokens=shard_tokens, eos=eos,
+                   text_field=text_field, force=force, quiet=quiet)
+        return
     if (text is None) == (file is None):
         raise TokworkError("give either a TEXT argument or --file, not both or neither")
     if output_format not in ("table", "ids", "json"):
         raise TokworkError(f"unknown --format '{output_format}'; choose table, ids or json")
+    if samples < 1:
+        raise ParameterError(f"--samples {samples} must be at least 1")
+    from tokwork.corpus import iter_texts
+
     source = text if text is not None else "".join(iter_texts([file]))
-    tok = load_tokenizer(tokenizer)
-    ids = tok.encode(source)
+    tok = open_tokenizer(tokenizer, seed=seed)
+    if samples > 1 and not isinstance(tok, StochasticTokenizer):
+        raise ParameterError(f"--samples needs a stochastic tokenizer, and '{tokenizer}' is deterministic; "
+                             "make one with 'tokwork train stochastic'")
+    segmentations = tok.encode_batch([source] * samples)
+    if samples > 1:
+        _show_samples(tok, source, segmentations, output_format=output_format, limit=limit)
+    else:
+        _show_one(tok, source, segmentations[0], output_format=output_format, limit=limit)
+
+
+def _show_one(tok, source: str, ids: list[int], *, output_format: str, limit: int) -> None:
+    """One segmentation: ids, or JSON, or a table of id, stored piece and bytes per token."""
     view = tok.byte_view
     exact = tok.decode(ids) == tok.normalize(source)
     nbytes = len(source.encode("utf-8"))
@@ -53,11 +87,55 @@ def encode_command(
     out.print(f"round trip: {'exact' if exact else 'NOT exact (the tokenizer normalises or loses this text)'}")
 
 
-def _show(piece: bytes | None) -> str:
+def _show_samples(tok, source: str, segmentations: list[list[int]], *, output_format: str, limit: int) -> None:
+    """Several sampled segmentations of one text, one per line, pieces separated by '|'."""
+    expected = tok.normalize(source)
+    exact = [tok.decode(ids) == expected for ids in segmentations]
+    nbytes = len(source.encode("utf-8"))
+    if output_format == "ids":
+        for ids in segmentations:
+            out.print(" ".join(map(str, ids)), soft_wrap=True)
+        return
+    if output_format == "json":
+        rows = [{"ids": ids, "count": len(ids), "round_trip": ok} for ids, ok in zip(segmentations, exact, strict=True)]
+        print(json.dumps({"samples": rows, "bytes": nbytes, "seed": tok.seed, **tok.config.parameters}))
+        return
+    view = tok.byte_view
+    table = Table(title=f"{len(segmentations)} samples of {nbytes} bytes ({tok.config.method}, seed {tok.seed})")
+    for column, justify in (("#", "right"), ("tokens", "right"), ("segmentation", "left")):
+        table.add_column(column, justify=justify)
+    for number, ids in enumerate(segmentations):
+        shown = ids if limit <= 0 else ids[:limit]
+        pieces = "|".join(_show(view[i], quoted=False) for i in shown) + (" ..." if len(shown) < len(ids) else "")
+        table.add_row(str(number), str(len(ids)), pieces)
+    out.print(table)
+    out.print(f"round trip: {'exact for every sample' if all(exact) else 'NOT exact for some samples'}")
+
+
+def _write_ids(tok, corpus: Path, output: Path, *, shard_tokens, eos, text_field, force, quiet) -> None:
+    from tokwork.token_ids import write_token_ids
+
+    report = write_token_ids(tok, [corpus], output, shard_tokens=shard_tokens, eos=eos, text_field=text_field,
+                             progress=not quiet, force=force)
+    table = Table(show_header=False, box=None)
+    parameters = tok.describe().get("stochastic")
+    if parameters:
+        table.add_row("stochastic", ", ".join(f"{k}={v}" for k, v in parameters.items()))
+    table.add_row("documents", f"{report.documents:,}")
+    table.add_row("tokens", f"{report.tokens:,} ({report.dtype})")
+    table.add_row("text", f"{report.text_bytes:,} bytes ({report.text_bytes / max(report.tokens, 1):.2f} bytes/token)")
+    table.add_row("time", f"{report.seconds:.1f} s")
+    table.add_row("files", str(len(report.files)))
+    table.add_row("written to", str(output))
+    out.print(table)
+
+
+def _show(piece: bytes | None, *, quoted: bool = True) -> str:
     """Token bytes for people: the text when they are whole UTF-8 characters, else the escaped bytes."""
     if piece is None:
         return "<special>"
     try:
-        return repr(piece.decode("utf-8"))
+        shown = repr(piece.decode("utf-8"))
     except UnicodeDecodeError:
-        return repr(piece)
+        shown = repr(piece)
+    return shown if quoted else shown[shown.index(shown[-1]) + 1:-1]  # without b'' or the quotes

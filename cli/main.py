@@ -15,6 +15,7 @@ try:  # typer >= 0.24 carries its own copy of click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions
 
+import tokwork.cli.train_stochastic  # noqa: F401  (registers `train stochastic`)
 from tokwork.cli.encode import encode_command
 from tokwork.cli.info import info_command
 from tokwork.cli.model import model_app

@@ -1,0 +1,50 @@
+"""`tokwork train stochastic`: make a stochastic tokenizer (StochasTok, BPE-dropout, unigram sampling) over
+an existing tokenizer; writes the base files unchanged plus stochastic.json and the card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from tokwork.cli.console import out
+from tokwork.cli.train import ForceOpt, OutputOpt, train_app
+from tokwork.trainers.stochastic import METHODS
+
+_METHOD_HELP = "; ".join(f"{name} ({text})" for name, text in METHODS.items())
+
+
+@train_app.command("stochastic")
+def train_stochastic_command(
+    base: str = typer.Option(..., "--base", "-b", show_default=False,
+                             help="The base tokenizer: tokenizer.json, a folder with one, a .model or a .tiktoken file."),
+    output: Path = OutputOpt,
+    method: str = typer.Option("stochastok", "--method", "-m", help=_METHOD_HELP),
+    p: float = typer.Option(0.1, "--p", "-p", help="StochasTok expansion rate, or BPE-dropout probability, in [0, 1]."),
+    alpha: float = typer.Option(0.1, "--alpha", help="Unigram sampling: inverse temperature of the segmentations."),
+    nbest_size: int = typer.Option(-1, "--nbest-size", help="Unigram sampling: sample from the n best (-1: all)."),
+    seed: int = typer.Option(0, "--seed", help="Default seed saved with the tokenizer (encode --seed overrides)."),
+    force: bool = ForceOpt,
+) -> None:
+    """Stochastic segmentations over any base tokenizer, exact and seeded; plain HF still reads the base."""
+    from tokwork.outputs import check_output_directory
+    from tokwork.trainers.stochastic import StochasticConfig, make_stochastic
+
+    config = StochasticConfig(method=method, p=p, alpha=alpha, nbest_size=nbest_size, seed=seed)
+    config.validate()
+    check_output_directory(output, force=force)
+    made = make_stochastic(base, config)
+    written = made.save(output, force=force)
+    table = Table(show_header=False, box=None)
+    table.add_row("method", config.method)
+    table.add_row("parameters", ", ".join(f"{k}={v}" for k, v in config.parameters.items() if k != "method"))
+    table.add_row("base", f"{base} ({made.tokenizer.base.format}, {made.tokenizer.vocab_size:,} tokens)")
+    notes = made.card.notes
+    if "splittable_tokens" in notes:
+        table.add_row("expansion table", f"{notes['splittable_tokens']:,} splittable tokens, "
+                                         f"{notes['expansion_pairs']:,} splits")
+    table.add_row("time", f"{made.card.seconds:.1f} s")
+    table.add_row("files", ", ".join(made.card.files))
+    table.add_row("written to", str(written))
+    out.print(table)

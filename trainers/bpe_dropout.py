@@ -1,0 +1,389 @@
+"""BPE-dropout for `tokenizers` BPE models, seeded: the library's algorithm, run by a numba kernel.
+
+After Provilkov, Emelianenko and Voita, "BPE-Dropout: Simple and Effective Subword Regularization" (2020).
+The `tokenizers` BPE has a `dropout` option, but it draws from Rust's thread-local generator, which nothing
+can seed, so the same text and seed could not give the same segmentation twice. This module runs the same
+merge loop as `tokenizers` (`Word::merge_all`): a priority queue of adjacent pairs by merge rank then
+position; each pop is dropped with probability p and put aside, the put-aside pairs return to the queue
+after the next merge that happens, and the word is done when the queue is empty. The draws come from a
+per-text stream (`tokwork.trainers.random_streams`).
+
+Everything around the merges stays the library's: the base tokenizer encodes deterministically, and its
+`word_ids` say which tokens came from one pre-token. Each pre-token is rebuilt from its tokens' characters
+(or byte-fallback pieces) and merged again with dropout. Added tokens and post-processor tokens are kept
+as they are. With p = 0 the kernel reproduces the deterministic encoding (the tests check it on every
+shipped language); `ignore_merges` models (Llama 3, tiktoken files) look whole pre-tokens up first only
+when p = 0, as `tokenizers` does.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+from numba import njit
+
+from tokwork.errors import ParameterError
+from tokwork.formats.hf_json import HFTokenizer
+from tokwork.tokenizer import Tokenizer
+from tokwork.trainers.ragged_ids import flatten_ids, unflatten_ids
+from tokwork.trainers.random_streams import next_unit, text_state
+
+_BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+_POSITION_BITS = 32
+
+
+@dataclass(frozen=True)
+class MergeTable:
+    """A BPE model's merges as ids, and each token's initial symbols (`atoms`) for re-merging.
+
+    `pairs` maps (left, right) to (rank, merged id); `atom_starts`/`atoms` are CSR arrays: the symbols the
+    model starts from when a pre-token contains this token's text; `fixed` marks added tokens.
+    """
+
+    pairs: dict[tuple[int, int], tuple[int, int]]
+    atom_starts: np.ndarray
+    atoms: np.ndarray
+    fixed: np.ndarray
+    ignore_merges: bool
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.fixed)
+
+    def atoms_of(self, token_id: int) -> list[int]:
+        return self.atoms[self.atom_starts[token_id]:self.atom_starts[token_id + 1]].tolist()
+
+
+def _merge_pairs(model: dict) -> list[tuple[str, str]]:
+    pairs = []
+    for entry in model.get("merges", []):
+        if isinstance(entry, str):
+            parts = entry.split(" ")
+            if len(parts) != 2:
+                continue
+            entry = parts
+        pairs.append((entry[0], entry[1]))
+    return pairs
+
+
+def merge_table(tokenizer: Tokenizer) -> MergeTable:
+    """The merge table of a `tokenizers` BPE model (tokenizer.json or a converted tiktoken file).
+
+    Raises `ParameterError` for other models (BPE-dropout only means something for BPE) and for BPE
+    variants whose words carry a continuing-subword prefix or end-of-word suffix.
+    """
+    model = tokenizer.spec["model"] if isinstance(tokenizer, HFTokenizer) else None
+    if model is None or model.get("type") != "BPE":
+        kind = model.get("type") if model else tokenizer.format
+        raise ParameterError(
+            f"BPE-dropout needs a BPE tokenizer, and '{tokenizer.source or 'the base tokenizer'}' is {kind}; "
+            "use --method stochastok, or unigram-sampling for a SentencePiece unigram model"
+        )
+    if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
+        raise ParameterError(f"BPE-dropout does not support BPE models with subword prefixes or suffixes "
+                             f"('{tokenizer.source or 'the base tokenizer'}'); use --method stochastok")
+    vocab: dict[str, int] = model["vocab"]
+    pairs: dict[tuple[int, int], tuple[int, int]] = {}
+    for rank, (left, right) in enumerate(_merge_pairs(model)):
+        ids = vocab.get(left), vocab.get(right), vocab.get(left + right)
+        if None not in ids:
+            pairs[ids[0], ids[1]] = (rank, ids[2])
+    size = tokenizer.vocab_size
+    fixed = np.zeros(size, dtype=np.bool_)
+    for added in tokenizer.spec.get("added_tokens", []):
+        if 0 <= added["id"] < size:
+            fixed[added["id"]] = True
+    byte_fallback = bool(model.get("byte_fallback"))
+    tokens: list[str | None] = [None] * size
+    for token, token_id in vocab.items():
+        if token_id < size:
+            tokens[token_id] = token
+    rows = [_atoms(token, i, vocab, byte_fallback, fixed[i]) for i, token in enumerate(tokens)]
+    atom_starts = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=atom_starts[1:])
+    atoms = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(atom_starts[-1]))
+    return MergeTable(pairs, atom_starts, atoms, fixed, bool(model.get("ignore_merges")))
+
+
+def _atoms(token: str | None, token_id: int, vocab: dict[str, int], byte_fallback: bool, fixed: bool) -> list[int]:
+    """The symbols `tokenizers` starts a word from, for the characters of one token."""
+    if token is None or fixed or len(token) == 1 or (byte_fallback and _BYTE_PIECE.fullmatch(token)):
+        return [token_id]
+    symbols = [vocab.get(char) for char in token]
+    if None not in symbols:
+        return symbols
+    if not byte_fallback:
+        return [token_id]  # not reachable by merges; keep the token whole
+    spelled: list[int] = []
+    for char, char_id in zip(token, symbols, strict=True):
+        pieces = [char_id] if char_id is not None else [vocab.get(f"<0x{b:02X}>") for b in char.encode("utf-8")]
+        if None in pieces:
+            return [token_id]
+        spelled.extend(pieces)
+    return spelled
+
+
+_EMPTY = -1
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True)
+def _slot(key, mask):
+    return np.int64((np.uint64(key) * _FIBONACCI) >> np.uint64(32)) & mask
+
+
+@njit(cache=True)
+def _fill_hash(keys, values, size):
+    slot_keys = np.full(size, _EMPTY, np.int64)
+    slot_values = np.empty(size, np.int64)
+    for i in range(len(keys)):
+        at = _slot(keys[i], size - 1)
+        while slot_keys[at] != _EMPTY and slot_keys[at] != keys[i]:
+            at = (at + 1) & (size - 1)
+        slot_keys[at] = keys[i]
+        slot_values[at] = values[i]
+    return slot_keys, slot_values
+
+
+@njit(cache=True)
+def _lookup(slot_keys, slot_values, key):
+    """The value stored for `key` in an open-addressing hash table (size a power of two), or -1."""
+    mask = len(slot_keys) - 1
+    at = _slot(key, mask)
+    while slot_keys[at] != _EMPTY:
+        if slot_keys[at] == key:
+            return slot_values[at]
+        at = (at + 1) & mask
+    return -1
+
+
+def merge_hash(table: MergeTable) -> tuple[np.ndarray, np.ndarray]:
+    """The merges as an open-addressing hash table (two arrays, at most half full) that the kernel reads:
+    key left * vocab + right, value rank << 32 | merged id."""
+    size = table.vocab_size
+    items = np.array([(a * size + b, (rank << _POSITION_BITS) | new) for (a, b), (rank, new) in table.pairs.items()],
+                     dtype=np.int64).reshape(-1, 2)
+    size = 1 << max(4, int(2 * len(items)).bit_length())
+    return _fill_hash(np.ascontiguousarray(items[:, 0]), np.ascontiguousarray(items[:, 1]), size)
+
+
+@njit(cache=True)
+def _heap_push(heap, new_ids, size, key, new_id):
+    i = size
+    heap[i] = key
+    new_ids[i] = new_id
+    while i > 0:
+        parent = (i - 1) // 2
+        if heap[parent] <= heap[i]:
+            break
+        heap[parent], heap[i] = heap[i], heap[parent]
+        new_ids[parent], new_ids[i] = new_ids[i], new_ids[parent]
+        i = parent
+    return size + 1
+
+
+@njit(cache=True)
+def _heap_pop(heap, new_ids, size):
+    key, new_id = heap[0], new_ids[0]
+    size -= 1
+    heap[0], new_ids[0] = heap[size], new_ids[size]
+    i = 0
+    while True:
+        smallest, a, b = i, 2 * i + 1, 2 * i + 2
+        if a < size and heap[a] < heap[smallest]:
+            smallest = a
+        if b < size and heap[b] < heap[smallest]:
+            smallest = b
+        if smallest == i:
+            break
+        heap[smallest], heap[i] = heap[i], heap[smallest]
+        new_ids[smallest], new_ids[i] = new_ids[i], new_ids[smallest]
+        i = smallest
+    return key, new_id, size
+
+
+@njit(cache=True)
+def _merge_word(sym, n, slot_keys, slot_values, vocab, p, state, nxt, prv, heap, heap_new, skip, skip_new):
+    """Merge symbols sym[:n] in place as `tokenizers` does with dropout p; returns (count, state).
+
+    Merged-away symbols are marked -1; heap keys are rank << 32 | position.
+    """
+    low = (np.int64(1) << 32) - 1
+    size = 0
+    for i in range(n):
+        nxt[i] = i + 1 if i + 1 < n else -1
+        prv[i] = i - 1
+    for i in range(n - 1):
+        value = _lookup(slot_keys, slot_values, sym[i] * vocab + sym[i + 1])
+        if value >= 0:
+            size = _heap_push(heap, heap_new, size, ((value >> 32) << 32) | i, value & low)
+    skipped = 0
+    while size > 0:
+        key, new_id, size = _heap_pop(heap, heap_new, size)
+        if p > 0.0:
+            state, u = next_unit(state)
+            if u < p:
+                skip[skipped] = key
+                skip_new[skipped] = new_id
+                skipped += 1
+                continue
+        for s in range(skipped):
+            size = _heap_push(heap, heap_new, size, skip[s], skip_new[s])
+        skipped = 0
+        pos = key & low
+        right = nxt[pos]
+        if sym[pos] < 0 or right < 0:
+            continue
+        value = _lookup(slot_keys, slot_values, sym[pos] * vocab + sym[right])
+        if value < 0 or (value & low) != new_id:
+            continue  # a stale entry: one of the two symbols has changed since it was queued
+        sym[pos] = new_id
+        sym[right] = -1
+        nxt[pos] = nxt[right]
+        if nxt[pos] >= 0:
+            prv[nxt[pos]] = pos
+        before = prv[pos]
+        if before >= 0:
+            value = _lookup(slot_keys, slot_values, sym[before] * vocab + sym[pos])
+            if value >= 0:
+                size = _heap_push(heap, heap_new, size, ((value >> 32) << 32) | before, value & low)
+        after = nxt[pos]
+        if after >= 0:
+            value = _lookup(slot_keys, slot_values, sym[pos] * vocab + sym[after])
+            if value >= 0:
+                size = _heap_push(heap, heap_new, size, ((value >> 32) << 32) | pos, value & low)
+    count = 0
+    for i in range(n):
+        if sym[i] >= 0:
+            sym[count] = sym[i]
+            count += 1
+    return count, state
+
+
+@njit(cache=True)
+def _dropout(flat, words, starts, atom_starts, atoms, fixed, slot_keys, slot_values, p, ignore_merges, seed, first_index):
+    """BPE-dropout over a ragged batch of deterministic ids with their word ids (-1 for none)."""
+    vocab = len(fixed)
+    n_texts = len(starts) - 1
+    capacity = 0
+    for j in range(len(flat)):
+        capacity += atom_starts[flat[j] + 1] - atom_starts[flat[j]]
+    out = np.empty(capacity, np.int64)
+    new_starts = np.zeros(n_texts + 1, np.int64)
+    longest = 1
+    run = 0
+    for j in range(len(flat)):  # the most symbols one word can have bounds the work arrays
+        if j == 0 or words[j] != words[j - 1] or words[j] < 0:
+            run = 0
+        run += atom_starts[flat[j] + 1] - atom_starts[flat[j]]
+        longest = max(longest, run)
+    sym = np.empty(longest, np.int64)
+    nxt = np.empty(longest, np.int64)
+    prv = np.empty(longest, np.int64)
+    heap = np.empty(3 * longest, np.int64)
+    heap_new = np.empty(3 * longest, np.int64)
+    skip = np.empty(3 * longest, np.int64)
+    skip_new = np.empty(3 * longest, np.int64)
+    k = 0
+    for t in range(n_texts):
+        state = text_state(seed, first_index + t)
+        j = starts[t]
+        while j < starts[t + 1]:
+            end = j + 1
+            if words[j] >= 0:
+                while end < starts[t + 1] and words[end] == words[j]:
+                    end += 1
+            single = end - j == 1
+            if words[j] < 0 or (single and (fixed[flat[j]] or (ignore_merges and p == 0.0))):
+                for q in range(j, end):
+                    out[k] = flat[q]
+                    k += 1
+                j = end
+                continue
+            n = 0
+            for q in range(j, end):
+                for a in range(atom_starts[flat[q]], atom_starts[flat[q] + 1]):
+                    sym[n] = atoms[a]
+                    n += 1
+            count, state = _merge_word(sym, n, slot_keys, slot_values, vocab, p, state, nxt, prv,
+                                       heap, heap_new, skip, skip_new)
+            for q in range(count):
+                out[k] = sym[q]
+                k += 1
+            j = end
+        new_starts[t + 1] = k
+    return out[:k], new_starts
+
+
+class BPEDropout:
+    """Seeded BPE-dropout over a `tokenizers` BPE tokenizer (tokenizer.json or a converted tiktoken file)."""
+
+    method = "bpe-dropout"
+
+    def __init__(self, base: Tokenizer, *, p: float):
+        self.base = base
+        self.p = p
+        self.table = merge_table(base)
+        self.slot_keys, self.slot_values = merge_hash(self.table)
+
+    def sample(self, texts: Sequence[str], *, seed: int, first_index: int, add_special_tokens: bool = False,
+               parse_special: bool = False) -> list[list[int]]:
+        """Encode deterministically, then re-merge each pre-token with dropout; text i uses stream first_index + i."""
+        backend = self.base.backend
+        backend.encode_special_tokens = not parse_special
+        encodings = backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        flat, starts = flatten_ids([e.ids for e in encodings])
+        words = np.array(list(chain.from_iterable(e.word_ids for e in encodings)), dtype=np.float64)
+        words = np.nan_to_num(words, nan=-1.0).astype(np.int64)  # None (no pre-token) becomes -1
+        table = self.table
+        out, new_starts = _dropout(flat, words, starts, table.atom_starts, table.atoms, table.fixed, self.slot_keys,
+                                   self.slot_values, float(self.p), table.ignore_merges, seed, first_index)
+        return unflatten_ids(out, new_starts)
+
+    def saved_state(self) -> dict:
+        return {}
+
+
+def bpe_dropout_reference(words: Sequence[Sequence[int]], pairs: dict[tuple[int, int], tuple[int, int]], *,
+                          p: float, seed: int, index: int) -> list[int]:
+    """The `tokenizers` merge loop with dropout in plain Python (heapq), drawing from the same stream as the
+    kernel: `words` are the initial symbols of each pre-token of one text. The tests compare the two."""
+    state = np.uint64(text_state(seed, index))
+    out: list[int] = []
+    for symbols in words:
+        sym = list(symbols)
+        alive = [True] * len(sym)
+        queue = [(pairs[sym[i], sym[i + 1]][0], i, pairs[sym[i], sym[i + 1]][1])
+                 for i in range(len(sym) - 1) if (sym[i], sym[i + 1]) in pairs]
+        heapq.heapify(queue)
+        skipped = []
+        while queue:
+            top = heapq.heappop(queue)
+            if p > 0:
+                state, u = next_unit(np.uint64(state))
+                if u < p:
+                    skipped.append(top)
+                    continue
+            for entry in skipped:
+                heapq.heappush(queue, entry)
+            skipped = []
+            _, pos, new_id = top
+            right = next((i for i in range(pos + 1, len(sym)) if alive[i]), None)
+            if not alive[pos] or right is None or pairs.get((sym[pos], sym[right]), (0, None))[1] != new_id:
+                continue
+            sym[pos], alive[right] = new_id, False
+            before = next((i for i in range(pos - 1, -1, -1) if alive[i]), None)
+            after = next((i for i in range(right + 1, len(sym)) if alive[i]), None)
+            if before is not None and (sym[before], sym[pos]) in pairs:
+                rank, new = pairs[sym[before], sym[pos]]
+                heapq.heappush(queue, (rank, before, new))
+            if after is not None and (sym[pos], sym[after]) in pairs:
+                rank, new = pairs[sym[pos], sym[after]]
+                heapq.heappush(queue, (rank, pos, new))
+        out.extend(s for s, keep in zip(sym, alive, strict=True) if keep)
+    return out

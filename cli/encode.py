@@ -30,6 +30,9 @@ def encode_command(
     text_field: str = typer.Option("text", "--text-field", help="Field holding the text in .jsonl records."),
     force: bool = typer.Option(False, "--force", help="Replace a shard folder that tokwork did not make."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    engine: str | None = typer.Option(None, "--engine", help="With --out: encode corpus shards on 'local' (this "
+                                      "process) or 'ray' workers into a folder, one .npy per corpus shard."),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
 ) -> None:
     """Encode a text and show ids, pieces and byte view; checks that decoding gives the text back."""
     from tokwork.trainers.stochastic import StochasticTokenizer, open_tokenizer
@@ -39,6 +42,10 @@ def encode_command(
             raise TokworkError("--out encodes a corpus: give it with --file CORPUS and no TEXT argument")
         if samples != 1:
             raise ParameterError("--samples shows segmentations of a text; with --out, run once per seed instead")
+        if engine is not None:
+            _write_id_shards(tokenizer, file, out_path, engine=engine, address=address, seed=seed, eos=eos,
+                             text_field=text_field, force=force, quiet=quiet)
+            return
         _write_ids(open_tokenizer(tokenizer, seed=seed), file, out_path, shard_tokens=shard_tokens, eos=eos,
                    text_field=text_field, force=force, quiet=quiet)
         return
@@ -126,6 +133,25 @@ def _write_ids(tok, corpus: Path, output: Path, *, shard_tokens, eos, text_field
     table.add_row("text", f"{report.text_bytes:,} bytes ({report.text_bytes / max(report.tokens, 1):.2f} bytes/token)")
     table.add_row("time", f"{report.seconds:.1f} s")
     table.add_row("files", str(len(report.files)))
+    table.add_row("written to", str(output))
+    out.print(table)
+
+
+def _write_id_shards(tokenizer: str, corpus: Path, output: Path, *, engine, address, seed, eos, text_field,
+                     force, quiet) -> None:
+    from tokwork.distributed import check_engine
+    from tokwork.encode_shards import encode_corpus_shards
+    from tokwork.outputs import check_output_directory
+
+    check_engine(engine)
+    check_output_directory(output, force=force)
+    manifest = encode_corpus_shards([corpus], tokenizer=tokenizer, output=output, engine=engine, address=address,
+                                    seed=seed, eos=eos, text_field=text_field, progress=not quiet, force=force)
+    table = Table(show_header=False, box=None)
+    table.add_row("engine", engine)
+    table.add_row("shards", str(len(manifest["shards"])))
+    table.add_row("tokens", f"{manifest['tokens']:,} ({manifest['dtype']})")
+    table.add_row("time", f"{manifest['seconds']:.1f} s")
     table.add_row("written to", str(output))
     out.print(table)
 

@@ -71,23 +71,38 @@ def run_jobs(
     address: str | None = None,
     description: str = "working",
     progress: bool = False,
+    on_result: Callable[[int, Any], None] | None = None,
 ) -> list[Any]:
-    """Apply `function` to every job and return the results in job order, on the chosen engine."""
+    """Apply `function` to every job and return the results in job order, on the chosen engine.
+
+    With `on_result(index, result)`, each result is handed over as soon as it is done (in any order)
+    and not kept, so that large results stream to disk instead of piling up; the list is then empty.
+    """
     check_engine(engine)
+    kept: dict[int, Any] = {}
+
+    def take(index: int, result: Any) -> None:
+        if on_result is None:
+            kept[index] = result
+        else:
+            on_result(index, result)
+
     if engine == "local":
-        return [function(job) for job in track(jobs, description, total=len(jobs), enabled=progress)]
-    with ray_cluster(address) as ray:
-        remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(function)
-        references = [remote.remote(job) for job in jobs]
-        results: dict[Any, Any] = {}
-        pending = list(references)
-        with _completion_bar(description, len(jobs), progress) as advance:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                for reference in done:
-                    results[reference] = _result(ray, reference, description)
-                    advance()
-        return [results[reference] for reference in references]
+        for index, job in enumerate(track(jobs, description, total=len(jobs), enabled=progress)):
+            take(index, function(job))
+    else:
+        with ray_cluster(address) as ray:
+            remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(function)
+            references = [remote.remote(job) for job in jobs]
+            index_of = {reference: index for index, reference in enumerate(references)}
+            pending = list(references)
+            with _completion_bar(description, len(jobs), progress) as advance:
+                while pending:
+                    done, pending = ray.wait(pending, num_returns=1)
+                    for reference in done:
+                        take(index_of[reference], _result(ray, reference, description))
+                        advance()
+    return [kept[index] for index in sorted(kept)]
 
 
 def _result(ray, reference, description: str):

@@ -88,3 +88,54 @@ def test_cli_engine_ray_without_ray_is_one_line_exit_2(tmp_path):
     assert done.stderr.strip() == ("tokwork: error: the ray engine needs Ray, which is not installed; "
                                    "run: pip install 'tokwork[ray]'")
     assert not (tmp_path / "out").exists()
+
+
+def load_shards(folder):
+    import json
+
+    import numpy as np
+
+    manifest = json.loads((folder / "tokwork.json").read_text(encoding="utf-8"))
+    return manifest, [np.load(folder / entry["file"]) for entry in manifest["shards"]]
+
+
+@pytest.fixture(scope="module")
+def stochastic_gpt2(tmp_path_factory):
+    from tests.conftest import reference_tokenizer_path
+    from tokwork.trainers.stochastic import StochasticConfig, make_stochastic
+
+    folder = tmp_path_factory.mktemp("stochastok") / "gpt2-stochastok"
+    make_stochastic(reference_tokenizer_path("gpt2"), StochasticConfig(method="stochastok", p=0.1, seed=7)).save(folder)
+    return folder
+
+
+def test_encoding_on_ray_equals_local_shard_by_shard(ray_local, tmp_path, stochastic_gpt2):
+    import numpy as np
+
+    from tests.conftest import reference_tokenizer_path
+    from tokwork.encode_shards import encode_corpus_shards
+    from tokwork.token_ids import write_token_ids
+    from tokwork.trainers.stochastic import open_tokenizer
+
+    corpus = [ENGLISH_SAMPLE, *udhr_files()[:3]]
+    gpt2 = reference_tokenizer_path("gpt2")
+    for name, tokenizer in (("gpt2", gpt2), ("stochastok", stochastic_gpt2)):
+        outputs = {}
+        for engine in ("local", "ray"):
+            outputs[engine] = tmp_path / f"{name}-{engine}"
+            encode_corpus_shards(corpus, tokenizer=tokenizer, output=outputs[engine], engine=engine,
+                                 shard_bytes=300_000)
+        local_manifest, local = load_shards(outputs["local"])
+        ray_manifest, remote = load_shards(outputs["ray"])
+        assert len(local) == len(remote) >= 6
+        assert all(np.array_equal(a, b) for a, b in zip(local, remote, strict=True))
+        assert local_manifest["shards"] == ray_manifest["shards"]
+        if name == "gpt2":  # a deterministic tokenizer: the shards concatenate to the one-file encoding
+            write_token_ids(open_tokenizer(gpt2), corpus, tmp_path / "one.npy", progress=False)
+            assert np.array_equal(np.concatenate(local), np.load(tmp_path / "one.npy"))
+    again = tmp_path / "again"
+    encode_corpus_shards(corpus, tokenizer=stochastic_gpt2, output=again, shard_bytes=300_000, seed=8)
+    _, other_seed = load_shards(again)
+    assert not all(np.array_equal(a, b) for a, b in zip(local, other_seed, strict=True))
+    tok = open_tokenizer(stochastic_gpt2)
+    assert tok.decode([int(i) for i in local[0]]).startswith(ENGLISH_SAMPLE.read_text(encoding="utf-8")[:1000])

@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions
 
 import tokwork.cli.train_stochastic  # noqa: F401  (registers `train stochastic`)
+from tokwork.cli.bytes import bytes_app
 from tokwork.cli.encode import encode_command
 from tokwork.cli.info import info_command
 from tokwork.cli.model import model_app
@@ -31,6 +32,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(train_app, name="train")
+app.add_typer(bytes_app, name="bytes")
 app.command("encode")(encode_command)
 app.command("info")(info_command)
 app.add_typer(model_app, name="model")

@@ -1,0 +1,162 @@
+"""`tokwork bytes`: a tokenized LM as an exact byte-level model: next characters, scores, generation, ensembles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from tokwork.cli.console import out
+from tokwork.errors import TokworkError
+
+bytes_app = typer.Typer(help="Exact next-byte probabilities from any tokenized LM (Phan et al. 2024).",
+                        no_args_is_help=True)
+
+MODEL_HELP = "HF causal-LM folder (with its tokenizer), or 'smollm2'."
+TOKENIZER_HELP = "Tokenizer to use instead of the one in the model folder."
+
+
+def _load(model: str, tokenizer: str | None):
+    import torch
+
+    from tokwork.bytelevel import ByteLM
+
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    if model == "smollm2":
+        from tokwork.smollm2 import smollm2_folder
+
+        model = str(smollm2_folder())
+    return ByteLM.from_pretrained(Path(model), tokenizer=tokenizer)
+
+
+def _prompt(prompt: str, hex_prompt: bool) -> bytes:
+    if not hex_prompt:
+        return prompt.encode("utf-8")
+    try:
+        return bytes.fromhex(prompt)
+    except ValueError:
+        raise TokworkError(f"--hex prompt '{prompt}' is not hexadecimal bytes (e.g. 54686520e697)") from None
+
+
+def _text_input(text: str | None, file: Path | None) -> bytes:
+    if (text is None) == (file is None):
+        raise TokworkError("give either a TEXT argument or --file, not both or neither")
+    if file is not None:
+        if not file.is_file():
+            raise TokworkError(f"file '{file}' does not exist")
+        return file.read_bytes()
+    return text.encode("utf-8")
+
+
+@bytes_app.command("next")
+def next_command(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    prompt: str = typer.Argument(..., help="Text whose next characters to show; it may end mid-word."),
+    tokenizer: str | None = typer.Option(None, help=TOKENIZER_HELP),
+    top: int = typer.Option(10, help="How many to show."),
+    show_bytes: bool = typer.Option(False, "--bytes", help="Show next bytes instead of characters."),
+    hex_prompt: bool = typer.Option(False, "--hex", help="The prompt is hex bytes (may end mid-character)."),
+) -> None:
+    """The exact next-character (or next-byte) distribution after a prompt."""
+    data = _prompt(prompt, hex_prompt)
+    if not data:
+        raise TokworkError("the prompt is empty; give the text whose next characters you want")
+    lm = _load(model, tokenizer)
+    table = Table(title=f"after {data[-60:]!r}")
+    table.add_column("next")
+    table.add_column("probability", justify="right")
+    if show_bytes:
+        probs = lm.next_byte_probs(data)
+        for index in probs.argsort()[::-1][:top]:
+            table.add_row("<end>" if index == 256 else f"0x{index:02x} {bytes([index])!r}", f"{probs[index]:.4f}")
+    else:
+        for char, prob in lm.next_characters(data, top=top):
+            table.add_row(repr(char) if char else "<end>", f"{prob:.4f}")
+    out.print(table)
+
+
+@bytes_app.command("score")
+def score_command(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    text: str | None = typer.Argument(None, help="Text to score (or use --file)."),
+    file: Path | None = typer.Option(None, "--file", "-f", help="Score the bytes of this file."),
+    prompt: str = typer.Option("", help="Condition on this prompt (not scored)."),
+    tokenizer: str | None = typer.Option(None, help=TOKENIZER_HELP),
+) -> None:
+    """Exact byte-level log-probability and bits per byte of a text."""
+    data = _text_input(text, file)
+    if not data:
+        raise TokworkError("the text is empty; there is nothing to score")
+    scores = _load(model, tokenizer).score(data, prompt=prompt.encode("utf-8"))
+    table = Table(show_header=False)
+    table.add_row("bytes", f"{len(data):,}")
+    table.add_row("bits per byte", f"{scores.bits_per_byte:.4f} (normalised next-byte probabilities)")
+    table.add_row("log P (cover sum)", f"{scores.logprob:.3f} nats")
+    table.add_row("model forwards", f"{scores.stats['forward_calls']} ({scores.stats['positions_run']:,} positions)")
+    table.add_row("time", f"{scores.stats['seconds']:.1f} s")
+    out.print(table)
+
+
+@bytes_app.command("generate")
+def generate_command(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    prompt: str = typer.Argument(..., help="Prompt to continue (may end mid-word)."),
+    max_bytes: int = typer.Option(200, "--max-bytes", "-n", help="Most bytes to generate."),
+    greedy: bool = typer.Option(False, help="Take the most probable byte each time."),
+    temperature: float = typer.Option(1.0, help="Reshape the exact distribution (1 = exact, lazy sampling)."),
+    top_k: int = typer.Option(0, "--top-k", help="Sample among the k most probable bytes (0 = all)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    output_format: str = typer.Option("text", "--format", help="text (must be UTF-8) or hex."),
+    hex_prompt: bool = typer.Option(False, "--hex", help="The prompt is hex bytes."),
+    tokenizer: str | None = typer.Option(None, help=TOKENIZER_HELP),
+) -> None:
+    """Generate bytes after a prompt, exactly at the byte level."""
+    if output_format not in ("text", "hex"):
+        raise TokworkError(f"unknown --format '{output_format}'; choose text or hex")
+    lm = _load(model, tokenizer)
+    result = lm.generate(_prompt(prompt, hex_prompt), max_bytes, greedy=greedy, temperature=temperature,
+                         top_k=top_k, seed=seed)
+    if output_format == "hex":
+        print(result.data.hex())
+    else:
+        try:
+            print(result.data.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise TokworkError(f"the generated bytes are not UTF-8 text (byte {err.start} of {len(result.data)} "
+                               "ends inside a character); pass --format hex or change --max-bytes") from None
+    out.print(f"[dim]{len(result.data)} bytes, {result.forward_calls} model forwards "
+              f"({result.forwards_per_byte:.2f} per byte), {result.seconds:.1f} s[/dim]")
+
+
+@bytes_app.command("ensemble")
+def ensemble_command(
+    models: list[str] = typer.Argument(..., help="Two or more model folders (any tokenizers), or 'smollm2'."),
+    text: str | None = typer.Option(None, "--text", help="Text to score."),
+    file: Path | None = typer.Option(None, "--file", "-f", help="File to score."),
+    next_prompt: str | None = typer.Option(None, "--next", help="Show the ensemble's next characters instead."),
+) -> None:
+    """Mean of the members' next-byte distributions: bits per byte of each member and of the ensemble."""
+    from tokwork.bytelevel.ensemble import ByteEnsemble
+
+    ensemble = ByteEnsemble([_load(m, None) for m in models])
+    if next_prompt is not None:
+        if not next_prompt:
+            raise TokworkError("the --next prompt is empty; give the text whose next characters you want")
+        probs = ensemble.next_byte_probs(next_prompt.encode("utf-8"))
+        table = Table(title="ensemble next bytes")
+        table.add_column("next")
+        table.add_column("probability", justify="right")
+        for index in probs.argsort()[::-1][:10]:
+            table.add_row("<end>" if index == 256 else repr(bytes([index])), f"{probs[index]:.4f}")
+        out.print(table)
+        return
+    data = _text_input(text, file)
+    scores = ensemble.score(data)
+    table = Table(title=f"bits per byte on {len(data):,} bytes")
+    table.add_column("model")
+    table.add_column("bits per byte", justify="right")
+    for name, bpb in zip(models, scores.member_bits_per_byte, strict=True):
+        table.add_row(name, f"{bpb:.4f}")
+    table.add_row("ensemble (mean)", f"{scores.bits_per_byte:.4f}")
+    out.print(table)

@@ -1,0 +1,83 @@
+"""Pico models for the byte-level tests: tiny tokenizers trained here, random 2-layer Llama models on top."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import ENGLISH_SAMPLE, UDHR
+from tokwork.trainers.bpe import BPEConfig, train_bpe
+from tokwork.trainers.unigram import UnigramConfig, train_unigram
+
+
+def pico_model(vocab_size: int, *, seed: int = 0, spread: float = 0.3):
+    """A random Llama with 2 layers and hidden size 32, in float64; `spread` makes its guesses peaky."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         initializer_range=spread, tie_word_embeddings=False)
+    return LlamaForCausalLM(config).eval().double()
+
+
+@pytest.fixture(scope="session")
+def pico_corpus(tmp_path_factory):
+    """A small corpus with English, French, Chinese and Japanese, so that tokens split characters."""
+    parts = [ENGLISH_SAMPLE.read_text(encoding="utf-8")[:20000]]
+    for code in ("fra", "cmn_hans", "jpn"):
+        parts.append((UDHR / f"{code}.txt").read_text(encoding="utf-8")[:3000])
+    path = tmp_path_factory.mktemp("pico") / "corpus.txt"
+    path.write_text("\n\n".join(parts), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pico_bpe(pico_corpus):
+    return train_bpe([pico_corpus], BPEConfig(vocab_size=330), progress=False).tokenizer
+
+
+@pytest.fixture(scope="session")
+def pico_sentencepiece(tmp_path_factory):
+    """SentencePiece BPE with byte fallback; few Japanese characters, so most of them fall back to bytes."""
+    parts = [ENGLISH_SAMPLE.read_text(encoding="utf-8")[:20000], (UDHR / "fra.txt").read_text(encoding="utf-8")[:3000],
+             (UDHR / "jpn.txt").read_text(encoding="utf-8")[:300]]
+    path = tmp_path_factory.mktemp("pico-sp") / "corpus.txt"
+    path.write_text("\n\n".join(parts), encoding="utf-8")
+    return train_unigram([path], UnigramConfig(vocab_size=520, model_type="bpe"), progress=False).tokenizer
+
+
+@pytest.fixture(scope="session")
+def pico_bytelm(pico_bpe):
+    from tokwork.bytelevel import ByteLM
+
+    return ByteLM(pico_model(pico_bpe.vocab_size, seed=1), pico_bpe)
+
+
+@pytest.fixture(scope="session")
+def pico_sp_bytelm(pico_sentencepiece):
+    from tokwork.bytelevel import ByteLM
+
+    return ByteLM(pico_model(pico_sentencepiece.vocab_size, seed=2), pico_sentencepiece)
+
+
+@pytest.fixture(scope="session")
+def pico_dummy_prefix_bytelm():
+    """Llama-2 style SentencePiece (BPE, byte fallback, dummy-prefix space) under a pico model."""
+    import io
+
+    import sentencepiece as spm
+
+    from tokwork.bytelevel import ByteLM
+    from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
+
+    lines = [line for line in ENGLISH_SAMPLE.read_text(encoding="utf-8")[:20000].split("\n") if line]
+    lines += (UDHR / "fra.txt").read_text(encoding="utf-8")[:3000].split("\n")
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=model, vocab_size=500,
+                                   model_type="bpe", byte_fallback=True, add_dummy_prefix=True,
+                                   normalization_rule_name="identity", remove_extra_whitespaces=False,
+                                   num_threads=1, minloglevel=2)
+    tokenizer = SentencePieceTokenizer.from_bytes(model.getvalue())
+    assert tokenizer.byte_view.strips_leading_space
+    return ByteLM(pico_model(tokenizer.vocab_size, seed=4), tokenizer)

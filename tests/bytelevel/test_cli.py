@@ -1,0 +1,65 @@
+"""`tokwork bytes` on a pico model saved as an HF folder; bad input gives one line and exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bytelevel.conftest import pico_model
+from tokwork.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def pico_folder(pico_bpe, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pico-lm")
+    pico_model(pico_bpe.vocab_size, seed=1).float().save_pretrained(folder)
+    pico_bpe.save(folder)
+    return folder
+
+
+def _one_line_error(capsys, argv, *words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("tokwork: error:"), err
+    for word in words:
+        assert word in err, err
+
+
+def test_next_score_generate_and_ensemble(pico_folder, pico_sentencepiece, tmp_path, capsys):
+    assert main(["bytes", "next", str(pico_folder), "The caf"]) == 0
+    assert "probability" in capsys.readouterr().out
+    assert main(["bytes", "next", str(pico_folder), "546865e697", "--hex", "--bytes"]) == 0
+    assert "0x" in capsys.readouterr().out
+    assert main(["bytes", "score", str(pico_folder), "Le café."]) == 0
+    assert "bits per byte" in capsys.readouterr().out
+    assert main(["bytes", "generate", str(pico_folder), "The ", "-n", "12", "--format", "hex"]) == 0
+    assert "model forwards" in capsys.readouterr().out
+    other = tmp_path / "sp-lm"
+    pico_model(pico_sentencepiece.vocab_size, seed=2).float().save_pretrained(other)
+    pico_sentencepiece.save(other)
+    assert main(["bytes", "ensemble", str(pico_folder), str(other), "--text", "Le café."]) == 0
+    assert "ensemble (mean)" in capsys.readouterr().out
+
+
+def test_bad_input(pico_folder, pico_sentencepiece, tmp_path, capsys):
+    _one_line_error(capsys, ["bytes", "next", str(pico_folder), ""], "prompt is empty")
+    sp_folder = tmp_path / "sp"
+    sp_folder.mkdir()
+    pico_sentencepiece.save(sp_folder)
+    _one_line_error(capsys, ["bytes", "next", str(pico_folder), "x", "--tokenizer", str(sp_folder)],
+                    "do not belong together")
+    _one_line_error(capsys, ["bytes", "next", str(pico_folder), "e697", "--hex"], "inside a UTF-8 character")
+    _one_line_error(capsys, ["bytes", "score", str(tmp_path / "missing"), "x"], "not a model folder")
+    # find a length at which greedy output stops inside a character, then ask for it as text
+    assert main(["bytes", "generate", str(pico_folder), "The ", "-n", "24", "--greedy", "--format", "hex"]) == 0
+    data = bytes.fromhex(capsys.readouterr().out.split()[0])
+    cut = next(n for n in range(1, len(data) + 1) if not _utf8(data[:n]))
+    _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "-n", str(cut), "--greedy"],
+                    "not UTF-8 text")
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False

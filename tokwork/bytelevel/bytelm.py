@@ -1,0 +1,263 @@
+"""`ByteLM`: a tokenized causal LM seen as a model over bytes, with exact next-byte probabilities.
+
+See the package docstring for the definition (covers, canonical committed parts) and the normalisation.
+Everything here takes and returns bytes; the tokenizer's dummy-prefix space (Llama-2 style SentencePiece)
+is added in front of every text internally and conditioned on, so users never see it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
+from tokwork.bytelevel.covers import END, CoverMasses, cover_masses
+from tokwork.bytelevel.tree import SortedHead, TokenTree
+from tokwork.bytelevel.vocabulary import ByteVocabulary
+from tokwork.errors import ParameterError, TokenizerFormatError, TokworkError
+from tokwork.kernels.segment_sum import segment_sum
+from tokwork.tokenizer import Tokenizer, load_tokenizer
+
+DOCUMENT_SEPARATOR = "<|endoftext|>"
+# Models may pad their embedding matrix past the tokenizer's last id; more than this many extra rows
+# means the model was trained with another tokenizer.
+MAX_PADDING_ROWS = 1024
+
+
+def default_start_ids(tokenizer: Tokenizer) -> list[int]:
+    """The tokens every sequence starts from: what the tokenizer adds in front of a text, else the
+    document separator `<|endoftext|>` (GPT-2 family convention), else bos, else eos."""
+    added = tokenizer.encode("", add_special_tokens=True)
+    if added:
+        return list(added)
+    separator = tokenizer.token_to_id(DOCUMENT_SEPARATOR)
+    specials = tokenizer.specials
+    for candidate in (separator, specials.bos, specials.eos):
+        if candidate is not None:
+            return [candidate]
+    raise TokenizerFormatError("the tokenizer has no bos, eos or <|endoftext|> token to start a text from; "
+                               "pass start_ids")
+
+
+def default_end_id(tokenizer: Tokenizer) -> int | None:
+    """The token that ends a text: the document separator `<|endoftext|>` if present, else eos."""
+    separator = tokenizer.token_to_id(DOCUMENT_SEPARATOR)
+    return separator if separator is not None else tokenizer.specials.eos
+
+
+def model_rows(model) -> int:
+    """Number of next-token logits the model produces."""
+    head = model.get_output_embeddings()
+    return int(head.weight.shape[0]) if head is not None else int(model.config.vocab_size)
+
+
+@dataclass
+class ByteScores:
+    """Per-byte scores of a text: normalised log P(byte | preceding bytes), natural log."""
+
+    logprobs: np.ndarray
+    logprob: float  # log P(prompt·text) - log P(prompt): the cover sum, not normalised
+    distributions: np.ndarray | None = None  # [n, 257] normalised next-byte distributions, if asked
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def bits_per_byte(self) -> float:
+        return float(-self.logprobs.sum() / np.log(2) / max(len(self.logprobs), 1))
+
+
+class ByteLM:
+    """Exact next-byte probabilities from a causal LM and its tokenizer (byte-level BPE or SentencePiece
+    with byte fallback), after Phan et al. 2024 and Hayase et al. 2025."""
+
+    def __init__(self, model, tokenizer: Tokenizer, *, start_ids: list[int] | None = None,
+                 end_id: int | None = None, backend: str = "auto", chunk_nodes: int = 512,
+                 context_pretokens: int = 2):
+        rows = model_rows(model)
+        if rows < tokenizer.vocab_size or rows > tokenizer.vocab_size + MAX_PADDING_ROWS:
+            raise TokenizerFormatError(
+                f"model and tokenizer do not belong together: the model predicts {rows:,} tokens, the "
+                f"tokenizer has {tokenizer.vocab_size:,}; pass the tokenizer the model was trained with")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.encoder = CanonicalEncoder(tokenizer, context_pretokens=context_pretokens)
+        self.vocab = ByteVocabulary(tokenizer.byte_view, rows)
+        if not self.vocab.size:
+            raise TokenizerFormatError("the tokenizer's byte view has no token that spells any byte")
+        self.device = next(model.parameters()).device
+        rest = np.setdiff1d(np.arange(rows), self.vocab.order)
+        self.head = SortedHead(model, np.concatenate([self.vocab.order, rest]))
+        self.start_ids = list(start_ids) if start_ids else default_start_ids(tokenizer)
+        self.end_id = end_id if end_id is not None else default_end_id(tokenizer)
+        self.backend = backend
+        self.chunk_nodes = chunk_nodes
+        # Compile (or load) the kernel now, so that the first text scored does not pay for it.
+        segment_sum(torch.zeros((1, 2), device=self.device), torch.zeros(1, dtype=torch.long),
+                    torch.tensor([[0, 1, 2]]), backend=backend)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, tokenizer: str | Path | Tokenizer | None = None,
+                        dtype: torch.dtype = torch.float32, device: str = "cpu", **options) -> ByteLM:
+        """Load an HF causal-LM folder (offline) and its tokenizer (the folder's own unless given)."""
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoModelForCausalLM
+
+        path = Path(path)
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise TokworkError(f"model '{path}' is not a model folder with a config.json")
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # keep stderr for one-line errors
+        try:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+        except (OSError, ValueError, KeyError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise TokworkError(f"'{path}' is not a causal language model folder ({reason})") from None
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        if not isinstance(tokenizer, Tokenizer):
+            tokenizer = load_tokenizer(tokenizer if tokenizer is not None else path)
+        return cls(model.to(device), tokenizer, **options)
+
+    # --- the byte stream ------------------------------------------------------------------------------
+    @property
+    def stream_prefix(self) -> bytes:
+        """Bytes the tokenizer puts before every text (its dummy-prefix space), conditioned on silently."""
+        return self.encoder.stream_prefix
+
+    def token_tree(self, context: list[int] | None = None) -> TokenTree:
+        """A fresh token tree below `context` (the start tokens by default), rows in byte-sorted order."""
+        return TokenTree(self.model, context or self.start_ids, self.head)
+
+    def canonical_text(self, data: bytes) -> CanonicalText:
+        """The canonical encodings of the prefixes of `data` (the stream prefix is added here)."""
+        return CanonicalText(self.encoder, bytes(data))
+
+    def masses(self, data: bytes, positions: list[int]) -> CoverMasses:
+        """Unnormalised next-byte masses at user-byte `positions` of `data` (0 = before the first byte)."""
+        shift = len(self.stream_prefix)
+        found = cover_masses(self, self.canonical_text(data), [p + shift for p in positions])
+        found.positions = [p - shift for p in found.positions]
+        return found
+
+    # --- the API --------------------------------------------------------------------------------------
+    def next_byte_masses(self, prefix: bytes) -> tuple[np.ndarray, float]:
+        """P(prefix·b) for the 256 bytes and end of text (index 256), as (masses, log scale):
+        P(prefix·b) = exp(log_scale) * masses[b]."""
+        prefix = bytes(prefix)
+        found = self.masses(prefix, [len(prefix)])
+        return found.masses[0], float(found.log_scale[0])
+
+    def next_byte_probs(self, prefix: bytes) -> np.ndarray:
+        """The exact next-byte distribution after `prefix`: 257 probabilities (256 bytes, then end of
+        text), P(b | prefix) = P(prefix·b) / sum over b' of P(prefix·b'). The prefix may end mid-token and
+        mid-character."""
+        masses, _ = self.next_byte_masses(prefix)
+        total = masses.sum()
+        if total <= 0:
+            raise TokworkError(f"no token sequence of this tokenizer spells the prefix {_show(prefix)}; "
+                               "it has probability zero under the model")
+        return masses / total
+
+    def next_characters(self, prefix: bytes, *, top: int = 10, expand: int = 4) -> list[tuple[str, float]]:
+        """The most probable next characters (UTF-8) after `prefix`, with their exact probabilities; the
+        `expand` most probable multi-byte starts are followed byte by byte. End of text shows as ""."""
+        prefix = bytes(prefix)
+        if not self.canonical_text(prefix).is_boundary(len(prefix) + len(self.stream_prefix)):
+            raise ParameterError("the prompt ends inside a UTF-8 character, so its next characters are not "
+                                 "text; ask for the next bytes instead")
+        probs = self.next_byte_probs(prefix)
+        found = [("", float(probs[END]))] if probs[END] > 0 else []
+        partial = []
+        for byte in np.flatnonzero(probs[:END] > 0):
+            if byte < 0x80:
+                found.append((chr(byte), float(probs[byte])))
+            else:
+                partial.append((float(probs[byte]), bytes([byte])))
+        for _ in range(expand):  # follow the most probable unfinished characters, best first
+            floor = sorted((p for _, p in found), reverse=True)[top - 1] if len(found) >= top else 0.0
+            partial = sorted((item for item in partial if item[0] > floor), reverse=True)
+            if not partial:
+                break
+            mass, head = partial.pop(0)
+            step = self.next_byte_probs(prefix + head)
+            for byte in np.flatnonzero(step[:END] > 0):
+                grown = head + bytes([int(byte)])
+                try:
+                    found.append((grown.decode("utf-8"), mass * float(step[byte])))
+                except UnicodeDecodeError:
+                    partial.append((mass * float(step[byte]), grown))
+        return sorted(found, key=lambda item: -item[1])[:top]
+
+    def logprob(self, text: bytes, *, prompt: bytes = b"") -> float:
+        """log P(prompt·text) - log P(prompt) (natural log), P being the cover sum over canonical committed
+        parts; exact for a prompt that ends anywhere, mid-token or mid-character."""
+        text, prompt = bytes(text), bytes(prompt)
+        if not text:
+            return 0.0
+        data = prompt + text
+        ends = [len(data) - 1] + ([len(prompt) - 1] if prompt else [])
+        found = self.masses(data, ends)
+        total = self._prefix_logprob(found, data, len(data))
+        return total - (self._prefix_logprob(found, data, len(prompt)) if prompt else 0.0)
+
+    def _prefix_logprob(self, found: CoverMasses, data: bytes, length: int) -> float:
+        """log P(data[:length]) from the masses at position length - 1."""
+        masses, scale = found.at(length - 1)
+        mass = masses[data[length - 1]]
+        if mass <= 0:
+            raise _zero_probability(self, data, length - 1)
+        return float(np.log(mass) + scale)
+
+    def score(self, text: bytes, *, prompt: bytes = b"", distributions: bool = False) -> ByteScores:
+        """Exact normalised log P(byte | preceding bytes) for every byte of `text` after `prompt`, from one
+        evaluation of the cover tree (a few batched forwards for the whole text)."""
+        text, prompt = bytes(text), bytes(prompt)
+        data = prompt + text
+        started = time.perf_counter()
+        positions = list(range(len(prompt), len(data)))
+        found = self.masses(data, positions)
+        totals = found.masses.sum(axis=1)
+        picked = found.masses[np.arange(len(text)), np.frombuffer(text, dtype=np.uint8)]
+        zero = np.flatnonzero(picked <= 0)
+        if zero.size:
+            raise _zero_probability(self, data, len(prompt) + int(zero[0]))
+        logprobs = np.log(picked) - np.log(totals)
+        logprob = float(np.log(picked[-1]) + found.log_scale[-1]) if len(text) else 0.0
+        if prompt and len(text):
+            logprob -= self._prefix_logprob(self.masses(prompt, [len(prompt) - 1]), prompt, len(prompt))
+        stats = {"forward_calls": found.forward_calls, "positions_run": found.positions_run,
+                 "model_seconds": found.model_seconds, "kernel_seconds": found.kernel_seconds,
+                 "seconds": time.perf_counter() - started}
+        return ByteScores(logprobs, logprob, found.masses / totals[:, None] if distributions else None, stats)
+
+    def generate(self, prompt: bytes, max_bytes: int, **options):
+        """Sample (or greedily decode) up to `max_bytes` bytes after `prompt` at the byte level; see
+        `tokwork.bytelevel.sampling.generate` for the options."""
+        from tokwork.bytelevel.sampling import generate
+
+        return generate(self, bytes(prompt), max_bytes, **options)
+
+
+def _show(data: bytes) -> str:
+    shown = data[-40:]
+    return repr(shown) if len(data) <= 40 else "..." + repr(shown)
+
+
+def _zero_probability(lm: ByteLM, data: bytes, offset: int) -> TokworkError:
+    """The error for a text the model gives probability zero, naming the first byte no cover reaches."""
+    byte = data[offset]
+    if byte not in lm.vocab.first_bytes and not any(byte in piece for piece in lm.vocab.pieces):
+        reason = f"no token of the tokenizer contains byte 0x{byte:02x} (its byte view is incomplete)"
+    else:
+        reason = "no canonical token sequence of the tokenizer spells the text up to there"
+    return ParameterError(f"byte 0x{byte:02x} at offset {offset} has probability zero: {reason}")
+
+
+__all__ = ["END", "ByteLM", "ByteScores", "default_end_id", "default_start_ids"]

@@ -1,0 +1,293 @@
+"""Canonical encodings of byte prefixes: the committed part of a cover must be one of them.
+
+For a byte prefix p of a text, `canon(p)` is the set of token sequences the tokenizer itself produces for p:
+- p ends at a character boundary: the tokenizer's encoding E(p) of the text p, if its byte view spells p
+  exactly (a tokenizer that normalises or drops a character has no canonical encoding of that text);
+- p ends inside a UTF-8 character: every E(p·z)[:m] whose bytes are exactly p, over all completions z of
+  that character (the tokenizer cannot encode half a character; what it produces for p is what it
+  produces for the texts that p can become, up to the end of that character).
+These are the canonical (valid) encodings of Phan et al. 2024, "Exact Byte-Level Probabilities from
+Tokenized Language Models", taken from the tokenizer as a black box.
+
+E is computed for every prefix of a long text without re-encoding the text each time: for tokenizers that
+split text into pre-tokens before their model (`tokenizer.json` with a pre-tokenizer and no normaliser) the
+prefix up to the start of a pre-token two pre-tokens back is reused and only the rest is encoded. The
+tests compare this with full encodes on arbitrary text; other tokenizers are encoded in full.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+from collections.abc import Iterable
+
+import numpy as np
+
+from tokwork.tokenizer import Tokenizer
+
+Encoding = tuple[int, ...]
+UTF8_LENGTHS = {**{b: 2 for b in range(0xC2, 0xE0)}, **{b: 3 for b in range(0xE0, 0xF0)},
+                **{b: 4 for b in range(0xF0, 0xF5)}}
+
+
+def complete_prefix_length(data: bytes) -> int:
+    """Length of the longest prefix of `data` that is valid UTF-8."""
+    try:
+        data.decode("utf-8")
+        return len(data)
+    except UnicodeDecodeError as err:
+        return err.start
+
+
+def is_text_prefix(data: bytes) -> bool:
+    """Whether `data` is valid UTF-8 or valid UTF-8 cut inside its last character."""
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError as err:
+        return err.end == len(data) and err.reason == "unexpected end of data"
+
+
+@functools.lru_cache(maxsize=1024)
+def text_continuations(tail: bytes) -> np.ndarray:
+    """Which of the 256 bytes keep a text prefix a text prefix, after its unfinished character `tail`
+    (empty at a character boundary); the byte-level model gives every other byte probability zero."""
+    return np.array([is_text_prefix(tail + bytes([b])) for b in range(256)])
+
+
+@functools.lru_cache(maxsize=4096)
+def completions(partial: bytes) -> tuple[str, ...]:
+    """Every character whose UTF-8 encoding starts with `partial` (an incomplete character)."""
+    length = UTF8_LENGTHS.get(partial[0], 0) if partial else 0
+    missing = length - len(partial)
+    if missing <= 0:
+        return ()
+    found = []
+    for tail in range(64**missing):
+        extra = bytes(0x80 | ((tail >> (6 * k)) & 0x3F) for k in reversed(range(missing)))
+        try:
+            found.append((partial + extra).decode("utf-8"))
+        except UnicodeDecodeError:
+            continue
+    return tuple(found)
+
+
+class CanonicalEncoder:
+    """The tokenizer side of the byte-level layer: encodes texts and checks that encodings spell them.
+
+    `stream_prefix` is the dummy-prefix space of Llama-2 style SentencePiece models: their encodings spell
+    " " + text, so the byte stream the model sees starts with that space.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, *, context_pretokens: int = 2):
+        self.tokenizer = tokenizer
+        self.view = tokenizer.byte_view
+        self.stream_prefix = b" " if self.view.strips_leading_space else b""
+        self.context_pretokens = context_pretokens
+        self._completed: dict[tuple[str, bytes], list[list[int]]] = {}
+        backend = getattr(tokenizer, "backend", None)
+        self._pretokenizer = None
+        if backend is not None and backend.normalizer is None and not self.stream_prefix:
+            self._pretokenizer = backend.pre_tokenizer
+
+    @property
+    def windowed(self) -> bool:
+        """Whether prefixes are encoded from a window (pre-tokenized `tokenizer.json` without normaliser)."""
+        return self._pretokenizer is not None
+
+    def encode_many(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of many texts (special-token strings stay text)."""
+        if not texts:
+            return []
+        return self.tokenizer.encode_batch(texts)
+
+    def encode_completions(self, base: str, partial: bytes) -> list[list[int]]:
+        """Encodings of `base` followed by every character that starts with `partial` (cached: the same
+        window recurs for every prefix that ends inside that character)."""
+        key = (base, partial)
+        found = self._completed.get(key)
+        if found is None:
+            found = self.encode_many([base + ch for ch in completions(partial)])
+            if len(self._completed) > 256:
+                self._completed.clear()
+            self._completed[key] = found
+        return found
+
+    def spelled(self, ids: Iterable[int]) -> bytes | None:
+        """The bytes a sequence of ids spells, None if one of them is special."""
+        parts = []
+        for token_id in ids:
+            piece = self.view[token_id] if token_id < len(self.view) else None
+            if piece is None:
+                return None
+            parts.append(piece)
+        return b"".join(parts)
+
+    def pretoken_starts(self, text: str) -> list[int]:
+        """Byte offsets where the pre-tokenizer starts a pre-token in `text`."""
+        pieces = self._pretokenizer.pre_tokenize_str(text)
+        char_starts = [start for _, (start, _) in pieces]
+        starts, position, consumed = [], 0, 0
+        for char_start in char_starts:
+            position += len(text[consumed:char_start].encode("utf-8"))
+            consumed = char_start
+            starts.append(position)
+        return starts
+
+
+class CanonicalText:
+    """canon(p) for the byte prefixes p of one text, which may grow (generation) and may end mid-character.
+
+    Positions are offsets in the byte stream (the user's bytes after `encoder.stream_prefix`).
+    """
+
+    def __init__(self, encoder: CanonicalEncoder, data: bytes = b""):
+        self.encoder = encoder
+        self.data = encoder.stream_prefix
+        self._encodings: dict[int, Encoding | None] = {0: ()}
+        self.windows: dict[int, tuple[int, Encoding]] = {}  # end -> (reference tokens kept, ids after them)
+        self._reference: tuple[Encoding | None, dict[int, int]] | None = None
+        self._states: dict[int, list[Encoding]] = {}
+        self._starts: list[int] | None = None
+        self._boundaries: list[int] = [0]
+        self._complete = 0
+        self.extend(data)
+
+    def extend(self, more: bytes) -> None:
+        """Append bytes to the text; canonical encodings of earlier prefixes stay as they were."""
+        if not more:
+            return
+        self.data += more
+        self._starts = None
+        self._reference = None
+        complete = complete_prefix_length(self.data)
+        if complete > self._complete:
+            text = self.data[self._complete:complete].decode("utf-8")
+            position = self._complete
+            for char in text:
+                position += len(char.encode("utf-8"))
+                self._boundaries.append(position)
+            self._complete = complete
+
+    @property
+    def complete_length(self) -> int:
+        """Length of the longest prefix that ends at a character boundary of valid UTF-8."""
+        return self._complete
+
+    def continuations(self, end: int) -> np.ndarray:
+        """The bytes that may follow the first `end` bytes in UTF-8 text (all False after invalid bytes)."""
+        start = self._boundaries[bisect.bisect_right(self._boundaries, end) - 1]
+        tail = self.data[start:end]
+        if len(tail) > 3 or (tail and not is_text_prefix(tail)):
+            return np.zeros(256, dtype=bool)
+        return text_continuations(tail)
+
+    def is_boundary(self, end: int) -> bool:
+        """Whether the prefix of length `end` is valid UTF-8 ending at a character boundary."""
+        index = bisect.bisect_left(self._boundaries, end)
+        return index < len(self._boundaries) and self._boundaries[index] == end
+
+    def _text(self, start: int, end: int) -> str:
+        return self.data[start:end].decode("utf-8")
+
+    def _anchor(self, end: int) -> int:
+        """Where the window for E(data[:end]) starts: a pre-token start two pre-tokens before `end`."""
+        if self._starts is None:
+            self._starts = self.encoder.pretoken_starts(self._text(0, self._complete))
+        index = bisect.bisect_right(self._starts, end - 1) - 1
+        index -= self.encoder.context_pretokens
+        return self._starts[index] if index > 0 else 0
+
+    def reference(self) -> tuple[Encoding | None, dict[int, int]]:
+        """E of the longest complete prefix, and for each of its token boundaries (byte offset) the number
+        of tokens before it. Windows reuse its tokens up to their anchor: the text before an anchor two
+        pre-tokens back is tokenized as in the whole text (a prefix on its own can differ: trailing
+        whitespace is split differently when nothing follows it)."""
+        if self._reference is None:
+            ids = self.encoder.encode_many([self._text(0, self._complete)])[0]
+            bounds, position = {0: 0}, 0
+            for k, token_id in enumerate(ids):
+                piece = self.encoder.view[token_id]
+                if piece is None:
+                    break
+                position += len(piece)
+                bounds[position] = k + 1
+            spelled = position == self._complete and len(bounds) == len(ids) + 1
+            self._reference = (tuple(ids) if spelled else None, bounds)
+        return self._reference
+
+    def _window(self, end: int) -> tuple[int, Encoding] | None:
+        """(anchor, tokens of the reference before it) for a window ending at `end`, None to encode fully."""
+        if not self.encoder.windowed:
+            return None
+        ids, bounds = self.reference()
+        anchor = self._anchor(end)
+        if ids is None or anchor not in bounds:
+            return None
+        return anchor, ids[:bounds[anchor]]
+
+    def encodings(self, ends: Iterable[int]) -> dict[int, Encoding | None]:
+        """E(data[:end]) for character-boundary ends, None where the encoding does not spell the prefix."""
+        wanted = sorted({e for e in ends if e not in self._encodings})
+        if not wanted:
+            return {e: self._encodings[e] for e in ends}
+        prefix = len(self.encoder.stream_prefix)
+        heads = {}
+        for end in wanted:
+            heads[end] = self._window(end) or (0, ())
+        texts = [self._text(max(heads[end][0], prefix), end) if end >= prefix else "" for end in wanted]
+        for end, ids in zip(wanted, self.encoder.encode_many(texts), strict=True):
+            anchor, head = heads[end]
+            tail = tuple(ids)
+            if self.encoder.spelled(tail) != self.data[anchor:end]:
+                self._encodings[end] = None
+                continue
+            self._encodings[end] = head + tail
+            self.windows[end] = (len(head), tail)
+        return {e: self._encodings[e] for e in ends}
+
+    def states(self, end: int) -> list[Encoding]:
+        """canon(data[:end]): the canonical encodings whose bytes are exactly the first `end` bytes."""
+        cached = self._states.get(end)
+        if cached is not None:
+            return cached
+        if self.is_boundary(end):
+            encoding = self.encodings([end])[end]
+            found = [] if encoding is None else [encoding]
+        else:
+            found = self._partial_states(end)
+        self._states[end] = found
+        return found
+
+    def _partial_states(self, end: int) -> list[Encoding]:
+        """canon(p) for a prefix that ends inside a character: over every completion of that character."""
+        start = self._boundaries[bisect.bisect_right(self._boundaries, end) - 1]
+        partial = self.data[start:end]
+        chars = completions(partial) if 0 < len(partial) < 4 else ()
+        if not chars:
+            return []
+        window = self._window(start) if start else None
+        if window is not None:
+            anchor, head = window
+            base = self._text(anchor, start)
+        else:
+            anchor, head = len(self.encoder.stream_prefix), ()
+            base = self._text(anchor, start) if start >= anchor else ""
+            anchor = 0
+        target = self.data[:end]
+        head_bytes = self.data[:anchor]
+        found: dict[Encoding, None] = {}
+        view = self.encoder.view
+        for ids in self.encoder.encode_completions(base, partial):
+            spelled, taken = head_bytes, []
+            for token_id in ids:
+                if len(spelled) >= end:
+                    break
+                piece = view[token_id]
+                if piece is None:
+                    break
+                spelled += piece
+                taken.append(token_id)
+            if spelled == target:
+                found[head + tuple(taken)] = None
+        return list(found)

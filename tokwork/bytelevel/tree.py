@@ -1,0 +1,217 @@
+"""A tree of token sequences below a fixed context, evaluated by a causal LM with one shared KV cache.
+
+The cover states of a byte string share long token prefixes and differ near their ends. Each node of the
+tree is one token appended to its parent; evaluating a batch of nodes is one forward call in which every
+node attends to its own ancestors only (a tree attention mask, positions = depth), so a whole cover tree is
+scored in a few batched forwards instead of one forward per state. Nodes evaluated with `keep=True` stay in
+the cache as context for later nodes; `keep=False` batches are dropped from the cache afterwards.
+
+Rows come out in *column order*: with a `SortedHead` the output layer's rows are permuted once so that the
+logits of byte-bearing tokens come out sorted by their bytes (what the segment sums read) with no gather
+per forward; `column_of[token]` and `token_at[column]` translate.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+ROOT = 0
+
+
+class SortedHead:
+    """The model's output layer with its rows permuted into `order` (a permutation of all token ids), used
+    when the head is a plain bias-free linear map; otherwise the logits are permuted after each forward."""
+
+    def __init__(self, model, order: np.ndarray):
+        self.order = torch.from_numpy(order)
+        self.column_of = np.empty(len(order), dtype=np.int64)
+        self.column_of[order] = np.arange(len(order))
+        head = model.get_output_embeddings()
+        config = model.config
+        plain = (isinstance(head, torch.nn.Linear) and head.bias is None
+                 and not getattr(config, "final_logit_softcapping", None)
+                 and getattr(config, "logit_scale", None) in (None, 1.0)
+                 and callable(getattr(model, "get_decoder", None)))
+        device = head.weight.device if head is not None else torch.device("cpu")
+        self.weight = head.weight.detach()[self.order.to(device)].contiguous() if plain else None
+        self.gather = None if plain else self.order.to(device)
+
+
+class TokenTree:
+    """Nodes (parent, token, depth, log-probability given the context) and the model that evaluates them.
+
+    `logp[n]` is known once the parent of n is evaluated; `rows[n]` (probabilities of the next token over
+    the model's vocabulary) exists once n itself is evaluated and its row was kept.
+    """
+
+    def __init__(self, model, context: Sequence[int], head: SortedHead):
+        if not context:
+            raise ValueError("a token tree needs at least one context token")
+        self.model = model
+        self.head = head
+        self.column_of = head.column_of
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.row_dtype = torch.promote_types(self.dtype, torch.float32)
+        self.parent: list[int] = [-1]
+        self.token: list[int] = [int(context[-1])]
+        self.depth: list[int] = [len(context) - 1]
+        self.logp: list[float | None] = [0.0]
+        self.children: list[dict[int, int]] = [{}]
+        self.evaluated: list[bool] = [False]
+        self.rows: dict[int, torch.Tensor] = {}
+        self.forward_calls = 0
+        self.positions_run = 0
+        self.model_seconds = 0.0
+        self._ancestors: dict[int, np.ndarray] = {}
+        self._cache = None
+        self._cache_length = 0
+        self._cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self._context = [int(t) for t in context]
+
+    # --- building -------------------------------------------------------------------------------------
+    def child(self, node: int, token: int) -> int:
+        """The node for `token` after `node`, created if new (its logp is set when the parent has a row)."""
+        found = self.children[node].get(token)
+        if found is not None:
+            return found
+        index = len(self.parent)
+        self.parent.append(node)
+        self.token.append(int(token))
+        self.depth.append(self.depth[node] + 1)
+        row = self.rows.get(node)
+        parent_logp = self.logp[node]
+        if row is None or parent_logp is None:
+            self.logp.append(None)
+        else:
+            self.logp.append(parent_logp + _log(row[self.column_of[token]]))
+        self.children.append({})
+        self.evaluated.append(False)
+        self.children[node][token] = index
+        return index
+
+    def node_for(self, ids: Sequence[int], *, start: int = ROOT) -> int:
+        """The node reached from `start` by the token path `ids`, creating what is missing."""
+        node = start
+        for token in ids:
+            node = self.child(node, token)
+        return node
+
+    def path(self, node: int) -> list[int]:
+        """Nodes from the root's first child down to `node` (the root itself excluded)."""
+        nodes = []
+        while node != ROOT:
+            nodes.append(node)
+            node = self.parent[node]
+        return nodes[::-1]
+
+    def unevaluated_path(self, node: int) -> list[int]:
+        """`node` and its ancestors that still need a forward, parents first."""
+        missing = []
+        while not self.evaluated[node]:
+            missing.append(node)
+            if node == ROOT:
+                break
+            node = self.parent[node]
+        return missing[::-1]
+
+    def release(self, nodes: Sequence[int]) -> None:
+        """Forget the next-token rows of nodes that are no longer needed (the cache keeps their keys)."""
+        for node in nodes:
+            self.rows.pop(node, None)
+
+    # --- evaluating -----------------------------------------------------------------------------------
+    def evaluate(self, nodes: Sequence[int], *, keep: bool = True, rows: bool = True) -> torch.Tensor | None:
+        """Run `nodes` (parents before children; every parent evaluated or in the batch) in one forward.
+
+        Sets the logp of their children, stores their next-token probability rows when `rows`, and returns
+        those rows ([len(nodes), vocab], in the order given). The root is evaluated on first use.
+        """
+        if not self.evaluated[ROOT]:
+            self._run_context()
+        nodes = [n for n in nodes if not self.evaluated[n]]
+        if not nodes:
+            return None
+        position = {node: i for i, node in enumerate(nodes)}
+        base = self._cache_length
+        width = base + len(nodes)
+        allowed = np.zeros((len(nodes), width), dtype=bool)
+        local_parent = np.full(len(nodes), -1)
+        for i, node in enumerate(nodes):
+            parent = self.parent[node]
+            if parent in position:
+                local_parent[i] = position[parent]
+                allowed[i] = allowed[position[parent]]
+            else:
+                allowed[i, self._ancestors[parent]] = True
+            allowed[i, base + i] = True
+        ids = torch.tensor([[self.token[n] for n in nodes]], device=self.device)
+        positions = torch.tensor([[self.depth[n] for n in nodes]], device=self.device)
+        logits = self._forward(ids, positions, allowed)
+        probs = torch.softmax(logits.to(self.row_dtype), dim=-1)
+        if keep:
+            for i, node in enumerate(nodes):
+                slots = np.flatnonzero(allowed[i])
+                self._ancestors[node] = slots
+            self._cache_length = width
+        else:  # a negative count removes that many entries in every transformers version
+            self._cache.crop(-len(nodes))
+        for i, node in enumerate(nodes):
+            self.evaluated[node] = True
+            row = probs[i]
+            if rows:
+                self.rows[node] = row
+            mine = self.logp[node]
+            for token, child in self.children[node].items():
+                if mine is not None:
+                    self.logp[child] = mine + _log(row[self.column_of[token]])
+        return probs
+
+    def _run_context(self) -> None:
+        from transformers import DynamicCache
+
+        self._cache = DynamicCache()
+        length = len(self._context)
+        allowed = np.tril(np.ones((length, length), dtype=bool))
+        ids = torch.tensor([self._context], device=self.device)
+        positions = torch.arange(length, device=self.device)[None]
+        logits = self._forward(ids, positions, allowed)
+        self._cache_length = length
+        self._ancestors[ROOT] = np.arange(length)
+        self.evaluated[ROOT] = True
+        row = torch.softmax(logits[-1].to(self.row_dtype), dim=-1)
+        self.rows[ROOT] = row
+        for token, child in self.children[ROOT].items():
+            self.logp[child] = _log(row[self.column_of[token]])
+
+    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, allowed: np.ndarray) -> torch.Tensor:
+        mask = torch.full(allowed.shape, torch.finfo(self.dtype).min, dtype=self.dtype)
+        mask[torch.from_numpy(allowed)] = 0
+        mask = mask.to(self.device)[None, None]
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        start = time.perf_counter()
+        inputs = {"input_ids": ids, "position_ids": positions, "attention_mask": mask, "use_cache": True,
+                  self._cache_name: self._cache}
+        with torch.no_grad():
+            if self.head.weight is not None:
+                hidden = self.model.get_decoder()(**inputs).last_hidden_state[0]
+                logits = hidden @ self.head.weight.T
+            else:
+                logits = self.model(**inputs).logits[0][:, self.head.gather]
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.model_seconds += time.perf_counter() - start
+        self.forward_calls += 1
+        self.positions_run += ids.shape[1]
+        return logits
+
+
+def _log(probability: torch.Tensor) -> float:
+    value = float(probability)
+    return float(np.log(value)) if value > 0 else -np.inf

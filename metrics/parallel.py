@@ -1,0 +1,140 @@
+"""Parallel corpora: the same content in many languages, cut into aligned blocks.
+
+A parallel corpus is a folder of `<code>.txt` files, one per language, whose blocks are separated by one
+blank line and correspond one to one across languages (the shipped UDHR: block 0 is the preamble, block N
+is article N). A `languages.tsv` beside them (columns `code`, `name`, `script`, optionally `bcp47`) names
+each language and its ISO 15924 script; a language without a row keeps its code as name and script
+`unknown`. Cross-lingual premiums (Petrov et al. 2023, "Language Model Tokenizers Introduce Unfairness
+Between Languages") need this alignment: the same block in two languages carries the same content.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokwork.errors import CorpusError
+
+SHIPPED_UDHR = Path(__file__).resolve().parent.parent / "corpora" / "udhr"
+UNKNOWN_SCRIPT = "unknown"
+
+# The languages `tokwork bench` measures on the shipped UDHR unless told otherwise: 56 of the 76, in 26 of
+# its 28 scripts, the most spoken languages of each. Any other language with a text file (Maldivian `div`,
+# Vai `vai`, ...) works with --languages, or `all`.
+DEFAULT_LANGUAGES = (
+    "eng", "deu_1996", "fra", "spa", "por_BR", "ita", "nld", "pol", "ces", "ron_2006", "hun", "fin",
+    "tur", "vie", "ind", "swh", "hau_NG", "yor", "zul", "tgl", "som", "rus", "ukr", "bul", "srp_cyrl",
+    "kaz", "ell_monotonic", "hye", "kat", "heb", "arb", "pes_1", "urd", "pbu", "hin", "mar", "nep", "ben",
+    "pan", "guj", "tam", "tel", "kan", "mal", "sin", "tha", "lao", "khm", "mya", "bod", "tir", "jpn",
+    "kor", "cmn_hans", "cmn_hant", "yue",
+)
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language of a parallel corpus: its code, name, script and aligned blocks of text."""
+
+    code: str
+    name: str
+    script: str
+    bcp47: str
+    blocks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ParallelCorpus:
+    """Languages whose blocks are aligned with the pivot language's (English for the shipped UDHR)."""
+
+    path: Path
+    pivot: str
+    languages: dict[str, Language]
+
+    @property
+    def blocks(self) -> int:
+        return len(self.languages[self.pivot].blocks)
+
+
+def split_blocks(text: str) -> list[str]:
+    """The blocks of one language's file: text separated by one blank line, trailing newlines dropped."""
+    return text.rstrip("\n").split("\n\n")
+
+
+def resolve_corpus(corpus: str | Path) -> Path:
+    """The folder of a parallel corpus: `udhr` is the shipped UDHR, anything else a folder path."""
+    path = SHIPPED_UDHR if str(corpus) == "udhr" else Path(corpus)
+    if not path.is_dir():
+        if str(corpus) == "udhr":
+            raise CorpusError(f"the shipped UDHR corpus is not at '{path}'; pass --corpus with its folder")
+        raise CorpusError(f"parallel corpus '{path}' is not a folder of <language code>.txt files")
+    return path
+
+
+def read_language_table(folder: Path) -> dict[str, dict[str, str]]:
+    """The rows of `languages.tsv` by code (empty when the folder has none)."""
+    table = folder / "languages.tsv"
+    if not table.is_file():
+        return {}
+    with table.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    if rows and "code" not in rows[0]:
+        raise CorpusError(f"'{table}' has no 'code' column; expected columns code, name, script")
+    return {row["code"]: row for row in rows}
+
+
+def available_languages(corpus: str | Path) -> list[str]:
+    """Codes of every language that has a text file in the corpus folder, sorted."""
+    return sorted(p.stem for p in resolve_corpus(corpus).glob("*.txt") if not p.name.startswith("."))
+
+
+def load_parallel_corpus(
+    corpus: str | Path, *, languages: list[str] | None = None, pivot: str = "eng"
+) -> ParallelCorpus:
+    """Read the given languages (default: `DEFAULT_LANGUAGES` for the shipped UDHR, every file elsewhere)
+    and the pivot, and check that all have the pivot's number of blocks.
+
+    Raises `CorpusError` naming a language without a text file, an empty or non-UTF-8 file, or a file
+    whose blocks do not line up with the pivot's.
+    """
+    folder = resolve_corpus(corpus)
+    present = available_languages(folder)
+    if languages is None:
+        languages = [c for c in DEFAULT_LANGUAGES if c in present] if folder == SHIPPED_UDHR else present
+    elif languages == ["all"]:
+        languages = present
+    wanted = list(dict.fromkeys([*languages, pivot]))
+    missing = [code for code in wanted if code not in present]
+    if missing:
+        role = "pivot language" if missing[0] == pivot and pivot not in languages else "language"
+        raise CorpusError(
+            f"{role} '{missing[0]}' has no text in '{folder}' (no {missing[0]}.txt); "
+            f"available: {', '.join(present[:12])}{' ...' if len(present) > 12 else ''}"
+        )
+    table = read_language_table(folder)
+    read = {code: _read_language(folder, code, table.get(code, {})) for code in wanted}
+    expected = len(read[pivot].blocks)
+    for code in wanted:
+        if len(read[code].blocks) != expected:
+            raise CorpusError(
+                f"parallel corpus '{folder}' is not aligned: {code}.txt has {len(read[code].blocks)} blocks "
+                f"but {pivot}.txt has {expected}; every language needs the same blocks, separated by one blank line"
+            )
+    ordered = {code: read[code] for code in dict.fromkeys([*languages, pivot])}
+    return ParallelCorpus(path=folder, pivot=pivot, languages=ordered)
+
+
+def _read_language(folder: Path, code: str, row: dict[str, str]) -> Language:
+    path = folder / f"{code}.txt"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"corpus '{path}' is not UTF-8 at byte {err.start}; convert it or remove it") from None
+    if not text.strip():
+        raise CorpusError(f"corpus '{path}' is empty")
+    return Language(
+        code=code,
+        name=row.get("name") or code,
+        script=row.get("script") or UNKNOWN_SCRIPT,
+        bcp47=row.get("bcp47") or "",
+        blocks=tuple(split_blocks(text.removeprefix("\ufeff"))),
+    )

@@ -1,0 +1,60 @@
+"""Cross-lingual premiums: how many more tokens a language needs than the pivot for the same content.
+
+After Petrov et al. 2023, "Language Model Tokenizers Introduce Unfairness Between Languages": on parallel
+text, premium(L) = tokens(L) / tokens(pivot), the pivot being English. The corpus-level premium divides the
+token totals; per aligned block the ratios spread, and that spread says how stable the premium is.
+Arnett et al. 2025 ("Explaining and Mitigating Crosslingual Tokenizer Inequities") study how premiums move
+with vocabulary size and script; `premiums_by_script` groups languages the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def premium(tokens: int, pivot_tokens: int) -> float:
+    """Tokens of a language over the pivot's tokens for the same content (1.0: no premium)."""
+    if pivot_tokens <= 0:
+        raise ValueError("the pivot text has no tokens; a premium needs a non-empty pivot")
+    return tokens / pivot_tokens
+
+
+def block_premiums(tokens: Sequence[int], pivot_tokens: Sequence[int]) -> list[float]:
+    """The premium of every aligned block (blocks where the pivot has no tokens are left out)."""
+    if len(tokens) != len(pivot_tokens):
+        raise ValueError(f"{len(tokens)} blocks against {len(pivot_tokens)} pivot blocks: not aligned")
+    return [t / p for t, p in zip(tokens, pivot_tokens, strict=True) if p > 0]
+
+
+def premium_summary(tokens: Sequence[int], pivot_tokens: Sequence[int]) -> dict[str, float]:
+    """Corpus-level premium plus the spread of the per-block premiums (mean, median, sd, p10, p90, range)."""
+    per_block = np.asarray(block_premiums(tokens, pivot_tokens))
+    return {
+        "premium": premium(sum(tokens), sum(pivot_tokens)),
+        "mean": float(per_block.mean()),
+        "median": float(np.median(per_block)),
+        "sd": float(per_block.std(ddof=1)) if per_block.size > 1 else 0.0,
+        "p10": float(np.percentile(per_block, 10)),
+        "p90": float(np.percentile(per_block, 90)),
+        "min": float(per_block.min()),
+        "max": float(per_block.max()),
+    }
+
+
+def premiums_by_script(premiums: Mapping[str, float], scripts: Mapping[str, str], *,
+                       exclude: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+    """Per script: how many languages, and the mean, median and largest of their premiums.
+
+    `exclude` leaves out languages (the pivot, whose premium is 1 by definition).
+    """
+    groups: dict[str, list[float]] = {}
+    for code, value in premiums.items():
+        if code not in exclude:
+            groups.setdefault(scripts[code], []).append(value)
+    return {
+        script: {"languages": len(values), "mean": float(np.mean(values)), "median": float(np.median(values)),
+                 "max": float(np.max(values))}
+        for script, values in sorted(groups.items())
+    }

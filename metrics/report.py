@@ -1,0 +1,164 @@
+"""Writing a benchmark run: `results.json`, `results.csv`, the PNG figures and one self-contained
+`report.html` (figures embedded, no external files or network), with a `tokwork.json` card, atomically."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import time
+from pathlib import Path
+
+from tokwork.metrics.bench import BenchResults
+from tokwork.metrics.plots import draw_all
+from tokwork.outputs import CARD_NAME, output_directory
+from tokwork.trainers.card import library_versions
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+.meta, .note { color: #555; font-size: 0.92em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; }
+th { background: #f4f4f4; position: sticky; top: 0; }
+td.text, th.text { text-align: left; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+.figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+"""
+
+TOKENIZER_COLUMNS = [("vocab_size", "vocab", "{:,}"), ("bytes_per_token", "bytes/token", "{:.2f}"),
+                     ("chars_per_token", "chars/token", "{:.2f}"), ("nsl", "NSL", "{:.3f}"),
+                     ("premium_mean", "mean premium", "{:.2f}"), ("premium_non_latin_mean", "non-Latin premium", "{:.2f}"),
+                     ("premium_max", "max premium", "{:.2f}"), ("pooled_renyi_efficiency", "Rényi eff. (pooled)", "{:.3f}"),
+                     ("pooled_utilisation", "vocab used", "{:.1%}")]
+ROW_COLUMNS = [("bytes_per_token", "bytes/tok", "{:.2f}"), ("fertility", "tok/word", "{:.2f}"),
+               ("split_share", "split words", "{:.1%}"), ("nsl", "NSL", "{:.3f}"), ("premium", "premium", "{:.2f}"),
+               ("premium_p10", "p10", "{:.2f}"), ("premium_p90", "p90", "{:.2f}"),
+               ("renyi_efficiency", "Rényi eff.", "{:.3f}"), ("shannon_efficiency", "Shannon eff.", "{:.3f}"),
+               ("conditional_entropy", "H(t|t-1)", "{:.2f}"), ("lexicon_tokens", "lexicon tokens", "{:.1%}"),
+               ("lexicon_words_whole", "lexicon words whole", "{:.1%}")]
+SCRIPT_COLUMNS = [("languages", "languages", "{}"), ("bytes_per_token", "bytes/token", "{:.2f}"),
+                  ("fertility", "tok/word", "{:.2f}"), ("premium_mean", "mean premium", "{:.2f}"),
+                  ("premium_max", "max premium", "{:.2f}"), ("renyi_efficiency_mean", "Rényi eff.", "{:.3f}")]
+
+
+def _cell(value, style: str) -> str:
+    return "<td>–</td>" if value is None else f"<td>{html.escape(style.format(value))}</td>"
+
+
+def _table(records: list[dict], lead: list[tuple[str, str]], columns: list[tuple[str, str, str]]) -> str:
+    head = "".join(f'<th class="text">{html.escape(t)}</th>' for _, t in lead)
+    head += "".join(f"<th>{html.escape(t)}</th>" for _, t, _ in columns)
+    body = []
+    for record in records:
+        cells = "".join(f'<td class="text">{html.escape(str(record[k]))}</td>' for k, _ in lead)
+        cells += "".join(_cell(record.get(k), style) for k, _, style in columns)
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _premium_table(summary: dict, pivot: str) -> str:
+    """Languages as rows, tokenizers as columns, premiums as cells (grouped by script)."""
+    names = [t["tokenizer"] for t in summary["tokenizers"]]
+    value = {(r["tokenizer"], r["language"]): r for r in summary["rows"]}
+    codes = list(dict.fromkeys(r["language"] for r in summary["rows"]))
+    codes.sort(key=lambda c: (value[(names[0], c)]["script"] != "Latn", value[(names[0], c)]["script"], c))
+    records = []
+    for code in codes:
+        first = value[(names[0], code)]
+        records.append({"language": code, "name": first["name"], "script": first["script"],
+                        **{n: value[(n, code)]["premium"] for n in names}})
+    return _table(records, [("language", "code"), ("name", "language"), ("script", "script")],
+                  [(n, n, "{:.2f}") for n in names])
+
+
+def _image(path: Path, caption: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}"></figure>'
+
+
+def _notes_html(results: BenchResults) -> str:
+    notes = results.summary["notes"]
+    config = results.config
+    items = [notes["measured_text"] + "."]
+    for name, changed in notes["normalizing_tokenizers"].items():
+        blocks = sum(changed.values())
+        items.append(f"{name} normalises its input: {blocks} block(s) in {len(changed)} language(s) "
+                     f"({', '.join(sorted(changed))}) change; its tokens spell the normalised text.")
+    if notes["unspaced_languages"]:
+        items.append("No word counts (fertility, split words, words kept whole) for languages whose script does "
+                     f"not separate words with spaces: {', '.join(notes['unspaced_languages'])}.")
+    for name, codes in notes["tokens_not_spelling_text"].items():
+        items.append(f"{name}'s tokens do not spell the text (unknown or special tokens) in {', '.join(codes)}: "
+                     "no word measures there.")
+    sources = sorted(set(notes["lexicons"].values()))
+    items.append(f"Lexicons: {'; '.join(sources) if sources else 'none'}. Languages without a lexicon "
+                 f"(no integrity measures): {', '.join(notes['without_lexicon']) or 'none'}.")
+    items.append(f"Premium = tokens / tokens of '{config.pivot}' on the same blocks (Petrov et al. 2023); the "
+                 "table gives the corpus-level ratio, p10/p90 the spread over blocks. NSL = tokens / tokens of "
+                 f"'{config.reference_name}' (Dagan et al. 2024). Rényi efficiency H_{config.alpha:g} / log2 |V| "
+                 f"with |V| = {'the full vocabulary' if config.full_vocab else 'distinct tokens observed'} "
+                 "(Zouhar et al. 2023). Integrity after Bayram et al. 2025 (%TR, %Pure).")
+    return "<ul class='note'>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def render_html(results: BenchResults, figures: list[Path]) -> str:
+    """The whole report as one HTML string (figures embedded as data URIs)."""
+    summary, config, corpus = results.summary, results.config, results.corpus
+    captions = ["premiums by language", "premiums by script", "compression against vocabulary size",
+                "Rényi efficiency"]
+    images = [_image(path, caption) for path, caption in zip(figures, captions, strict=True)]
+    meta = (f"corpus {corpus['path']} · {len(corpus['languages'])} languages × {corpus['blocks']} aligned blocks · "
+            f"{len(config.tokenizers)} tokenizers · pivot {config.pivot} · NSL reference {config.reference_name} · "
+            f"run in {results.seconds:.1f} s on {time.strftime('%Y-%m-%d %H:%M')}")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tokwork bench</title><style>{STYLE}</style></head>
+<body>
+<h1>Tokenizer benchmark</h1>
+<p class="meta">{html.escape(meta)}</p>
+<h2>Tokenizers</h2>
+{_table(summary["tokenizers"], [("tokenizer", "tokenizer")], TOKENIZER_COLUMNS)}
+<h2>Cross-lingual premiums</h2>
+<div class="figures">{images[0]}{images[1]}</div>
+<h2>Compression and entropy</h2>
+<div class="figures">{images[2]}{images[3]}</div>
+<h2>Premium by language</h2>
+{_premium_table(summary, config.pivot)}
+<h2>By script</h2>
+<details><summary>{len(summary["scripts"])} rows: compression pooled over each script's languages, their premiums</summary>
+{_table(summary["scripts"], [("tokenizer", "tokenizer"), ("script", "script")], SCRIPT_COLUMNS)}
+</details>
+<h2>Every tokenizer × language</h2>
+<details><summary>{len(summary["rows"])} rows</summary>
+{_table(summary["rows"], [("tokenizer", "tokenizer"), ("language", "language"), ("script", "script")], ROW_COLUMNS)}
+</details>
+<h2>What was measured</h2>
+{_notes_html(results)}
+</body></html>
+"""
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """One line per tokenizer x language with every scalar measure."""
+    columns = [k for k, v in rows[0].items() if not isinstance(v, list | dict)]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_report(results: BenchResults, output: str | Path, *, force: bool = False) -> Path:
+    """Write results.json, results.csv, the figures and report.html into `output` (atomically); return
+    the path of report.html."""
+    with output_directory(output, force=force) as staging:
+        data = results.as_json()
+        (staging / "results.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")
+        write_csv(results.summary["rows"], staging / "results.csv")
+        figures = draw_all(results.summary, staging, pivot=results.config.pivot, alpha=results.config.alpha)
+        (staging / "report.html").write_text(render_html(results, figures), encoding="utf-8")
+        files = sorted(p.name for p in staging.iterdir())
+        card = {"kind": "bench", "config": data["config"], "files": files, "libraries": library_versions(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (staging / CARD_NAME).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    return Path(output) / "report.html"

@@ -1,0 +1,107 @@
+"""`tokwork bench`: the files it writes, the self-contained report, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+from tests.conftest import UDHR, reference_tokenizer_path
+from tests.metrics.conftest import TOY_TEXTS, read_json, write_parallel
+from tokwork.cli.main import main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def gpt2() -> str:
+    return str(reference_tokenizer_path("gpt2"))
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["bench", "--quiet", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_bench_writes_results_plots_and_a_self_contained_report(tmp_path, capsys, gpt2, toy_tokenizers):
+    out = tmp_path / "bench"
+    # vai (Vai script) is not in the default list; its shipped text is enough
+    code, stdout, stderr = run(capsys, "-t", f"gpt2={gpt2}", "-t", toy_tokenizers["toy"], "-l", "eng,rus,vai",
+                               "-o", str(out))
+    assert code == 0, stderr
+    assert f"report: {out / 'report.html'}" in stdout.replace("\n", "")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "compression_vs_vocab.png", "premiums.png", "premiums_by_script.png", "renyi_efficiency.png",
+        "report.html", "results.csv", "results.json", "tokwork.json"]
+    for png in out.glob("*.png"):
+        assert png.read_bytes().startswith(PNG) and png.stat().st_size > 5000
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count('src="data:image/png;base64,') == 4
+    assert "http://" not in html and "https://" not in html and 'src="' not in html.replace('src="data:', "")
+    results = read_json(out / "results.json")
+    assert [t["tokenizer"] for t in results["tokenizers"]] == ["gpt2", "toy"]
+    vai = next(r for r in results["rows"] if r["language"] == "vai" and r["tokenizer"] == "gpt2")
+    assert vai["script"] == "Vaii" and vai["premium"] > 1 and len(vai["block_tokens"]) == 31
+    with (out / "results.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6 and {"premium", "bytes_per_token", "renyi_efficiency", "lexicon_tokens"} <= set(rows[0])
+    assert read_json(out / "tokwork.json")["kind"] == "bench"
+    # a tokwork output is replaced on the next run without --force
+    code, _, stderr = run(capsys, "-t", f"gpt2={gpt2}", "-l", "eng", "-o", str(out))
+    assert code == 0, stderr
+    assert [t["tokenizer"] for t in read_json(out / "results.json")["tokenizers"]] == ["gpt2"]
+
+
+def test_a_new_language_file_in_a_corpus_folder_works(tmp_path, capsys, gpt2):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(UDHR / "eng.txt", corpus / "eng.txt")
+    shutil.copy(UDHR / "fra.txt", corpus / "xfr.txt")  # a code no table knows
+    code, _, stderr = run(capsys, "-t", f"gpt2={gpt2}", "--corpus", str(corpus), "-o", str(tmp_path / "out"))
+    assert code == 0, stderr
+    row = next(r for r in read_json(tmp_path / "out" / "results.json")["rows"] if r["language"] == "xfr")
+    assert row["script"] == "unknown" and row["name"] == "xfr" and 1 < row["premium"] < 3
+
+
+def unaligned_corpus(tmp_path):
+    return str(write_parallel(tmp_path / "unaligned", {"eng": TOY_TEXTS["eng"], "ell": TOY_TEXTS["ell"][:2]},
+                              {"eng": "Latn", "ell": "Grek"}))
+
+
+ERRORS = {
+    "language without text": (lambda tmp, tok: ["-t", tok, "-l", "eng,xyz"],
+                              "language 'xyz' has no text in"),
+    "pivot without text": (lambda tmp, tok: ["-t", tok, "--pivot", "zzz"], "pivot language 'zzz' has no text"),
+    "unaligned corpus": (lambda tmp, tok: ["-t", tok, "--corpus", unaligned_corpus(tmp)],
+                         "is not aligned: ell.txt has 2 blocks but eng.txt has 3"),
+    "tokenizer path missing": (lambda tmp, tok: ["-t", tok, "-t", f"bad={tmp}/nope"], "does not exist"),
+    "tokenizer that does not load": (lambda tmp, tok: ["-t", f"bad={tmp / 'tokenizer.json'}"],
+                                     "is not a valid tokenizer.json"),
+    "corpus folder missing": (lambda tmp, tok: ["-t", tok, "--corpus", str(tmp / "none")],
+                              "is not a folder of <language code>.txt files"),
+    "tokenizer not NAME=PATH": (lambda tmp, tok: ["-t", "=x"], "is not NAME=PATH"),
+    "unknown reference": (lambda tmp, tok: ["-t", tok, "--reference", "llama"], "reference tokenizer 'llama'"),
+    "lexicon file missing": (lambda tmp, tok: ["-t", tok, "-l", "eng", "--lexicon", f"eng={tmp}/words.txt"],
+                             "lexicon file"),
+    "output not a tokwork output": (lambda tmp, tok: ["-t", tok, "-l", "eng", "-o", str(tmp / "precious")],
+                                    "exists and is not a tokwork output; pass --force"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, gpt2, case):
+    (tmp_path / "tokenizer.json").write_text('{"model": {"type": "BPE", "vocab": ', encoding="utf-8")
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep", encoding="utf-8")
+    make_args, message = ERRORS[case]
+    args = make_args(tmp_path, f"gpt2={gpt2}")
+    if "-o" not in args:
+        args += ["-o", str(tmp_path / "out")]
+    code, _, stderr = run(capsys, *args)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tokwork: error: ") and message in lines[0], stderr
+    assert not (tmp_path / "out").exists()
+    assert (tmp_path / "precious" / "notes.txt").read_text(encoding="utf-8") == "keep"

@@ -16,8 +16,8 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions
 
 import tokwork.cli.train_stochastic  # noqa: F401  (registers `train stochastic`)
-from tokwork.cli.bytes import bytes_app
 from tokwork.cli.bench import bench_command
+from tokwork.cli.bytes import bytes_app
 from tokwork.cli.encode import encode_command
 from tokwork.cli.info import info_command
 from tokwork.cli.model import model_app

@@ -184,3 +184,16 @@ def test_wrapper_keeps_a_literal_space_mark_that_plain_sentencepiece_loses(tmp_p
     text = "a▁b ▁"
     assert tok.decode(tok.encode(text)) == text
     assert tok.processor.decode(tok.processor.encode(text)) != text
+
+
+def test_byte_level_fast_path_equals_the_decoder_chain_step_by_step(reference_tokenizer):
+    from tokwork.formats.hf_json import DecoderChain
+
+    for name in ("gpt2", "llama3", "qwen3"):
+        tok = reference_tokenizer(name)
+        fast = tok.decoder_chain
+        assert fast.byte_level_only
+        slow = DecoderChain({"decoder": {"type": "ByteLevel"}})
+        slow.byte_level_only = False
+        tokens = [*tok.backend.get_vocab(with_added_tokens=True), "a b", "Ġ日本", "<|im_start|>", "\x00Ā", "ÿĀ"]
+        assert all(fast.token_bytes(t) == slow.token_bytes(t) for t in tokens), name

@@ -16,7 +16,13 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as BackendTokenizer
 
-from tokwork.byteview import ByteView, build_byte_view, byte_fallback_value, byte_level_to_bytes
+from tokwork.byteview import (
+    ByteView,
+    build_byte_view,
+    byte_fallback_value,
+    byte_level_to_bytes,
+    unicode_to_byte,
+)
 from tokwork.errors import TokenizerFormatError
 from tokwork.tokenizer import ROLES, SpecialTokens, Tokenizer
 
@@ -68,9 +74,15 @@ class DecoderChain:
                 self.steps.append(step)
             else:
                 self.unsupported = f"the {kind} decoder, which does not keep every byte"
+        self.byte_level_only = [step["type"] for step in self.steps] == ["ByteLevel"]
 
     def token_bytes(self, token: str) -> bytes:
         """The bytes one token decodes to."""
+        if self.byte_level_only:
+            try:  # every character in GPT-2's alphabet: one C-level translation
+                return token.translate(_BYTE_LEVEL_TABLE).encode("latin-1")
+            except UnicodeEncodeError:  # some character is not: the library keeps the token's own UTF-8
+                return token.encode("utf-8")
         value: str | bytes = token
         for step in self.steps:
             if isinstance(value, bytes):
@@ -104,6 +116,18 @@ class DecoderChain:
         return normalized
 
 
+def _byte_level_table() -> dict[int, str]:
+    """A `str.translate` table that turns GPT-2's alphabet into Latin-1 characters (one per byte) and every
+    other Latin-1 character into one that Latin-1 cannot encode, so that encoding fails for those."""
+    table = {ord(ch): chr(byte) for ch, byte in unicode_to_byte().items()}
+    for code in range(256):
+        table.setdefault(code, "\U0010ffff")
+    return table
+
+
+_BYTE_LEVEL_TABLE = _byte_level_table()
+
+
 def _replace(value: str, pattern: dict, content: str) -> str:
     if "String" in pattern:
         return value.replace(pattern["String"], content)
@@ -135,10 +159,15 @@ class HFTokenizer(Tokenizer):
         super().__init__(source)
         self.backend = backend
         self.config = dict(config or {})
-        self.spec = json.loads(backend.to_str())
         self._vocab = backend.get_vocab(with_added_tokens=True)
         self._vocab_size = max(self._vocab.values(), default=-1) + 1
-        self._special_ids = {t["id"] for t in self.spec.get("added_tokens", []) if t.get("special")}
+        self._special_ids = {i for i, token in backend.get_added_tokens_decoder().items() if token.special}
+        self._unk_token = getattr(backend.model, "unk_token", None)
+
+    @functools.cached_property
+    def spec(self) -> dict:
+        """The whole `tokenizer.json` as a dict (parsed on first use: large vocabularies take a while)."""
+        return json.loads(self.backend.to_str())
 
     @classmethod
     def from_path(cls, path: Path) -> HFTokenizer:
@@ -190,8 +219,8 @@ class HFTokenizer(Tokenizer):
             name = _token_content(self.config.get(f"{role}_token"))
             if name is None and not self.config:
                 candidates = ROLE_NAMES[role]
-                if role == "unk" and self.spec["model"].get("unk_token"):
-                    candidates = (self.spec["model"]["unk_token"], *candidates)
+                if role == "unk" and self._unk_token:
+                    candidates = (self._unk_token, *candidates)
                 name = next((c for c in candidates if c in self._vocab), None)
             roles[role] = self._vocab.get(name) if name is not None else None
         return SpecialTokens(**roles)
@@ -204,7 +233,8 @@ class HFTokenizer(Tokenizer):
 
     @functools.cached_property
     def decoder_chain(self) -> DecoderChain:
-        return DecoderChain(self.spec)
+        parts = {"decoder": self.backend.decoder, "pre_tokenizer": self.backend.pre_tokenizer}
+        return DecoderChain({k: json.loads(v.__getstate__()) for k, v in parts.items() if v is not None})
 
     def _build_byte_view(self) -> ByteView:
         chain = self.decoder_chain
@@ -212,15 +242,11 @@ class HFTokenizer(Tokenizer):
             raise TokenizerFormatError(
                 f"tokenizer '{self.source}' has no byte view: its decoder uses {chain.unsupported}"
             )
-        unk = self.spec["model"].get("unk_token")
-        unk_id = self._vocab.get(unk) if unk else None
-        pieces: list[bytes | None] = []
-        for token_id in range(self._vocab_size):
-            token = self.backend.id_to_token(token_id)
-            if token is None or token_id in self._special_ids or token_id == unk_id:
-                pieces.append(None)
-            else:
-                pieces.append(chain.token_bytes(token))
+        unk_id = self._vocab.get(self._unk_token) if self._unk_token else None
+        pieces: list[bytes | None] = [None] * self._vocab_size
+        for token, token_id in self._vocab.items():
+            if token_id not in self._special_ids and token_id != unk_id:
+                pieces[token_id] = chain.token_bytes(token)
         return build_byte_view(pieces, strips_leading_space=chain.strips_leading_space)
 
     def save(self, directory: str | Path) -> list[Path]:

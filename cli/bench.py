@@ -32,8 +32,12 @@ def bench_command(
     no_wordfreq: bool = typer.Option(False, "--no-wordfreq", help="Use only --lexicon files."),
     force: bool = typer.Option(False, "--force", help="Replace an output directory that tokwork did not make."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    engine: str = typer.Option("local", "--engine", help="Where the tokenizer x language jobs run: 'local' (this "
+                                                       "process) or 'ray' (Ray workers); the results are the same."),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
 ) -> None:
     """Compression, entropy, premiums and integrity of tokenizers across languages; writes report.html."""
+    from tokwork.distributed import check_engine, job_map
     from tokwork.errors import ParameterError
     from tokwork.metrics.bench import BenchConfig, parse_tokenizer_entries, run_bench
     from tokwork.metrics.report import write_report
@@ -49,8 +53,13 @@ def bench_command(
     config = BenchConfig(tokenizers=parse_tokenizer_entries(tokenizer), corpus=corpus, languages=codes,
                          pivot=pivot, reference=reference, alpha=alpha, full_vocab=full_vocab, lexicons=lexicons,
                          wordfreq_list=wordfreq_list, wordfreq=not no_wordfreq)
+    check_engine(engine)
     check_output_directory(output, force=force)
-    results = run_bench(config, progress=not quiet)
+    if engine == "local":
+        results = run_bench(config, progress=not quiet)
+    else:
+        jobs_on_ray = job_map(engine=engine, address=address, description="measuring", progress=not quiet)
+        results = run_bench(config, progress=False, map_jobs=jobs_on_ray)
     report = write_report(results, output, force=force)
     table = Table(title=f"{len(results.corpus['languages'])} languages, premiums against {config.pivot}")
     for column in ("tokenizer", "vocab", "bytes/token", "mean premium", "non-Latin premium", "Rényi eff."):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -103,6 +103,18 @@ def run_jobs(
                         take(index_of[reference], _result(ray, reference, description))
                         advance()
     return [kept[index] for index in sorted(kept)]
+
+
+def job_map(*, engine: str = "local", address: str | None = None, description: str = "working",
+            progress: bool = False) -> Callable[[Callable, Iterable], list]:
+    """A `map(function, jobs)` that runs on the chosen engine (for code that takes any map function)."""
+    check_engine(engine)
+
+    def mapper(function: Callable, jobs: Iterable) -> list:
+        return run_jobs(function, list(jobs), engine=engine, address=address, description=description,
+                        progress=progress)
+
+    return mapper
 
 
 def _result(ray, reference, description: str):

@@ -139,3 +139,17 @@ def test_encoding_on_ray_equals_local_shard_by_shard(ray_local, tmp_path, stocha
     assert not all(np.array_equal(a, b) for a, b in zip(local, other_seed, strict=True))
     tok = open_tokenizer(stochastic_gpt2)
     assert tok.decode([int(i) for i in local[0]]).startswith(ENGLISH_SAMPLE.read_text(encoding="utf-8")[:1000])
+
+
+def test_bench_on_ray_equals_the_local_bench(ray_local):
+    from tests.conftest import reference_tokenizer_path
+    from tokwork.distributed import job_map
+    from tokwork.metrics.bench import BenchConfig, run_bench
+
+    config = BenchConfig(tokenizers={"gpt2": str(reference_tokenizer_path("gpt2")),
+                                     "o200k": str(reference_tokenizer_path("o200k_base"))},
+                         languages=["eng", "rus", "hin", "jpn", "deu_1996", "kat"])
+    local = run_bench(config, progress=False)
+    remote = run_bench(config, progress=False, map_jobs=job_map(engine="ray"))
+    assert remote.summary == local.summary and remote.corpus == local.corpus
+    assert local.summary["tokenizers"][0]["premium_mean"] > 1.5

@@ -153,3 +153,15 @@ def test_bench_on_ray_equals_the_local_bench(ray_local):
     remote = run_bench(config, progress=False, map_jobs=job_map(engine="ray"))
     assert remote.summary == local.summary and remote.corpus == local.corpus
     assert local.summary["tokenizers"][0]["premium_mean"] > 1.5
+
+
+def test_a_failed_distributed_encoding_leaves_no_output(ray_local, tmp_path):
+    from tests.conftest import reference_tokenizer_path
+    from tokwork.encode_shards import encode_corpus_shards
+
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\n\n" * 1000 + b"\xc3\x28")
+    with pytest.raises(CorpusError, match="is not UTF-8 at byte 6000"):
+        encode_corpus_shards([ENGLISH_SAMPLE, bad], tokenizer=reference_tokenizer_path("gpt2"),
+                             output=tmp_path / "ids", engine="ray", shard_bytes=200_000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt"]

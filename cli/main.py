@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions
 
 import tokwork.cli.train_stochastic  # noqa: F401  (registers `train stochastic`)
+import tokwork.cli.train_supertoken  # noqa: F401  (registers `train supertoken`)
 from tokwork.cli.bench import bench_command
 from tokwork.cli.bytes import bytes_app
 from tokwork.cli.encode import encode_command

@@ -25,6 +25,18 @@ O200K = "|".join([
 ])
 # "gpt2" is the pattern built into the ByteLevel pre-tokenizer of `tokenizers`.
 SPLIT_PATTERNS = {"gpt2": None, "cl100k": CL100K, "o200k": O200K}
+# Stage 2 of superword BPE (SuperBPE, Liu et al. 2025): whitespace no longer separates words. A chunk ends
+# before a digit group (1-3 digits), before each run of punctuation and after each run of line breaks; it may
+# start with a punctuation run, so ", and the" can become one token but "end." cannot.
+SUPERWORD = "|".join([
+    r"""'(?:[sdmt]|ll|ve|re)""",
+    r"""[^\S\r\n]*(?:[^\s\p{L}\p{M}\p{N}]+[^\S\r\n]*)?[\p{L}\p{M}]+(?:[^\S\r\n]+[\p{L}\p{M}]+)*[\r\n]*""",
+    r""" ?\p{N}{1,3}""",
+    r""" ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*""",
+    r"""\s*[\r\n]+""",
+    r"""\s+(?!\S)""",
+    r"""\s+""",
+])
 
 
 def onig_pattern(pattern: str) -> str:

@@ -20,9 +20,11 @@ import tokwork.cli.train_supertoken  # noqa: F401  (registers `train supertoken`
 from tokwork.cli.bench import bench_command
 from tokwork.cli.bytes import bytes_app
 from tokwork.cli.encode import encode_command
+from tokwork.cli.eval import eval_command
 from tokwork.cli.info import info_command
 from tokwork.cli.model import model_app
 from tokwork.cli.train import train_app
+from tokwork.cli.transplant import transplant_command
 from tokwork.errors import TokworkError
 
 app = typer.Typer(
@@ -38,6 +40,8 @@ app.add_typer(bytes_app, name="bytes")
 app.command("encode")(encode_command)
 app.command("info")(info_command)
 app.add_typer(model_app, name="model")
+app.command("transplant")(transplant_command)
+app.command("eval")(eval_command)
 app.command("bench")(bench_command)
 
 

@@ -1,0 +1,73 @@
+"""`tokwork transplant SOURCE TARGET -o OUT --method NAME`: put a new vocabulary onto a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from tokwork.cli.console import out
+
+
+def list_methods_callback(value: bool) -> None:
+    """Print the registered methods (name, donor, summary) and stop."""
+    if not value:
+        return
+    from tokwork.transplant.registry import load_methods
+
+    table = Table("method", "donor", "options", "what")
+    for info in load_methods().values():
+        options = ", ".join(f"{n}={v}" for n, v in info.options.items())
+        table.add_row(info.name, "yes" if info.needs_donor else "", options, info.summary)
+    out.print(table)
+    raise typer.Exit(0)
+
+
+def transplant_command(
+    source: Path = typer.Argument(..., help="Source model: an HF folder (config.json + safetensors + tokenizer).",
+                                  show_default=False),
+    target: Path = typer.Argument(..., help="Target tokenizer: tokenizer.json or a folder with one.",
+                                  show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder (written atomically).",
+                                show_default=False),
+    method: str = typer.Option("omp", "--method", "-m",
+                               help="How new rows are made; `tokwork transplant --list-methods` lists them."),
+    donor: str = typer.Option("minilm", "--donor",
+                              help="Donor space for omp/hybrid: minilm, source, or a model folder with the "
+                                   "target's vocabulary."),
+    k: int | None = typer.Option(None, "--k", "-k", help="omp: atoms per token (64); hybrid: neighbours (3)."),
+    mix: float | None = typer.Option(None, "--mix", help="hybrid: weight λ of the global part (0.3)."),
+    temperature: float | None = typer.Option(None, "--temperature", help="hybrid: softmax temperature (0.3)."),
+    calibrate: float | None = typer.Option(None, "--calibrate",
+                                           help="omp/hybrid (0.5), subword-mean (0): how far to move new tokens' "
+                                                "logit level to the source model's (0 off, 1 all the way)."),
+    seed: int | None = typer.Option(None, "--seed", help="random: seed of the draw (0)."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle",
+                                      help="Load pickle weights (pytorch_model.bin); they can run code."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    list_methods: bool = typer.Option(False, "--list-methods", help="List the methods and exit.",
+                                      callback=list_methods_callback, is_eager=True),
+) -> None:
+    """Transplant the TARGET tokenizer onto the SOURCE checkpoint; matched rows are copied exactly."""
+    from transformers.utils import logging as transformers_logging
+
+    from tokwork.transplant.vocabulary import transplant_vocabulary
+
+    transformers_logging.disable_progress_bar()
+    given = {"k": k, "mix": mix, "temperature": temperature, "calibrate": calibrate, "seed": seed}
+    options = {name: value for name, value in given.items() if value is not None}
+    result = transplant_vocabulary(source, target, output, method=method, options=options, donor=donor,
+                                   allow_pickle=allow_pickle, force=force, progress=not quiet)
+    report = result.report
+    table = Table(show_header=False, box=None)
+    table.add_row("method", method + (f" ({', '.join(f'{n}={v}' for n, v in options.items())})" if options else ""))
+    table.add_row("target vocab", f"{report.target_vocab:,}")
+    table.add_row("matched", f"{report.exact:,} exact, {report.bytes:,} by bytes, {report.special:,} special")
+    table.add_row("new", f"{report.new:,}" + (f"  e.g. {' '.join(report.new_examples[:5])}" if report.new else ""))
+    if report.padding_rows:
+        table.add_row("padding rows", f"{report.padding_rows:,} kept")
+    table.add_row("time", f"{result.method_seconds:.1f} s method, {result.seconds:.1f} s in all")
+    table.add_row("written to", str(result.output))
+    out.print(table)

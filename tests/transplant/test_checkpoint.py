@@ -1,0 +1,72 @@
+"""The written checkpoint: reloads with plain transformers, rows copied bit for bit, same logits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tokwork import load_tokenizer
+from tokwork.transplant.vocabulary import transplant_vocabulary
+
+
+def shared_ids(result):
+    alignment = result.alignment
+    view = alignment.target.byte_view
+    pairs = [(int(t), int(s)) for t, s in zip(alignment.shared_target_ids, alignment.shared_source_ids, strict=True)
+             if view[int(t)] is not None]
+    return [t for t, _ in pairs], [s for _, s in pairs]
+
+
+@pytest.mark.parametrize(("kind", "tied", "padding"), [("llama", True, 0), ("llama", False, 3), ("gpt2", True, 2),
+                                                       ("gpt2", False, 0)])
+def test_written_checkpoint_reloads_with_the_same_logits_on_shared_tokens(pico, tmp_path, kind, tied, padding):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source, target = pico(kind=kind, tied=tied, padding=padding)
+    before = {p.name: p.read_bytes() for p in source.iterdir()}
+    out = tmp_path / "out"
+    result = transplant_vocabulary(source, target, out, method="mean")
+    assert {p.name: p.read_bytes() for p in source.iterdir()} == before  # the source is never modified
+
+    original = AutoModelForCausalLM.from_pretrained(source).eval()
+    model = AutoModelForCausalLM.from_pretrained(out).eval()
+    target_tok = load_tokenizer(target)
+    rows = target_tok.vocab_size + padding
+    assert model.config.vocab_size == rows and model.get_input_embeddings().weight.shape[0] == rows
+    assert model.config.tie_word_embeddings == tied
+    assert (model.get_output_embeddings().weight is model.get_input_embeddings().weight) == tied
+    specials = target_tok.specials
+    assert (model.config.bos_token_id, model.config.eos_token_id) == (specials.bos, specials.eos)
+
+    target_ids, source_ids = shared_ids(result)
+    for new, old in [(model.get_input_embeddings().weight, original.get_input_embeddings().weight),
+                     (model.get_output_embeddings().weight, original.get_output_embeddings().weight)]:
+        assert torch.equal(new[target_ids], old[source_ids])  # bit for bit
+        if padding:
+            assert torch.equal(new[-padding:], old[-padding:])
+
+    generator = torch.Generator().manual_seed(0)
+    picks = torch.randint(len(target_ids), (3, 12), generator=generator)
+    with torch.no_grad():
+        got = model(torch.tensor(target_ids)[picks]).logits[..., target_ids]
+        want = original(torch.tensor(source_ids)[picks]).logits[..., source_ids]
+    assert torch.allclose(got, want, atol=1e-5)
+
+    loaded = AutoTokenizer.from_pretrained(out)
+    assert loaded("▁x zz hello")["input_ids"] == target_tok.encode("▁x zz hello")
+    card = json.loads((out / "tokwork.json").read_text())
+    assert card["method"] == "mean" and card["alignment"]["new"] == len(result.alignment.new_ids)
+
+
+def test_transplant_onto_gpt2_tokenizer_matches_the_reference(pico, tmp_path, reference_tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    source, _ = pico()
+    gpt2 = reference_tokenizer("gpt2")
+    out = tmp_path / "gpt2-out"
+    result = transplant_vocabulary(source, gpt2.source, out, method="subword-mean")
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.vocab_size == 50257 and model.config.eos_token_id == 50256
+    assert result.report.exact == 26 and result.report.special == 1  # every source token with bytes

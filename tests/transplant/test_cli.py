@@ -1,0 +1,111 @@
+"""`tokwork transplant` and `tokwork eval` from the command line: summaries, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from safetensors.torch import load_file
+
+from tokwork.cli.main import main
+
+TOKWORK = [sys.executable, "-m", "tokwork.cli"]
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([*TOKWORK, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_transplant_then_eval(pico, tmp_path, capsys):
+    source, target = pico()
+    out = tmp_path / "out"
+    assert main(["transplant", str(source), str(target), "-o", str(out), "--method", "subword-mean", "-q"]) == 0
+    summary = capsys.readouterr().out
+    assert "14 exact, 7 by bytes, 2 special" in summary and "written to" in summary
+    text = tmp_path / "eng.txt"
+    text.write_text("hello world\nhello", encoding="utf-8")
+    assert main(["eval", str(out), str(text), "--json", "-q"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["total"]["bytes"] == len("hello world\nhello") and scores["total"]["bits_per_byte"] > 0
+
+
+@pytest.fixture
+def bad_inputs(pico, tmp_path):
+    source, target = pico()
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    no_view = cases / "no-view"
+    no_view.mkdir()
+    spec = json.loads((target / "tokenizer.json").read_text())
+    spec["decoder"] = {"type": "WordPiece", "prefix": "##", "cleanup": True}
+    (no_view / "tokenizer.json").write_text(json.dumps(spec))
+    corrupt = cases / "corrupt"
+    corrupt.mkdir()
+    for f in source.iterdir():
+        (corrupt / f.name).write_bytes(f.read_bytes())
+    (corrupt / "model.safetensors").write_bytes(b"not a safetensors file")
+    pickled = cases / "pickled"
+    pickled.mkdir()
+    for f in source.iterdir():
+        if f.name != "model.safetensors":
+            (pickled / f.name).write_bytes(f.read_bytes())
+    import torch
+
+    torch.save(load_file(source / "model.safetensors"), pickled / "pytorch_model.bin")
+    exists = cases / "exists"
+    exists.mkdir()
+    (exists / "keep.txt").write_text("mine")
+    return source, target, cases
+
+
+BAD = {
+    "tokenizer without a byte view": (["{source}", "{cases}/no-view", "-o", "{cases}/o1"], "has no byte view"),
+    "corrupt checkpoint": (["{cases}/corrupt", "{target}", "-o", "{cases}/o2"], "cannot be loaded"),
+    "missing checkpoint": (["{cases}/nowhere", "{target}", "-o", "{cases}/o3"], "does not exist"),
+    "pickle checkpoint": (["{cases}/pickled", "{target}", "-o", "{cases}/o4"], "pass --allow-pickle"),
+    "k of zero": (["{source}", "{target}", "-o", "{cases}/o5", "-k", "0"], "k must be a positive"),
+    "negative k for hybrid": (["{source}", "{target}", "-o", "{cases}/o6", "-m", "hybrid", "-k", "-2"],
+                              "k must be a positive"),
+    "output exists": (["{source}", "{target}", "-o", "{cases}/exists"], "already exists"),
+    "unknown method": (["{source}", "{target}", "-o", "{cases}/o7", "-m", "magic"], "unknown transplant method"),
+    "option the method lacks": (["{source}", "{target}", "-o", "{cases}/o8", "-m", "mean", "-k", "3"],
+                                "does not take k"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_gives_one_line_and_writes_nothing(bad_inputs, case, capsys):
+    source, target, cases = bad_inputs
+    args, message = BAD[case]
+    before = sorted(p.name for p in cases.iterdir())
+    filled = [a.format(source=source, target=target, cases=cases) for a in args]
+    assert main(["transplant", *filled, "-q"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tokwork: error: ") and message in lines[0], lines
+    assert sorted(p.name for p in cases.iterdir()) == before
+    assert (cases / "exists" / "keep.txt").read_text() == "mine"
+
+
+def test_bad_input_in_a_fresh_process_has_no_traceback(bad_inputs):
+    source, target, cases = bad_inputs
+    done = run_cli("transplant", cases / "pickled", target, "-o", cases / "o9", cwd=cases)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "pass --allow-pickle" in done.stderr
+    assert not (cases / "o9").exists()
+
+
+def test_pickle_checkpoint_loads_with_the_flag(bad_inputs):
+    _, target, cases = bad_inputs
+    assert main(["transplant", str(cases / "pickled"), str(target), "-o", str(cases / "ok"), "-m", "mean",
+                 "--allow-pickle", "-q"]) == 0
+    assert (cases / "ok" / "model.safetensors").is_file()
+
+
+def test_eval_bad_input_is_one_line(bad_inputs, capsys):
+    source, _, cases = bad_inputs
+    assert main(["eval", str(source), str(cases / "no-such.txt")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main(["eval", str(cases / "pickled"), str(cases / "exists" / "keep.txt")]) == 2
+    assert "pass --allow-pickle" in capsys.readouterr().err

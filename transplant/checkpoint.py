@@ -1,0 +1,180 @@
+"""Reading a source checkpoint safely and writing the transplanted one as a plain HF folder.
+
+A checkpoint is an HF folder: `config.json`, safetensors weights and a tokenizer. Pickle weights
+(`pytorch_model.bin`) can run code when loaded, so they are refused unless the caller says it trusts
+them; remote code is never run. The written folder loads with `AutoModelForCausalLM.from_pretrained`
+and `AutoTokenizer.from_pretrained` as it is: its vocabulary size, tied flag and special-token ids are
+those of the new tokenizer, and it is written to a temporary sibling that is renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tokwork.errors import TokworkError
+from tokwork.outputs import CARD_NAME, output_directory
+from tokwork.tokenizer import Tokenizer, load_tokenizer
+from tokwork.transplant.align import Alignment
+from tokwork.transplant.registry import Embeddings
+
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+class CheckpointError(TokworkError):
+    """A model folder is missing, corrupt, pickled without permission, or not a causal LM."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded causal LM with its tokenizer and the folder it came from."""
+
+    path: Path
+    model: Any
+    tokenizer: Tokenizer
+
+    @property
+    def tied(self) -> bool:
+        """Whether the output head shares its matrix with the input embeddings."""
+        head = self.model.get_output_embeddings()
+        return head is None or head.weight is self.model.get_input_embeddings().weight
+
+    def input_embeddings(self) -> torch.Tensor:
+        return self.model.get_input_embeddings().weight.detach()
+
+    def output_embeddings(self) -> torch.Tensor | None:
+        """The head's matrix, None when it is tied to the input embeddings."""
+        return None if self.tied else self.model.get_output_embeddings().weight.detach()
+
+
+def check_checkpoint_folder(path: str | Path, *, allow_pickle: bool = False) -> Path:
+    """Refuse a folder that is not an HF checkpoint or whose weights are a pickle the user did not allow."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"model '{path}' does not exist")
+    if not path.is_dir() or not (path / "config.json").is_file():
+        raise CheckpointError(f"'{path}' is not an HF model folder (no config.json)")
+    if any((path / name).is_file() for name in SAFE_WEIGHTS):
+        return path
+    if any((path / name).is_file() for name in PICKLE_WEIGHTS):
+        if not allow_pickle:
+            raise CheckpointError(
+                f"'{path}' holds only pickle weights (pytorch_model.bin), which can run code when loaded; "
+                "convert them to safetensors or pass --allow-pickle if you trust the file"
+            )
+        return path
+    raise CheckpointError(f"'{path}' holds no weights (model.safetensors or pytorch_model.bin)")
+
+
+def load_checkpoint(path: str | Path, *, tokenizer: str | Path | None = None,
+                    allow_pickle: bool = False) -> Checkpoint:
+    """Load a causal LM folder in float32 (no remote code, nothing fetched) and its tokenizer.
+
+    `tokenizer` overrides the folder's own tokenizer. Raises `CheckpointError` for a missing or corrupt
+    folder and for pickle weights without `allow_pickle`.
+    """
+    path = check_checkpoint_folder(path, allow_pickle=allow_pickle)
+    loaded_tokenizer = load_tokenizer(tokenizer or path)
+    from safetensors import SafetensorError
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch.float32, trust_remote_code=False, local_files_only=True,
+            use_safetensors=None if allow_pickle else True,
+        )
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as err:
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        raise CheckpointError(f"model '{path}' cannot be loaded: {reason}") from None
+    model.eval()
+    return Checkpoint(path=path, model=model, tokenizer=loaded_tokenizer)
+
+
+@dataclass
+class TransplantCard:
+    """What was done, saved as `tokwork.json` beside the weights; round-trips through JSON."""
+
+    method: str
+    options: dict[str, Any]
+    donor: str | None
+    source: str
+    target: str
+    alignment: dict[str, Any]
+    tied: bool
+    seconds: float
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TransplantCard:
+        return cls(**data)
+
+
+def _set_special_ids(config: Any, target: Tokenizer) -> None:
+    for role, token_id in target.specials.as_json().items():
+        setattr(config, f"{role}_token_id", token_id)
+
+
+def check_target_tokenizer(target: Tokenizer) -> None:
+    """Fail early when the new checkpoint could not carry this tokenizer (transformers needs tokenizer.json)."""
+    from tokwork.formats.hf_json import HFTokenizer
+
+    if not isinstance(target, HFTokenizer):
+        raise TokworkError(
+            f"the target tokenizer '{target.source}' is a {target.format} file; transformers needs a "
+            "tokenizer.json to load the new checkpoint, so convert it to one first"
+        )
+
+
+def _save_target_tokenizer(target: Tokenizer, folder: Path) -> None:
+    from tokwork.formats.hf_json import hf_config
+
+    check_target_tokenizer(target)
+    target.backend.save(str(folder / "tokenizer.json"))
+    config = dict(target.config) or hf_config(target)
+    config.setdefault("tokenizer_class", "PreTrainedTokenizerFast")
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n",
+                                                  encoding="utf-8")
+
+
+def apply_embeddings(model: Any, alignment: Alignment, embeddings: Embeddings) -> Any:
+    """Replace `model`'s input and output matrices (in place) and set its vocabulary size and specials."""
+    rows = alignment.target_rows
+    if embeddings.input.shape[0] != rows or (embeddings.output is not None and embeddings.output.shape[0] != rows):
+        raise ValueError(f"new matrices must have {rows} rows")
+    head = model.get_output_embeddings()
+    tied = head is None or head.weight is model.get_input_embeddings().weight
+    if (embeddings.output is None) != tied:
+        raise ValueError("a tied model needs one matrix, an untied one two")
+    model.resize_token_embeddings(rows, mean_resizing=False)
+    model.get_input_embeddings().weight.data = embeddings.input.contiguous().to(torch.float32)
+    if embeddings.output is not None:
+        model.get_output_embeddings().weight.data = embeddings.output.contiguous().to(torch.float32)
+    else:
+        model.tie_weights()
+    model.config.vocab_size = rows
+    _set_special_ids(model.config, alignment.target)
+    if getattr(model, "generation_config", None) is not None:
+        _set_special_ids(model.generation_config, alignment.target)
+    return model
+
+
+def write_checkpoint(source: Checkpoint, alignment: Alignment, embeddings: Embeddings, output: str | Path, *,
+                     card: TransplantCard, force: bool = False) -> Path:
+    """Put the new matrices into the source model and write it with the target tokenizer, atomically.
+
+    The in-memory source model is changed (its matrices are replaced); the source folder is not.
+    """
+    model = apply_embeddings(source.model, alignment, embeddings)
+    with output_directory(output, force=force) as staging:
+        model.save_pretrained(staging)
+        _save_target_tokenizer(alignment.target, staging)
+        (staging / CARD_NAME).write_text(json.dumps(card.as_json(), indent=2) + "\n", encoding="utf-8")
+    return Path(output)

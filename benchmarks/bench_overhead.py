@@ -2,7 +2,8 @@
 
 Three fresh processes per round, in rotating order, several rounds; figures are medians and their ratios:
 
-- `tokwork bench` over N tokenizers x M UDHR languages: loads, byte views, every metric, the report;
+- `tokwork bench` over N tokenizers x M UDHR languages: loads, byte views, every metric, the report; with
+  its defaults, i.e. one worker process per CPU (at most one per tokenizer), each loading its tokenizers;
 - bare encode calls (the peer): load the same tokenizers with `tokwork.load_tokenizer` and call
   `encode_batch` on every language's blocks, nothing else: the work any measurement must do;
 - plain libraries (for orientation): `tokenizers.Tokenizer.from_file` + `encode_batch` for tokenizer.json

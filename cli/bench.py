@@ -32,15 +32,20 @@ def bench_command(
     no_wordfreq: bool = typer.Option(False, "--no-wordfreq", help="Use only --lexicon files."),
     force: bool = typer.Option(False, "--force", help="Replace an output directory that tokwork did not make."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    engine: str = typer.Option("local", "--engine", help="Where the tokenizer x language jobs run: 'local' (this "
-                                                       "process) or 'ray' (Ray workers); the results are the same."),
+    engine: str = typer.Option("local", "--engine", help="Where the tokenizer x language jobs run: 'local' (processes "
+                                                       "of this machine) or 'ray' (Ray workers); the results are "
+                                                       "the same."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="local engine: worker processes, each loading its own tokenizers "
+                                            "(default: one per CPU, at most one per tokenizer; 1: this process)."),
 ) -> None:
     """Compression, entropy, premiums and integrity of tokenizers across languages; writes report.html."""
     from tokwork.distributed import check_engine, job_map
     from tokwork.errors import ParameterError
     from tokwork.metrics.bench import BenchConfig, parse_tokenizer_entries, run_bench
     from tokwork.metrics.report import write_report
+    from tokwork.metrics.workers import default_workers
     from tokwork.outputs import check_output_directory
 
     lexicons = {}
@@ -56,7 +61,8 @@ def bench_command(
     check_engine(engine)
     check_output_directory(output, force=force)
     if engine == "local":
-        results = run_bench(config, progress=not quiet)
+        count = workers if workers is not None else default_workers(len(config.tokenizers))
+        results = run_bench(config, progress=not quiet, workers=count)
     else:
         jobs_on_ray = job_map(engine=engine, address=address, description="measuring", progress=not quiet)
         results = run_bench(config, progress=False, map_jobs=jobs_on_ray)

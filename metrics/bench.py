@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from tokwork.metrics.lexicon import lexicon_spec, read_word_list
 from tokwork.metrics.parallel import ParallelCorpus, load_parallel_corpus
 from tokwork.metrics.premiums import premium_summary, premiums_by_script
 from tokwork.metrics.words import has_words
+from tokwork.metrics.workers import run_in_workers
 from tokwork.progress import track
 
 LATIN = "Latn"
@@ -118,9 +120,10 @@ def plan_jobs(config: BenchConfig, corpus: ParallelCorpus) -> list[BenchJob]:
     ]
 
 
-def check_inputs(config: BenchConfig) -> ParallelCorpus:
+def check_inputs(config: BenchConfig, *, load_tokenizers: bool = True) -> ParallelCorpus:
     """Everything that can fail on user input, before any long work: the config, the corpus and its
-    alignment, every tokenizer file (loaded, byte view built) and every lexicon file."""
+    alignment, every tokenizer file (loaded, byte view built; only checked to exist when
+    `load_tokenizers` is false, because worker processes load them) and every lexicon file."""
     config.validate()
     corpus = load_parallel_corpus(config.corpus, languages=config.languages, pivot=config.pivot)
     unknown = sorted(set(config.lexicons) - set(corpus.languages))
@@ -129,19 +132,23 @@ def check_inputs(config: BenchConfig) -> ParallelCorpus:
     for path in config.lexicons.values():
         read_word_list(path)
     for path in config.tokenizers.values():
-        cached_tokenizer(str(path))
-        token_lengths(str(path))
+        if load_tokenizers or not Path(path).exists():
+            cached_tokenizer(str(path))
+            token_lengths(str(path))
     return corpus
 
 
-def run_bench(config: BenchConfig, *, progress: bool = True,
-              map_jobs: Callable[[Callable, list], Iterable] = map) -> BenchResults:
-    """Check the inputs, run every job (through `map_jobs`: any map, the results do not depend on where
-    jobs run) and summarize; raises `TokworkError` on bad input before measuring anything."""
+def run_bench(config: BenchConfig, *, progress: bool = True, workers: int = 1,
+              map_jobs: Callable[[Callable, list], Iterable] | None = None) -> BenchResults:
+    """Check the inputs, run every job and summarize; raises `TokworkError` on bad input before
+    measuring anything. Jobs run in this process (`workers=1`), on `workers` processes of this machine,
+    or through `map_jobs` (any map, such as Ray's): the results do not depend on where jobs run."""
     started = time.perf_counter()
-    corpus = check_inputs(config)
+    in_workers = map_jobs is None and workers > 1
+    corpus = check_inputs(config, load_tokenizers=not in_workers)
     jobs = plan_jobs(config, corpus)
-    results = list(track(map_jobs(run_job, jobs), "measuring", total=len(jobs), enabled=progress))
+    done = run_in_workers(jobs, workers) if in_workers else (map_jobs or map)(run_job, jobs)
+    results = list(track(done, "measuring", total=len(jobs), enabled=progress))
     languages = {code: {"name": lang.name, "script": lang.script, "bcp47": lang.bcp47}
                  for code, lang in corpus.languages.items()}
     summary = summarize(config, languages, results)

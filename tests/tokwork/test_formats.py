@@ -197,3 +197,14 @@ def test_byte_level_fast_path_equals_the_decoder_chain_step_by_step(reference_to
         slow.byte_level_only = False
         tokens = [*tok.backend.get_vocab(with_added_tokens=True), "a b", "Ġ日本", "<|im_start|>", "\x00Ā", "ÿĀ"]
         assert all(fast.token_bytes(t) == slow.token_bytes(t) for t in tokens), name
+
+
+def test_byte_level_bulk_translation_equals_token_by_token(reference_tokenizer):
+    from tokwork.formats.hf_json import _byte_level_bulk
+
+    for name in ("gpt2", "qwen3"):
+        tok = reference_tokenizer(name)
+        tokens = list(tok.backend.get_vocab(with_added_tokens=False))
+        assert _byte_level_bulk(tokens) == [tok.decoder_chain.token_bytes(t) for t in tokens], name
+    assert _byte_level_bulk(["ĠA", "日本"]) is None  # outside GPT-2's alphabet: the caller goes token by token
+    assert _byte_level_bulk([]) == []

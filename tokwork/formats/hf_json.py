@@ -9,6 +9,7 @@ Metaspace with a prepend scheme) removes the dummy-prefix space from the start o
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -128,6 +129,18 @@ def _byte_level_table() -> dict[int, str]:
 _BYTE_LEVEL_TABLE = _byte_level_table()
 
 
+def _byte_level_bulk(tokens: list[str]) -> list[bytes] | None:
+    """The bytes of many byte-level tokens at once (one translation and one encoding of their
+    concatenation, then slices: every character of GPT-2's alphabet is one byte); None when some token has
+    a character outside the alphabet, so that the caller goes token by token."""
+    try:
+        blob = "".join(tokens).translate(_BYTE_LEVEL_TABLE).encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    bounds = [0, *itertools.accumulate(map(len, tokens))]
+    return [blob[start:end] for start, end in itertools.pairwise(bounds)]
+
+
 def _replace(value: str, pattern: dict, content: str) -> str:
     if "String" in pattern:
         return value.replace(pattern["String"], content)
@@ -244,9 +257,13 @@ class HFTokenizer(Tokenizer):
             )
         unk_id = self._vocab.get(self._unk_token) if self._unk_token else None
         pieces: list[bytes | None] = [None] * self._vocab_size
-        for token, token_id in self._vocab.items():
-            if token_id not in self._special_ids and token_id != unk_id:
-                pieces[token_id] = chain.token_bytes(token)
+        entries = [(token, token_id) for token, token_id in self._vocab.items()
+                   if token_id not in self._special_ids and token_id != unk_id]
+        found = _byte_level_bulk([token for token, _ in entries]) if chain.byte_level_only else None
+        if found is None:
+            found = [chain.token_bytes(token) for token, _ in entries]
+        for (_, token_id), piece in zip(entries, found, strict=True):
+            pieces[token_id] = piece
         return build_byte_view(pieces, strips_leading_space=chain.strips_leading_space)
 
     def save(self, directory: str | Path) -> list[Path]:

@@ -21,6 +21,7 @@ from tokwork.cli.bench import bench_command
 from tokwork.cli.bytes import bytes_app
 from tokwork.cli.encode import encode_command
 from tokwork.cli.eval import eval_command
+from tokwork.cli.hypernet import hypernet_app
 from tokwork.cli.info import info_command
 from tokwork.cli.model import model_app
 from tokwork.cli.train import train_app
@@ -40,6 +41,7 @@ app.add_typer(bytes_app, name="bytes")
 app.command("encode")(encode_command)
 app.command("info")(info_command)
 app.add_typer(model_app, name="model")
+app.add_typer(hypernet_app, name="hypernet")
 app.command("transplant")(transplant_command)
 app.command("eval")(eval_command)
 app.command("bench")(bench_command)

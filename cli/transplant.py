@@ -43,6 +43,8 @@ def transplant_command(
                                            help="omp/hybrid (0.5), subword-mean (0): how far to move new tokens' "
                                                 "logit level to the source model's (0 off, 1 all the way)."),
     seed: int | None = typer.Option(None, "--seed", help="random: seed of the draw (0)."),
+    hypernet: str | None = typer.Option(None, "--hypernet", help="hypernet: the folder `tokwork hypernet train` "
+                                        "wrote."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle",
                                       help="Load pickle weights (pytorch_model.bin); they can run code."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
@@ -56,7 +58,8 @@ def transplant_command(
     from tokwork.transplant.vocabulary import transplant_vocabulary
 
     transformers_logging.disable_progress_bar()
-    given = {"k": k, "mix": mix, "temperature": temperature, "calibrate": calibrate, "seed": seed}
+    given = {"k": k, "mix": mix, "temperature": temperature, "calibrate": calibrate, "seed": seed,
+             "hypernet": hypernet}
     options = {name: value for name, value in given.items() if value is not None}
     result = transplant_vocabulary(source, target, output, method=method, options=options, donor=donor,
                                    allow_pickle=allow_pickle, force=force, progress=not quiet)

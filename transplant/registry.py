@@ -138,6 +138,7 @@ def load_methods() -> dict[str, MethodInfo]:
     and is imported here once, so that the CLI and `get_method` see it.
     """
     from tokwork.transplant import baselines, hybrid, omp, subword_mean  # noqa: F401
+    from tokwork.transplant.hypernet import method  # noqa: F401
 
     return METHODS
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import ENGLISH_SAMPLE
 from tokwork.errors import ParameterError
 from tokwork.transplant.align import align_vocabularies
 from tokwork.transplant.checkpoint import load_checkpoint
@@ -169,17 +170,22 @@ def test_hybrid_mixes_local_and_global_rows(pico):
 
 
 def test_unknown_method_lists_the_registered_ones():
-    with pytest.raises(ParameterError, match="hybrid, mean, omp, random, subword-mean, zero"):
+    with pytest.raises(ParameterError, match="hybrid, hypernet, mean, omp, random, subword-mean, zero"):
         get_method("nope")
 
 
-def test_every_method_gives_finite_rows_of_the_right_shape(pico):
+def test_every_method_gives_finite_rows_of_the_right_shape(pico, tmp_path):
     source, target = pico(kind="gpt2", tied=False, padding=2)
+    from tokwork.transplant.hypernet.training import TrainingConfig, train_hypernet
     from tokwork.transplant.registry import load_methods
 
+    # hypernet needs a trained network: a few warm-up steps make one (tests/transplant/test_hypernet.py trains it)
+    train_hypernet(source, [ENGLISH_SAMPLE], tmp_path / "hn", progress=False,
+                   config=TrainingConfig(steps=3, warmup_steps=3, warmup_tokens=64))
+    options = {"hypernet": {"hypernet": tmp_path / "hn"}}
     for name, info in load_methods().items():
         context = context_for(source, target, donor=CaseBlindDonor() if info.needs_donor else None)
-        embeddings = info.function(context)
+        embeddings = info.function(context, **options.get(name, {}))
         rows = context.alignment.target_rows
         assert embeddings.input.shape == (rows, 32) and embeddings.output.shape == (rows, 32), name
         assert torch.isfinite(embeddings.input).all() and torch.isfinite(embeddings.output).all(), name

@@ -27,24 +27,19 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results" / "gpu_check.json"
 SHAPES = ((5, 1, 1, 1), (5, 7, 7, 3), (5, 1031, 257, 257), (64, 49152, 512, 257), (7, 100003, 33, 5))
 PREFIXES = (b"", b"The ", b" th", b"The anacron da", "Déclaration univ".encode(), "日本語".encode()[:4])
 
 
-def random_case(rows: int, vocab: int, queries: int, segments: int, seed: int):
-    generator = torch.Generator().manual_seed(seed)
-    values = torch.rand((rows, vocab), generator=generator)
-    picked = torch.randint(0, rows, (queries,), generator=generator)
-    offsets = torch.sort(torch.randint(0, vocab + 1, (queries, segments + 1), generator=generator), dim=1).values
-    return values, picked, offsets
-
-
 def kernel_correctness(segment_sum) -> list[dict]:
     """Relative error of the compiled Triton kernel against the float64 CPU reference, per shape."""
+    from tests.kernels.test_segment_sum import random_segments
+
     found = []
     for seed, shape in enumerate(SHAPES):
-        values, rows, offsets = random_case(*shape, seed=1000 + seed)
+        values, rows, offsets = random_segments(*shape, seed=1000 + seed)
         expected = segment_sum(values, rows, offsets, backend="reference")
         out = segment_sum(values.cuda(), rows.cuda(), offsets.cuda(), backend="triton").cpu()
         error = (torch.linalg.norm(out - expected) / torch.linalg.norm(expected).clamp_min(1e-300)).item()

@@ -16,7 +16,7 @@ from tokwork.kernels.segment_sum import available_backends, segment_sum  # noqa:
 BACKENDS = available_backends()
 
 
-def _case(rows: int, vocab: int, queries: int, segments: int, seed: int):
+def random_segments(rows: int, vocab: int, queries: int, segments: int, seed: int):
     generator = torch.Generator().manual_seed(seed)
     values = torch.rand((rows, vocab), generator=generator)
     picked = torch.randint(0, rows, (queries,), generator=generator)
@@ -25,7 +25,7 @@ def _case(rows: int, vocab: int, queries: int, segments: int, seed: int):
 
 
 def test_reference_is_a_plain_loop():
-    values, rows, offsets = _case(3, 50, 9, 4, seed=0)
+    values, rows, offsets = random_segments(3, 50, 9, 4, seed=0)
     out = segment_sum(values, rows, offsets, backend="reference")
     for q in range(9):
         for j in range(4):
@@ -37,7 +37,7 @@ def test_reference_is_a_plain_loop():
 @pytest.mark.parametrize(("queries", "vocab"), [(1, 1), (1, 7), (7, 257), (257, 1031), (257, 7)])
 def test_backends_match_the_reference(backend, queries, vocab):
     segments = 3 if backend == "triton" else 257
-    values, rows, offsets = _case(5, vocab, queries, segments, seed=queries * vocab)
+    values, rows, offsets = random_segments(5, vocab, queries, segments, seed=queries * vocab)
     device = "cuda" if backend == "triton" and torch.cuda.is_available() else "cpu"
     out = segment_sum(values.to(device), rows.to(device), offsets.to(device), backend=backend).cpu()
     expected = segment_sum(values, rows, offsets, backend="reference")

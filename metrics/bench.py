@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -30,6 +29,7 @@ from tokwork.metrics.premiums import premium_summary, premiums_by_script
 from tokwork.metrics.words import has_words
 from tokwork.metrics.workers import run_in_workers
 from tokwork.progress import track
+from tokwork.tokenizer import tokenizer_file
 
 LATIN = "Latn"
 # The reference tokenizers `make tokenizers` fetches, by name, relative to the tokwork cache.
@@ -122,8 +122,8 @@ def plan_jobs(config: BenchConfig, corpus: ParallelCorpus) -> list[BenchJob]:
 
 def check_inputs(config: BenchConfig, *, load_tokenizers: bool = True) -> ParallelCorpus:
     """Everything that can fail on user input, before any long work: the config, the corpus and its
-    alignment, every tokenizer file (loaded, byte view built; only checked to exist when
-    `load_tokenizers` is false, because worker processes load them) and every lexicon file."""
+    alignment, every tokenizer file (loaded, byte view built; when `load_tokenizers` is false, because
+    worker processes load them, only checked to be a tokenizer file that exists) and every lexicon file."""
     config.validate()
     corpus = load_parallel_corpus(config.corpus, languages=config.languages, pivot=config.pivot)
     unknown = sorted(set(config.lexicons) - set(corpus.languages))
@@ -132,9 +132,11 @@ def check_inputs(config: BenchConfig, *, load_tokenizers: bool = True) -> Parall
     for path in config.lexicons.values():
         read_word_list(path)
     for path in config.tokenizers.values():
-        if load_tokenizers or not Path(path).exists():
+        if load_tokenizers:
             cached_tokenizer(str(path))
             token_lengths(str(path))
+        else:
+            tokenizer_file(path)
     return corpus
 
 

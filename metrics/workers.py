@@ -13,9 +13,9 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from pathlib import Path
 
 from tokwork.metrics.jobs import BenchJob, run_job
+from tokwork.tokenizer import tokenizer_file
 
 
 def default_workers(tokenizers: int) -> int:
@@ -24,14 +24,8 @@ def default_workers(tokenizers: int) -> int:
 
 
 def _file_size(path: str) -> int:
-    """Size of a tokenizer's main file, as a guess of how long it takes to load."""
-    candidate = Path(path)
-    if candidate.is_dir():
-        candidate = candidate / "tokenizer.json"
-    try:
-        return candidate.stat().st_size
-    except OSError:
-        return 0
+    """Size of the file a tokenizer loads from, as a guess of how long it takes to load."""
+    return tokenizer_file(path).stat().st_size
 
 
 def _run_group(jobs: list[BenchJob]) -> list[dict]:

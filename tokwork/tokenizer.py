@@ -112,6 +112,30 @@ class Tokenizer(ABC):
         }
 
 
+def tokenizer_file(path: str | Path) -> Path:
+    """The file `load_tokenizer(path)` reads: `path` itself, or for a folder its `tokenizer.json`, else its
+    first SentencePiece `.model`, else its first `.tiktoken`. Raises `TokenizerFormatError` naming the path
+    when it is missing, or a folder or file in none of these formats; reads nothing."""
+    path = Path(path)
+    if not path.exists():
+        raise TokenizerFormatError(f"tokenizer '{path}' does not exist")
+    if path.is_dir():
+        if (path / "tokenizer.json").is_file():
+            return path / "tokenizer.json"
+        found = sorted(path.glob("*.model")) or sorted(path.glob("*.tiktoken"))
+        if found:
+            return found[0]
+        raise TokenizerFormatError(
+            f"folder '{path}' holds no tokenizer.json, SentencePiece .model or .tiktoken file"
+        )
+    if path.suffix not in (".json", ".model", ".tiktoken"):
+        raise TokenizerFormatError(
+            f"unknown tokenizer format '{path}': expected tokenizer.json, a folder with one, "
+            "a SentencePiece .model or a .tiktoken file"
+        )
+    return path
+
+
 def load_tokenizer(path: str | Path) -> Tokenizer:
     """Open a tokenizer from a `tokenizer.json`, a folder holding one (HF style), a SentencePiece `.model`,
     or a tiktoken `.tiktoken` file. Raises `TokenizerFormatError` naming the path when none of these fit.
@@ -121,27 +145,9 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     from tokwork.formats.tiktoken_file import TiktokenTokenizer
 
     path = Path(path)
-    if not path.exists():
-        raise TokenizerFormatError(f"tokenizer '{path}' does not exist")
-    if path.is_dir():
-        if (path / "tokenizer.json").is_file():
-            return HFTokenizer.from_path(path)
-        models = sorted(path.glob("*.model"))
-        if models:
-            return SentencePieceTokenizer.from_path(models[0])
-        ranks = sorted(path.glob("*.tiktoken"))
-        if ranks:
-            return TiktokenTokenizer.from_path(ranks[0])
-        raise TokenizerFormatError(
-            f"folder '{path}' holds no tokenizer.json, SentencePiece .model or .tiktoken file"
-        )
-    if path.suffix == ".json":
-        return HFTokenizer.from_path(path)
-    if path.suffix == ".model":
-        return SentencePieceTokenizer.from_path(path)
-    if path.suffix == ".tiktoken":
-        return TiktokenTokenizer.from_path(path)
-    raise TokenizerFormatError(
-        f"unknown tokenizer format '{path}': expected tokenizer.json, a folder with one, "
-        "a SentencePiece .model or a .tiktoken file"
-    )
+    file = tokenizer_file(path)
+    if file.suffix == ".model":
+        return SentencePieceTokenizer.from_path(file)
+    if file.suffix == ".tiktoken":
+        return TiktokenTokenizer.from_path(file)
+    return HFTokenizer.from_path(path)

@@ -44,3 +44,17 @@ def track(items: Iterable, description: str, *, total: int | None = None, enable
                TimeElapsedColumn())
     with Progress(*columns, console=_console, transient=True) as bar:
         yield from bar.track(items, total=total, description=description)
+
+
+@contextmanager
+def loss_progress(description: str, total: int, done: int, *, enabled: bool = True) -> Iterator:
+    """A progress bar over training steps (starting at `done`) that shows the latest loss; yields
+    `update(step, loss)`. Silent when `enabled` is false."""
+    if not enabled or not _console.is_terminal:
+        yield lambda step, loss: None
+        return
+    columns = (TextColumn(description), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=_console, transient=True) as bar:
+        task = bar.add_task(description, total=total, completed=done, loss="-")
+        yield lambda step, loss: bar.update(task, completed=step, loss=f"{loss:.3f}")

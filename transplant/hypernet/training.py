@@ -20,19 +20,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch.func import functional_call
 
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
+from tokwork.progress import loss_progress
 from tokwork.transplant.checkpoint import load_checkpoint
 from tokwork.transplant.hypernet.checkpoint import (
     HypernetCard,
@@ -53,8 +51,6 @@ from tokwork.transplant.hypernet.sampling import (
     sample_tokenizer,
     source_splits,
 )
-
-_console = Console(stderr=True)
 
 
 @dataclass
@@ -141,19 +137,6 @@ def pick_device(device: str | None) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ParameterError(f"device '{device}' asked for, but torch sees no GPU; use --device cpu")
     return torch.device(device)
-
-
-@contextmanager
-def loss_progress(total: int, done: int, *, enabled: bool):
-    """A progress bar over steps that shows the latest loss; yields `update(step, loss)`."""
-    if not enabled or not _console.is_terminal:
-        yield lambda step, loss: None
-        return
-    columns = (TextColumn("hypernet"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=_console, transient=True) as bar:
-        task = bar.add_task("hypernet", total=total, completed=done, loss="-")
-        yield lambda step, loss: bar.update(task, completed=step, loss=f"{loss:.3f}")
 
 
 class Trainer:
@@ -291,7 +274,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     started = time.perf_counter()
     seconds_before = card.seconds
     recent: list[dict[str, float]] = []
-    with loss_progress(config.steps, card.step, enabled=progress) as update:
+    with loss_progress("hypernet", config.steps, card.step, enabled=progress) as update:
         for step in range(card.step, config.steps):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step)

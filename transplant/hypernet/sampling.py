@@ -127,8 +127,7 @@ def sample_tokenizer(text: TrainingText, rng: np.random.Generator, draw: Tokeniz
     unigram.pre_tokenizer = byte_level_pretokenizer(SPLIT_PATTERNS[split])
     unigram.decoder = decoders.ByteLevel()
     unigram.add_special_tokens([AddedToken(special, special=True)])
-    return HFTokenizer(unigram, config={"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": special,
-                                        "eos_token": special})
+    return trained_tokenizer(unigram, config)
 
 
 @dataclass

@@ -175,17 +175,13 @@ def sampling(lm: ByteLM, max_bytes: int) -> dict:
 def pico_sampling_check(draws: int) -> dict:
     """Chi-square of sampled next bytes against next_byte_probs on a pico Llama with a tiny trained BPE."""
     from scipy.stats import chi2
-    from transformers import LlamaConfig, LlamaForCausalLM
 
+    from tests.bytelevel.conftest import pico_model
     from tokwork.trainers.bpe import BPEConfig, train_bpe
 
     tokenizer = train_bpe([REPO / "corpora" / "en" / "sample.txt"], BPEConfig(vocab_size=330), progress=False)
     tokenizer = tokenizer.tokenizer
-    torch.manual_seed(3)
-    config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         initializer_range=0.3, tie_word_embeddings=False)
-    lm = ByteLM(LlamaForCausalLM(config).eval().double(), tokenizer)
+    lm = ByteLM(pico_model(tokenizer.vocab_size, seed=3), tokenizer)
     rows = []
     rng = np.random.default_rng(0)
     for prompt in (b"The caf", b"it is "):

@@ -77,18 +77,9 @@ def kernel_speed(segment_sum, vocab) -> dict:
     return timings
 
 
-def pico_model(vocab_size: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         initializer_range=0.3, tie_word_embeddings=False)
-    return LlamaForCausalLM(config).eval().double()
-
-
 def end_to_end(tokenizer) -> dict:
     """Next-byte distributions and bits per byte of one pico model on CPU (numba) and CUDA (Triton)."""
+    from tests.bytelevel.conftest import pico_model
     from tokwork.bytelevel import ByteLM
 
     model = pico_model(tokenizer.vocab_size)

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -35,7 +34,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 HELDOUT = REPO / "corpora" / "en" / "heldout.txt"
 RESULTS = REPO / "benchmarks" / "results" / "bytelevel.json"
 
@@ -176,7 +174,7 @@ def pico_sampling_check(draws: int) -> dict:
     """Chi-square of sampled next bytes against next_byte_probs on a pico Llama with a tiny trained BPE."""
     from scipy.stats import chi2
 
-    from tests.bytelevel.conftest import pico_model
+    from tokwork.pico import pico_model
     from tokwork.trainers.bpe import BPEConfig, train_bpe
 
     tokenizer = train_bpe([REPO / "corpora" / "en" / "sample.txt"], BPEConfig(vocab_size=330), progress=False)
@@ -207,15 +205,15 @@ def pico_sampling_check(draws: int) -> dict:
 def transplanted_member(device: str) -> tuple[ByteLM | None, str]:
     """SmolLM2 on the GPT-2 tokenizer via tokwork.transplant (subword mean), if that package is usable."""
     try:
-        from tests.conftest import reference_tokenizer_path
         from tokwork import load_tokenizer
+        from tokwork.cache import cache_root
         from tokwork.transplant.align import align_vocabularies
         from tokwork.transplant.checkpoint import load_checkpoint
         from tokwork.transplant.registry import TransplantContext
         from tokwork.transplant.subword_mean import subword_mean_embeddings
 
         source = load_checkpoint(smollm2_folder())
-        target = load_tokenizer(reference_tokenizer_path("gpt2"))
+        target = load_tokenizer(cache_root() / "tokenizers" / "gpt2")
         alignment = align_vocabularies(source.tokenizer, target, source_rows=source.input_embeddings().shape[0])
         context = TransplantContext(alignment, source.input_embeddings(), source.output_embeddings(),
                                     model=source.model)

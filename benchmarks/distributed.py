@@ -23,10 +23,11 @@ from pathlib import Path
 
 from tokenizers import pre_tokenizers
 
+from tokwork.cache import cache_root
 from tokwork.pretoken_counts import count_pretokens
 from tokwork.shards import plan_shards
-from tokwork.trainers.bpe import TRAINING_BLOCK_CHARS, BPEConfig, empty_byte_level_bpe
 from tokwork.trainers.bpe_learner import learn_bpe
+from tokwork.trainers.bpe_model import TRAINING_BLOCK_CHARS, BPEConfig, empty_byte_level_bpe
 
 SINGLE_THREAD = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
 
@@ -54,17 +55,17 @@ def with_ray(workers: int):
 def encode_once(corpus: Path, engine: str, tokenizer: Path, output: Path, shard_bytes: int) -> tuple[float, list]:
     import numpy as np
 
-    from tokwork.encode_shards import encode_corpus_shards
+    from tokwork.token_ids import encode_corpus
 
     start = time.perf_counter()
-    manifest = encode_corpus_shards([corpus], tokenizer=tokenizer, output=output, engine=engine, force=True,
-                                    shard_bytes=shard_bytes)
+    report = encode_corpus(tokenizer, [corpus], output, engine=engine, force=True, shard_bytes=shard_bytes,
+                           progress=False)
     seconds = time.perf_counter() - start
-    return seconds, [np.load(output / entry["file"]) for entry in manifest["shards"]]
+    return seconds, [np.load(path) for path in report.files]
 
 
 def main() -> None:
-    cache = Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache" / "tokwork")
+    cache = cache_root()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=cache / "corpora" / "en-docs" / "train.txt")
     parser.add_argument("--repeats", type=int, default=2)

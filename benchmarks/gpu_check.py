@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results" / "gpu_check.json"
 SHAPES = ((5, 1, 1, 1), (5, 7, 7, 3), (5, 1031, 257, 257), (64, 49152, 512, 257), (7, 100003, 33, 5))
 PREFIXES = (b"", b"The ", b" th", b"The anacron da", "Déclaration univ".encode(), "日本語".encode()[:4])
@@ -35,7 +34,7 @@ PREFIXES = (b"", b"The ", b" th", b"The anacron da", "Déclaration univ".encode(
 
 def kernel_correctness(segment_sum) -> list[dict]:
     """Relative error of the compiled Triton kernel against the float64 CPU reference, per shape."""
-    from tests.kernels.test_segment_sum import random_segments
+    from tokwork.kernels.segment_sum.reference import random_segments
 
     found = []
     for seed, shape in enumerate(SHAPES):
@@ -79,8 +78,8 @@ def kernel_speed(segment_sum, vocab) -> dict:
 
 def end_to_end(tokenizer) -> dict:
     """Next-byte distributions and bits per byte of one pico model on CPU (numba) and CUDA (Triton)."""
-    from tests.bytelevel.conftest import pico_model
     from tokwork.bytelevel import ByteLM
+    from tokwork.pico import pico_model
 
     model = pico_model(tokenizer.vocab_size)
     cpu = ByteLM(model, tokenizer)

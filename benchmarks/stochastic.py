@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tokwork.cache import cache_root
+
 REPO = Path(__file__).resolve().parent.parent
 STOCHASTOK_P = 0.1
 DROPOUT_P = 0.1
@@ -57,7 +59,7 @@ def batches(texts: list[str]) -> list[list[str]]:
 
 
 def encoders(base, kind: str) -> dict:
-    from tokwork.trainers.stochastic import StochasticTokenizer
+    from tokwork.sampling import StochasticTokenizer
 
     found = {"deterministic": base, f"stochastok p={STOCHASTOK_P}": StochasticTokenizer(base, p=STOCHASTOK_P)}
     if kind == "unigram":
@@ -84,7 +86,7 @@ def throughput(named: dict, parts: list[list[str]], repeats: int) -> dict[str, l
 
 
 def inflation(base, kind: str, texts: list[str]) -> dict[str, dict[str, float]]:
-    from tokwork.trainers.stochastic import StochasticTokenizer
+    from tokwork.sampling import StochasticTokenizer
 
     deterministic = sum(map(len, base.encode_batch(texts)))
     table: dict[str, dict[str, float]] = {"stochastok": {}}
@@ -102,7 +104,7 @@ def inflation(base, kind: str, texts: list[str]) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    cache = Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache" / "tokwork")
+    cache = cache_root()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=cache / "corpora" / "en-docs" / "train.txt")
     parser.add_argument("--megabytes", type=float, default=4.0, help="Text timed per pass.")

@@ -25,16 +25,18 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from train_bpe import held_out_tokens, timed  # noqa: E402
+from train_bpe import held_out_tokens, timed
+
+from tokwork.cache import cache_root
 
 PREPARE = r"""
 import sys, numpy as np
 from tokwork.corpus import CorpusReader
-from tokwork.trainers.bpe import TRAINING_BLOCK_CHARS, bpe_trainer, empty_byte_level_bpe
-from tokwork.trainers.superword_chunks import count_chunks
-from tokwork.trainers.supertoken import SupertokenConfig, TextBuffer
-from tokwork.trainers.superword_units import stage1_ids
+from tokwork.trainers.bpe_model import TRAINING_BLOCK_CHARS, bpe_trainer, empty_byte_level_bpe
+from tokwork.trainers.supertoken import SupertokenConfig
+from tokwork.trainers.supertoken.chunks import count_chunks
+from tokwork.trainers.supertoken.memory import TextBuffer
+from tokwork.trainers.supertoken.units import stage1_ids
 corpus, vocab_size, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 config = SupertokenConfig(vocab_size=vocab_size)
 stage1_config = config.bpe_config(config.transition_point)
@@ -52,11 +54,12 @@ import json, resource, sys, time
 start = time.perf_counter()
 import numpy as np
 from tokenizers import Tokenizer
-from tokwork.trainers.supertoken import learn_merges
+import tokwork.trainers.supertoken
 prepared, merges = sys.argv[1], int(sys.argv[2])
 data = np.load(prepared + ".npz")
 stage1 = Tokenizer.from_file(prepared + ".stage1.json")
 began = time.perf_counter()
+from tokwork.trainers.supertoken.merges import learn_merges  # numba loads in the timed part, as it always has
 learned, refused = learn_merges(stage1, data["tokens"], data["starts"], data["lengths"], data["counts"],
                                 num_merges=merges, min_frequency=2)
 print(json.dumps({"learn_seconds": time.perf_counter() - began, "seconds": time.perf_counter() - start,
@@ -169,7 +172,7 @@ def learner_comparison(corpus: Path, vocab_size: int, work: Path) -> dict:
 
 
 def main() -> None:
-    cache = Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache" / "tokwork")
+    cache = cache_root()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=cache / "corpora" / "en-docs" / "train.txt")
     parser.add_argument("--heldout", type=Path, default=cache / "corpora" / "en-docs" / "heldout.txt")

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tokwork.cache import cache_root
+
 BARE_HF = r"""
 import sys
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -54,7 +56,7 @@ def held_out_tokens(tokenizer_json: Path, heldout: Path) -> int:
 
 
 def main() -> None:
-    cache = Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache" / "tokwork")
+    cache = cache_root()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=cache / "corpora" / "en-docs" / "train.txt")
     parser.add_argument("--heldout", type=Path, default=cache / "corpora" / "en-docs" / "heldout.txt")

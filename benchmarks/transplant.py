@@ -31,8 +31,10 @@ from pathlib import Path
 
 import torch
 
+from tokwork.cache import cache_root
+
 REPO = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache" / "tokwork")
+CACHE = cache_root()
 WORK = REPO / "build" / "bench" / "transplant"
 RESULTS = REPO / "benchmarks" / "results" / "transplant.json"
 # (label, method, options): the methods with their defaults, and subword-mean with the logit calibration
@@ -73,7 +75,7 @@ def score(model, tokenizer, texts) -> dict:
 def score_method(source: Path, target: Path, method: str, options: dict, texts) -> dict:
     """Make the rows in memory with tokwork, put them into a fresh copy of the model, score it."""
     from tokwork.transplant.checkpoint import apply_embeddings, load_checkpoint
-    from tokwork.transplant.vocabulary import transplant_vocabulary
+    from tokwork.transplant.pipeline import transplant_vocabulary
 
     result = transplant_vocabulary(source, target, None, method=method, options=options)
     model = apply_embeddings(load_checkpoint(source).model, result.alignment, result.embeddings)

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
+from tokwork.cli.options import AddressOpt, ForceOpt, QuietOpt
 
 
 def bench_command(
@@ -30,42 +31,27 @@ def bench_command(
                                                              "(repeatable); overrides wordfreq."),
     wordfreq_list: str = typer.Option("small", help="wordfreq list for lexicons: small, large or best."),
     no_wordfreq: bool = typer.Option(False, "--no-wordfreq", help="Use only --lexicon files."),
-    force: bool = typer.Option(False, "--force", help="Replace an output directory that tokwork did not make."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    force: bool = ForceOpt,
+    quiet: bool = QuietOpt,
     engine: str = typer.Option("local", "--engine", help="Where the tokenizer x language jobs run: 'local' (processes "
                                                        "of this machine) or 'ray' (Ray workers); the results are "
                                                        "the same."),
-    address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
+    address: str | None = AddressOpt,
     workers: int | None = typer.Option(None, "--workers", min=1,
                                        help="local engine: worker processes, each loading its own tokenizers "
                                             "(default: one per CPU, at most one per tokenizer; 1: this process)."),
 ) -> None:
     """Compression, entropy, premiums and integrity of tokenizers across languages; writes report.html."""
-    from tokwork.distributed import check_engine, job_map
-    from tokwork.errors import ParameterError
-    from tokwork.metrics.bench import BenchConfig, parse_tokenizer_entries, run_bench
+    from tokwork.metrics.bench import BenchConfig, parse_lexicon_entries, parse_tokenizer_entries, run_bench
     from tokwork.metrics.report import write_report
-    from tokwork.metrics.workers import default_workers
-    from tokwork.outputs import check_output_directory
 
-    lexicons = {}
-    for entry in lexicon:
-        code, sep, path = entry.partition("=")
-        if not sep or not code or not path:
-            raise ParameterError(f"--lexicon '{entry}' is not CODE=FILE")
-        lexicons[code] = path
     codes = [c.strip() for c in languages.split(",") if c.strip()] if languages else None
     config = BenchConfig(tokenizers=parse_tokenizer_entries(tokenizer), corpus=corpus, languages=codes,
-                         pivot=pivot, reference=reference, alpha=alpha, full_vocab=full_vocab, lexicons=lexicons,
-                         wordfreq_list=wordfreq_list, wordfreq=not no_wordfreq)
-    check_engine(engine)
-    check_output_directory(output, force=force)
-    if engine == "local":
-        count = workers if workers is not None else default_workers(len(config.tokenizers))
-        results = run_bench(config, progress=not quiet, workers=count)
-    else:
-        jobs_on_ray = job_map(engine=engine, address=address, description="measuring", progress=not quiet)
-        results = run_bench(config, progress=False, map_jobs=jobs_on_ray)
+                         pivot=pivot, reference=reference, alpha=alpha, full_vocab=full_vocab,
+                         lexicons=parse_lexicon_entries(lexicon), wordfreq_list=wordfreq_list,
+                         wordfreq=not no_wordfreq)
+    results = run_bench(config, engine=engine, workers=workers, address=address, progress=not quiet,
+                        output=output, force=force)
     report = write_report(results, output, force=force)
     table = Table(title=f"{len(results.corpus['languages'])} languages, premiums against {config.pivot}")
     for column in ("tokenizer", "vocab", "bytes/token", "mean premium", "non-Latin premium", "Rényi eff."):

@@ -21,13 +21,10 @@ def _load(model: str, tokenizer: str | None):
     import torch
 
     from tokwork.bytelevel import ByteLM
+    from tokwork.smollm2 import resolve_model_path
 
     torch.set_num_threads(max(torch.get_num_threads(), 1))
-    if model == "smollm2":
-        from tokwork.smollm2 import smollm2_folder
-
-        model = str(smollm2_folder())
-    return ByteLM.from_pretrained(Path(model), tokenizer=tokenizer)
+    return ByteLM.from_pretrained(resolve_model_path(model), tokenizer=tokenizer)
 
 
 def _prompt(prompt: str, hex_prompt: bool) -> bytes:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
+from tokwork.cli.options import AddressOpt, ForceOpt, QuietOpt, TextFieldOpt
 from tokwork.errors import ParameterError, TokworkError
 
 
@@ -27,27 +28,29 @@ def encode_command(
                                          "to this .npy file (or a folder of shards with --shard-tokens)."),
     shard_tokens: int | None = typer.Option(None, "--shard-tokens", help="With --out: shards of this many ids."),
     eos: bool = typer.Option(True, "--eos/--no-eos", help="With --out: end each document with end-of-text."),
-    text_field: str = typer.Option("text", "--text-field", help="Field holding the text in .jsonl records."),
-    force: bool = typer.Option(False, "--force", help="Replace a shard folder that tokwork did not make."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    engine: str | None = typer.Option(None, "--engine", help="With --out: encode corpus shards on 'local' (this "
-                                      "process) or 'ray' workers into a folder, one .npy per corpus shard."),
-    address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
+    text_field: str = TextFieldOpt,
+    force: bool = ForceOpt,
+    quiet: bool = QuietOpt,
+    engine: str = typer.Option("stream", "--engine", help="With --out: 'stream' (one pass in document order: "
+                               "one .npy, or shards of --shard-tokens ids), or encode corpus shards on 'local' "
+                               "(this process) or 'ray' workers into a folder, one .npy per corpus shard."),
+    address: str | None = AddressOpt,
 ) -> None:
     """Encode a text and show ids, pieces and byte view; checks that decoding gives the text back."""
-    from tokwork.trainers.stochastic import StochasticTokenizer, open_tokenizer
+    from tokwork.loader import open_tokenizer
+    from tokwork.sampling import StochasticTokenizer
 
     if out_path is not None:
         if file is None or text is not None:
             raise TokworkError("--out encodes a corpus: give it with --file CORPUS and no TEXT argument")
         if samples != 1:
             raise ParameterError("--samples shows segmentations of a text; with --out, run once per seed instead")
-        if engine is not None:
-            _write_id_shards(tokenizer, file, out_path, engine=engine, address=address, seed=seed, eos=eos,
-                             text_field=text_field, force=force, quiet=quiet)
-            return
-        _write_ids(open_tokenizer(tokenizer, seed=seed), file, out_path, shard_tokens=shard_tokens, eos=eos,
-                   text_field=text_field, force=force, quiet=quiet)
+        from tokwork.token_ids import encode_corpus
+
+        report = encode_corpus(tokenizer, [file], out_path, engine=engine, address=address, seed=seed,
+                               shard_tokens=shard_tokens, eos=eos, text_field=text_field, progress=not quiet,
+                               force=force)
+        _show_report(report, out_path)
         return
     if (text is None) == (file is None):
         raise TokworkError("give either a TEXT argument or --file, not both or neither")
@@ -119,39 +122,17 @@ def _show_samples(tok, source: str, segmentations: list[list[int]], *, output_fo
     out.print(f"round trip: {'exact for every sample' if all(exact) else 'NOT exact for some samples'}")
 
 
-def _write_ids(tok, corpus: Path, output: Path, *, shard_tokens, eos, text_field, force, quiet) -> None:
-    from tokwork.token_ids import write_token_ids
-
-    report = write_token_ids(tok, [corpus], output, shard_tokens=shard_tokens, eos=eos, text_field=text_field,
-                             progress=not quiet, force=force)
+def _show_report(report, output: Path) -> None:
+    """What a corpus encoding wrote: engine, sampling, documents, tokens, text, time, files and where."""
     table = Table(show_header=False, box=None)
-    parameters = tok.describe().get("stochastic")
-    if parameters:
-        table.add_row("stochastic", ", ".join(f"{k}={v}" for k, v in parameters.items()))
+    table.add_row("engine", report.engine)
+    if report.stochastic:
+        table.add_row("stochastic", ", ".join(f"{k}={v}" for k, v in report.stochastic.items()))
     table.add_row("documents", f"{report.documents:,}")
     table.add_row("tokens", f"{report.tokens:,} ({report.dtype})")
     table.add_row("text", f"{report.text_bytes:,} bytes ({report.text_bytes / max(report.tokens, 1):.2f} bytes/token)")
     table.add_row("time", f"{report.seconds:.1f} s")
     table.add_row("files", str(len(report.files)))
-    table.add_row("written to", str(output))
-    out.print(table)
-
-
-def _write_id_shards(tokenizer: str, corpus: Path, output: Path, *, engine, address, seed, eos, text_field,
-                     force, quiet) -> None:
-    from tokwork.distributed import check_engine
-    from tokwork.encode_shards import encode_corpus_shards
-    from tokwork.outputs import check_output_directory
-
-    check_engine(engine)
-    check_output_directory(output, force=force)
-    manifest = encode_corpus_shards([corpus], tokenizer=tokenizer, output=output, engine=engine, address=address,
-                                    seed=seed, eos=eos, text_field=text_field, progress=not quiet, force=force)
-    table = Table(show_header=False, box=None)
-    table.add_row("engine", engine)
-    table.add_row("shards", str(len(manifest["shards"])))
-    table.add_row("tokens", f"{manifest['tokens']:,} ({manifest['dtype']})")
-    table.add_row("time", f"{manifest['seconds']:.1f} s")
     table.add_row("written to", str(output))
     out.print(table)
 

@@ -9,11 +9,12 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
+from tokwork.cli.options import QuietOpt
 
 
 def eval_command(
-    model: Path = typer.Argument(..., help="An HF model folder (config.json + safetensors + tokenizer).",
-                                 show_default=False),
+    model: Path = typer.Argument(..., help="An HF model folder (config.json + safetensors + tokenizer), or "
+                                 "'smollm2'.", show_default=False),
     texts: list[Path] = typer.Argument(..., help="Text files or folders (one score per file: per language "
                                                  "for corpora/udhr).", show_default=False),
     tokenizer: Path | None = typer.Option(None, "--tokenizer", help="Use this tokenizer instead of the model's."),
@@ -22,7 +23,7 @@ def eval_command(
     allow_pickle: bool = typer.Option(False, "--allow-pickle",
                                       help="Load pickle weights (pytorch_model.bin); they can run code."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = QuietOpt,
 ) -> None:
     """Score texts with MODEL: bits per byte, comparable across tokenizers, per file and in total."""
     import torch

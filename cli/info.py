@@ -15,16 +15,13 @@ def info_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show format, vocabulary size, specials by role and how many single bytes have a token."""
-    from pathlib import Path
-
-    from tokwork.outputs import CARD_NAME
-    from tokwork.tokenizer import load_tokenizer
+    from tokwork.card import has_card, read_card
+    from tokwork.loader import load_tokenizer
 
     tok = load_tokenizer(tokenizer)
     summary = tok.describe()
-    card_path = Path(tokenizer) / CARD_NAME
-    if card_path.is_file():
-        card = json.loads(card_path.read_text(encoding="utf-8"))
+    if has_card(tokenizer):
+        card = read_card(tokenizer)
         summary["trained"] = {k: card.get(k) for k in ("kind", "parameters", "corpus_bytes", "seconds", "created")}
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))

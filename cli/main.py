@@ -15,16 +15,17 @@ try:  # typer >= 0.24 carries its own copy of click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions
 
-import tokwork.cli.train_stochastic  # noqa: F401  (registers `train stochastic`)
-import tokwork.cli.train_supertoken  # noqa: F401  (registers `train supertoken`)
 from tokwork.cli.bench import bench_command
 from tokwork.cli.bytes import bytes_app
+from tokwork.cli.distill import distill_command
 from tokwork.cli.encode import encode_command
 from tokwork.cli.eval import eval_command
 from tokwork.cli.hypernet import hypernet_app
 from tokwork.cli.info import info_command
 from tokwork.cli.model import model_app
-from tokwork.cli.train import train_app
+from tokwork.cli.train import train_bpe_command, train_char_command, train_unigram_command
+from tokwork.cli.train_stochastic import train_stochastic_command
+from tokwork.cli.train_supertoken import train_supertoken_command
 from tokwork.cli.transplant import transplant_command
 from tokwork.errors import TokworkError
 
@@ -36,6 +37,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+train_app = typer.Typer(
+    help="Train a tokenizer on files, folders, .gz or .jsonl corpora; writes tokenizer files + tokwork.json.",
+    no_args_is_help=True,
+)
+train_app.command("bpe")(train_bpe_command)
+train_app.command("unigram")(train_unigram_command)
+train_app.command("char")(train_char_command)
+train_app.command("stochastic")(train_stochastic_command)
+train_app.command("supertoken")(train_supertoken_command)
 app.add_typer(train_app, name="train")
 app.add_typer(bytes_app, name="bytes")
 app.command("encode")(encode_command)
@@ -44,6 +54,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(hypernet_app, name="hypernet")
 app.command("transplant")(transplant_command)
 app.command("eval")(eval_command)
+app.command("distill")(distill_command)
 app.command("bench")(bench_command)
 
 

@@ -1,44 +1,59 @@
-"""`tokwork train {bpe,unigram,char}`: train a tokenizer on a corpus and write it with its card."""
+"""`tokwork train {bpe,unigram,char,supertoken}`: train a tokenizer on a corpus and write it with its card.
+
+Every kind takes the corpus and the --vocab-size, --output, --text-field, --force and --quiet options;
+`training_command` adds them around a function of the kind's own options that builds the kind's config,
+so each command states only what is its own. Training and the checks before it are `train_tokenizer`'s.
+"""
 
 from __future__ import annotations
 
-import functools
+import inspect
+import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.outputs import check_output_directory
-from tokwork.trainers.card import TrainedTokenizer
-
-train_app = typer.Typer(
-    help="Train a tokenizer on files, folders, .gz or .jsonl corpora; writes tokenizer files + tokwork.json.",
-    no_args_is_help=True,
-)
-
-CorpusArg = typer.Argument(..., help="Corpus files, folders (searched for .txt/.jsonl/.gz) or globs.",
-                           show_default=False)
-VocabOpt = typer.Option(..., "--vocab-size", "-v", help="Number of tokens in the vocabulary.", show_default=False)
-OutputOpt = typer.Option(..., "--output", "-o", help="Output directory (written atomically).", show_default=False)
-TextFieldOpt = typer.Option("text", "--text-field", help="Field holding the text in .jsonl records.")
-ForceOpt = typer.Option(False, "--force", help="Replace an existing output directory that tokwork did not make.")
-QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+from tokwork.cli.options import AddressOpt, CorpusArg, ForceOpt, OutputOpt, QuietOpt, TextFieldOpt, VocabOpt
 
 
-def run_training(train, corpus: list[str], config, *, output: Path, text_field: str, force: bool,
-                 quiet: bool) -> None:
-    """Check the config and the output path before the long work, train, write atomically, report.
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
-    `train` is a trainer entry point `train(corpus, config, *, text_field, progress) -> TrainedTokenizer`.
+
+def training_command(make_arguments: Callable[..., dict[str, Any]]) -> Callable[..., None]:
+    """The `tokwork train KIND` command for `make_arguments(vocab_size, **own_options)`, which returns the
+    kind's arguments of `train_tokenizer` (its `config`; for BPE also `engine` and `address`).
+
+    The command's options are the shared ones around the kind's own (the parameters of `make_arguments`
+    after `vocab_size`, typer options as usual); its help is the docstring of `make_arguments`.
     """
-    config.validate()
-    check_output_directory(output, force=force)
-    trained = train(corpus, config, text_field=text_field, progress=not quiet)
-    report(trained, trained.save(output, force=force))
+    hints = typing.get_type_hints(make_arguments)
+    own = [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[name])
+           for name, parameter in inspect.signature(make_arguments).parameters.items() if name != "vocab_size"]
+    parameters = [_option("corpus", list[str], CorpusArg), _option("vocab_size", int, VocabOpt),
+                  _option("output", Path, OutputOpt), *own, _option("text_field", str, TextFieldOpt),
+                  _option("force", bool, ForceOpt), _option("quiet", bool, QuietOpt)]
+
+    def command(*, corpus: list[str], vocab_size: int, output: Path, text_field: str, force: bool, quiet: bool,
+                **options: Any) -> None:
+        from tokwork.trainers.training import train_tokenizer
+
+        trained, written = train_tokenizer(corpus, output=output, text_field=text_field, force=force,
+                                           progress=not quiet, **make_arguments(vocab_size, **options))
+        report(trained, written)
+
+    command.__signature__ = inspect.Signature(parameters, return_annotation=None)
+    command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    command.__name__ = command.__qualname__ = make_arguments.__name__
+    command.__doc__ = make_arguments.__doc__
+    return command
 
 
-def report(trained: TrainedTokenizer, output: Path) -> None:
+def report(trained, output: Path) -> None:
     """Print what was trained and where it went."""
     card = trained.card
     table = Table(show_header=False, box=None)
@@ -51,11 +66,8 @@ def report(trained: TrainedTokenizer, output: Path) -> None:
     out.print(table)
 
 
-@train_app.command("bpe")
-def train_bpe_command(
-    corpus: list[str] = CorpusArg,
-    vocab_size: int = VocabOpt,
-    output: Path = OutputOpt,
+def bpe_arguments(
+    vocab_size: int,
     min_frequency: int = typer.Option(2, help="Least count of a pair to be merged."),
     split: str = typer.Option("gpt2", help="Pre-tokenization pattern: gpt2, cl100k or o200k."),
     max_token_length: int | None = typer.Option(None, help="Longest token in bytes (no limit by default)."),
@@ -65,57 +77,42 @@ def train_bpe_command(
     engine: str = typer.Option("hf", help="hf: the tokenizers trainer in this process; local / ray: count "
                                           "pre-tokens per shard (here / on Ray workers), then learn the "
                                           "same merges from the counts."),
-    address: str | None = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
-    text_field: str = TextFieldOpt,
-    force: bool = ForceOpt,
-    quiet: bool = QuietOpt,
-) -> None:
+    address: str | None = AddressOpt,
+) -> dict[str, Any]:
     """Byte-level BPE (GPT-2 style) with the HF `tokenizers` trainer; exact on any text."""
-    from tokwork.distributed import check_engine
-    from tokwork.trainers.bpe import BPEConfig, train_bpe
+    from tokwork.trainers.bpe_model import BPEConfig
 
     config = BPEConfig(vocab_size=vocab_size, min_frequency=min_frequency, split=split,
                        max_token_length=max_token_length, nfkc=nfkc, eos_token=eos_token,
                        special_tokens=list(special))
-    check_engine(engine, choices=("hf", "local", "ray"))
-    train = functools.partial(train_bpe, engine=engine, address=address)
-    run_training(train, corpus, config, output=output, text_field=text_field, force=force, quiet=quiet)
+    return {"config": config, "engine": engine, "address": address}
 
 
-@train_app.command("unigram")
-def train_unigram_command(
-    corpus: list[str] = CorpusArg,
-    vocab_size: int = VocabOpt,
-    output: Path = OutputOpt,
+def unigram_arguments(
+    vocab_size: int,
     model_type: str = typer.Option("unigram", help="SentencePiece model: unigram or bpe."),
     character_coverage: float = typer.Option(0.9995, help="Share of characters kept as pieces; rest are bytes."),
     split_digits: bool = typer.Option(False, "--split-digits", help="One piece per digit."),
-    text_field: str = TextFieldOpt,
-    force: bool = ForceOpt,
-    quiet: bool = QuietOpt,
-) -> None:
+) -> dict[str, Any]:
     """Unigram LM (SentencePiece, byte fallback on); writes tokenizer.model."""
-    from tokwork.trainers.unigram import UnigramConfig, train_unigram
+    from tokwork.trainers.unigram import UnigramConfig
 
-    config = UnigramConfig(vocab_size=vocab_size, model_type=model_type, character_coverage=character_coverage,
-                           split_digits=split_digits)
-    run_training(train_unigram, corpus, config, output=output, text_field=text_field, force=force, quiet=quiet)
+    return {"config": UnigramConfig(vocab_size=vocab_size, model_type=model_type,
+                                    character_coverage=character_coverage, split_digits=split_digits)}
 
 
-@train_app.command("char")
-def train_char_command(
-    corpus: list[str] = CorpusArg,
-    vocab_size: int = VocabOpt,
-    output: Path = OutputOpt,
+def char_arguments(
+    vocab_size: int,
     mode: str = typer.Option("bpe", help="bpe: KL3M-style byte-level BPE with short tokens; char: one token per character."),
     max_token_length: int = typer.Option(3, help="Longest token in bytes (bpe mode)."),
     nfkc: bool = typer.Option(False, "--nfkc", help="Apply NFKC normalisation."),
-    text_field: str = TextFieldOpt,
-    force: bool = ForceOpt,
-    quiet: bool = QuietOpt,
-) -> None:
+) -> dict[str, Any]:
     """Character-level tokenizer after KL3M; the vocab size is rounded up to a power of two."""
-    from tokwork.trainers.char import CharConfig, train_char
+    from tokwork.trainers.char import CharConfig
 
-    config = CharConfig(vocab_size=vocab_size, mode=mode, max_token_length=max_token_length, nfkc=nfkc)
-    run_training(train_char, corpus, config, output=output, text_field=text_field, force=force, quiet=quiet)
+    return {"config": CharConfig(vocab_size=vocab_size, mode=mode, max_token_length=max_token_length, nfkc=nfkc)}
+
+
+train_bpe_command = training_command(bpe_arguments)
+train_unigram_command = training_command(unigram_arguments)
+train_char_command = training_command(char_arguments)

@@ -9,13 +9,12 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.cli.train import ForceOpt, OutputOpt, train_app
-from tokwork.trainers.stochastic import METHODS
+from tokwork.cli.options import ForceOpt, OutputOpt
+from tokwork.sampling import METHODS
 
 _METHOD_HELP = "; ".join(f"{name} ({text})" for name, text in METHODS.items())
 
 
-@train_app.command("stochastic")
 def train_stochastic_command(
     base: str = typer.Option(..., "--base", "-b", show_default=False,
                              help="The base tokenizer: tokenizer.json, a folder with one, a .model or a .tiktoken file."),
@@ -28,14 +27,11 @@ def train_stochastic_command(
     force: bool = ForceOpt,
 ) -> None:
     """Stochastic segmentations over any base tokenizer, exact and seeded; plain HF still reads the base."""
-    from tokwork.outputs import check_output_directory
-    from tokwork.trainers.stochastic import StochasticConfig, make_stochastic
+    from tokwork.sampling import StochasticConfig
+    from tokwork.trainers.training import make_stochastic_tokenizer
 
     config = StochasticConfig(method=method, p=p, alpha=alpha, nbest_size=nbest_size, seed=seed)
-    config.validate()
-    check_output_directory(output, force=force)
-    made = make_stochastic(base, config)
-    written = made.save(output, force=force)
+    made, written = make_stochastic_tokenizer(base, config, output, force=force)
     table = Table(show_header=False, box=None)
     table.add_row("method", config.method)
     table.add_row("parameters", ", ".join(f"{k}={v}" for k, v in config.parameters.items() if k != "method"))

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import typer
 
-from tokwork.cli.train import (
-    CorpusArg,
-    ForceOpt,
-    OutputOpt,
-    QuietOpt,
-    TextFieldOpt,
-    VocabOpt,
-    run_training,
-    train_app,
-)
+from tokwork.cli.train import training_command
 from tokwork.trainers.supertoken import DEFAULT_CHUNK_LENGTHS
 
 
-@train_app.command("supertoken")
-def train_supertoken_command(
-    corpus: list[str] = CorpusArg,
-    vocab_size: int = VocabOpt,
-    output: Path = OutputOpt,
+def supertoken_arguments(
+    vocab_size: int,
     method: str = typer.Option("two-stage", help="two-stage (superword BPE after SuperBPE) or random-chunk "
                                "(after TokenAdapt)."),
     transition: int | None = typer.Option(None, "--transition", "-t", help="Two-stage: vocabulary size at which "
@@ -34,14 +22,13 @@ def train_supertoken_command(
     min_frequency: int = typer.Option(2, help="Least count of a pair to be merged."),
     split: str = typer.Option("gpt2", help="Two-stage: stage-1 pre-tokenization pattern: gpt2, cl100k or o200k."),
     eos_token: str = typer.Option("<|endoftext|>", help="End-of-text token (also used as bos)."),
-    text_field: str = TextFieldOpt,
-    force: bool = ForceOpt,
-    quiet: bool = QuietOpt,
-) -> None:
+) -> dict[str, Any]:
     """Supertokens: tokens may span several words; writes one standard tokenizer.json."""
-    from tokwork.trainers.supertoken import SupertokenConfig, train_supertoken
+    from tokwork.trainers.supertoken import SupertokenConfig
 
-    config = SupertokenConfig(vocab_size=vocab_size, method=method, transition=transition,
-                              chunk_lengths=chunk_lengths, seed=seed, min_frequency=min_frequency, split=split,
-                              eos_token=eos_token)
-    run_training(train_supertoken, corpus, config, output=output, text_field=text_field, force=force, quiet=quiet)
+    return {"config": SupertokenConfig(vocab_size=vocab_size, method=method, transition=transition,
+                                       chunk_lengths=chunk_lengths, seed=seed, min_frequency=min_frequency,
+                                       split=split, eos_token=eos_token)}
+
+
+train_supertoken_command = training_command(supertoken_arguments)

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
+from tokwork.cli.options import QuietOpt
 
 
 def list_methods_callback(value: bool) -> None:
@@ -25,8 +26,8 @@ def list_methods_callback(value: bool) -> None:
 
 
 def transplant_command(
-    source: Path = typer.Argument(..., help="Source model: an HF folder (config.json + safetensors + tokenizer).",
-                                  show_default=False),
+    source: Path = typer.Argument(..., help="Source model: an HF folder (config.json + safetensors + tokenizer), "
+                                  "or 'smollm2'.", show_default=False),
     target: Path = typer.Argument(..., help="Target tokenizer: tokenizer.json or a folder with one.",
                                   show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (written atomically).",
@@ -48,14 +49,14 @@ def transplant_command(
     allow_pickle: bool = typer.Option(False, "--allow-pickle",
                                       help="Load pickle weights (pytorch_model.bin); they can run code."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = QuietOpt,
     list_methods: bool = typer.Option(False, "--list-methods", help="List the methods and exit.",
                                       callback=list_methods_callback, is_eager=True),
 ) -> None:
     """Transplant the TARGET tokenizer onto the SOURCE checkpoint; matched rows are copied exactly."""
     from transformers.utils import logging as transformers_logging
 
-    from tokwork.transplant.vocabulary import transplant_vocabulary
+    from tokwork.transplant.pipeline import transplant_vocabulary
 
     transformers_logging.disable_progress_bar()
     given = {"k": k, "mix": mix, "temperature": temperature, "calibrate": calibrate, "seed": seed,

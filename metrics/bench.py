@@ -1,9 +1,9 @@
 """The cross-language benchmark: every metric for every tokenizer x language of a parallel corpus.
 
 `run_bench(config)` checks everything a user can get wrong first (corpus, languages, alignment, tokenizer
-files, lexicon files), plans one independent `BenchJob` per tokenizer x language, runs them through
-`map_jobs` (the built-in `map` here; a distributed map gives the same results, since jobs are pure), and
-`summarize` combines the job results into per-language rows, per-script and per-tokenizer summaries:
+files, lexicon files, the output folder), plans one independent `BenchJob` per tokenizer x language, runs
+them with `tokwork.distributed.run_jobs` (in this process, on worker processes or on Ray: the same
+results, since jobs are pure), and `summarize` combines the job results into per-language rows, per-script and per-tokenizer summaries:
 premiums against the pivot language (Petrov et al. 2023), normalized sequence length against a reference
 tokenizer, pooled entropy and vocabulary use. `tokwork.metrics.report` writes them out.
 """
@@ -11,25 +11,26 @@ tokenizer, pooled entropy and vocabulary use. `tokwork.metrics.report` writes th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from tokwork.cache import cache_dir
+from tokwork.distributed import check_engine, default_workers, run_jobs
 from tokwork.errors import ParameterError
+from tokwork.loader import tokenizer_file
 from tokwork.metrics.compression import TextCounts, compression_metrics, normalized_sequence_length
 from tokwork.metrics.entropy import DEFAULT_ALPHA, entropy_profile
 from tokwork.metrics.entropy import MEASURES as ENTROPY_MEASURES
 from tokwork.metrics.integrity import MEASURES as INTEGRITY_MEASURES
-from tokwork.metrics.jobs import BenchJob, cached_tokenizer, run_job, token_lengths
+from tokwork.metrics.jobs import BenchJob, cached_tokenizer, run_job, run_task, token_lengths, tokenizer_tasks
 from tokwork.metrics.lexicon import lexicon_spec, read_word_list
 from tokwork.metrics.parallel import ParallelCorpus, load_parallel_corpus
 from tokwork.metrics.premiums import premium_summary, premiums_by_script
 from tokwork.metrics.words import has_words
-from tokwork.metrics.workers import run_in_workers
-from tokwork.progress import track
-from tokwork.tokenizer import tokenizer_file
+from tokwork.outputs import check_output_directory
 
 LATIN = "Latn"
 # The reference tokenizers `make tokenizers` fetches, by name, relative to the tokwork cache.
@@ -93,6 +94,17 @@ def parse_tokenizer_entries(entries: Iterable[str]) -> dict[str, str]:
     return named
 
 
+def parse_lexicon_entries(entries: Iterable[str]) -> dict[str, str]:
+    """`CODE=FILE` (a word list for one language) to {code: file}; a later entry for a code wins."""
+    lexicons: dict[str, str] = {}
+    for entry in entries:
+        code, sep, path = entry.partition("=")
+        if not sep or not code or not path:
+            raise ParameterError(f"--lexicon '{entry}' is not CODE=FILE")
+        lexicons[code] = path
+    return lexicons
+
+
 @dataclass
 class BenchResults:
     """A finished run: its config, the corpus it read, and the combined results."""
@@ -140,17 +152,31 @@ def check_inputs(config: BenchConfig, *, load_tokenizers: bool = True) -> Parall
     return corpus
 
 
-def run_bench(config: BenchConfig, *, progress: bool = True, workers: int = 1,
-              map_jobs: Callable[[Callable, list], Iterable] | None = None) -> BenchResults:
-    """Check the inputs, run every job and summarize; raises `TokworkError` on bad input before
-    measuring anything. Jobs run in this process (`workers=1`), on `workers` processes of this machine,
-    or through `map_jobs` (any map, such as Ray's): the results do not depend on where jobs run."""
+def run_bench(config: BenchConfig, *, engine: str = "local", workers: int | None = 1, address: str | None = None,
+              progress: bool = True, output: str | Path | None = None, force: bool = False) -> BenchResults:
+    """Check the inputs, run every job and summarize; raises `TokworkError` on bad input before measuring
+    anything, including an `output` folder the report could not be written to (`metrics.report`).
+
+    Jobs run in this process (`workers=1`), on `workers` processes of this machine (None: one per CPU,
+    at most one per tokenizer) or on Ray workers (`engine="ray"`, the cluster at `address`): the results
+    do not depend on where jobs run. In this process jobs go language by language, so that per-text
+    caches serve every tokenizer in turn; elsewhere each task is one tokenizer's jobs (`tokenizer_tasks`).
+    """
     started = time.perf_counter()
-    in_workers = map_jobs is None and workers > 1
-    corpus = check_inputs(config, load_tokenizers=not in_workers)
+    check_engine(engine)
+    if output is not None:
+        check_output_directory(output, force=force)
+    if workers is None:
+        workers = default_workers(len(config.tokenizers))
+    in_this_process = engine == "local" and workers == 1
+    corpus = check_inputs(config, load_tokenizers=in_this_process)
     jobs = plan_jobs(config, corpus)
-    done = run_in_workers(jobs, workers) if in_workers else (map_jobs or map)(run_job, jobs)
-    results = list(track(done, "measuring", total=len(jobs), enabled=progress))
+    if in_this_process:
+        results = run_jobs(run_job, jobs, description="measuring", progress=progress)
+    else:
+        tasks = run_jobs(run_task, tokenizer_tasks(jobs), engine=engine, workers=workers, address=address,
+                         description="measuring", progress=progress)
+        results = [result for task in tasks for result in task]
     languages = {code: {"name": lang.name, "script": lang.script, "bcp47": lang.bcp47}
                  for code, lang in corpus.languages.items()}
     summary = summarize(config, languages, results)

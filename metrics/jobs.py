@@ -5,6 +5,12 @@ text, a lexicon spec, options) and returns plain data (ints, floats, strings, li
 any order, in any process or on any machine and give the same results; `tokwork.metrics.bench` combines
 them. Loaded tokenizers and lexicons are cached per process, which changes speed, never results.
 
+Loading a tokenizer (parsing its file, building its byte view) is single-threaded and holds the GIL, and
+for a handful of large vocabularies it is most of a benchmark's time; threads cannot overlap it, processes
+can. So where jobs leave this process, a task is every job of one tokenizer (`tokenizer_tasks`), which
+loads that tokenizer in one worker only; tasks go out largest file first, so that the last one to start
+is a short one.
+
 Counts of bytes and characters are of the input text, as the corpus holds it; the tokens spell the text
 after the tokenizer's own normalisation (`Tokenizer.normalize`: NFC for Qwen 3), so words are found and
 aligned in that normalised text, and the result says how many blocks the normalisation changed.
@@ -18,12 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tokwork.loader import load_tokenizer, tokenizer_file
 from tokwork.metrics.compression import TextCounts
 from tokwork.metrics.entropy import DEFAULT_ALPHA, entropy_profile
 from tokwork.metrics.integrity import integrity_metrics, lexicon_mask, word_candidate
 from tokwork.metrics.lexicon import LexiconSpec, load_lexicon
 from tokwork.metrics.words import block_word_spans, has_words, place_tokens, tokens_per_word
-from tokwork.tokenizer import Tokenizer, load_tokenizer
+from tokwork.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -138,3 +145,17 @@ def run_job(job: BenchJob) -> dict:
         "integrity": integrity,
         "unigram": {"ids": unique_ids.tolist(), "counts": counts.tolist()},
     }
+
+
+def tokenizer_tasks(jobs: list[BenchJob]) -> list[tuple[BenchJob, ...]]:
+    """The jobs grouped into one task per tokenizer, the tokenizer with the largest file first."""
+    groups: dict[str, list[BenchJob]] = {}
+    for job in jobs:
+        groups.setdefault(job.tokenizer_path, []).append(job)
+    order = sorted(groups, key=lambda path: tokenizer_file(path).stat().st_size, reverse=True)
+    return [tuple(groups[path]) for path in order]
+
+
+def run_task(jobs: tuple[BenchJob, ...]) -> list[dict]:
+    """Run one task's jobs (every language of one tokenizer) in turn."""
+    return [run_job(job) for job in jobs]

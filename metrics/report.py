@@ -10,10 +10,10 @@ import json
 import time
 from pathlib import Path
 
+from tokwork.card import created_now, library_versions, write_card
 from tokwork.metrics.bench import BenchResults
 from tokwork.metrics.plots import draw_all
-from tokwork.outputs import CARD_NAME, output_directory
-from tokwork.trainers.card import library_versions
+from tokwork.outputs import output_directory
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -159,6 +159,6 @@ def write_report(results: BenchResults, output: str | Path, *, force: bool = Fal
         (staging / "report.html").write_text(render_html(results, figures), encoding="utf-8")
         files = sorted(p.name for p in staging.iterdir())
         card = {"kind": "bench", "config": data["config"], "files": files, "libraries": library_versions(),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        (staging / CARD_NAME).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", "utf-8")
+                "created": created_now()}
+        write_card(staging, card)
     return Path(output) / "report.html"

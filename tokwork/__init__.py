@@ -6,7 +6,8 @@ are the sub-packages `tokwork.trainers`, `tokwork.metrics`, `tokwork.transplant`
 """
 
 from tokwork.errors import TokworkError
-from tokwork.tokenizer import SpecialTokens, Tokenizer, load_tokenizer
+from tokwork.loader import load_tokenizer, open_tokenizer
+from tokwork.tokenizer import SpecialTokens, Tokenizer
 
-__all__ = ["SpecialTokens", "Tokenizer", "TokworkError", "load_tokenizer"]
+__all__ = ["SpecialTokens", "Tokenizer", "TokworkError", "load_tokenizer", "open_tokenizer"]
 __version__ = "0.1.0"

@@ -1,4 +1,8 @@
-"""Where tokwork keeps what it builds once and reuses: converted tokenizers, large corpora, models."""
+"""Where tokwork keeps what it builds once and reuses: converted tokenizers, large corpora, models.
+
+The cache root is spelled here only. This module uses the standard library alone, so that the corpus scripts,
+which run on any `python3`, read the same root from this file (`runpy.run_path`) without importing tokwork.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,13 @@ import os
 from pathlib import Path
 
 
+def cache_root() -> Path:
+    """The tokwork cache folder, `$TOKWORK_CACHE` if set, else `~/.cache/tokwork`; it may not exist yet."""
+    return Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache" / "tokwork")
+
+
 def cache_dir(*parts: str) -> Path:
-    """Return (and create) a folder under the tokwork cache: `$TOKWORK_CACHE`, else `~/.cache/tokwork`."""
-    root = Path(os.environ.get("TOKWORK_CACHE") or Path.home() / ".cache" / "tokwork")
-    path = root.joinpath(*parts)
+    """Return (and create) a folder under the tokwork cache (`cache_root`)."""
+    path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path

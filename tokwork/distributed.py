@@ -1,17 +1,21 @@
-"""Running shard jobs locally or on Ray (the optional extra `tokwork[ray]`), with the same results.
+"""Running jobs in parallel: in this process, on worker processes of this machine, or on Ray, with the same results.
 
-A job is a picklable description of work on one shard and a module-level function that does it; `run_jobs`
-applies the function to every job, in one process (`engine="local"`) or as Ray tasks (`engine="ray"`),
-and returns the results in job order either way, so the two engines cannot differ by construction. Ray
-retries a task whose worker died; a task that fails on its input (a `TokworkError`, such as a corpus that is
-not UTF-8) fails the whole run with that one-line message, and nothing is written by the caller.
+A job is a picklable description of work and a module-level function that does it; `run_jobs` applies the
+function to every job in this process (`engine="local"`, one worker), on worker processes of this machine
+(`engine="local"`, `workers=N`) or as Ray tasks (`engine="ray"`, the optional extra `tokwork[ray]`), and
+returns the results in job order on each, so the engines cannot differ by construction. Jobs start in the
+order given, so a caller puts its longest first. Ray retries a task whose worker died; a job that fails on
+its input (a `TokworkError`, such as a corpus that is not UTF-8) fails the whole run with that one-line
+message, jobs not yet started are cancelled, and nothing is written by the caller.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,6 +33,11 @@ def check_engine(engine: str, *, choices: Sequence[str] = ENGINES) -> None:
         raise ParameterError(f"unknown engine '{engine}'; choose one of {', '.join(choices)}")
     if engine == "ray":
         _import_ray()
+
+
+def default_workers(tasks: int) -> int:
+    """Worker processes for `tasks` tasks: one per CPU, at most one per task."""
+    return max(1, min(os.cpu_count() or 1, tasks))
 
 
 def _import_ray():
@@ -68,6 +77,7 @@ def run_jobs(
     jobs: Sequence[Any],
     *,
     engine: str = "local",
+    workers: int | None = 1,
     address: str | None = None,
     description: str = "working",
     progress: bool = False,
@@ -75,10 +85,14 @@ def run_jobs(
 ) -> list[Any]:
     """Apply `function` to every job and return the results in job order, on the chosen engine.
 
-    With `on_result(index, result)`, each result is handed over as soon as it is done (in any order)
-    and not kept, so that large results stream to disk instead of piling up; the list is then empty.
+    The local engine runs the jobs in this process with one worker, else on `workers` processes (None:
+    one per CPU, at most one per job); the Ray engine runs them on the cluster at `address` (default: a
+    local one). With `on_result(index, result)`, each result is handed over as soon as it is done (in any
+    order) and not kept, so that large results stream to disk instead of piling up; the list is then empty.
     """
     check_engine(engine)
+    if workers is not None and workers < 1:
+        raise ParameterError(f"workers {workers} must be at least 1")
     kept: dict[int, Any] = {}
 
     def take(index: int, result: Any) -> None:
@@ -87,34 +101,47 @@ def run_jobs(
         else:
             on_result(index, result)
 
-    if engine == "local":
+    count = default_workers(len(jobs)) if workers is None else min(workers, len(jobs))
+    if engine == "local" and count <= 1:
         for index, job in enumerate(track(jobs, description, total=len(jobs), enabled=progress)):
             take(index, function(job))
+    elif engine == "local":
+        with _completion_bar(description, len(jobs), progress) as advance:
+            _run_on_processes(function, jobs, count, take, advance)
     else:
-        with ray_cluster(address) as ray:
-            remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(function)
-            references = [remote.remote(job) for job in jobs]
-            index_of = {reference: index for index, reference in enumerate(references)}
-            pending = list(references)
-            with _completion_bar(description, len(jobs), progress) as advance:
-                while pending:
-                    done, pending = ray.wait(pending, num_returns=1)
-                    for reference in done:
-                        take(index_of[reference], _result(ray, reference, description))
-                        advance()
+        with ray_cluster(address) as ray, _completion_bar(description, len(jobs), progress) as advance:
+            _run_on_ray(ray, function, jobs, description, take, advance)
     return [kept[index] for index in sorted(kept)]
 
 
-def job_map(*, engine: str = "local", address: str | None = None, description: str = "working",
-            progress: bool = False) -> Callable[[Callable, Iterable], list]:
-    """A `map(function, jobs)` that runs on the chosen engine (for code that takes any map function)."""
-    check_engine(engine)
+def _run_on_processes(function, jobs: Sequence[Any], workers: int, take, advance) -> None:
+    """The jobs on a pool of `workers` processes (forked where the platform can, so they start at once)."""
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        index_of: dict[Future, int] = {pool.submit(function, job): index for index, job in enumerate(jobs)}
+        pending = set(index_of)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    take(index_of[future], future.result())
+                    advance()
+        finally:
+            for future in pending:
+                future.cancel()
 
-    def mapper(function: Callable, jobs: Iterable) -> list:
-        return run_jobs(function, list(jobs), engine=engine, address=address, description=description,
-                        progress=progress)
 
-    return mapper
+def _run_on_ray(ray, function, jobs: Sequence[Any], description: str, take, advance) -> None:
+    remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(function)
+    references = [remote.remote(job) for job in jobs]
+    index_of = {reference: index for index, reference in enumerate(references)}
+    pending = list(references)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        for reference in done:
+            take(index_of[reference], _result(ray, reference, description))
+            advance()
 
 
 def _result(ray, reference, description: str):

@@ -1,7 +1,10 @@
 """Writing outputs so that nothing is lost: work happens in a temporary sibling that is renamed into place.
 
 A failed or interrupted run leaves the previous output (or nothing) where the user looks, never a half
-written directory; an existing directory that tokwork did not make is replaced only with `force=True`.
+written directory. One rule decides whether an output directory may be written, for every command and
+library call (`check_output_directory`): an earlier tokwork output (a folder with its `tokwork.json` card) is
+replaced; a non-empty folder that tokwork did not write is replaced only with `force=True`; a file in the
+way is always refused.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tokwork.card import CARD_NAME
 from tokwork.errors import OutputError
-
-CARD_NAME = "tokwork.json"
 
 
 def check_output_directory(path: str | Path, *, force: bool = False) -> Path:
-    """Refuse an output directory that exists and is not a tokwork output, unless `force` is given.
+    """Refuse an output directory that is a file, or a non-empty folder tokwork did not write (no card),
+    unless `force` is given; an earlier tokwork output passes, to be replaced.
 
     Call it before long work starts so that the user learns of the clash at once.
     """
@@ -28,7 +31,7 @@ def check_output_directory(path: str | Path, *, force: bool = False) -> Path:
         raise OutputError(f"output '{path}' exists and is a file, not a directory; choose another path")
     if path.is_dir() and any(path.iterdir()) and not (path / CARD_NAME).is_file() and not force:
         raise OutputError(
-            f"output directory '{path}' exists and is not a tokwork output; pass --force to replace it"
+            f"output directory '{path}' already exists and is not a tokwork output; pass --force to replace it"
         )
     return path
 

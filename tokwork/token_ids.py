@@ -2,41 +2,53 @@
 
 This is how stochastic tokenization is used in practice: a corpus is encoded once per epoch (or once with
 a seed per run) into a flat array of token ids, documents ended by the end-of-text token, which a
-training loop memory-maps. The corpus streams document by document (`tokwork.corpus`), so its size does
-not matter; ids are written as they come, `uint16` when the vocabulary fits, else `uint32`. A single
-`.npy` gets its final length written into its header at the end; with `shard_tokens`, the output is a
-folder of `.npy` shards of that many tokens plus a `tokwork.json` manifest. Either way the output is
-written to a temporary sibling and renamed into place.
+training loop memory-maps. `encode_corpus` is the one call, with an engine:
 
-A text file is one document (its paragraphs are encoded in order and the end-of-text token follows the
-file's last paragraph); in `.jsonl` files each record is a document.
+- `"stream"`: one pass in document order in this process. The corpus streams document by document
+  (`tokwork.corpus`), so its size does not matter; ids are written as they come. A single `.npy` gets its
+  final length written into its header at the end; with `shard_tokens`, the output is a folder of `.npy`
+  shards of that many tokens. A stochastic tokenizer draws one seeded stream over the whole corpus.
+- `"local"` or `"ray"`: each corpus shard (`tokwork.shards`, cut every `shard_bytes`) is encoded as one
+  job (`tokwork.encode_shards`) in this process or on Ray workers (`tokwork.distributed`), into one `.npy`
+  per corpus shard; a stochastic tokenizer is re-seeded per shard, so the ids do not depend on the engine.
+
+Ids are `uint16` when the vocabulary fits, else `uint32`; a folder of shards gets a `tokwork.json`
+manifest. The output is written to a temporary sibling and renamed into place. A text file is one
+document (its paragraphs are encoded in order and the end-of-text token follows the file's last
+paragraph); in `.jsonl` files each record is a document.
 """
 
 from __future__ import annotations
 
-import json
 import struct
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
+from tokwork.card import write_card
 from tokwork.corpus import Document, expand_corpus_paths, is_jsonl, iter_documents
+from tokwork.distributed import ENGINES, check_engine, run_jobs
+from tokwork.encode_shards import (
+    BATCH_BYTES,
+    MAX_SEED,
+    EncodedShard,
+    EncodeJob,
+    encode_shard,
+    encode_texts,
+    ids_dtype,
+)
 from tokwork.errors import CorpusError, OutputError, ParameterError
-from tokwork.outputs import CARD_NAME, check_output_directory, output_directory, output_file
+from tokwork.loader import open_tokenizer
+from tokwork.outputs import check_output_directory, output_directory, output_file
 from tokwork.progress import byte_progress
+from tokwork.shards import SHARD_BYTES, plan_shards
 from tokwork.tokenizer import Tokenizer
 
+ENCODE_ENGINES = ("stream", *ENGINES)
 NPY_HEADER_BYTES = 128
-BATCH_BYTES = 1 << 20
-
-
-def ids_dtype(vocab_size: int) -> np.dtype:
-    """The smallest unsigned dtype that holds every id of the vocabulary."""
-    return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
 
 
 def npy_header(dtype: np.dtype, count: int) -> bytes:
@@ -68,7 +80,8 @@ class NpyAppender:
 
 @dataclass
 class TokenIdsReport:
-    """What a corpus encoding wrote: files, tokens, documents, text bytes, id dtype and time taken."""
+    """What a corpus encoding wrote: files (in order), tokens, documents, text bytes, id dtype, time taken,
+    tokens per file of a folder output, the engine, and the sampling parameters of a stochastic tokenizer."""
 
     files: list[Path]
     tokens: int = 0
@@ -77,6 +90,49 @@ class TokenIdsReport:
     dtype: str = ""
     seconds: float = 0.0
     shard_tokens: list[int] = field(default_factory=list)
+    engine: str = "stream"
+    stochastic: dict | None = None
+
+
+def encode_corpus(
+    tokenizer: str | Path,
+    corpus: Sequence[str | Path],
+    output: str | Path,
+    *,
+    engine: str = "stream",
+    seed: int | None = None,
+    shard_tokens: int | None = None,
+    shard_bytes: int = SHARD_BYTES,
+    eos: bool = True,
+    text_field: str = "text",
+    address: str | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> TokenIdsReport:
+    """Encode a corpus with the tokenizer at `tokenizer` (any format, stochastic included) into token ids.
+
+    `engine="stream"` writes one `.npy` at `output`, or with `shard_tokens` a folder of shards of that many
+    ids, with `seed` replacing a stochastic tokenizer's saved seed. `"local"` and `"ray"` (the cluster at
+    `address`) write a folder of one `.npy` per corpus shard of about `shard_bytes`, seeded per shard from
+    `seed` (default: the saved one); `shard_tokens` does not apply there. The same seed writes the same
+    ids. Raises `ParameterError` for an unknown engine, a bad shard size or seed, or when `eos` is asked of
+    a tokenizer without an end-of-text token; `OutputError` for an output path that cannot be written; and
+    `CorpusError` for a missing, empty or undecodable corpus (leaving nothing behind). Everything but the
+    corpus's text is checked before encoding starts.
+    """
+    check_engine(engine, choices=ENCODE_ENGINES)
+    output = Path(output)
+    if engine == "stream":
+        return _encode_stream(tokenizer, corpus, output, seed=seed, shard_tokens=shard_tokens, eos=eos,
+                              text_field=text_field, progress=progress, force=force)
+    return _encode_corpus_shards(tokenizer, corpus, output, engine=engine, address=address, seed=seed, eos=eos,
+                                 text_field=text_field, shard_bytes=shard_bytes, progress=progress, force=force)
+
+
+def _end_of_text(tokenizer: Tokenizer, eos: bool) -> int | None:
+    if eos and tokenizer.specials.eos is None:
+        raise ParameterError("the tokenizer has no end-of-text token to end documents with; pass --no-eos")
+    return tokenizer.specials.eos if eos else None
 
 
 def _documents_with_ends(corpus: Sequence[str | Path], text_field: str) -> Iterator[tuple[Document, bool]]:
@@ -95,56 +151,34 @@ def _id_batches(tokenizer: Tokenizer, corpus, *, eos: int | None, text_field: st
     texts: list[str] = []
     ends: list[bool] = []
     size = 0
-
-    def flush() -> np.ndarray:
-        encoded = tokenizer.encode_batch(texts)
-        if eos is not None:
-            encoded = [[*ids, eos] if end else ids for ids, end in zip(encoded, ends, strict=True)]
-        count = sum(map(len, encoded))
-        return np.fromiter(chain.from_iterable(encoded), dtype=dtype, count=count)
-
     for document, end in _documents_with_ends(corpus, text_field):
         texts.append(document.text)
         ends.append(end)
         size += document.nbytes
         advance(document.nbytes, end)
         if size >= BATCH_BYTES:
-            yield flush()
+            yield encode_texts(tokenizer, texts, ends, eos=eos, dtype=dtype)
             texts, ends, size = [], [], 0
     if texts:
-        yield flush()
+        yield encode_texts(tokenizer, texts, ends, eos=eos, dtype=dtype)
 
 
-def write_token_ids(
-    tokenizer: Tokenizer,
-    corpus: Sequence[str | Path],
-    output: str | Path,
-    *,
-    shard_tokens: int | None = None,
-    eos: bool = True,
-    text_field: str = "text",
-    progress: bool = True,
-    force: bool = False,
-) -> TokenIdsReport:
-    """Encode a corpus into token ids: one `.npy` at `output`, or with `shard_tokens` a folder of shards.
-
-    Stochastic tokenizers give each document (paragraph of a text file, record of a `.jsonl`) its own
-    seeded sample, so the same seed writes the same ids. Raises `ParameterError` for a bad shard size or
-    when `eos` is asked of a tokenizer without an end-of-text token, `OutputError` for an output path that
-    cannot be written, `CorpusError` for a missing, empty or undecodable corpus (leaving nothing behind).
-    """
+def _encode_stream(tokenizer: str | Path, corpus: Sequence[str | Path], output: Path, *, seed: int | None,
+                   shard_tokens: int | None, eos: bool, text_field: str, progress: bool,
+                   force: bool) -> TokenIdsReport:
+    """The corpus in one pass, in document order: one `.npy`, or a folder of `shard_tokens`-id shards."""
     start = time.perf_counter()
-    output = Path(output)
     if shard_tokens is not None and shard_tokens < 1:
         raise ParameterError(f"shard size {shard_tokens} must be at least 1 token")
     if shard_tokens is None and output.suffix != ".npy":
         raise OutputError(f"output '{output}' must end in .npy (or pass --shard-tokens N to write a folder of shards)")
-    eos_id = tokenizer.specials.eos if eos else None
-    if eos and eos_id is None:
-        raise ParameterError("the tokenizer has no end-of-text token to end documents with; pass --no-eos")
+    if shard_tokens is not None:
+        check_output_directory(output, force=force)
+    opened = open_tokenizer(tokenizer, seed=seed)
+    eos_id = _end_of_text(opened, eos)
     paths = expand_corpus_paths(corpus)
-    dtype = ids_dtype(tokenizer.vocab_size)
-    report = TokenIdsReport(files=[], dtype=dtype.name)
+    dtype = ids_dtype(opened.vocab_size)
+    report = TokenIdsReport(files=[], dtype=dtype.name, stochastic=opened.describe().get("stochastic"))
     total = sum(p.stat().st_size for p in paths)
     with byte_progress("encoding corpus", total, enabled=progress) as advance:
         def counting(nbytes: int, end: bool) -> None:
@@ -152,7 +186,7 @@ def write_token_ids(
             report.documents += end
             advance(nbytes)
 
-        batches = _id_batches(tokenizer, paths, eos=eos_id, text_field=text_field, dtype=dtype, advance=counting)
+        batches = _id_batches(opened, paths, eos=eos_id, text_field=text_field, dtype=dtype, advance=counting)
         if shard_tokens is None:
             with output_file(output, force=True) as staging:
                 writer = NpyAppender(staging, dtype)
@@ -161,20 +195,18 @@ def write_token_ids(
                         writer.append(ids)
                 finally:
                     report.tokens = writer.close()
-                _check_not_empty(report, paths)
+                _check_not_empty(report.text_bytes, paths)
             report.files = [output]
         else:
-            check_output_directory(output, force=force)
             with output_directory(output, force=force) as staging:
                 _write_shards(batches, staging, dtype, shard_tokens, report)
-                _check_not_empty(report, paths)
-                manifest = {"kind": "token-ids", "tokenizer": str(tokenizer.source), "dtype": dtype.name,
+                _check_not_empty(report.text_bytes, paths)
+                manifest = {"kind": "token-ids", "tokenizer": str(opened.source), "dtype": dtype.name,
                             "eos": eos_id, "tokens": report.tokens, "text_bytes": report.text_bytes,
-                            "corpus": [str(p) for p in paths],
-                            "stochastic": tokenizer.describe().get("stochastic"),
+                            "corpus": [str(p) for p in paths], "stochastic": report.stochastic,
                             "shards": [{"file": p.name, "tokens": n}
                                        for p, n in zip(report.files, report.shard_tokens, strict=True)]}
-                (staging / CARD_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+                write_card(staging, manifest)
             report.files = [output / p.name for p in report.files]
     report.seconds = time.perf_counter() - start
     return report
@@ -200,7 +232,52 @@ def _write_shards(batches, folder: Path, dtype, shard_tokens: int, report: Token
     report.tokens = sum(report.shard_tokens)
 
 
-def _check_not_empty(report: TokenIdsReport, paths: Sequence[Path]) -> None:
-    if report.text_bytes == 0:
+def _encode_corpus_shards(tokenizer: str | Path, corpus: Sequence[str | Path], output: Path, *, engine: str,
+                          address: str | None, seed: int | None, eos: bool, text_field: str, shard_bytes: int,
+                          progress: bool, force: bool) -> TokenIdsReport:
+    """Each corpus shard encoded as one job on `engine`, into a folder of one `.npy` per corpus shard
+    with a manifest (source file and byte range, tokens, text bytes, documents of every shard)."""
+    start = time.perf_counter()
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ParameterError(f"seed {seed} must lie in [0, 2**63 - 1]")
+    check_output_directory(output, force=force)
+    opened = open_tokenizer(tokenizer)  # a fresh one: the workers' cached ones are re-seeded per shard
+    eos_id = _end_of_text(opened, eos)
+    run_seed = seed if seed is not None else getattr(opened, "seed", None)  # the saved seed of a stochastic one
+    paths = expand_corpus_paths(corpus)
+    shards = plan_shards(paths, shard_bytes=shard_bytes)
+    jobs = [EncodeJob(shard, number, str(tokenizer), run_seed, eos, text_field)
+            for number, shard in enumerate(shards)]
+    with output_directory(output, force=force) as staging:
+        entries = []
+
+        def write(index: int, result: EncodedShard) -> None:
+            job = jobs[index]
+            name = f"{index:05d}.npy"
+            np.save(staging / name, result.ids)
+            entries.append({"file": name, "source": job.shard.path, "start": job.shard.start, "end": job.shard.end,
+                            "tokens": int(len(result.ids)), "text_bytes": result.nbytes,
+                            "documents": result.documents})
+
+        run_jobs(encode_shard, jobs, engine=engine, address=address, description="encoding shards",
+                 progress=progress, on_result=write)
+        entries.sort(key=lambda entry: entry["file"])
+        text_bytes = sum(entry["text_bytes"] for entry in entries)
+        _check_not_empty(text_bytes, paths)
+        dtype = ids_dtype(opened.vocab_size).name
+        manifest = {"kind": "token-ids", "tokenizer": str(tokenizer), "dtype": dtype, "eos": eos_id,
+                    "seed": run_seed, "engine": engine, "tokens": sum(e["tokens"] for e in entries),
+                    "corpus": [str(p) for p in paths], "seconds": round(time.perf_counter() - start, 3),
+                    "shards": entries}
+        write_card(staging, manifest)
+    stochastic = opened.describe().get("stochastic")
+    return TokenIdsReport(files=[output / e["file"] for e in entries], tokens=manifest["tokens"],
+                          documents=sum(e["documents"] for e in entries), text_bytes=text_bytes, dtype=dtype,
+                          seconds=time.perf_counter() - start, shard_tokens=[e["tokens"] for e in entries],
+                          engine=engine, stochastic={**stochastic, "seed": run_seed} if stochastic else None)
+
+
+def _check_not_empty(text_bytes: int, paths: Sequence[Path]) -> None:
+    if text_bytes == 0:
         names = ", ".join(f"'{p}'" for p in paths[:3])
         raise CorpusError(f"corpus is empty: no text in {names}")

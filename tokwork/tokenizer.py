@@ -1,6 +1,7 @@
 """One `Tokenizer` type over every format users have: `tokenizer.json`, SentencePiece `.model`, tiktoken.
 
-Each format is a subclass in `tokwork.formats`; `load_tokenizer` picks it from the path. All of them give
+Each format is a subclass in `tokwork.formats`; `tokwork.loader.load_tokenizer` picks it from the path.
+This module holds only the abstract type, so the formats build on it and the loader on them. All give
 the same interface: encode and decode exactly (special-token strings in the text are encoded as plain text
 unless asked otherwise), the special tokens by role, and the byte view of the vocabulary.
 """
@@ -14,7 +15,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tokwork.byteview import ByteView
-from tokwork.errors import TokenizerFormatError
 
 ROLES = ("bos", "eos", "pad", "unk")
 
@@ -110,44 +110,3 @@ class Tokenizer(ABC):
             "single_byte_tokens": view.single_byte_coverage(),
             "dummy_prefix": view.strips_leading_space,
         }
-
-
-def tokenizer_file(path: str | Path) -> Path:
-    """The file `load_tokenizer(path)` reads: `path` itself, or for a folder its `tokenizer.json`, else its
-    first SentencePiece `.model`, else its first `.tiktoken`. Raises `TokenizerFormatError` naming the path
-    when it is missing, or a folder or file in none of these formats; reads nothing."""
-    path = Path(path)
-    if not path.exists():
-        raise TokenizerFormatError(f"tokenizer '{path}' does not exist")
-    if path.is_dir():
-        if (path / "tokenizer.json").is_file():
-            return path / "tokenizer.json"
-        found = sorted(path.glob("*.model")) or sorted(path.glob("*.tiktoken"))
-        if found:
-            return found[0]
-        raise TokenizerFormatError(
-            f"folder '{path}' holds no tokenizer.json, SentencePiece .model or .tiktoken file"
-        )
-    if path.suffix not in (".json", ".model", ".tiktoken"):
-        raise TokenizerFormatError(
-            f"unknown tokenizer format '{path}': expected tokenizer.json, a folder with one, "
-            "a SentencePiece .model or a .tiktoken file"
-        )
-    return path
-
-
-def load_tokenizer(path: str | Path) -> Tokenizer:
-    """Open a tokenizer from a `tokenizer.json`, a folder holding one (HF style), a SentencePiece `.model`,
-    or a tiktoken `.tiktoken` file. Raises `TokenizerFormatError` naming the path when none of these fit.
-    """
-    from tokwork.formats.hf_json import HFTokenizer
-    from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
-    from tokwork.formats.tiktoken_file import TiktokenTokenizer
-
-    path = Path(path)
-    file = tokenizer_file(path)
-    if file.suffix == ".model":
-        return SentencePieceTokenizer.from_path(file)
-    if file.suffix == ".tiktoken":
-        return TiktokenTokenizer.from_path(file)
-    return HFTokenizer.from_path(path)

@@ -1,4 +1,7 @@
-"""Tokenizer trainers: byte-level BPE, SentencePiece unigram, character-level; later supertoken and stochastic.
+"""Tokenizer trainers: byte-level BPE, SentencePiece unigram and BPE, character-level, supertoken, stochastic.
+
+Each returns the tokenizer with its card (`tokwork.json`). A stochastic tokenizer is itself core
+(`tokwork.sampling`); `stochastic.make_stochastic` only builds one over a base, with its card.
 
 This folder is installed as `tokwork.trainers`; importing it under any other name is a mistake that would
 load a second copy of the code, so it is refused.

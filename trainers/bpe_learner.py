@@ -24,7 +24,7 @@ from tokenizers import models, pre_tokenizers
 
 from tokwork.distributed import check_engine
 from tokwork.pretoken_counts import count_pretokens
-from tokwork.trainers.bpe import (
+from tokwork.trainers.bpe_model import (
     TRAINING_BLOCK_CHARS,
     BPEConfig,
     empty_byte_level_bpe,

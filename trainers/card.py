@@ -2,34 +2,19 @@
 
 The card says how the tokenizer was made: its kind and parameters, the corpus files with their sha256 and
 sizes, the time taken and the library versions, so that a result can be traced and rebuilt. The tokenizer
-files beside it are standard (`tokenizer.json`, `tokenizer.model`) and load without tokwork.
+files beside it are standard (`tokenizer.json`, `tokenizer.model`) and load without tokwork. The file
+itself is written and read by `tokwork.card`, like every tokwork output's card.
 """
 
 from __future__ import annotations
 
-import json
-import platform
-import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 
+from tokwork.card import created_now, library_versions, read_card, write_card
 from tokwork.corpus import CorpusFile
-from tokwork.outputs import CARD_NAME, output_directory
+from tokwork.outputs import output_directory
 from tokwork.tokenizer import Tokenizer
-
-CARD_LIBRARIES = ("tokwork", "tokenizers", "sentencepiece", "transformers")
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries a tokenizer's behaviour depends on (missing ones are left out)."""
-    versions = {"python": platform.python_version()}
-    for name in CARD_LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 @dataclass
@@ -41,7 +26,7 @@ class TrainingCard:
     corpus: list[dict]
     seconds: float
     libraries: dict = field(default_factory=library_versions)
-    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    created: str = field(default_factory=created_now)
     files: list[str] = field(default_factory=list)
     notes: dict = field(default_factory=dict)
 
@@ -58,7 +43,7 @@ class TrainingCard:
 
     @classmethod
     def read(cls, directory: str | Path) -> TrainingCard:
-        data = json.loads((Path(directory) / CARD_NAME).read_text(encoding="utf-8"))
+        data = read_card(directory)
         data.pop("corpus_bytes", None)
         return cls(**data)
 
@@ -75,6 +60,5 @@ class TrainedTokenizer:
         with output_directory(directory, force=force) as staging:
             written = self.tokenizer.save(staging)
             self.card.files = sorted(p.name for p in written)
-            text = json.dumps(self.card.as_json(), indent=2, ensure_ascii=False) + "\n"
-            (staging / CARD_NAME).write_text(text, encoding="utf-8")
+            write_card(staging, self.card)
         return Path(directory)

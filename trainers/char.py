@@ -20,7 +20,8 @@ from tokenizers import decoders, models, normalizers
 from tokwork.corpus import CorpusReader
 from tokwork.errors import ParameterError
 from tokwork.formats.hf_json import HFTokenizer
-from tokwork.trainers.bpe import BYTE_ALPHABET, BPEConfig, check_vocab_size, train_bpe
+from tokwork.trainers.bpe import train_bpe
+from tokwork.trainers.bpe_model import BYTE_ALPHABET, BPEConfig, check_vocab_size
 from tokwork.trainers.card import TrainedTokenizer, TrainingCard
 
 MODES = ("bpe", "char")

@@ -20,7 +20,7 @@ import sentencepiece as spm
 from tokwork.corpus import CorpusReader
 from tokwork.errors import ParameterError
 from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
-from tokwork.trainers.bpe import BYTE_ALPHABET, check_vocab_size
+from tokwork.trainers.bpe_model import BYTE_ALPHABET, check_vocab_size
 from tokwork.trainers.card import TrainedTokenizer, TrainingCard
 
 CONTROL_PIECES = 3  # <unk>, <s>, </s>

@@ -16,9 +16,12 @@ from typing import Any
 
 import torch
 
+from tokwork.card import MODEL_LIBRARIES, library_versions, write_card
 from tokwork.errors import TokworkError
-from tokwork.outputs import CARD_NAME, output_directory
-from tokwork.tokenizer import Tokenizer, load_tokenizer
+from tokwork.loader import load_tokenizer
+from tokwork.outputs import output_directory
+from tokwork.smollm2 import resolve_model_path
+from tokwork.tokenizer import Tokenizer
 from tokwork.transplant.align import Alignment
 from tokwork.transplant.registry import Embeddings
 
@@ -53,8 +56,9 @@ class Checkpoint:
 
 
 def check_checkpoint_folder(path: str | Path, *, allow_pickle: bool = False) -> Path:
-    """Refuse a folder that is not an HF checkpoint or whose weights are a pickle the user did not allow."""
-    path = Path(path)
+    """Refuse a folder that is not an HF checkpoint or whose weights are a pickle the user did not allow;
+    return the folder, which for the alias 'smollm2' is the SmolLM2 folder (`resolve_model_path`)."""
+    path = resolve_model_path(path)
     if not path.exists():
         raise CheckpointError(f"model '{path}' does not exist")
     if not path.is_dir() or not (path / "config.json").is_file():
@@ -73,7 +77,7 @@ def check_checkpoint_folder(path: str | Path, *, allow_pickle: bool = False) -> 
 
 def load_checkpoint(path: str | Path, *, tokenizer: str | Path | None = None,
                     allow_pickle: bool = False) -> Checkpoint:
-    """Load a causal LM folder in float32 (no remote code, nothing fetched) and its tokenizer.
+    """Load a causal LM folder (or 'smollm2') in float32 (no remote code, nothing fetched) and its tokenizer.
 
     `tokenizer` overrides the folder's own tokenizer. Raises `CheckpointError` for a missing or corrupt
     folder and for pickle weights without `allow_pickle`.
@@ -107,7 +111,7 @@ class TransplantCard:
     alignment: dict[str, Any]
     tied: bool
     seconds: float
-    versions: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -176,5 +180,5 @@ def write_checkpoint(source: Checkpoint, alignment: Alignment, embeddings: Embed
     with output_directory(output, force=force) as staging:
         model.save_pretrained(staging)
         _save_target_tokenizer(alignment.target, staging)
-        (staging / CARD_NAME).write_text(json.dumps(card.as_json(), indent=2) + "\n", encoding="utf-8")
+        write_card(staging, card)
     return Path(output)

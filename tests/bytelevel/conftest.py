@@ -1,24 +1,14 @@
-"""Pico models for the byte-level tests: tiny tokenizers trained here, random 2-layer Llama models on top."""
+"""Pico models for the byte-level tests: tiny tokenizers trained here, random 2-layer Llama models on top
+(`tokwork.pico.pico_model`: float64, peaky guesses)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 from tests.conftest import ENGLISH_SAMPLE, UDHR
+from tokwork.pico import pico_model
 from tokwork.trainers.bpe import BPEConfig, train_bpe
 from tokwork.trainers.unigram import UnigramConfig, train_unigram
-
-
-def pico_model(vocab_size: int, *, seed: int = 0, spread: float = 0.3):
-    """A random Llama with 2 layers and hidden size 32, in float64; `spread` makes its guesses peaky."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         initializer_range=spread, tie_word_embeddings=False)
-    return LlamaForCausalLM(config).eval().double()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from tests.conftest import UDHR, reference_tokenizer_path
 from tokwork import load_tokenizer
 from tokwork.cli.main import main
 from tokwork.corpus import iter_texts
-from tokwork.trainers.stochastic import load_stochastic
+from tokwork.loader import load_stochastic
 
 SENTENCE = "Tokenizers split text. Токенизаторы делят текст. 分词器把文本切开。"
 

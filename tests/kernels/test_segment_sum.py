@@ -12,16 +12,9 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")  # run the Triton kernel in its interpreter on CPU
 
 from tokwork.kernels.segment_sum import available_backends, segment_sum  # noqa: E402
+from tokwork.kernels.segment_sum.reference import random_segments  # noqa: E402
 
 BACKENDS = available_backends()
-
-
-def random_segments(rows: int, vocab: int, queries: int, segments: int, seed: int):
-    generator = torch.Generator().manual_seed(seed)
-    values = torch.rand((rows, vocab), generator=generator)
-    picked = torch.randint(0, rows, (queries,), generator=generator)
-    offsets = torch.sort(torch.randint(0, vocab + 1, (queries, segments + 1), generator=generator), dim=1).values
-    return values, picked, offsets
 
 
 def test_reference_is_a_plain_loop():

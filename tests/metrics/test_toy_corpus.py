@@ -14,10 +14,10 @@ import math
 import pytest
 
 from tests.metrics.conftest import TOY_TEXTS
+from tokwork.loader import load_tokenizer
 from tokwork.metrics.bench import BenchConfig, run_bench
 from tokwork.metrics.entropy import conditional_entropy, renyi_efficiency, shannon_efficiency
 from tokwork.metrics.premiums import block_premiums, premium, premium_summary, premiums_by_script
-from tokwork.tokenizer import load_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import reference_tokenizer_path
+from tokwork.distributed import default_workers
 from tokwork.errors import TokworkError
 from tokwork.metrics.bench import BenchConfig, run_bench
-from tokwork.metrics.workers import default_workers
 
 LANGUAGES = ["eng", "rus", "hin", "jpn", "deu_1996", "kat"]
 

@@ -12,7 +12,8 @@ from tests.conftest import ENGLISH_SAMPLE, udhr_files
 from tokwork.distributed import check_engine, run_jobs
 from tokwork.errors import CorpusError, TokworkError
 from tokwork.pretoken_counts import count_pretokens
-from tokwork.trainers.bpe import BPEConfig, empty_byte_level_bpe, train_bpe
+from tokwork.trainers.bpe import train_bpe
+from tokwork.trainers.bpe_model import BPEConfig, empty_byte_level_bpe
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,16 @@ def test_missing_ray_says_how_to_install(monkeypatch):
     check_engine("local")
 
 
+def test_an_unknown_engine_names_every_engine_of_the_feature():
+    from tokwork.errors import ParameterError
+    from tokwork.token_ids import encode_corpus
+
+    with pytest.raises(ParameterError, match="choose one of hf, local, ray"):
+        train_bpe([ENGLISH_SAMPLE], BPEConfig(vocab_size=300), engine="hff", progress=False)
+    with pytest.raises(ParameterError, match="choose one of stream, local, ray"):
+        encode_corpus("gpt2", [ENGLISH_SAMPLE], "ids.npy", engine="hff", progress=False)
+
+
 def test_base_install_does_not_pull_ray():
     requirements = metadata.requires("tokwork") or []
     ray = [r for r in requirements if r.split(";")[0].strip().startswith("ray")]
@@ -102,7 +113,8 @@ def load_shards(folder):
 @pytest.fixture(scope="module")
 def stochastic_gpt2(tmp_path_factory):
     from tests.conftest import reference_tokenizer_path
-    from tokwork.trainers.stochastic import StochasticConfig, make_stochastic
+    from tokwork.sampling import StochasticConfig
+    from tokwork.trainers.stochastic import make_stochastic
 
     folder = tmp_path_factory.mktemp("stochastok") / "gpt2-stochastok"
     make_stochastic(reference_tokenizer_path("gpt2"), StochasticConfig(method="stochastok", p=0.1, seed=7)).save(folder)
@@ -113,9 +125,8 @@ def test_encoding_on_ray_equals_local_shard_by_shard(ray_local, tmp_path, stocha
     import numpy as np
 
     from tests.conftest import reference_tokenizer_path
-    from tokwork.encode_shards import encode_corpus_shards
-    from tokwork.token_ids import write_token_ids
-    from tokwork.trainers.stochastic import open_tokenizer
+    from tokwork.loader import open_tokenizer
+    from tokwork.token_ids import encode_corpus
 
     corpus = [ENGLISH_SAMPLE, *udhr_files()[:3]]
     gpt2 = reference_tokenizer_path("gpt2")
@@ -123,18 +134,17 @@ def test_encoding_on_ray_equals_local_shard_by_shard(ray_local, tmp_path, stocha
         outputs = {}
         for engine in ("local", "ray"):
             outputs[engine] = tmp_path / f"{name}-{engine}"
-            encode_corpus_shards(corpus, tokenizer=tokenizer, output=outputs[engine], engine=engine,
-                                 shard_bytes=300_000)
+            encode_corpus(tokenizer, corpus, outputs[engine], engine=engine, shard_bytes=300_000, progress=False)
         local_manifest, local = load_shards(outputs["local"])
         ray_manifest, remote = load_shards(outputs["ray"])
         assert len(local) == len(remote) >= 6
         assert all(np.array_equal(a, b) for a, b in zip(local, remote, strict=True))
         assert local_manifest["shards"] == ray_manifest["shards"]
         if name == "gpt2":  # a deterministic tokenizer: the shards concatenate to the one-file encoding
-            write_token_ids(open_tokenizer(gpt2), corpus, tmp_path / "one.npy", progress=False)
+            encode_corpus(gpt2, corpus, tmp_path / "one.npy", progress=False)
             assert np.array_equal(np.concatenate(local), np.load(tmp_path / "one.npy"))
     again = tmp_path / "again"
-    encode_corpus_shards(corpus, tokenizer=stochastic_gpt2, output=again, shard_bytes=300_000, seed=8)
+    encode_corpus(stochastic_gpt2, corpus, again, engine="local", shard_bytes=300_000, seed=8, progress=False)
     _, other_seed = load_shards(again)
     assert not all(np.array_equal(a, b) for a, b in zip(local, other_seed, strict=True))
     tok = open_tokenizer(stochastic_gpt2)
@@ -143,25 +153,24 @@ def test_encoding_on_ray_equals_local_shard_by_shard(ray_local, tmp_path, stocha
 
 def test_bench_on_ray_equals_the_local_bench(ray_local):
     from tests.conftest import reference_tokenizer_path
-    from tokwork.distributed import job_map
     from tokwork.metrics.bench import BenchConfig, run_bench
 
     config = BenchConfig(tokenizers={"gpt2": str(reference_tokenizer_path("gpt2")),
                                      "o200k": str(reference_tokenizer_path("o200k_base"))},
                          languages=["eng", "rus", "hin", "jpn", "deu_1996", "kat"])
     local = run_bench(config, progress=False)
-    remote = run_bench(config, progress=False, map_jobs=job_map(engine="ray"))
+    remote = run_bench(config, progress=False, engine="ray")
     assert remote.summary == local.summary and remote.corpus == local.corpus
     assert local.summary["tokenizers"][0]["premium_mean"] > 1.5
 
 
 def test_a_failed_distributed_encoding_leaves_no_output(ray_local, tmp_path):
     from tests.conftest import reference_tokenizer_path
-    from tokwork.encode_shards import encode_corpus_shards
+    from tokwork.token_ids import encode_corpus
 
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine\n\n" * 1000 + b"\xc3\x28")
     with pytest.raises(CorpusError, match="is not UTF-8 at byte 6000"):
-        encode_corpus_shards([ENGLISH_SAMPLE, bad], tokenizer=reference_tokenizer_path("gpt2"),
-                             output=tmp_path / "ids", engine="ray", shard_bytes=200_000)
+        encode_corpus(reference_tokenizer_path("gpt2"), [ENGLISH_SAMPLE, bad], tmp_path / "ids", engine="ray",
+                      shard_bytes=200_000, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import udhr_files
+from tokwork.errors import ParameterError
 from tokwork.trainers.bpe import BPEConfig, train_bpe
 from tokwork.trainers.char import CharConfig, train_char
 from tokwork.trainers.unigram import UnigramConfig, train_unigram
@@ -37,3 +38,15 @@ def trained(udhr_corpus, tmp_path_factory):
         return cache[name]
 
     return get
+
+
+def bad_parameters_test(cases: list[tuple[object, str]]):
+    """A test, parametrized over `cases` of (config, message), that `config.validate()` refuses each config
+    with a `ParameterError` matching `message`; a trainer's test module binds it as `test_bad_parameters`."""
+
+    @pytest.mark.parametrize(("config", "message"), cases)
+    def test(config, message):
+        with pytest.raises(ParameterError, match=message):
+            config.validate()
+
+    return test

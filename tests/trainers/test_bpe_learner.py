@@ -11,14 +11,14 @@ from tokenizers import pre_tokenizers
 from tests.conftest import ENGLISH_SAMPLE, udhr_files
 from tokwork.corpus import CorpusReader
 from tokwork.pretoken_counts import CountTable, pretokenizer_from_json
-from tokwork.trainers.bpe import (
+from tokwork.trainers.bpe_learner import learn_bpe
+from tokwork.trainers.bpe_model import (
     TRAINING_BLOCK_CHARS,
     BPEConfig,
     bpe_trainer,
     empty_byte_level_bpe,
     trainer_length_limit,
 )
-from tokwork.trainers.bpe_learner import learn_bpe
 
 
 def hf_and_learned(paths, config: BPEConfig):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import assert_round_trips_any_text
-from tokwork.errors import ParameterError
+from tests.trainers.conftest import bad_parameters_test
 from tokwork.trainers.char import CharConfig, next_power_of_two, train_char
 
 
@@ -39,11 +39,8 @@ def test_round_trip_and_byte_view_on_arbitrary_text(trained, name):
     assert_round_trips_any_text(trained(name)[0].tokenizer)
 
 
-@pytest.mark.parametrize("config, message", [
+test_bad_parameters = bad_parameters_test([
     (CharConfig(vocab_size=100), "below the byte alphabet"),
     (CharConfig(vocab_size=1000, mode="word"), "unknown char mode"),
     (CharConfig(vocab_size=1000, max_token_length=1), "max token length"),
 ])
-def test_bad_parameters(config, message):
-    with pytest.raises(ParameterError, match=message):
-        config.validate()

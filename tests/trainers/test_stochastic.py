@@ -24,20 +24,16 @@ from tokwork import load_tokenizer
 from tokwork.byteview import bytes_to_byte_level
 from tokwork.errors import ParameterError, TokenizerFormatError
 from tokwork.formats.hf_json import HFTokenizer
-from tokwork.trainers.bpe_dropout import BPEDropout, bpe_dropout_reference
-from tokwork.trainers.stochastic import (
-    StochasticConfig,
-    StochasticTokenizer,
-    load_stochastic,
-    make_stochastic,
-    open_tokenizer,
-)
-from tokwork.trainers.stochastok import (
+from tokwork.loader import load_stochastic, open_tokenizer
+from tokwork.sampling import StochasticConfig, StochasticTokenizer
+from tokwork.sampling.bpe_dropout import BPEDropout, bpe_dropout_reference
+from tokwork.sampling.stochastok import (
     ExpansionTable,
     StochasTok,
     build_expansion_table,
     stochastok_reference,
 )
+from tokwork.trainers.stochastic import make_stochastic
 from tokwork.trainers.unigram import UnigramConfig, train_unigram
 
 # a b c d are bytes 97..100; the merges make ab=256, abc=257, abcd=258, bc=259, cd=260.

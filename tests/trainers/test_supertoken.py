@@ -16,26 +16,24 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from tests.cli.test_bad_input import assert_one_line_error, run_cli
 from tests.conftest import ENGLISH_SAMPLE, REPO, UDHR, assert_round_trips_any_text, texts, udhr_articles
+from tests.trainers.conftest import bad_parameters_test
 from tests.trainers.test_bpe import PLAIN_LOAD, merges_of
 from tokwork import load_tokenizer
 from tokwork.cli.main import main
 from tokwork.corpus import iter_texts
-from tokwork.errors import ParameterError
-from tokwork.trainers.bpe import bpe_trainer, empty_byte_level_bpe
-from tokwork.trainers.random_chunk import random_chunks
+from tokwork.trainers.bpe_model import bpe_trainer, empty_byte_level_bpe
 from tokwork.trainers.supertoken import (
     SupertokenConfig,
     SuperwordStages,
-    TextBuffer,
-    learn_merges,
     parse_chunk_lengths,
-    superword_pretokenizer,
     train_supertoken,
-    whole_text_encoder,
 )
-from tokwork.trainers.superword_chunks import count_chunks
-from tokwork.trainers.superword_merges import learn_superword_merges
-from tokwork.trainers.superword_units import stage1_ids
+from tokwork.trainers.supertoken.byte_level_bpe import superword_pretokenizer, whole_text_encoder
+from tokwork.trainers.supertoken.chunks import count_chunks
+from tokwork.trainers.supertoken.memory import TextBuffer
+from tokwork.trainers.supertoken.merges import learn_merges, learn_superword_merges
+from tokwork.trainers.supertoken.random_chunk import random_chunks
+from tokwork.trainers.supertoken.units import stage1_ids
 
 HELDOUT = REPO / "corpora" / "en" / "heldout.txt"
 SCRIPTS = ("eng", "rus", "cmn_hans", "arb", "hin", "jpn", "vie", "ell_monotonic")
@@ -236,16 +234,13 @@ def test_chunk_length_distribution_is_parsed():
     assert parse_chunk_lengths("8") == ([(8, 8)], [1.0])
 
 
-@pytest.mark.parametrize("config, message", [
+test_bad_parameters = bad_parameters_test([
     (SupertokenConfig(vocab_size=1000, transition=1000), "transition point 1000 must be below the vocab size"),
     (SupertokenConfig(vocab_size=1000, transition=100), "below the byte alphabet"),
     (SupertokenConfig(vocab_size=1000, method="random-chunk", chunk_lengths="0-5"), "chunk length 0"),
     (SupertokenConfig(vocab_size=1000, method="random-chunk", chunk_lengths="5-x"), "must look like"),
     (SupertokenConfig(vocab_size=1000, method="stochastic"), "unknown supertoken method"),
 ])
-def test_bad_parameters(config, message):
-    with pytest.raises(ParameterError, match=message):
-        config.validate()
 
 
 def test_cli_trains_both_methods_and_reports(tmp_path, capsys):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 import sentencepiece as spm
 
 from tests.conftest import assert_round_trips_any_text
+from tests.trainers.conftest import bad_parameters_test
 from tokwork import load_tokenizer
-from tokwork.errors import ParameterError
 from tokwork.trainers.unigram import UnigramConfig
 
 
@@ -35,11 +34,8 @@ def test_unigram_is_a_unigram_model_with_byte_pieces(trained):
     assert newline is not None and tok.encode("a\nb").count(newline) == 1
 
 
-@pytest.mark.parametrize("config, message", [
+test_bad_parameters = bad_parameters_test([
     (UnigramConfig(vocab_size=200), "below the 256 byte pieces"),
     (UnigramConfig(vocab_size=5000, model_type="wordpiece"), "unknown model type"),
     (UnigramConfig(vocab_size=5000, character_coverage=0.1), "character coverage"),
 ])
-def test_bad_parameters(config, message):
-    with pytest.raises(ParameterError, match=message):
-        config.validate()

@@ -14,6 +14,7 @@ import torch
 from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as BackendTokenizer
 
+import tokwork.pico
 from tokwork import load_tokenizer
 from tokwork.byteview import bytes_to_byte_level
 
@@ -59,20 +60,13 @@ def sentencepiece_style_tokenizer(folder: Path, pieces: list[str] = TARGET_PIECE
 
 
 def pico_model(folder: Path, *, kind: str = "llama", tied: bool = True, rows: int, seed: int = 0) -> Path:
-    """A random 2-layer model (hidden 32) with `rows` embedding rows, saved as safetensors in `folder`."""
-    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+    """A random 2-layer model (hidden 32) with `rows` embedding rows, saved as safetensors in `folder`.
 
-    torch.manual_seed(seed)
-    if kind == "llama":
-        config = LlamaConfig(vocab_size=rows, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                             tie_word_embeddings=tied, bos_token_id=0, eos_token_id=0)
-    else:
-        config = GPT2Config(vocab_size=rows, n_embd=32, n_layer=2, n_head=4, n_positions=128,
-                            tie_word_embeddings=tied, bos_token_id=0, eos_token_id=0)
-    model = AutoModelForCausalLM.from_config(config)
-    if not tied:  # make the head clearly different from the input matrix
-        torch.nn.init.normal_(model.get_output_embeddings().weight, std=0.5)
+    The initialiser is transformers' default (0.02); an untied head is redrawn wider (0.5) so that it is
+    clearly not the input matrix; `<|endoftext|>` (id 0) is bos and eos, as in `byte_level_tokenizer`.
+    """
+    model = tokwork.pico.pico_model(rows, kind=kind, seed=seed, tied=tied, spread=0.02, head_spread=0.5,
+                                    max_positions=128, end_of_text_id=0, dtype=torch.float32)
     model.save_pretrained(folder)
     return folder
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tokwork import load_tokenizer
-from tokwork.transplant.vocabulary import transplant_vocabulary
+from tokwork.transplant.pipeline import transplant_vocabulary
 
 
 def shared_ids(result):

@@ -10,7 +10,7 @@ import torch
 def test_smollm2_onto_gpt2_keeps_shared_logits(reference_tokenizer):
     from tokwork.smollm2 import smollm2_folder
     from tokwork.transplant.checkpoint import apply_embeddings, load_checkpoint
-    from tokwork.transplant.vocabulary import transplant_vocabulary
+    from tokwork.transplant.pipeline import transplant_vocabulary
 
     source = smollm2_folder()
     gpt2 = reference_tokenizer("gpt2")

@@ -21,7 +21,8 @@ from tokwork.bytelevel.tree import SortedHead, TokenTree
 from tokwork.bytelevel.vocabulary import ByteVocabulary
 from tokwork.errors import ParameterError, TokenizerFormatError, TokworkError
 from tokwork.kernels.segment_sum import segment_sum
-from tokwork.tokenizer import Tokenizer, load_tokenizer
+from tokwork.loader import load_tokenizer
+from tokwork.tokenizer import Tokenizer
 
 DOCUMENT_SEPARATOR = "<|endoftext|>"
 # Models may pad their embedding matrix past the tokenizer's last id; more than this many extra rows

@@ -18,8 +18,17 @@ from typing import Any
 
 import torch
 
+from tokwork.card import (
+    CARD_NAME,
+    MODEL_LIBRARIES,
+    CardError,
+    has_card,
+    library_versions,
+    read_card,
+    write_card,
+)
 from tokwork.errors import TokworkError
-from tokwork.outputs import CARD_NAME, output_directory
+from tokwork.outputs import output_directory
 from tokwork.tokenizer import Tokenizer
 from tokwork.transplant.hypernet.model import HypernetConfig, Hypernetwork
 
@@ -81,7 +90,7 @@ class HypernetCard:
     step: int = 0
     seconds: float = 0.0
     history: list[dict] = field(default_factory=list)
-    versions: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
     kind: str = KIND
 
     def as_json(self) -> dict:
@@ -102,30 +111,30 @@ class HypernetCard:
 
 def is_hypernet_folder(folder: str | Path) -> bool:
     """Whether `folder` holds a hypernetwork card (it may still be corrupt)."""
-    card = Path(folder) / CARD_NAME
     try:
-        return card.is_file() and json.loads(card.read_text(encoding="utf-8")).get("kind") == KIND
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return read_card(folder).get("kind") == KIND
+    except CardError:
         return False
 
 
-def read_card(folder: str | Path) -> HypernetCard:
+def read_hypernet_card(folder: str | Path) -> HypernetCard:
     """The card of a hypernetwork folder; `HypernetError` for a missing, foreign or corrupt folder."""
     folder = Path(folder)
     if not folder.exists():
         raise HypernetError(f"hypernetwork '{folder}' does not exist; train one with `tokwork hypernet train`")
-    card_file = folder / CARD_NAME
-    if not folder.is_dir() or not card_file.is_file():
+    if not has_card(folder):
         raise HypernetError(f"'{folder}' is not a hypernetwork folder (no {CARD_NAME}); "
                             "train one with `tokwork hypernet train`")
     try:
-        data = json.loads(card_file.read_text(encoding="utf-8"))
+        data = read_card(folder)
         if data.get("kind") != KIND:
             raise HypernetError(f"'{folder}' is a tokwork output of another kind, not a hypernetwork")
         card = HypernetCard.from_json(data)
         card.config.validate()
         card.source_info  # noqa: B018  (raises for a card without a complete source)
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError, TokworkError) as err:
+    except CardError as err:
+        raise HypernetError(f"hypernetwork {err}") from None
+    except (TypeError, AttributeError, TokworkError) as err:
         if isinstance(err, HypernetError):
             raise
         raise HypernetError(f"hypernetwork '{folder}' has a corrupt {CARD_NAME} ({err})") from None
@@ -138,7 +147,7 @@ def load_hypernet(folder: str | Path, *, device: torch.device | str = "cpu") -> 
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    card = read_card(folder)
+    card = read_hypernet_card(folder)
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise HypernetError(f"hypernetwork '{folder}' has no {WEIGHTS}; train it again")
@@ -184,5 +193,5 @@ def save_hypernet(folder: str | Path, hypernet: Hypernetwork, card: HypernetCard
                        for index, values in saved["state"].items() for name, value in values.items()}
             save_file(tensors, str(staging / OPTIMIZER),
                       metadata={"param_groups": json.dumps(saved["param_groups"])})
-        (staging / CARD_NAME).write_text(json.dumps(card.as_json(), indent=2) + "\n", encoding="utf-8")
+        write_card(staging, card)
     return Path(folder)

@@ -17,7 +17,7 @@ import torch
 
 from tokwork.errors import ParameterError
 from tokwork.transplant.calibration import calibrate_rows, check_strength
-from tokwork.transplant.hypernet.checkpoint import SourceInfo, load_hypernet, read_card
+from tokwork.transplant.hypernet.checkpoint import SourceInfo, load_hypernet, read_hypernet_card
 from tokwork.transplant.hypernet.model import predict_rows
 from tokwork.transplant.registry import Embeddings, TransplantContext, register
 
@@ -28,7 +28,7 @@ def check_hypernet_options(*, hypernet: str | Path | None, calibrate: float, **_
     if hypernet is None or str(hypernet) == "":
         raise ParameterError("method 'hypernet' needs a trained hypernetwork: pass --hypernet DIR "
                              "(made by `tokwork hypernet train`)")
-    read_card(hypernet)
+    read_hypernet_card(hypernet)
 
 
 @register("hypernet", summary="rows predicted by a trained ZeTT hypernetwork (Minixhofer et al. 2024)",

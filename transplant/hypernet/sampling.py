@@ -34,7 +34,7 @@ from tokwork.errors import CorpusError
 from tokwork.formats.hf_json import HFTokenizer
 from tokwork.split_patterns import SPLIT_PATTERNS, byte_level_pretokenizer
 from tokwork.tokenizer import Tokenizer
-from tokwork.trainers.bpe import BPEConfig, bpe_trainer, empty_byte_level_bpe, trained_tokenizer
+from tokwork.trainers.bpe_model import BPEConfig, bpe_trainer, empty_byte_level_bpe, trained_tokenizer
 from tokwork.transplant.align import align_vocabularies
 
 

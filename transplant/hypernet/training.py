@@ -21,7 +21,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ from tokwork.transplant.hypernet.checkpoint import (
     is_hypernet_folder,
     load_hypernet,
     load_optimizer,
-    read_card,
+    read_hypernet_card,
     save_hypernet,
 )
 from tokwork.transplant.hypernet.model import HypernetConfig, Hypernetwork, pad_pieces
@@ -223,8 +222,7 @@ class Trainer:
 def _new_card(source: Path, info: SourceInfo, shape: HypernetConfig, config: TrainingConfig,
               text: TrainingText) -> HypernetCard:
     return HypernetCard(model=shape.as_json(), training=config.as_json(), source=asdict(info),
-                        source_path=str(source), corpus=text.files,
-                        versions={name: version(name) for name in ("torch", "transformers", "tokenizers")})
+                        source_path=str(source), corpus=text.files)
 
 
 def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str | Path, *,
@@ -247,7 +245,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
     output = Path(output)
     resume = not fresh and is_hypernet_folder(output)
-    card = read_card(output) if resume else None
+    card = read_hypernet_card(output) if resume else None
     if not resume:
         check_output_directory(output, force=force or fresh)
     text = TrainingText.read(corpus, max_bytes=config.max_corpus_bytes)

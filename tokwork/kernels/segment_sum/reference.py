@@ -13,3 +13,13 @@ def segment_sum(values: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor)
     ends = torch.gather(picked, 1, offsets[:, 1:].long())
     starts = torch.gather(picked, 1, offsets[:, :-1].long())
     return ends - starts
+
+
+def random_segments(rows: int, vocab: int, queries: int, segments: int, *, seed: int):
+    """Random inputs for checking a backend against this reference: `rows` x `vocab` values in [0, 1),
+    a row per query and sorted segment bounds, drawn from a generator seeded with `seed`."""
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.rand((rows, vocab), generator=generator)
+    picked = torch.randint(0, rows, (queries,), generator=generator)
+    offsets = torch.sort(torch.randint(0, vocab + 1, (queries, segments + 1), generator=generator), dim=1).values
+    return values, picked, offsets

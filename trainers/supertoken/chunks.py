@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 from tokenizers import Regex, pre_tokenizers
 
-from tokwork.trainers.superword_merges import EMPTY, HASH_BASE, mix64
+from tokwork.trainers.supertoken.tables import EMPTY, HASH_BASE, mix64
 
 PUNCT, LETTER, NUMBER, SPACE, NEWLINE, END = 0, 1, 2, 3, 4, 255
 # how the regex engine is asked; every other character is PUNCT ([^\s\p{L}\p{M}\p{N}])

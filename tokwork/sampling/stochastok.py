@@ -24,9 +24,9 @@ import numpy as np
 from numba import njit
 
 from tokwork.errors import TokenizerFormatError
+from tokwork.sampling.ragged_ids import flatten_ids, unflatten_ids
+from tokwork.sampling.random_streams import next_below, text_state
 from tokwork.tokenizer import Tokenizer
-from tokwork.trainers.ragged_ids import flatten_ids, unflatten_ids
-from tokwork.trainers.random_streams import next_below, text_state
 
 _BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 

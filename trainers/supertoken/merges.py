@@ -17,97 +17,23 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from tokenizers import Tokenizer as BackendTokenizer
 
-EMPTY = -1
-HASH_BASE = np.uint64(0x100000001B3)
+from tokwork.trainers.supertoken.byte_level_bpe import vocab_bytes
+from tokwork.trainers.supertoken.tables import (
+    EMPTY,
+    HASH_BASE,
+    find_slot,
+    grown,
+    heap_pop,
+    heap_push,
+    mix64,
+    resized_table,
+    table_size,
+)
+
 # the count of a pair whose merge was refused: below any threshold, however often it is decremented
 REFUSED = -(1 << 62)
-
-
-@njit(cache=True)
-def table_size(n):
-    size = 1024
-    while size < n:
-        size *= 2
-    return size
-
-
-@njit(cache=True, inline="always")
-def mix64(key):
-    # splitmix64 finaliser: spreads pair keys and string hashes over the table
-    x = np.uint64(key)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-@njit(cache=True, inline="always")
-def _slot(keys, key):
-    """The slot holding `key`, or the empty slot where it would go (open addressing, linear probing)."""
-    mask = np.uint64(keys.size - 1)
-    at = np.int64(mix64(key) & mask)
-    while keys[at] != EMPTY and keys[at] != key:
-        at = (at + 1) & (keys.size - 1)
-    return at
-
-
-@njit(cache=True)
-def _table(keys, counts, heads, size, least):
-    """A pair table of `size` slots holding the entries of the given one whose count is at least `least`
-    (pairs that can no longer be merged are dropped: their counts only ever go down)."""
-    new_keys = np.full(size, EMPTY, dtype=np.int64)
-    new_counts = np.zeros(size, dtype=np.int64)
-    new_heads = np.full(size, EMPTY, dtype=np.int32)
-    for old in range(keys.size):
-        if keys[old] != EMPTY and counts[old] >= least:
-            at = _slot(new_keys, keys[old])
-            new_keys[at], new_counts[at], new_heads[at] = keys[old], counts[old], heads[old]
-    return new_keys, new_counts, new_heads
-
-
-@njit(cache=True)
-def _grow(array, fill, least=0):
-    """A copy of `array` half as long again (or `least` long, if more), the new part set to `fill`."""
-    bigger = np.full(max(array.size + array.size // 2, least), fill, dtype=array.dtype)
-    bigger[: array.size] = array
-    return bigger
-
-
-@njit(cache=True)
-def _heap_push(heap_count, heap_key, size, count, key):
-    """Push onto the max-heap (largest count, then smallest key, on top); the caller makes room."""
-    at = size
-    while at > 0:
-        parent = (at - 1) // 2
-        if heap_count[parent] > count or (heap_count[parent] == count and heap_key[parent] < key):
-            break
-        heap_count[at], heap_key[at] = heap_count[parent], heap_key[parent]
-        at = parent
-    heap_count[at], heap_key[at] = count, key
-    return size + 1
-
-
-@njit(cache=True)
-def _heap_pop(heap_count, heap_key, size):
-    """Remove the top (largest count, then smallest key); return it and the new size."""
-    top_count, top_key = heap_count[0], heap_key[0]
-    size -= 1
-    count, key = heap_count[size], heap_key[size]
-    at = 0
-    while True:
-        child = 2 * at + 1
-        if child >= size:
-            break
-        right = child + 1
-        if right < size and (heap_count[right] > heap_count[child]
-                             or (heap_count[right] == heap_count[child] and heap_key[right] < heap_key[child])):
-            child = right
-        if count > heap_count[child] or (count == heap_count[child] and key < heap_key[child]):
-            break
-        heap_count[at], heap_key[at] = heap_count[child], heap_key[child]
-        at = child
-    heap_count[at], heap_key[at] = count, key
-    return top_count, top_key, size
 
 
 @njit(cache=True, inline="always")
@@ -148,9 +74,10 @@ def _count_pairs(tokens, chunk_start, chunk_len, chunk_count, min_frequency):
     for c in range(chunk_start.size):
         for i in range(chunk_start[c], chunk_start[c] + chunk_len[c] - 1):
             if 4 * used >= 3 * keys.size:
-                keys, counts, _ = _table(keys, counts, np.zeros(keys.size, dtype=np.int32), 2 * keys.size, 0)
+                keys, counts, _ = resized_table(keys, counts, np.zeros(keys.size, dtype=np.int32),
+                                                2 * keys.size, 0)
             key = (np.int64(tokens[i]) << 32) | np.int64(tokens[i + 1])
-            at = _slot(keys, key)
+            at = find_slot(keys, key)
             if keys[at] == EMPTY:
                 keys[at] = key
                 used += 1
@@ -158,18 +85,19 @@ def _count_pairs(tokens, chunk_start, chunk_len, chunk_count, min_frequency):
     kept = 0
     for at in range(keys.size):
         kept += keys[at] != EMPTY and counts[at] >= min_frequency
-    keys, counts, heads = _table(keys, counts, np.full(keys.size, EMPTY, dtype=np.int32), table_size(2 * kept),
-                                 min_frequency)
+    keys, counts, heads = resized_table(keys, counts, np.full(keys.size, EMPTY, dtype=np.int32),
+                                        table_size(2 * kept), min_frequency)
     occurrences = 0
     for c in range(chunk_start.size):
         for i in range(chunk_start[c], chunk_start[c] + chunk_len[c] - 1):
-            occurrences += keys[_slot(keys, (np.int64(tokens[i]) << 32) | np.int64(tokens[i + 1]))] != EMPTY
+            key = (np.int64(tokens[i]) << 32) | np.int64(tokens[i + 1])
+            occurrences += keys[find_slot(keys, key)] != EMPTY
     node_chunk = np.empty(max(1024, occurrences + occurrences // 4), dtype=np.int32)
     node_next = np.empty(node_chunk.size, dtype=np.int32)
     nodes = 0
     for c in range(chunk_start.size):
         for i in range(chunk_start[c], chunk_start[c] + chunk_len[c] - 1):
-            at = _slot(keys, (np.int64(tokens[i]) << 32) | np.int64(tokens[i + 1]))
+            at = find_slot(keys, (np.int64(tokens[i]) << 32) | np.int64(tokens[i + 1]))
             if keys[at] != EMPTY and (heads[at] == EMPTY or node_chunk[heads[at]] != c):
                 node_chunk[nodes], node_next[nodes] = c, heads[at]
                 heads[at] = nodes
@@ -217,14 +145,14 @@ def _rewrite(tokens, chunk_start, chunk_len, chunk_count, keys, counts, node, no
                         event_key[n_events], event_chunk[n_events] = (left << 32) | a, -1 - c
                         n_events += 1
                     else:
-                        slot = _slot(keys, (left << 32) | a)
+                        slot = find_slot(keys, (left << 32) | a)
                         if keys[slot] != EMPTY:
                             counts[slot] -= w
                     event_key[n_events], event_chunk[n_events] = (left << 32) | new, c
                     n_events += 1
                 if i + 2 < end:  # the right neighbour
                     right = np.int64(tokens[i + 2])
-                    slot = _slot(keys, (np.int64(b) << 32) | right)
+                    slot = find_slot(keys, (np.int64(b) << 32) | right)
                     if keys[slot] != EMPTY:
                         counts[slot] -= w
                     event_key[n_events], event_chunk[n_events] = (np.int64(new) << 32) | right, c
@@ -257,7 +185,7 @@ def _add_pairs(event_key, event_chunk, n_events, chunk_count, keys, counts, head
             total += chunk_count[c] if c >= 0 else -chunk_count[-1 - c]
             last += 1
         if total >= min_frequency:
-            slot = _slot(keys, pair)
+            slot = find_slot(keys, pair)
             keys[slot], counts[slot] = pair, total
             added += 1
             for e in order[first:last]:
@@ -271,7 +199,7 @@ def _add_pairs(event_key, event_chunk, n_events, chunk_count, keys, counts, head
                     free = node_next[node]
                     node_chunk[node], node_next[node] = c, heads[slot]
                     heads[slot] = node
-            size = _heap_push(heap_count, heap_key, size, total, pair)
+            size = heap_push(heap_count, heap_key, size, total, pair)
         first = last
     return free, nodes, added, size
 
@@ -316,7 +244,7 @@ def learn_superword_merges(tokens, chunk_start, chunk_len, chunk_count, pool, of
     size = 0
     for at in range(keys.size):
         if keys[at] != EMPTY:
-            size = _heap_push(heap_count, heap_key, size, counts[at], keys[at])
+            size = heap_push(heap_count, heap_key, size, counts[at], keys[at])
 
     merges = np.empty((num_merges, 2), dtype=np.int32)
     visited = np.zeros(chunk_start.size, dtype=np.int32)
@@ -326,11 +254,11 @@ def learn_superword_merges(tokens, chunk_start, chunk_len, chunk_count, pool, of
     refused = 0
     done = 0
     while done < num_merges and size > 0:
-        best_count, best, size = _heap_pop(heap_count, heap_key, size)
-        at = _slot(keys, best)
+        best_count, best, size = heap_pop(heap_count, heap_key, size)
+        at = find_slot(keys, best)
         if counts[at] != best_count:  # stale: the pair lost occurrences since it was pushed
             if counts[at] >= min_frequency:
-                size = _heap_push(heap_count, heap_key, size, counts[at], best)
+                size = heap_push(heap_count, heap_key, size, counts[at], best)
             continue
         if best_count < min_frequency:
             break
@@ -346,7 +274,7 @@ def learn_superword_merges(tokens, chunk_start, chunk_len, chunk_count, pool, of
         # the new token's bytes go to the end of the pool
         need = lengths[a] + lengths[b]
         while pool_end + need > pool.size:
-            pool = _grow(pool, 0)
+            pool = grown(pool, 0)
         pool[pool_end: pool_end + lengths[a]] = pool[offsets[a]: offsets[a] + lengths[a]]
         pool[pool_end + lengths[a]: pool_end + need] = pool[offsets[b]: offsets[b] + lengths[b]]
         offsets[new], lengths[new] = pool_end, need
@@ -363,17 +291,18 @@ def learn_superword_merges(tokens, chunk_start, chunk_len, chunk_count, pool, of
             event_key = np.empty(3 * bound + event_key.size // 2, dtype=np.int64)
             event_chunk = np.empty(event_key.size, dtype=np.int32)
         if node_chunk.size - nodes < 2 * bound:
-            node_chunk = _grow(node_chunk, 0, nodes + 2 * bound)
-            node_next = _grow(node_next, 0, node_chunk.size)
+            node_chunk = grown(node_chunk, 0, nodes + 2 * bound)
+            node_next = grown(node_next, 0, node_chunk.size)
         if 4 * (used + 2 * bound) >= 3 * keys.size:
             used = 0
             for slot in range(keys.size):
                 used += keys[slot] != EMPTY and counts[slot] >= min_frequency
-            keys, counts, heads = _table(keys, counts, heads, table_size(2 * (used + 2 * bound)), min_frequency)
-            at = _slot(keys, best)
+            keys, counts, heads = resized_table(keys, counts, heads, table_size(2 * (used + 2 * bound)),
+                                                min_frequency)
+            at = find_slot(keys, best)
         if heap_count.size < size + 2 * bound:
-            heap_count = _grow(heap_count, 0, size + 2 * bound)
-            heap_key = _grow(heap_key, 0, heap_count.size)
+            heap_count = grown(heap_count, 0, size + 2 * bound)
+            heap_key = grown(heap_key, 0, heap_count.size)
 
         node = heads[at]
         heads[at] = EMPTY
@@ -385,3 +314,18 @@ def learn_superword_merges(tokens, chunk_start, chunk_len, chunk_count, pool, of
                                               min_frequency)
         used += added
     return merges[:done], refused
+
+
+def learn_merges(base: BackendTokenizer, tokens, starts, lengths, counts, *, num_merges: int,
+                 min_frequency: int) -> tuple[np.ndarray, int]:
+    """Merges (pairs of ids) learned on top of `base` over chunks of its ids (stage 2 of the two-stage
+    method, or all merges of random-chunk over bytes); also how many were refused because their result
+    already was a token."""
+    pieces = vocab_bytes(base)
+    sizes = np.array([len(p or b"") for p in pieces], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    pool = np.frombuffer(b"".join(p or b"" for p in pieces), dtype=np.uint8)
+    known = np.array([p is not None for p in pieces], dtype=np.bool_)
+    merges, refused = learn_superword_merges(tokens, starts, lengths, counts, pool, offsets, sizes, known,
+                                             len(pieces), max(0, num_merges), min_frequency)
+    return merges, int(refused)

@@ -22,18 +22,17 @@ from tokenizers import pre_tokenizers
 from tokwork.byteview import bytes_to_byte_level
 from tokwork.corpus import CorpusReader
 from tokwork.progress import track
-from tokwork.trainers.bpe import BYTE_ALPHABET, TRAINING_BLOCK_CHARS, bpe_trainer, empty_byte_level_bpe
-from tokwork.trainers.card import TrainingCard
-from tokwork.trainers.supertoken import (
-    SupertokenConfig,
-    TextBuffer,
-    TrainedSupertoken,
-    hf_tokenizer,
-    learn_merges,
-    parse_chunk_lengths,
-    release_freed_memory,
-    with_merges,
+from tokwork.trainers.bpe_model import (
+    BYTE_ALPHABET,
+    TRAINING_BLOCK_CHARS,
+    bpe_trainer,
+    empty_byte_level_bpe,
+    trained_tokenizer,
 )
+from tokwork.trainers.card import TrainingCard
+from tokwork.trainers.supertoken.byte_level_bpe import with_merges
+from tokwork.trainers.supertoken.config import SupertokenConfig, TrainedSupertoken, parse_chunk_lengths
+from tokwork.trainers.supertoken.memory import TextBuffer, release_freed_memory
 
 PHASES = ("count_chunks", "learn_merges")
 
@@ -41,7 +40,7 @@ PHASES = ("count_chunks", "learn_merges")
 def random_chunks(texts: Sequence[str], spec: str, *, seed: int) -> list[list[str]]:
     """The random-length chunks that `random-chunk` training cuts `texts` into (lengths in characters
     drawn from `spec`, see `parse_chunk_lengths`, with a seeded generator), as one list per text."""
-    from tokwork.trainers.superword_chunks import random_cuts
+    from tokwork.trainers.supertoken.chunks import random_cuts  # numba loads when chunks are cut
 
     ranges, probabilities = parse_chunk_lengths(spec)
     data, ends = TextBuffer(texts).read()
@@ -72,7 +71,8 @@ def train_random_chunk(corpus: Sequence[str | Path], config: SupertokenConfig, *
     """Random-chunk supertokens (TokenAdapt, Sharthak et al. 2025): byte-level BPE learned over chunks of
     random length that ignore word boundaries (the merges are learned as in stage 2 of the two-stage
     method, from the bytes up); the saved file applies its merges over the whole input."""
-    from tokwork.trainers.superword_chunks import count_random_chunks, span_bytes
+    from tokwork.trainers.supertoken.chunks import count_random_chunks, span_bytes  # numba loads here
+    from tokwork.trainers.supertoken.merges import learn_merges
 
     start = time.perf_counter()
     reader = CorpusReader(corpus, text_field=text_field, progress=progress, block_chars=TRAINING_BLOCK_CHARS)
@@ -91,7 +91,7 @@ def train_random_chunk(corpus: Sequence[str | Path], config: SupertokenConfig, *
         release_freed_memory()
         timings[phase] = round(time.perf_counter() - began, 3)
     backend = with_merges(base, merges, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False))
-    tokenizer = hf_tokenizer(backend, config.eos_token)
+    tokenizer = trained_tokenizer(backend, config.bpe_config(config.vocab_size))
     notes = {"vocab_size_reached": tokenizer.vocab_size, "refused_merges": refused,
              "distinct_chunks": len(chunks.counts), "chunks": int(chunks.counts.sum()), "seconds": timings,
              "inference": "no pretokenization: the merges apply over the whole input"}

@@ -17,8 +17,10 @@ import numpy as np
 from numba import njit
 from tokenizers import Tokenizer as BackendTokenizer
 
-from tokwork.trainers.superword_chunks import Chunks, SpanTable, count_span
-from tokwork.trainers.superword_merges import EMPTY, mix64, table_size
+from tokwork.byteview import bytes_to_byte_level
+from tokwork.trainers.supertoken.byte_level_bpe import vocab_bytes, whole_text_encoder
+from tokwork.trainers.supertoken.chunks import Chunks, SpanTable, count_span
+from tokwork.trainers.supertoken.tables import EMPTY, mix64, table_size
 
 # units up to this many bytes are encoded in numba (quadratic in the length); longer ones by `tokenizers`
 SHORT_UNIT = 64
@@ -144,8 +146,6 @@ def encode_units(stage1: BackendTokenizer, encoder: BackendTokenizer, data: np.n
     """Stage-1 ids of each distinct unit `data[starts[k]:ends[k]]`: returns a flat id array, where unit k's
     ids begin (each unit has as many slots as bytes) and how many it has. `encoder` is `stage1` encoding
     each input as one pretoken; it encodes the long units."""
-    from tokwork.byteview import bytes_to_byte_level
-
     spec = json.loads(stage1.to_str())["model"]
     vocab = spec["vocab"]
     pairs = np.array([[vocab[a], vocab[b]] for a, b in spec["merges"]], dtype=np.int32).reshape(-1, 2)
@@ -191,8 +191,6 @@ def chunk_tokens(unit_ids, first_unit, unit_offsets, unit_counts, unit_tokens):
 def stage1_ids(stage1: BackendTokenizer, chunks: Chunks):
     """The stage-1 ids of every distinct chunk, exactly as stage 1 encodes the whole chunk; returns ids,
     chunk starts and chunk lengths."""
-    from tokwork.trainers.supertoken import vocab_bytes, whole_text_encoder
-
     breaks = space_breaks(vocab_bytes(stage1))
     unit_ids, first_unit, starts, ends = chunk_units(chunks.data, chunks.starts, chunks.ends, breaks)
     tokens, offsets, counts = encode_units(stage1, whole_text_encoder(stage1), chunks.data, starts, ends)

@@ -1,20 +1,19 @@
-"""Transplant a vocabulary end to end: check the inputs, align, run a method, write the new checkpoint.
+"""The transplant pipeline: check the inputs, align the vocabularies, run a method, write the new checkpoint.
 
 Everything that can be refused (a tokenizer without a byte view, a missing, corrupt or pickled
-checkpoint, an unknown method or option, an output that exists) is refused before the long work starts,
-so a bad call costs a second and writes nothing.
+checkpoint, an unknown method or option, an output in the way: a file, or a folder tokwork did not write)
+is refused before the long work starts, so a bad call costs a second and writes nothing.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from tokwork.errors import OutputError
-from tokwork.tokenizer import load_tokenizer
+from tokwork.loader import load_tokenizer
+from tokwork.outputs import check_output_directory
 from tokwork.transplant.align import Alignment, AlignmentReport, align_vocabularies
 from tokwork.transplant.checkpoint import (
     TransplantCard,
@@ -39,14 +38,6 @@ class TransplantResult:
     alignment: Alignment
 
 
-def check_output(output: str | Path, *, force: bool) -> Path:
-    """Refuse an existing, non-empty output unless `force` (then it is replaced atomically at the end)."""
-    path = Path(output)
-    if path.exists() and not force and (not path.is_dir() or any(path.iterdir())):
-        raise OutputError(f"output '{path}' already exists; choose another path or pass --force to replace it")
-    return path
-
-
 def transplant_vocabulary(source: str | Path, target: str | Path, output: str | Path | None, *,
                           method: str = "omp", options: dict[str, Any] | None = None,
                           donor: str | DonorSpace | None = None, allow_pickle: bool = False,
@@ -61,7 +52,7 @@ def transplant_vocabulary(source: str | Path, target: str | Path, output: str | 
     info = get_method(method)
     options = check_options(info, dict(options or {}))
     if output is not None:
-        check_output(output, force=force)
+        check_output_directory(output, force=force)
     check_checkpoint_folder(source, allow_pickle=allow_pickle)
     target_tokenizer = load_tokenizer(target)
     target_tokenizer.byte_view  # noqa: B018  (raises now for a tokenizer without one)
@@ -86,7 +77,6 @@ def transplant_vocabulary(source: str | Path, target: str | Path, output: str | 
             method=method, options=options, donor=space.name if space else None, source=str(source),
             target=str(target), alignment=report.as_json(), tied=checkpoint.tied,
             seconds=round(time.perf_counter() - started, 3),
-            versions={name: version(name) for name in ("torch", "transformers", "tokenizers")},
         )
         written = write_checkpoint(checkpoint, alignment, embeddings, output, card=card, force=force)
     return TransplantResult(output=written, report=report, method_seconds=method_seconds,

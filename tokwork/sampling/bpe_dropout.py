@@ -6,128 +6,31 @@ can seed, so the same text and seed could not give the same segmentation twice. 
 merge loop as `tokenizers` (`Word::merge_all`): a priority queue of adjacent pairs by merge rank then
 position; each pop is dropped with probability p and put aside, the put-aside pairs return to the queue
 after the next merge that happens, and the word is done when the queue is empty. The draws come from a
-per-text stream (`tokwork.trainers.random_streams`).
+per-text stream (`tokwork.sampling.random_streams`).
 
 Everything around the merges stays the library's: the base tokenizer encodes deterministically, and its
 `word_ids` say which tokens came from one pre-token. Each pre-token is rebuilt from its tokens' characters
 (or byte-fallback pieces) and merged again with dropout. Added tokens and post-processor tokens are kept
 as they are. With p = 0 the kernel reproduces the deterministic encoding (the tests check it on every
 shipped language); `ignore_merges` models (Llama 3, tiktoken files) look whole pre-tokens up first only
-when p = 0, as `tokenizers` does.
+when p = 0, as `tokenizers` does. The merge table the kernel reads comes from `merge_table`.
 """
 
 from __future__ import annotations
 
 import heapq
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
 from numba import njit
 
-from tokwork.errors import ParameterError
-from tokwork.formats.hf_json import HFTokenizer
+from tokwork.sampling.merge_table import MergeTable, merge_table
+from tokwork.sampling.ragged_ids import flatten_ids, unflatten_ids
+from tokwork.sampling.random_streams import next_unit, text_state
 from tokwork.tokenizer import Tokenizer
-from tokwork.trainers.ragged_ids import flatten_ids, unflatten_ids
-from tokwork.trainers.random_streams import next_unit, text_state
 
-_BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 _POSITION_BITS = 32
-
-
-@dataclass(frozen=True)
-class MergeTable:
-    """A BPE model's merges as ids, and each token's initial symbols (`atoms`) for re-merging.
-
-    `pairs` maps (left, right) to (rank, merged id); `atom_starts`/`atoms` are CSR arrays: the symbols the
-    model starts from when a pre-token contains this token's text; `fixed` marks added tokens.
-    """
-
-    pairs: dict[tuple[int, int], tuple[int, int]]
-    atom_starts: np.ndarray
-    atoms: np.ndarray
-    fixed: np.ndarray
-    ignore_merges: bool
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.fixed)
-
-    def atoms_of(self, token_id: int) -> list[int]:
-        return self.atoms[self.atom_starts[token_id]:self.atom_starts[token_id + 1]].tolist()
-
-
-def _merge_pairs(model: dict) -> list[tuple[str, str]]:
-    pairs = []
-    for entry in model.get("merges", []):
-        if isinstance(entry, str):
-            parts = entry.split(" ")
-            if len(parts) != 2:
-                continue
-            entry = parts
-        pairs.append((entry[0], entry[1]))
-    return pairs
-
-
-def merge_table(tokenizer: Tokenizer) -> MergeTable:
-    """The merge table of a `tokenizers` BPE model (tokenizer.json or a converted tiktoken file).
-
-    Raises `ParameterError` for other models (BPE-dropout only means something for BPE) and for BPE
-    variants whose words carry a continuing-subword prefix or end-of-word suffix.
-    """
-    model = tokenizer.spec["model"] if isinstance(tokenizer, HFTokenizer) else None
-    if model is None or model.get("type") != "BPE":
-        kind = model.get("type") if model else tokenizer.format
-        raise ParameterError(
-            f"BPE-dropout needs a BPE tokenizer, and '{tokenizer.source or 'the base tokenizer'}' is {kind}; "
-            "use --method stochastok, or unigram-sampling for a SentencePiece unigram model"
-        )
-    if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
-        raise ParameterError(f"BPE-dropout does not support BPE models with subword prefixes or suffixes "
-                             f"('{tokenizer.source or 'the base tokenizer'}'); use --method stochastok")
-    vocab: dict[str, int] = model["vocab"]
-    pairs: dict[tuple[int, int], tuple[int, int]] = {}
-    for rank, (left, right) in enumerate(_merge_pairs(model)):
-        ids = vocab.get(left), vocab.get(right), vocab.get(left + right)
-        if None not in ids:
-            pairs[ids[0], ids[1]] = (rank, ids[2])
-    size = tokenizer.vocab_size
-    fixed = np.zeros(size, dtype=np.bool_)
-    for added in tokenizer.spec.get("added_tokens", []):
-        if 0 <= added["id"] < size:
-            fixed[added["id"]] = True
-    byte_fallback = bool(model.get("byte_fallback"))
-    tokens: list[str | None] = [None] * size
-    for token, token_id in vocab.items():
-        if token_id < size:
-            tokens[token_id] = token
-    rows = [_atoms(token, i, vocab, byte_fallback, fixed[i]) for i, token in enumerate(tokens)]
-    atom_starts = np.zeros(size + 1, dtype=np.int64)
-    np.cumsum([len(r) for r in rows], out=atom_starts[1:])
-    atoms = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(atom_starts[-1]))
-    return MergeTable(pairs, atom_starts, atoms, fixed, bool(model.get("ignore_merges")))
-
-
-def _atoms(token: str | None, token_id: int, vocab: dict[str, int], byte_fallback: bool, fixed: bool) -> list[int]:
-    """The symbols `tokenizers` starts a word from, for the characters of one token."""
-    if token is None or fixed or len(token) == 1 or (byte_fallback and _BYTE_PIECE.fullmatch(token)):
-        return [token_id]
-    symbols = [vocab.get(char) for char in token]
-    if None not in symbols:
-        return symbols
-    if not byte_fallback:
-        return [token_id]  # not reachable by merges; keep the token whole
-    spelled: list[int] = []
-    for char, char_id in zip(token, symbols, strict=True):
-        pieces = [char_id] if char_id is not None else [vocab.get(f"<0x{b:02X}>") for b in char.encode("utf-8")]
-        if None in pieces:
-            return [token_id]
-        spelled.extend(pieces)
-    return spelled
-
-
 _EMPTY = -1
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
 

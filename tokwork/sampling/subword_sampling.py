@@ -22,8 +22,8 @@ import sentencepiece as spm
 
 from tokwork.errors import ParameterError
 from tokwork.formats.sentencepiece_model import SPACE_MARK, SentencePieceTokenizer
+from tokwork.sampling.random_streams import text_seed32
 from tokwork.tokenizer import Tokenizer
-from tokwork.trainers.random_streams import text_seed32
 
 _SEED_LOCK = threading.Lock()
 _MODEL_TYPES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}

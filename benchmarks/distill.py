@@ -1,0 +1,148 @@
+"""Distillation after a transplant on SmolLM2-135M: bits per byte against training time, ALM vs LM.
+
+The teacher is SmolLM2-135M with its own tokenizer; the students are it transplanted (the best
+zero-shot method of benchmarks/transplant.py, hybrid) onto GPT-2's vocabulary and onto the 32k English
+BPE of that benchmark. Each student is distilled on the en-docs training split with one loss (alm, lm,
+alm+lm) and one choice of what learns (new-rows, embeddings, all), and scored at several points on the
+held-out English of benchmarks/transplant.py (English UDHR + the opening of corpora/en/heldout.txt;
+never trained on), pooled and per text, and on two non-English UDHR texts (what the model knows outside
+the training text). Points are reached by resuming the same run (`tokwork distill` resumes exactly), so
+a row at 8 minutes is the row at 4 minutes trained 4 minutes more.
+
+Time is the training's process CPU time divided by its threads (what a quiet 2-core machine takes in
+wall time); wall seconds are recorded too. The floor is the teacher itself.
+
+    .venv/bin/python benchmarks/distill.py --target gpt2 --losses alm lm --minutes 2 4 8 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from tokwork.cache import cache_root
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "build" / "bench" / "distill"
+RESULTS = REPO / "benchmarks" / "results" / "distill.json"
+HELDOUT_CHARS = 24_000
+OTHER_LANGUAGES = ("fra", "deu")
+
+
+def heldout_texts() -> dict[str, str]:
+    """The held-out English of benchmarks/transplant.py, and two other UDHR languages."""
+    heldout = (REPO / "corpora" / "en" / "heldout.txt").read_text(encoding="utf-8")
+    cut = heldout.rfind("\n\n", 0, HELDOUT_CHARS)
+    texts = {"udhr-eng": (REPO / "corpora" / "udhr" / "eng.txt").read_text(encoding="utf-8"),
+             "en-heldout": heldout[:cut]}
+    for code in OTHER_LANGUAGES:
+        texts[f"udhr-{code}"] = (REPO / "corpora" / "udhr" / f"{code}.txt").read_text(encoding="utf-8")
+    return texts
+
+
+def score(folder: Path, texts: dict[str, str]) -> dict:
+    """Bits per byte of the model in `folder`: pooled over the two English texts, and per text."""
+    from tokwork.transplant.checkpoint import load_checkpoint
+    from tokwork.transplant.evaluate import bits_per_byte
+
+    checkpoint = load_checkpoint(folder)
+    evaluation = bits_per_byte(checkpoint.model, checkpoint.tokenizer, texts)
+    english = [t for t in evaluation.texts if t.name in ("udhr-eng", "en-heldout")]
+    return {"bits_per_byte": round(sum(t.bits for t in english) / sum(t.bytes for t in english), 4),
+            "per_text": {t.name: round(t.bits_per_byte, 4) for t in evaluation.texts}}
+
+
+def target_tokenizer(name: str) -> Path:
+    if name == "gpt2":
+        return cache_root() / "tokenizers" / "gpt2"
+    folder = WORK / "bpe32k-en"
+    if not (folder / "tokenizer.json").is_file():
+        from tokwork.trainers.bpe import BPEConfig, train_bpe
+
+        train_bpe([cache_root() / "corpora" / "en-docs" / "train.txt"], BPEConfig(vocab_size=32000),
+                  progress=False).save(folder, force=True)
+    return folder
+
+
+def zero_shot_student(teacher: Path, target: str) -> Path:
+    """The teacher transplanted onto the target with hybrid (the best zero-shot row), built once."""
+    from tokwork.transplant.pipeline import transplant_vocabulary
+
+    folder = WORK / f"{target}-hybrid"
+    if not (folder / "model.safetensors").is_file():
+        transplant_vocabulary(teacher, target_tokenizer(target), folder, method="hybrid", force=True)
+    return folder
+
+
+def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, minutes: list[float],
+        texts: dict[str, str], out: Path, threads: int) -> list[dict]:
+    """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each."""
+    from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.training import distill
+
+    points: list[dict] = []
+    card = None
+    for point in minutes:
+        budget = point * 60 * threads  # CPU seconds
+        while card is None or card.cpu_seconds < budget:
+            done = 0 if card is None else card.step
+            per_step = 10.0 if card is None or not card.step else card.cpu_seconds / card.step
+            steps = done + max(1, round((budget - (card.cpu_seconds if card else 0)) / per_step))
+            config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000)
+            card = distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False)
+        row = {"minutes": round(card.cpu_seconds / 60 / threads, 2), "wall_minutes": round(card.seconds / 60, 2),
+               "step": card.step, **score(out, texts),
+               "loss": {k: v for k, v in card.history[-1].items() if k in ("alm", "lm")}}
+        points.append(row)
+        print(f"  {loss:7s} {train:10s} {row['minutes']:6.2f} min  step {row['step']:5d}  "
+              f"BPB {row['bits_per_byte']:.4f}  {row['per_text']}", flush=True)
+    return points
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--targets", nargs="+", default=["gpt2"], choices=["gpt2", "bpe32k-en"])
+    parser.add_argument("--losses", nargs="+", default=["alm", "lm", "alm+lm"])
+    parser.add_argument("--trains", nargs="+", default=["new-rows"])
+    parser.add_argument("--minutes", nargs="+", type=float, default=[2, 5, 10, 20, 30])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--merge", action="store_true", help="add to the existing results instead of replacing")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    teacher = cache_root() / "models" / "smollm2-135m-instruct"
+    corpus = cache_root() / "corpora" / "en-docs" / "train.txt"
+    texts = heldout_texts()
+    report = json.loads(RESULTS.read_text()) if args.merge and RESULTS.exists() else {"targets": {}}
+    report["texts"] = {name: len(text.encode("utf-8")) for name, text in texts.items()}
+    report["floor"] = score(teacher, texts)
+    print(f"floor (teacher, own tokenizer): {report['floor']}", flush=True)
+    for target in args.targets:
+        student = zero_shot_student(teacher, target)
+        rows = report["targets"].setdefault(target, {})
+        rows["zero-shot"] = score(student, texts)
+        print(f"{target}: zero-shot hybrid {rows['zero-shot']}", flush=True)
+        for train in args.trains:
+            for loss in args.losses:
+                started = time.perf_counter()
+                points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
+                             out=WORK / f"{target}-{loss}-{train}", threads=args.threads)
+                rows[f"{loss}/{train}"] = {"points": points, "bench_seconds": round(time.perf_counter() - started)}
+                RESULTS.parent.mkdir(parents=True, exist_ok=True)
+                RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    report["machine"] = {"cpus": os.cpu_count(), "threads": args.threads, "python": platform.python_version(),
+                         "torch": torch.__version__}
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""`tokwork distill TEACHER STUDENT --corpus ... -o OUT`: heal a transplanted model by self-distillation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from tokwork.cli.console import out
+
+
+def distill_command(
+    teacher: str = typer.Argument(..., help="The original model: an HF folder (or smollm2).", show_default=False),
+    student: str = typer.Argument(..., help="The transplanted model: an HF folder with the new tokenizer.",
+                                  show_default=False),
+    corpus: list[str] = typer.Option(..., "--corpus", "-c", help="Training text: files, folders, .jsonl or .gz "
+                                     "(repeat for several).", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder (a plain HF checkpoint); an existing "
+                                "distillation there is resumed.", show_default=False),
+    steps: int = typer.Option(200, "--steps", help="Training steps in all; a resumed run goes on to this many."),
+    max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop (with a checkpoint) after this many "
+                                             "minutes; run again to go on."),
+    loss: str = typer.Option("alm", "--loss", help="alm (approximate likelihood matching on aligned chunks), "
+                             "lm (plain next-token loss, the baseline) or alm+lm."),
+    train: str = typer.Option("new-rows", "--train", help="What learns: new-rows (the rows the transplant made), "
+                              "embeddings (all embedding rows) or all (the whole model)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Texts per step."),
+    text_chars: int = typer.Option(512, "--text-chars", help="Characters per training text (about)."),
+    learning_rate: float | None = typer.Option(None, "--lr", help="Adam's learning rate (default: 1e-3 for "
+                                               "embedding rows, 3e-5 for the whole model)."),
+    temperature: float = typer.Option(100.0, "--temperature", help="ALM's binarisation temperature."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the text order."),
+    save_every: int = typer.Option(50, "--save-every", help="Steps between checkpoints."),
+    device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),
+    threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an existing folder."),
+    force: bool = typer.Option(False, "--force", help="Replace an output folder that tokwork did not make."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Distill STUDENT (a transplanted model) from TEACHER (the original) on text, so that it gives the same
+    likelihoods to the same text although the two tokenize it differently (Minixhofer et al. 2025).
+
+    The student is trained; the teacher only scores. A checkpoint is written every --save-every steps; the
+    same command again resumes from the last one. Then: tokwork eval OUT TEXT...
+    """
+    import torch
+    from transformers.utils import logging as transformers_logging
+
+    from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.training import distill
+
+    transformers_logging.disable_progress_bar()
+    if threads:
+        torch.set_num_threads(threads)
+    config = DistillConfig(loss=loss, train=train, steps=steps, batch_size=batch_size, text_chars=text_chars,
+                           learning_rate=learning_rate, temperature=temperature, seed=seed, save_every=save_every)
+    card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
+                   progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60)
+    last = card.history[-1] if card.history else {}
+    table = Table(show_header=False, box=None)
+    table.add_row("steps", f"{card.step:,} of {card.training['steps']:,}")
+    table.add_row("trained", f"{card.training['train']} ({card.trained_parameters:,} parameters; "
+                  f"{card.new_rows:,} new rows)")
+    table.add_row("last loss", ", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "lm") if k in last) or "-")
+    table.add_row("time", f"{card.seconds:.1f} s on {card.device}")
+    table.add_row("written to", str(output))
+    out.print(table)

@@ -1,0 +1,14 @@
+"""Command-line options that several commands share, declared once so that they read the same everywhere."""
+
+from __future__ import annotations
+
+import typer
+
+CorpusArg = typer.Argument(..., help="Corpus files, folders (searched for .txt/.jsonl/.gz) or globs.",
+                           show_default=False)
+VocabOpt = typer.Option(..., "--vocab-size", "-v", help="Number of tokens in the vocabulary.", show_default=False)
+OutputOpt = typer.Option(..., "--output", "-o", help="Output directory (written atomically).", show_default=False)
+TextFieldOpt = typer.Option("text", "--text-field", help="Field holding the text in .jsonl records.")
+ForceOpt = typer.Option(False, "--force", help="Replace an existing output directory that tokwork did not make.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+AddressOpt = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray).")

@@ -1,0 +1,235 @@
+"""Distillation after a transplant: aligned chunks, the ALM and LM losses, training, resume, bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import ENGLISH_SAMPLE
+from tokwork import load_tokenizer
+from tokwork.cli.main import main
+from tokwork.transplant.checkpoint import load_checkpoint
+from tokwork.transplant.distill.chunks import AlignmentError, align_chunks, token_byte_ends
+from tokwork.transplant.distill.config import DistillConfig
+from tokwork.transplant.distill.texts import make_batch
+from tokwork.transplant.distill.training import Distiller, distill, new_row_ids
+from tokwork.transplant.pipeline import transplant_vocabulary
+
+# Words both pico tokenizers can spell (the source's bytes and the target's pieces).
+WORDS = ["hello", "world", "cold", "bread", "here", "whole", "zero", "crowd", "lord", "held", "bold", "road",
+         "zz", "rode", "der", "oh", "x", "wax", "hex", "zed"]
+
+
+@pytest.fixture(scope="module")
+def gpt2_and_sentencepiece(reference_tokenizer):
+    """GPT-2 and a SentencePiece BPE (byte fallback, dummy prefix) trained here on English only."""
+    import sentencepiece as spm
+
+    from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
+
+    lines = [line for line in ENGLISH_SAMPLE.read_text(encoding="utf-8")[:20000].split("\n") if line]
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=model, vocab_size=400,
+                                   model_type="bpe", byte_fallback=True, add_dummy_prefix=True,
+                                   character_coverage=0.99, normalization_rule_name="identity",
+                                   remove_extra_whitespaces=False, num_threads=1, minloglevel=2)
+    return reference_tokenizer("gpt2"), SentencePieceTokenizer.from_bytes(model.getvalue())
+
+
+def test_chunks_are_the_shared_boundaries_gpt2_vs_sentencepiece(gpt2_and_sentencepiece):
+    gpt2, sentencepiece = gpt2_and_sentencepiece
+    text = "The café 日本"  # 本 is E6 9C AC: GPT-2 cuts it after two bytes, SentencePiece after each
+    teacher, student = gpt2.encode(text), sentencepiece.encode(text)
+    assert [gpt2.byte_view[i] for i in teacher] == [b"The", b" caf\xc3\xa9", b" \xe6", b"\x97", b"\xa5",
+                                                    b"\xe6\x9c", b"\xac"]
+    assert [sentencepiece.byte_view[i] for i in student] == [
+        b" T", b"he", b" c", b"a", b"f", b"\xc3", b"\xa9", b" ", b"\xe6", b"\x97", b"\xa5", b"\xe6", b"\x9c",
+        b"\xac"]
+    teacher_ends = token_byte_ends(gpt2, teacher, text)
+    student_ends = token_byte_ends(sentencepiece, student, text)
+    assert teacher_ends.tolist() == [3, 9, 11, 12, 13, 15, 16]
+    # the dummy-prefix space is no byte of the text: " T" ends at byte 1
+    assert student_ends.tolist() == [1, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+    chunks = align_chunks(teacher_ends, student_ends)
+    # "The" | " café" | " " + E6 | 97 | A5 | E6 9C | AC: the cut after 本's first byte (14) is SentencePiece's
+    # alone, so E6 9C is one chunk; the cut inside 日 after E6 (11) is shared.
+    assert chunks.spans() == [(0, 3), (3, 9), (9, 11), (11, 12), (12, 13), (13, 15), (15, 16)]
+    assert chunks.teacher_chunks.tolist() == [0, 1, 2, 3, 4, 5, 6]
+    assert chunks.student_chunks.tolist() == [0, 0, 1, 1, 1, 1, 1, 2, 2, 3, 4, 5, 5, 6]
+
+
+def test_chunks_of_one_tokenization_are_its_tokens():
+    ends = np.array([2, 5, 6, 9])
+    chunks = align_chunks(ends, ends)
+    assert chunks.spans() == [(0, 2), (2, 5), (5, 6), (6, 9)]
+    assert chunks.teacher_chunks.tolist() == chunks.student_chunks.tolist() == [0, 1, 2, 3]
+
+
+def test_text_the_tokens_do_not_spell_is_refused(tmp_path):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    backend = Tokenizer(models.WordLevel({"hello": 0, "[UNK]": 1}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.save(str(tmp_path / "tokenizer.json"))
+    lowercasing = load_tokenizer(tmp_path / "tokenizer.json")
+    with pytest.raises(AlignmentError, match="do not spell the text"):
+        token_byte_ends(lowercasing, lowercasing.encode("Hello"), "Hello")
+
+
+def _corpus(path, *, paragraphs: int = 200, seed: int = 0):
+    rng = random.Random(seed)
+    lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) for _ in range(paragraphs)]
+    path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def pair(pico, tmp_path):
+    """Teacher: the pico source model; student: it transplanted onto the SentencePiece-style target."""
+    source, target = pico()
+    student = tmp_path / "student"
+    transplant_vocabulary(source, target, student, method="subword-mean")
+    return source, student, _corpus(tmp_path / "corpus.txt")
+
+
+def _fast(**changes) -> DistillConfig:
+    # pico embeddings have a spread of 0.02, so Adam's steps must be small against it
+    settings = {"steps": 6, "batch_size": 4, "text_chars": 48, "save_every": 3, "log_every": 1,
+                "learning_rate": 2e-4, "warmup_steps": 0}
+    return DistillConfig(**{**settings, **changes})
+
+
+def _first_batch_loss(teacher, student, corpus, config: DistillConfig) -> dict[str, float]:
+    teacher_cp, student_cp = load_checkpoint(teacher), load_checkpoint(student)
+    distiller = Distiller(teacher_cp, student_cp, config, torch.device("cpu"),
+                          new_row_ids(teacher_cp, student_cp), [corpus])
+    texts = [next(distiller.texts) for _ in range(config.batch_size)]
+    batch = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer)
+    with torch.no_grad():
+        return {name: float(value) for name, value in distiller.losses(batch).items()}
+
+
+def test_alm_is_zero_for_the_same_model_and_positive_for_the_transplant(pair):
+    teacher, student, corpus = pair
+    config = _fast(loss="alm+lm", train="embeddings")
+    same = _first_batch_loss(teacher, teacher, corpus, config)
+    assert same["alm"] == 0.0 and same["lm"] > 0
+    transplanted = _first_batch_loss(teacher, student, corpus, config)
+    assert transplanted["alm"] > 1e-3
+
+
+@pytest.mark.parametrize("loss", ["alm", "lm", "alm+lm"])
+def test_a_few_steps_lower_the_loss(pair, tmp_path, loss):
+    teacher, student, corpus = pair
+    config = _fast(loss=loss, steps=40, save_every=40, batch_size=8, train="embeddings")
+    before = _first_batch_loss(teacher, student, corpus, config)
+    distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False)
+    after = _first_batch_loss(teacher, tmp_path / "out", corpus, config)
+    # the pico student starts close to its teacher (most rows are copies), so ALM's gain is small but sure
+    margins = {"alm": 0.99, "lm": 0.97}
+    for name in before:
+        assert after[name] < margins[name] * before[name], (name, before, after)
+
+
+def test_new_rows_training_changes_only_new_rows(pair, tmp_path):
+    teacher, student, corpus = pair
+    card = distill(teacher, student, [corpus], tmp_path / "out", config=_fast(train="new-rows"), progress=False)
+    before = load_file(student / "model.safetensors")
+    after = load_file(tmp_path / "out" / "model.safetensors")
+    new = new_row_ids(load_checkpoint(teacher), load_checkpoint(student))
+    assert card.new_rows == len(new) > 0
+    name = "model.embed_tokens.weight"
+    old = np.setdiff1d(np.arange(before[name].shape[0]), new)
+    assert torch.equal(after[name][old], before[name][old])
+    assert not torch.equal(after[name][new], before[name][new])
+    for key in before:
+        if key != name:
+            assert torch.equal(after[key], before[key]), key
+
+
+def test_resume_gives_bit_identical_weights(pair, tmp_path):
+    teacher, student, corpus = pair
+    straight = distill(teacher, student, [corpus], tmp_path / "straight", config=_fast(train="all"),
+                       progress=False)
+    distill(teacher, student, [corpus], tmp_path / "resumed", config=_fast(train="all", steps=3),
+            progress=False)
+    resumed = distill(teacher, student, [corpus], tmp_path / "resumed", config=_fast(train="all"),
+                      progress=False)
+    assert straight.step == resumed.step == 6
+    a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(tmp_path / "resumed" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["alm"] for h in straight.history] == [h["alm"] for h in resumed.history]
+
+
+def test_cli_writes_a_plain_hf_folder_with_a_card(pair, tmp_path, capsys):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    teacher, student, corpus = pair
+    out = tmp_path / "out"
+    code = main(["distill", str(teacher), str(student), "--corpus", str(corpus), "-o", str(out), "--steps", "4",
+                 "--batch-size", "2", "--text-chars", "48", "--loss", "alm+lm", "-q"])
+    assert code == 0
+    assert "written to" in capsys.readouterr().out
+    card = json.loads((out / "tokwork.json").read_text())
+    assert card["kind"] == "distill" and card["step"] == 4 and card["teacher"] == str(teacher)
+    assert card["corpus"] == [str(corpus)] and card["history"] and card["seconds"] > 0
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    ids = tokenizer("hello world", return_tensors="pt").input_ids
+    assert model(ids).logits.shape[-1] == model.config.vocab_size >= tokenizer.vocab_size
+
+
+@pytest.fixture
+def bad(pair, tmp_path):
+    from transformers import BertConfig, BertModel
+
+    teacher, student, corpus = pair
+    encoder = tmp_path / "encoder"
+    BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(encoder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (encoder / name).write_bytes((teacher / name).read_bytes())
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    lowercase = tmp_path / "lowercase"
+    lowercase.mkdir()
+    for f in student.iterdir():
+        (lowercase / f.name).write_bytes(f.read_bytes())
+    spec = json.loads((student / "tokenizer.json").read_text())
+    spec["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "Lowercase"}, spec["normalizer"]]}
+    (lowercase / "tokenizer.json").write_text(json.dumps(spec))
+    upper = tmp_path / "upper.txt"
+    upper.write_text("HELLO WORLD HELLO WORLD HELLO WORLD\n" * 40, encoding="utf-8")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n   \n", encoding="utf-8")
+    return {"teacher": teacher, "student": student, "corpus": corpus, "encoder": encoder, "foreign": foreign,
+            "lowercase": lowercase, "upper": upper, "empty": empty, "out": tmp_path / "out"}
+
+
+@pytest.mark.parametrize("case, message", [
+    (("encoder", "student", "corpus", "out", ()), "not a causal language model"),
+    (("teacher", "encoder", "corpus", "out", ()), "not a causal language model"),
+    (("teacher", "lowercase", "upper", "out", ()), "do not spell the text"),
+    (("teacher", "student", "empty", "out", ()), "holds no text"),
+    (("teacher", "student", "corpus", "out", ("--steps", "0")), "steps must be positive"),
+    (("teacher", "student", "corpus", "out", ("--loss", "kl")), "unknown loss"),
+    (("teacher", "student", "corpus", "foreign", ()), "not a tokwork output"),
+    (("teacher", "student", "missing", "out", ()), "does not exist"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(bad, capsys, case, message):
+    teacher, student, corpus, out, extra = case
+    corpus_path = bad[corpus] if corpus in bad else bad["out"].parent / "missing.txt"
+    code = main(["distill", str(bad[teacher]), str(bad[student]), "--corpus", str(corpus_path),
+                 "-o", str(bad[out]), "--steps", "2", "--text-chars", "48", "-q", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not bad["out"].exists()
+    assert [p.name for p in bad["foreign"].iterdir()] == ["keep.txt"]

@@ -1,0 +1,112 @@
+"""A `tokenizers` BPE model's merges as ids, and the symbols each token starts from, for re-merging.
+
+BPE-dropout (`tokwork.sampling.bpe_dropout`) rebuilds each pre-token from the symbols the model started
+from and merges them again; this module reads those two things from a `tokenizer.json` model (or a
+converted tiktoken file): the merge table, pair -> (rank, merged id), and every token's initial symbols
+(its characters, or its byte-fallback pieces). Added tokens are marked as fixed: they are never re-merged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+
+from tokwork.errors import ParameterError
+from tokwork.formats.hf_json import HFTokenizer
+from tokwork.tokenizer import Tokenizer
+
+_BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+
+
+@dataclass(frozen=True)
+class MergeTable:
+    """A BPE model's merges as ids, and each token's initial symbols (`atoms`) for re-merging.
+
+    `pairs` maps (left, right) to (rank, merged id); `atom_starts`/`atoms` are CSR arrays: the symbols the
+    model starts from when a pre-token contains this token's text; `fixed` marks added tokens.
+    """
+
+    pairs: dict[tuple[int, int], tuple[int, int]]
+    atom_starts: np.ndarray
+    atoms: np.ndarray
+    fixed: np.ndarray
+    ignore_merges: bool
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.fixed)
+
+    def atoms_of(self, token_id: int) -> list[int]:
+        return self.atoms[self.atom_starts[token_id]:self.atom_starts[token_id + 1]].tolist()
+
+
+def _merge_pairs(model: dict) -> list[tuple[str, str]]:
+    pairs = []
+    for entry in model.get("merges", []):
+        if isinstance(entry, str):
+            parts = entry.split(" ")
+            if len(parts) != 2:
+                continue
+            entry = parts
+        pairs.append((entry[0], entry[1]))
+    return pairs
+
+
+def merge_table(tokenizer: Tokenizer) -> MergeTable:
+    """The merge table of a `tokenizers` BPE model (tokenizer.json or a converted tiktoken file).
+
+    Raises `ParameterError` for other models (BPE-dropout only means something for BPE) and for BPE
+    variants whose words carry a continuing-subword prefix or end-of-word suffix.
+    """
+    model = tokenizer.spec["model"] if isinstance(tokenizer, HFTokenizer) else None
+    if model is None or model.get("type") != "BPE":
+        kind = model.get("type") if model else tokenizer.format
+        raise ParameterError(
+            f"BPE-dropout needs a BPE tokenizer, and '{tokenizer.source or 'the base tokenizer'}' is {kind}; "
+            "use --method stochastok, or unigram-sampling for a SentencePiece unigram model"
+        )
+    if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
+        raise ParameterError(f"BPE-dropout does not support BPE models with subword prefixes or suffixes "
+                             f"('{tokenizer.source or 'the base tokenizer'}'); use --method stochastok")
+    vocab: dict[str, int] = model["vocab"]
+    pairs: dict[tuple[int, int], tuple[int, int]] = {}
+    for rank, (left, right) in enumerate(_merge_pairs(model)):
+        ids = vocab.get(left), vocab.get(right), vocab.get(left + right)
+        if None not in ids:
+            pairs[ids[0], ids[1]] = (rank, ids[2])
+    size = tokenizer.vocab_size
+    fixed = np.zeros(size, dtype=np.bool_)
+    for added in tokenizer.spec.get("added_tokens", []):
+        if 0 <= added["id"] < size:
+            fixed[added["id"]] = True
+    byte_fallback = bool(model.get("byte_fallback"))
+    tokens: list[str | None] = [None] * size
+    for token, token_id in vocab.items():
+        if token_id < size:
+            tokens[token_id] = token
+    rows = [_atoms(token, i, vocab, byte_fallback, fixed[i]) for i, token in enumerate(tokens)]
+    atom_starts = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=atom_starts[1:])
+    atoms = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(atom_starts[-1]))
+    return MergeTable(pairs, atom_starts, atoms, fixed, bool(model.get("ignore_merges")))
+
+
+def _atoms(token: str | None, token_id: int, vocab: dict[str, int], byte_fallback: bool, fixed: bool) -> list[int]:
+    """The symbols `tokenizers` starts a word from, for the characters of one token."""
+    if token is None or fixed or len(token) == 1 or (byte_fallback and _BYTE_PIECE.fullmatch(token)):
+        return [token_id]
+    symbols = [vocab.get(char) for char in token]
+    if None not in symbols:
+        return symbols
+    if not byte_fallback:
+        return [token_id]  # not reachable by merges; keep the token whole
+    spelled: list[int] = []
+    for char, char_id in zip(token, symbols, strict=True):
+        pieces = [char_id] if char_id is not None else [vocab.get(f"<0x{b:02X}>") for b in char.encode("utf-8")]
+        if None in pieces:
+            return [token_id]
+        spelled.extend(pieces)
+    return spelled

@@ -1,0 +1,69 @@
+"""Settings of a distillation run, saved in its card and round-tripped through JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from tokwork.errors import ParameterError
+
+LOSSES = ("alm", "lm", "alm+lm")
+TRAINABLE = ("new-rows", "embeddings", "all")
+# Adam's step size per choice of what is trained: embedding rows move far from their initialisation, the
+# whole network only a little (measured in benchmarks/distill.py).
+LEARNING_RATES = {"new-rows": 1e-3, "embeddings": 1e-3, "all": 3e-5}
+
+
+@dataclass
+class DistillConfig:
+    """What a distillation run does: which loss, what it trains, how long, on what batches."""
+
+    loss: str = "alm"
+    train: str = "new-rows"
+    steps: int = 200
+    batch_size: int = 8
+    text_chars: int = 512
+    learning_rate: float | None = None  # None: LEARNING_RATES[train]
+    warmup_steps: int = 10
+    temperature: float = 100.0  # ALM's binarisation temperature
+    lm_weight: float = 1.0  # weight of the next-token loss in alm+lm
+    seed: int = 0
+    bf16: bool = True  # forward passes in bfloat16 autocast on a GPU (CPUs run float32: most lack bf16 units)
+    save_every: int = 50
+    log_every: int = 10
+
+    def validate(self) -> None:
+        """Raise `ParameterError` for a setting that makes no sense, naming it."""
+        if self.loss not in LOSSES:
+            raise ParameterError(f"unknown loss '{self.loss}'; choose one of {', '.join(LOSSES)}")
+        if self.train not in TRAINABLE:
+            raise ParameterError(f"unknown --train choice '{self.train}'; choose one of {', '.join(TRAINABLE)}")
+        for name in ("steps", "batch_size", "text_chars", "save_every", "log_every"):
+            if getattr(self, name) <= 0:
+                raise ParameterError(f"{name.replace('_', ' ')} must be positive, not {getattr(self, name)}")
+        if self.text_chars < 32:
+            raise ParameterError(f"texts of {self.text_chars} characters are too short; use at least 32")
+        if self.learning_rate is not None and not 0 < self.learning_rate < 1:
+            raise ParameterError(f"learning rate {self.learning_rate} is out of range; use a value in (0, 1)")
+        if self.warmup_steps < 0:
+            raise ParameterError(f"warm-up steps must not be negative, not {self.warmup_steps}")
+        if not self.temperature > 0 or not self.lm_weight >= 0:
+            raise ParameterError("the ALM temperature must be positive and the LM weight not negative")
+
+    @property
+    def peak_learning_rate(self) -> float:
+        return self.learning_rate if self.learning_rate is not None else LEARNING_RATES[self.train]
+
+    def learning_rate_at(self, step: int) -> float:
+        """A linear ramp over the warm-up steps, then constant: a run cut short by a time budget, or
+        resumed for more steps, follows the same schedule as one planned that long."""
+        if step < self.warmup_steps:
+            return self.peak_learning_rate * (step + 1) / (self.warmup_steps + 1)
+        return self.peak_learning_rate
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> DistillConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

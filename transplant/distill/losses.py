@@ -1,0 +1,58 @@
+"""The distillation losses: approximate likelihood matching on aligned chunks, and plain next-token loss.
+
+ALM compares, for every aligned chunk, the teacher's and the student's log-likelihood of the chunk's
+bytes. Following Minixhofer et al. 2025, each log-likelihood is divided by a temperature and read as the
+probability of a binary event (the chunk, or not the chunk); the loss is the divergence between the two
+Bernoulli distributions. We use the binary KL divergence, which is the paper's binary cross-entropy
+minus the teacher's binary entropy: the same gradients for the student, but zero when the student
+matches the teacher, so its value reads as "how far from the teacher". A large temperature keeps the
+gradient alive for unlikely chunks (it tends to a relative error of the chunk's negative log-likelihood).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+EPSILON = 1e-6
+
+
+def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Log-probability of each next token: `logits[:, t]` scores `ids[:, t + 1]`; shape (batch, length-1)."""
+    logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    return logprobs.gather(-1, ids[:, 1:, None]).squeeze(-1)
+
+
+def chunk_logprobs(logprobs: torch.Tensor, chunk_index: torch.Tensor, chunks: int) -> torch.Tensor:
+    """Sum token log-probabilities into chunks: `chunk_index` maps each (flattened) token to its chunk."""
+    sums = torch.zeros(chunks, dtype=logprobs.dtype, device=logprobs.device)
+    return sums.index_add(0, chunk_index, logprobs)
+
+
+def _log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """log(1 - exp(x)) for x < 0, accurate on both sides of log(1/2)."""
+    return torch.where(x < -math.log(2), torch.log1p(-torch.exp(x)), torch.log(-torch.expm1(x)))
+
+
+def binary_kl(teacher: torch.Tensor, student: torch.Tensor, *, temperature: float) -> torch.Tensor:
+    """KL(Bernoulli(exp(t/T)) || Bernoulli(exp(s/T))) per chunk, from chunk log-likelihoods t and s."""
+    log_p = (teacher / temperature).clamp(max=0.0) - EPSILON
+    log_q = (student / temperature).clamp(max=0.0) - EPSILON
+    p = torch.exp(log_p)
+    kl = p * (log_p - log_q) + (1 - p) * (_log1mexp(log_p) - _log1mexp(log_q))
+    return kl.clamp(min=0.0)
+
+
+def alm_loss(teacher_chunks: torch.Tensor, student_chunks: torch.Tensor, *, temperature: float) -> torch.Tensor:
+    """Mean binary KL over aligned chunks, times the temperature so that its size does not depend on it.
+
+    Zero exactly when the student gives every chunk the teacher's likelihood, positive otherwise.
+    """
+    kl = binary_kl(teacher_chunks.detach(), student_chunks, temperature=temperature)
+    return temperature * kl.mean()
+
+
+def lm_loss(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean next-token negative log-likelihood (nats) over the real (unpadded) targets."""
+    return -(logprobs * mask).sum() / mask.sum().clamp(min=1)

@@ -1,0 +1,120 @@
+"""The distillation corpus as an endless, seeded stream of training texts, and batches of both tokenizations.
+
+The corpus is streamed (never held in memory): paragraphs are joined into texts of about `text_chars`
+characters, a long one is cut at a space, and a seeded shuffle buffer mixes neighbouring texts. The
+stream is a pure function of the corpus and the seed, so a resumed run replays it to where it stopped
+and sees exactly the texts an uninterrupted run would have seen. At the corpus's end it starts again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tokwork.corpus import CorpusReader
+from tokwork.errors import CorpusError
+from tokwork.transplant.distill.chunks import align_chunks, token_byte_ends
+
+SHUFFLE_BUFFER = 256
+MIN_TEXT_CHARS = 16
+
+
+def _cut(block: str, text_chars: int) -> Iterator[str]:
+    """Pieces of `block` of at most about `text_chars` characters, cut just after a space where possible."""
+    while len(block) > text_chars * 3 // 2:
+        cut = block.rfind(" ", text_chars // 2, text_chars) + 1 or text_chars
+        yield block[:cut]
+        block = block[cut:]
+    yield block
+
+
+def training_texts(corpus: Sequence[str | Path], *, text_chars: int, seed: int) -> Iterator[str]:
+    """Texts of about `text_chars` characters from `corpus`, shuffled in a seeded buffer, without end."""
+    rng = np.random.default_rng([seed, 7])
+    pool: list[str] = []
+    while True:
+        yielded = 0
+        for block in CorpusReader(corpus, block_chars=text_chars):
+            for text in _cut(block, text_chars):
+                if len(text.strip()) < MIN_TEXT_CHARS:
+                    continue
+                pool.append(text)
+                if len(pool) >= SHUFFLE_BUFFER:
+                    yielded += 1
+                    yield pool.pop(int(rng.integers(len(pool))))
+        if not yielded and not pool:
+            raise CorpusError(f"the distillation corpus holds no text of {MIN_TEXT_CHARS} characters or more")
+        while pool and not yielded:  # a corpus smaller than the buffer: serve what there is, then go round
+            yielded += 1
+            yield pool.pop(int(rng.integers(len(pool))))
+
+
+@dataclass
+class Side:
+    """One model's view of a batch: padded ids (with the leading bos/eos), mask, and chunk of each target."""
+
+    ids: torch.Tensor  # (batch, length) int64
+    mask: torch.Tensor  # (batch, length - 1) float: 1 where the target is a real token
+    chunks: torch.Tensor  # (batch * (length - 1),) int64 chunk of each target; padding -> the dummy chunk
+
+
+@dataclass
+class Batch:
+    """A batch of texts as the teacher and the student see it, with their shared chunks."""
+
+    teacher: Side
+    student: Side
+    chunks: int  # real chunks in the batch; index `chunks` is the dummy that collects padding
+    valid: torch.Tensor  # (chunks,) bool: chunks both models score (all, when both have a prefix token)
+    nbytes: int
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(Side(s.ids.to(device), s.mask.to(device), s.chunks.to(device))
+                       for s in (self.teacher, self.student)), self.chunks, self.valid.to(device), self.nbytes)
+
+
+def _prefix(tokenizer) -> int | None:
+    specials = tokenizer.specials
+    return specials.bos if specials.bos is not None else specials.eos
+
+
+def _side(rows: list[list[int]], chunk_rows: list[np.ndarray], offsets: list[int], dummy: int, pad: int,
+          prefix: int | None) -> Side:
+    start = 0 if prefix is None else 1
+    length = max(len(r) for r in rows) + start
+    ids = torch.full((len(rows), length), pad, dtype=torch.int64)
+    mask = torch.zeros((len(rows), length - 1))
+    chunks = torch.full((len(rows), length - 1), dummy, dtype=torch.int64)
+    for b, (row, chunk, offset) in enumerate(zip(rows, chunk_rows, offsets, strict=True)):
+        full = row if prefix is None else [prefix, *row]
+        ids[b, : len(full)] = torch.tensor(full)
+        scored = chunk[1:] if prefix is None else chunk  # without a prefix the first token is not scored
+        mask[b, : len(scored)] = 1.0
+        chunks[b, : len(scored)] = torch.from_numpy(scored + offset)
+    return Side(ids, mask, chunks.reshape(-1))
+
+
+def make_batch(texts: list[str], teacher, student) -> Batch:
+    """Tokenize `texts` with both tokenizers, align their chunks, and pad everything into tensors."""
+    teacher_rows, student_rows, teacher_chunks, student_chunks, offsets = [], [], [], [], []
+    total = 0
+    for text in texts:
+        t_ids, s_ids = teacher.encode(text), student.encode(text)
+        alignment = align_chunks(token_byte_ends(teacher, t_ids, text), token_byte_ends(student, s_ids, text))
+        teacher_rows.append(t_ids)
+        student_rows.append(s_ids)
+        teacher_chunks.append(alignment.teacher_chunks)
+        student_chunks.append(alignment.student_chunks)
+        offsets.append(total)
+        total += alignment.count
+    valid = torch.ones(total, dtype=torch.bool)
+    if _prefix(teacher) is None or _prefix(student) is None:
+        valid[offsets] = False  # its first token is not predicted by one of the models
+    pads = [t.specials.pad if t.specials.pad is not None else 0 for t in (teacher, student)]
+    return Batch(teacher=_side(teacher_rows, teacher_chunks, offsets, total, pads[0], _prefix(teacher)),
+                 student=_side(student_rows, student_chunks, offsets, total, pads[1], _prefix(student)),
+                 chunks=total, valid=valid, nbytes=sum(len(t.encode("utf-8")) for t in texts))

@@ -1,0 +1,229 @@
+"""Distilling a transplanted model from its original: the training loop, resumable exactly.
+
+Each step takes `batch_size` texts from the seeded stream (`texts`), scores them with the teacher (no
+gradients) and the student, and lowers the chosen loss: ALM on aligned chunks, the student's plain
+next-token loss (the baseline), or both. What is trained is the student's new embedding rows (the rows
+no teacher token had), all its embedding rows, or the whole network. The stream, the optimizer's
+moments and the step count are all a resumed run needs to take the steps an uninterrupted run would
+have taken, so resuming gives the same weights bit for bit (same device and thread count).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tokwork.corpus import expand_corpus_paths
+from tokwork.errors import ParameterError
+from tokwork.outputs import check_output_directory
+from tokwork.progress import loss_progress
+from tokwork.transplant.align import align_vocabularies
+from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
+from tokwork.transplant.distill.config import DistillConfig
+from tokwork.transplant.distill.losses import alm_loss, chunk_logprobs, lm_loss, token_logprobs
+from tokwork.transplant.distill.state import (
+    DistillCard,
+    DistillError,
+    is_distill_folder,
+    load_optimizer_state,
+    read_distill_card,
+    save_distilled,
+)
+from tokwork.transplant.distill.texts import Batch, make_batch, training_texts
+from tokwork.transplant.hypernet.training import pick_device
+
+CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+
+
+def check_causal_lm(checkpoint: Checkpoint, role: str) -> None:
+    """Refuse a model whose config names no causal-LM architecture (an encoder such as BERT, say)."""
+    config = json.loads((checkpoint.path / "config.json").read_text(encoding="utf-8"))
+    architectures = config.get("architectures") or []
+    if architectures and not any(a.endswith(CAUSAL_SUFFIXES) for a in architectures):
+        raise DistillError(f"the {role} '{checkpoint.path}' is a {', '.join(architectures)}, not a causal "
+                           "language model; distillation needs two causal LMs")
+    rows = checkpoint.input_embeddings().shape[0]
+    if rows < checkpoint.tokenizer.vocab_size:
+        raise DistillError(f"the {role} '{checkpoint.path}' has {rows:,} embedding rows but its tokenizer has "
+                           f"{checkpoint.tokenizer.vocab_size:,} tokens; they do not belong together")
+
+
+def new_row_ids(teacher: Checkpoint, student: Checkpoint) -> np.ndarray:
+    """Student ids whose bytes no teacher token has: the rows a transplant had to make up."""
+    alignment = align_vocabularies(teacher.tokenizer, student.tokenizer,
+                                   source_rows=teacher.input_embeddings().shape[0])
+    return np.flatnonzero(alignment.source_ids < 0)
+
+
+def trainable_parameters(model, train: str, new_ids: np.ndarray) -> list[torch.nn.Parameter]:
+    """Switch gradients on for what `train` names; for new rows, a hook keeps every other row's gradient 0."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(train == "all")
+    if train == "all":
+        return [p for p in model.parameters() if p.requires_grad]
+    heads = [model.get_input_embeddings().weight]
+    output = model.get_output_embeddings()
+    if output is not None and output.weight is not heads[0]:
+        heads.append(output.weight)
+    for weight in heads:
+        weight.requires_grad_(True)
+        if train == "new-rows":
+            mask = torch.zeros(weight.shape[0], 1, device=weight.device)
+            mask[torch.from_numpy(new_ids).to(weight.device)] = 1.0
+            weight.register_hook(lambda grad, mask=mask: grad * mask)
+    return heads
+
+
+def _scored_chunks(model, side, batch: Batch, *, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probabilities of one side and their sums per aligned chunk (the dummy chunk dropped).
+
+    On a GPU the model runs in bfloat16 autocast when `bf16` (weights, log-probabilities and sums stay
+    float32); on a CPU always in float32, since bfloat16 there is slower on most CPUs (10x on ours).
+    """
+    device = side.ids.device.type
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16 and device == "cuda"):
+        logits = model(side.ids, use_cache=False).logits
+    logprobs = token_logprobs(logits, side.ids)
+    sums = chunk_logprobs((logprobs * side.mask).reshape(-1), side.chunks, batch.chunks + 1)[:-1]
+    return logprobs, sums
+
+
+class Distiller:
+    """One run: the frozen teacher, the student, its optimizer, and the stream of texts."""
+
+    def __init__(self, teacher: Checkpoint, student: Checkpoint, config: DistillConfig, device: torch.device,
+                 new_ids: np.ndarray, corpus: Sequence[Path]):
+        self.config, self.device = config, device
+        self.teacher = teacher.model.to(device).eval()
+        for parameter in self.teacher.parameters():
+            parameter.requires_grad_(False)
+        self.student = student.model.to(device).eval()  # no dropout: the student is fit, not regularised
+        self.teacher_tokenizer, self.student_tokenizer = teacher.tokenizer, student.tokenizer
+        self.parameters = trainable_parameters(self.student, config.train, new_ids)
+        self.optimizer = torch.optim.Adam(self.parameters, lr=config.peak_learning_rate)
+        self.texts = training_texts(corpus, text_chars=config.text_chars, seed=config.seed)
+
+    def skip(self, steps: int) -> None:
+        """Replay the text stream past `steps` finished steps (for a resumed run)."""
+        for _ in range(steps * self.config.batch_size):
+            next(self.texts)
+
+    def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The step's loss parts, with gradients into the student."""
+        config = self.config
+        parts: dict[str, torch.Tensor] = {}
+        if "alm" in config.loss:
+            with torch.inference_mode():
+                _, teacher_chunks = _scored_chunks(self.teacher, batch.teacher, batch, bf16=config.bf16)
+            teacher_chunks = teacher_chunks.clone()  # an ordinary tensor, usable in the student's graph
+        logprobs, student_chunks = _scored_chunks(self.student, batch.student, batch, bf16=config.bf16)
+        if "alm" in config.loss:
+            parts["alm"] = alm_loss(teacher_chunks[batch.valid], student_chunks[batch.valid],
+                                    temperature=config.temperature)
+        if "lm" in config.loss:
+            parts["lm"] = lm_loss(logprobs, batch.student.mask)
+        return parts
+
+    def step(self, step: int) -> dict[str, float]:
+        """Take training step `step`; return its loss parts."""
+        config = self.config
+        texts = [next(self.texts) for _ in range(config.batch_size)]
+        batch = make_batch(texts, self.teacher_tokenizer, self.student_tokenizer).to(self.device)
+        parts = self.losses(batch)
+        weights = {"alm": 1.0, "lm": config.lm_weight if config.loss == "alm+lm" else 1.0}
+        total = sum(weights[name] * value for name, value in parts.items())
+        for group in self.optimizer.param_groups:
+            group["lr"] = config.learning_rate_at(step)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.parameters, 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return {name: float(value.detach()) for name, value in parts.items()}
+
+
+def _new_card(teacher: Path, student: Path, corpus: list[Path], config: DistillConfig, new_rows: int,
+              trained: int, device: torch.device) -> DistillCard:
+    return DistillCard(teacher=str(teacher), student=str(student), corpus=[str(p) for p in corpus],
+                       training=config.as_json(), new_rows=new_rows, trained_parameters=trained,
+                       device=device.type, threads=torch.get_num_threads())
+
+
+def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Path], output: str | Path, *,
+            config: DistillConfig | None = None, max_seconds: float | None = None, fresh: bool = False,
+            force: bool = False, device: str | None = "auto", progress: bool = True,
+            on_checkpoint: Callable[[int, Path], None] | None = None) -> DistillCard:
+    """Distill the transplanted `student` from the original `teacher` on `corpus`; write it to `output`.
+
+    The result is a plain HF folder. An `output` that already holds a distillation run is resumed up to
+    `config.steps` with its saved settings (only the step count is taken from `config`), unless `fresh`.
+    With `max_seconds`, training stops (with a checkpoint) after the step that uses up that much time.
+    `on_checkpoint(step, output)` is called after each checkpoint is written. Returns the final card.
+    """
+    config = config or DistillConfig()
+    config.validate()
+    if max_seconds is not None and max_seconds <= 0:
+        raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
+    output = Path(output)
+    resume = not fresh and is_distill_folder(output)
+    card = read_distill_card(output) if resume else None
+    if not resume:
+        check_output_directory(output, force=force or fresh)
+    corpus_paths = expand_corpus_paths(corpus)
+    teacher_checkpoint = load_checkpoint(teacher)
+    check_causal_lm(teacher_checkpoint, "teacher")
+    student_checkpoint = load_checkpoint(output if resume else student)
+    check_causal_lm(student_checkpoint, "student")
+    if card is not None:
+        config = DistillConfig.from_json({**card.training, "steps": config.steps})
+    new_ids = new_row_ids(teacher_checkpoint, student_checkpoint)
+    if config.train == "new-rows" and not len(new_ids):
+        raise DistillError(f"the student '{student}' has no new rows (every token is one of the teacher's); "
+                           "use --train embeddings or --train all")
+    chosen = pick_device(device)
+    torch.manual_seed(config.seed)
+    distiller = Distiller(teacher_checkpoint, student_checkpoint, config, chosen, new_ids, corpus_paths)
+    if card is None:
+        trained = sum(p.numel() for p in distiller.parameters)
+        card = _new_card(Path(teacher), Path(student), corpus_paths, config, len(new_ids), trained, chosen)
+    else:
+        load_optimizer_state(output, distiller.optimizer)
+        distiller.skip(card.step)
+    card.training = config.as_json()
+    tokenizer_folder = output if resume else Path(student)
+    return _train(distiller, card, output, tokenizer_folder, max_seconds, progress, on_checkpoint)
+
+
+def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_folder: Path,
+           max_seconds: float | None, progress: bool, on_checkpoint) -> DistillCard:
+    config = distiller.config
+    started, cpu_started = time.perf_counter(), time.process_time()
+    seconds_before, cpu_before = card.seconds, card.cpu_seconds
+    recent: list[dict[str, float]] = []
+    with loss_progress(f"distill ({config.loss})", config.steps, card.step, enabled=progress) as update:
+        for step in range(card.step, config.steps):
+            parts = distiller.step(step)
+            recent.append(parts)
+            update(step + 1, sum(parts.values()))
+            done = step + 1
+            elapsed = time.perf_counter() - started
+            last = done == config.steps or (max_seconds is not None and elapsed >= max_seconds)
+            if done % config.log_every == 0 or last:
+                means = {k: round(float(np.mean([r[k] for r in recent])), 5) for k in recent[0]}
+                card.history.append({"step": done, **means, "seconds": round(seconds_before + elapsed, 1)})
+                recent = []
+            if done % config.save_every == 0 or last:
+                card.step = done
+                card.seconds = round(seconds_before + elapsed, 1)
+                card.cpu_seconds = round(cpu_before + time.process_time() - cpu_started, 1)
+                save_distilled(output, distiller.student, tokenizer_folder, card, distiller.optimizer)
+                tokenizer_folder = output
+                if on_checkpoint is not None:
+                    on_checkpoint(done, output)
+            if last:
+                break
+    return card

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import time
@@ -32,7 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "build" / "bench" / "distill"
 RESULTS = REPO / "benchmarks" / "results" / "distill.json"
 HELDOUT_CHARS = 24_000
-OTHER_LANGUAGES = ("fra", "deu")
+ENGLISH = ("udhr-eng", "en-heldout")
+OTHER_LANGUAGES = ("fra", "deu_1996")
 
 
 def heldout_texts() -> dict[str, str]:
@@ -53,7 +55,7 @@ def score(folder: Path, texts: dict[str, str]) -> dict:
 
     checkpoint = load_checkpoint(folder)
     evaluation = bits_per_byte(checkpoint.model, checkpoint.tokenizer, texts)
-    english = [t for t in evaluation.texts if t.name in ("udhr-eng", "en-heldout")]
+    english = [t for t in evaluation.texts if t.name in ENGLISH]
     return {"bits_per_byte": round(sum(t.bits for t in english) / sum(t.bytes for t in english), 4),
             "per_text": {t.name: round(t.bits_per_byte, 4) for t in evaluation.texts}}
 
@@ -81,23 +83,30 @@ def zero_shot_student(teacher: Path, target: str) -> Path:
 
 
 def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, minutes: list[float],
-        texts: dict[str, str], out: Path, threads: int) -> list[dict]:
-    """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each."""
+        texts: dict[str, str], out: Path, threads: int, resume: bool = False) -> list[dict]:
+    """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each; the other
+    languages only at the last point (they are the check that nothing collapsed)."""
     from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
     from tokwork.transplant.distill.training import distill
 
+    english = {name: text for name, text in texts.items() if name in ENGLISH}
     points: list[dict] = []
-    card = None
-    for point in minutes:
+    card = read_distill_card(out) if resume and is_distill_folder(out) else None
+    for index, point in enumerate(minutes):
         budget = point * 60 * threads  # CPU seconds
-        while card is None or card.cpu_seconds < budget:
-            done = 0 if card is None else card.step
-            per_step = 10.0 if card is None or not card.step else card.cpu_seconds / card.step
-            steps = done + max(1, round((budget - (card.cpu_seconds if card else 0)) / per_step))
+        while card is None or card.cpu_seconds < 0.98 * budget:
+            if card is None:
+                steps = 3  # a first stage to learn what a step costs
+            else:
+                per_step = card.cpu_seconds / card.step
+                steps = card.step + max(1, math.ceil((budget - card.cpu_seconds) / per_step))
             config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000)
             card = distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False)
+            # (a resumed run keeps its own settings; only the step count is new)
+        last = index == len(minutes) - 1
         row = {"minutes": round(card.cpu_seconds / 60 / threads, 2), "wall_minutes": round(card.seconds / 60, 2),
-               "step": card.step, **score(out, texts),
+               "step": card.step, **score(out, texts if last else english),
                "loss": {k: v for k, v in card.history[-1].items() if k in ("alm", "lm")}}
         points.append(row)
         print(f"  {loss:7s} {train:10s} {row['minutes']:6.2f} min  step {row['step']:5d}  "
@@ -109,10 +118,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", nargs="+", default=["gpt2"], choices=["gpt2", "bpe32k-en"])
     parser.add_argument("--losses", nargs="+", default=["alm", "lm", "alm+lm"])
-    parser.add_argument("--trains", nargs="+", default=["new-rows"])
-    parser.add_argument("--minutes", nargs="+", type=float, default=[2, 5, 10, 20, 30])
+    parser.add_argument("--trains", nargs="+", default=["all", "new-rows"])
+    parser.add_argument("--minutes", nargs="+", type=float, default=[2, 4, 7, 10])
+    parser.add_argument("--runs", nargs="+", default=None, metavar="LOSS/TRAIN",
+                        help="exact runs (e.g. alm/all lm/new-rows) instead of every loss x train")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--merge", action="store_true", help="add to the existing results instead of replacing")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from each run's folder (later --minutes points) and add to its points")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as transformers_logging
@@ -123,21 +136,24 @@ def main() -> None:
     texts = heldout_texts()
     report = json.loads(RESULTS.read_text()) if args.merge and RESULTS.exists() else {"targets": {}}
     report["texts"] = {name: len(text.encode("utf-8")) for name, text in texts.items()}
-    report["floor"] = score(teacher, texts)
+    report["floor"] = report.get("floor") if args.merge and report.get("floor") else score(teacher, texts)
     print(f"floor (teacher, own tokenizer): {report['floor']}", flush=True)
     for target in args.targets:
         student = zero_shot_student(teacher, target)
         rows = report["targets"].setdefault(target, {})
-        rows["zero-shot"] = score(student, texts)
+        rows["zero-shot"] = rows.get("zero-shot") if args.merge and "zero-shot" in rows else score(student, texts)
         print(f"{target}: zero-shot hybrid {rows['zero-shot']}", flush=True)
-        for train in args.trains:
-            for loss in args.losses:
-                started = time.perf_counter()
-                points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
-                             out=WORK / f"{target}-{loss}-{train}", threads=args.threads)
-                rows[f"{loss}/{train}"] = {"points": points, "bench_seconds": round(time.perf_counter() - started)}
-                RESULTS.parent.mkdir(parents=True, exist_ok=True)
-                RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        runs = args.runs or [f"{loss}/{train}" for train in args.trains for loss in args.losses]
+        for loss, train in (run_name.split("/") for run_name in runs):
+            started = time.perf_counter()
+            points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
+                         out=WORK / f"{target}-{loss}-{train}", threads=args.threads, resume=args.resume)
+            name = f"{loss}/{train}"
+            earlier = rows.get(name, {}) if args.resume else {}
+            rows[name] = {"points": earlier.get("points", []) + points,
+                          "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     report["machine"] = {"cpus": os.cpu_count(), "threads": args.threads, "python": platform.python_version(),
                          "torch": torch.__version__}
     RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -8,23 +8,24 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
+from tokwork.cli.options import TrainingCorpusOpt
 
 
 def distill_command(
     teacher: str = typer.Argument(..., help="The original model: an HF folder (or smollm2).", show_default=False),
     student: str = typer.Argument(..., help="The transplanted model: an HF folder with the new tokenizer.",
                                   show_default=False),
-    corpus: list[str] = typer.Option(..., "--corpus", "-c", help="Training text: files, folders, .jsonl or .gz "
-                                     "(repeat for several).", show_default=False),
+    corpus: list[str] = TrainingCorpusOpt,
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (a plain HF checkpoint); an existing "
                                 "distillation there is resumed.", show_default=False),
     steps: int = typer.Option(200, "--steps", help="Training steps in all; a resumed run goes on to this many."),
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop (with a checkpoint) after this many "
                                              "minutes; run again to go on."),
-    loss: str = typer.Option("alm", "--loss", help="alm (approximate likelihood matching on aligned chunks), "
-                             "lm (plain next-token loss, the baseline) or alm+lm."),
-    train: str = typer.Option("new-rows", "--train", help="What learns: new-rows (the rows the transplant made), "
-                              "embeddings (all embedding rows) or all (the whole model)."),
+    loss: str = typer.Option("alm+lm", "--loss", help="alm (approximate likelihood matching on aligned chunks), "
+                             "lm (plain next-token loss, the baseline) or alm+lm (both, summed)."),
+    train: str = typer.Option("all", "--train", help="What learns: all (the whole model; the most BPB per "
+                              "CPU-minute in benchmarks/distill.py), new-rows (only the rows the transplant "
+                              "made) or embeddings (all embedding rows)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Texts per step."),
     text_chars: int = typer.Option(512, "--text-chars", help="Characters per training text (about)."),
     learning_rate: float | None = typer.Option(None, "--lr", help="Adam's learning rate (default: 1e-3 for "

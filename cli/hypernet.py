@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
+from tokwork.cli.options import TrainingCorpusOpt
 from tokwork.errors import ParameterError
 
 hypernet_app = typer.Typer(help="Zero-shot tokenizer-transfer hypernetworks (ZeTT) for `transplant --method "
@@ -28,8 +29,7 @@ def parse_range(text: str, *, name: str) -> tuple[int, int]:
 def train_command(
     source: Path = typer.Argument(..., help="Source model: an HF folder (config.json + safetensors + tokenizer).",
                                   show_default=False),
-    corpus: list[str] = typer.Option(..., "--corpus", "-c", help="Training text: files, folders, .jsonl or .gz "
-                                     "(repeat for several).", show_default=False),
+    corpus: list[str] = TrainingCorpusOpt,
     output: Path = typer.Option(..., "--output", "-o", help="Hypernetwork folder; an existing one for this "
                                 "source is resumed.", show_default=False),
     steps: int = typer.Option(1000, "--steps", help="Training steps in all (warm-up included); sets the "

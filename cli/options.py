@@ -6,6 +6,8 @@ import typer
 
 CorpusArg = typer.Argument(..., help="Corpus files, folders (searched for .txt/.jsonl/.gz) or globs.",
                            show_default=False)
+TrainingCorpusOpt = typer.Option(..., "--corpus", "-c", help="Training text: files, folders, .jsonl or .gz "
+                                 "(repeat for several).", show_default=False)
 VocabOpt = typer.Option(..., "--vocab-size", "-v", help="Number of tokens in the vocabulary.", show_default=False)
 OutputOpt = typer.Option(..., "--output", "-o", help="Output directory (written atomically).", show_default=False)
 TextFieldOpt = typer.Option("text", "--text-field", help="Field holding the text in .jsonl records.")

@@ -13,6 +13,7 @@ import json
 import platform
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,17 @@ MODEL_LIBRARIES = ("torch", "transformers", "tokenizers")
 
 class CardError(TokworkError):
     """A folder's `tokwork.json` is missing or corrupt."""
+
+
+class JsonCard:
+    """`as_json`/`from_json` for a card dataclass whose fields are plain JSON values."""
+
+    def as_json(self) -> dict:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls, data: dict):
+        return cls(**data)
 
 
 def library_versions(names: Sequence[str] = TOKENIZER_LIBRARIES) -> dict[str, str]:

@@ -130,6 +130,7 @@ def test_a_few_steps_lower_the_loss(pair, tmp_path, loss):
     teacher, student, corpus = pair
     config = _fast(loss=loss, steps=40, save_every=40, batch_size=8, train="embeddings")
     before = _first_batch_loss(teacher, student, corpus, config)
+    assert set(before) == set(loss.split("+"))  # alm alone trains on alm alone, not on lm too
     distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False)
     after = _first_batch_loss(teacher, tmp_path / "out", corpus, config)
     # the pico student starts close to its teacher (most rows are copies), so ALM's gain is small but sure

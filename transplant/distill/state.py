@@ -9,13 +9,21 @@ renamed into place, so an interrupted run leaves the last complete one.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from tokwork.card import MODEL_LIBRARIES, CardError, has_card, library_versions, read_card, write_card
+from tokwork.card import (
+    MODEL_LIBRARIES,
+    CardError,
+    JsonCard,
+    has_card,
+    library_versions,
+    read_card,
+    write_card,
+)
 from tokwork.errors import TokworkError
 from tokwork.outputs import output_directory
 from tokwork.transplant.optimizer_state import load_optimizer, save_optimizer
@@ -31,7 +39,7 @@ class DistillError(TokworkError):
 
 
 @dataclass
-class DistillCard:
+class DistillCard(JsonCard):
     """How a distilled model was made; saved as `tokwork.json` and round-tripped through JSON."""
 
     teacher: str
@@ -49,12 +57,6 @@ class DistillCard:
     versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
     kind: str = KIND
 
-    def as_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> DistillCard:
-        return cls(**data)
 
 
 def is_distill_folder(folder: str | Path) -> bool:

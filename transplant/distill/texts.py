@@ -1,7 +1,9 @@
 """The distillation corpus as an endless, seeded stream of training texts, and batches of both tokenizations.
 
-The corpus is streamed (never held in memory): paragraphs are joined into texts of about `text_chars`
-characters, a long one is cut at a space, and a seeded shuffle buffer mixes neighbouring texts. The
+The corpus is streamed (never held in memory): it is cut into small shards (64 KiB, at paragraph ends)
+that are read in a seeded random order, so that a short run sees text from across the whole corpus, not
+its first documents; paragraphs are joined into texts of about `text_chars` characters, a long one is cut
+at a space, and a seeded shuffle buffer mixes neighbouring texts. The
 stream is a pure function of the corpus and the seed, so a resumed run replays it to where it stopped
 and sees exactly the texts an uninterrupted run would have seen. At the corpus's end it starts again.
 """
@@ -15,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tokwork.corpus import CorpusReader
+from tokwork.corpus import expand_corpus_paths, shard_texts
 from tokwork.errors import CorpusError
+from tokwork.shards import plan_shards
 from tokwork.transplant.distill.chunks import align_chunks, token_byte_ends
 
 SHUFFLE_BUFFER = 256
+STREAM_SHARD_BYTES = 1 << 16
 MIN_TEXT_CHARS = 16
 
 
@@ -35,10 +39,13 @@ def _cut(block: str, text_chars: int) -> Iterator[str]:
 def training_texts(corpus: Sequence[str | Path], *, text_chars: int, seed: int) -> Iterator[str]:
     """Texts of about `text_chars` characters from `corpus`, shuffled in a seeded buffer, without end."""
     rng = np.random.default_rng([seed, 7])
+    shards = plan_shards(expand_corpus_paths(corpus), shard_bytes=STREAM_SHARD_BYTES)
     pool: list[str] = []
     while True:
         yielded = 0
-        for block in CorpusReader(corpus, block_chars=text_chars):
+        blocks = (block for number in rng.permutation(len(shards))
+                  for block in shard_texts(shards[number], block_chars=text_chars))
+        for block in blocks:
             for text in _cut(block, text_chars):
                 if len(text.strip()) < MIN_TEXT_CHARS:
                     continue

@@ -116,16 +116,17 @@ class Distiller:
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The step's loss parts, with gradients into the student."""
         config = self.config
+        wanted = config.loss.split("+")
         parts: dict[str, torch.Tensor] = {}
-        if "alm" in config.loss:
+        if "alm" in wanted:
             with torch.inference_mode():
                 _, teacher_chunks = _scored_chunks(self.teacher, batch.teacher, batch, bf16=config.bf16)
             teacher_chunks = teacher_chunks.clone()  # an ordinary tensor, usable in the student's graph
         logprobs, student_chunks = _scored_chunks(self.student, batch.student, batch, bf16=config.bf16)
-        if "alm" in config.loss:
+        if "alm" in wanted:
             parts["alm"] = alm_loss(teacher_chunks[batch.valid], student_chunks[batch.valid],
                                     temperature=config.temperature)
-        if "lm" in config.loss:
+        if "lm" in wanted:
             parts["lm"] = lm_loss(logprobs, batch.student.mask)
         return parts
 
@@ -218,8 +219,8 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
                 recent = []
             if done % config.save_every == 0 or last:
                 card.step = done
-                card.seconds = round(seconds_before + elapsed, 1)
-                card.cpu_seconds = round(cpu_before + time.process_time() - cpu_started, 1)
+                card.seconds = round(seconds_before + elapsed, 3)
+                card.cpu_seconds = round(cpu_before + time.process_time() - cpu_started, 3)
                 save_distilled(output, distiller.student, tokenizer_folder, card, distiller.optimizer)
                 tokenizer_folder = output
                 if on_checkpoint is not None:

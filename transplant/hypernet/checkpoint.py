@@ -11,8 +11,7 @@ source tokenizer's byte view and the embedding shape) is checked before it is us
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tokwork.card import (
     CARD_NAME,
     MODEL_LIBRARIES,
     CardError,
+    JsonCard,
     has_card,
     library_versions,
     read_card,
@@ -31,6 +31,8 @@ from tokwork.errors import TokworkError
 from tokwork.outputs import output_directory
 from tokwork.tokenizer import Tokenizer
 from tokwork.transplant.hypernet.model import HypernetConfig, Hypernetwork
+from tokwork.transplant.optimizer_state import load_optimizer as load_optimizer_state
+from tokwork.transplant.optimizer_state import save_optimizer
 
 KIND = "hypernet"
 WEIGHTS = "hypernet.safetensors"
@@ -79,7 +81,7 @@ class SourceInfo:
 
 
 @dataclass
-class HypernetCard:
+class HypernetCard(JsonCard):
     """What a hypernetwork folder holds; saved as `tokwork.json` and round-tripped through JSON."""
 
     model: dict[str, Any]
@@ -93,12 +95,6 @@ class HypernetCard:
     versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
     kind: str = KIND
 
-    def as_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> HypernetCard:
-        return cls(**data)
 
     @property
     def config(self) -> HypernetConfig:
@@ -162,21 +158,8 @@ def load_hypernet(folder: str | Path, *, device: torch.device | str = "cpu") -> 
 
 def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> None:
     """Restore AdamW's moments and parameter groups saved beside the weights."""
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(folder) / OPTIMIZER
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            groups = json.loads(handle.metadata()["param_groups"])
-            state: dict[int, dict[str, torch.Tensor]] = {}
-            for key in handle.keys():  # noqa: SIM118  (safe_open has keys(), not iteration)
-                index, name = key.split(".", 1)
-                state.setdefault(int(index), {})[name] = handle.get_tensor(key)
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except (SafetensorError, OSError, KeyError, ValueError, json.JSONDecodeError) as err:
-        reason = " ".join(str(err).split())[:160]
-        raise HypernetError(f"hypernetwork '{Path(folder)}' cannot be resumed: its optimizer state is "
-                            f"missing or corrupt ({reason}); pass --fresh to start over") from None
+    load_optimizer_state(optimizer, Path(folder) / OPTIMIZER, error=HypernetError,
+                         what=f"hypernetwork '{Path(folder)}'")
 
 
 def save_hypernet(folder: str | Path, hypernet: Hypernetwork, card: HypernetCard, *,
@@ -188,10 +171,6 @@ def save_hypernet(folder: str | Path, hypernet: Hypernetwork, card: HypernetCard
         weights = {name: tensor.detach().cpu().contiguous() for name, tensor in hypernet.state_dict().items()}
         save_file(weights, str(staging / WEIGHTS))
         if optimizer is not None:
-            saved = optimizer.state_dict()
-            tensors = {f"{index}.{name}": torch.as_tensor(value).detach().cpu().contiguous()
-                       for index, values in saved["state"].items() for name, value in values.items()}
-            save_file(tensors, str(staging / OPTIMIZER),
-                      metadata={"param_groups": json.dumps(saved["param_groups"])})
+            save_optimizer(optimizer, staging / OPTIMIZER)
         write_card(staging, card)
     return Path(folder)

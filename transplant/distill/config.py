@@ -28,7 +28,7 @@ class DistillConfig:
     temperature: float = 100.0  # ALM's binarisation temperature
     lm_weight: float = 1.0  # weight of the next-token loss in alm+lm
     seed: int = 0
-    bf16: bool = True  # forward passes in bfloat16 autocast on a GPU (CPUs run float32: most lack bf16 units)
+    bf16: bool = True  # forward passes in bfloat16 autocast where it is faster (a GPU, a CPU with bf16 units)
     save_every: int = 50
     log_every: int = 10
 

@@ -36,6 +36,7 @@ from tokwork.transplant.distill.state import (
 )
 from tokwork.transplant.distill.texts import Batch, make_batch, training_texts
 from tokwork.transplant.hypernet.training import pick_device
+from tokwork.transplant.precision import bfloat16_pays
 
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
@@ -82,11 +83,11 @@ def trainable_parameters(model, train: str, new_ids: np.ndarray) -> list[torch.n
 def _scored_chunks(model, side, batch: Batch, *, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probabilities of one side and their sums per aligned chunk (the dummy chunk dropped).
 
-    On a GPU the model runs in bfloat16 autocast when `bf16` (weights, log-probabilities and sums stay
-    float32); on a CPU always in float32, since bfloat16 there is slower on most CPUs (10x on ours).
+    The model runs in bfloat16 autocast when `bf16` and the device is fast at it (`precision`); weights,
+    log-probabilities and sums stay float32.
     """
-    device = side.ids.device.type
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16 and device == "cuda"):
+    device = side.ids.device
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and bfloat16_pays(device)):
         logits = model(side.ids, use_cache=False).logits
     logprobs = token_logprobs(logits, side.ids)
     sums = chunk_logprobs((logprobs * side.mask).reshape(-1), side.chunks, batch.chunks + 1)[:-1]

@@ -11,8 +11,9 @@ and the rows it predicts with.
 
 Every draw comes from a generator seeded by (seed, step), so a run resumed from its last checkpoint
 makes exactly the steps an uninterrupted run would have made (the sampled tokenizers are reproducible
-too, see `sampling`). The model runs in bfloat16 autocast (the hypernetwork's weights and the loss stay
-float32), on the GPU when there is one.
+too, see `sampling`). The model runs in bfloat16 autocast where that is faster (a GPU, a CPU with
+bfloat16 units: `tokwork.transplant.precision`; the hypernetwork's weights and the loss stay float32),
+on the GPU when there is one.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from tokwork.transplant.hypernet.sampling import (
     sample_tokenizer,
     source_splits,
 )
+from tokwork.transplant.precision import bfloat16_pays
 
 
 @dataclass
@@ -165,7 +167,8 @@ class Trainer:
         self._vocabulary: tuple[int, SampledVocabulary] | None = None
 
     def autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+        enabled = self.config.bf16 and bfloat16_pays(self.device)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def vocabulary(self, index: int) -> SampledVocabulary:
         """The `index`-th sampled tokenizer (drawn from its own seed, so a resumed run gets the same one)."""

@@ -1,0 +1,31 @@
+"""Whether bfloat16 autocast pays on a device: always on a GPU, on a CPU only with bfloat16 units.
+
+On a CPU without them (no AMX, no AVX-512 BF16) torch emulates bfloat16 matrix products, and a model's
+forward and backward run much slower than in float32, so training
+loops that ask for bfloat16 get it only where it is faster.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+@functools.cache
+def cpu_has_bfloat16_units() -> bool:
+    """True when /proc/cpuinfo lists AMX or AVX-512 BF16 (False where it cannot be read)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def bfloat16_pays(device: torch.device | str) -> bool:
+    """Whether to run `device`'s forward passes in bfloat16 autocast when bfloat16 is asked for."""
+    kind = torch.device(device).type
+    return kind == "cuda" or (kind == "cpu" and cpu_has_bfloat16_units())

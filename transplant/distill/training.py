@@ -10,7 +10,6 @@ have taken, so resuming gives the same weights bit for bit (same device and thre
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
 from tokwork.transplant.align import align_vocabularies
 from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
+from tokwork.transplant.devices import bfloat16_pays, pick_device
 from tokwork.transplant.distill.config import DistillConfig
 from tokwork.transplant.distill.losses import alm_loss, chunk_logprobs, lm_loss, token_logprobs
 from tokwork.transplant.distill.state import (
@@ -35,16 +35,13 @@ from tokwork.transplant.distill.state import (
     save_distilled,
 )
 from tokwork.transplant.distill.texts import Batch, make_batch, training_texts
-from tokwork.transplant.hypernet.training import pick_device
-from tokwork.transplant.precision import bfloat16_pays
 
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
 
 def check_causal_lm(checkpoint: Checkpoint, role: str) -> None:
     """Refuse a model whose config names no causal-LM architecture (an encoder such as BERT, say)."""
-    config = json.loads((checkpoint.path / "config.json").read_text(encoding="utf-8"))
-    architectures = config.get("architectures") or []
+    architectures = getattr(checkpoint.model.config, "architectures", None) or []
     if architectures and not any(a.endswith(CAUSAL_SUFFIXES) for a in architectures):
         raise DistillError(f"the {role} '{checkpoint.path}' is a {', '.join(architectures)}, not a causal "
                            "language model; distillation needs two causal LMs")
@@ -83,7 +80,7 @@ def trainable_parameters(model, train: str, new_ids: np.ndarray) -> list[torch.n
 def _scored_chunks(model, side, batch: Batch, *, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probabilities of one side and their sums per aligned chunk (the dummy chunk dropped).
 
-    The model runs in bfloat16 autocast when `bf16` and the device is fast at it (`precision`); weights,
+    The model runs in bfloat16 autocast when `bf16` and the device is fast at it (`tokwork.transplant.devices`); weights,
     log-probabilities and sums stay float32.
     """
     device = side.ids.device

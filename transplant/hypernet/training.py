@@ -12,7 +12,7 @@ and the rows it predicts with.
 Every draw comes from a generator seeded by (seed, step), so a run resumed from its last checkpoint
 makes exactly the steps an uninterrupted run would have made (the sampled tokenizers are reproducible
 too, see `sampling`). The model runs in bfloat16 autocast where that is faster (a GPU, a CPU with
-bfloat16 units: `tokwork.transplant.precision`; the hypernetwork's weights and the loss stay float32),
+bfloat16 units: `tokwork.transplant.devices`; the hypernetwork's weights and the loss stay float32),
 on the GPU when there is one.
 """
 
@@ -32,6 +32,7 @@ from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
 from tokwork.transplant.checkpoint import load_checkpoint
+from tokwork.transplant.devices import bfloat16_pays, pick_device
 from tokwork.transplant.hypernet.checkpoint import (
     HypernetCard,
     SourceInfo,
@@ -51,7 +52,6 @@ from tokwork.transplant.hypernet.sampling import (
     sample_tokenizer,
     source_splits,
 )
-from tokwork.transplant.precision import bfloat16_pays
 
 
 @dataclass
@@ -129,15 +129,6 @@ def learning_rate(config: TrainingConfig, step: int) -> float:
         return peak * (into + 1) / ramp
     progress = (into - ramp) / max(1, length - ramp)
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def pick_device(device: str | None) -> torch.device:
-    """`auto` (or None): the GPU when torch sees one, else the CPU."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ParameterError(f"device '{device}' asked for, but torch sees no GPU; use --device cpu")
-    return torch.device(device)
 
 
 class Trainer:

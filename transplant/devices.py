@@ -1,4 +1,5 @@
-"""Whether bfloat16 autocast pays on a device: always on a GPU, on a CPU only with bfloat16 units.
+"""Where training loops run: the device a user asked for, and whether bfloat16 autocast pays there
+(always on a GPU, on a CPU only with bfloat16 units).
 
 On a CPU without them (no AMX, no AVX-512 BF16) torch emulates bfloat16 matrix products, and a model's
 forward and backward run much slower than in float32, so training
@@ -11,6 +12,8 @@ import functools
 from pathlib import Path
 
 import torch
+
+from tokwork.errors import ParameterError
 
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -29,3 +32,12 @@ def bfloat16_pays(device: torch.device | str) -> bool:
     """Whether to run `device`'s forward passes in bfloat16 autocast when bfloat16 is asked for."""
     kind = torch.device(device).type
     return kind == "cuda" or (kind == "cpu" and cpu_has_bfloat16_units())
+
+
+def pick_device(device: str | None) -> torch.device:
+    """`auto` (or None): the GPU when torch sees one, else the CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError(f"device '{device}' asked for, but torch sees no GPU; use --device cpu")
+    return torch.device(device)

@@ -48,6 +48,12 @@ def transplant_command(
                                         "wrote."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle",
                                       help="Load pickle weights (pytorch_model.bin); they can run code."),
+    distill_steps: int | None = typer.Option(None, "--distill-steps", help="Then heal the result: distill it from "
+                                             "SOURCE for this many steps on --corpus (as `tokwork distill` with "
+                                             "its defaults); OUT is the distilled model."),
+    corpus: list[str] | None = typer.Option(None, "--corpus", "-c", help="With --distill-steps: training text "
+                                            "(files, folders, .jsonl or .gz; repeat for several).",
+                                            show_default=False),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     quiet: bool = QuietOpt,
     list_methods: bool = typer.Option(False, "--list-methods", help="List the methods and exit.",
@@ -62,6 +68,11 @@ def transplant_command(
     given = {"k": k, "mix": mix, "temperature": temperature, "calibrate": calibrate, "seed": seed,
              "hypernet": hypernet}
     options = {name: value for name, value in given.items() if value is not None}
+    if distill_steps is not None or corpus:
+        _transplant_and_distill(source, target, output, method=method, options=options, donor=donor,
+                                steps=distill_steps, corpus=corpus, allow_pickle=allow_pickle, force=force,
+                                quiet=quiet)
+        return
     result = transplant_vocabulary(source, target, output, method=method, options=options, donor=donor,
                                    allow_pickle=allow_pickle, force=force, progress=not quiet)
     report = result.report
@@ -74,4 +85,28 @@ def transplant_command(
         table.add_row("padding rows", f"{report.padding_rows:,} kept")
     table.add_row("time", f"{result.method_seconds:.1f} s method, {result.seconds:.1f} s in all")
     table.add_row("written to", str(result.output))
+    out.print(table)
+
+
+def _transplant_and_distill(source: Path, target: Path, output: Path, *, method: str, options: dict, donor: str,
+                            steps: int | None, corpus: list[str] | None, allow_pickle: bool, force: bool,
+                            quiet: bool) -> None:
+    from tokwork.errors import ParameterError
+    from tokwork.transplant.distill.chain import transplant_and_distill
+    from tokwork.transplant.distill.config import DistillConfig
+
+    if steps is None or not corpus:
+        raise ParameterError("--distill-steps and --corpus go together: give both to distill after the "
+                             "transplant, or neither")
+    card = transplant_and_distill(source, target, output, corpus=corpus, config=DistillConfig(steps=steps),
+                                  method=method, options=options, donor=donor, allow_pickle=allow_pickle,
+                                  force=force, progress=not quiet)
+    last = card.history[-1] if card.history else {}
+    table = Table(show_header=False, box=None)
+    table.add_row("method", method)
+    table.add_row("new rows", f"{card.new_rows:,}")
+    table.add_row("distilled", f"{card.step:,} steps ({card.training['loss']}, trains {card.training['train']}); "
+                  f"last loss " + (", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "lm") if k in last) or "-"))
+    table.add_row("time", f"{card.seconds:.1f} s distilling on {card.device}")
+    table.add_row("written to", str(output))
     out.print(table)

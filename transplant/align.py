@@ -2,8 +2,8 @@
 
 Two tokenizers spell the same bytes differently (`Ġthe` in GPT-2's alphabet, `▁the` in SentencePiece's,
 `<0x41>` as a byte-fallback piece), so tokens are matched on the bytes they stand for, never on their
-stored strings. Special tokens stand for no bytes; they are matched by role (bos, eos, pad, unk), and a
-special with no role matches a source special of the same name. Rows a model has beyond its tokenizer
+stored strings. Special tokens stand for no bytes; they are matched by role (bos, eos, pad, unk) first, and a
+special whose role the source does not name, or that has no role, matches a source special of the same name. Rows a model has beyond its tokenizer
 (padding to a multiple of 64, say) are not tokens: they are never used as anchors and are carried over
 to the new matrix as they are.
 """
@@ -172,12 +172,12 @@ def _fewest_pieces(data: bytes, lookup: dict[bytes, int], *, longest: int = 64) 
 
 def _special_match(source: Tokenizer, target: Tokenizer, token_id: int, source_by_role: dict[str, int],
                    source_specials_by_name: dict[str, int]) -> int | None:
+    """The source row for a target special: the source special with the same role (bos, eos, pad, unk in
+    that order) when the source names one, else the source special with the same string."""
     roles = [role for role, i in target.specials.as_json().items() if i == token_id]
     for role in ROLES:
         if role in roles and role in source_by_role:
             return source_by_role[role]
-    if roles:
-        return None
     return source_specials_by_name.get(str(target.id_to_token(token_id)))
 
 

@@ -21,10 +21,24 @@ def _lm(request, kind):
     return request.getfixturevalue("pico_bytelm" if kind == "bpe" else "pico_sp_bytelm")
 
 
+@pytest.fixture(scope="module")
+def references(request):
+    """kind -> (ByteLM, its BruteForce); one brute force per model for the module, so that its caches of
+    forwards, spellings and canonicity serve every test that compares against it."""
+    found = {}
+
+    def get(kind):
+        if kind not in found:
+            lm = _lm(request, kind)
+            found[kind] = lm, BruteForce(lm.model, lm.tokenizer, lm.start_ids, lm.end_id)
+        return found[kind]
+
+    return get
+
+
 @pytest.mark.parametrize("kind", ["bpe", "sp"])
-def test_next_byte_probs_equal_brute_force(request, kind):
-    lm = _lm(request, kind)
-    brute = BruteForce(lm.model, lm.tokenizer, lm.start_ids, lm.end_id)
+def test_next_byte_probs_equal_brute_force(references, kind):
+    lm, brute = references(kind)
     for text in TEXTS[kind]:
         for n in range(len(text) + 1):
             probs = lm.next_byte_probs(text[:n])
@@ -44,9 +58,8 @@ def test_dummy_prefix_tokenizer_conditions_on_its_space(pico_dummy_prefix_bytelm
 
 
 @pytest.mark.parametrize("kind", ["bpe", "sp"])
-def test_logprob_is_the_cover_sum_and_bounds_the_canonical_encoding(request, kind):
-    lm = _lm(request, kind)
-    brute = BruteForce(lm.model, lm.tokenizer, lm.start_ids, lm.end_id)
+def test_logprob_is_the_cover_sum_and_bounds_the_canonical_encoding(references, kind):
+    lm, brute = references(kind)
     for text in [b"caf", "é日".encode(), b"the  end"]:
         assert np.exp(lm.logprob(text)) == pytest.approx(brute.prefix_mass(text), rel=1e-6)
         ids = lm.tokenizer.encode(text.decode())
@@ -56,17 +69,25 @@ def test_logprob_is_the_cover_sum_and_bounds_the_canonical_encoding(request, kin
         assert lm.logprob(text) >= canonical - 1e-9
 
 
-def test_product_of_normalised_probs_relates_to_logprob(pico_bytelm):
-    """sum_i log P(x_i | x_<i) = log P(x) + sum_i [log P(x_<i) - log Z(x_<i)], and P(x_<i·x_i) is the mass."""
-    lm = pico_bytelm
-    text = "café 日".encode()
-    product, correction = 0.0, 0.0
-    for i in range(len(text)):
-        masses, scale = lm.next_byte_masses(text[:i])
-        product += np.log(masses[text[i]] / masses.sum())
-        assert np.log(masses[text[i]]) + scale == pytest.approx(lm.logprob(text[:i + 1]), abs=1e-9)
-        correction += (lm.logprob(text[:i]) if i else 0.0) - (np.log(masses.sum()) + scale)
-    assert product == pytest.approx(lm.logprob(text) + correction, abs=1e-9)
+@pytest.mark.parametrize("kind", ["bpe", "sp"])
+def test_score_is_the_product_of_brute_force_next_byte_probs(references, kind):
+    """Bits per byte (what the benchmark reports) is -log2 of the product of normalised next-byte
+    probabilities; here every factor comes from the brute-force enumeration, and the unnormalised cover sum
+    from brute-force prefix masses. The texts are scored whole and after a prompt cut inside a character."""
+    lm, brute = references(kind)
+    full = TEXTS[kind][0]
+    cut = full.index("日".encode()) + 1
+    conditionals = np.array([brute.next_byte_probs(full[:i])[full[i]] for i in range(len(full))])
+    # On these texts normalising moves log P by several nats (non-canonical covers take mass from every
+    # next-byte total), so a layer that returned the cover-sum ratio P(x<=i) / P(x<i) would fail below.
+    assert abs(np.log(conditionals).sum() - np.log(brute.prefix_mass(full))) > 1.0
+    for prompt in (b"", full[:cut]):
+        scores = lm.score(full[len(prompt):], prompt=prompt)
+        expected = np.log(conditionals[len(prompt):])
+        np.testing.assert_allclose(scores.logprobs, expected, atol=1e-6, rtol=0, err_msg=f"prompt {prompt!r}")
+        assert scores.bits_per_byte == pytest.approx(-expected.sum() / np.log(2) / len(expected), abs=1e-6)
+        cover = np.log(brute.prefix_mass(full)) - (np.log(brute.prefix_mass(prompt)) if prompt else 0.0)
+        assert scores.logprob == pytest.approx(cover, abs=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["bpe", "sp"])
@@ -82,9 +103,8 @@ def test_score_agrees_with_next_byte_probs_in_small_chunks(request, kind):
     assert scores.logprob == pytest.approx(lm.logprob(text, prompt=b"Hi "), abs=1e-9)
 
 
-def test_prompt_may_end_mid_token_and_mid_character(pico_bytelm):
-    lm = pico_bytelm
-    brute = BruteForce(lm.model, lm.tokenizer, lm.start_ids, lm.end_id)
+def test_prompt_may_end_mid_token_and_mid_character(references):
+    lm, brute = references("bpe")
     full = "caf日本".encode()
     for cut in (2, 4, 5):  # mid-token "ca|f", mid-character twice
         expected = np.log(brute.prefix_mass(full)) - np.log(brute.prefix_mass(full[:cut]))

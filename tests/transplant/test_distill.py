@@ -234,3 +234,40 @@ def test_bad_input_is_one_line_and_writes_nothing(bad, capsys, case, message):
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
     assert not bad["out"].exists()
     assert [p.name for p in bad["foreign"].iterdir()] == ["keep.txt"]
+
+
+def test_transplant_can_chain_a_distillation_and_resume_it(pico, tmp_path, capsys):
+    from transformers import AutoModelForCausalLM
+
+    source, target = pico()
+    corpus, out = _corpus(tmp_path / "corpus.txt"), tmp_path / "healed"
+    command = ["transplant", str(source), str(target), "-o", str(out), "--method", "subword-mean",
+               "--corpus", str(corpus), "-q", "--distill-steps"]
+    assert main([*command, "2"]) == 0
+    assert "distilled" in capsys.readouterr().out
+    card = json.loads((out / "tokwork.json").read_text())
+    assert card["kind"] == "distill" and card["step"] == 2 and card["teacher"] == str(source)
+    assert card["transplant"]["method"] == "subword-mean" and card["transplant"]["target"] == str(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "healed", *sorted(
+        p.name for p in tmp_path.iterdir() if p.name.startswith(("source", "target")))]
+    assert main([*command, "3"]) == 0  # the same command with more steps resumes; no second transplant
+    card = json.loads((out / "tokwork.json").read_text())
+    assert card["step"] == 3 and card["transplant"]["method"] == "subword-mean"
+    assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size == load_tokenizer(target).vocab_size
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--distill-steps", "2"), "go together"),
+    (("--corpus", "CORPUS"), "go together"),
+    (("--distill-steps", "0", "--corpus", "CORPUS"), "steps must be positive"),
+    (("--distill-steps", "2", "--corpus", "MISSING"), "does not exist"),
+])
+def test_transplant_with_bad_distill_options_writes_nothing(pico, tmp_path, capsys, extra, message):
+    source, target = pico()
+    corpus = _corpus(tmp_path / "corpus.txt")
+    paths = {"CORPUS": str(corpus), "MISSING": str(tmp_path / "missing.txt")}
+    code = main(["transplant", str(source), str(target), "-o", str(tmp_path / "out"), "--method", "zero", "-q",
+                 *(paths.get(e, e) for e in extra)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not any(p.name.endswith(("out", ".transplanted")) for p in tmp_path.iterdir())

@@ -55,6 +55,7 @@ class DistillCard(JsonCard):
     cpu_seconds: float = 0.0
     history: list[dict] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
+    transplant: dict[str, Any] | None = None  # how the student was made, when `tokwork transplant` chained us
     kind: str = KIND
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -155,13 +156,15 @@ def _new_card(teacher: Path, student: Path, corpus: list[Path], config: DistillC
 def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Path], output: str | Path, *,
             config: DistillConfig | None = None, max_seconds: float | None = None, fresh: bool = False,
             force: bool = False, device: str | None = "auto", progress: bool = True,
-            on_checkpoint: Callable[[int, Path], None] | None = None) -> DistillCard:
+            on_checkpoint: Callable[[int, Path], None] | None = None,
+            transplant: dict[str, Any] | None = None) -> DistillCard:
     """Distill the transplanted `student` from the original `teacher` on `corpus`; write it to `output`.
 
     The result is a plain HF folder. An `output` that already holds a distillation run is resumed up to
     `config.steps` with its saved settings (only the step count is taken from `config`), unless `fresh`.
     With `max_seconds`, training stops (with a checkpoint) after the step that uses up that much time.
-    `on_checkpoint(step, output)` is called after each checkpoint is written. Returns the final card.
+    `on_checkpoint(step, output)` is called after each checkpoint is written. `transplant` (how the
+    student was made, when it is an intermediate) goes into a new run's card. Returns the final card.
     """
     config = config or DistillConfig()
     config.validate()
@@ -189,6 +192,9 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     if card is None:
         trained = sum(p.numel() for p in distiller.parameters)
         card = _new_card(Path(teacher), Path(student), corpus_paths, config, len(new_ids), trained, chosen)
+        if transplant is not None:
+            card.transplant = transplant
+            card.student = f"{transplant['source']} transplanted onto {transplant['target']} ({transplant['method']})"
     else:
         load_optimizer_state(output, distiller.optimizer)
         distiller.skip(card.step)

@@ -83,9 +83,15 @@ def zero_shot_student(teacher: Path, target: str) -> Path:
 
 
 def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, minutes: list[float],
-        texts: dict[str, str], out: Path, threads: int, resume: bool = False) -> list[dict]:
+        texts: dict[str, str], out: Path, threads: int, resume: bool = False,
+        step_minutes: float | None = None) -> list[dict]:
     """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each; the other
-    languages only at the last point (they are the check that nothing collapsed)."""
+    languages only at the last point (they are the check that nothing collapsed).
+
+    With `step_minutes` (the minutes a step took when the machine was quiet), each point is reached at
+    the step count those minutes buy, and the row records those quiet minutes beside the measured ones:
+    on a busy machine torch's threads spin while they wait and inflate CPU time, so a CPU-time budget
+    would buy a busy run fewer steps than a quiet one."""
     from tokwork.transplant.distill.config import DistillConfig
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
     from tokwork.transplant.distill.training import distill
@@ -95,7 +101,12 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     card = read_distill_card(out) if resume and is_distill_folder(out) else None
     for index, point in enumerate(minutes):
         budget = point * 60 * threads  # CPU seconds
-        while card is None or card.cpu_seconds < 0.98 * budget:
+        if step_minutes is not None:
+            steps = math.ceil(point / step_minutes - 1e-9)
+            if card is None or card.step < steps:
+                config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000)
+                card = distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False)
+        while step_minutes is None and (card is None or card.cpu_seconds < 0.98 * budget):
             if card is None:
                 steps = 3  # a first stage to learn what a step costs
             else:
@@ -106,7 +117,8 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
             # (a resumed run keeps its own settings; only the step count is new)
         last = index == len(minutes) - 1
         row = {"minutes": round(card.cpu_seconds / 60 / threads, 2), "wall_minutes": round(card.seconds / 60, 2),
-               "step": card.step, **score(out, texts if last else english),
+               "step": card.step, **({"quiet_minutes": round(card.step * step_minutes, 2)} if step_minutes else {}),
+               **score(out, texts if last else english),
                "loss": {k: v for k, v in card.history[-1].items() if k in ("alm", "lm")}}
         points.append(row)
         print(f"  {loss:7s} {train:10s} {row['minutes']:6.2f} min  step {row['step']:5d}  "
@@ -126,6 +138,9 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="add to the existing results instead of replacing")
     parser.add_argument("--resume", action="store_true",
                         help="go on from each run's folder (later --minutes points) and add to its points")
+    parser.add_argument("--quiet-step-cost", action="store_true",
+                        help="with --resume: reach each point at the step count it buys at the minutes per step "
+                             "of the run's last recorded point (measured on a quiet machine), not by CPU time")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as transformers_logging
@@ -146,11 +161,18 @@ def main() -> None:
         runs = args.runs or [f"{loss}/{train}" for train in args.trains for loss in args.losses]
         for loss, train in (run_name.split("/") for run_name in runs):
             started = time.perf_counter()
-            points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
-                         out=WORK / f"{target}-{loss}-{train}", threads=args.threads, resume=args.resume)
             name = f"{loss}/{train}"
             earlier = rows.get(name, {}) if args.resume else {}
-            rows[name] = {"points": earlier.get("points", []) + points,
+            step_minutes = None
+            if args.quiet_step_cost:
+                calibration = earlier["points"][-1]
+                step_minutes = calibration["minutes"] / calibration["step"]
+                earlier["step_cost"] = {"minutes_per_step": round(step_minutes, 4),
+                                        "from_point": calibration["minutes"]}
+            points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
+                         out=WORK / f"{target}-{loss}-{train}", threads=args.threads, resume=args.resume,
+                         step_minutes=step_minutes)
+            rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -41,13 +41,18 @@ demo: $(STAMP) tokenizers
 	$(VENV)/bin/tokwork info $(DEMO_DIR)/bpe
 	$(VENV)/bin/tokwork encode $(DEMO_DIR)/bpe "Tokenizers split text. Токенизаторы делят текст. 分词器把文本切开。"
 	@echo "demo output: $(DEMO_DIR)/bpe (tokenizer.json, tokenizer_config.json, tokwork.json)"
-	$(VENV)/bin/tokwork bench $(BENCH_TOKENIZERS) -o $(DEMO_DIR)/bench
+	$(VENV)/bin/tokwork bench $(BENCH_TOKENIZERS) --plots -o $(DEMO_DIR)/bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) tokenizers model lint
-	$(PY) -m pytest
+# The suite on TEST_WORKERS pytest-xdist workers, a file to a worker (0: all in this process). The steps
+# before it are independent of each other, so they run side by side (-O keeps each one's output together).
+TEST_WORKERS ?= 2
+
+test: $(STAMP)
+	@$(MAKE) --no-print-directory -j3 -O tokenizers model lint
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf build .pytest_cache

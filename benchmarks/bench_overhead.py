@@ -1,19 +1,28 @@
-"""Wall time of `tokwork bench` against the bare encode calls on the same texts, same run.
+"""Wall time of `tokwork bench` against the plain libraries on the same texts, with as many processes.
 
-Three fresh processes per round, in rotating order, several rounds; figures are medians and their ratios:
+Each configuration (N tokenizers x M UDHR languages) times fresh processes, one of each side per round, in
+rotating order, over several rounds, after one untimed warm-up round (it fills the page cache and tokwork's
+caches: byte views, converted tiktoken files, lexicon answers, which any second run finds). tokwork's
+modules are compiled to bytecode first, as an installed package has them. Figures are medians:
 
-- `tokwork bench` over N tokenizers x M UDHR languages: loads, byte views, every metric, the report; with
-  its defaults, i.e. one worker process per CPU (at most one per tokenizer), each loading its tokenizers;
-- bare encode calls (the peer): load the same tokenizers with `tokwork.load_tokenizer` and call
-  `encode_batch` on every language's blocks, nothing else: the work any measurement must do;
-- plain libraries (for orientation): `tokenizers.Tokenizer.from_file` + `encode_batch` for tokenizer.json
-  files, `tiktoken` + `encode_ordinary_batch` for .tiktoken files.
+- `tokwork bench`: loads, byte views, every metric, results.json/csv and report.html (no `--plots`),
+  with its default of one worker process per CPU, at most one per tokenizer (W);
+- plain libraries, W processes (its peer): `tokenizers.Tokenizer.from_file` + `encode_batch` for
+  tokenizer.json files, `tiktoken` + `encode_ordinary_batch` for .tiktoken files, nothing else, one task
+  per tokenizer on a pool of W forked processes, the largest file first (`tokwork bench` also hands out one
+  tokenizer per task, slowest to load first: for it a .tiktoken file loads as a converted tokenizer.json);
+- `tokwork bench --workers 1` (everything in one process) against the plain libraries serially;
+- tokwork's loader serially (`tokwork.load_tokenizer` + `encode_batch`), for orientation: loading and
+  encoding through tokwork with no metric.
 
-Every side prints its token total per tokenizer, and the script checks they agree, so all three encode
-the same texts the same way. The machine is shared: the JSON records the load average around each
-configuration, since other work slows the Python-heavy side more than the Rust encoders.
+Every side prints its token total per tokenizer and the script checks they agree, so all encode the same
+texts the same way. Ratios are of the medians; the JSON also holds every run's time and CPU time (its
+processes' user + system), the ratios within each round, and the load average (1 minute) before each run,
+since other work on a shared machine slows the Python-heavy side more than the Rust encoders: take figures
+from a quiet machine.
 
     .venv/bin/python benchmarks/bench_overhead.py                 # needs `make tokenizers`
+    .venv/bin/python benchmarks/bench_overhead.py --repeats 2 --configs 2x10 --json /tmp/overhead.json
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,82 +40,138 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-BARE_TOKWORK = r"""
-import json, sys
-from tokwork import load_tokenizer
-from tokwork.metrics.parallel import load_parallel_corpus
-tokenizers, languages = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-corpus = load_parallel_corpus("udhr", languages=languages)
-totals = {}
-for name, path in tokenizers.items():
-    tok = load_tokenizer(path)
-    totals[name] = sum(len(ids) for lang in corpus.languages.values() for ids in tok.encode_batch(list(lang.blocks)))
-print(json.dumps(totals))
-"""
-
+# argv: {name: path} as JSON, language codes as JSON, the UDHR folder, worker processes (1: this process).
 PLAIN_LIBRARIES = r"""
 import json, sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
-tokenizers, languages = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-udhr = Path(sys.argv[3])
+import tiktoken
+from tokenizers import Tokenizer
+
+def file_of(path):
+    path = Path(path)
+    return path if path.suffix == ".tiktoken" else path / "tokenizer.json"
+
+def total(path, texts):
+    file = file_of(path)
+    if file.suffix == ".tiktoken":
+        from tiktoken.load import load_tiktoken_bpe
+        params = json.loads(file.with_suffix(".json").read_text(encoding="utf-8"))
+        enc = tiktoken.Encoding(file.stem, pat_str=params["pattern"], mergeable_ranks=load_tiktoken_bpe(str(file)),
+                                special_tokens=params["special_tokens"])
+        return sum(len(ids) for blocks in texts for ids in enc.encode_ordinary_batch(blocks))
+    tok = Tokenizer.from_file(str(file))
+    tok.encode_special_tokens = True
+    return sum(len(e.ids) for blocks in texts for e in tok.encode_batch(blocks, add_special_tokens=False))
+
+if __name__ == "__main__":
+    tokenizers, languages = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+    udhr, workers = Path(sys.argv[3]), int(sys.argv[4])
+    texts = [(udhr / f"{code}.txt").read_text(encoding="utf-8").rstrip("\n").split("\n\n") for code in languages]
+    if workers == 1:
+        totals = {name: total(path, texts) for name, path in tokenizers.items()}
+    else:
+        order = sorted(tokenizers, key=lambda name: file_of(tokenizers[name]).stat().st_size, reverse=True)
+        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+            futures = {name: pool.submit(total, tokenizers[name], texts) for name in order}
+            totals = {name: futures[name].result() for name in tokenizers}
+    print(json.dumps(totals))
+"""
+
+TOKWORK_LOADER = r"""
+import json, sys
+from pathlib import Path
+from tokwork import load_tokenizer
+tokenizers, languages, udhr = json.loads(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3])
 texts = [(udhr / f"{code}.txt").read_text(encoding="utf-8").rstrip("\n").split("\n\n") for code in languages]
 totals = {}
 for name, path in tokenizers.items():
-    if path.endswith(".tiktoken"):
-        import tiktoken
-        from tiktoken.load import load_tiktoken_bpe
-        from tokwork.formats.tiktoken_file import read_encoding_params
-        pattern, specials = read_encoding_params(Path(path))
-        enc = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=load_tiktoken_bpe(path), special_tokens=specials)
-        totals[name] = sum(len(ids) for blocks in texts for ids in enc.encode_ordinary_batch(blocks))
-    else:
-        from tokenizers import Tokenizer
-        tok = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
-        tok.encode_special_tokens = True
-        totals[name] = sum(len(e.ids) for blocks in texts for e in tok.encode_batch(blocks, add_special_tokens=False))
+    tok = load_tokenizer(path)
+    totals[name] = sum(len(ids) for blocks in texts for ids in tok.encode_batch(blocks))
 print(json.dumps(totals))
 """
 
+# tokwork's folders (pyproject.toml's package-dir).
+PACKAGES = ("tokwork", "trainers", "metrics", "transplant", "cli")
+# Side -> the side it is compared with.
+PEERS = {"tokwork bench": "plain libraries, W processes",
+         "tokwork bench --workers 1": "plain libraries, serial",
+         "tokwork loader, serial": "plain libraries, serial"}
 
-def timed(command: list[str]) -> tuple[float, str]:
-    """Run a command; return its wall time and its standard output."""
-    start = time.perf_counter()
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """Run a command; return its wall time, the CPU time of it and its processes, and its standard output."""
+    cpu, start = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(command[:4])} ...\n{done.stderr}")
-    return seconds, done.stdout
+    return seconds, _children_cpu() - cpu, done.stdout
 
 
-def measure(tokenizers: dict[str, str], languages: list[str], repeats: int, work: Path) -> dict:
-    """Rounds of the three sides in rotating order; medians, ratios and the token totals."""
+def sides(tokenizers: dict[str, str], languages: list[str], workers: int, work: Path) -> dict[str, list[str]]:
+    """The command line of every side."""
     from tokwork.metrics.parallel import SHIPPED_UDHR
 
     cli = str(Path(sys.executable).with_name("tokwork"))
-    bench = [cli, "bench", "--quiet", "--force", "-o", str(work / "bench"), "--languages", ",".join(languages),
+    bench = [cli, "bench", "--quiet", "--force", "--languages", ",".join(languages),
              *[arg for name, path in tokenizers.items() for arg in ("-t", f"{name}={path}")]]
-    args = [json.dumps(tokenizers), json.dumps(languages)]
-    sides = {"tokwork bench": bench, "bare encode calls": [sys.executable, "-c", BARE_TOKWORK, *args],
-             "plain libraries": [sys.executable, "-c", PLAIN_LIBRARIES, *args, str(SHIPPED_UDHR)]}
-    times: dict[str, list[float]] = {name: [] for name in sides}
+    args = [json.dumps(tokenizers), json.dumps(languages), str(SHIPPED_UDHR)]
+    return {
+        "tokwork bench": [*bench, "-o", str(work / "bench")],
+        "plain libraries, W processes": [sys.executable, "-c", PLAIN_LIBRARIES, *args, str(workers)],
+        "tokwork bench --workers 1": [*bench, "-o", str(work / "bench-1"), "--workers", "1"],
+        "plain libraries, serial": [sys.executable, "-c", PLAIN_LIBRARIES, *args, "1"],
+        "tokwork loader, serial": [sys.executable, "-c", TOKWORK_LOADER, *args],
+    }
+
+
+def token_totals(name: str, stdout: str, work: Path) -> dict[str, int]:
+    if not name.startswith("tokwork bench"):
+        return json.loads(stdout)
+    folder = work / ("bench-1" if name.endswith("--workers 1") else "bench")
+    results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    return {t["tokenizer"]: t["tokens"] for t in results["tokenizers"]}
+
+
+def measure(tokenizers: dict[str, str], languages: list[str], repeats: int, work: Path) -> dict:
+    """A warm-up round, then `repeats` rounds of every side in rotating order; medians and ratios."""
+    from tokwork.distributed import default_workers
+
+    workers = default_workers(len(tokenizers))
+    commands = sides(tokenizers, languages, workers, work)
+    names = list(commands)
+    warmup = {name: timed(command)[0] for name, command in commands.items()}
+    times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    loads: dict[str, list[float]] = {name: [] for name in names}
     totals: dict[str, dict] = {}
-    names = list(sides)
     for round_number in range(repeats):
-        for name in names[round_number % 3:] + names[:round_number % 3]:
-            seconds, stdout = timed(sides[name])
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            loads[name].append(os.getloadavg()[0])
+            seconds, cpu_seconds, stdout = timed(commands[name])
             times[name].append(seconds)
-            if name != "tokwork bench":
-                totals[name] = json.loads(stdout)
-    results = json.loads((work / "bench" / "results.json").read_text(encoding="utf-8"))
-    totals["tokwork bench"] = {t["tokenizer"]: t["tokens"] for t in results["tokenizers"]}
+            cpu[name].append(cpu_seconds)
+            totals[name] = token_totals(name, stdout, work)
     if len({json.dumps(t, sort_keys=True) for t in totals.values()}) != 1:
-        raise SystemExit(f"the three sides did not encode the same tokens: {totals}")
+        raise SystemExit(f"the sides did not encode the same tokens: {totals}")
     medians = {name: statistics.median(values) for name, values in times.items()}
     return {
-        "tokenizers": list(tokenizers), "languages": len(languages), "repeats": repeats,
-        "seconds": times, "median_seconds": medians, "tokens": totals["tokwork bench"],
-        "ratio_to_bare_encode": medians["tokwork bench"] / medians["bare encode calls"],
-        "ratio_to_plain_libraries": medians["tokwork bench"] / medians["plain libraries"],
+        "tokenizers": list(tokenizers), "languages": len(languages), "workers": workers, "repeats": repeats,
+        "tokens": totals["tokwork bench"], "warmup_seconds": warmup, "seconds": times,
+        "cpu_seconds": cpu, "load_average_before": loads, "median_seconds": medians,
+        "median_cpu_seconds": {name: statistics.median(values) for name, values in cpu.items()},
+        "ratios": {f"{side} / {peer}": medians[side] / medians[peer] for side, peer in PEERS.items()},
+        "median_ratio_within_rounds": {
+            f"{side} / {peer}": statistics.median(a / b for a, b in zip(times[side], times[peer], strict=True))
+            for side, peer in PEERS.items()},
     }
 
 
@@ -114,31 +180,39 @@ def main() -> None:
     from tokwork.metrics.parallel import DEFAULT_LANGUAGES, available_languages
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per configuration")
+    parser.add_argument("--configs", nargs="+", default=["6x76", "6x56", "2x10"],
+                        help="6x76: all languages; 6x56: the default ones; 2x10: gpt2 and llama3 on 10")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "bench_overhead.json")
     args = parser.parse_args()
     references = reference_tokenizers()
     if len(references) < 6:
         raise SystemExit("the reference tokenizers are missing; run `make tokenizers` first")
-    configs = [("6 tokenizers x all 76 languages", references, available_languages("udhr")),
-               ("6 tokenizers x the 56 default languages", references, list(DEFAULT_LANGUAGES)),
-               ("2 tokenizers x 10 languages", {k: references[k] for k in ("gpt2", "llama3")},
-                list(DEFAULT_LANGUAGES[:10]))]
+    # Bytecode for tokwork's own modules, as an installed package has it (where PYTHONDONTWRITEBYTECODE is
+    # set, an editable install would compile them again in every process; the libraries have theirs).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *PACKAGES], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL)
+    configs = {"6x76": ("6 tokenizers x all 76 languages", references, available_languages("udhr")),
+               "6x56": ("6 tokenizers x the 56 default languages", references, list(DEFAULT_LANGUAGES)),
+               "2x10": ("2 tokenizers x 10 languages", {k: references[k] for k in ("gpt2", "llama3")},
+                        list(DEFAULT_LANGUAGES[:10]))}
     runs = []
     with tempfile.TemporaryDirectory(prefix="tokwork-bench-overhead-") as work:
-        for label, tokenizers, languages in configs:
-            before = os.getloadavg()[0]
-            run = {"config": label, **measure(tokenizers, languages, args.repeats, Path(work)),
-                   "load_average_before_after": [before, os.getloadavg()[0]]}
+        for key in args.configs:
+            label, tokenizers, languages = configs[key]
+            run = {"config": label, **measure(tokenizers, languages, args.repeats, Path(work))}
             runs.append(run)
-            m = run["median_seconds"]
-            print(f"{label}: tokwork bench {m['tokwork bench']:.2f} s, bare encode calls "
-                  f"{m['bare encode calls']:.2f} s, plain libraries {m['plain libraries']:.2f} s; "
-                  f"ratio {run['ratio_to_bare_encode']:.2f}x (bare), {run['ratio_to_plain_libraries']:.2f}x (plain); "
-                  f"load average {run['load_average_before_after'][0]:.1f} -> {run['load_average_before_after'][1]:.1f}",
-                  flush=True)
+            m, loads = run["median_seconds"], [x for values in run["load_average_before"].values() for x in values]
+            print(f"{label} ({run['workers']} workers), medians of {args.repeats}; load average "
+                  f"{min(loads):.1f}-{max(loads):.1f}", flush=True)
+            for side, peer in PEERS.items():
+                c = run["median_cpu_seconds"]
+                print(f"  {side:26s} {m[side]:6.2f} s  vs {peer:28s} {m[peer]:6.2f} s: "
+                      f"{run['ratios'][f'{side} / {peer}']:.2f}x (within rounds "
+                      f"{run['median_ratio_within_rounds'][f'{side} / {peer}']:.2f}x; CPU time "
+                      f"{c[side]:.2f} s vs {c[peer]:.2f} s)", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"runs": runs, "cpus": 2}, indent=1) + "\n", encoding="utf-8")
+    args.json.write_text(json.dumps({"runs": runs, "cpus": os.cpu_count()}, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.json}")
 
 

@@ -58,6 +58,8 @@ def premium_table(rows: list[dict], names: list[str], codes: list[str]) -> list[
 
 def summarize_premiums(rows: list[dict], tokenizers: list[dict]) -> dict[str, dict]:
     """Per tokenizer: mean premium over all non-pivot languages, over Latin and other scripts, the largest."""
+    from tokwork.metrics.scripts import is_non_latin
+
     summary = {}
     for t in tokenizers:
         mine = [r for r in rows if r["tokenizer"] == t["tokenizer"] and r["language"] != "eng"]
@@ -65,7 +67,7 @@ def summarize_premiums(rows: list[dict], tokenizers: list[dict]) -> dict[str, di
         summary[t["tokenizer"]] = {
             "vocab_size": t["vocab_size"], "bytes_per_token": t["bytes_per_token"], "mean": t["premium_mean"],
             "latin_mean": statistics.mean(r["premium"] for r in mine if r["script"] == "Latn"),
-            "other_mean": statistics.mean(r["premium"] for r in mine if r["script"] != "Latn"),
+            "other_mean": statistics.mean(r["premium"] for r in mine if is_non_latin(r["script"])),
             "max": worst["premium"], "max_language": worst["language"]}
     return summary
 
@@ -149,7 +151,7 @@ def run_sweep(mix: str, paths: list[Path], sizes: list[int], heldout: Path, work
         reached[size] = trained.tokenizer.vocab_size
     sweep = run_bench(BenchConfig(tokenizers=tokenizers, corpus=str(heldout), languages=["all"]), progress=False)
     if report:
-        print(f"\nsweep report: {write_report(sweep, report / mix, force=True)}")
+        print(f"\nsweep report: {write_report(sweep, report / mix, force=True, plots=True)}")
     rows = sweep.summary["rows"]
     print(f"\nVocabulary-size sweep, {mix} mix ({train_bytes:,} bytes of training text), premiums on held-out "
           "UDHR articles 21-30; vocab sizes reached: " + ", ".join(f"{reached[s]:,}" for s in sizes) + "\n")

@@ -16,7 +16,7 @@ def bench_command(
                                         help="NAME=PATH of a tokenizer (repeatable): tokenizer.json, a folder "
                                              "with one, a .model or a .tiktoken file."),
     output: Path = typer.Option(..., "--output", "-o", show_default=False,
-                                help="Output directory for results.json/csv, plots and report.html."),
+                                help="Output directory for results.json/csv, report.html and plots."),
     languages: str | None = typer.Option(None, "--languages", "-l",
                                          help="Comma-separated language codes, or 'all' (default: a fixed list "
                                               "of 56 for the shipped UDHR, every file for another corpus)."),
@@ -31,6 +31,8 @@ def bench_command(
                                                              "(repeatable); overrides wordfreq."),
     wordfreq_list: str = typer.Option("small", help="wordfreq list for lexicons: small, large or best."),
     no_wordfreq: bool = typer.Option(False, "--no-wordfreq", help="Use only --lexicon files."),
+    plots: bool = typer.Option(False, "--plots", help="Also draw the figures (PNG files, embedded in "
+                                                      "report.html); matplotlib adds a few seconds."),
     force: bool = ForceOpt,
     quiet: bool = QuietOpt,
     engine: str = typer.Option("local", "--engine", help="Where the tokenizer x language jobs run: 'local' (processes "
@@ -52,7 +54,7 @@ def bench_command(
                          wordfreq=not no_wordfreq)
     results = run_bench(config, engine=engine, workers=workers, address=address, progress=not quiet,
                         output=output, force=force)
-    report = write_report(results, output, force=force)
+    report = write_report(results, output, force=force, plots=plots)
     table = Table(title=f"{len(results.corpus['languages'])} languages, premiums against {config.pivot}")
     for column in ("tokenizer", "vocab", "bytes/token", "mean premium", "non-Latin premium", "Rényi eff."):
         table.add_column(column, justify="left" if column == "tokenizer" else "right")

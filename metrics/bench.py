@@ -29,10 +29,10 @@ from tokwork.metrics.jobs import BenchJob, cached_tokenizer, run_job, run_task, 
 from tokwork.metrics.lexicon import lexicon_spec, read_word_list
 from tokwork.metrics.parallel import ParallelCorpus, load_parallel_corpus
 from tokwork.metrics.premiums import premium_summary, premiums_by_script
+from tokwork.metrics.scripts import UNKNOWN_SCRIPT, is_non_latin
 from tokwork.metrics.words import has_words
 from tokwork.outputs import check_output_directory
 
-LATIN = "Latn"
 # The reference tokenizers `make tokenizers` fetches, by name, relative to the tokwork cache.
 REFERENCE_TOKENIZERS = {
     "gpt2": "tokenizers/gpt2", "cl100k": "tokenizers/tiktoken/cl100k_base.tiktoken",
@@ -177,7 +177,8 @@ def run_bench(config: BenchConfig, *, engine: str = "local", workers: int | None
         tasks = run_jobs(run_task, tokenizer_tasks(jobs), engine=engine, workers=workers, address=address,
                          description="measuring", progress=progress)
         results = [result for task in tasks for result in task]
-    languages = {code: {"name": lang.name, "script": lang.script, "bcp47": lang.bcp47}
+    languages = {code: {"name": lang.name, "script": lang.script, "bcp47": lang.bcp47,
+                        "script_from_text": lang.script_from_text}
                  for code, lang in corpus.languages.items()}
     summary = summarize(config, languages, results)
     corpus_info = {"path": str(corpus.path), "pivot": corpus.pivot, "blocks": corpus.blocks,
@@ -215,7 +216,7 @@ def summarize(config: BenchConfig, languages: dict[str, dict], results: list[dic
         "tokenizers": [_tokenizer_summary(config, name, [r for r in rows if r["tokenizer"] == name],
                                           [by_key[(name, c)] for c in codes], reference_tokens) for name in names],
         "scripts": _script_summaries(config, names, rows),
-        "notes": _notes(names, codes, languages, by_key),
+        "notes": _notes(config, names, codes, languages, by_key),
     }
 
 
@@ -237,7 +238,7 @@ def _tokenizer_summary(config: BenchConfig, name: str, rows: list[dict], jobs: l
     for job in jobs:
         np.add.at(pooled, np.asarray(job["unigram"]["ids"], dtype=np.int64), job["unigram"]["counts"])
     others = [r for r in rows if r["language"] != config.pivot]
-    non_latin = [r["premium"] for r in others if r["script"] != LATIN]
+    non_latin = [r["premium"] for r in others if is_non_latin(r["script"])]
     counts = _pooled_counts(rows)
     summary = {
         "tokenizer": name, "path": config.tokenizers[name], "vocab_size": vocab_size,
@@ -273,9 +274,11 @@ def _script_summaries(config: BenchConfig, names: list[str], rows: list[dict]) -
     return summaries
 
 
-def _notes(names: list[str], codes: list[str], languages: dict[str, dict], by_key: dict) -> dict:
+def _notes(config: BenchConfig, names: list[str], codes: list[str], languages: dict[str, dict],
+           by_key: dict) -> dict:
     """What the reader must know to read the numbers: which text each tokenizer's tokens spell, where
-    words are not counted and why, which languages have no lexicon."""
+    words are not counted and why, which languages have no lexicon, which scripts were read off the text
+    and which languages the non-Latin premium pools (never those of unknown script)."""
     normalizing, unplaced = {}, {}
     for name in names:
         changed = {c: by_key[(name, c)]["normalized_blocks"] for c in codes if by_key[(name, c)]["normalized_blocks"]}
@@ -293,4 +296,7 @@ def _notes(names: list[str], codes: list[str], languages: dict[str, dict], by_ke
         "tokens_not_spelling_text": unplaced,
         "lexicons": {c: by_key[(first, c)]["lexicon"] for c in codes if by_key[(first, c)]["lexicon"]},
         "without_lexicon": [c for c in codes if not by_key[(first, c)]["lexicon"]],
+        "scripts_from_text": {c: languages[c]["script"] for c in codes if languages[c].get("script_from_text")},
+        "non_latin_languages": [c for c in codes if c != config.pivot and is_non_latin(languages[c]["script"])],
+        "unknown_script_languages": [c for c in codes if languages[c]["script"] == UNKNOWN_SCRIPT],
     }

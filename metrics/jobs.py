@@ -8,7 +8,7 @@ them. Loaded tokenizers and lexicons are cached per process, which changes speed
 Loading a tokenizer (parsing its file, building its byte view) is single-threaded and holds the GIL, and
 for a handful of large vocabularies it is most of a benchmark's time; threads cannot overlap it, processes
 can. So where jobs leave this process, a task is every job of one tokenizer (`tokenizer_tasks`), which
-loads that tokenizer in one worker only; tasks go out largest file first, so that the last one to start
+loads that tokenizer in one worker only; tasks go out slowest to load first, so that the last one to start
 is a short one.
 
 Counts of bytes and characters are of the input text, as the corpus holds it; the tokens spell the text
@@ -56,8 +56,7 @@ def cached_tokenizer(path: str) -> Tokenizer:
 @functools.lru_cache(maxsize=16)
 def token_lengths(path: str) -> np.ndarray:
     """Byte length of every token id of the tokenizer at `path` (-1 for ids that stand for no bytes)."""
-    pieces = cached_tokenizer(path).byte_view.token_bytes
-    return np.fromiter((-1 if p is None else len(p) for p in pieces), dtype=np.int64, count=len(pieces))
+    return cached_tokenizer(path).byte_view.token_lengths()
 
 
 @functools.lru_cache(maxsize=16)
@@ -69,19 +68,24 @@ def _candidates(path: str) -> dict[int, str | None]:
 def word_candidates(path: str, ids: list[int]) -> list[str | None]:
     """`word_candidate` of each id, computed once per tokenizer and id."""
     known = _candidates(path)
-    pieces = cached_tokenizer(path).byte_view.token_bytes
+    view = cached_tokenizer(path).byte_view
     for token_id in ids:
         if token_id not in known:
-            known[token_id] = word_candidate(pieces[token_id])
+            known[token_id] = word_candidate(view[token_id])
     return [known[i] for i in ids]
 
 
-@functools.lru_cache(maxsize=8)
+# Per-text caches hold every language of a run (up to this many), since a worker process measures one
+# tokenizer on every language, then the next tokenizer on every language again.
+TEXT_CACHE = 256
+
+
+@functools.lru_cache(maxsize=TEXT_CACHE)
 def _block_words(blocks: tuple[str, ...]):
     return block_word_spans(blocks)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=TEXT_CACHE)
 def _lexicon_mask(blocks: tuple[str, ...], spec: LexiconSpec) -> np.ndarray:
     """Which words of the blocks are lexicon words: the same for every tokenizer that sees these blocks."""
     return lexicon_mask(_block_words(blocks)[0], load_lexicon(spec))
@@ -123,6 +127,7 @@ def run_job(job: BenchJob) -> dict:
         known = _lexicon_mask(tuple(normalized), job.lexicon) if words is not None else None
         integrity = integrity_metrics(word_candidates(path, unique_ids.tolist()), counts.tolist(), lexicon,
                                       words=words, tokens_per_word=per_word, in_lexicon=known)
+        lexicon.keep_answers()
     counts_total = TextCounts(
         bytes=sum(len(b.encode("utf-8")) for b in job.blocks),
         chars=sum(len(b) for b in job.blocks),
@@ -148,12 +153,19 @@ def run_job(job: BenchJob) -> dict:
 
 
 def tokenizer_tasks(jobs: list[BenchJob]) -> list[tuple[BenchJob, ...]]:
-    """The jobs grouped into one task per tokenizer, the tokenizer with the largest file first."""
+    """The jobs grouped into one task per tokenizer, the slowest tokenizer to load first."""
     groups: dict[str, list[BenchJob]] = {}
     for job in jobs:
         groups.setdefault(job.tokenizer_path, []).append(job)
-    order = sorted(groups, key=lambda path: tokenizer_file(path).stat().st_size, reverse=True)
+    order = sorted(groups, key=load_size, reverse=True)
     return [tuple(groups[path]) for path in order]
+
+
+def load_size(path: str) -> int:
+    """About how many bytes loading the tokenizer at `path` parses, which is what its loading time follows:
+    its file, but for a .tiktoken file the tokenizer.json it is converted to, about four times the size."""
+    file = tokenizer_file(path)
+    return file.stat().st_size * (4 if file.suffix == ".tiktoken" else 1)
 
 
 def run_task(jobs: tuple[BenchJob, ...]) -> list[dict]:

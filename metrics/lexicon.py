@@ -11,6 +11,7 @@ NFC/NFKC, Arabic marks removed, Serbian Cyrillic transliterated) or, for files, 
 from __future__ import annotations
 
 import functools
+import json
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,22 +43,74 @@ class LexiconSpec:
 
 
 class Lexicon:
-    """A set of words with the normalisation that words must get before they are looked up."""
+    """A set of words with the normalisation that words must get before they are looked up.
+
+    Every answer is kept (texts recur across tokenizers: each word is normalised once). A lexicon made by
+    `Lexicon.remembering` also keeps its answers in a file, from one run to the next, and reads its words
+    and normaliser (`load`) only for a word it never answered: the same benchmark run again then needs
+    neither the word list nor wordfreq, whose import costs more than a small benchmark measures.
+    """
 
     def __init__(self, words: frozenset[str], normalize: Callable[[str], str], description: str):
-        self.words = words
-        self.normalize = normalize
+        self._words, self._normalize = words, normalize
         self.description = description
-        self._seen: dict[str, bool] = {}  # texts recur across tokenizers: normalise each once
+        self._seen: dict[str, bool] = {}
+        self._load: Callable[[], tuple[frozenset[str], Callable[[str], str]]] | None = None
+        self._answers: Path | None = None
+        self._unsaved = False
+
+    @classmethod
+    def remembering(cls, load: Callable[[], tuple[frozenset[str], Callable[[str], str]]], description: str,
+                    answers: Path) -> Lexicon:
+        """A lexicon whose words and normaliser `load` gives when first needed, answering from `answers`
+        (a JSON file of {word: in the lexicon}) what earlier runs asked."""
+        lexicon = cls(frozenset(), str, description)
+        lexicon._load, lexicon._answers = load, answers
+        lexicon._seen = _read_json_object(answers)
+        return lexicon
+
+    def _loaded(self) -> None:
+        if self._load is not None:
+            (self._words, self._normalize), self._load = self._load(), None
+
+    @property
+    def words(self) -> frozenset[str]:
+        self._loaded()
+        return self._words
+
+    @property
+    def normalize(self) -> Callable[[str], str]:
+        self._loaded()
+        return self._normalize
 
     def __contains__(self, word: str) -> bool:
         known = self._seen.get(word)
         if known is None:
             known = self._seen[word] = self.normalize(word) in self.words
+            self._unsaved = self._answers is not None
         return known
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def keep_answers(self) -> None:
+        """Add the answers given since the last call to the answers file, with those other processes have
+        added meanwhile (a lost race only loses answers, which are asked again)."""
+        if not self._unsaved:
+            return
+        answers = {**_read_json_object(self._answers), **self._seen}
+        with output_file(self._answers) as staging:
+            staging.write_text(json.dumps(answers, ensure_ascii=False), encoding="utf-8")
+        self._unsaved = False
+
+
+def _read_json_object(path: Path) -> dict:
+    """A JSON object kept in the cache, or {} when there is none yet (or a file that is not one)."""
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
 
 
 def _file_normalize(word: str) -> str:
@@ -94,7 +147,27 @@ def _available(wordlist: str) -> list[str]:
 
 @functools.cache
 def _wordfreq_match(tag: str, wordlist: str) -> str | None:
-    """The wordfreq list that is this language's own (within `MAX_LANGUAGE_DISTANCE`), or None."""
+    """The wordfreq list that is this language's own (within `MAX_LANGUAGE_DISTANCE`), or None; kept in
+    the tokwork cache per wordfreq version, so that finding it again needs no wordfreq import."""
+    matches = _stored_matches(wordlist)
+    if tag not in matches:
+        matches[tag] = _closest_wordfreq_list(tag, wordlist)
+        path = _matches_file(wordlist)
+        with output_file(path) as staging:
+            staging.write_text(json.dumps({**_read_json_object(path), **matches}), encoding="utf-8")
+    return matches[tag]
+
+
+def _matches_file(wordlist: str) -> Path:
+    return cache_dir("lexicons") / f"wordfreq-{_version('wordfreq')}-{wordlist}-matches.json"
+
+
+@functools.cache
+def _stored_matches(wordlist: str) -> dict[str, str | None]:
+    return _read_json_object(_matches_file(wordlist))
+
+
+def _closest_wordfreq_list(tag: str, wordlist: str) -> str | None:
     import langcodes
 
     available = _available(wordlist)
@@ -124,22 +197,31 @@ def load_lexicon(spec: LexiconSpec) -> Lexicon:
     """Load (once per process) the lexicon a spec names."""
     if spec.source == "file":
         return Lexicon(read_word_list(spec.name), _file_normalize, spec.describe())
-    wordfreq = _wordfreq()
-    import langcodes
-    from wordfreq.preprocess import preprocess_text
-
     match = _wordfreq_match(spec.name, spec.wordlist)
     if match is None:
         raise ParameterError(f"wordfreq has no '{spec.wordlist}' list for language '{spec.name}'")
-    language = langcodes.get(spec.name)
-    words = _wordfreq_words(wordfreq, match, spec.wordlist)
-    return Lexicon(words, functools.partial(preprocess_text, language=language), spec.describe())
+
+    def load() -> tuple[frozenset[str], Callable[[str], str]]:
+        wordfreq = _wordfreq()
+        import langcodes
+        from wordfreq.preprocess import preprocess_text
+
+        words = _wordfreq_words(wordfreq, match, spec.wordlist)
+        return words, functools.partial(preprocess_text, language=langcodes.get(spec.name))
+
+    answers = f"wordfreq-{_version('wordfreq')}-{spec.wordlist}-{match}-{spec.name}.answers.json"
+    return Lexicon.remembering(load, spec.describe(), cache_dir("lexicons") / answers)
+
+
+@functools.cache
+def _version(package: str) -> str:
+    return metadata.version(package)  # reads the package's metadata files: once, not once per language
 
 
 def _wordfreq_words(wordfreq, match: str, wordlist: str) -> frozenset[str]:
     """The words of one wordfreq list, read from a plain-text copy in the tokwork cache that is written on
     first use (unpacking wordfreq's packed lists costs several times more than reading the copy)."""
-    version = metadata.version("wordfreq")
+    version = _version("wordfreq")
     copy = cache_dir("lexicons") / f"wordfreq-{version}-{wordlist}-{match}.txt"
     if copy.is_file():
         return frozenset(copy.read_text(encoding="utf-8").split("\n"))

@@ -3,9 +3,10 @@
 A parallel corpus is a folder of `<code>.txt` files, one per language, whose blocks are separated by one
 blank line and correspond one to one across languages (the shipped UDHR: block 0 is the preamble, block N
 is article N). A `languages.tsv` beside them (columns `code`, `name`, `script`, optionally `bcp47`) names
-each language and its ISO 15924 script; a language without a row keeps its code as name and script
-`unknown`. Cross-lingual premiums (Petrov et al. 2023, "Language Model Tokenizers Introduce Unfairness
-Between Languages") need this alignment: the same block in two languages carries the same content.
+each language and its ISO 15924 script; a language without a row (or without a script in it) keeps its code
+as name and gets the script most letters of its text are written in (`scripts.dominant_script`).
+Cross-lingual premiums (Petrov et al. 2023, "Language Model Tokenizers Introduce Unfairness Between
+Languages") need this alignment: the same block in two languages carries the same content.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tokwork.errors import CorpusError
+from tokwork.metrics.scripts import dominant_script
 
 SHIPPED_UDHR = Path(__file__).resolve().parent.parent / "corpora" / "udhr"
-UNKNOWN_SCRIPT = "unknown"
 
 # The languages `tokwork bench` measures on the shipped UDHR unless told otherwise: 56 of the 76, in 26 of
 # its 28 scripts, the most spoken languages of each. Any other language with a text file (Maldivian `div`,
@@ -33,13 +34,17 @@ DEFAULT_LANGUAGES = (
 
 @dataclass(frozen=True)
 class Language:
-    """One language of a parallel corpus: its code, name, script and aligned blocks of text."""
+    """One language of a parallel corpus: its code, name, script and aligned blocks of text.
+
+    `script_from_text` is true when no table gave the script and it was read off the text.
+    """
 
     code: str
     name: str
     script: str
     bcp47: str
     blocks: tuple[str, ...]
+    script_from_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,10 +136,12 @@ def _read_language(folder: Path, code: str, row: dict[str, str]) -> Language:
         raise CorpusError(f"corpus '{path}' is not UTF-8 at byte {err.start}; convert it or remove it") from None
     if not text.strip():
         raise CorpusError(f"corpus '{path}' is empty")
+    script = row.get("script")
     return Language(
         code=code,
         name=row.get("name") or code,
-        script=row.get("script") or UNKNOWN_SCRIPT,
+        script=script or dominant_script(text),
         bcp47=row.get("bcp47") or "",
         blocks=tuple(split_blocks(text.removeprefix("\ufeff"))),
+        script_from_text=not script,
     )

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tokwork.metrics.scripts import LATIN, is_non_latin
+
 DPI = 110
 MARKERS = "os^Dv<>PX*h"
 
@@ -104,12 +106,15 @@ def script_premium_plot(summary: dict, path: Path) -> Path:
 
 
 def compression_plot(summary: dict, path: Path) -> Path:
-    """Bytes per token against vocabulary size, pooled over Latin-script, other-script and all languages."""
+    """Bytes per token against vocabulary size, pooled over Latin-script, other-script and all languages
+    (a language of unknown script counts only in the last)."""
     figure, axes = _figure(7.5, 4.8, margins=(0.8, 0.3, 0.4, 0.6))
     tokenizers = summary["tokenizers"]
     totals: dict[tuple[str, str], list[int]] = {}
     for row in summary["rows"]:
-        group = "Latin script" if row["script"] == "Latn" else "other scripts"
+        if not is_non_latin(row["script"]) and row["script"] != LATIN:
+            continue
+        group = "Latin script" if row["script"] == LATIN else "other scripts"
         entry = totals.setdefault((row["tokenizer"], group), [0, 0])
         entry[0] += row["bytes"]
         entry[1] += row["tokens"]

@@ -47,7 +47,8 @@ def premiums_by_script(premiums: Mapping[str, float], scripts: Mapping[str, str]
                        exclude: Sequence[str] = ()) -> dict[str, dict[str, float]]:
     """Per script: how many languages, and the mean, median and largest of their premiums.
 
-    `exclude` leaves out languages (the pivot, whose premium is 1 by definition).
+    `exclude` leaves out languages (the pivot, whose premium is 1 by definition). Languages of unknown
+    script (`scripts.UNKNOWN_SCRIPT`) are a group of their own, pooled with no script.
     """
     groups: dict[str, list[float]] = {}
     for code, value in premiums.items():

@@ -1,5 +1,6 @@
-"""Writing a benchmark run: `results.json`, `results.csv`, the PNG figures and one self-contained
-`report.html` (figures embedded, no external files or network), with a `tokwork.json` card, atomically."""
+"""Writing a benchmark run: `results.json`, `results.csv`, the PNG figures when asked for, and one
+self-contained `report.html` (figures embedded, no external files or network), with a `tokwork.json` card,
+atomically."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from tokwork.card import created_now, library_versions, write_card
 from tokwork.metrics.bench import BenchResults
 from tokwork.metrics.plots import draw_all
+from tokwork.metrics.scripts import LATIN, UNKNOWN_SCRIPT
 from tokwork.outputs import output_directory
 
 STYLE = """
@@ -59,11 +61,13 @@ def _table(records: list[dict], lead: list[tuple[str, str]], columns: list[tuple
 
 
 def _premium_table(summary: dict, pivot: str) -> str:
-    """Languages as rows, tokenizers as columns, premiums as cells (grouped by script)."""
+    """Languages as rows, tokenizers as columns, premiums as cells (grouped by script: Latin first, the
+    other scripts, then languages of unknown script)."""
     names = [t["tokenizer"] for t in summary["tokenizers"]]
     value = {(r["tokenizer"], r["language"]): r for r in summary["rows"]}
-    codes = list(dict.fromkeys(r["language"] for r in summary["rows"]))
-    codes.sort(key=lambda c: (value[(names[0], c)]["script"] != "Latn", value[(names[0], c)]["script"], c))
+    script = {r["language"]: r["script"] for r in summary["rows"]}
+    codes = sorted(dict.fromkeys(script),
+                   key=lambda c: (script[c] != LATIN, script[c] == UNKNOWN_SCRIPT, script[c], c))
     records = []
     for code in codes:
         first = value[(names[0], code)]
@@ -95,6 +99,7 @@ def _notes_html(results: BenchResults) -> str:
     sources = sorted(set(notes["lexicons"].values()))
     items.append(f"Lexicons: {'; '.join(sources) if sources else 'none'}. Languages without a lexicon "
                  f"(no integrity measures): {', '.join(notes['without_lexicon']) or 'none'}.")
+    items.extend(_script_notes(notes))
     items.append(f"Premium = tokens / tokens of '{config.pivot}' on the same blocks (Petrov et al. 2023); the "
                  "table gives the corpus-level ratio, p10/p90 the spread over blocks. NSL = tokens / tokens of "
                  f"'{config.reference_name}' (Dagan et al. 2024). Rényi efficiency H_{config.alpha:g} / log2 |V| "
@@ -103,12 +108,33 @@ def _notes_html(results: BenchResults) -> str:
     return "<ul class='note'>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
 
 
+def _script_notes(notes: dict) -> list[str]:
+    """Where scripts came from and which languages the non-Latin premium pools."""
+    items = []
+    if notes["scripts_from_text"]:
+        found = ", ".join(f"{code} {script}" for code, script in notes["scripts_from_text"].items())
+        items.append("Scripts read off the text (no script in languages.tsv; the Unicode script most letters "
+                     f"belong to): {found}.")
+    non_latin = notes["non_latin_languages"]
+    if non_latin:
+        items.append(f"Non-Latin premium: the mean premium of the {len(non_latin)} language(s) in a known script "
+                     "other than Latin.")
+    else:
+        items.append("No measured language is in a known script other than Latin: no non-Latin premium.")
+    if notes["unknown_script_languages"]:
+        items.append(f"Script unknown for {', '.join(notes['unknown_script_languages'])} (no script in "
+                     "languages.tsv and no letters to read one from): counted in the mean and largest premium "
+                     "and shown as script 'unknown', in neither the Latin nor the non-Latin pool.")
+    return items
+
+
 def render_html(results: BenchResults, figures: list[Path]) -> str:
-    """The whole report as one HTML string (figures embedded as data URIs)."""
+    """The whole report as one HTML string (figures, if any were drawn, embedded as data URIs)."""
     summary, config, corpus = results.summary, results.config, results.corpus
     captions = ["premiums by language", "premiums by script", "compression against vocabulary size",
                 "Rényi efficiency"]
-    images = [_image(path, caption) for path, caption in zip(figures, captions, strict=True)]
+    images = ([_image(path, caption) for path, caption in zip(figures, captions, strict=True)] if figures
+              else [""] * len(captions))
     meta = (f"corpus {corpus['path']} · {len(corpus['languages'])} languages × {corpus['blocks']} aligned blocks · "
             f"{len(config.tokenizers)} tokenizers · pivot {config.pivot} · NSL reference {config.reference_name} · "
             f"run in {results.seconds:.1f} s on {time.strftime('%Y-%m-%d %H:%M')}")
@@ -148,14 +174,16 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def write_report(results: BenchResults, output: str | Path, *, force: bool = False) -> Path:
-    """Write results.json, results.csv, the figures and report.html into `output` (atomically); return
-    the path of report.html."""
+def write_report(results: BenchResults, output: str | Path, *, force: bool = False, plots: bool = False) -> Path:
+    """Write results.json, results.csv, report.html and, with `plots`, the figures (PNG files, embedded in
+    the report too; drawing them takes seconds, longer than a small run measures) into `output`
+    (atomically); return the path of report.html."""
     with output_directory(output, force=force) as staging:
         data = results.as_json()
         (staging / "results.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")
         write_csv(results.summary["rows"], staging / "results.csv")
-        figures = draw_all(results.summary, staging, pivot=results.config.pivot, alpha=results.config.alpha)
+        figures = (draw_all(results.summary, staging, pivot=results.config.pivot, alpha=results.config.alpha)
+                   if plots else [])
         (staging / "report.html").write_text(render_html(results, figures), encoding="utf-8")
         files = sorted(p.name for p in staging.iterdir())
         card = {"kind": "bench", "config": data["config"], "files": files, "libraries": library_versions(),

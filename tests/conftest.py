@@ -13,6 +13,12 @@ from hypothesis import strategies as st
 
 from tokwork.cache import cache_root
 
+# One OpenMP thread for torch (set before anything imports it; child processes inherit it). The models
+# here are pico models or small ones, and `make test` runs a pytest-xdist worker per core: more threads
+# only spin-wait against each other and a busy machine's other work (a hypernetwork fixture took six times
+# the CPU time with two threads on two busy cores).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 UDHR = REPO / "corpora" / "udhr"
 ENGLISH_SAMPLE = REPO / "corpora" / "en" / "sample.txt"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tokwork.byteview import ByteView
+from tokwork.byteview import ByteView, store_byte_view, stored_byte_view
 
 ROLES = ("bos", "eos", "pad", "unk")
 
@@ -85,11 +85,32 @@ class Tokenizer(ABC):
 
     @functools.cached_property
     def byte_view(self) -> ByteView:
-        """For every id, the bytes it stands for; computed once on first use."""
-        return self._build_byte_view()
+        """For every id, the bytes it stands for; computed once on first use, and for a tokenizer read from
+        a file kept in the tokwork cache under the file's digest (`byte_view_key`)."""
+        if self._stored_byte_view is not None:
+            return self._stored_byte_view
+        view = self._build_byte_view()
+        if self._byte_view_key is not None:
+            store_byte_view(self._byte_view_key, view)
+        return view
 
     @abstractmethod
     def _build_byte_view(self) -> ByteView: ...
+
+    def byte_view_key(self) -> str | None:
+        """The key the byte view is cached under (`tokwork.byteview.derivation_key` of the files it is
+        derived from), or None to build it every time: tokenizers built in memory, or whose file changed
+        since it was read."""
+        return None
+
+    @functools.cached_property
+    def _byte_view_key(self) -> str | None:
+        return self.byte_view_key()
+
+    @functools.cached_property
+    def _stored_byte_view(self) -> ByteView | None:
+        """The cached byte view, if there is one (read once; it also gives the vocabulary size)."""
+        return None if self._byte_view_key is None else stored_byte_view(self._byte_view_key)
 
     @abstractmethod
     def save(self, directory: str | Path) -> list[Path]:

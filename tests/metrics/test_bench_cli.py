@@ -29,7 +29,7 @@ def test_bench_writes_results_plots_and_a_self_contained_report(tmp_path, capsys
     out = tmp_path / "bench"
     # vai (Vai script) is not in the default list; its shipped text is enough
     code, stdout, stderr = run(capsys, "-t", f"gpt2={gpt2}", "-t", toy_tokenizers["toy"], "-l", "eng,rus,vai",
-                               "-o", str(out))
+                               "-o", str(out), "--plots")
     assert code == 0, stderr
     assert f"report: {out / 'report.html'}" in stdout.replace("\n", "")
     assert sorted(p.name for p in out.iterdir()) == [
@@ -48,10 +48,12 @@ def test_bench_writes_results_plots_and_a_self_contained_report(tmp_path, capsys
         rows = list(csv.DictReader(handle))
     assert len(rows) == 6 and {"premium", "bytes_per_token", "renyi_efficiency", "lexicon_tokens"} <= set(rows[0])
     assert read_json(out / "tokwork.json")["kind"] == "bench"
-    # a tokwork output is replaced on the next run without --force
+    # a tokwork output is replaced on the next run without --force; without --plots there are no figures
     code, _, stderr = run(capsys, "-t", f"gpt2={gpt2}", "-l", "eng", "-o", str(out))
     assert code == 0, stderr
     assert [t["tokenizer"] for t in read_json(out / "results.json")["tokenizers"]] == ["gpt2"]
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.csv", "results.json", "tokwork.json"]
+    assert "<img" not in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_a_new_language_file_in_a_corpus_folder_works(tmp_path, capsys, gpt2):
@@ -59,10 +61,17 @@ def test_a_new_language_file_in_a_corpus_folder_works(tmp_path, capsys, gpt2):
     corpus.mkdir()
     shutil.copy(UDHR / "eng.txt", corpus / "eng.txt")
     shutil.copy(UDHR / "fra.txt", corpus / "xfr.txt")  # a code no table knows
-    code, _, stderr = run(capsys, "-t", f"gpt2={gpt2}", "--corpus", str(corpus), "-o", str(tmp_path / "out"))
+    code, stdout, stderr = run(capsys, "-t", f"gpt2={gpt2}", "--corpus", str(corpus), "-o", str(tmp_path / "out"))
     assert code == 0, stderr
-    row = next(r for r in read_json(tmp_path / "out" / "results.json")["rows"] if r["language"] == "xfr")
-    assert row["script"] == "unknown" and row["name"] == "xfr" and 1 < row["premium"] < 3
+    results = read_json(tmp_path / "out" / "results.json")
+    row = next(r for r in results["rows"] if r["language"] == "xfr")
+    # no table: the script is read off the text, and a Latin-script language gives no non-Latin premium
+    assert row["script"] == "Latn" and row["name"] == "xfr" and 1 < row["premium"] < 3
+    assert results["tokenizers"][0]["premium_non_latin_mean"] is None
+    gpt2_row = next(line for line in stdout.splitlines() if line.startswith("│ gpt2"))
+    assert [cell.strip() for cell in gpt2_row.split("│")][5] == "–"  # the non-Latin premium column
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Scripts read off the text" in html and "no non-Latin premium" in html
 
 
 def unaligned_corpus(tmp_path):

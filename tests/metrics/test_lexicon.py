@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tokwork.errors import ParameterError
@@ -67,3 +71,38 @@ def test_wordfreq_words_come_from_a_faithful_cached_copy():
     assert english.words == set(wordfreq.get_frequency_dict("en", "small"))
     load_lexicon.cache_clear()
     assert load_lexicon(lexicon_spec("eng", "en")).words == english.words  # read back from the copy
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A cache of its own, and lexicon caches that forget it afterwards."""
+    from tokwork.metrics import lexicon
+
+    caches = (lexicon.load_lexicon, lexicon._wordfreq_match, lexicon._stored_matches)
+    for cache in caches:
+        cache.cache_clear()
+    monkeypatch.setenv("TOKWORK_CACHE", str(tmp_path))
+    yield tmp_path
+    for cache in caches:
+        cache.cache_clear()
+
+
+def ask_english_in_a_new_process(words: tuple[str, ...], cache) -> str:
+    """The answers of the English lexicon, its description and whether wordfreq got imported."""
+    script = ("import sys; from tokwork.metrics.lexicon import lexicon_spec, load_lexicon; "
+              f"lexicon = load_lexicon(lexicon_spec('eng', 'en')); print([w in lexicon for w in {words!r}], "
+              "lexicon.description, 'wordfreq' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          env={**os.environ, "TOKWORK_CACHE": str(cache)})
+    return done.stdout.strip()
+
+
+def test_answers_are_kept_so_that_a_second_run_needs_no_wordfreq(own_cache):
+    words = ("Rights", "xqzv", "the", "Свако")
+    english = load_lexicon(lexicon_spec("eng", "en"))
+    assert [w in english for w in words] == [True, False, True, False]
+    english.keep_answers()
+    description = "wordfreq 'small' list for en"
+    assert ask_english_in_a_new_process(words, own_cache) == f"[True, False, True, False] {description} False"
+    # a word never asked before is looked up in the word list, with wordfreq's normalisation
+    assert ask_english_in_a_new_process(("RIGHTS", "the"), own_cache) == f"[True, True] {description} True"

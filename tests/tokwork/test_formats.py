@@ -7,13 +7,15 @@ of `normalize(s)` (plus the dummy-prefix space where the tokenizer adds one), fo
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import unicodedata
 
 import pytest
 import sentencepiece as spm
 from hypothesis import given
 
-from tests.conftest import ENGLISH_SAMPLE, texts, udhr_files
+from tests.conftest import ENGLISH_SAMPLE, reference_tokenizer_path, texts, udhr_files
 from tokwork import load_tokenizer
 from tokwork.errors import TokenizerFormatError
 from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
@@ -128,8 +130,6 @@ def test_tiktoken_files_encode_exactly_like_tiktoken(reference_tokenizer, udhr_t
     from tiktoken.load import load_tiktoken_bpe
     from tiktoken_ext import openai_public
 
-    from tests.conftest import reference_tokenizer_path
-
     extra = ["a  \n\nb", "x \n", "  \n \n  y", "hello   ", "1234567 ab's IT'S", "\r\n\r\n  \t\n", "a\u00a0\u00a0b"]
     corpus = [*udhr_texts.values(), ENGLISH_SAMPLE.read_text(encoding="utf-8")[:300_000], *extra]
     for name in ("r50k_base", "cl100k_base", "o200k_base"):
@@ -208,3 +208,58 @@ def test_byte_level_bulk_translation_equals_token_by_token(reference_tokenizer):
         assert _byte_level_bulk(tokens) == [tok.decoder_chain.token_bytes(t) for t in tokens], name
     assert _byte_level_bulk(["ĠA", "日本"]) is None  # outside GPT-2's alphabet: the caller goes token by token
     assert _byte_level_bulk([]) == []
+
+
+def test_byte_view_is_cached_under_the_file_digest(tmp_path, monkeypatch):
+    from tokwork.byteview import _stored_path
+
+    original = reference_tokenizer_path("gpt2") / "tokenizer.json"
+    monkeypatch.setenv("TOKWORK_CACHE", str(tmp_path / "cache"))
+    stored = tmp_path / "cache" / "byteviews"
+    file = tmp_path / "gpt2" / "tokenizer.json"
+    file.parent.mkdir()
+    shutil.copy(original, file)
+    first = load_tokenizer(file)
+    assert first._stored_byte_view is None
+    view = first.byte_view
+    assert view == first._build_byte_view() and _stored_path(first.byte_view_key()).is_file()
+    again = load_tokenizer(file)
+    assert again._stored_byte_view == view and again.byte_view == view and again.vocab_size == len(view) == 50257
+    # a view of the same file that older code derived is replaced
+    older = stored / f"{first._byte_view_key.split('-')[0]}-0123456789abcdef.bin"
+    older.write_bytes(b"")
+    _stored_path(first._byte_view_key).unlink()
+    assert load_tokenizer(file).byte_view == view and not older.exists()
+    # another file, another key
+    again.backend.add_tokens(["qqzzyy"])
+    again.backend.save(str(file))
+    grown = load_tokenizer(file)
+    assert grown._stored_byte_view is None and grown.vocab_size == 50258 and grown.byte_view[50257] == b"qqzzyy"
+    assert len(list(stored.iterdir())) == 2
+    # a file that changed since it was read: its view is built from the tokenizer in memory, not cached
+    late = load_tokenizer(file)
+    file.write_bytes(original.read_bytes())
+    assert late.byte_view_key() is None and late.byte_view[50257] == b"qqzzyy"
+    assert len(list(stored.iterdir())) == 2
+    # a stored view cut short reads as absent and is built again
+    path = _stored_path(first._byte_view_key)
+    path.write_bytes(path.read_bytes()[:-3])
+    cut = load_tokenizer(file)
+    assert cut._stored_byte_view is None and cut.byte_view == view
+    assert load_tokenizer(file)._stored_byte_view == view
+
+
+def test_tiktoken_conversion_keeps_one_merge_per_token_the_last_join_of_its_bytes():
+    from tokwork.formats.tiktoken_file import last_merge, ranks_to_backend
+
+    ranks = {b"a": 0, b"b": 1, b"c": 2, b"x": 3, b"ab": 4, b"bc": 5, b"abc": 6, b"ca": 7, b"xab": 8, b"cab": 9}
+    assert last_merge(b"abc", ranks) == (b"ab", b"c")  # ab ranks before bc, so abc is ab + c, never a + bc
+    assert last_merge(b"cab", ranks) == (b"c", b"ab")
+    assert last_merge(b"xab", ranks) == (b"x", b"ab")
+    assert last_merge(b"xxx", {b"x": 0, b"xxx": 1}) is None  # never reached by merges: no merge for it
+    backend = ranks_to_backend(ranks, r"\S+|\s+", {})
+    # tiktoken joins the lowest-ranked adjacent pair first: b c a -> bc a (bca is no token); x a b c -> x ab c
+    # -> x abc, since abc ranks before xab
+    expected = {"abc": [6], "cab": [9], "bca": [5, 0], "abcab": [6, 4], "xabc": [3, 6], "cxab": [2, 8]}
+    assert {text: backend.encode(text).ids for text in expected} == expected
+    assert len(json.loads(backend.to_str())["model"]["merges"]) == 6

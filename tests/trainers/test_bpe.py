@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -87,26 +88,44 @@ PLAIN_LOAD = r"""
 import json, sys
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer
-folder, text = sys.argv[1], sys.argv[2]
-a = Tokenizer.from_file(folder + "/tokenizer.json").encode(text, add_special_tokens=False).ids
-hf = AutoTokenizer.from_pretrained(folder)
-b = hf(text, add_special_tokens=False)["input_ids"]
+seen = {}
+for name, (folder, text) in json.loads(sys.argv[1]).items():
+    a = Tokenizer.from_file(folder + "/tokenizer.json").encode(text, add_special_tokens=False).ids
+    hf = AutoTokenizer.from_pretrained(folder)
+    b = hf(text, add_special_tokens=False)["input_ids"]
+    seen[name] = {"tokenizers": a, "transformers": b, "eos": hf.eos_token_id, "decoded": hf.decode(b)}
 assert not any(m.startswith("tokwork") for m in sys.modules), "tokwork was imported"
-print(json.dumps({"tokenizers": a, "transformers": b, "eos": hf.eos_token_id,
-                  "decoded": hf.decode(b)}))
+print(json.dumps(seen))
 """
 
 
-@pytest.mark.parametrize("name", ["bpe", "char", "char-bpe"])
-def test_loads_in_plain_tokenizers_and_transformers_without_tokwork(trained, tmp_path, name):
-    result, folder = trained(name)
-    text = "Tokenizers split text. Токенизаторы делят текст. 分词器把文本切开。  \n\n\tend"
-    done = subprocess.run([sys.executable, "-c", PLAIN_LOAD, str(folder), text], capture_output=True, text=True,
-                          cwd=tmp_path, check=True)
-    seen = json.loads(done.stdout)
-    ours = load_tokenizer(folder)
-    assert seen["tokenizers"] == seen["transformers"] == ours.encode(text)
-    assert seen["decoded"] == text
+def load_without_tokwork(cases: dict[str, tuple[Path, str]], *, cwd: Path) -> dict[str, dict]:
+    """name -> what plain `tokenizers` and `transformers` make of the (folder, text) of that name: ids from
+    each, eos id, decoded text. All cases in one fresh process that never imports tokwork (one, since
+    importing transformers costs seconds)."""
+    argument = json.dumps({name: [str(folder), text] for name, (folder, text) in cases.items()})
+    done = subprocess.run([sys.executable, "-c", PLAIN_LOAD, argument], capture_output=True, text=True,
+                          cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+PLAIN_KINDS = ["bpe", "char", "char-bpe"]
+PLAIN_TEXT = "Tokenizers split text. Токенизаторы делят текст. 分词器把文本切开。  \n\n\tend"
+
+
+@pytest.fixture(scope="module")
+def plain_loads(trained, tmp_path_factory):
+    return load_without_tokwork({name: (trained(name)[1], PLAIN_TEXT) for name in PLAIN_KINDS},
+                                cwd=tmp_path_factory.mktemp("plain-load"))
+
+
+@pytest.mark.parametrize("name", PLAIN_KINDS)
+def test_loads_in_plain_tokenizers_and_transformers_without_tokwork(trained, plain_loads, name):
+    seen = plain_loads[name]
+    ours = load_tokenizer(trained(name)[1])
+    assert seen["tokenizers"] == seen["transformers"] == ours.encode(PLAIN_TEXT)
+    assert seen["decoded"] == PLAIN_TEXT
     assert seen["eos"] == ours.specials.eos
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 
@@ -21,11 +22,19 @@ from tokwork.trainers.bpe_model import (
 )
 
 
-def hf_and_learned(paths, config: BPEConfig):
+@functools.cache
+def pretoken_counts(paths: tuple, tokenizer_json: str) -> Counter:
+    """Pre-token counts of `paths` under the normaliser and pre-tokenizer of `tokenizer_json` (an untrained
+    BPE, the same for configs that split alike); cached, since those configs count the same."""
     counts: Counter = Counter()
-    split = pretokenizer_from_json(empty_byte_level_bpe(config).to_str())
-    for text in CorpusReader(paths, block_chars=TRAINING_BLOCK_CHARS):
+    split = pretokenizer_from_json(tokenizer_json)
+    for text in CorpusReader(list(paths), block_chars=TRAINING_BLOCK_CHARS):
         counts.update(split(text))
+    return counts
+
+
+def hf_and_learned(paths, config: BPEConfig):
+    counts = pretoken_counts(tuple(paths), empty_byte_level_bpe(config).to_str())
     learned = learn_bpe(counts, vocab_size=config.vocab_size, min_frequency=config.min_frequency,
                         special_tokens=config.all_special_tokens,
                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),

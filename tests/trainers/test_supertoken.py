@@ -5,8 +5,6 @@ stages run separately and loads without tokwork."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 
 import numpy as np
@@ -17,7 +15,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from tests.cli.test_bad_input import assert_one_line_error, run_cli
 from tests.conftest import ENGLISH_SAMPLE, REPO, UDHR, assert_round_trips_any_text, texts, udhr_articles
 from tests.trainers.conftest import bad_parameters_test
-from tests.trainers.test_bpe import PLAIN_LOAD, merges_of
+from tests.trainers.test_bpe import load_without_tokwork, merges_of
 from tokwork import load_tokenizer
 from tokwork.cli.main import main
 from tokwork.corpus import iter_texts
@@ -190,15 +188,21 @@ def test_round_trip_and_byte_view_on_arbitrary_text(request, method):
     assert_round_trips_any_text(result.tokenizer)
 
 
+PLAIN_TEXT = "By the way, it's 12345 items.\n\nТокенизаторы делят текст. 分词器把文本切开。  \tend"
+
+
+@pytest.fixture(scope="module")
+def plain_loads(two_stage, random_chunk, tmp_path_factory):
+    cases = {"two_stage": (two_stage[1], PLAIN_TEXT), "random_chunk": (random_chunk[1], PLAIN_TEXT)}
+    return load_without_tokwork(cases, cwd=tmp_path_factory.mktemp("plain-load"))
+
+
 @pytest.mark.parametrize("method", ["two_stage", "random_chunk"])
-def test_loads_in_plain_tokenizers_and_transformers_without_tokwork(request, tmp_path, method):
+def test_loads_in_plain_tokenizers_and_transformers_without_tokwork(request, plain_loads, method):
     _, folder = request.getfixturevalue(method)
-    text = "By the way, it's 12345 items.\n\nТокенизаторы делят текст. 分词器把文本切开。  \tend"
-    done = subprocess.run([sys.executable, "-c", PLAIN_LOAD, str(folder), text], capture_output=True, text=True,
-                          cwd=tmp_path, check=True)
-    seen = json.loads(done.stdout)
-    assert seen["tokenizers"] == seen["transformers"] == load_tokenizer(folder).encode(text)
-    assert seen["decoded"] == text
+    seen = plain_loads[method]
+    assert seen["tokenizers"] == seen["transformers"] == load_tokenizer(folder).encode(PLAIN_TEXT)
+    assert seen["decoded"] == PLAIN_TEXT
 
 
 def test_card_records_both_stages(two_stage):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from tokwork.byteview import (
     build_byte_view,
     byte_fallback_value,
     byte_level_to_bytes,
+    derivation_key,
     unicode_to_byte,
 )
 from tokwork.errors import TokenizerFormatError
@@ -168,14 +170,29 @@ class HFTokenizer(Tokenizer):
 
     format = "tokenizer.json"
 
-    def __init__(self, backend: BackendTokenizer, *, source: Path | None = None, config: dict | None = None):
+    def __init__(self, backend: BackendTokenizer, *, source: Path | None = None, config: dict | None = None,
+                 file_stamp: tuple[Path, os.stat_result] | None = None):
         super().__init__(source)
         self.backend = backend
         self.config = dict(config or {})
-        self._vocab = backend.get_vocab(with_added_tokens=True)
-        self._vocab_size = max(self._vocab.values(), default=-1) + 1
-        self._special_ids = {i for i, token in backend.get_added_tokens_decoder().items() if token.special}
         self._unk_token = getattr(backend.model, "unk_token", None)
+        # The file read and its stat before reading, to key the cached byte view (None: built in memory).
+        self._file_stamp = file_stamp
+
+    # The vocabulary as a dict and the special ids are built on first use only: for a large vocabulary that
+    # is a good part of loading, and encoding needs neither.
+    @functools.cached_property
+    def _vocab(self) -> dict[str, int]:
+        return self.backend.get_vocab(with_added_tokens=True)
+
+    @functools.cached_property
+    def _special_ids(self) -> set[int]:
+        return {i for i, token in self.backend.get_added_tokens_decoder().items() if token.special}
+
+    @functools.cached_property
+    def _vocab_size(self) -> int:
+        stored = self._stored_byte_view  # one entry per id, so its length is the size, without the dict
+        return len(stored) if stored is not None else max(self._vocab.values(), default=-1) + 1
 
     @functools.cached_property
     def spec(self) -> dict:
@@ -188,6 +205,7 @@ class HFTokenizer(Tokenizer):
         folder = path if path.is_dir() else path.parent
         file = path / "tokenizer.json" if path.is_dir() else path
         try:
+            stamp = file.stat()
             backend = BackendTokenizer.from_file(str(file))
         except Exception as err:  # the Rust side raises a bare Exception for every parse problem
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -199,7 +217,7 @@ class HFTokenizer(Tokenizer):
                 config = json.loads(config_file.read_text(encoding="utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise TokenizerFormatError(f"'{config_file}' is not valid JSON") from None
-        return cls(backend, source=path, config=config)
+        return cls(backend, source=path, config=config, file_stamp=(file, stamp))
 
     def encode(self, text: str, *, add_special_tokens: bool = False, parse_special: bool = False) -> list[int]:
         self.backend.encode_special_tokens = not parse_special
@@ -209,7 +227,8 @@ class HFTokenizer(Tokenizer):
         self, texts: Sequence[str], *, add_special_tokens: bool = False, parse_special: bool = False
     ) -> list[list[int]]:
         self.backend.encode_special_tokens = not parse_special
-        encodings = self.backend.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        # The same ids as `encode_batch`, without the character offsets this method never returns.
+        encodings = self.backend.encode_batch_fast(list(texts), add_special_tokens=add_special_tokens)
         return [e.ids for e in encodings]
 
     def decode(self, ids: Sequence[int]) -> str:
@@ -248,6 +267,21 @@ class HFTokenizer(Tokenizer):
     def decoder_chain(self) -> DecoderChain:
         parts = {"decoder": self.backend.decoder, "pre_tokenizer": self.backend.pre_tokenizer}
         return DecoderChain({k: json.loads(v.__getstate__()) for k, v in parts.items() if v is not None})
+
+    def byte_view_key(self) -> str | None:
+        """The digest of the `tokenizer.json` read (it alone fixes the byte view), None when it has changed
+        since: then the view is built from the tokenizer in memory, and not cached."""
+        if self._file_stamp is None:
+            return None
+        file, before = self._file_stamp
+        try:
+            data = file.read_bytes()
+            now = file.stat()
+        except OSError:
+            return None
+        if (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
+            return None
+        return derivation_key(data, type(self))
 
     def _build_byte_view(self) -> ByteView:
         chain = self.decoder_chain

@@ -1,13 +1,29 @@
-"""Throughput of each stochastic encoder as a ratio to deterministic encoding, same base, same run; and
-token-count inflation at several p.
+"""Cost of each stochastic encoder: seconds per MB next to the ratio to deterministic encoding of the same
+base, at 1 thread and at all threads; and token-count inflation at several p.
 
 The text is the first few MB of the English corpus, cut into its paragraphs (the units `tokwork encode
---out` encodes) and fed in batches of about 1 MiB, as the corpus-to-ids path does. For each base, the
-deterministic encoder (the base's own `encode_batch`: Rust or C++, on every core) and the stochastic ones
-run interleaved, in a rotating order, several times; a ratio is the median deterministic time over the
-median stochastic time, so 0.8 means 80% of the deterministic throughput. Bases: GPT-2 and Llama 3
+--out` encodes) and fed in batches of about 1 MiB, as the corpus-to-ids path does. Bases: GPT-2 and Llama 3
 (`tokenizer.json` BPE; Llama 3 looks whole words up first) and a SentencePiece unigram model trained here
-on the shipped English sample. Inflation is tokens sampled / tokens deterministic on the first MB.
+on the shipped English sample. For each base, the deterministic encoder (the base's own batch encoding)
+and the stochastic ones each encode all the text once per repeat, in an order rotating by one place per
+repeat, after an untimed warm-up (numba loads its kernels, caches fill).
+
+Threads are fixed when a process starts (Rust's rayon pool), so each (repeat, thread setting) runs in a
+fresh process of this script, the two settings alternating, and the parent merges what they write:
+- 1 thread: `RAYON_NUM_THREADS=1`, `TOKENIZERS_PARALLELISM=false` (the `tokenizers` batch encoders),
+  `NUMBA_NUM_THREADS=1`, `OMP_NUM_THREADS=1`, `MKL_NUM_THREADS=1`, and the SentencePiece model opened with
+  `num_threads=1` (its batch encoder sizes its own pool from the hardware otherwise);
+- all threads: none of these set, so `encode_batch` of `tokenizers` and SentencePiece use every core.
+Where the time goes: the stochastic encoders call the base's batch encoder (parallel at all threads) and
+then a numba kernel that runs on one thread (StochasTok's splits, BPE-dropout's re-merging); unigram
+sampling encodes text by text on one thread (sentencepiece's seed is process-wide). So at all threads a
+faster base shrinks the deterministic time and not the sampling part, and the ratio alone can hide the
+cost; `seconds_per_mb` (median seconds over MB of UTF-8) and `added_seconds_per_mb` (over the
+deterministic encoder's, same setting) give it absolutely. A ratio is the median deterministic time over
+the median stochastic time in the same setting (0.8: 80% of the deterministic throughput).
+`cpu_per_wall` is process CPU time over wall time, median over runs (about 1 at 1 thread shows that the
+setting held). Inflation (tokens sampled / tokens deterministic on the first MB) does not depend on threads
+and is measured once, in the parent.
 
     .venv/bin/python benchmarks/stochastic.py            # needs `make corpora` first
 """
@@ -19,9 +35,12 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+from child_usage import measure
 
 from tokwork.cache import cache_root
 
@@ -70,19 +89,18 @@ def encoders(base, kind: str) -> dict:
     return found
 
 
-def throughput(named: dict, parts: list[list[str]], repeats: int) -> dict[str, list[float]]:
-    """Seconds per pass over `parts` for every encoder, interleaved, the order rotating each repeat."""
+def throughput(named: dict, parts: list[list[str]], turn: int) -> dict[str, dict[str, float]]:
+    """Wall and CPU seconds of one pass over `parts` for every encoder, the order starting at `turn`."""
     names = list(named)
-    for name in names:  # warm-up: numba compiles, caches fill
+    for name in names:  # warm-up: numba loads its kernels, caches fill
         named[name].encode_batch(parts[0][:50])
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    for repeat in range(repeats):
-        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
-            start = time.perf_counter()
-            for part in parts:
-                named[name].encode_batch(part)
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
+    measured = {}
+    for name in names[turn % len(names):] + names[:turn % len(names)]:
+        start, cpu = time.perf_counter(), time.process_time()
+        for part in parts:
+            named[name].encode_batch(part)
+        measured[name] = {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
+    return {name: measured[name] for name in names}
 
 
 def inflation(base, kind: str, texts: list[str]) -> dict[str, dict[str, float]]:
@@ -103,53 +121,128 @@ def inflation(base, kind: str, texts: list[str]) -> dict[str, dict[str, float]]:
     return table
 
 
+SINGLE_THREAD = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "NUMBA_NUM_THREADS": "1",
+                 "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+SETTINGS = ("1 thread", "all threads")
+
+
+def bases(unigram: Path, *, one_thread: bool) -> dict:
+    """The three bases by label, with their kind; at one thread the SentencePiece model encodes on one."""
+    import sentencepiece as spm
+
+    from tokwork import load_tokenizer
+    from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
+
+    cache = cache_root()
+    model = load_tokenizer(unigram)
+    if one_thread:
+        model = SentencePieceTokenizer(spm.SentencePieceProcessor(model_file=str(model.source), num_threads=1),
+                                       source=model.source)
+    return {"gpt2": ("bpe", load_tokenizer(cache / "tokenizers" / "gpt2")),
+            "llama3": ("bpe", load_tokenizer(cache / "tokenizers" / "llama3")),
+            "unigram-8k (trained on corpora/en/sample.txt)": ("unigram", model)}
+
+
+def timing_child(args: argparse.Namespace) -> None:
+    """One repeat at one thread setting (this process's): every encoder of every base once; JSON to --output."""
+    texts = corpus_texts(args.corpus, args.megabytes)
+    parts = batches(texts)
+    seconds = {label: throughput(encoders(base, kind), parts, args.turn)
+               for label, (kind, base) in bases(args.unigram, one_thread=args.child == SETTINGS[0]).items()}
+    record = {"bytes": sum(len(t.encode("utf-8")) for t in texts), "paragraphs": len(texts), "seconds": seconds}
+    args.output.write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+
+def setting_env(setting: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in SINGLE_THREAD}
+    return {**env, **SINGLE_THREAD} if setting == SETTINGS[0] else env
+
+
+def summarise(runs: list[dict[str, float]], reference: list[dict[str, float]], nbytes: int) -> dict:
+    """Every run, the medians, seconds per MB, and the ratio and added cost against `reference` (deterministic)."""
+    median = statistics.median(run["seconds"] for run in runs)
+    deterministic = statistics.median(run["seconds"] for run in reference)
+    megabytes = nbytes / 1e6
+    return {"seconds": [round(run["seconds"], 3) for run in runs],
+            "cpu_seconds": [round(run["cpu_seconds"], 3) for run in runs],
+            "median_seconds": round(median, 3), "seconds_per_mb": round(median / megabytes, 4),
+            "mb_per_s": round(megabytes / median, 3), "throughput_ratio": round(deterministic / median, 3),
+            "added_seconds_per_mb": round((median - deterministic) / megabytes, 4),
+            "cpu_per_wall": round(statistics.median(run["cpu_seconds"] / run["seconds"] for run in runs), 2)}
+
+
 def main() -> None:
     cache = cache_root()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=cache / "corpora" / "en-docs" / "train.txt")
     parser.add_argument("--megabytes", type=float, default=4.0, help="Text timed per pass.")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="Runs per thread setting.")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "stochastic.json")
+    parser.add_argument("--child", choices=SETTINGS, help=argparse.SUPPRESS)  # the timing child's setting
+    parser.add_argument("--turn", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--unigram", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        timing_child(args)
+        return
     if not args.corpus.is_file():
         raise SystemExit(f"corpus '{args.corpus}' is missing; run `make corpora` first")
 
-    from tokwork import load_tokenizer
     from tokwork.trainers.unigram import UnigramConfig, train_unigram
 
-    texts = corpus_texts(args.corpus, args.megabytes)
-    nbytes = sum(len(t.encode("utf-8")) for t in texts)
-    parts = batches(texts)
-    first_mb = corpus_texts(args.corpus, 1.0)
+    runs: dict[str, list[dict]] = {setting: [] for setting in SETTINGS}
+    loads: dict[str, list[list[float]]] = {setting: [] for setting in SETTINGS}
     with tempfile.TemporaryDirectory() as scratch:
         unigram = Path(scratch) / "unigram"
         train_unigram([REPO / "corpora" / "en" / "sample.txt"], UnigramConfig(vocab_size=8000), progress=False).save(unigram)
-        bases = {"gpt2": ("bpe", load_tokenizer(cache / "tokenizers" / "gpt2")),
-                 "llama3": ("bpe", load_tokenizer(cache / "tokenizers" / "llama3")),
-                 "unigram-8k (trained on corpora/en/sample.txt)": ("unigram", load_tokenizer(unigram))}
-        results = {}
-        for label, (kind, base) in bases.items():
-            named = encoders(base, kind)
-            seconds = throughput(named, parts, args.repeats)
-            reference = statistics.median(seconds["deterministic"])
-            rows = {}
-            print(f"\n{label}: {nbytes / 1e6:.1f} MB, {len(texts):,} paragraphs, {args.repeats} interleaved runs")
-            print(f"  {'encoder':32} {'median s':>9} {'MB/s':>7} {'vs deterministic':>17}")
-            for name, runs in seconds.items():
-                median = statistics.median(runs)
-                rows[name] = {"seconds": runs, "median_seconds": median, "mb_per_s": nbytes / 1e6 / median,
-                              "throughput_ratio": reference / median}
-                print(f"  {name:32} {median:9.2f} {nbytes / 1e6 / median:7.2f} {reference / median:16.2f}x")
-            table = inflation(base, kind, first_mb)
-            for method, values in table.items():
-                print(f"  inflation, {method}: " + ", ".join(f"{k}: {v:.3f}" for k, v in values.items()))
-            results[label] = {"throughput": rows, "inflation": table}
+        for repeat in range(args.repeats):
+            for setting in SETTINGS[repeat % 2:] + SETTINGS[:repeat % 2]:
+                print(f"repeat {repeat + 1}/{args.repeats}, {setting}", flush=True)
+                written = Path(scratch) / "child.json"
+                usage = measure([sys.executable, str(Path(__file__).resolve()), "--child", setting,
+                                 "--turn", str(repeat), "--unigram", str(unigram), "--corpus", str(args.corpus),
+                                 "--megabytes", str(args.megabytes), "--output", str(written)],
+                                env=setting_env(setting))
+                runs[setting].append(json.loads(written.read_text(encoding="utf-8")))
+                loads[setting].append([round(usage.load_before, 2), round(usage.load_after, 2)])
+        found = bases(unigram, one_thread=False)
+        first_mb = corpus_texts(args.corpus, 1.0)
+        inflation_tables = {label: inflation(base, kind, first_mb) for label, (kind, base) in found.items()}
+
+    first = runs[SETTINGS[0]][0]
+    nbytes, paragraphs = first["bytes"], first["paragraphs"]
+    if any(run["bytes"] != nbytes for setting in SETTINGS for run in runs[setting]):
+        raise SystemExit("the timing processes read different text; check that the corpus did not change")
+    results = {}
+    for label in first["seconds"]:
+        rows = {}
+        for setting in SETTINGS:
+            measured = {name: [run["seconds"][label][name] for run in runs[setting]] for name in first["seconds"][label]}
+            rows[setting] = {name: summarise(values, measured["deterministic"], nbytes)
+                             for name, values in measured.items()}
+        results[label] = {"throughput": rows, "inflation": inflation_tables[label]}
+        print(f"\n{label}: {nbytes / 1e6:.1f} MB, {paragraphs:,} paragraphs, {args.repeats} interleaved runs "
+              "per setting, medians")
+        print(f"  {'':32} {'-- 1 thread --':^30} {'-- all threads --':^30}")
+        print(f"  {'encoder':32}" + f" {'s/MB':>7} {'+s/MB':>7} {'ratio':>6} {'cpu/w':>6}" * 2)
+        for name in first["seconds"][label]:
+            cells = "".join(f" {row['seconds_per_mb']:7.3f} {row['added_seconds_per_mb']:+7.3f} "
+                            f"{row['throughput_ratio']:5.2f}x {row['cpu_per_wall']:6.2f}"
+                            for row in (rows[setting][name] for setting in SETTINGS))
+            print(f"  {name:32}{cells}")
+        for method, values in inflation_tables[label].items():
+            print(f"  inflation, {method}: " + ", ".join(f"{k}: {v:.3f}" for k, v in values.items()))
     record = {
-        "benchmark": "stochastic encoders vs deterministic encoding of the same base",
-        "corpus": str(args.corpus), "bytes": nbytes, "paragraphs": len(texts), "repeats": args.repeats,
+        "benchmark": "stochastic encoders vs deterministic encoding of the same base, at 1 thread and all threads",
+        "corpus": str(args.corpus), "bytes": nbytes, "paragraphs": paragraphs, "repeats": args.repeats,
         "batch_bytes": BATCH_BYTES, "inflation_bytes": sum(len(t.encode("utf-8")) for t in first_mb),
         "parameters": {"stochastok_p": STOCHASTOK_P, "dropout_p": DROPOUT_P, "unigram_alpha": UNIGRAM_ALPHA,
                        "nbest_size": -1},
+        "threads": {SETTINGS[0]: {"env": SINGLE_THREAD, "sentencepiece_num_threads": 1},
+                    SETTINGS[1]: {"env": "none of the 1-thread variables set", "cpus": os.cpu_count()}},
+        "order": "each repeat runs one process per setting, the settings alternating which goes first; within "
+                 "a process the encoders of a base run in an order rotating by one place per repeat",
+        "load_before_after": loads,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "results": results,
     }

@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from child_usage import launcher_floor_mib, measure
 from train_bpe import held_out_tokens, timed
 
 from tokwork.cache import cache_root
@@ -50,7 +51,7 @@ np.savez(out, tokens=tokens, starts=starts, lengths=lengths, counts=chunks.count
 """
 
 NUMBA_LEARNER = r"""
-import json, resource, sys, time
+import json, sys, time
 start = time.perf_counter()
 import numpy as np
 from tokenizers import Tokenizer
@@ -63,12 +64,11 @@ from tokwork.trainers.supertoken.merges import learn_merges  # numba loads in th
 learned, refused = learn_merges(stage1, data["tokens"], data["starts"], data["lengths"], data["counts"],
                                 num_merges=merges, min_frequency=2)
 print(json.dumps({"learn_seconds": time.perf_counter() - began, "seconds": time.perf_counter() - start,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
                   "merges": learned.tolist(), "refused": refused}))
 """
 
 RUST_LEARNER = r"""
-import json, resource, sys, time
+import json, sys, time
 start = time.perf_counter()
 import numpy as np
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
@@ -90,7 +90,6 @@ trainer = trainers.BpeTrainer(vocab_size=first_id + merges, min_frequency=2, sho
 learner.train_from_iterator(batches, trainer=trainer)
 spec = json.loads(learner.to_str())["model"]
 print(json.dumps({"learn_seconds": time.perf_counter() - began, "seconds": time.perf_counter() - start,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
                   "merges_spelled": spec["merges"]}))
 """
 
@@ -145,12 +144,10 @@ def learner_comparison(corpus: Path, vocab_size: int, work: Path) -> dict:
     merges = vocab_size - int(0.8 * vocab_size)
     row = {"merges": merges}
     for name, script in (("numba", NUMBA_LEARNER), ("tokenizers", RUST_LEARNER)):
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", script, prepared, str(merges)], check=True,
-                              capture_output=True, text=True)
-        result = json.loads(done.stdout)
-        row[name] = {"process_seconds": time.perf_counter() - start, "learn_seconds": result["learn_seconds"],
-                     "peak_rss_mib": result["peak_rss_mib"]}
+        usage = measure([sys.executable, "-c", script, prepared, str(merges)])
+        result = json.loads(usage.stdout)
+        row[name] = {"process_seconds": usage.wall_seconds, "learn_seconds": result["learn_seconds"],
+                     "peak_rss_mib": round(usage.peak_rss_mib, 1)}
         row[name + "_merges"] = result.get("merges") or result.get("merges_spelled")
         if name == "numba":
             row["numba"]["refused"] = result["refused"]
@@ -191,13 +188,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tokwork-bench-"))
     report: dict = {"benchmark": "supertoken", "python": sys.version.split()[0], "cpus": os.cpu_count(),
                     "corpus_bytes": args.corpus.stat().st_size, "heldout_bytes": heldout_bytes,
-                    "vocab_size": args.vocab_size, "repeats": args.repeats}
+                    "vocab_size": args.vocab_size, "repeats": args.repeats,
+                    "memory": "peak RSS of each command, read by a bare launcher process (benchmarks/child_usage.py)",
+                    "launcher_floor_mib": round(launcher_floor_mib(), 1)}
     try:
         # numba compiles the stage-2 kernels once per install; this run fills that cache, untimed
         subprocess.run([tokwork_cli(), "train", "supertoken", str(args.heldout), "-v", "2000", "-q", "--force",
                         "-o", str(work / "warm-up")], check=True, stdout=subprocess.DEVNULL)
         commands = train_commands(args.corpus, args.vocab_size, work)
-        runs: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for _ in range(args.repeats):
             for name, command in commands.items():
                 runs[name].append(timed(command))
@@ -257,7 +256,7 @@ def print_report(report: dict) -> None:
           f"{'RSS ×':>7}{'encode MB/s':>13}")
     for name, row in methods.items():
         print(f"{name:<13}{row['tokens_per_byte']:>12.4f}{row['fewer_tokens_than_plain']:>13.1%}"
-              f"{row['seconds_median']:>9.2f}{row['time_ratio']:>8.2f}{row['peak_rss_mib']:>9}"
+              f"{row['seconds_median']:>9.2f}{row['time_ratio']:>8.2f}{row['peak_rss_mib']:>9.0f}"
               f"{row['rss_ratio']:>7.2f}{report['encode_mb_per_s'][name]:>13.2f}")
     print(f"two-stage file vs its two stages run apart: {report['two_stage_mismatching_paragraphs']} of "
           f"{report['heldout_paragraphs']} held-out paragraphs differ")

@@ -15,11 +15,11 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from child_usage import launcher_floor_mib, measure
 
 from tokwork.cache import cache_root
 
@@ -37,15 +37,11 @@ tok.save(out)
 """
 
 
-def timed(command: list[str]) -> tuple[float, int]:
-    """Run a command; return its wall time in seconds and its peak resident memory in MiB."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(command)}\n{process.stderr.read().decode()}")
-    return seconds, usage.ru_maxrss // 1024
+def timed(command: list[str]) -> tuple[float, float]:
+    """Run a command from a small launcher; return its wall time in seconds and its own peak resident
+    memory in MiB (see `child_usage`: started from this process directly, it would report ours)."""
+    usage = measure(command)
+    return usage.wall_seconds, round(usage.peak_rss_mib, 1)
 
 
 def held_out_tokens(tokenizer_json: Path, heldout: Path) -> int:
@@ -97,7 +93,9 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    report = {"benchmark": "train_bpe", "python": sys.version.split()[0], "cpus": os.cpu_count(), "results": results}
+    report = {"benchmark": "train_bpe", "python": sys.version.split()[0], "cpus": os.cpu_count(),
+              "memory": "peak RSS of each command, read by a bare launcher process (benchmarks/child_usage.py)",
+              "launcher_floor_mib": round(launcher_floor_mib(), 1), "results": results}
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.json}")
 

@@ -24,6 +24,7 @@ from tokwork.cli.hypernet import hypernet_app
 from tokwork.cli.info import info_command
 from tokwork.cli.model import model_app
 from tokwork.cli.train import train_bpe_command, train_char_command, train_unigram_command
+from tokwork.cli.train_extend import train_extend_command
 from tokwork.cli.train_stochastic import train_stochastic_command
 from tokwork.cli.train_supertoken import train_supertoken_command
 from tokwork.cli.transplant import transplant_command
@@ -46,6 +47,7 @@ train_app.command("unigram")(train_unigram_command)
 train_app.command("char")(train_char_command)
 train_app.command("stochastic")(train_stochastic_command)
 train_app.command("supertoken")(train_supertoken_command)
+train_app.command("extend")(train_extend_command)
 app.add_typer(train_app, name="train")
 app.add_typer(bytes_app, name="bytes")
 app.command("encode")(encode_command)

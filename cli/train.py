@@ -78,14 +78,36 @@ def bpe_arguments(
                                           "pre-tokens per shard (here / on Ray workers), then learn the "
                                           "same merges from the counts."),
     address: str | None = AddressOpt,
+    parity: str | None = typer.Option(
+        None, metavar="PARALLEL_DEV",
+        help="Parity-aware BPE (Foroutan et al. 2025): a folder of parallel dev files <code>.txt, the same "
+             "text in each language paragraph for paragraph (or line for line). Each merge is the most frequent "
+             "pair of the language whose dev text now takes the most tokens. A training file's language is its "
+             "name (eng.txt, eng.jsonl), else its nearest folder named by a code (eng/); every training file "
+             "needs a dev language and every dev language training text. Counts are taken as with --engine "
+             "local (or ray)."),
+    parity_mix: float = typer.Option(
+        0.0, help="With --parity: the share of merges, taken first, that are the global most frequent pair "
+                  "(the paper's hybrid), 0 to 1."),
+    parity_pivot: str | None = typer.Option(
+        None, metavar="CODE", help="With --parity: the language the dev token ratios are relative to "
+                                   "(default: eng if in the dev set, else the first)."),
 ) -> dict[str, Any]:
-    """Byte-level BPE (GPT-2 style) with the HF `tokenizers` trainer; exact on any text."""
+    """Byte-level BPE (GPT-2 style) with the HF `tokenizers` trainer; exact on any text. With --parity,
+    parity-aware BPE for multilingual corpora."""
+    from tokwork.errors import ParameterError
     from tokwork.trainers.bpe_model import BPEConfig
 
     config = BPEConfig(vocab_size=vocab_size, min_frequency=min_frequency, split=split,
                        max_token_length=max_token_length, nfkc=nfkc, eos_token=eos_token,
                        special_tokens=list(special))
-    return {"config": config, "engine": engine, "address": address}
+    if parity is None and (parity_mix != 0.0 or parity_pivot is not None):
+        raise ParameterError("--parity-mix and --parity-pivot need --parity PARALLEL_DEV")
+    if parity is not None:
+        from tokwork.trainers.parity_bpe import ParityConfig
+
+        parity = ParityConfig(dev=parity, mix=parity_mix, pivot=parity_pivot)
+    return {"config": config, "engine": engine, "address": address, "parity": parity}
 
 
 def unigram_arguments(

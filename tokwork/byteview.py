@@ -121,9 +121,15 @@ class ByteView:
     def __getitem__(self, token_id: int) -> bytes | None:
         if self._packed is None or "token_bytes" in self.__dict__:
             return self.token_bytes[token_id]
+        data, starts, lengths = self._packed_lists
+        length = lengths[token_id]
+        return None if length < 0 else data[starts[token_id]:starts[token_id] + length]
+
+    @functools.cached_property
+    def _packed_lists(self) -> tuple[bytes, list[int], list[int]]:
+        """The packed offsets as Python lists: indexing those is several times faster than numpy's."""
         data, starts, lengths = self._packed
-        length = int(lengths[token_id])
-        return None if length < 0 else data[int(starts[token_id]):int(starts[token_id]) + length]
+        return data, starts.tolist(), lengths.tolist()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ByteView):

@@ -1,9 +1,10 @@
 """Pre-token count tables: how often each pre-token of a corpus occurs, counted shard by shard.
 
 A BPE learner needs only these counts, and counting is the part of training that grows with the corpus,
-so it runs per shard (locally or on Ray, `tokwork.distributed`) and the tables are merged. Pre-tokens come
-from exactly the normaliser and pre-tokenizer of the tokenizer being trained (rebuilt from its JSON in
-every worker), over the same texts the `tokenizers` trainer would be fed (`tokwork.corpus.shard_texts`).
+so it runs per shard (locally or on Ray, `tokwork.distributed`) and the tables are merged (into one, or
+one per group of files, such as a language). Pre-tokens come from exactly the normaliser and pre-tokenizer
+of the tokenizer being trained (rebuilt from its JSON in every worker), over the same texts the
+`tokenizers` trainer would be fed (`tokwork.corpus.shard_texts`).
 A merged table past `max_entries` words spills sorted runs to disk and streams them back merged.
 """
 
@@ -149,22 +150,47 @@ def count_pretokens(
 
     Returns the table and each file's fingerprint (sha256, text bytes, documents) for the card.
     """
+    tables, files = count_pretokens_by_group(corpus, group_of=lambda path: "", tokenizer_json=tokenizer_json,
+                                             engine=engine, address=address, text_field=text_field,
+                                             block_chars=block_chars, shard_bytes=shard_bytes, progress=progress,
+                                             max_entries=max_entries)
+    return tables[""], files
+
+
+def count_pretokens_by_group(
+    corpus: Iterable[str | Path],
+    *,
+    group_of: Callable[[str], str],
+    tokenizer_json: str,
+    engine: str = "local",
+    address: str | None = None,
+    text_field: str = "text",
+    block_chars: int | None = None,
+    shard_bytes: int = SHARD_BYTES,
+    progress: bool = False,
+    max_entries: int = 5_000_000,
+) -> tuple[dict[str, CountTable], list[CorpusFile]]:
+    """Count the pre-tokens of a corpus as `count_pretokens` does, in one run of jobs, into one table per
+    group of files (`group_of(path)`, e.g. the file's language), for learners that keep counts apart.
+
+    Returns the tables by group (groups in order of first appearance) and each file's fingerprint.
+    """
     paths = expand_corpus_paths(corpus)
     shards = plan_shards(paths, shard_bytes=shard_bytes)
     jobs = [CountJob(shard, tokenizer_json, text_field, block_chars) for shard in shards]
     results = run_jobs(count_shard, jobs, engine=engine, address=address, description="counting pre-tokens",
                        progress=progress)
-    table = CountTable(max_entries=max_entries)
+    tables = {group: CountTable(max_entries=max_entries) for group in dict.fromkeys(group_of(str(p)) for p in paths)}
     totals: dict[str, list[int]] = {str(p): [0, 0] for p in paths}
     for job, result in zip(jobs, results, strict=True):
-        table.add(result.counts)
+        tables[group_of(job.shard.path)].add(result.counts)
         totals[job.shard.path][0] += result.nbytes
         totals[job.shard.path][1] += result.documents
     if sum(nbytes for nbytes, _ in totals.values()) == 0:
         names = ", ".join(f"'{p}'" for p in paths[:3])
         raise CorpusError(f"corpus is empty: no text in {names}")
     files = [CorpusFile(path, nbytes, _sha256(path), documents) for path, (nbytes, documents) in totals.items()]
-    return table, files
+    return tables, files
 
 
 def _sha256(path: str) -> str:

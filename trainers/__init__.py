@@ -1,4 +1,5 @@
-"""Tokenizer trainers: byte-level BPE, SentencePiece unigram and BPE, character-level, supertoken, stochastic.
+"""Tokenizer trainers: byte-level BPE, SentencePiece unigram and BPE, character-level, supertoken, stochastic,
+and the extension of an existing tokenizer with new tokens (`extend`).
 
 Each returns the tokenizer with its card (`tokwork.json`). A stochastic tokenizer is itself core
 (`tokwork.sampling`); `stochastic.make_stochastic` only builds one over a base, with its card.

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokwork.corpus import CorpusReader
 from tokwork.distributed import ENGINES, check_engine
@@ -22,6 +23,9 @@ from tokwork.trainers.bpe_model import (
     trained_tokenizer,
 )
 from tokwork.trainers.card import TrainedTokenizer, TrainingCard
+
+if TYPE_CHECKING:
+    from tokwork.trainers.parity_bpe import ParityConfig
 
 __all__ = ["BPE_ENGINES", "BPEConfig", "train_bpe"]  # BPEConfig comes with its trainer: `train_bpe(corpus, BPEConfig(...))`
 
@@ -38,14 +42,22 @@ def train_bpe(
     progress: bool = True,
     engine: str = "hf",
     address: str | None = None,
+    parity: ParityConfig | None = None,
 ) -> TrainedTokenizer:
     """Train byte-level BPE on `corpus` (files, folders, `.gz`, `.jsonl`) and return it with its card.
 
     `engine="hf"` runs the `tokenizers` trainer end to end; `"local"` and `"ray"` count pre-tokens per
     shard (in this process, or on Ray workers at `address`) and learn the same merges from the counts
-    (`tokwork.trainers.bpe_learner`). Raises `ParameterError` for an engine not in `BPE_ENGINES`.
+    (`tokwork.trainers.bpe_learner`). With `parity`, parity-aware BPE (`tokwork.trainers.parity_bpe`),
+    learned from counts taken on "local" (also for "hf") or "ray". Raises `ParameterError` for an engine
+    not in `BPE_ENGINES`.
     """
     check_engine(engine, choices=BPE_ENGINES)
+    if parity is not None:
+        from tokwork.trainers.parity_bpe import train_parity_bpe
+
+        return train_parity_bpe(corpus, config, parity, engine="local" if engine == "hf" else engine,
+                                address=address, text_field=text_field, progress=progress)
     if engine != "hf":
         from tokwork.trainers.bpe_learner import train_bpe_from_counts  # numba loads only for these engines
 

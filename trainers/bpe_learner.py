@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numba
 import numpy as np
+from tokenizers import Tokenizer as BackendTokenizer
 from tokenizers import models, pre_tokenizers
 
 from tokwork.distributed import check_engine
+from tokwork.formats.hf_json import HFTokenizer
 from tokwork.pretoken_counts import count_pretokens
 from tokwork.trainers.bpe_model import (
     TRAINING_BLOCK_CHARS,
@@ -102,6 +104,85 @@ def _initial_pairs(symbols: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
     return unique_keys.tolist(), totals.tolist(), where
 
 
+class _Tokens:
+    """Token ids as the `tokenizers` trainer gives them (the special tokens, then the alphabet sorted by code
+    point, then merged tokens in order; a token spelled twice keeps its first id), with each token's length
+    in characters for the length limit."""
+
+    def __init__(self, special_tokens: Iterable[str], alphabet: set[str], *, capacity: int):
+        self.id_to_token: list[str] = []
+        self.token_to_id: dict[str, int] = {}
+        for token in (*special_tokens, *sorted(alphabet)):
+            if token not in self.token_to_id:
+                self.token_to_id[token] = len(self.id_to_token)
+                self.id_to_token.append(token)
+        self.length = np.zeros(max(capacity, len(self.id_to_token)) + 1, dtype=np.int64)
+        self.length[: len(self.id_to_token)] = [len(t) for t in self.id_to_token]
+
+    def __len__(self) -> int:
+        return len(self.id_to_token)
+
+    def add(self, token: str) -> int:
+        """The id of `token`, a new one if it is new."""
+        if token in self.token_to_id:
+            return self.token_to_id[token]
+        new_id = len(self.id_to_token)
+        self.token_to_id[token] = new_id
+        self.id_to_token.append(token)
+        if new_id >= len(self.length):
+            self.length = np.concatenate((self.length, np.zeros(len(self.length), dtype=np.int64)))
+        self.length[new_id] = len(token)
+        return new_id
+
+    def merged(self, first: int, second: int) -> int:
+        return self.add(self.id_to_token[first] + self.id_to_token[second])
+
+    def ranked_merges(self, merges: Sequence[tuple[int, int]]) -> list[tuple[str, str]]:
+        """The merges as token pairs in rank order: a pair merged twice keeps the rank of its last merge, as
+        in `tokenizers`."""
+        last_rank = {pair: rank for rank, pair in enumerate(merges)}
+        ordered = sorted(last_rank, key=last_rank.__getitem__)
+        return [(self.id_to_token[a], self.id_to_token[b]) for a, b in ordered]
+
+
+def _word_symbols(words: Sequence[str], tokens: _Tokens, alphabet: set[str]):
+    """The words as ids of their characters, one after another in one array: (symbols, starts, lengths)."""
+    lengths = np.array([len(w) for w in words], dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64) if words else np.zeros(0, np.int64)
+    code_points = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
+    char_ids = {ord(t): i for i, t in enumerate(tokens.id_to_token) if len(t) == 1 and t in alphabet}
+    lookup = np.zeros(max(char_ids, default=0) + 1, dtype=np.int64)
+    for point, token_id in char_ids.items():
+        lookup[point] = token_id
+    symbols = lookup[code_points] if len(code_points) else np.zeros(0, dtype=np.int64)
+    return symbols, starts, lengths
+
+
+def _pair_deltas(changes: np.ndarray, weights: np.ndarray):
+    """The pair changes of one merge (at least one) summed per pair: (key of each change row, changed keys,
+    their sums). `weights` holds each word's count, or a row of counts per word (one per language)."""
+    change_keys = (changes[:, 0] << 32) | changes[:, 1]
+    order = np.argsort(change_keys, kind="stable")
+    delta = changes[order, 2].reshape(-1, *([1] * (weights.ndim - 1)))
+    unique_keys, first_index = np.unique(change_keys[order], return_index=True)
+    sums = np.add.reduceat(delta * weights[changes[order, 3]], first_index, axis=0)
+    return change_keys, unique_keys, sums
+
+
+def _gained_pairs(changes: np.ndarray, change_keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Each pair a merge formed, in key order, with the words where it formed (in word order)."""
+    gained = changes[:, 2] > 0
+    if not gained.any():
+        return
+    gained_keys, gained_words = change_keys[gained], changes[gained, 3]
+    order = np.lexsort((gained_words, gained_keys))
+    gained_keys, gained_words = gained_keys[order], gained_words[order]
+    heads, first_index = np.unique(gained_keys, return_index=True)
+    bounds = np.append(first_index, len(gained_keys))
+    for i, k in enumerate(heads.tolist()):
+        yield k, gained_words[bounds[i]:bounds[i + 1]]
+
+
 def learn_bpe(
     word_counts: Mapping[str, int],
     *,
@@ -115,37 +196,13 @@ def learn_bpe(
 
     `max_token_length` is the trainer's own limit (a merged token must be shorter than it).
     """
-    id_to_token: list[str] = []
-    token_to_id: dict[str, int] = {}
-
-    def add(token: str) -> int:
-        if token not in token_to_id:
-            token_to_id[token] = len(id_to_token)
-            id_to_token.append(token)
-        return token_to_id[token]
-
-    for token in special_tokens:
-        add(token)
     alphabet = set(initial_alphabet)
     for word in word_counts:
         alphabet.update(word)
-    for char in sorted(alphabet):
-        add(char)
-
+    tokens = _Tokens(special_tokens, alphabet, capacity=vocab_size)
     words = [w for w in word_counts if w]
     counts = np.array([word_counts[w] for w in words], dtype=np.int64)
-    lengths = np.array([len(w) for w in words], dtype=np.int64)
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64) if words else np.zeros(0, np.int64)
-    code_points = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
-    char_ids = {ord(t): i for i, t in enumerate(id_to_token) if len(t) == 1 and t in alphabet}
-    lookup = np.zeros(max(char_ids, default=0) + 1, dtype=np.int64)
-    for point, token_id in char_ids.items():
-        lookup[point] = token_id
-    symbols = lookup[code_points] if len(code_points) else np.zeros(0, dtype=np.int64)
-
-    capacity = max(vocab_size, len(id_to_token)) + 1
-    token_length = np.zeros(capacity, dtype=np.int64)
-    token_length[: len(id_to_token)] = [len(t) for t in id_to_token]
+    symbols, starts, lengths = _word_symbols(words, tokens, alphabet)
     max_length = NO_LIMIT if max_token_length is None else max_token_length
 
     keys, totals, where = _initial_pairs(symbols, starts, lengths, counts)
@@ -157,7 +214,7 @@ def learn_bpe(
     sequence = len(keys)
     merges: list[tuple[int, int]] = []
 
-    while len(token_to_id) < vocab_size and queue:
+    while len(tokens) < vocab_size and queue:
         negative, first, second, _, positions = heapq.heappop(queue)
         current = pair_counts[(first << 32) | second]
         if -negative != current:
@@ -166,41 +223,36 @@ def learn_bpe(
             continue
         if current < 1 or min_frequency > current:
             break
-        new_id = add(id_to_token[first] + id_to_token[second])
-        if new_id >= len(token_length):
-            token_length = np.concatenate((token_length, np.zeros(len(token_length), dtype=np.int64)))
-        token_length[new_id] = len(id_to_token[new_id])
+        new_id = tokens.merged(first, second)
         merges.append((first, second))
-        changes = _merge_in_words(positions, first, second, new_id, symbols, starts, lengths, token_length,
+        changes = _merge_in_words(positions, first, second, new_id, symbols, starts, lengths, tokens.length,
                                   max_length)
         if len(changes) == 0:
             continue
-        change_keys = (changes[:, 0] << 32) | changes[:, 1]
-        weighted = changes[:, 2] * counts[changes[:, 3]]
-        unique_keys, inverse = np.unique(change_keys, return_inverse=True)
-        sums = np.zeros(len(unique_keys), dtype=np.int64)
-        np.add.at(sums, inverse, weighted)
+        change_keys, unique_keys, sums = _pair_deltas(changes, counts)
         for k, delta in zip(unique_keys.tolist(), sums.tolist(), strict=True):
             pair_counts[k] = pair_counts.get(k, 0) + delta
-        gained = changes[:, 2] > 0
-        if gained.any():
-            gained_keys, gained_words = change_keys[gained], changes[gained, 3]
-            order = np.lexsort((gained_words, gained_keys))
-            gained_keys, gained_words = gained_keys[order], gained_words[order]
-            heads, first_index = np.unique(gained_keys, return_index=True)
-            bounds = np.append(first_index, len(gained_keys))
-            for i, k in enumerate(heads.tolist()):
-                count = pair_counts[k]
-                if count > 0:
-                    pushed = gained_words[bounds[i]:bounds[i + 1]]
-                    heapq.heappush(queue, (-count, k >> 32, k & 0xFFFFFFFF, sequence, pushed))
-                    sequence += 1
+        for k, pushed in _gained_pairs(changes, change_keys):
+            count = pair_counts[k]
+            if count > 0:
+                heapq.heappush(queue, (-count, k >> 32, k & 0xFFFFFFFF, sequence, pushed))
+                sequence += 1
 
-    # A pair merged twice keeps the rank of its last merge, as in `tokenizers`.
-    last_rank = {pair: rank for rank, pair in enumerate(merges)}
-    ordered = sorted(last_rank, key=last_rank.__getitem__)
-    return LearnedBPE(vocab=dict(token_to_id),
-                      merges=[(id_to_token[a], id_to_token[b]) for a, b in ordered])
+    return LearnedBPE(vocab=dict(tokens.token_to_id), merges=tokens.ranked_merges(merges))
+
+
+def learner_options(config: BPEConfig) -> dict:
+    """The settings of `learn_bpe` that match those the `tokenizers` trainer takes from a byte-level config."""
+    return {"vocab_size": config.vocab_size, "min_frequency": config.min_frequency,
+            "special_tokens": config.all_special_tokens, "initial_alphabet": pre_tokenizers.ByteLevel.alphabet(),
+            "max_token_length": trainer_length_limit(config)}
+
+
+def learned_tokenizer(backend: BackendTokenizer, learned: LearnedBPE, config: BPEConfig) -> HFTokenizer:
+    """The untrained byte-level BPE `backend` with the learned vocabulary and merges, as a tokenizer."""
+    backend.model = models.BPE(learned.vocab, learned.merges)
+    backend.add_special_tokens(config.all_special_tokens)
+    return trained_tokenizer(backend, config)
 
 
 def train_bpe_from_counts(
@@ -226,13 +278,7 @@ def train_bpe_from_counts(
     counted = time.perf_counter()
     word_counts = table.to_dict()
     table.close()
-    learned = learn_bpe(word_counts, vocab_size=config.vocab_size, min_frequency=config.min_frequency,
-                        special_tokens=config.all_special_tokens,
-                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                        max_token_length=trainer_length_limit(config))
-    backend.model = models.BPE(learned.vocab, learned.merges)
-    backend.add_special_tokens(config.all_special_tokens)
-    tokenizer = trained_tokenizer(backend, config)
+    tokenizer = learned_tokenizer(backend, learn_bpe(word_counts, **learner_options(config)), config)
     notes = {"vocab_size_reached": tokenizer.vocab_size, "engine": engine, "distinct_pretokens": len(word_counts),
              "counting_seconds": round(counted - start, 3),
              "learning_seconds": round(time.perf_counter() - counted, 3)}

@@ -20,6 +20,7 @@ from tokwork.trainers.bpe import train_bpe
 from tokwork.trainers.bpe_model import BPEConfig
 from tokwork.trainers.card import TrainedTokenizer
 from tokwork.trainers.char import CharConfig, train_char
+from tokwork.trainers.extend import ExtendConfig, extend_tokenizer
 from tokwork.trainers.stochastic import make_stochastic
 from tokwork.trainers.supertoken import SupertokenConfig, train_supertoken
 from tokwork.trainers.unigram import UnigramConfig, train_unigram
@@ -29,6 +30,7 @@ TRAINERS: dict[type, Callable[..., TrainedTokenizer]] = {
     UnigramConfig: train_unigram,
     CharConfig: train_char,
     SupertokenConfig: train_supertoken,
+    ExtendConfig: extend_tokenizer,
 }
 
 

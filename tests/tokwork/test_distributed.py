@@ -50,6 +50,24 @@ def test_tokenizer_trained_on_ray_equals_local_and_hf(ray_local):
     assert trained["ray"].card.corpus == trained["hf"].card.corpus  # same sha256, bytes, documents per file
 
 
+def test_parity_bpe_trained_on_ray_equals_local(ray_local, tmp_path):
+    import shutil
+
+    from tests.conftest import UDHR
+    from tokwork.trainers.parity_bpe import ParityConfig
+
+    codes = ["eng", "rus", "hye", "kat"]
+    (tmp_path / "dev").mkdir()
+    for code in codes:
+        shutil.copy(UDHR / f"{code}.txt", tmp_path / "dev" / f"{code}.txt")
+    corpus, parity = [UDHR / f"{code}.txt" for code in codes], ParityConfig(str(tmp_path / "dev"), mix=0.2)
+    trained = {engine: train_bpe(corpus, BPEConfig(vocab_size=1500), engine=engine, parity=parity, progress=False)
+               for engine in ("local", "ray")}
+    assert trained["ray"].tokenizer.backend.to_str() == trained["local"].tokenizer.backend.to_str()
+    assert trained["ray"].card.notes["parity"] == trained["local"].card.notes["parity"]
+    assert trained["ray"].card.corpus == trained["local"].card.corpus
+
+
 def crash_once(marker: str) -> str:
     """A task whose first attempt kills its worker process; Ray must retry it."""
     if not os.path.exists(marker):

@@ -78,6 +78,7 @@ class DecoderChain:
             else:
                 self.unsupported = f"the {kind} decoder, which does not keep every byte"
         self.byte_level_only = [step["type"] for step in self.steps] == ["ByteLevel"]
+        self.byte_level = any(step["type"] == "ByteLevel" for step in self.steps)
 
     def token_bytes(self, token: str) -> bytes:
         """The bytes one token decodes to."""
@@ -107,7 +108,7 @@ class DecoderChain:
 
     def text(self, normalized: str) -> str:
         """Undo the escapes (such as `▁` for a space) that a normaliser put into the text."""
-        if any(step["type"] == "ByteLevel" for step in self.steps):
+        if self.byte_level:
             return normalized
         for step in self.steps:
             if step["type"] == "Replace":

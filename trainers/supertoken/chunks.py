@@ -34,7 +34,7 @@ class Chunks:
     counts: np.ndarray
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _decode(data, i):
     """The code point at byte `i` of valid UTF-8 and its length in bytes."""
     b = np.int64(data[i])
@@ -72,7 +72,7 @@ def character_classes(data: np.ndarray) -> np.ndarray:
     return classes
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _class_at(data, i, end, classes):
     if i >= end:
         return END, i
@@ -80,7 +80,7 @@ def _class_at(data, i, end, classes):
     return classes[cp], i + n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _skip(data, i, end, classes, cls):
     while i < end:
         found, after = _class_at(data, i, end, classes)
@@ -90,7 +90,7 @@ def _skip(data, i, end, classes, cls):
     return i
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _chunk_end(data, i, end, classes):
     """Where the SUPERWORD match that starts at byte `i` ends (the alternatives in the pattern's order)."""
     if data[i] == 39 and i + 1 < end:  # '(?:[sdmt]|ll|ve|re)
@@ -143,7 +143,7 @@ def _chunk_end(data, i, end, classes):
     return last_start
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _hash(data, start, end):
     h = np.uint64(0xCBF29CE484222325)
     for i in range(start, end):
@@ -164,7 +164,7 @@ def _rebuild(hashes, n, size):
     return table
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _intern(table, hashes, starts, ends, n, data, start, end):
     """The entry whose bytes equal `data[start:end]`, or -1 - slot when there is none yet."""
     h = _hash(data, start, end)
@@ -208,7 +208,7 @@ class SpanTable:
         self.table = _rebuild(self.hashes, n, 2 * self.hashes.size)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def count_span(table, hashes, starts, ends, counts, n, data, start, end):
     """Count one occurrence of `data[start:end]`; returns its entry and the new number of entries (the
     caller makes sure there is room for one more)."""
@@ -236,7 +236,7 @@ def _superword_kernel(data, text_ends, classes, table, hashes, starts, ends, cou
     return t, i, n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _random_end(data, i, end, lows, widths, cumulative):
     """The end of a random chunk that starts at byte `i`: its length in characters is drawn from range k
     (`lows[k]` to `lows[k] + widths[k] - 1`), k chosen with cumulative probability `cumulative[k]`."""

@@ -36,7 +36,7 @@ from tokwork.trainers.supertoken.tables import (
 REFUSED = -(1 << 62)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _string_slot(str_keys, str_ids, pool, offsets, lengths, h, a, b):
     """Slot of the token whose bytes are those of `a` then `b` (b = -1: of `a` alone), or an empty slot."""
     la = lengths[a]

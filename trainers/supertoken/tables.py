@@ -24,7 +24,7 @@ def table_size(n):
     return size
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def mix64(key):
     # splitmix64 finaliser: spreads pair keys and string hashes over the table
     x = np.uint64(key)
@@ -33,7 +33,7 @@ def mix64(key):
     return x ^ (x >> np.uint64(31))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def find_slot(keys, key):
     """The slot holding `key`, or the empty slot where it would go (open addressing, linear probing)."""
     mask = np.uint64(keys.size - 1)

@@ -37,7 +37,7 @@ def space_breaks(pieces: list[bytes | None]) -> np.ndarray:
     return breaks
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _is_cut(data, begin, i, breaks):
     return i > begin and data[i] == 32 and breaks[data[i - 1]]
 

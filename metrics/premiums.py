@@ -4,7 +4,8 @@ After Petrov et al. 2023, "Language Model Tokenizers Introduce Unfairness Betwee
 text, premium(L) = tokens(L) / tokens(pivot), the pivot being English. The corpus-level premium divides the
 token totals; per aligned block the ratios spread, and that spread says how stable the premium is.
 Arnett et al. 2025 ("Explaining and Mitigating Crosslingual Tokenizer Inequities") study how premiums move
-with vocabulary size and script; `premiums_by_script` groups languages the same way.
+with vocabulary size and script; `premiums_by_script` groups languages the same way. `gini` condenses the
+token counts of all languages on the same text into one inequality figure (Foroutan et al. 2025).
 """
 
 from __future__ import annotations
@@ -41,6 +42,27 @@ def premium_summary(tokens: Sequence[int], pivot_tokens: Sequence[int]) -> dict[
         "min": float(per_block.min()),
         "max": float(per_block.max()),
     }
+
+
+def gini(values: Sequence[float]) -> float:
+    """Gini coefficient of non-negative values: the mean absolute difference over all ordered pairs divided
+    by twice the mean; 0 when all are equal, (n - 1) / n when one holds everything.
+
+    On the token counts of each language for the same parallel text it is the cross-lingual inequality
+    measure of Foroutan et al. 2025 ("Parity-Aware Byte-Pair Encoding: Improving Cross-lingual Fairness in
+    Tokenization"); it does not depend on the pivot, unlike premiums.
+    """
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError("a Gini coefficient needs a non-empty list of values")
+    if x[0] < 0:
+        raise ValueError(f"a Gini coefficient needs non-negative values, got {x[0]}")
+    total = x.sum()
+    if total == 0:
+        return 0.0
+    n = x.size
+    # With values sorted, sum_ij |x_i - x_j| = 2 * sum_i (2i - n - 1) x_i (i from 1).
+    return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * total))
 
 
 def premiums_by_script(premiums: Mapping[str, float], scripts: Mapping[str, str], *,

@@ -140,7 +140,8 @@ def main() -> None:
                         help="go on from each run's folder (later --minutes points) and add to its points")
     parser.add_argument("--quiet-step-cost", action="store_true",
                         help="with --resume: reach each point at the step count it buys at the minutes per step "
-                             "of the run's last recorded point (measured on a quiet machine), not by CPU time")
+                             "of the run's last recorded point (measured on a quiet machine; a cost recorded by an "
+                             "earlier resume is kept), not by CPU time")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as transformers_logging
@@ -164,7 +165,9 @@ def main() -> None:
             name = f"{loss}/{train}"
             earlier = rows.get(name, {}) if args.resume else {}
             step_minutes = None
-            if args.quiet_step_cost:
+            if args.quiet_step_cost and "step_cost" in earlier:  # calibrated on an earlier resume: keep it
+                step_minutes = earlier["step_cost"]["minutes_per_step"]
+            elif args.quiet_step_cost:
                 calibration = earlier["points"][-1]
                 step_minutes = calibration["minutes"] / calibration["step"]
                 earlier["step_cost"] = {"minutes_per_step": round(step_minutes, 4),

@@ -16,7 +16,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from tokwork.cli.console import out
+from tokwork.cli.console import err, out
 from tokwork.cli.options import AddressOpt, CorpusArg, ForceOpt, OutputOpt, QuietOpt, TextFieldOpt, VocabOpt
 
 
@@ -64,6 +64,23 @@ def report(trained, output: Path) -> None:
     table.add_row("files", ", ".join(card.files))
     table.add_row("written to", str(output))
     out.print(table)
+    warning = stopped_languages_warning(card)
+    if warning:
+        err.print(warning, soft_wrap=True, markup=False)
+
+
+def stopped_languages_warning(card) -> str | None:
+    """One line naming the languages that ran out of pairs in parity-aware training (None if none did):
+    after that, others choose every merge and their dev ratios rise."""
+    parity = card.notes.get("parity", {})
+    stopped = parity.get("stopped")
+    if not stopped:
+        return None
+    at_least = max(1, card.parameters["min_frequency"])
+    listed = ", ".join(f"{code} after {stop['after_merges']:,} merges (dev ratio {stop['dev_token_ratio']:.2f} "
+                       f"then, {parity['dev_token_ratios'][code]:.2f} at the end)" for code, stop in stopped.items())
+    return (f"tokwork: warning: {len(stopped)} of {len(parity['dev_tokens'])} languages ran out of pairs seen at "
+            f"least {at_least} times and stopped choosing merges: {listed}; see notes.parity.stopped in the card")
 
 
 def bpe_arguments(

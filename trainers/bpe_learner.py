@@ -13,6 +13,7 @@ merges run in numba; the queue and the bookkeeping per step stay in Python (one 
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -85,8 +86,16 @@ def _merge_in_words(words, first, second, new_id, symbols, starts, lengths, toke
     return out[:used]
 
 
+def _as_columns(counts: np.ndarray) -> np.ndarray:
+    """Word counts as a matrix with a row per word: one column, or one per language."""
+    return counts.reshape(len(counts), math.prod(counts.shape[1:]))
+
+
 def _initial_pairs(symbols: np.ndarray, starts: np.ndarray, lengths: np.ndarray, counts: np.ndarray):
-    """Count every adjacent pair of every word (weighted by the word's count) and where each occurs."""
+    """Count every adjacent pair of every word (weighted by the word's count) and where each occurs.
+
+    `counts` holds each word's count, or a row of counts per word (one column per language): the totals
+    are then a row per pair."""
     word_of = np.repeat(np.arange(len(starts)), lengths)
     position = np.arange(len(symbols))
     is_left = position < (np.repeat(starts + lengths, lengths) - 1)
@@ -97,7 +106,12 @@ def _initial_pairs(symbols: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
     order = np.lexsort((words, keys))
     keys, words = keys[order], words[order]
     unique_keys, first_index = np.unique(keys, return_index=True)
-    totals = np.add.reduceat(counts[words], first_index) if len(keys) else np.zeros(0, dtype=np.int64)
+    columns = _as_columns(counts)
+    totals = np.zeros((len(unique_keys), columns.shape[1]), dtype=np.int64)
+    # One column at a time: all of them at once would hold every pair occurrence once per column.
+    for j in range(columns.shape[1] if len(keys) else 0):
+        totals[:, j] = np.add.reduceat(np.ascontiguousarray(columns[:, j])[words], first_index)
+    totals = totals.reshape(len(unique_keys), *counts.shape[1:])
     bounds = np.append(first_index, len(keys))
     # A word that holds a pair twice is listed twice; merging it again finds nothing, so that is harmless.
     where = [words[bounds[i]:bounds[i + 1]] for i in range(len(unique_keys))]
@@ -158,15 +172,29 @@ def _word_symbols(words: Sequence[str], tokens: _Tokens, alphabet: set[str]):
     return symbols, starts, lengths
 
 
+@numba.njit(cache=True)
+def _summed_changes(changes, order, first_index, columns):
+    """Row s: the sum of delta * columns[word] over the change rows order[first_index[s]:first_index[s + 1]]
+    (numba, so that no change row is copied once per column)."""
+    sums = np.zeros((len(first_index), columns.shape[1]), dtype=np.int64)
+    for s in range(len(first_index)):
+        end = first_index[s + 1] if s + 1 < len(first_index) else len(order)
+        for r in range(first_index[s], end):
+            delta, word = changes[order[r], 2], changes[order[r], 3]
+            for j in range(columns.shape[1]):
+                sums[s, j] += delta * columns[word, j]
+    return sums
+
+
 def _pair_deltas(changes: np.ndarray, weights: np.ndarray):
     """The pair changes of one merge (at least one) summed per pair: (key of each change row, changed keys,
     their sums). `weights` holds each word's count, or a row of counts per word (one per language)."""
     change_keys = (changes[:, 0] << 32) | changes[:, 1]
     order = np.argsort(change_keys, kind="stable")
-    delta = changes[order, 2].reshape(-1, *([1] * (weights.ndim - 1)))
-    unique_keys, first_index = np.unique(change_keys[order], return_index=True)
-    sums = np.add.reduceat(delta * weights[changes[order, 3]], first_index, axis=0)
-    return change_keys, unique_keys, sums
+    ordered = change_keys[order]
+    first_index = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    sums = _summed_changes(changes, order, first_index, _as_columns(weights))
+    return change_keys, ordered[first_index], sums.reshape(len(first_index), *weights.shape[1:])
 
 
 def _gained_pairs(changes: np.ndarray, change_keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:

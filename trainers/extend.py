@@ -34,73 +34,26 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from tokenizers import Tokenizer as BackendTokenizer
-from tokenizers import models
 
 from tokwork.byteview import byte_fallback_value
 from tokwork.card import CardError, has_card, read_card
-from tokwork.errors import ParameterError, TokenizerFormatError
+from tokwork.errors import TokenizerFormatError
 from tokwork.formats.hf_json import HFTokenizer, hf_config
 from tokwork.formats.sentencepiece_model import SPACE_MARK, SentencePieceTokenizer
 from tokwork.loader import load_tokenizer, tokenizer_file
-from tokwork.trainers.bpe_model import MAX_VOCAB_SIZE, TRAINING_BLOCK_CHARS
 from tokwork.trainers.card import TrainedTokenizer, TrainingCard
+from tokwork.trainers.extend_config import ExtendConfig, check_learned, count_words, light_pretokenizer_json
 from tokwork.trainers.extend_learner import (
-    LearnedExtension,
     Segmentations,
     characters_for_bytes,
     learn_extension,
 )
 
 KIND = "extend"
-
-
-@dataclass
-class ExtendConfig:
-    """Settings of an extension; saved in the card."""
-
-    base: str
-    add: int
-    min_frequency: int = 2
-
-    def validate(self) -> None:
-        """Raise `ParameterError` for a count of new tokens that makes no sense, `TokenizerFormatError` for a
-        base that does not exist (whether it can be extended is known once it is read)."""
-        if self.add < 1:
-            raise ParameterError(f"--add {self.add} must be at least 1 new token")
-        if self.add > MAX_VOCAB_SIZE:
-            raise ParameterError(f"--add {self.add} is absurdly large; use at most {MAX_VOCAB_SIZE}")
-        if self.min_frequency < 1:
-            raise ParameterError(f"min frequency {self.min_frequency} must be at least 1")
-        tokenizer_file(self.base)
-
-
-def _light_pretokenizer_json(backend: BackendTokenizer) -> str:
-    """A `tokenizer.json` with only the base's normaliser and pre-tokenizer: what counting pre-tokens needs,
-    without a large vocabulary to parse again."""
-    light = BackendTokenizer(models.BPE())
-    if backend.normalizer is not None:
-        light.normalizer = backend.normalizer
-    if backend.pre_tokenizer is not None:
-        light.pre_tokenizer = backend.pre_tokenizer
-    return light.to_str()
-
-
-def count_words(corpus: Sequence[str | Path], tokenizer_json: str, *, text_field: str, progress: bool):
-    """Count the corpus's pre-tokens under `tokenizer_json`'s normaliser and pre-tokenizer (as training
-    would: see `tokwork.pretoken_counts`); returns {word: count} and the corpus files for the card.
-    Raises `CorpusError` for a missing, empty or non-UTF-8 corpus."""
-    from tokwork.pretoken_counts import count_pretokens
-
-    table, files = count_pretokens(corpus, tokenizer_json=tokenizer_json, text_field=text_field,
-                                   block_chars=TRAINING_BLOCK_CHARS, progress=progress)
-    try:
-        return table.to_dict(), files
-    finally:
-        table.close()
 
 
 def _bpe_spec(base: HFTokenizer) -> dict:
@@ -141,7 +94,7 @@ def _extend_hf(base: HFTokenizer, corpus, config: ExtendConfig, *, text_field: s
     """The base `tokenizer.json` BPE with the learned tokens in its vocabulary and their merges after its
     own; returns the extended tokenizer, what was learned, the corpus files and the number of words."""
     spec = _bpe_spec(base)
-    words, files = count_words(corpus, _light_pretokenizer_json(base.backend), text_field=text_field,
+    words, files = count_words(corpus, light_pretokenizer_json(base.backend), text_field=text_field,
                                progress=progress)
     segmentations = _hf_segmentations(base, spec, words)
     added = {token.content: token_id for token_id, token in base.backend.get_added_tokens_decoder().items()}
@@ -162,14 +115,6 @@ def _extend_hf(base: HFTokenizer, corpus, config: ExtendConfig, *, text_field: s
     backend = BackendTokenizer.from_str(json.dumps(spec, ensure_ascii=False))
     extended = HFTokenizer(backend, config=dict(base.config) or hf_config(base))
     return extended, learned, files, len(words)
-
-
-def check_learned(learned: LearnedExtension, config: ExtendConfig) -> None:
-    """Refuse an extension that found nothing to add."""
-    if not learned.new_tokens:
-        raise ParameterError(f"the corpus has no pair of tokens that occurs at least {config.min_frequency} "
-                             "times (min frequency) and makes a new token; give more text or lower "
-                             "--min-frequency")
 
 
 def _refuse_character_level(path: Path) -> None:

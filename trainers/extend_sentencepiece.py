@@ -25,7 +25,7 @@ from tokenizers import models, pre_tokenizers
 
 from tokwork.errors import TokenizerFormatError
 from tokwork.formats.sentencepiece_model import SPACE_MARK, SentencePieceTokenizer
-from tokwork.trainers.extend import ExtendConfig, check_learned, count_words
+from tokwork.trainers.extend_config import ExtendConfig, check_learned, count_words
 from tokwork.trainers.extend_learner import (
     LearnedExtension,
     Segmentations,

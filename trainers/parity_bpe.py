@@ -9,8 +9,9 @@ so a language's token count is comparable across languages; it is reported relat
 all languages, dev words included, whose token counts are updated as it is. With `mix` X, the paper's
 hybrid variant: the first X share of the new tokens (rounded) come from the ordinary, global most frequent
 pairs (the paper's `--global-merges`), the rest from the parity choice. A language with no pair left at the
-minimum frequency drops out of the choice; training ends when all have. The paper's moving-window variant
-is not implemented.
+minimum frequency drops out of the choice, and is recorded with the dev token counts at that moment (in
+the card too: from then on the others choose every merge, and its dev ratio may rise); training ends when
+all have. The paper's moving-window variant is not implemented.
 
 Everything else is `tokwork.trainers.bpe_learner`'s: ids, ties between pairs (the smaller pair of ids),
 the incremental pair counts and the queue; each language has its own queue, and a list of words to merge
@@ -32,7 +33,7 @@ import itertools
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -77,13 +78,68 @@ class ParityConfig:
                                  "by global frequency)")
 
 
+@dataclass(frozen=True)
+class LanguageStop:
+    """A language that ran out of pairs at the minimum frequency and left the choice: after how many merges,
+    and every language's dev token count at that moment."""
+
+    after_merges: int
+    dev_tokens: dict[str, int]
+
+
 @dataclass
 class ParityBPE(LearnedBPE):
-    """Learned merges with, for each step, the language that chose it ("" for a global step), and each
-    language's dev token count after the last step."""
+    """Learned merges with, for each step, the language that chose it ("" for a global step), each
+    language's dev token count after the last step, and the languages that ran out of pairs, in the order
+    they did (when the global pairs run out, all that were left)."""
 
     steps: list[str]
     dev_tokens: dict[str, int]
+    stopped: dict[str, LanguageStop]
+
+
+class _PairCounts:
+    """Each pair's counts, a row (one column per language, then their total), kept in blocks of rows: growing
+    adds a block and copies nothing, where one array would hold two copies while it grows; and a block's
+    rows take memory only once written (zeros this large come from calloc, whose pages are mapped on first
+    write)."""
+
+    SHIFT = 18
+
+    def __init__(self, width: int):
+        self.width = width
+        self.blocks: list[np.ndarray] = []
+
+    def item(self, row: int, column: int) -> int:
+        return self.blocks[row >> self.SHIFT].item(row & ((1 << self.SHIFT) - 1), column)
+
+    def _by_block(self, rows: Sequence[int]) -> Iterator[tuple[np.ndarray, np.ndarray | slice, np.ndarray]]:
+        """For each block that `rows` fall in: the block, which of `rows` fall in it, and where."""
+        if len(rows) == 0:
+            return
+        low, high = min(rows) >> self.SHIFT, max(rows) >> self.SHIFT
+        while len(self.blocks) <= high:
+            self.blocks.append(np.zeros((1 << self.SHIFT, self.width), dtype=np.int64))
+        rows = np.asarray(rows, dtype=np.int64)
+        if low == high:
+            yield self.blocks[high], slice(None), rows - (high << self.SHIFT)
+            return
+        block, within = rows >> self.SHIFT, rows & ((1 << self.SHIFT) - 1)
+        for b in np.unique(block).tolist():
+            picked = block == b
+            yield self.blocks[b], picked, within[picked]
+
+    def add(self, rows: Sequence[int], sums: np.ndarray) -> None:
+        """Add row i of `sums` to the counts of `rows[i]` (distinct rows)."""
+        for block, picked, within in self._by_block(rows):
+            block[within] += sums[picked]
+
+    def take(self, rows: Sequence[int]) -> np.ndarray:
+        """The counts of `rows`, a row each."""
+        taken = np.empty((len(rows), self.width), dtype=np.int64)
+        for block, picked, within in self._by_block(rows):
+            taken[picked] = block[within]
+        return taken
 
 
 @dataclass(frozen=True)
@@ -201,52 +257,65 @@ def learn_parity_bpe(
         raise ValueError("dev text has characters outside the training alphabet")
     n = len(languages)
     index = {word: i for i, word in enumerate(words)}
+    # The dev text is small: its counts have a row per dev word only (`dev_row` of each word, -1 for none).
+    dev_index = {word: i for i, word in enumerate(dict.fromkeys(w for table in dev.values() for w in table if w))}
+    dev_words = np.array([index[w] for w in dev_index], dtype=np.int64)
+    dev_row = np.full(len(words), -1, dtype=np.int64)
+    dev_row[dev_words] = np.arange(len(dev_words))
     # Column j < n: the words' counts in language j; column n: their total, for the global steps.
     weights = np.zeros((len(words), n + 1), dtype=np.int64)
-    dev_weights = np.zeros((len(words), n), dtype=np.int64)
+    dev_weights = np.zeros((len(dev_index), n), dtype=np.int64)
     for j, code in enumerate(languages):
-        for table, target in ((training[code], weights), (dev[code], dev_weights)):
-            rows = [index[w] for w in table if w]
+        for table, target, row in ((training[code], weights, index), (dev[code], dev_weights, dev_index)):
+            rows = [row[w] for w in table if w]
             np.add.at(target[:, j], rows, [c for w, c in table.items() if w])
     weights[:, n] = weights[:, :n].sum(axis=1)
     symbols, starts, lengths = _word_symbols(words, tokens, alphabet)
-    dev_tokens = lengths @ dev_weights
+    dev_tokens = lengths[dev_words] @ dev_weights
     max_length = NO_LIMIT if max_token_length is None else max_token_length
 
     keys, totals, where = _initial_pairs(symbols, starts, lengths, weights)
-    totals = np.asarray(totals, dtype=np.int64).reshape(len(keys), n + 1)
+    totals = np.array(totals, dtype=np.int64).reshape(len(keys), n + 1)
+    pair_counts = _PairCounts(n + 1)
+    pair_counts.add(list(range(len(keys))), totals)
     row_of = {k: i for i, k in enumerate(keys)}
-    pair_counts = totals.copy()
     # An entry of a list of words to merge in serves once: `entries[e]` is None once some queue has used it.
     entries: list[np.ndarray | None] = list(where)
     # Queues still filled: the languages still in the choice, and the global one while it serves. With one
     # language the global pair is that language's, and its own queue serves for both.
     wanted = np.ones(n + 1, dtype=bool)
     wanted[n] = n > 1 and global_until > len(tokens)
+    # Queue entries: (-count, pair key, sequence number, entry). The key orders pairs as `learn_bpe`'s
+    # (first, second) does, since second < 2**32.
     queues: list[list] = [[] for _ in range(n + 1)]
     for q in np.flatnonzero(wanted).tolist():
-        queues[q] = [(-int(totals[i, q]), k >> 32, k & 0xFFFFFFFF, i, i)
-                     for i, k in enumerate(keys) if totals[i, q] > 0]
+        column = totals[:, q].tolist()
+        queues[q] = [(-c, k, i, i) for i, (k, c) in enumerate(zip(keys, column, strict=True)) if c > 0]
         heapq.heapify(queues[q])
+    del totals
     sequence = itertools.count(len(keys))
 
-    def top(q: int) -> tuple[int, int, int, int] | None:
-        """Queue q's most frequent pair (count, first, second, entry), refreshing stale counts as
-        `learn_bpe` does; None when the queue is empty."""
+    def top(q: int) -> tuple[int, int, int] | None:
+        """Queue q's most frequent pair (count, key, entry), refreshing stale counts as `learn_bpe` does;
+        None when the queue is empty."""
         queue = queues[q]
         while queue:
-            negative, first, second, _, entry = heapq.heappop(queue)
+            negative, key, _, entry = heapq.heappop(queue)
             if entries[entry] is None:
                 continue
-            current = int(pair_counts[row_of[(first << 32) | second], q])
+            current = pair_counts.item(row_of[key], q)
             if -negative != current:
-                heapq.heappush(queue, (-current, first, second, next(sequence), entry))
+                heapq.heappush(queue, (-current, key, next(sequence), entry))
                 continue
-            return current, first, second, entry
+            return current, key, entry
         return None
+
+    def dev_counts() -> dict[str, int]:
+        return dict(zip(languages, dev_tokens.tolist(), strict=True))
 
     merges: list[tuple[int, int]] = []
     steps: list[str] = []
+    stopped: dict[str, LanguageStop] = {}
     while len(tokens) < vocab_size:
         global_step = len(tokens) < global_until
         wanted[n] = n > 1 and global_step
@@ -258,38 +327,41 @@ def learn_parity_bpe(
             break
         best = top(q)
         if best is None or best[0] < 1 or min_frequency > best[0]:
+            # A global count is the sum of the languages': when the global pairs run out, all have.
+            for j in (np.flatnonzero(wanted[:n]).tolist() if q == n else [q]):
+                wanted[j] = False
+                stopped[languages[j]] = LanguageStop(len(merges), dev_counts())
             if q == n:
                 break
-            wanted[q] = False
             continue
-        _, first, second, entry = best
+        _, key, entry = best
+        first, second = key >> 32, key & 0xFFFFFFFF
         positions, entries[entry] = entries[entry], None
         new_id = tokens.merged(first, second)
         merges.append((first, second))
         steps.append("" if global_step else languages[q])
-        touched = np.unique(positions)
-        before = lengths[touched]
+        dev_touched = np.unique(positions[dev_row[positions] >= 0])
+        before = lengths[dev_touched]
         changes = _merge_in_words(positions, first, second, new_id, symbols, starts, lengths, tokens.length,
                                   max_length)
-        dev_tokens -= (before - lengths[touched]) @ dev_weights[touched]
+        dev_tokens -= (before - lengths[dev_touched]) @ dev_weights[dev_row[dev_touched]]
         if len(changes) == 0:
             continue
         change_keys, unique_keys, sums = _pair_deltas(changes, weights)
         rows = [row_of.setdefault(k, len(row_of)) for k in unique_keys.tolist()]
-        if len(row_of) > len(pair_counts):
-            grown = np.zeros((2 * len(row_of), n + 1), dtype=np.int64)
-            grown[: len(pair_counts)] = pair_counts
-            pair_counts = grown
-        pair_counts[rows] += sums
-        for k, pushed in _gained_pairs(changes, change_keys):
-            counts = pair_counts[row_of[k]]
-            entry = len(entries)
-            entries.append(pushed)
-            for q in np.flatnonzero(wanted & (counts > 0)).tolist():
-                heapq.heappush(queues[q], (-int(counts[q]), k >> 32, k & 0xFFFFFFFF, next(sequence), entry))
+        pair_counts.add(rows, sums)
+        gained = list(_gained_pairs(changes, change_keys))
+        counts = pair_counts.take([row_of[k] for k, _ in gained])
+        pushes, targets = np.nonzero((counts > 0) & wanted)
+        first_entry = len(entries)
+        entries.extend(found for _, found in gained)
+        # Pair by pair in key order, then queue by queue, as `learn_bpe` numbers its entries (the sequence
+        # number breaks ties between entries of one pair).
+        for i, q, count in zip(pushes.tolist(), targets.tolist(), counts[pushes, targets].tolist(), strict=True):
+            heapq.heappush(queues[q], (-count, gained[i][0], next(sequence), first_entry + i))
 
     return ParityBPE(vocab=dict(tokens.token_to_id), merges=tokens.ranked_merges(merges), steps=steps,
-                     dev_tokens={code: int(dev_tokens[j]) for j, code in enumerate(languages)})
+                     dev_tokens=dev_counts(), stopped=stopped)
 
 
 def train_parity_bpe(
@@ -303,8 +375,9 @@ def train_parity_bpe(
     progress: bool = True,
 ) -> TrainedTokenizer:
     """Parity-aware byte-level BPE on `corpus`, its pre-tokens counted per shard and per language on
-    `engine` ("local" or "ray"); the card records the parity settings and each language's dev tokens
-    (encoded with the trained tokenizer) and their ratio to the pivot's.
+    `engine` ("local" or "ray"); the card records the parity settings, each language's dev tokens
+    (encoded with the trained tokenizer) and their ratio to the pivot's, and the languages that ran out of
+    pairs (`stopped`: after how many merges, and their dev tokens and ratio at that moment).
 
     The dev set and the languages of the corpus are checked before counting (see `read_parallel_dev`
     and `training_languages`).
@@ -336,6 +409,9 @@ def train_parity_bpe(
     tokenizer = learned_tokenizer(backend, learned, config)
     dev_tokens = {code: len(tokenizer.encode(text)) for code, text in dev.texts.items()}
     chosen = Counter(learned.steps)
+    stopped = {code: {"after_merges": stop.after_merges, "dev_tokens": stop.dev_tokens[code],
+                      "dev_token_ratio": round(stop.dev_tokens[code] / stop.dev_tokens[dev.pivot], 4)}
+               for code, stop in learned.stopped.items()}
     notes = {"vocab_size_reached": tokenizer.vocab_size, "engine": engine,
              "distinct_pretokens": len(set().union(*training.values())),
              "counting_seconds": round(counted - start, 3),
@@ -343,7 +419,8 @@ def train_parity_bpe(
              "parity": {"pivot": dev.pivot, "global_steps": chosen.pop("", 0),
                         "steps_chosen_by": dict(sorted(chosen.items())), "dev_tokens": dev_tokens,
                         "dev_token_ratios": {code: round(count / dev_tokens[dev.pivot], 4)
-                                             for code, count in dev_tokens.items()}}}
+                                             for code, count in dev_tokens.items()},
+                        "stopped": stopped}}
     parameters = {**asdict(config), "parity": {**asdict(parity), "pivot": dev.pivot}}
     card = TrainingCard.for_corpus("bpe", parameters, files, time.perf_counter() - start, notes=notes)
     return TrainedTokenizer(tokenizer, card)

@@ -19,6 +19,7 @@ from tokwork.pretoken_counts import pretokenizer_from_json
 from tokwork.trainers.bpe import BPEConfig, train_bpe
 from tokwork.trainers.bpe_model import empty_byte_level_bpe
 from tokwork.trainers.parity_bpe import (
+    LanguageStop,
     ParityConfig,
     learn_parity_bpe,
     read_parallel_dev,
@@ -77,6 +78,44 @@ def test_golden_two_languages_hand_checked():
     # Mix 1/3 of 3 new tokens: the first merge is global (ab); then dev x = 1 < y = 4, and y chooses twice.
     hybrid = learn_parity_bpe(training, dev, vocab_size=7, mix=1 / 3)
     assert hybrid.merges == [("a", "b"), ("c", "d"), ("cd", "cd")] and hybrid.steps == ["", "y", "y"]
+
+
+def test_a_language_out_of_pairs_is_recorded_with_its_dev_tokens_then():
+    # Alphabet a b c d e = ids 0-4, min frequency 2. Training: x "abab" x10 (ab 20, ba 10), y "cd" x2, "ce" x1.
+    # Dev: x "abab" (4 tokens), y "cdcdcd" (6). y (6 > 4) merges cd: dev y = 3. x (4 > 3) merges ab: dev x = 2.
+    # y (3 > 2) has only ce left, seen once: it stops after 2 merges, at dev x 2, y 3. x merges (ab, ab) alone.
+    training = {"x": {"abab": 10}, "y": {"cd": 2, "ce": 1}}
+    dev = {"x": {"abab": 1}, "y": {"cdcdcd": 1}}
+    learned = learn_parity_bpe(training, dev, vocab_size=8, min_frequency=2)
+    assert learned.merges == [("c", "d"), ("a", "b"), ("ab", "ab")] and learned.steps == ["y", "x", "x"]
+    assert learned.stopped == {"y": LanguageStop(after_merges=2, dev_tokens={"x": 2, "y": 3})}
+    assert learned.dev_tokens == {"x": 1, "y": 3}
+    # One more token asked: x runs out too, and training ends short of it.
+    longer = learn_parity_bpe(training, dev, vocab_size=9, min_frequency=2)
+    assert longer.merges == learned.merges
+    assert longer.stopped == {"y": LanguageStop(2, {"x": 2, "y": 3}), "x": LanguageStop(3, {"x": 1, "y": 3})}
+    # All global: ab (20), (ab, ab) (10), cd (2); then no pair is seen twice, so every language is out.
+    pooled = learn_parity_bpe(training, dev, vocab_size=9, min_frequency=2, mix=1.0)
+    assert pooled.merges == [("a", "b"), ("ab", "ab"), ("c", "d")]
+    assert pooled.stopped == {code: LanguageStop(3, {"x": 1, "y": 3}) for code in "xy"}
+
+
+def test_card_and_a_warning_name_the_language_that_ran_out(tmp_path, monkeypatch, capsys):
+    # French trains on one short sentence: it chooses merges (its dev text is the longest) until its pairs
+    # seen twice are gone, then English chooses the rest and French falls behind.
+    dev_folder(tmp_path, ["eng", "fra"])
+    shutil.copy(UDHR / "eng.txt", tmp_path / "eng.txt")
+    (tmp_path / "fra.txt").write_text("Tous les êtres humains naissent libres.\n" * 3, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "bpe", "eng.txt", "fra.txt", "--parity", "dev", "-v", "400", "-o", "out", "--quiet"]) == 0
+    notes = json.loads((tmp_path / "out" / "tokwork.json").read_text(encoding="utf-8"))["notes"]["parity"]
+    stop = notes["stopped"]["fra"]
+    assert list(notes["stopped"]) == ["fra"] and stop["after_merges"] == notes["steps_chosen_by"]["fra"] >= 10
+    assert notes["dev_token_ratios"]["fra"] > stop["dev_token_ratio"] + 0.05
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("tokwork: warning: 1 of 2 languages ran out of pairs seen at least 2 times")
+    assert f"fra after {stop['after_merges']:,} merges (dev ratio {stop['dev_token_ratio']:.2f} then" in lines[0]
 
 
 @pytest.mark.parametrize(("vocab_size", "mix"), [(600, 0.0), (1000, 0.0), (600, 0.5)])

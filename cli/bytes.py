@@ -15,16 +15,21 @@ bytes_app = typer.Typer(help="Exact next-byte probabilities from any tokenized L
 
 MODEL_HELP = "HF causal-LM folder (with its tokenizer), or 'smollm2'."
 TOKENIZER_HELP = "Tokenizer to use instead of the one in the model folder."
+TOLERANCE_HELP = ("Certified bound asked for: cover states that cannot move a probability (or a scored "
+                  "log-probability) by more than this are not evaluated; 0 evaluates them all. "
+                  "Default: ByteLM's, 1e-6.")
 
 
-def _load(model: str, tokenizer: str | None):
+def _load(model: str, tokenizer: str | None, tolerance: float | None = None):
     import torch
 
     from tokwork.bytelevel import ByteLM
+    from tokwork.bytelevel.certified import check_tolerance
     from tokwork.smollm2 import resolve_model_path
 
+    options = {} if tolerance is None else {"tolerance": check_tolerance(tolerance)}  # fails before loading
     torch.set_num_threads(max(torch.get_num_threads(), 1))
-    return ByteLM.from_pretrained(resolve_model_path(model), tokenizer=tokenizer)
+    return ByteLM.from_pretrained(resolve_model_path(model), tokenizer=tokenizer, **options)
 
 
 def _prompt(prompt: str, hex_prompt: bool) -> bytes:
@@ -54,23 +59,26 @@ def next_command(
     top: int = typer.Option(10, help="How many to show."),
     show_bytes: bool = typer.Option(False, "--bytes", help="Show next bytes instead of characters."),
     hex_prompt: bool = typer.Option(False, "--hex", help="The prompt is hex bytes (may end mid-character)."),
+    tolerance: float | None = typer.Option(None, help=TOLERANCE_HELP, show_default=False),
 ) -> None:
-    """The exact next-character (or next-byte) distribution after a prompt."""
+    """The next-character (or next-byte) distribution after a prompt, exact up to a certified bound."""
     data = _prompt(prompt, hex_prompt)
     if not data:
         raise TokworkError("the prompt is empty; give the text whose next characters you want")
-    lm = _load(model, tokenizer)
+    lm = _load(model, tokenizer, tolerance)
     table = Table(title=f"after {data[-60:]!r}")
     table.add_column("next")
     table.add_column("probability", justify="right")
     if show_bytes:
-        probs = lm.next_byte_probs(data)
+        probs, bound = lm.next_byte_probs(data, return_bound=True)
         for index in probs.argsort()[::-1][:top]:
             table.add_row("<end>" if index == 256 else f"0x{index:02x} {bytes([index])!r}", f"{probs[index]:.4f}")
     else:
-        for char, prob in lm.next_characters(data, top=top):
+        chars, bound = lm.next_characters(data, top=top, return_bound=True)
+        for char, prob in chars:
             table.add_row(repr(char) if char else "<end>", f"{prob:.4f}")
     out.print(table)
+    out.print(f"[dim]certified bound: every probability within {bound:.1e} of the exact one[/dim]")
 
 
 @bytes_app.command("score")
@@ -80,18 +88,24 @@ def score_command(
     file: Path | None = typer.Option(None, "--file", "-f", help="Score the bytes of this file."),
     prompt: str = typer.Option("", help="Condition on this prompt (not scored)."),
     tokenizer: str | None = typer.Option(None, help=TOKENIZER_HELP),
+    tolerance: float | None = typer.Option(None, help=TOLERANCE_HELP, show_default=False),
 ) -> None:
-    """Exact byte-level log-probability and bits per byte of a text."""
+    """Byte-level log-probability and bits per byte of a text, exact up to a certified bound."""
     data = _text_input(text, file)
     if not data:
         raise TokworkError("the text is empty; there is nothing to score")
-    scores = _load(model, tokenizer).score(data, prompt=prompt.encode("utf-8"))
+    lm = _load(model, tokenizer, tolerance)
+    scores = lm.score(data, prompt=prompt.encode("utf-8"))
+    stats = scores.stats
     table = Table(show_header=False)
     table.add_row("bytes", f"{len(data):,}")
-    table.add_row("bits per byte", f"{scores.bits_per_byte:.4f} (normalised next-byte probabilities)")
-    table.add_row("log P (cover sum)", f"{scores.logprob:.3f} nats")
-    table.add_row("model forwards", f"{scores.stats['forward_calls']} ({scores.stats['positions_run']:,} positions)")
-    table.add_row("time", f"{scores.stats['seconds']:.1f} s")
+    table.add_row("bits per byte", f"{scores.bits_per_byte:.4f} ± {scores.bits_per_byte_bound:.1e} "
+                  "(normalised next-byte probabilities)")
+    table.add_row("log P (cover sum)", f"{scores.logprob:.3f} ± {scores.logprob_bound:.1e} nats")
+    table.add_row("certified bound", f"{scores.bound:.1e} nats per byte (tolerance {lm.tolerance:g})")
+    table.add_row("model forwards", f"{stats['forward_calls']} ({stats['positions_run']:,} positions)")
+    table.add_row("cover states", f"{stats['states_evaluated']:,} of {stats['states']:,} evaluated")
+    table.add_row("time", f"{stats['seconds']:.1f} s")
     out.print(table)
 
 
@@ -107,11 +121,13 @@ def generate_command(
     output_format: str = typer.Option("text", "--format", help="text (must be UTF-8) or hex."),
     hex_prompt: bool = typer.Option(False, "--hex", help="The prompt is hex bytes."),
     tokenizer: str | None = typer.Option(None, help=TOKENIZER_HELP),
+    tolerance: float | None = typer.Option(None, help=TOLERANCE_HELP + " Plain sampling stays exact.",
+                                           show_default=False),
 ) -> None:
-    """Generate bytes after a prompt, exactly at the byte level."""
+    """Generate bytes after a prompt at the byte level: exact sampling, or greedy / reshaped up to a bound."""
     if output_format not in ("text", "hex"):
         raise TokworkError(f"unknown --format '{output_format}'; choose text or hex")
-    lm = _load(model, tokenizer)
+    lm = _load(model, tokenizer, tolerance)
     result = lm.generate(_prompt(prompt, hex_prompt), max_bytes, greedy=greedy, temperature=temperature,
                          top_k=top_k, seed=seed)
     if output_format == "hex":
@@ -123,7 +139,8 @@ def generate_command(
             raise TokworkError(f"the generated bytes are not UTF-8 text (byte {err.start} of {len(result.data)} "
                                "ends inside a character); pass --format hex or change --max-bytes") from None
     out.print(f"[dim]{len(result.data)} bytes, {result.forward_calls} model forwards "
-              f"({result.forwards_per_byte:.2f} per byte), {result.seconds:.1f} s[/dim]")
+              f"({result.forwards_per_byte:.2f} per byte), {result.seconds:.1f} s, certified bound "
+              f"{result.bound:.1e} on each next-byte probability[/dim]")
 
 
 @bytes_app.command("ensemble")

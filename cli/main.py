@@ -15,6 +15,7 @@ try:  # typer >= 0.24 carries its own copy of click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions
 
+from tokwork.cli.adapt import adapt_command
 from tokwork.cli.bench import bench_command
 from tokwork.cli.bytes import bytes_app
 from tokwork.cli.distill import distill_command
@@ -58,6 +59,7 @@ app.command("transplant")(transplant_command)
 app.command("eval")(eval_command)
 app.command("distill")(distill_command)
 app.command("bench")(bench_command)
+app.command("adapt")(adapt_command)
 
 
 def fail(message: str) -> int:

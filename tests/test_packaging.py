@@ -43,3 +43,10 @@ def test_regular_install_puts_only_tokwork_in_site_packages(tmp_path):
     done = python(IMPORT_ALL + "; import tokwork.trainers as t; print(t.__file__)", tmp_path, env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith(str(target))
+    # every folder with an __init__.py is installed (a package missing from pyproject's list is not)
+    expected = {(name, *init.parent.relative_to(source / name).parts)
+                for name in PACKAGES for init in (source / name).rglob("__init__.py")}
+    missing = sorted("/".join(folder) for folder in expected
+                     if not (target / "tokwork" / "/".join(folder[1:] if folder[0] == "tokwork" else folder)
+                             / "__init__.py").is_file())
+    assert missing == [], f"package folders not installed (add them to pyproject's packages): {missing}"

@@ -1,5 +1,6 @@
 """Pico models for the byte-level tests: tiny tokenizers trained here, random 2-layer Llama models on top
-(`tokwork.pico.pico_model`: float64, peaky guesses)."""
+(`tokwork.pico.pico_model`: float64, peaky guesses). They evaluate every cover state (tolerance 0): the tests
+built on them check exactness; `test_certified.py` checks pruning against them."""
 
 from __future__ import annotations
 
@@ -41,14 +42,14 @@ def pico_sentencepiece(tmp_path_factory):
 def pico_bytelm(pico_bpe):
     from tokwork.bytelevel import ByteLM
 
-    return ByteLM(pico_model(pico_bpe.vocab_size, seed=1), pico_bpe)
+    return ByteLM(pico_model(pico_bpe.vocab_size, seed=1), pico_bpe, tolerance=0)
 
 
 @pytest.fixture(scope="session")
 def pico_sp_bytelm(pico_sentencepiece):
     from tokwork.bytelevel import ByteLM
 
-    return ByteLM(pico_model(pico_sentencepiece.vocab_size, seed=2), pico_sentencepiece)
+    return ByteLM(pico_model(pico_sentencepiece.vocab_size, seed=2), pico_sentencepiece, tolerance=0)
 
 
 @pytest.fixture(scope="session")
@@ -70,4 +71,4 @@ def pico_dummy_prefix_bytelm():
                                    num_threads=1, minloglevel=2)
     tokenizer = SentencePieceTokenizer.from_bytes(model.getvalue())
     assert tokenizer.byte_view.strips_leading_space
-    return ByteLM(pico_model(tokenizer.vocab_size, seed=4), tokenizer)
+    return ByteLM(pico_model(tokenizer.vocab_size, seed=4), tokenizer, tolerance=0)

@@ -19,6 +19,12 @@ So the log of the product of the normalised next-byte probabilities along x equa
 log P(x) + sum_i [log P(x[:i]) - log Z(x[:i])] (with P(x[:0]) = 1); the two agree exactly when the model puts
 no mass outside canonical continuations. `ByteLM.logprob` returns log P (the cover sum), `ByteLM.score` the
 normalised per-byte log-probabilities. Bytes that no token can spell get probability zero.
+
+Certified pruning (`certified.py`). A cover state's probability is known from its parent's row before the
+state itself is evaluated, and it caps everything the state's covers can add at any later position. With
+`ByteLM(..., tolerance=eps)` (default 1e-6) side branches are left unevaluated while the mass they could
+add keeps every normalised probability, and every scored log-probability, within eps of the exact value;
+each result reports the bound it reached. `tolerance=0` evaluates every state.
 """
 
 from tokwork.bytelevel.bytelm import ByteLM, ByteScores

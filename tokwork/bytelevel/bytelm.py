@@ -1,6 +1,9 @@
 """`ByteLM`: a tokenized causal LM seen as a model over bytes, with exact next-byte probabilities.
 
 See the package docstring for the definition (covers, canonical committed parts) and the normalisation.
+With `tolerance` > 0 (the default, 1e-6) side branches of the cover tree whose mass cannot matter are not
+evaluated, and every result comes with a certified bound on its error (`certified.py`); `tolerance=0`
+evaluates every cover state.
 Everything here takes and returns bytes; the tokenizer's dummy-prefix space (Llama-2 style SentencePiece)
 is added in front of every text internally and conditioned on, so users never see it.
 """
@@ -16,6 +19,13 @@ import numpy as np
 import torch
 
 from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
+from tokwork.bytelevel.certified import (
+    DEFAULT_TOLERANCE,
+    check_tolerance,
+    cover_sum_bound,
+    logprob_bound,
+    probability_bound,
+)
 from tokwork.bytelevel.covers import END, CoverMasses, cover_masses
 from tokwork.bytelevel.tree import SortedHead, TokenTree
 from tokwork.bytelevel.vocabulary import ByteVocabulary
@@ -59,25 +69,47 @@ def model_rows(model) -> int:
 
 @dataclass
 class ByteScores:
-    """Per-byte scores of a text: normalised log P(byte | preceding bytes), natural log."""
+    """Per-byte scores of a text: normalised log P(byte | preceding bytes), natural log.
+
+    `bounds[i]` is the certified largest absolute error of `logprobs[i]` and of every probability in
+    `distributions[i]` (0 where nothing was pruned); `logprob_bound` that of `logprob`.
+    """
 
     logprobs: np.ndarray
     logprob: float  # log P(prompt·text) - log P(prompt): the cover sum, not normalised
     distributions: np.ndarray | None = None  # [n, 257] normalised next-byte distributions, if asked
     stats: dict = field(default_factory=dict)
+    bounds: np.ndarray | None = None
+    logprob_bound: float = 0.0
 
     @property
     def bits_per_byte(self) -> float:
         return float(-self.logprobs.sum() / np.log(2) / max(len(self.logprobs), 1))
 
+    @property
+    def bound(self) -> float:
+        """The largest per-byte bound: no returned log-probability or probability is further off."""
+        return float(self.bounds.max()) if self.bounds is not None and len(self.bounds) else 0.0
+
+    @property
+    def bits_per_byte_bound(self) -> float:
+        """Largest absolute error of `bits_per_byte` (the per-byte bounds add up)."""
+        if self.bounds is None or not len(self.bounds):
+            return 0.0
+        return float(self.bounds.sum() / np.log(2) / len(self.bounds))
+
 
 class ByteLM:
     """Exact next-byte probabilities from a causal LM and its tokenizer (byte-level BPE or SentencePiece
-    with byte fallback), after Phan et al. 2024 and Hayase et al. 2025."""
+    with byte fallback), after Phan et al. 2024 and Hayase et al. 2025.
+
+    `tolerance` is the certified bound asked for: every normalised next-byte probability and every scored
+    log-probability differs from the exact one by at most this much (0: evaluate every cover state).
+    """
 
     def __init__(self, model, tokenizer: Tokenizer, *, start_ids: list[int] | None = None,
                  end_id: int | None = None, backend: str = "auto", chunk_nodes: int = 512,
-                 context_pretokens: int = 2):
+                 context_pretokens: int = 2, tolerance: float = DEFAULT_TOLERANCE):
         rows = model_rows(model)
         if rows < tokenizer.vocab_size or rows > tokenizer.vocab_size + MAX_PADDING_ROWS:
             raise TokenizerFormatError(
@@ -96,6 +128,7 @@ class ByteLM:
         self.end_id = end_id if end_id is not None else default_end_id(tokenizer)
         self.backend = backend
         self.chunk_nodes = chunk_nodes
+        self.tolerance = check_tolerance(tolerance)
         # Compile (or load) the kernel now, so that the first text scored does not pay for it.
         segment_sum(torch.zeros((1, 2), device=self.device), torch.zeros(1, dtype=torch.long),
                     torch.tensor([[0, 1, 2]]), backend=backend)
@@ -140,103 +173,132 @@ class ByteLM:
         """The canonical encodings of the prefixes of `data` (the stream prefix is added here)."""
         return CanonicalText(self.encoder, bytes(data))
 
-    def masses(self, data: bytes, positions: list[int]) -> CoverMasses:
-        """Unnormalised next-byte masses at user-byte `positions` of `data` (0 = before the first byte)."""
+    def masses(self, data: bytes, positions: list[int], *, scored: bool = False) -> CoverMasses:
+        """Unnormalised next-byte masses at user-byte `positions` of `data` (0 = before the first byte),
+        pruned at the tolerance (for the byte of `data` at each position when `scored`)."""
         shift = len(self.stream_prefix)
-        found = cover_masses(self, self.canonical_text(data), [p + shift for p in positions])
+        found = cover_masses(self, self.canonical_text(data), [p + shift for p in positions],
+                             tolerance=self.tolerance, scored=scored)
         found.positions = [p - shift for p in found.positions]
         return found
 
     # --- the API --------------------------------------------------------------------------------------
     def next_byte_masses(self, prefix: bytes) -> tuple[np.ndarray, float]:
         """P(prefix·b) for the 256 bytes and end of text (index 256), as (masses, log scale):
-        P(prefix·b) = exp(log_scale) * masses[b]."""
+        P(prefix·b) = exp(log_scale) * masses[b] (lower bounds when states were pruned)."""
         prefix = bytes(prefix)
         found = self.masses(prefix, [len(prefix)])
         return found.masses[0], float(found.log_scale[0])
 
-    def next_byte_probs(self, prefix: bytes) -> np.ndarray:
-        """The exact next-byte distribution after `prefix`: 257 probabilities (256 bytes, then end of
-        text), P(b | prefix) = P(prefix·b) / sum over b' of P(prefix·b'). The prefix may end mid-token and
+    def next_byte_probs(self, prefix: bytes, *,
+                        return_bound: bool = False) -> np.ndarray | tuple[np.ndarray, float]:
+        """The next-byte distribution after `prefix`: 257 probabilities (256 bytes, then end of text),
+        P(b | prefix) = P(prefix·b) / sum over b' of P(prefix·b'), exact up to the certified bound (at most
+        the tolerance), which `return_bound` returns with it. The prefix may end mid-token and
         mid-character."""
-        masses, _ = self.next_byte_masses(prefix)
+        prefix = bytes(prefix)
+        found = self.masses(prefix, [len(prefix)])
+        masses = found.masses[0]
         total = masses.sum()
         if total <= 0:
             raise TokworkError(f"no token sequence of this tokenizer spells the prefix {_show(prefix)}; "
                                "it has probability zero under the model")
+        if return_bound:
+            return masses / total, float(probability_bound(found.missing[0], total))
         return masses / total
 
-    def next_characters(self, prefix: bytes, *, top: int = 10, expand: int = 4) -> list[tuple[str, float]]:
-        """The most probable next characters (UTF-8) after `prefix`, with their exact probabilities; the
-        `expand` most probable multi-byte starts are followed byte by byte. End of text shows as ""."""
+    def next_characters(self, prefix: bytes, *, top: int = 10, expand: int = 4, return_bound: bool = False
+                        ) -> list[tuple[str, float]] | tuple[list[tuple[str, float]], float]:
+        """The most probable next characters (UTF-8) after `prefix`, with their probabilities; the
+        `expand` most probable multi-byte starts are followed byte by byte. End of text shows as "".
+        `return_bound` also returns the certified bound on every probability listed: a character's
+        probability is a product of next-byte probabilities (each at most 1), so its error is at most the
+        sum of their bounds."""
         prefix = bytes(prefix)
         if not self.canonical_text(prefix).is_boundary(len(prefix) + len(self.stream_prefix)):
             raise ParameterError("the prompt ends inside a UTF-8 character, so its next characters are not "
                                  "text; ask for the next bytes instead")
-        probs = self.next_byte_probs(prefix)
-        found = [("", float(probs[END]))] if probs[END] > 0 else []
+        probs, first_bound = self.next_byte_probs(prefix, return_bound=True)
+        found = [("", float(probs[END]), first_bound)] if probs[END] > 0 else []
         partial = []
         for byte in np.flatnonzero(probs[:END] > 0):
             if byte < 0x80:
-                found.append((chr(byte), float(probs[byte])))
+                found.append((chr(byte), float(probs[byte]), first_bound))
             else:
-                partial.append((float(probs[byte]), bytes([byte])))
+                partial.append((float(probs[byte]), bytes([byte]), first_bound))
         for _ in range(expand):  # follow the most probable unfinished characters, best first
-            floor = sorted((p for _, p in found), reverse=True)[top - 1] if len(found) >= top else 0.0
+            floor = sorted((item[1] for item in found), reverse=True)[top - 1] if len(found) >= top else 0.0
             partial = sorted((item for item in partial if item[0] > floor), reverse=True)
             if not partial:
                 break
-            mass, head = partial.pop(0)
-            step = self.next_byte_probs(prefix + head)
+            mass, head, error = partial.pop(0)
+            step, step_bound = self.next_byte_probs(prefix + head, return_bound=True)
             for byte in np.flatnonzero(step[:END] > 0):
                 grown = head + bytes([int(byte)])
                 try:
-                    found.append((grown.decode("utf-8"), mass * float(step[byte])))
+                    found.append((grown.decode("utf-8"), mass * float(step[byte]), error + step_bound))
                 except UnicodeDecodeError:
-                    partial.append((mass * float(step[byte]), grown))
-        return sorted(found, key=lambda item: -item[1])[:top]
+                    partial.append((mass * float(step[byte]), grown, error + step_bound))
+        shown = sorted(found, key=lambda item: -item[1])[:top]
+        chars = [(char, probability) for char, probability, _ in shown]
+        return (chars, max((item[2] for item in shown), default=0.0)) if return_bound else chars
 
-    def logprob(self, text: bytes, *, prompt: bytes = b"") -> float:
+    def logprob(self, text: bytes, *, prompt: bytes = b"",
+                return_bound: bool = False) -> float | tuple[float, float]:
         """log P(prompt·text) - log P(prompt) (natural log), P being the cover sum over canonical committed
-        parts; exact for a prompt that ends anywhere, mid-token or mid-character."""
+        parts, for a prompt that ends anywhere, mid-token or mid-character; exact up to the certified
+        bound (at most the tolerance), which `return_bound` returns with it."""
         text, prompt = bytes(text), bytes(prompt)
         if not text:
-            return 0.0
+            return (0.0, 0.0) if return_bound else 0.0
         data = prompt + text
         ends = [len(data) - 1] + ([len(prompt) - 1] if prompt else [])
-        found = self.masses(data, ends)
-        total = self._prefix_logprob(found, data, len(data))
-        return total - (self._prefix_logprob(found, data, len(prompt)) if prompt else 0.0)
+        found = self.masses(data, ends, scored=True)
+        total, bound = self._prefix_logprob(found, data, len(data))
+        if prompt:
+            head, head_bound = self._prefix_logprob(found, data, len(prompt))
+            total, bound = total - head, max(bound, head_bound)
+        return (total, bound) if return_bound else total
 
-    def _prefix_logprob(self, found: CoverMasses, data: bytes, length: int) -> float:
-        """log P(data[:length]) from the masses at position length - 1."""
+    def _prefix_logprob(self, found: CoverMasses, data: bytes, length: int) -> tuple[float, float]:
+        """log P(data[:length]) from the masses at position length - 1, and its certified bound (the cover
+        sum can only be too low, by at most that much)."""
         masses, scale = found.at(length - 1)
         mass = masses[data[length - 1]]
         if mass <= 0:
             raise _zero_probability(self, data, length - 1)
-        return float(np.log(mass) + scale)
+        return float(np.log(mass) + scale), float(cover_sum_bound(found.missing_at(length - 1), mass))
 
     def score(self, text: bytes, *, prompt: bytes = b"", distributions: bool = False) -> ByteScores:
-        """Exact normalised log P(byte | preceding bytes) for every byte of `text` after `prompt`, from one
-        evaluation of the cover tree (a few batched forwards for the whole text)."""
+        """Normalised log P(byte | preceding bytes) for every byte of `text` after `prompt`, from one
+        evaluation of the cover tree (a few batched forwards for the whole text); exact up to the certified
+        per-byte bounds in `bounds` (at most the tolerance). `stats` counts forwards, positions run and
+        cover states (all of them, and those evaluated)."""
         text, prompt = bytes(text), bytes(prompt)
         data = prompt + text
         started = time.perf_counter()
         positions = list(range(len(prompt), len(data)))
-        found = self.masses(data, positions)
+        found = self.masses(data, positions, scored=True)
         totals = found.masses.sum(axis=1)
         picked = found.masses[np.arange(len(text)), np.frombuffer(text, dtype=np.uint8)]
         zero = np.flatnonzero(picked <= 0)
         if zero.size:
             raise _zero_probability(self, data, len(prompt) + int(zero[0]))
         logprobs = np.log(picked) - np.log(totals)
-        logprob = float(np.log(picked[-1]) + found.log_scale[-1]) if len(text) else 0.0
+        missing = found.missing
+        bounds = logprob_bound(missing, picked, totals)
+        logprob, logprob_error = 0.0, 0.0
+        if len(text):
+            logprob = float(np.log(picked[-1]) + found.log_scale[-1])
+            logprob_error = float(cover_sum_bound(missing[-1], picked[-1]))
         if prompt and len(text):
-            logprob -= self._prefix_logprob(self.masses(prompt, [len(prompt) - 1]), prompt, len(prompt))
-        stats = {"forward_calls": found.forward_calls, "positions_run": found.positions_run,
-                 "model_seconds": found.model_seconds, "kernel_seconds": found.kernel_seconds,
-                 "seconds": time.perf_counter() - started}
-        return ByteScores(logprobs, logprob, found.masses / totals[:, None] if distributions else None, stats)
+            before = self.masses(prompt, [len(prompt) - 1], scored=True)
+            head, head_error = self._prefix_logprob(before, prompt, len(prompt))
+            logprob, logprob_error = logprob - head, max(logprob_error, head_error)
+        stats = {**found.counts, "seconds": time.perf_counter() - started, "tolerance": self.tolerance,
+                 "bound": float(bounds.max(initial=0.0))}
+        return ByteScores(logprobs, logprob, found.masses / totals[:, None] if distributions else None, stats,
+                          bounds, logprob_error)
 
     def generate(self, prompt: bytes, max_bytes: int, **options):
         """Sample (or greedily decode) up to `max_bytes` bytes after `prompt` at the byte level; see

@@ -7,6 +7,8 @@ Every state of every needed position is a node of one token tree; the tree is ev
 encoding of the whole text, kept in the KV cache) and then in batches of side branches that attend to the
 trunk, so the model runs a handful of forwards for a whole text (Phan et al. 2024, "Exact Byte-Level
 Probabilities from Tokenized Language Models", evaluated as a tree as in Hayase et al. 2025's byte sampler).
+With a tolerance, side branches whose mass cannot matter are not evaluated (`certified.py`), and the mass
+they could have added is kept per position, so that callers can bound their error.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from tokwork.bytelevel.canonical import CanonicalText
+from tokwork.bytelevel.certified import choose_skipped, log_budgets, scaled
 from tokwork.bytelevel.tree import ROOT, TokenTree
 from tokwork.kernels.segment_sum import segment_sum
 
@@ -32,7 +35,11 @@ BRANCH_CHUNK = 256  # side-branch nodes per forward: attention to the trunk grow
 
 @dataclass
 class CoverMasses:
-    """Unnormalised next-byte masses: P(x[:i]·b) = exp(log_scale[k]) * masses[k, b], end of text at 256."""
+    """Unnormalised next-byte masses: P(x[:i]·b) = exp(log_scale[k]) * masses[k, b], end of text at 256.
+
+    With pruning the masses are lower bounds: skipped states could add at most exp(log_missing[k]) to the
+    257 masses at position k together (-inf: nothing was skipped there, the masses are exact).
+    """
 
     positions: list[int]
     masses: np.ndarray
@@ -41,10 +48,30 @@ class CoverMasses:
     positions_run: int = 0
     model_seconds: float = 0.0
     kernel_seconds: float = 0.0
+    log_missing: np.ndarray | None = None
+    states: int = 0
+    states_evaluated: int = 0
 
     def at(self, position: int) -> tuple[np.ndarray, float]:
         k = self.positions.index(position)
         return self.masses[k], float(self.log_scale[k])
+
+    @property
+    def missing(self) -> np.ndarray:
+        """Per position, the most mass the skipped states could add, on the scale of `masses`."""
+        if self.log_missing is None:
+            return np.zeros(len(self.positions))
+        return scaled(self.log_missing, self.log_scale)
+
+    def missing_at(self, position: int) -> float:
+        return float(self.missing[self.positions.index(position)])
+
+    @property
+    def counts(self) -> dict:
+        """What the evaluation cost, for a caller's `stats`."""
+        return {"forward_calls": self.forward_calls, "positions_run": self.positions_run,
+                "states": self.states, "states_evaluated": self.states_evaluated,
+                "model_seconds": self.model_seconds, "kernel_seconds": self.kernel_seconds}
 
 
 def needed_prefixes(lm: ByteLM, data: bytes, positions: list[int]) -> list[int]:
@@ -86,11 +113,18 @@ class _Contributions:
 
 
 def cover_masses(lm: ByteLM, text: CanonicalText, positions: list[int], *,
-                 context: list[int] | None = None) -> CoverMasses:
-    """P(x[:i]·b) for every byte b (and end of text) at each stream position i of `text`."""
+                 context: list[int] | None = None, tolerance: float = 0.0,
+                 scored: bool = False) -> CoverMasses:
+    """P(x[:i]·b) for every byte b (and end of text) at each stream position i of `text`.
+
+    With `tolerance` > 0, side branches are skipped while the certified bound stays within it
+    (`certified.py`): the bound on the normalised next-byte distributions, or with `scored` the bound on
+    the log-probability of the byte that follows each position in the text (which must have one).
+    """
     data, vocab = text.data, lm.vocab
     positions = sorted(set(positions))
     wanted = set(positions)
+    index = {i: k for k, i in enumerate(positions)}
     prefixes = needed_prefixes(lm, data, positions)
     text.encodings([p for p in prefixes if text.is_boundary(p)])
     tree = lm.token_tree(context)
@@ -125,6 +159,19 @@ def cover_masses(lm: ByteLM, text: CanonicalText, positions: list[int], *,
     contributions = _Contributions(positions)
     kernel_seconds = 0.0
 
+    reach: dict[int, list[int]] = {}  # prefix end p -> the wanted positions its states' covers reach
+
+    def reached(p: int) -> list[int]:
+        if p not in reach:
+            found = []
+            for i in range(p, min(p + vocab.max_length, len(data)) + 1):
+                if i > p and not vocab.has_extension(data[p:i]):
+                    break
+                if i in wanted:
+                    found.append(i)
+            reach[p] = found
+        return reach[p]
+
     def consume(nodes: list[int], probs: torch.Tensor | None) -> None:
         nonlocal kernel_seconds
         if probs is None:
@@ -135,12 +182,8 @@ def cover_masses(lm: ByteLM, text: CanonicalText, positions: list[int], *,
             if node not in states or logp is None or logp == -np.inf:
                 continue
             for p, whole in states[node]:
-                for i in range(p, min(p + vocab.max_length, len(data)) + 1):
+                for i in reached(p):
                     pending = data[p:i]
-                    if i > p and not vocab.has_extension(pending):
-                        break
-                    if i not in wanted:
-                        continue
                     slots.append(k)
                     query_pos.append(i)
                     query_logw.append(logp)
@@ -168,17 +211,32 @@ def cover_masses(lm: ByteLM, text: CanonicalText, positions: list[int], *,
     for start in range(0, len(ordered_trunk), lm.chunk_nodes):
         chunk = ordered_trunk[start:start + lm.chunk_nodes]
         consume(chunk, tree.evaluate(chunk, keep=True, rows=False))
-    for chunk in _branch_chunks(tree, states, trunk, min(lm.chunk_nodes, BRANCH_CHUNK)):
+    branches = _branches(tree, states, trunk)
+    log_missing = np.full(len(positions), -np.inf)
+    if tolerance > 0 and branches:
+        masses, scale = _text_masses(contributions, text, positions)  # the trunk's: lower bounds
+        budgets = log_budgets(masses, scale, tolerance,
+                              scored=[data[i] for i in positions] if scored else None)
+        reach_of = {node: sorted({index[i] for p, _ in states[node] for i in reached(p)}) for node in states}
+        branches, log_missing = _prune(tree, branches, reach_of, budgets)
+    for chunk in _branch_chunks(tree, branches, min(lm.chunk_nodes, BRANCH_CHUNK)):
         consume(chunk, tree.evaluate(chunk, keep=False, rows=False))
-    masses, scale = contributions.combine(len(positions))
-    for k, i in enumerate(positions):  # bytes that would break UTF-8 get nothing: the model is over text
-        masses[k, :END][~text.continuations(i)] = 0.0
+    masses, scale = _text_masses(contributions, text, positions)
     return CoverMasses(positions, masses, scale, tree.forward_calls, tree.positions_run, tree.model_seconds,
-                       kernel_seconds)
+                       kernel_seconds, log_missing, len(states), sum(tree.evaluated[node] for node in states))
 
 
-def _branch_chunks(tree: TokenTree, states: dict, trunk: set[int], size: int) -> list[list[int]]:
-    """The state nodes off the trunk with their off-trunk ancestors, whole branches per chunk."""
+def _text_masses(contributions: _Contributions, text: CanonicalText, positions: list[int]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The masses gathered so far, with bytes that would break UTF-8 zeroed: the model is over text."""
+    masses, scale = contributions.combine(len(positions))
+    for k, i in enumerate(positions):
+        masses[k, :END][~text.continuations(i)] = 0.0
+    return masses, scale
+
+
+def _branches(tree: TokenTree, states: dict, trunk: set[int]) -> dict[int, set[int]]:
+    """The state nodes off the trunk with their off-trunk ancestors, by the branch's first node."""
     branches: dict[int, set[int]] = defaultdict(set)
     for node in states:
         off = []
@@ -187,6 +245,26 @@ def _branch_chunks(tree: TokenTree, states: dict, trunk: set[int], size: int) ->
             node = tree.parent[node]
         if off:
             branches[off[-1]].update(off)
+    return branches
+
+
+def _prune(tree: TokenTree, branches: dict[int, set[int]], reach_of: dict[int, list[int]], budgets: np.ndarray
+           ) -> tuple[dict[int, set[int]], np.ndarray]:
+    """The branches left to evaluate, and the log of the mass skipped at each position: a branch is bounded
+    by its first node's probability (known, its parent is on the trunk), over every position its states'
+    covers reach (`reach_of`: state node -> position indices)."""
+    roots = sorted(branches)
+    candidates = []
+    for root in roots:
+        logp = tree.logp[root]
+        reach = set().union(*(reach_of.get(node, ()) for node in branches[root]))
+        candidates.append((0.0 if logp is None else logp, sorted(reach)))
+    skipped, log_missing = choose_skipped(candidates, budgets)
+    return {root: branches[root] for root, skip in zip(roots, skipped, strict=True) if not skip}, log_missing
+
+
+def _branch_chunks(tree: TokenTree, branches: dict[int, set[int]], size: int) -> list[list[int]]:
+    """Branches packed into chunks of about `size` nodes, whole branches per chunk, parents first."""
     chunks, current = [], []
     for root in sorted(branches):
         members = sorted(branches[root], key=lambda n: tree.depth[n])

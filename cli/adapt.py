@@ -92,7 +92,7 @@ def adapt_command(
     out.print(_figures_table(result.card))
     out.print(_steps_table(result.card, result.skipped))
     out.print(f"new ids {result.card['new_ids']['start']:,}..{result.card['new_ids']['stop'] - 1:,}; "
-              f"model written to {output}; report: {report}")
+              f"model written to {output}; report: {report}", soft_wrap=True)
 
 
 def _print_step(step: str, state: str) -> None:
@@ -102,7 +102,7 @@ def _print_step(step: str, state: str) -> None:
 def _figures_table(card: dict) -> Table:
     table = Table(title=f"{card['language']}: {card['config']['add']:,} tokens added, {card['config']['method']}")
     for column in ("text", "tok/byte", "after", "fewer", "bits/byte", "0-shot", "distilled", "change"):
-        table.add_column(column, justify="left" if column == "text" else "right")
+        table.add_column(column, justify="left" if column == "text" else "right", overflow="fold")
     for row in card["evaluation"]:
         table.add_row(row["text"], f"{row['tokens_per_byte_before']:.4f}", f"{row['tokens_per_byte_after']:.4f}",
                       f"{row['fewer_tokens_percent']:.1f}%", f"{row['bits_per_byte_original']:.4f}",

@@ -192,11 +192,17 @@ def cli_args(setup, out: Path, *extra: str, model: Path | None = None, corpus: P
             *(["-q"] if quiet else []), *extra]
 
 
-def test_cli_writes_the_model_its_card_and_a_report(setup, tmp_path, capsys):
+def test_cli_writes_the_model_its_card_and_a_report(setup, tmp_path, capsys, monkeypatch):
+    from tokwork.cli import console
+
+    monkeypatch.setattr(console.out, "width", 160)  # a terminal wide enough for the whole table
     out = tmp_path / "out"
     assert single_thread(lambda: main(cli_args(setup, out))) == 0
     printed = capsys.readouterr().out
-    assert "fewer" in printed and "rus" in printed and "eng" in printed and "report.html" in printed
+    flat = "".join(printed.split())
+    rows = {row["text"]: row for row in json.loads((out / "tokwork.json").read_text(encoding="utf-8"))["evaluation"]}
+    assert f"{rows['rus']['fewer_tokens_percent']:.1f}%" in flat and "rus" in flat and "eng" in flat
+    assert f"{out / 'report.html'}" in printed  # the path is never broken across lines
     assert {"model.safetensors", "config.json", "tokenizer.json", "tokwork.json", "adapt.json", "report.html",
             "adapt.png"} <= {p.name for p in out.iterdir()}
     assert (out / "adapt.png").read_bytes().startswith(b"\x89PNG")

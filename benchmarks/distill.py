@@ -86,7 +86,8 @@ def zero_shot_student(teacher: Path, target: str) -> Path:
 
 def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, minutes: list[float],
         texts: dict[str, str], out: Path, threads: int, resume: bool = False,
-        step_minutes: float | None = None, at_steps: list[int] | None = None) -> list[dict]:
+        step_minutes: float | None = None, at_steps: list[int] | None = None,
+        learning_rate: float | None = None) -> list[dict]:
     """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each; the other
     languages only at the last point (they are the check that nothing collapsed).
 
@@ -107,7 +108,7 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         if at_steps or step_minutes is not None:
             steps = point if at_steps else math.ceil(point / step_minutes - 1e-9)
             if card is None or card.step < steps:
-                config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000)
+                config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000, learning_rate=learning_rate)
                 card = distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False)
         while not at_steps and step_minutes is None and (card is None or card.cpu_seconds < 0.98 * budget):
             if card is None:
@@ -115,7 +116,7 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
             else:
                 per_step = card.cpu_seconds / card.step
                 steps = card.step + max(1, math.ceil((budget - card.cpu_seconds) / per_step))
-            config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000)
+            config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000, learning_rate=learning_rate)
             card = distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False)
             # (a resumed run keeps its own settings; only the step count is new)
         last = index == len(at_steps or minutes) - 1
@@ -137,6 +138,8 @@ def main() -> None:
     parser.add_argument("--minutes", nargs="+", type=float, default=[2, 4, 7, 10])
     parser.add_argument("--at-steps", nargs="+", type=int, default=None, metavar="STEPS",
                         help="score at these step counts instead of at --minutes (equal steps for every run)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="peak learning rate instead of the --train choice's default (the row is named LOSS/TRAIN@RATE)")
     parser.add_argument("--restate-only", action="store_true",
                         help="with --recalibrate: restate the recorded rows' quiet minutes and train nothing")
     parser.add_argument("--runs", nargs="+", default=None, metavar="LOSS/TRAIN",
@@ -173,7 +176,7 @@ def main() -> None:
         runs = args.runs or [f"{loss}/{train}" for train in args.trains for loss in args.losses]
         for loss, train in (run_name.split("/") for run_name in runs):
             started = time.perf_counter()
-            name = f"{loss}/{train}"
+            name = f"{loss}/{train}" + (f"@{args.learning_rate:g}" if args.learning_rate is not None else "")
             earlier = rows.get(name, {}) if args.resume else {}
             step_minutes = None
             if args.recalibrate:  # the CPU time of the steps between the row's first and last recorded points
@@ -193,8 +196,8 @@ def main() -> None:
             if args.restate_only:
                 continue
             points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
-                         out=WORK / f"{target}-{loss}-{train}", threads=args.threads, resume=args.resume,
-                         step_minutes=step_minutes, at_steps=args.at_steps)
+                         out=WORK / f"{target}-{name.replace('/', '-')}", threads=args.threads, resume=args.resume,
+                         step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate)
             rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}
             RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -323,6 +323,15 @@ class CorpusReader:
             raise CorpusError(f"corpus is empty: no text in {names}")
 
 
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes (hex), read in blocks: the fingerprint cards and records keep."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def inspect_corpus(
     paths: Iterable[str | Path], *, text_field: str = "text", progress: bool = False
 ) -> list[CorpusFile]:

@@ -11,7 +11,6 @@ A merged table past `max_entries` words spills sorted runs to disk and streams t
 from __future__ import annotations
 
 import functools
-import hashlib
 import heapq
 import json
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as BackendTokenizer
 
-from tokwork.corpus import CorpusFile, DocumentTally, expand_corpus_paths, shard_texts
+from tokwork.corpus import CorpusFile, DocumentTally, expand_corpus_paths, file_sha256, shard_texts
 from tokwork.distributed import run_jobs
 from tokwork.errors import CorpusError
 from tokwork.shards import SHARD_BYTES, Shard, plan_shards
@@ -189,13 +188,6 @@ def count_pretokens_by_group(
     if sum(nbytes for nbytes, _ in totals.values()) == 0:
         names = ", ".join(f"'{p}'" for p in paths[:3])
         raise CorpusError(f"corpus is empty: no text in {names}")
-    files = [CorpusFile(path, nbytes, _sha256(path), documents) for path, (nbytes, documents) in totals.items()]
+    files = [CorpusFile(path, nbytes, file_sha256(path), documents) for path, (nbytes, documents) in totals.items()]
     return tables, files
 
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -30,7 +30,6 @@ The card (`tokwork.json`) records the base, the corpus and `new_ids` (`{"start",
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -41,6 +40,7 @@ from tokenizers import Tokenizer as BackendTokenizer
 
 from tokwork.byteview import byte_fallback_value
 from tokwork.card import CardError, has_card, read_card
+from tokwork.corpus import file_sha256
 from tokwork.errors import TokenizerFormatError
 from tokwork.formats.hf_json import HFTokenizer, hf_config
 from tokwork.formats.sentencepiece_model import SPACE_MARK, SentencePieceTokenizer
@@ -131,10 +131,6 @@ def _refuse_character_level(path: Path) -> None:
                                    "whose tokens are short by design; extend a BPE tokenizer instead")
 
 
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(tokenizer_file(path).read_bytes()).hexdigest()
-
-
 def extend_tokenizer(corpus: Sequence[str | Path], config: ExtendConfig, *, text_field: str = "text",
                      progress: bool = True) -> TrainedTokenizer:
     """The base tokenizer at `config.base` with `config.add` new tokens learned on `corpus`, and its card.
@@ -159,7 +155,7 @@ def extend_tokenizer(corpus: Sequence[str | Path], config: ExtendConfig, *, text
     first = base.vocab_size
     notes = {
         "base": {"path": str(path), "format": base.format, "vocab_size": base.vocab_size,
-                 "sha256": _file_sha256(path)},
+                 "sha256": file_sha256(tokenizer_file(path))},
         "new_ids": {"start": first, "stop": first + len(learned.new_tokens)},
         "added": len(learned.new_tokens), "new_characters": len(learned.new_characters),
         "merges_added": len(learned.merges), "merges_reusing_base_tokens": learned.reused,

@@ -295,8 +295,7 @@ class ByteLM:
             before = self.masses(prompt, [len(prompt) - 1], scored=True)
             head, head_error = self._prefix_logprob(before, prompt, len(prompt))
             logprob, logprob_error = logprob - head, max(logprob_error, head_error)
-        stats = {**found.counts, "seconds": time.perf_counter() - started, "tolerance": self.tolerance,
-                 "bound": float(bounds.max(initial=0.0))}
+        stats = {**found.counts, "seconds": time.perf_counter() - started, "tolerance": self.tolerance}
         return ByteScores(logprobs, logprob, found.masses / totals[:, None] if distributions else None, stats,
                           bounds, logprob_error)
 

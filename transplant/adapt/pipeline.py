@@ -112,13 +112,12 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
             with output_file(marker) as staging:
                 staging.write_text(inputs["distill"]["digest"], encoding="utf-8")
         budget = None if config.distill_minutes is None else config.distill_minutes * 60
-        spent = read_distill_card(partial).seconds if resume else 0.0
+        distilled = read_distill_card(partial) if resume else None
+        spent = distilled.seconds if distilled else 0.0
         if budget is None or spent < budget:
             distilled = distill(model, folders["transplant"], corpus, partial, config=config.distill,
                                 max_seconds=None if budget is None else budget - spent, fresh=not resume,
                                 device=device, progress=progress)
-        else:
-            distilled = read_distill_card(partial)
 
         def move(folder: Path) -> None:
             for path in partial.iterdir():

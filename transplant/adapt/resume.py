@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tokwork.card import CardError, created_now, read_card, write_card
+from tokwork.corpus import file_sha256
 from tokwork.errors import OutputError
 from tokwork.loader import tokenizer_file
 from tokwork.outputs import output_directory
@@ -40,11 +41,7 @@ def fingerprint(paths: Sequence[Path]) -> list[list]:
         if stat.st_size > HASHED_BYTES:
             prints.append([str(path), stat.st_size, f"mtime:{stat.st_mtime_ns}"])
             continue
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        prints.append([str(path), stat.st_size, digest.hexdigest()])
+        prints.append([str(path), stat.st_size, file_sha256(path)])
     return prints
 
 

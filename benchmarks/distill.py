@@ -12,7 +12,7 @@ a row at 8 minutes is the row at 4 minutes trained 4 minutes more.
 Time is the training's process CPU time divided by its threads (what a quiet 2-core machine takes in
 wall time); wall seconds are recorded too. The floor is the teacher itself. On a shared machine torch's
 waiting threads inflate CPU time, so long runs are reached by step count at a per-step cost measured on a
-quiet stretch (`--quiet-step-cost`, `--recalibrate`); the rows then carry `quiet_minutes` and `step_cost`.
+quiet stretch (`--quiet-step-cost`); the rows then carry `quiet_minutes` and `step_cost`.
 
     .venv/bin/python benchmarks/distill.py --target gpt2 --losses alm lm --minutes 2 4 8 15
 """
@@ -103,22 +103,24 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     english = {name: text for name, text in texts.items() if name in ENGLISH}
     points: list[dict] = []
     card = read_distill_card(out) if resume and is_distill_folder(out) else None
+
+    def train_to(steps: int):  # a resumed run keeps its own settings; only the step count is new
+        config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000, learning_rate=learning_rate)
+        return distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False)
+
     for index, point in enumerate(at_steps or minutes):
         budget = point * 60 * threads  # CPU seconds
         if at_steps or step_minutes is not None:
             steps = point if at_steps else math.ceil(point / step_minutes - 1e-9)
             if card is None or card.step < steps:
-                config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000, learning_rate=learning_rate)
-                card = distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False)
+                card = train_to(steps)
         while not at_steps and step_minutes is None and (card is None or card.cpu_seconds < 0.98 * budget):
             if card is None:
                 steps = 3  # a first stage to learn what a step costs
             else:
                 per_step = card.cpu_seconds / card.step
                 steps = card.step + max(1, math.ceil((budget - card.cpu_seconds) / per_step))
-            config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000, learning_rate=learning_rate)
-            card = distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False)
-            # (a resumed run keeps its own settings; only the step count is new)
+            card = train_to(steps)
         last = index == len(at_steps or minutes) - 1
         row = {"minutes": round(card.cpu_seconds / 60 / threads, 2), "wall_minutes": round(card.seconds / 60, 2),
                "step": card.step, **({"quiet_minutes": round(card.step * step_minutes, 2)} if step_minutes else {}),
@@ -140,8 +142,6 @@ def main() -> None:
                         help="score at these step counts instead of at --minutes (equal steps for every run)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="peak learning rate instead of the --train choice's default (the row is named LOSS/TRAIN@RATE)")
-    parser.add_argument("--restate-only", action="store_true",
-                        help="with --recalibrate: restate the recorded rows' quiet minutes and train nothing")
     parser.add_argument("--runs", nargs="+", default=None, metavar="LOSS/TRAIN",
                         help="exact runs (e.g. alm/all lm/new-rows) instead of every loss x train")
     parser.add_argument("--threads", type=int, default=2)
@@ -152,10 +152,6 @@ def main() -> None:
                         help="with --resume: reach each point at the step count it buys at the minutes per step "
                              "of the run's last recorded point (measured on a quiet machine; a cost recorded by an "
                              "earlier resume is kept), not by CPU time")
-    parser.add_argument("--recalibrate", action="store_true",
-                        help="with --resume: take each run's minutes per step from the CPU time between its first "
-                             "and last recorded points (a long stretch measured on a quiet machine), restate its "
-                             "points' quiet minutes with it, and reach the new --minutes points at that cost")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as transformers_logging
@@ -179,22 +175,13 @@ def main() -> None:
             name = f"{loss}/{train}" + (f"@{args.learning_rate:g}" if args.learning_rate is not None else "")
             earlier = rows.get(name, {}) if args.resume else {}
             step_minutes = None
-            if args.recalibrate:  # the CPU time of the steps between the row's first and last recorded points
-                first, last = earlier["points"][0], earlier["points"][-1]
-                step_minutes = (last["minutes"] - first["minutes"]) / (last["step"] - first["step"])
-                earlier["step_cost"] = {"minutes_per_step": round(step_minutes, 4),
-                                        "measured_over_steps": [first["step"], last["step"]]}
-                for point in earlier["points"]:
-                    point["quiet_minutes"] = round(point["step"] * step_minutes, 2)
-            elif args.quiet_step_cost and "step_cost" in earlier:  # calibrated on an earlier resume: keep it
+            if args.quiet_step_cost and "step_cost" in earlier:  # calibrated on an earlier resume: keep it
                 step_minutes = earlier["step_cost"]["minutes_per_step"]
             elif args.quiet_step_cost:
                 calibration = earlier["points"][-1]
                 step_minutes = calibration["minutes"] / calibration["step"]
                 earlier["step_cost"] = {"minutes_per_step": round(step_minutes, 4),
                                         "from_point": calibration["minutes"]}
-            if args.restate_only:
-                continue
             points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
                          out=WORK / f"{target}-{name.replace('/', '-')}", threads=args.threads, resume=args.resume,
                          step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate)

@@ -39,6 +39,7 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 HELDOUT = REPO / "corpora" / "en" / "heldout.txt"
 RESULTS = REPO / "benchmarks" / "results" / "bytelevel.json"
+PARTS = ("scoring", "kernel", "sampling", "boundary", "ensemble")
 
 from tokwork.bytelevel import ByteLM  # noqa: E402
 from tokwork.bytelevel.boundary import boundary_table  # noqa: E402
@@ -256,6 +257,8 @@ def main() -> None:
     parser.add_argument("--ensemble-bytes", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated parts to run (default all): {', '.join(PARTS)}")
     args = parser.parse_args()
     if args.quick:
         args.bytes, args.repeats, args.cuts, args.sample_bytes, args.ensemble_bytes = 300, 3, 4, 40, 200
@@ -270,7 +273,55 @@ def main() -> None:
               "kernel_backend": "triton" if device == "cuda" else "numba", "text_bytes": len(text),
               "torch": torch.__version__}
 
-    print(f"scoring {len(text)} bytes of held-out English on {report['device']} ...", flush=True)
+    parts = set(args.parts.split(","))
+    unknown = parts - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+
+    def save() -> None:  # after each part, so that a run cut short keeps what it measured
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    if "scoring" in parts:
+        print(f"scoring {len(text)} bytes of held-out English on {report['device']} ...", flush=True)
+        report["scoring"] = scoring_table(lm, certified, text, args.repeats)
+        save()
+    if "kernel" in parts:
+        print("kernel ...", flush=True)
+        report["kernel"] = kernel_timings(lm, repeats=5)
+        save()
+    if "sampling" in parts:
+        print("sampling ...", flush=True)
+        report["sampling"] = sampling(lm, args.sample_bytes)  # exact sampling; greedy at both tolerances
+        report["sampling_check"] = pico_sampling_check(2000 if not args.quick else 400)
+        save()
+    if "boundary" in parts:
+        print("prompt boundary ...", flush=True)
+        table = boundary_table(lm, heldout[4096:60000].decode("utf-8", "ignore"), cuts=args.cuts, continuation=16,
+                               context=256, seed=0)
+        report["prompt_boundary"] = {"cuts": table.cuts, "continuation_bytes": table.continuation_bytes,
+                                     "mean_log2_prob": table.mean_bits, "best_share": table.best_share,
+                                     "context_bytes": 256}
+        save()
+    if "ensemble" in parts:
+        print("ensemble ...", flush=True)
+        other, description = transplanted_member(device)
+        ensemble_text = utf8_cut(heldout[8192:], args.ensemble_bytes)
+        if other is not None:
+            scores = ByteEnsemble([lm, other]).score(ensemble_text)
+            report["ensemble"] = {"members": ["SmolLM2-135M-Instruct", description],
+                                  "member_bits_per_byte": scores.member_bits_per_byte,
+                                  "ensemble_bits_per_byte": scores.bits_per_byte, "text_bytes": len(ensemble_text)}
+        else:
+            report["ensemble"] = {"skipped": description}
+        save()
+    print_table(report)
+    print(f"wrote {args.output}")
+
+
+def scoring_table(lm: ByteLM, certified: ByteLM, text: bytes, repeats: int) -> dict:
+    """One full forward (the baseline), incremental decoding, certified and exact byte-level scoring,
+    interleaved over >= 3 warm runs each; medians and ratios to the baseline."""
     peers = {"token_full_forward": lambda: token_level_full(lm, text),
              "token_incremental": lambda: token_level_incremental(lm, text),
              "certified": lambda: byte_scoring(certified, text),
@@ -278,50 +329,65 @@ def main() -> None:
     for measure in peers.values():  # warm-up: kernels compiled, caches and allocator settled
         measure()
     runs = {name: [] for name in peers}
-    for _ in range(max(args.repeats, 3)):  # interleaved, so that drifts in machine speed hit every peer
+    for _ in range(max(repeats, 3)):  # interleaved, so that drifts in machine speed hit every peer
         for name, measure in peers.items():
             runs[name].append(measure())
     median = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
     baseline = median["token_full_forward"]
-    report["scoring"] = {
+    table = {
         name: {**found[-1], "median_seconds": median[name], "ratio_to_full_forward": median[name] / baseline,
                **({"median_non_model_share": statistics.median(r["non_model_share"] for r in found)}
                   if "non_model_share" in found[-1] else {})}
         for name, found in runs.items()}
-    report["scoring"].update({
+    table.update({
         "baseline": "token_full_forward",
         "ratio_exact_to_incremental": median["exact"] / median["token_incremental"],
         "windowed_encodings_equal_full_encodes": bool(windows_are_exact(lm, text)),
-        "repeats": max(args.repeats, 3),
+        "repeats": max(repeats, 3),
     })
-    print("kernel ...", flush=True)
-    report["kernel"] = kernel_timings(lm, repeats=5)
-    print("sampling ...", flush=True)
-    report["sampling"] = sampling(lm, args.sample_bytes)  # exact sampling; greedy at both tolerances
-    report["sampling_check"] = pico_sampling_check(2000 if not args.quick else 400)
-    print("prompt boundary ...", flush=True)
-    table = boundary_table(lm, heldout[4096:60000].decode("utf-8", "ignore"), cuts=args.cuts, continuation=16,
-                           context=256, seed=0)
-    report["prompt_boundary"] = {"cuts": table.cuts, "continuation_bytes": table.continuation_bytes,
-                                 "mean_log2_prob": table.mean_bits, "best_share": table.best_share,
-                                 "context_bytes": 256}
-    print("ensemble ...", flush=True)
-    other, description = transplanted_member(device)
-    ensemble_text = utf8_cut(heldout[8192:], args.ensemble_bytes)
-    if other is not None:
-        scores = ByteEnsemble([lm, other]).score(ensemble_text)
-        report["ensemble"] = {"members": ["SmolLM2-135M-Instruct", description],
-                              "member_bits_per_byte": scores.member_bits_per_byte,
-                              "ensemble_bits_per_byte": scores.bits_per_byte, "text_bytes": len(ensemble_text)}
-    else:
-        report["ensemble"] = {"skipped": description}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print_table(report)
-    print(f"wrote {args.output}")
+    return table
 
 
 def print_table(report: dict) -> None:
+    """The figures of whichever parts ran."""
+    if "scoring" in report:
+        print_scoring(report)
+    if "kernel" in report:
+        k = report["kernel"]
+        line = (f"kernel: reference {k['reference']['seconds'] * 1e3:.1f} ms, numba {k['numba']['seconds'] * 1e3:.1f} ms "
+                f"({k['numba_speedup_over_reference']:.1f}x)")
+        if "triton-cuda" in k:
+            line += (f"; on the GPU: reference {k['reference-cuda']['seconds'] * 1e3:.2f} ms, triton "
+                     f"{k['triton-cuda']['seconds'] * 1e3:.2f} ms ({k['triton_speedup_over_reference_cuda']:.1f}x)")
+        print(line)
+    if "sampling" in report:
+        x = report["sampling"]["exact"]
+        print(f"exact sampling: {x['bytes']} bytes, {x['forwards_per_byte']:.2f} forwards/byte "
+              f"({x['ratio_to_token_level']:.2f}x token-level sampling's {x['token_level_forwards_per_byte']:.2f}), "
+              f"non-model share {x['non_model_share']:.1%}")
+        for name in ("greedy", "greedy_certified"):
+            g = report["sampling"][name]
+            print(f"{name} (tolerance {g['tolerance']:g}): {g['forwards_per_byte']:.2f} forwards/byte "
+                  f"({g['ratio_to_token_level']:.2f}x token level), bound {g['bound']:.1e}")
+        for run in report["sampling_check"]["runs"]:
+            print(f"sampler check {run['prompt']!r}: chi2 {run['chi2']:.1f} < {run['threshold_p_0.001']:.1f} "
+                  f"(dof {run['dof']}): {run['passes']}")
+    if "prompt_boundary" in report:
+        b = report["prompt_boundary"]
+        print("\n| method | mean log2 P(next 16 bytes) | best on |")
+        print("|---|---|---|")
+        for method, bits in b["mean_log2_prob"].items():
+            print(f"| {method} | {bits:.2f} | {b['best_share'][method]:.0%} |")
+    if "ensemble" in report:
+        ens = report["ensemble"]
+        if "skipped" in ens:
+            print(f"ensemble skipped: {ens['skipped']}")
+        else:
+            print(f"ensemble bits/byte: {ens['ensemble_bits_per_byte']:.4f}; members "
+                  + ", ".join(f"{m}: {v:.4f}" for m, v in zip(ens["members"], ens["member_bits_per_byte"], strict=True)))
+
+
+def print_scoring(report: dict) -> None:
     s = report["scoring"]
     print(f"\n| scoring {report['text_bytes']} bytes ({report['device']}) | seconds (median of {s['repeats']}) | "
           "x one full forward | forwards | bits/byte |")
@@ -340,31 +406,6 @@ def print_table(report: dict) -> None:
           f"{c['bound_per_byte']:.2e} nats per byte (asked 1e-6); non-model share {c['median_non_model_share']:.1%} "
           f"(exact {s['exact']['median_non_model_share']:.1%}); windows exact: "
           f"{s['windowed_encodings_equal_full_encodes']}")
-    k = report["kernel"]
-    print(f"kernel: reference {k['reference']['seconds'] * 1e3:.1f} ms, numba {k['numba']['seconds'] * 1e3:.1f} ms "
-          f"({k['numba_speedup_over_reference']:.1f}x)")
-    x = report["sampling"]["exact"]
-    print(f"exact sampling: {x['bytes']} bytes, {x['forwards_per_byte']:.2f} forwards/byte "
-          f"({x['ratio_to_token_level']:.2f}x token-level sampling's {x['token_level_forwards_per_byte']:.2f}), "
-          f"non-model share {x['non_model_share']:.1%}")
-    for name in ("greedy", "greedy_certified"):
-        g = report["sampling"][name]
-        print(f"{name} (tolerance {g['tolerance']:g}): {g['forwards_per_byte']:.2f} forwards/byte "
-              f"({g['ratio_to_token_level']:.2f}x token level), bound {g['bound']:.1e}")
-    for run in report["sampling_check"]["runs"]:
-        print(f"sampler check {run['prompt']!r}: chi2 {run['chi2']:.1f} < {run['threshold_p_0.001']:.1f} "
-              f"(dof {run['dof']}): {run['passes']}")
-    b = report["prompt_boundary"]
-    print("\n| method | mean log2 P(next 16 bytes) | best on |")
-    print("|---|---|---|")
-    for method, bits in b["mean_log2_prob"].items():
-        print(f"| {method} | {bits:.2f} | {b['best_share'][method]:.0%} |")
-    ens = report["ensemble"]
-    if "skipped" in ens:
-        print(f"ensemble skipped: {ens['skipped']}")
-    else:
-        print(f"ensemble bits/byte: {ens['ensemble_bits_per_byte']:.4f}; members "
-              + ", ".join(f"{m}: {v:.4f}" for m, v in zip(ens["members"], ens["member_bits_per_byte"], strict=True)))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ def score(folder: Path, texts: dict[str, str]) -> dict:
     from tokwork.transplant.evaluate import bits_per_byte
 
     checkpoint = load_checkpoint(folder)
-    evaluation = bits_per_byte(checkpoint.model, checkpoint.tokenizer, texts)
+    model = checkpoint.model.to("cuda") if torch.cuda.is_available() else checkpoint.model
+    evaluation = bits_per_byte(model, checkpoint.tokenizer, texts)
     english = [t for t in evaluation.texts if t.name in ENGLISH]
     return {"bits_per_byte": round(sum(t.bits for t in english) / sum(t.bytes for t in english), 4),
             "per_text": {t.name: round(t.bits_per_byte, 4) for t in evaluation.texts}}
@@ -87,7 +88,7 @@ def zero_shot_student(teacher: Path, target: str) -> Path:
 def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, minutes: list[float],
         texts: dict[str, str], out: Path, threads: int, resume: bool = False,
         step_minutes: float | None = None, at_steps: list[int] | None = None,
-        learning_rate: float | None = None) -> list[dict]:
+        learning_rate: float | None = None, max_seconds: float | None = None) -> list[dict]:
     """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each; the other
     languages only at the last point (they are the check that nothing collapsed).
 
@@ -95,7 +96,8 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     the step count those minutes buy, and the row records those quiet minutes beside the measured ones:
     on a busy machine torch's threads spin while they wait and inflate CPU time, so a CPU-time budget
     would buy a busy run fewer steps than a quiet one. With `at_steps`, the points are those step counts
-    (a comparison at equal steps, whatever the machine's load)."""
+    (a comparison at equal steps, whatever the machine's load). On a GPU the minutes are wall minutes of
+    training; `max_seconds` stops a stage early (a guard for a leased machine's deadline)."""
     from tokwork.transplant.distill.config import DistillConfig
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
     from tokwork.transplant.distill.training import distill
@@ -106,7 +108,8 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
 
     def train_to(steps: int):  # a resumed run keeps its own settings; only the step count is new
         config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000, learning_rate=learning_rate)
-        return distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False)
+        return distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False,
+                       max_seconds=max_seconds)
 
     for index, point in enumerate(at_steps or minutes):
         budget = point * 60 * threads  # CPU seconds
@@ -122,13 +125,43 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
                 steps = card.step + max(1, math.ceil((budget - card.cpu_seconds) / per_step))
             card = train_to(steps)
         last = index == len(at_steps or minutes) - 1
-        row = {"minutes": round(card.cpu_seconds / 60 / threads, 2), "wall_minutes": round(card.seconds / 60, 2),
+        on_gpu = card.device == "cuda"
+        minutes = card.seconds / 60 if on_gpu else card.cpu_seconds / 60 / threads
+        row = {"minutes": round(minutes, 2), "wall_minutes": round(card.seconds / 60, 2),
                "step": card.step, **({"quiet_minutes": round(card.step * step_minutes, 2)} if step_minutes else {}),
                **score(out, texts if last else english),
                "loss": {k: v for k, v in card.history[-1].items() if k in ("alm", "lm")}}
         points.append(row)
         print(f"  {loss:7s} {train:10s} {row['minutes']:6.2f} min  step {row['step']:5d}  "
               f"BPB {row['bits_per_byte']:.4f}  {row['per_text']}", flush=True)
+    return points
+
+
+def interleaved(teacher: Path, student: Path, corpus: Path, *, runs: list[str], at_steps: list[int],
+                texts: dict[str, str], folder_of, deadline: float, threads: int, on_round=None
+                ) -> dict[str, list[dict]]:
+    """Every run trained to each step count in turn (round robin) and scored there, so that a lease that
+    ends early still leaves every run at the same steps; a round that would end after `deadline`
+    (time.monotonic) at the pace of the round before is not started. `on_round(points)` after each round."""
+    points: dict[str, list[dict]] = {name: [] for name in runs}
+    pace: dict[str, float] = {}  # seconds per step (training and scoring) of each run's last round
+    done = 0
+    for steps in at_steps:
+        needed = sum(pace.get(name, 0.0) * (steps - done) for name in runs)
+        if time.monotonic() + needed > deadline:
+            print(f"  stopping before step {steps}: the round would end past the deadline", flush=True)
+            break
+        for name in runs:
+            loss, train = name.split("/")
+            started = time.monotonic()
+            rows = run(teacher, student, corpus, loss=loss, train=train, minutes=[], texts=texts,
+                       out=folder_of(name), threads=threads, resume=done > 0, at_steps=[steps],
+                       max_seconds=max(1.0, deadline - time.monotonic()))
+            points[name] += rows
+            pace[name] = (time.monotonic() - started) / max(1, steps - done)
+        done = steps
+        if on_round is not None:
+            on_round(points)
     return points
 
 
@@ -145,6 +178,14 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", default=None, metavar="LOSS/TRAIN",
                         help="exact runs (e.g. alm/all lm/new-rows) instead of every loss x train")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="results file (with --merge, also the one added to)")
+    parser.add_argument("--label", default=None,
+                        help="suffix of the row names (e.g. gpu), so that rows from another machine sit beside the CPU rows")
+    parser.add_argument("--interleave", action="store_true",
+                        help="with --at-steps: train the runs round robin to each step count (equal steps if cut short)")
+    parser.add_argument("--deadline-minutes", type=float, default=None,
+                        help="with --interleave: start no round that would end later than this (a leased machine)")
     parser.add_argument("--merge", action="store_true", help="add to the existing results instead of replacing")
     parser.add_argument("--resume", action="store_true",
                         help="go on from each run's folder (later --minutes points) and add to its points")
@@ -160,16 +201,46 @@ def main() -> None:
     teacher = cache_root() / "models" / "smollm2-135m-instruct"
     corpus = cache_root() / "corpora" / "en-docs" / "train.txt"
     texts = heldout_texts()
-    report = json.loads(RESULTS.read_text()) if args.merge and RESULTS.exists() else {"targets": {}}
+    output = args.output
+
+    def save() -> None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    report = json.loads(output.read_text()) if args.merge and output.exists() else {"targets": {}}
     report["texts"] = {name: len(text.encode("utf-8")) for name, text in texts.items()}
     report["floor"] = report.get("floor") if args.merge and report.get("floor") else score(teacher, texts)
     print(f"floor (teacher, own tokenizer): {report['floor']}", flush=True)
+    suffix = f" {args.label}" if args.label else ""
+    if args.label:  # the floor on this machine too
+        report[f"floor{suffix}"] = score(teacher, texts)
+        print(f"floor on this machine: {report[f'floor{suffix}']}", flush=True)
+    deadline = time.monotonic() + 60 * (args.deadline_minutes or 1e9)
     for target in args.targets:
         student = zero_shot_student(teacher, target)
         rows = report["targets"].setdefault(target, {})
         rows["zero-shot"] = rows.get("zero-shot") if args.merge and "zero-shot" in rows else score(student, texts)
+        if args.label:  # the zero-shot model scored on this machine too (rounding differs between devices)
+            rows[f"zero-shot{suffix}"] = score(student, texts)
         print(f"{target}: zero-shot hybrid {rows['zero-shot']}", flush=True)
         runs = args.runs or [f"{loss}/{train}" for train in args.trains for loss in args.losses]
+        if args.interleave:
+            if not args.at_steps:
+                parser.error("--interleave needs --at-steps")
+            started = time.perf_counter()
+
+            def keep(found: dict[str, list[dict]], rows=rows, started=started) -> None:
+                for name, points in found.items():
+                    rows[name + suffix] = {"points": points, "interleaved": True,
+                                           "bench_seconds": round(time.perf_counter() - started)}
+                save()
+
+            def folder_of(name: str, target=target) -> Path:
+                return WORK / f"{target}-{name.replace('/', '-')}{suffix.replace(' ', '-')}"
+
+            interleaved(teacher, student, corpus, runs=runs, at_steps=args.at_steps, texts=texts,
+                        folder_of=folder_of, deadline=deadline, threads=args.threads, on_round=keep)
+            continue
         for loss, train in (run_name.split("/") for run_name in runs):
             started = time.perf_counter()
             name = f"{loss}/{train}" + (f"@{args.learning_rate:g}" if args.learning_rate is not None else "")
@@ -187,12 +258,14 @@ def main() -> None:
                          step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate)
             rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    report["machine"] = {"cpus": os.cpu_count(), "threads": args.threads, "python": platform.python_version(),
-                         "torch": torch.__version__}
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+            save()
+    machine = {"cpus": os.cpu_count(), "threads": args.threads, "python": platform.python_version(),
+               "torch": torch.__version__}
+    if torch.cuda.is_available():
+        machine["gpu"] = torch.cuda.get_device_name()
+    report["machine" + (f"-{args.label}" if args.label else "")] = machine
+    save()
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":

@@ -76,10 +76,11 @@ def score_text(model, tokenizer: Tokenizer, text: str, *, name: str = "text", wi
         first = tokenizer.byte_view[ids[0]]
         size -= len(first) if first is not None else 0
     bits = 0.0
+    device = next(model.parameters()).device
     with torch.inference_mode():
         for inputs, targets in _windows(ids, window):
-            logits = model(torch.tensor([inputs])).logits[0, : len(targets)].float()
-            nats = torch.nn.functional.cross_entropy(logits, torch.tensor(targets), reduction="sum")
+            logits = model(torch.tensor([inputs], device=device)).logits[0, : len(targets)].float()
+            nats = torch.nn.functional.cross_entropy(logits, torch.tensor(targets, device=device), reduction="sum")
             bits += float(nats) / math.log(2)
     return TextScore(name, size, max(len(ids) - 1, 0), bits)
 

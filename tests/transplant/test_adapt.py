@@ -184,6 +184,26 @@ def test_changed_settings_redo_only_the_steps_they_feed(setup, tmp_path):
     assert adapt_model(shorter, out, stop_after="evaluate", progress=False).ran == ["evaluate"]
 
 
+def test_more_distillation_steps_go_on_from_the_finished_run(setup, straight, tmp_path, monkeypatch):
+    from tokwork.transplant.distill.training import Distiller
+
+    out, taken, step = tmp_path / "out", [], Distiller.step
+
+    def counted(self, number):
+        taken.append(number)
+        return step(self, number)
+
+    monkeypatch.setattr(Distiller, "step", counted)
+    half = config(setup, distill=DistillConfig(**{**FAST, "steps": 2}))
+    single_thread(lambda: adapt_model(half, out, stop_after="evaluate", progress=False))
+    assert taken == [0, 1]
+    taken.clear()
+    longer = single_thread(lambda: adapt_model(config(setup), out, progress=False))
+    assert longer.ran == ["distill", "evaluate"] and taken == [2, 3]  # on from step 2, not from the start
+    assert same_weights(out, straight[1])  # the same bits as 4 steps in one go
+    assert longer.card["steps"]["distill"]["card"]["step"] == FAST["steps"]
+
+
 def cli_args(setup, out: Path, *extra: str, model: Path | None = None, corpus: Path | None = None,
              heldout: bool = True, quiet: bool = True) -> list[str]:
     texts = ["--heldout", str(setup["heldout"]), "--heldout", f"eng={ENG}"] if heldout else []

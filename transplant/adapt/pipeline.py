@@ -15,7 +15,7 @@ from tokwork.corpus import expand_corpus_paths
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory, output_directory, output_file
 from tokwork.transplant.adapt.config import AdaptConfig, read_heldout
-from tokwork.transplant.adapt.resume import RECORD, STEPS, WorkArea, plan_inputs
+from tokwork.transplant.adapt.resume import RECORD, STEPS, WorkArea, distill_goes_on, plan_inputs
 from tokwork.transplant.adapt.scores import STAGES, comparison_rows, score_stages
 
 KIND = "adapt"
@@ -108,6 +108,15 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
         partial, marker = work.root / "distill.partial", work.root / "distill.partial.json"
         resume = (is_distill_folder(partial) and marker.is_file()
                   and marker.read_text(encoding="utf-8") == inputs["distill"]["digest"])
+        earlier = work.record("distill")
+        if not resume and earlier is not None and distill_goes_on(earlier["inputs"], inputs["distill"]):
+            # more steps or minutes than a finished run: take its folder back as the checkpoint to go on from
+            shutil.rmtree(partial, ignore_errors=True)
+            with output_file(marker) as staging:
+                staging.write_text(inputs["distill"]["digest"], encoding="utf-8")
+            os.replace(work.root / "distill", partial)
+            (partial / RECORD).unlink(missing_ok=True)
+            resume = True
         if not resume:
             with output_file(marker) as staging:
                 staging.write_text(inputs["distill"]["digest"], encoding="utf-8")

@@ -93,14 +93,17 @@ class WorkArea:
         self.root.mkdir(parents=True, exist_ok=True)
         write_card(self.root, {"kind": WORK_KIND, "output": str(output)})
 
-    def finished(self, step: str, digest: str) -> dict | None:
-        """The record of `step` when its folder holds one for these inputs, else None."""
-        path = self.root / step / RECORD
+    def record(self, step: str) -> dict | None:
+        """The record in `step`'s folder, whatever inputs it was made from (None when there is none)."""
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            return json.loads((self.root / step / RECORD).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             return None
-        return record if record.get("digest") == digest else None
+
+    def finished(self, step: str, digest: str) -> dict | None:
+        """The record of `step` when its folder holds one for these inputs, else None."""
+        record = self.record(step)
+        return record if record is not None and record.get("digest") == digest else None
 
     def commit(self, step: str, inputs: dict, produce: Callable[[Path], Any], *,
                since: tuple[float, float] | None = None, times: tuple[float, float] | None = None) -> dict:
@@ -115,3 +118,17 @@ class WorkArea:
                       "cpu_seconds": round(cpu, 3), "finished": created_now()}
             (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         return record
+
+
+def distill_goes_on(before: dict, now: dict) -> bool:
+    """Whether a finished distillation with inputs `before` can be continued to give the one with inputs
+    `now`: everything equal except a step count and a time budget that are not smaller (None: no budget)."""
+    def fixed(inputs: dict) -> dict:
+        training = {k: v for k, v in inputs["training"].items() if k != "steps"}
+        return {k: v for k, v in inputs.items() if k not in ("training", "minutes", "digest")} | {"training": training}
+
+    if fixed(before) != fixed(now) or now["training"]["steps"] < before["training"]["steps"]:
+        return False
+    if now["minutes"] is None:
+        return True
+    return before["minutes"] is not None and now["minutes"] >= before["minutes"]

@@ -177,6 +177,7 @@ def cover_masses(lm: ByteLM, text: CanonicalText, positions: list[int], *,
         if probs is None:
             return
         slots, query_pos, query_logw, offsets, ends = [], [], [], [], []
+        end_probs = None  # P(end of text | node) for every node of the batch, read in one transfer
         for k, node in enumerate(nodes):
             logp = tree.logp[node]
             if node not in states or logp is None or logp == -np.inf:
@@ -189,7 +190,9 @@ def cover_masses(lm: ByteLM, text: CanonicalText, positions: list[int], *,
                     query_logw.append(logp)
                     offsets.append(vocab.offsets(pending))
                     if i == p and whole and lm.end_id is not None:
-                        ends.append((i, logp, float(probs[k, tree.column_of[lm.end_id]])))
+                        if end_probs is None:
+                            end_probs = probs[:, tree.column_of[lm.end_id]].double().cpu().numpy()
+                        ends.append((i, logp, float(end_probs[k])))
         if ends:
             vectors = np.zeros((len(ends), END + 1))
             vectors[:, END] = [e[2] for e in ends]

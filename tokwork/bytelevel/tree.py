@@ -161,15 +161,20 @@ class TokenTree:
             self._cache_length = width
         else:  # a negative count removes that many entries in every transformers version
             self._cache.crop(-len(nodes))
+        waiting = []  # (row, column, child): the children's probabilities, read in one transfer
         for i, node in enumerate(nodes):
             self.evaluated[node] = True
-            row = probs[i]
             if rows:
-                self.rows[node] = row
-            mine = self.logp[node]
-            for token, child in self.children[node].items():
+                self.rows[node] = probs[i]
+            waiting.extend((i, self.column_of[token], child) for token, child in self.children[node].items())
+        if waiting:
+            at = torch.tensor([(i, column) for i, column, _ in waiting], device=probs.device).T
+            with np.errstate(divide="ignore"):
+                logs = np.log(probs[at[0], at[1]].double().cpu().numpy())
+            for (i, _, child), value in zip(waiting, logs.tolist(), strict=True):  # parents first: a child's
+                mine = self.logp[nodes[i]]  # logp may come from a parent in this same batch
                 if mine is not None:
-                    self.logp[child] = mine + _log(row[self.column_of[token]])
+                    self.logp[child] = mine + value
         return probs
 
     def _run_context(self) -> None:

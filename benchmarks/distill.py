@@ -138,11 +138,12 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
 
 
 def interleaved(teacher: Path, student: Path, corpus: Path, *, runs: list[str], at_steps: list[int],
-                texts: dict[str, str], folder_of, deadline: float, threads: int, on_round=None
-                ) -> dict[str, list[dict]]:
+                texts: dict[str, str], folder_of, deadline: float, threads: int, on_round=None,
+                resume: bool = False) -> dict[str, list[dict]]:
     """Every run trained to each step count in turn (round robin) and scored there, so that a lease that
     ends early still leaves every run at the same steps; a round that would end after `deadline`
-    (time.monotonic) at the pace of the round before is not started. `on_round(points)` after each round."""
+    (time.monotonic) at the pace of the round before is not started. `on_round(points)` after each round;
+    with `resume` the first round goes on from each run's folder."""
     points: dict[str, list[dict]] = {name: [] for name in runs}
     pace: dict[str, float] = {}  # seconds per step (training and scoring) of each run's last round
     done = 0
@@ -155,7 +156,7 @@ def interleaved(teacher: Path, student: Path, corpus: Path, *, runs: list[str], 
             loss, train = name.split("/")
             started = time.monotonic()
             rows = run(teacher, student, corpus, loss=loss, train=train, minutes=[], texts=texts,
-                       out=folder_of(name), threads=threads, resume=done > 0, at_steps=[steps],
+                       out=folder_of(name), threads=threads, resume=resume or done > 0, at_steps=[steps],
                        max_seconds=max(1.0, deadline - time.monotonic()))
             points[name] += rows
             pace[name] = (time.monotonic() - started) / max(1, steps - done)
@@ -229,17 +230,22 @@ def main() -> None:
                 parser.error("--interleave needs --at-steps")
             started = time.perf_counter()
 
-            def keep(found: dict[str, list[dict]], rows=rows, started=started) -> None:
+            earlier = {name: rows.get(name + suffix, {}) if args.resume else {} for name in runs}
+
+            def keep(found: dict[str, list[dict]], rows=rows, started=started, earlier=earlier) -> None:
                 for name, points in found.items():
-                    rows[name + suffix] = {"points": points, "interleaved": True,
-                                           "bench_seconds": round(time.perf_counter() - started)}
+                    before = earlier[name]
+                    rows[name + suffix] = {**before, "points": before.get("points", []) + points, "interleaved": True,
+                                           "bench_seconds": before.get("bench_seconds", 0)
+                                           + round(time.perf_counter() - started)}
                 save()
 
             def folder_of(name: str, target=target) -> Path:
                 return WORK / f"{target}-{name.replace('/', '-')}{suffix.replace(' ', '-')}"
 
             interleaved(teacher, student, corpus, runs=runs, at_steps=args.at_steps, texts=texts,
-                        folder_of=folder_of, deadline=deadline, threads=args.threads, on_round=keep)
+                        folder_of=folder_of, deadline=deadline, threads=args.threads, on_round=keep,
+                        resume=args.resume)
             continue
         for loss, train in (run_name.split("/") for run_name in runs):
             started = time.perf_counter()

@@ -7,7 +7,11 @@
 #      benchmarks/bytelevel.py on the GPU (scoring, kernel, sampling) -> $OUT/bytelevel-gpu.json.
 #   c: the students' rows; rebuilds the students (checked) and runs benchmarks/distill.py on the GPU,
 #      every loss round robin at 10x the CPU table's steps until DEADLINE_MINUTES -> $OUT/distill.json.
-# Usage there: bash benchmarks/device/run.sh a|b|c
+#   more: (machine still warm) the GPU runs of RUNS on TARGETS resumed to AT_STEPS; the rows go on from
+#      those of benchmarks/results/distill.json (merge that file's GPU rows in first) -> $OUT/distill.json.
+#      The lease of 2026-12-04 ran: RUNS="alm+lm/all alm/all" TARGETS=gpt2 AT_STEPS=800 (as a python -c
+#      call of run(); alm+lm stopped at 783 on its time guard).
+# Usage there: bash benchmarks/device/run.sh a|b|c|more
 set -euo pipefail
 phase=$1
 STAGE=/tmp/stage
@@ -15,7 +19,7 @@ export TOKWORK_SITE=/tmp/site TOKWORK_CACHE=/tmp/tokwork-cache HF_HUB_OFFLINE=1 
 export PYTHONPATH=$TOKWORK_SITE${PYTHONPATH:+:$PYTHONPATH}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$STAGE" "$OUT" "$TOKWORK_SITE"
-cp -r ".gpu/$phase/." "$STAGE/"
+if [ -d ".gpu/$phase" ]; then cp -r ".gpu/$phase/." "$STAGE/"; fi
 case $phase in
 a)
   nvidia-smi -L || echo "no nvidia-smi"; python3 --version
@@ -38,5 +42,12 @@ c)
     --runs alm/all lm/all alm+lm/all --at-steps ${AT_STEPS:-100 200 400 800 1200 1600} \
     --deadline-minutes "${DEADLINE_MINUTES:-6}" 2>&1 | tee "$OUT/distill-gpu.log"
   ;;
-*) echo "phase must be a, b or c"; exit 2 ;;
+more)
+  [ -d build/bench/distill ] || { echo "no GPU runs on this machine: run phases a, b and c first"; exit 3; }
+  cp benchmarks/results/distill.json "$OUT/distill.json"
+  python3 benchmarks/distill.py --targets ${TARGETS:-gpt2} --merge --label gpu --interleave --resume \
+    --output "$OUT/distill.json" --threads "${THREADS:-8}" --runs ${RUNS:-alm/all lm/all alm+lm/all} \
+    --at-steps ${AT_STEPS:-800} --deadline-minutes "${DEADLINE_MINUTES:-3}" 2>&1 | tee "$OUT/distill-gpu-more.log"
+  ;;
+*) echo "phase must be a, b, c or more"; exit 2 ;;
 esac

@@ -24,6 +24,7 @@ Run: .venv/bin/python benchmarks/bytelevel.py [--quick]   (--quick: a smoke run 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import statistics
@@ -65,10 +66,11 @@ def token_level_incremental(lm: ByteLM, data: bytes) -> dict:
 
     ids = lm.start_ids + lm.tokenizer.encode(data.decode("utf-8"))
     cache = DynamicCache()
+    name = "cache" if "cache" in inspect.signature(lm.model.forward).parameters else "past_key_values"
     total, start = 0.0, time.perf_counter()
     with torch.no_grad():
         for k in range(len(ids) - 1):
-            logits = lm.model(input_ids=torch.tensor([[ids[k]]], device=lm.device), past_key_values=cache,
+            logits = lm.model(input_ids=torch.tensor([[ids[k]]], device=lm.device), **{name: cache},
                               use_cache=True).logits[0, -1]
             total += float(torch.log_softmax(logits.float(), -1)[ids[k + 1]])
     _sync(lm)

@@ -52,6 +52,8 @@ def tensors_digest(path: Path) -> str:
 
 
 def pack() -> None:
+    """Write the three pieces of the payload into .gpu/a, .gpu/b and .gpu/c, with the digests (in b's
+    manifest) that the device machine checks what it rebuilds against."""
     import torch
     from safetensors import safe_open
     from safetensors.torch import save_file

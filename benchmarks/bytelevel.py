@@ -24,7 +24,6 @@ Run: .venv/bin/python benchmarks/bytelevel.py [--quick]   (--quick: a smoke run 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import statistics
@@ -48,6 +47,7 @@ from tokwork.bytelevel import ByteLM  # noqa: E402
 from tokwork.bytelevel.boundary import boundary_table  # noqa: E402
 from tokwork.bytelevel.ensemble import ByteEnsemble  # noqa: E402
 from tokwork.bytelevel.sampling import ByteState  # noqa: E402
+from tokwork.bytelevel.tree import cache_argument  # noqa: E402
 from tokwork.kernels.segment_sum import segment_sum  # noqa: E402
 from tokwork.smollm2 import smollm2_folder  # noqa: E402
 
@@ -66,7 +66,7 @@ def token_level_incremental(lm: ByteLM, data: bytes) -> dict:
 
     ids = lm.start_ids + lm.tokenizer.encode(data.decode("utf-8"))
     cache = DynamicCache()
-    name = "cache" if "cache" in inspect.signature(lm.model.forward).parameters else "past_key_values"
+    name = cache_argument(lm.model)
     total, start = 0.0, time.perf_counter()
     with torch.no_grad():
         for k in range(len(ids) - 1):

@@ -125,9 +125,8 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
                 steps = card.step + max(1, math.ceil((budget - card.cpu_seconds) / per_step))
             card = train_to(steps)
         last = index == len(at_steps or minutes) - 1
-        on_gpu = card.device == "cuda"
-        minutes = card.seconds / 60 if on_gpu else card.cpu_seconds / 60 / threads
-        row = {"minutes": round(minutes, 2), "wall_minutes": round(card.seconds / 60, 2),
+        spent = card.seconds / 60 if card.device == "cuda" else card.cpu_seconds / 60 / threads
+        row = {"minutes": round(spent, 2), "wall_minutes": round(card.seconds / 60, 2),
                "step": card.step, **({"quiet_minutes": round(card.step * step_minutes, 2)} if step_minutes else {}),
                **score(out, texts if last else english),
                "loss": {k: v for k, v in card.history[-1].items() if k in ("alm", "lm")}}
@@ -229,7 +228,6 @@ def main() -> None:
             if not args.at_steps:
                 parser.error("--interleave needs --at-steps")
             started = time.perf_counter()
-
             earlier = {name: rows.get(name + suffix, {}) if args.resume else {} for name in runs}
 
             def keep(found: dict[str, list[dict]], rows=rows, started=started, earlier=earlier) -> None:

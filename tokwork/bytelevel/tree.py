@@ -23,6 +23,11 @@ import torch
 ROOT = 0
 
 
+def cache_argument(model) -> str:
+    """The keyword under which `model.forward` takes its KV cache (`cache` in newer transformers)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 class SortedHead:
     """The model's output layer with its rows permuted into `order` (a permutation of all token ids), used
     when the head is a plain bias-free linear map; otherwise the logits are permuted after each forward."""
@@ -71,7 +76,7 @@ class TokenTree:
         self._ancestors: dict[int, np.ndarray] = {}
         self._cache = None
         self._cache_length = 0
-        self._cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self._cache_name = cache_argument(model)
         self._context = [int(t) for t in context]
 
     # --- building -------------------------------------------------------------------------------------

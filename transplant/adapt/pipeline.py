@@ -108,18 +108,18 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
         partial, marker = work.root / "distill.partial", work.root / "distill.partial.json"
         resume = (is_distill_folder(partial) and marker.is_file()
                   and marker.read_text(encoding="utf-8") == inputs["distill"]["digest"])
-        earlier = work.record("distill")
-        if not resume and earlier is not None and distill_goes_on(earlier["inputs"], inputs["distill"]):
-            # more steps or minutes than a finished run: take its folder back as the checkpoint to go on from
-            shutil.rmtree(partial, ignore_errors=True)
-            with output_file(marker) as staging:
-                staging.write_text(inputs["distill"]["digest"], encoding="utf-8")
-            os.replace(work.root / "distill", partial)
-            (partial / RECORD).unlink(missing_ok=True)
-            resume = True
         if not resume:
-            with output_file(marker) as staging:
+            earlier = work.record("distill")
+            # more steps or minutes than a finished run: its folder is the checkpoint to go on from
+            goes_on = earlier is not None and distill_goes_on(earlier["inputs"], inputs["distill"])
+            if goes_on:
+                shutil.rmtree(partial, ignore_errors=True)
+            with output_file(marker) as staging:  # before the folder moves, so a kill in between is safe
                 staging.write_text(inputs["distill"]["digest"], encoding="utf-8")
+            if goes_on:
+                os.replace(work.root / "distill", partial)
+                (partial / RECORD).unlink(missing_ok=True)
+                resume = True
         budget = None if config.distill_minutes is None else config.distill_minutes * 60
         distilled = read_distill_card(partial) if resume else None
         spent = distilled.seconds if distilled else 0.0

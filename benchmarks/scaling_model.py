@@ -1,5 +1,5 @@
 """The scaling model of distributed BPE training (`benchmarks/distributed.py` measures its inputs): counting
-parallelises over shards, the merge step does not, so below some corpus size the merge step is the bottleneck.
+parallelises over shards, the merge step does not, so at some corpus sizes the merge step is the bottleneck.
 
 The model: counting takes S / (W c) for a corpus of S MB on W workers of c MB/s each; distinct pre-tokens
 grow as D(S) = D0 (S / S0)^beta (Heaps' law, fitted on leading parts of a corpus); the merge step takes
@@ -78,43 +78,76 @@ def heaps_exponent(points: list[dict]) -> float:
     return round(float(np.polyfit(x, y, 1)[0]), 3)
 
 
-def scaling_model(report: dict) -> dict:
-    """Counting time S / (W c), distinct pre-tokens D(S) = D0 (S / S0)^beta, merge step a + b D; and, for
-    several worker counts W, the corpus size below which the merge step takes longer than the counting."""
+SIZES_MEGABYTES = (100, 1_000, 10_000, 100_000, 1_000_000)
+WORKERS = (2, 16, 128)
+
+
+def fitted_model(points: list[dict], per_worker: float) -> dict:
+    """One fit of the model on `points`: merge step a + b D (least squares), D(S) = D0 (S / S0)^beta through
+    the last point; the counting and merge-step seconds it predicts at SIZES_MEGABYTES, and for each worker
+    count the ranges of corpus sizes (on a log grid, 1 MB .. 10^9 MB) where the merge step takes longer than
+    the counting. With beta < 1 that is one range from 1 MB up; with beta >= 1 the merge step grows at
+    least as fast as the corpus and, past some size, is the longer one for good."""
     import numpy as np
 
-    inputs = report["scaling_model_inputs"]
-    growth = inputs["growth"]
-    b, a = np.polyfit([p["distinct_pretokens"] for p in growth], [p["learn_seconds"] for p in growth], 1)
-    two = next(r for r in report["rows"] if r["task"] == "count" and r["engine"] == "ray" and r["workers"] == 2)
-    per_worker = two["megabytes_per_second"] / 2
-    d0, s0, beta = inputs["distinct_pretokens"], inputs["corpus_megabytes"], inputs["heaps_exponent"]
+    b, a = np.polyfit([p["distinct_pretokens"] for p in points], [p["learn_seconds"] for p in points], 1)
+    beta = heaps_exponent(points)
+    d0, s0 = points[-1]["distinct_pretokens"], points[-1]["megabytes"]
+
+    def distinct(megabytes: float) -> float:
+        return d0 * (megabytes / s0) ** beta
 
     def merge_seconds(megabytes: float) -> float:
-        return a + b * d0 * (megabytes / s0) ** beta
+        return max(0.0, float(a + b * distinct(megabytes)))
 
-    crossovers = []
-    for workers in (2, 16, 128):
-        low, high = 1e-3, 1e12  # megabytes; counting minus merging changes sign once in between (beta < 1)
-        for _ in range(200):
-            middle = (low * high) ** 0.5
-            if middle / (workers * per_worker) < merge_seconds(middle):
-                low = middle
-            else:
-                high = middle
-        crossovers.append({"workers": workers, "corpus_megabytes": round(low, 1),
-                           "distinct_pretokens": round(d0 * (low / s0) ** beta),
-                           "merge_step_seconds": round(merge_seconds(low), 1)})
-    return {"count_megabytes_per_second_per_worker": round(per_worker, 3), "merge_fixed_seconds": round(float(a), 3),
-            "merge_seconds_per_distinct_pretoken": float(f"{b:.3g}"), "heaps_exponent": beta,
-            "fit_megabytes": [growth[0]["megabytes"], growth[-1]["megabytes"]],
-            "merge_step_is_bottleneck_below": crossovers}
+    grid = np.logspace(0, 9, 901)
+    longer = {}
+    for workers in WORKERS:
+        ranges, begin = [], None
+        for size in grid:
+            merge_longer = merge_seconds(size) > size / (workers * per_worker)
+            if merge_longer and begin is None:
+                begin = size
+            if not merge_longer and begin is not None:
+                ranges.append([round(float(begin), 1), round(float(size), 1)])
+                begin = None
+        if begin is not None:
+            ranges.append([round(float(begin), 1), None])
+        longer[str(workers)] = ranges
+    return {"points_megabytes": [points[0]["megabytes"], points[-1]["megabytes"]], "heaps_exponent": beta,
+            "merge_fixed_seconds": round(float(a), 3), "merge_seconds_per_distinct_pretoken": float(f"{b:.3g}"),
+            "at_sizes": [{"megabytes": size, "distinct_pretokens": round(distinct(size)),
+                          "merge_seconds": round(merge_seconds(size), 1),
+                          "count_seconds": {str(w): round(size / (w * per_worker), 1) for w in WORKERS}}
+                         for size in SIZES_MEGABYTES],
+            "merge_step_longer_than_counting_megabytes": longer}
+
+
+def scaling_model(report: dict) -> dict:
+    """Counting time S / (W c) with c from the 2-worker Ray run; the merge step's growth fitted twice: on
+    leading parts of the main corpus only, and on all points (the main corpus followed by the extra ones)."""
+    inputs = report["scaling_model_inputs"]
+    growth = inputs["growth"]
+    two = next(r for r in report["rows"] if r["task"] == "count" and r["engine"] == "ray" and r["workers"] == 2)
+    per_worker = two["megabytes_per_second"] / 2
+    main = [p for p in growth if p["extra_megabytes"] == 0]
+    fits = {"main corpus": fitted_model(main, per_worker)}
+    if len(main) < len(growth):
+        fits["main corpus and the extra corpora"] = fitted_model(growth, per_worker)
+    return {"count_megabytes_per_second_per_worker": round(per_worker, 3), "fits": fits}
 
 
 def print_model(model: dict) -> None:
-    print(f"scaling model: counting {model['count_megabytes_per_second_per_worker']:.2f} MB/s per worker; merge step "
-          f"{model['merge_fixed_seconds']:.2f} s + {model['merge_seconds_per_distinct_pretoken'] * 1e6:.1f} us per "
-          f"distinct pre-token; D ~ S^{model['heaps_exponent']:.2f}")
-    for point in model["merge_step_is_bottleneck_below"]:
-        print(f"  {point['workers']:>4} workers: merge step is the bottleneck below {point['corpus_megabytes']:,.0f} MB "
-              f"({point['distinct_pretokens']:,} distinct pre-tokens, merge step {point['merge_step_seconds']:.1f} s)")
+    print(f"scaling model: counting {model['count_megabytes_per_second_per_worker']:.2f} MB/s per worker")
+    for name, fit in model["fits"].items():
+        print(f"  fit on the {name} ({fit['points_megabytes'][0]:.1f}-{fit['points_megabytes'][1]:.1f} MB): D ~ "
+              f"S^{fit['heaps_exponent']:.2f}; merge step {fit['merge_fixed_seconds']:.2f} s + "
+              f"{fit['merge_seconds_per_distinct_pretoken'] * 1e6:.1f} us per distinct pre-token")
+        for point in fit["at_sizes"]:
+            counts = ", ".join(f"{w} workers {t:,.1f} s" for w, t in point["count_seconds"].items())
+            print(f"    {point['megabytes']:>9,} MB: D {point['distinct_pretokens']:,}, merge step "
+                  f"{point['merge_seconds']:,.1f} s; counting: {counts}")
+        for workers, ranges in fit["merge_step_longer_than_counting_megabytes"].items():
+            spans = "; ".join(f"{lo:,.0f} MB to {'beyond 10^9 MB' if hi is None else f'{hi:,.0f} MB'}"
+                              for lo, hi in ranges) or "nowhere in 1 MB .. 10^9 MB"
+            print(f"    {workers:>4} workers: merge step longer than counting from {spans}")

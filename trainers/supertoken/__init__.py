@@ -28,8 +28,10 @@ The settings and the result are in `config`, the byte-level BPE plumbing both me
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tokwork.trainers.supertoken.config import (
     DEFAULT_CHUNK_LENGTHS,
@@ -38,12 +40,19 @@ from tokwork.trainers.supertoken.config import (
     TrainedSupertoken,
     parse_chunk_lengths,
 )
-from tokwork.trainers.supertoken.random_chunk import train_random_chunk
-from tokwork.trainers.supertoken.stages import SuperwordStages
-from tokwork.trainers.supertoken.two_stage import train_two_stage
+
+# The trainers (numba kernels, the `tokenizers` plumbing) load on first use, so that reading the settings
+# above, as the CLI does to show its defaults, costs no more than the config module.
+_LAZY = {"train_random_chunk": "random_chunk", "SuperwordStages": "stages", "train_two_stage": "two_stage"}
 
 __all__ = ["DEFAULT_CHUNK_LENGTHS", "METHODS", "SuperwordStages", "SupertokenConfig", "TrainedSupertoken",
            "parse_chunk_lengths", "train_random_chunk", "train_supertoken", "train_two_stage"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def train_supertoken(corpus: Sequence[str | Path], config: SupertokenConfig, *, text_field: str = "text",
@@ -51,5 +60,9 @@ def train_supertoken(corpus: Sequence[str | Path], config: SupertokenConfig, *, 
     """Train a supertoken tokenizer with `config.method` ("two-stage" or "random-chunk")."""
     config.validate()
     if config.method == "random-chunk":
+        from tokwork.trainers.supertoken.random_chunk import train_random_chunk
+
         return train_random_chunk(corpus, config, text_field=text_field, progress=progress)
+    from tokwork.trainers.supertoken.two_stage import train_two_stage
+
     return train_two_stage(corpus, config, text_field=text_field, progress=progress)

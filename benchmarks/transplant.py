@@ -9,11 +9,22 @@ the original model with its own tokenizer.
 mergekit-tokensurgeon (installed only in its own venv, MERGEKIT_VENV, default /work/team/venvs/mergekit)
 runs as a subprocess on the same source, target and donor embeddings: the MiniLM vectors of the GPT-2
 tokens are wrapped as a donor checkpoint (a one-layer Llama whose tied embedding matrix is those vectors,
-with the GPT-2 tokenizer). Its `omp` (same k) and `common_interpolation` are timed against tokwork's
-`tokwork transplant --method omp --donor DONOR_CHECKPOINT`, both as fresh processes with one thread,
-alternating, and their outputs are scored like ours. Scoring uses the threads torch picks (2 here).
+with the GPT-2 tokenizer). Every method of it that the issue names (`mean`, `subword`,
+`common_interpolation`, `landmark_pca`, `omp`, all with k = 64) runs in the same run as tokwork's
+`tokwork transplant --method omp --donor DONOR_CHECKPOINT`, each as a fresh process with one thread, and
+their outputs are scored like ours; a method that fails is recorded with its error, not left out.
+Scoring uses the threads torch picks (2 here).
+
+Each row keeps bits per byte on each text as well as pooled: the texts differ (a legal declaration, a
+software manual), and some gaps between methods change sign from one to the other, so `per_text_gaps` lists,
+for every pair of rows on each target, the difference on each text and whether its sign flips.
 
     .venv/bin/python benchmarks/transplant.py     # needs make model, make corpora and the mergekit venv
+
+The mergekit venv, kept apart so that mergekit never becomes a dependency of tokwork:
+
+    python3 -m venv /work/team/venvs/mergekit
+    /work/team/venvs/mergekit/bin/pip install torch==2.13.0 mergekit==0.1.5
 """
 
 from __future__ import annotations
@@ -42,7 +53,7 @@ RESULTS = REPO / "benchmarks" / "results" / "transplant.json"
 METHODS = (("random", "random", {}), ("mean", "mean", {}), ("subword-mean", "subword-mean", {}),
            ("subword-mean+calibration", "subword-mean", {"calibrate": 0.5}), ("hybrid", "hybrid", {}),
            ("omp", "omp", {}))
-MERGEKIT_METHODS = ("omp", "common_interpolation")
+MERGEKIT_METHODS = ("mean", "subword", "common_interpolation", "landmark_pca", "omp")
 HELDOUT_CHARS = 24_000
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 
@@ -112,14 +123,15 @@ def donor_checkpoint(target: Path, folder: Path) -> Path:
     return folder
 
 
-def timed(command: list[str], *, cwd: Path = REPO) -> float:
-    """Wall time of a command run as a fresh process with one thread; fails loudly."""
+def timed(command: list[str], *, cwd: Path = REPO) -> tuple[float, str | None]:
+    """Wall time of a command run as a fresh process with one thread, and its error (None if it worked)."""
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env={**os.environ, **ONE_THREAD}, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(command)}\n{done.stderr[-3000:]}")
-    return seconds
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        return seconds, f"exit {done.returncode}: {lines[-1] if lines else 'no message'}"
+    return seconds, None
 
 
 def mergekit_command(venv: Path, source: Path, donor: Path, out: Path, method: str) -> list[str]:
@@ -133,32 +145,72 @@ def tokwork_command(source: Path, target: Path, donor: Path, out: Path) -> list[
 
 
 def side_by_side(source: Path, target: Path, texts, *, venv: Path, repeats: int) -> dict:
-    """tokwork's OMP against mergekit's OMP and common_interpolation: times (alternating) and BPB."""
+    """tokwork's OMP against every mergekit method named in MERGEKIT_METHODS: times (alternating) and BPB."""
     from tokwork import load_tokenizer
     from tokwork.transplant.checkpoint import load_checkpoint
 
     donor = donor_checkpoint(target, WORK / "donor-minilm-gpt2")
     outs = {name: WORK / f"sbs-{name}" for name in ("tokwork-omp", *(f"mergekit-{m}" for m in MERGEKIT_METHODS))}
     times: dict[str, list[float]] = {name: [] for name in outs}
+    errors: dict[str, str] = {}
     for _ in range(repeats):
         for name, out in outs.items():
+            if name in errors:
+                continue
             if out.exists():
                 shutil.rmtree(out)
             if name == "tokwork-omp":
                 command = tokwork_command(source, target, donor, out)
             else:
                 command = mergekit_command(venv, source, donor, out, name.removeprefix("mergekit-"))
-            times[name].append(timed(command))
-            print(f"  {name}: {times[name][-1]:.1f} s", flush=True)
+            seconds, error = timed(command)
+            if error:
+                errors[name] = error
+                print(f"  {name}: failed after {seconds:.1f} s ({error})", flush=True)
+            else:
+                times[name].append(seconds)
+                print(f"  {name}: {seconds:.1f} s", flush=True)
     rows = {}
     gpt2 = load_tokenizer(target)
     for name, out in outs.items():
+        if name in errors:
+            rows[name] = {"failed": errors[name]}
+            continue
         model = load_checkpoint(out, tokenizer=target).model
         rows[name] = {"seconds": [round(t, 2) for t in times[name]],
                       "median_seconds": round(statistics.median(times[name]), 2), **score(model, gpt2, texts)}
         print(f"  {name}: {rows[name]['median_seconds']} s, {rows[name]['bits_per_byte']} bits/byte", flush=True)
-    rows["omp_time_ratio"] = round(rows["tokwork-omp"]["median_seconds"] / rows["mergekit-omp"]["median_seconds"], 3)
+    if "bits_per_byte" in rows.get("mergekit-omp", {}):
+        rows["omp_time_ratio"] = round(rows["tokwork-omp"]["median_seconds"] / rows["mergekit-omp"]["median_seconds"],
+                                       3)
     return rows
+
+
+def target_rows(report: dict, target: str) -> dict[str, dict]:
+    """Every scored row on one target (tokwork's methods; for GPT-2 also mergekit's), by display name."""
+    rows = {f"tokwork {label}": row for label, row in report["targets"].get(target, {}).items()}
+    if target == "gpt2":
+        for name, row in report.get("side_by_side_gpt2", {}).items():
+            if name.startswith("mergekit-") and "per_text" in row:
+                rows[f"mergekit {name.removeprefix('mergekit-')}"] = row
+    return rows
+
+
+def per_text_gaps(report: dict, target: str) -> list[dict]:
+    """For every pair of rows on a target: the BPB difference on each text and pooled, and whether the sign
+    of the difference flips between texts (then "which is better" depends on the text)."""
+    rows = target_rows(report, target)
+    names = list(rows)
+    gaps = []
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            by_text = {text: round(rows[first]["per_text"][text] - rows[second]["per_text"][text], 4)
+                       for text in rows[first]["per_text"]}
+            signs = {(value > 0) - (value < 0) for value in by_text.values()}
+            gaps.append({"first": first, "second": second, "per_text": by_text,
+                         "pooled": round(rows[first]["bits_per_byte"] - rows[second]["bits_per_byte"], 4),
+                         "sign_flips": {-1, 1} <= signs})
+    return gaps
 
 
 def donor_duplicates(source: Path, target: Path) -> dict:
@@ -192,8 +244,16 @@ def save(report: dict) -> None:
     RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
+def figure(bits: float, digits: int = 3, *, sign: bool = False) -> str:
+    """A bits-per-byte figure for a table; a diverged one (mergekit's omp on MiniLM vectors) in powers of ten."""
+    if abs(bits) > 100:
+        return f"diverged ({bits:.1e})"
+    return f"{bits:+.{digits}f}" if sign else f"{bits:.{digits}f}"
+
+
 def markdown_table(report: dict) -> str:
-    """The README table: bits per byte per method and target, the floor and mergekit's rows."""
+    """The README tables: bits per byte per method and target with the floor and mergekit's rows; then, on
+    each target, every row per text, with its gap to the floor on each text and the spread between them."""
     names = list(report["targets"])
     lines = ["| init of the new rows | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
              "| none: SmolLM2 with its own tokenizer (floor) | "
@@ -202,12 +262,31 @@ def markdown_table(report: dict) -> str:
         cells = [f"{report['targets'][n][label]['bits_per_byte']:.3f}" if label in report["targets"][n] else "—"
                  for n in names]
         lines.append(f"| tokwork `{label}` | " + " | ".join(cells) + " |")
-    side = report.get("side_by_side_gpt2")
-    if side:
-        for name in ("tokwork-omp", "mergekit-omp", "mergekit-common_interpolation"):
-            cells = [f"{side[name]['bits_per_byte']:.3f}" if n == "gpt2" else "—" for n in names]
-            lines.append(f"| {name} (written checkpoint, {side[name]['median_seconds']:.0f} s) | "
-                         + " | ".join(cells) + " |")
+    side = report.get("side_by_side_gpt2", {})
+    for name, row in side.items():
+        if not isinstance(row, dict):
+            continue
+        cells = [(figure(row["bits_per_byte"]) if "bits_per_byte" in row else "failed") if n == "gpt2" else "—"
+                 for n in names]
+        when = f", {row['median_seconds']:.0f} s" if "median_seconds" in row else ""
+        lines.append(f"| {name} (written checkpoint{when}) | " + " | ".join(cells) + " |")
+    texts = list(report["floor"]["per_text"])
+    floor = report["floor"]["per_text"]
+    for target in names:
+        lines += ["", f"| {target} target | " + " | ".join(texts) + " | pooled | "
+                  + " | ".join(f"gap to floor, {t}" for t in texts) + " | spread of the gaps |",
+                  "|---" * (2 * len(texts) + 3) + "|"]
+        for name, row in target_rows(report, target).items():
+            gaps = [row["per_text"][t] - floor[t] for t in texts]
+            lines.append(f"| {name} | " + " | ".join(figure(row["per_text"][t], 4) for t in texts)
+                         + f" | {figure(row['bits_per_byte'], 4)} | "
+                         + " | ".join(figure(g, 4, sign=True) for g in gaps) + f" | {figure(max(gaps) - min(gaps), 4)} |")
+        flips = [g for g in per_text_gaps(report, target) if g["sign_flips"]]
+        if flips:
+            lines += ["", f"Pairs on the {target} target whose order changes between the texts (first minus second):"]
+            lines += [f"- {g['first']} vs {g['second']}: "
+                      + ", ".join(f"{t} {v:+.4f}" for t, v in g["per_text"].items()) + f" (pooled {g['pooled']:+.4f})"
+                      for g in flips]
     return "\n".join(lines)
 
 
@@ -259,6 +338,7 @@ def main() -> None:
                   f"({rows[label]['method_seconds']} s)", flush=True)
         report["targets"][name] = rows
         save(report)
+    report["per_text_gaps"] = {name: per_text_gaps(report, name) for name in targets}
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                          "versions": versions(args.mergekit_venv)}

@@ -88,6 +88,10 @@ class PageText(HTMLParser):
         "shortcontents", "headerlink", "related", "sphinxsidebar", "footer", "mobile-nav",
         "menu-wrapper", "Contents_element", "navigation", "search", "contentinfo"})
     SKIP_IDS = frozenset({"toc", "footer", "footer-text", "banner", "title", "navigation"})
+    # elements without content or end tag: a skip class on one of them (<input class="search">) must not
+    # start a skip that no end tag would close
+    VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+                      "track", "wbr"})
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -98,8 +102,8 @@ class PageText(HTMLParser):
         marks = {*(attrs.get("class") or "").split(), attrs.get("role") or ""}
         if self.skip_tag:
             self.skip_depth += tag == self.skip_tag
-        elif (tag in self.SKIP_TAGS or marks & self.SKIP_CLASSES
-              or attrs.get("id") in self.SKIP_IDS or any(m.startswith("index-") for m in marks)):
+        elif tag not in self.VOID and (tag in self.SKIP_TAGS or marks & self.SKIP_CLASSES
+                                       or attrs.get("id") in self.SKIP_IDS or any(m.startswith("index-") for m in marks)):
             self.skip_tag, self.skip_depth = tag, 1
         elif tag in self.BLOCKS:
             self.flush()

@@ -25,11 +25,12 @@ from tokwork.metrics.compression import TextCounts, compression_metrics, normali
 from tokwork.metrics.entropy import DEFAULT_ALPHA, entropy_profile
 from tokwork.metrics.entropy import MEASURES as ENTROPY_MEASURES
 from tokwork.metrics.integrity import MEASURES as INTEGRITY_MEASURES
-from tokwork.metrics.jobs import BenchJob, cached_tokenizer, run_job, run_task, token_lengths, tokenizer_tasks
+from tokwork.metrics.jobs import BenchJob, cached_tokenizer, run_job, token_lengths
 from tokwork.metrics.lexicon import lexicon_spec, read_word_list
 from tokwork.metrics.parallel import ParallelCorpus, load_parallel_corpus
 from tokwork.metrics.premiums import premium_summary, premiums_by_script
 from tokwork.metrics.scripts import UNKNOWN_SCRIPT, is_non_latin
+from tokwork.metrics.tasks import run_task, tokenizer_tasks, worker_tasks
 from tokwork.metrics.words import has_words
 from tokwork.outputs import check_output_directory
 
@@ -160,7 +161,9 @@ def run_bench(config: BenchConfig, *, engine: str = "local", workers: int | None
     Jobs run in this process (`workers=1`), on `workers` processes of this machine (None: one per CPU,
     at most one per tokenizer) or on Ray workers (`engine="ray"`, the cluster at `address`): the results
     do not depend on where jobs run. In this process jobs go language by language, so that per-text
-    caches serve every tokenizer in turn; elsewhere each task is one tokenizer's jobs (`tokenizer_tasks`).
+    caches serve every tokenizer in turn; elsewhere a task holds every job of one or more tokenizers
+    (`tokwork.metrics.tasks`: on this machine's processes one task per worker, balanced; on Ray one per
+    tokenizer).
     """
     started = time.perf_counter()
     check_engine(engine)
@@ -174,7 +177,8 @@ def run_bench(config: BenchConfig, *, engine: str = "local", workers: int | None
     if in_this_process:
         results = run_jobs(run_job, jobs, description="measuring", progress=progress)
     else:
-        tasks = run_jobs(run_task, tokenizer_tasks(jobs), engine=engine, workers=workers, address=address,
+        grouped = worker_tasks(jobs, workers) if engine == "local" else tokenizer_tasks(jobs)
+        tasks = run_jobs(run_task, grouped, engine=engine, workers=workers, address=address,
                          description="measuring", progress=progress)
         results = [result for task in tasks for result in task]
     languages = {code: {"name": lang.name, "script": lang.script, "bcp47": lang.bcp47,

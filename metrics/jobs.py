@@ -5,11 +5,8 @@ text, a lexicon spec, options) and returns plain data (ints, floats, strings, li
 any order, in any process or on any machine and give the same results; `tokwork.metrics.bench` combines
 them. Loaded tokenizers and lexicons are cached per process, which changes speed, never results.
 
-Loading a tokenizer (parsing its file, building its byte view) is single-threaded and holds the GIL, and
-for a handful of large vocabularies it is most of a benchmark's time; threads cannot overlap it, processes
-can. So where jobs leave this process, a task is every job of one tokenizer (`tokenizer_tasks`), which
-loads that tokenizer in one worker only; tasks go out slowest to load first, so that the last one to start
-is a short one.
+Where jobs leave this process they travel in tasks (`tokwork.metrics.tasks`), each holding every job of
+one or more tokenizers, so that a tokenizer is loaded in one worker only.
 
 Counts of bytes and characters are of the input text, as the corpus holds it; the tokens spell the text
 after the tokenizer's own normalisation (`Tokenizer.normalize`: NFC for Qwen 3), so words are found and
@@ -24,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tokwork.loader import load_tokenizer, tokenizer_file
+from tokwork.loader import load_tokenizer
 from tokwork.metrics.compression import TextCounts
 from tokwork.metrics.entropy import DEFAULT_ALPHA, entropy_profile
 from tokwork.metrics.integrity import integrity_metrics, lexicon_mask, word_candidate
@@ -150,24 +147,3 @@ def run_job(job: BenchJob) -> dict:
         "integrity": integrity,
         "unigram": {"ids": unique_ids.tolist(), "counts": counts.tolist()},
     }
-
-
-def tokenizer_tasks(jobs: list[BenchJob]) -> list[tuple[BenchJob, ...]]:
-    """The jobs grouped into one task per tokenizer, the slowest tokenizer to load first."""
-    groups: dict[str, list[BenchJob]] = {}
-    for job in jobs:
-        groups.setdefault(job.tokenizer_path, []).append(job)
-    order = sorted(groups, key=load_size, reverse=True)
-    return [tuple(groups[path]) for path in order]
-
-
-def load_size(path: str) -> int:
-    """About how many bytes loading the tokenizer at `path` parses, which is what its loading time follows:
-    its file, but for a .tiktoken file the tokenizer.json it is converted to, about four times the size."""
-    file = tokenizer_file(path)
-    return file.stat().st_size * (4 if file.suffix == ".tiktoken" else 1)
-
-
-def run_task(jobs: tuple[BenchJob, ...]) -> list[dict]:
-    """Run one task's jobs (every language of one tokenizer) in turn."""
-    return [run_job(job) for job in jobs]

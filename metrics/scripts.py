@@ -15,8 +15,6 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 
-from fontTools.unicodedata import script as unicode_script
-
 LATIN = "Latn"
 UNKNOWN_SCRIPT = "unknown"
 # Script property values that belong to no one writing system: Common, Inherited, Unknown (unassigned).
@@ -29,6 +27,8 @@ KANA_SHARE_OF_JAPANESE = 0.1
 
 def letter_scripts(text: str) -> Counter[str]:
     """How many letters of `text` each script has (ISO 15924 codes; shared letters left out)."""
+    from fontTools.unicodedata import script as unicode_script  # only where no table names the script
+
     counts: Counter[str] = Counter()
     for char, count in Counter(text).items():
         if unicodedata.category(char).startswith("L"):

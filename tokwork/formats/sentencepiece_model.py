@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
-import sentencepiece as spm
+from typing import TYPE_CHECKING
 
 from tokwork.byteview import ByteView, build_byte_view, byte_fallback_value
 from tokwork.errors import TokenizerFormatError
 from tokwork.tokenizer import SpecialTokens, Tokenizer
+
+if TYPE_CHECKING:  # the library itself loads with the first model (every command that opens a tokenizer
+    import sentencepiece as spm  # imports this module, and most never read a .model file)
 
 SPACE_MARK = "▁"
 MODEL_NAME = "tokenizer.model"
@@ -39,6 +41,8 @@ class SentencePieceTokenizer(Tokenizer):
     @classmethod
     def from_path(cls, path: Path) -> SentencePieceTokenizer:
         """Load a `.model` file; raises `TokenizerFormatError` when it is not a SentencePiece model."""
+        import sentencepiece as spm
+
         try:
             processor = spm.SentencePieceProcessor(model_file=str(path))
         except (RuntimeError, OSError) as err:
@@ -49,6 +53,8 @@ class SentencePieceTokenizer(Tokenizer):
     @classmethod
     def from_bytes(cls, model: bytes, *, source: Path | None = None) -> SentencePieceTokenizer:
         """Wrap a serialized model (as the trainer returns it)."""
+        import sentencepiece as spm
+
         return cls(spm.SentencePieceProcessor(model_proto=model), source=source)
 
     def encode(self, text: str, *, add_special_tokens: bool = False, parse_special: bool = False) -> list[int]:

@@ -65,10 +65,10 @@ def _candidates(path: str) -> dict[int, str | None]:
 def word_candidates(path: str, ids: list[int]) -> list[str | None]:
     """`word_candidate` of each id, computed once per tokenizer and id."""
     known = _candidates(path)
-    view = cached_tokenizer(path).byte_view
-    for token_id in ids:
-        if token_id not in known:
-            known[token_id] = word_candidate(view[token_id])
+    missing = [token_id for token_id in ids if token_id not in known]
+    if missing:
+        for token_id, piece in zip(missing, cached_tokenizer(path).byte_view.pieces(missing), strict=True):
+            known[token_id] = word_candidate(piece)
     return [known[i] for i in ids]
 
 

@@ -263,3 +263,18 @@ def test_tiktoken_conversion_keeps_one_merge_per_token_the_last_join_of_its_byte
     expected = {"abc": [6], "cab": [9], "bca": [5, 0], "abcab": [6, 4], "xabc": [3, 6], "cxab": [2, 8]}
     assert {text: backend.encode(text).ids for text in expected} == expected
     assert len(json.loads(backend.to_str())["model"]["merges"]) == 6
+
+
+def test_pieces_of_a_stored_view_equal_one_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKWORK_CACHE", str(tmp_path / "cache"))
+    file = tmp_path / "qwen3" / "tokenizer.json"
+    file.parent.mkdir()
+    shutil.copy(reference_tokenizer_path("qwen3") / "tokenizer.json", file)
+    built = load_tokenizer(file).byte_view  # builds and stores the view
+    ids = [0, 151643, 5, 151643, 42, len(built) - 1, 198, 5]  # a special (no bytes), repeats, the last id
+    stored = load_tokenizer(file)._stored_byte_view
+    assert stored is not None and stored._packed is not None and "_packed_lists" not in stored.__dict__
+    assert stored.pieces(ids) == [built[i] for i in ids] and stored.pieces([]) == []
+    assert stored.pieces(ids) == [stored[i] for i in ids]  # also once indexing has listed the offsets
+    assert built.pieces(ids) == [built[i] for i in ids]  # a view built in memory
+    assert None in stored.pieces(ids)

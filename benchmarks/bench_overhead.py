@@ -23,6 +23,7 @@ from a quiet machine.
 
     .venv/bin/python benchmarks/bench_overhead.py                 # needs `make tokenizers`
     .venv/bin/python benchmarks/bench_overhead.py --repeats 2 --configs 2x10 --json /tmp/overhead.json
+    .venv/bin/python benchmarks/bench_overhead.py --pool benchmarks/results/bench_overhead*.json
 """
 
 from __future__ import annotations
@@ -175,6 +176,20 @@ def measure(tokenizers: dict[str, str], languages: list[str], repeats: int, work
     }
 
 
+def pooled(paths: list[Path]) -> None:
+    """Print, per configuration, the median and quartiles of the within-round ratios pooled over several
+    runs' JSON files: each round pairs the sides closely in time, so the pooled rounds stand up to a
+    machine whose speed drifts between runs better than one run's ratio of medians does."""
+    runs = [json.loads(path.read_text(encoding="utf-8"))["runs"] for path in paths]
+    for config in dict.fromkeys(run["config"] for file in runs for run in file):
+        for side, peer in PEERS.items():
+            ratios = [a / b for file in runs for run in file if run["config"] == config
+                      for a, b in zip(run["seconds"][side], run["seconds"][peer], strict=True)]
+            low, middle, high = statistics.quantiles(ratios, n=4)
+            print(f"{config}: {side} / {peer}: median {middle:.3f} of {len(ratios)} rounds "
+                  f"(quartiles {low:.3f}-{high:.3f})")
+
+
 def main() -> None:
     from tokwork.metrics.bench import reference_tokenizers
     from tokwork.metrics.parallel import DEFAULT_LANGUAGES, available_languages
@@ -184,7 +199,12 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["6x76", "6x56", "2x10"],
                         help="6x76: all languages; 6x56: the default ones; 2x10: gpt2 and llama3 on 10")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "bench_overhead.json")
+    parser.add_argument("--pool", type=Path, nargs="+", metavar="JSON",
+                        help="only print the within-round ratios pooled over these runs' JSON files")
     args = parser.parse_args()
+    if args.pool:
+        pooled(args.pool)
+        return
     references = reference_tokenizers()
     if len(references) < 6:
         raise SystemExit("the reference tokenizers are missing; run `make tokenizers` first")

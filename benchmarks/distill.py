@@ -3,7 +3,8 @@
 The teacher is SmolLM2-135M with its own tokenizer; the students are it transplanted (the best
 zero-shot method of benchmarks/transplant.py, hybrid) onto GPT-2's vocabulary and onto the 32k English
 BPE of that benchmark. Each student is distilled on the en-docs training split with one loss (alm, lm,
-alm+lm) and one choice of what learns (new-rows, embeddings, all), and scored at several points on the
+alm+lm; LOSS:space for `--alm-chunks space`) and one choice of what learns (new-rows, embeddings, all), and
+scored at several points on the
 held-out English of benchmarks/transplant.py (English UDHR + the opening of corpora/en/heldout.txt;
 never trained on), pooled and per text, and on two non-English UDHR texts (what the model knows outside
 the training text). Points are reached by resuming the same run (`tokwork distill` resumes exactly), so
@@ -107,7 +108,9 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     card = read_distill_card(out) if resume and is_distill_folder(out) else None
 
     def train_to(steps: int):  # a resumed run keeps its own settings; only the step count is new
-        config = DistillConfig(loss=loss, train=train, steps=steps, save_every=10_000, learning_rate=learning_rate)
+        parts, _, chunks = loss.partition(":")  # alm:space -> --loss alm --alm-chunks space
+        config = DistillConfig(loss=parts, train=train, steps=steps, save_every=10_000, learning_rate=learning_rate,
+                               alm_chunks=chunks or "token")
         return distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False,
                        max_seconds=max_seconds)
 
@@ -129,7 +132,7 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         row = {"minutes": round(spent, 2), "wall_minutes": round(card.seconds / 60, 2),
                "step": card.step, **({"quiet_minutes": round(card.step * step_minutes, 2)} if step_minutes else {}),
                **score(out, texts if last else english),
-               "loss": {k: v for k, v in card.history[-1].items() if k in ("alm", "lm")}}
+               "loss": {k: v for k, v in card.history[-1].items() if k in ("alm", "latents", "lm")}}
         points.append(row)
         print(f"  {loss:7s} {train:10s} {row['minutes']:6.2f} min  step {row['step']:5d}  "
               f"BPB {row['bits_per_byte']:.4f}  {row['per_text']}", flush=True)
@@ -168,7 +171,8 @@ def interleaved(teacher: Path, student: Path, corpus: Path, *, runs: list[str], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", nargs="+", default=["gpt2"], choices=["gpt2", "bpe32k-en"])
-    parser.add_argument("--losses", nargs="+", default=["alm", "lm", "alm+lm"])
+    parser.add_argument("--losses", nargs="+", default=["alm", "lm", "alm+lm"],
+                        help="losses as --loss takes them; LOSS:space also sets --alm-chunks space (e.g. alm:space)")
     parser.add_argument("--trains", nargs="+", default=["all", "new-rows"])
     parser.add_argument("--minutes", nargs="+", type=float, default=[2, 4, 7, 10])
     parser.add_argument("--at-steps", nargs="+", type=int, default=None, metavar="STEPS",
@@ -239,7 +243,7 @@ def main() -> None:
                 save()
 
             def folder_of(name: str, target=target) -> Path:
-                return WORK / f"{target}-{name.replace('/', '-')}{suffix.replace(' ', '-')}"
+                return WORK / f"{target}-{name.replace('/', '-').replace(':', '-')}{suffix.replace(' ', '-')}"
 
             interleaved(teacher, student, corpus, runs=runs, at_steps=args.at_steps, texts=texts,
                         folder_of=folder_of, deadline=deadline, threads=args.threads, on_round=keep,
@@ -247,7 +251,7 @@ def main() -> None:
             continue
         for loss, train in (run_name.split("/") for run_name in runs):
             started = time.perf_counter()
-            name = f"{loss}/{train}" + (f"@{args.learning_rate:g}" if args.learning_rate is not None else "")
+            name = f"{loss}/{train}" + (f"@{args.learning_rate:g}" if args.learning_rate is not None else "") + suffix
             earlier = rows.get(name, {}) if args.resume else {}
             step_minutes = None
             if args.quiet_step_cost and "step_cost" in earlier:  # calibrated on an earlier resume: keep it
@@ -258,7 +262,7 @@ def main() -> None:
                 earlier["step_cost"] = {"minutes_per_step": round(step_minutes, 4),
                                         "from_point": calibration["minutes"]}
             points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
-                         out=WORK / f"{target}-{name.replace('/', '-')}", threads=args.threads, resume=args.resume,
+                         out=WORK / f"{target}-{name.replace('/', '-').replace(':', '-').replace(' ', '-')}", threads=args.threads, resume=args.resume,
                          step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate)
             rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}

@@ -83,24 +83,46 @@ def capped_train_text(folder: Path, cap: int | None) -> tuple[bytes, int, int]:
     return b"\n\n".join(pieces) + b"\n", len(chosen), len(documents)
 
 
-def prepare(work: Path, codes: list[str], corpora: Path, *, cap: int, english_cap: int | None) -> dict:
-    """Write train/<code>.txt, dev/<code>.txt (UDHR blocks before DEV_BLOCKS) and udhr-heldout/<code>.txt
+def without_lines(text: bytes, unwanted: set[str]) -> tuple[bytes, int]:
+    """`text` without the lines whose NFC text (whitespace runs as one space) is in `unwanted`; how many went."""
+    kept, dropped = [], 0
+    for line in text.decode("utf-8").split("\n"):
+        if " ".join(unicodedata.normalize("NFC", line).split()) in unwanted:
+            dropped += 1
+        else:
+            kept.append(line)
+    return "\n".join(kept).encode("utf-8"), dropped
+
+
+def prepare(work: Path, codes: list[str], corpora: Path, *, cap: int, english_cap: int | None,
+            dev: str = "udhr") -> dict:
+    """Write train/<code>.txt, dev/<code>.txt (UDHR blocks before DEV_BLOCKS, and with dev
+    "udhr+mediawiki" MediaWiki's messages, which then leave the training text) and udhr-heldout/<code>.txt
     (the rest, with languages.tsv); return what the mix holds per language."""
     from tokwork.metrics.parallel import SHIPPED_UDHR, split_blocks
 
     for name in ("train", "dev", "udhr-heldout"):
         (work / name).mkdir()
+    messages = {code: [] for code in codes}
+    if dev == "udhr+mediawiki":
+        from mediawiki_dev import mediawiki_messages
+
+        messages = mediawiki_messages(codes)
     mix = {}
     for code in codes:
         original = (SHIPPED_UDHR / f"{code}.txt").read_text(encoding="utf-8")
         blocks = split_blocks(unicodedata.normalize("NFC", original))
-        (work / "dev" / f"{code}.txt").write_text("\n\n".join(blocks[:DEV_BLOCKS]) + "\n", encoding="utf-8")
+        (work / "dev" / f"{code}.txt").write_text("\n\n".join(blocks[:DEV_BLOCKS] + messages[code]) + "\n",
+                                                  encoding="utf-8")
         (work / "udhr-heldout" / f"{code}.txt").write_text("\n\n".join(blocks[DEV_BLOCKS:]) + "\n",
                                                            encoding="utf-8")
         folder = corpora / ("en-docs" if code == PIVOT else code)
         text, taken, available = capped_train_text(folder, english_cap if code == PIVOT else cap)
+        text, dropped = without_lines(text, set(messages[code])) if messages[code] else (text, 0)
         (work / "train" / f"{code}.txt").write_bytes(text)
         mix[code] = {"train_bytes": len(text), "documents": taken, "documents_available": available,
+                     **({"dev_messages": len(messages[code]), "dev_lines_dropped_from_training": dropped}
+                        if messages[code] else {}),
                      "heldout_bytes": (folder / "heldout.txt").stat().st_size,
                      "udhr_nfc_length_change": len(unicodedata.normalize("NFC", original)) - len(original)}
     shutil.copy(SHIPPED_UDHR / "languages.tsv", work / "udhr-heldout" / "languages.tsv")
@@ -249,6 +271,9 @@ def main() -> None:
     parser.add_argument("--split", default=SPLIT, help="pre-tokenization pattern of every trained tokenizer")
     parser.add_argument("--mix", type=float, default=MIX, help="--parity-mix of the hybrid row")
     parser.add_argument("--languages", nargs="+", help="a subset of the multilingual languages (smoke tests)")
+    parser.add_argument("--dev", choices=["udhr", "udhr+mediawiki"], default="udhr",
+                        help="what parity balances: UDHR articles 0-15, or those and MediaWiki's messages "
+                             "(benchmarks/mediawiki_dev.py; software text, nearer the documentation)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "parity.json")
     args = parser.parse_args()
     corpora = cache_root() / "corpora"
@@ -262,7 +287,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tokwork-parity-") as tmp:
         work = Path(tmp)
-        mix = prepare(work, codes, corpora, cap=args.cap, english_cap=args.english_cap)
+        mix = prepare(work, codes, corpora, cap=args.cap, english_cap=args.english_cap, dev=args.dev)
         total = sum(m["train_bytes"] for m in mix.values())
         print(f"{len(codes)} languages, {total / 1e6:.1f} MB of training text ({mix[PIVOT]['train_bytes'] / total:.0%}"
               f" English), dev: UDHR blocks 0-{DEV_BLOCKS - 1}; {os.cpu_count()} CPUs, load "
@@ -283,7 +308,8 @@ def main() -> None:
         "benchmark": "parity", "cpus": os.cpu_count(), "python": sys.version.split()[0],
         "setup": {"sizes": args.sizes, "cap_bytes_per_language": args.cap, "english_cap_bytes": args.english_cap,
                   "split": args.split,
-                  "mix": args.mix, "pivot": PIVOT, "dev": f"UDHR blocks 0-{DEV_BLOCKS - 1} (preamble, articles 1-15), NFC",
+                  "mix": args.mix, "pivot": PIVOT, "dev": f"UDHR blocks 0-{DEV_BLOCKS - 1} (preamble, articles 1-15), NFC"
+                  + (", and MediaWiki's messages (benchmarks/mediawiki_dev.py)" if args.dev != "udhr" else ""),
                   "udhr_heldout": f"UDHR blocks {DEV_BLOCKS}-30 (articles {DEV_BLOCKS}-30), NFC",
                   "heldout": "each language's heldout.txt (English: en-docs), encoded whole",
                   "training_text": mix, "training_bytes": total,

@@ -110,8 +110,7 @@ def _first_batch_loss(teacher, student, corpus, config: DistillConfig) -> dict[s
     teacher_cp, student_cp = load_checkpoint(teacher), load_checkpoint(student)
     distiller = Distiller(teacher_cp, student_cp, config, torch.device("cpu"),
                           new_row_ids(teacher_cp, student_cp), [corpus])
-    texts = [next(distiller.texts) for _ in range(config.batch_size)]
-    batch = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer)
+    batch = distiller.batch([next(distiller.texts) for _ in range(config.batch_size)])
     with torch.no_grad():
         return {name: float(value) for name, value in distiller.losses(batch).items()}
 
@@ -123,6 +122,95 @@ def test_alm_is_zero_for_the_same_model_and_positive_for_the_transplant(pair):
     assert same["alm"] == 0.0 and same["lm"] > 0
     transplanted = _first_batch_loss(teacher, student, corpus, config)
     assert transplanted["alm"] > 1e-3
+
+
+def test_space_chunks_end_only_where_a_space_follows(gpt2_and_sentencepiece):
+    from tokwork.transplant.distill.chunks import offsets_before_spaces
+
+    gpt2, sentencepiece = gpt2_and_sentencepiece
+    text = "The café 日本"
+    teacher_ends = token_byte_ends(gpt2, gpt2.encode(text), text)
+    student_ends = token_byte_ends(sentencepiece, sentencepiece.encode(text), text)
+    assert offsets_before_spaces(text).tolist() == [3, 9]
+    chunks = align_chunks(teacher_ends, student_ends, cut_only_at=offsets_before_spaces(text))
+    # "The" | " café" | " 日本" (the text's end closes the last chunk, which no space follows)
+    assert chunks.spans() == [(0, 3), (3, 9), (9, 16)]
+    assert chunks.teacher_chunks.tolist() == [0, 1, 2, 2, 2, 2, 2]
+    assert chunks.student_chunks.tolist() == [0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]
+
+
+def test_space_chunks_leave_out_each_texts_last_chunk(gpt2_and_sentencepiece):
+    gpt2, sentencepiece = gpt2_and_sentencepiece
+    batch = make_batch(["one two three", "four five"], gpt2, sentencepiece, space_chunks=True)
+    assert batch.chunks == 5 and batch.valid.tolist() == [True, True, False, True, False]
+
+
+def test_space_chunks_refuse_text_without_spaces(pair, tmp_path, capsys):
+    teacher, student, _ = pair
+    corpus = tmp_path / "unspaced.txt"
+    corpus.write_text("\n\n".join("".join(random.Random(i).choices(WORDS, k=12)) for i in range(40)) + "\n",
+                      encoding="utf-8")
+    code = main(["distill", str(teacher), str(student), "--corpus", str(corpus), "-o", str(tmp_path / "out"),
+                 "--steps", "2", "--text-chars", "48", "--batch-size", "2", "--loss", "alm", "--alm-chunks", "space",
+                 "-q"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "use --alm-chunks token" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("chunks", ["token", "space"])
+def test_alm_zero_and_positive_in_either_chunking(pair, chunks):
+    teacher, student, corpus = pair
+    config = _fast(loss="alm", alm_chunks=chunks, train="embeddings")
+    assert _first_batch_loss(teacher, teacher, corpus, config) == {"alm": 0.0}
+    assert _first_batch_loss(teacher, student, corpus, config)["alm"] > 1e-3
+
+
+@pytest.mark.parametrize("layers", ["last", "all"])
+def test_latents_are_zero_for_the_same_model_and_positive_for_the_transplant(pair, layers):
+    teacher, student, corpus = pair
+    config = _fast(loss="alm+latents", latent_layers=layers, train="embeddings")
+    same = _first_batch_loss(teacher, teacher, corpus, config)
+    assert same == {"alm": 0.0, "latents": 0.0}
+    transplanted = _first_batch_loss(teacher, student, corpus, config)
+    assert transplanted["latents"] > 1e-4
+
+
+def test_chunk_last_targets_pick_each_chunks_last_token():
+    from tokwork.transplant.distill.losses import chunk_last_targets
+
+    # two texts of 4 targets each (flattened), chunks 0-1 in the first, 2-3 in the second; 4 is the dummy
+    chunks = torch.tensor([0, 0, 1, 4, 2, 3, 3, 3])
+    assert chunk_last_targets(chunks, 4).tolist() == [1, 2, 4, 7]
+    assert chunk_last_targets(torch.tensor([1, 1, 2]), 3).tolist() == [-1, 1, 2]
+
+
+def test_latent_loss_by_hand():
+    from tokwork.transplant.distill.losses import latent_loss
+
+    teacher = torch.tensor([[[1.0, 2.0], [3.0, 0.0]]])  # one layer, two chunks, width 2
+    student = torch.tensor([[[2.0, 2.0], [3.0, 1.0]]])
+    # channel mean squares 5 and 2: ((1/5) + 0 + 0 + (1/2)) / 4
+    assert latent_loss(teacher, student).item() == pytest.approx((0.2 + 0.5) / 4, rel=1e-6)
+
+
+def test_latent_steps_lower_the_latent_loss(pair):
+    # the pico teacher is a random network, whose hidden states a few steps cannot learn in general; on one
+    # batch they must come closer step by step (the gradient reaches the student through the right states)
+    teacher, student, corpus = pair
+    config = _fast(loss="latents", batch_size=8, train="all")
+    teacher_cp, student_cp = load_checkpoint(teacher), load_checkpoint(student)
+    distiller = Distiller(teacher_cp, student_cp, config, torch.device("cpu"), new_row_ids(teacher_cp, student_cp),
+                          [corpus])
+    batch = distiller.batch([next(distiller.texts) for _ in range(8)])
+    values = []
+    for _ in range(12):
+        loss = distiller.losses(batch)["latents"]
+        values.append(float(loss))
+        loss.backward()
+        distiller.optimizer.step()
+        distiller.optimizer.zero_grad()
+    assert values[-1] < 0.95 * values[0], values
 
 
 @pytest.mark.parametrize("loss", ["alm", "lm", "alm+lm"])
@@ -222,6 +310,10 @@ def bad(pair, tmp_path):
     (("teacher", "student", "empty", "out", ()), "holds no text"),
     (("teacher", "student", "corpus", "out", ("--steps", "0")), "steps must be positive"),
     (("teacher", "student", "corpus", "out", ("--loss", "kl")), "unknown loss"),
+    (("teacher", "student", "corpus", "out", ("--loss", "alm+alm")), "unknown loss"),
+    (("teacher", "student", "corpus", "out", ("--alm-chunks", "word")), "unknown ALM chunks"),
+    (("teacher", "student", "corpus", "out", ("--loss", "latents", "--latent-layers", "first")),
+     "unknown latent layers"),
     (("teacher", "student", "corpus", "foreign", ()), "not a tokwork output"),
     (("teacher", "student", "missing", "out", ()), "does not exist"),
 ])

@@ -65,13 +65,23 @@ class ChunkAlignment:
         return [(int(s), int(e)) for s, e in zip(starts, self.boundaries, strict=True)]
 
 
-def align_chunks(teacher_ends: np.ndarray, student_ends: np.ndarray) -> ChunkAlignment:
+def align_chunks(teacher_ends: np.ndarray, student_ends: np.ndarray,
+                 cut_only_at: np.ndarray | None = None) -> ChunkAlignment:
     """Align two tokenizations of one text, given where each token ends (`token_byte_ends`).
 
     A token belongs to the chunk in which it ends (a lone dummy-prefix token, of no bytes, to the first
-    chunk). Every chunk holds at least one token of each side.
+    chunk). Every chunk holds at least one token of each side. With `cut_only_at` (byte offsets), chunks
+    end only at shared boundaries among those offsets and at the text's end (the last token's end).
     """
     boundaries = np.intersect1d(teacher_ends[teacher_ends > 0], student_ends[student_ends > 0])
+    if cut_only_at is not None and len(boundaries):
+        boundaries = np.union1d(np.intersect1d(boundaries, cut_only_at), boundaries[-1:])
     return ChunkAlignment(boundaries=boundaries,
                           teacher_chunks=np.searchsorted(boundaries, teacher_ends, side="left"),
                           student_chunks=np.searchsorted(boundaries, student_ends, side="left"))
+
+
+def offsets_before_spaces(text: str) -> np.ndarray:
+    """Byte offsets of `text` (UTF-8) that a space byte follows: where a chunk may end in `space` mode."""
+    data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    return np.flatnonzero(data == 0x20)

@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, fields
 
 from tokwork.errors import ParameterError
 
-LOSSES = ("alm", "lm", "alm+lm")
+LOSS_PARTS = ("alm", "latents", "lm")  # joined with "+", in this order: alm, alm+lm, alm+latents, ...
+LATENT_LAYERS = ("last", "all")
+ALM_CHUNKS = ("token", "space")
 TRAINABLE = ("new-rows", "embeddings", "all")
 # Adam's step size per choice of what is trained: rows the transplant made up (SmolLM2's spread about 0.14)
 # may move a long way from their initialisation, the whole network only a little (the usual fine-tuning
@@ -27,7 +29,11 @@ class DistillConfig:
     learning_rate: float | None = None  # None: LEARNING_RATES[train]
     warmup_steps: int = 10
     temperature: float = 100.0  # ALM's binarisation temperature
+    alm_chunks: str = "token"  # token: every shared boundary; space: shared boundaries a space follows, the
+    # space's probability included on both sides, so that both models score the same event
     lm_weight: float = 1.0  # weight of the next-token loss in alm+lm
+    latent_weight: float = 1.0  # weight of the hidden-state term
+    latent_layers: str = "last"  # hidden states matched by the latents term: the last layer's, or every layer's
     seed: int = 0
     bf16: bool = True  # forward passes in bfloat16 autocast where it is faster (a GPU, a CPU with bf16 units)
     save_every: int = 50
@@ -35,8 +41,15 @@ class DistillConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for a setting that makes no sense, naming it."""
-        if self.loss not in LOSSES:
-            raise ParameterError(f"unknown loss '{self.loss}'; choose one of {', '.join(LOSSES)}")
+        parts = self.loss.split("+")
+        if not parts or any(p not in LOSS_PARTS for p in parts) or len(set(parts)) != len(parts):
+            raise ParameterError(f"unknown loss '{self.loss}'; join one or more of {', '.join(LOSS_PARTS)} "
+                                 "with '+' (alm, lm, alm+lm, alm+latents, ...)")
+        if self.alm_chunks not in ALM_CHUNKS:
+            raise ParameterError(f"unknown ALM chunks '{self.alm_chunks}'; choose one of {', '.join(ALM_CHUNKS)}")
+        if self.latent_layers not in LATENT_LAYERS:
+            raise ParameterError(f"unknown latent layers '{self.latent_layers}'; choose one of "
+                                 f"{', '.join(LATENT_LAYERS)}")
         if self.train not in TRAINABLE:
             raise ParameterError(f"unknown --train choice '{self.train}'; choose one of {', '.join(TRAINABLE)}")
         for name in ("steps", "batch_size", "text_chars", "save_every", "log_every"):
@@ -48,8 +61,8 @@ class DistillConfig:
             raise ParameterError(f"learning rate {self.learning_rate} is out of range; use a value in (0, 1)")
         if self.warmup_steps < 0:
             raise ParameterError(f"warm-up steps must not be negative, not {self.warmup_steps}")
-        if not self.temperature > 0 or not self.lm_weight >= 0:
-            raise ParameterError("the ALM temperature must be positive and the LM weight not negative")
+        if not self.temperature > 0 or not self.lm_weight >= 0 or not self.latent_weight >= 0:
+            raise ParameterError("the ALM temperature must be positive and the LM and latent weights not negative")
 
     @property
     def peak_learning_rate(self) -> float:

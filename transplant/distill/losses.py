@@ -7,6 +7,12 @@ Bernoulli distributions. We use the binary KL divergence, which is the paper's b
 minus the teacher's binary entropy: the same gradients for the student, but zero when the student
 matches the teacher, so its value reads as "how far from the teacher". A large temperature keeps the
 gradient alive for unlikely chunks (it tends to a relative error of the chunk's negative log-likelihood).
+
+Two refinements are options: chunks that end only where a space follows, each with the probability that
+the next token starts with that space (`alm_chunks="space"`, after tokenkit's "append space" mode: the
+probability of a token path up to a shared boundary also says that no longer token of that model
+continued there, an event that differs between tokenizers, while "these bytes, then a space" is the same
+event for both where pre-tokenizers cut before a space); and a hidden-state term (`latent_loss`).
 """
 
 from __future__ import annotations
@@ -56,3 +62,27 @@ def alm_loss(teacher_chunks: torch.Tensor, student_chunks: torch.Tensor, *, temp
 def lm_loss(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean next-token negative log-likelihood (nats) over the real (unpadded) targets."""
     return -(logprobs * mask).sum() / mask.sum().clamp(min=1)
+
+
+def chunk_last_targets(chunks: torch.Tensor, count: int) -> torch.Tensor:
+    """For each of `count` chunks, the flattened target index of its last token (-1 for a chunk with none).
+
+    `chunks` maps each target (flattened batch x length-1) to its chunk, padding to the dummy `count`. The
+    model's hidden state at that token has read the whole chunk and nothing after it.
+    """
+    positions = torch.arange(len(chunks), device=chunks.device)
+    last = torch.full((count + 1,), -1, dtype=torch.int64, device=chunks.device)
+    return last.scatter_reduce(0, chunks, positions, reduce="amax", include_self=True)[:-1]
+
+
+def latent_loss(teacher_states: torch.Tensor, student_states: torch.Tensor) -> torch.Tensor:
+    """Squared distance between the two models' hidden states at chunk ends, per channel over the
+    teacher's mean square there (so that no channel of large scale dominates); 0 when they agree.
+
+    Shapes (layers, chunks, width). After a transplant the student is the teacher's network with new
+    embeddings, so at a byte offset where both have just read the same text its hidden states should be
+    the teacher's: a dense target, where ALM gives one number per chunk.
+    """
+    teacher_states = teacher_states.detach().float()
+    scale = teacher_states.pow(2).mean(dim=1, keepdim=True) + 1e-8
+    return ((student_states.float() - teacher_states).pow(2) / scale).mean()

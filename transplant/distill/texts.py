@@ -20,7 +20,7 @@ import torch
 from tokwork.corpus import expand_corpus_paths, shard_texts
 from tokwork.errors import CorpusError
 from tokwork.shards import plan_shards
-from tokwork.transplant.distill.chunks import align_chunks, token_byte_ends
+from tokwork.transplant.distill.chunks import align_chunks, offsets_before_spaces, token_byte_ends
 
 SHUFFLE_BUFFER = 256
 STREAM_SHARD_BYTES = 1 << 16
@@ -105,13 +105,19 @@ def _side(rows: list[list[int]], chunk_rows: list[np.ndarray], offsets: list[int
     return Side(ids, mask, chunks.reshape(-1))
 
 
-def make_batch(texts: list[str], teacher, student) -> Batch:
-    """Tokenize `texts` with both tokenizers, align their chunks, and pad everything into tensors."""
+def make_batch(texts: list[str], teacher, student, *, space_chunks: bool = False) -> Batch:
+    """Tokenize `texts` with both tokenizers, align their chunks, and pad everything into tensors.
+
+    With `space_chunks`, chunks end only where a space follows, and each text's last chunk (which no
+    space follows) is left out of `valid`.
+    """
     teacher_rows, student_rows, teacher_chunks, student_chunks, offsets = [], [], [], [], []
     total = 0
     for text in texts:
         t_ids, s_ids = teacher.encode(text), student.encode(text)
-        alignment = align_chunks(token_byte_ends(teacher, t_ids, text), token_byte_ends(student, s_ids, text))
+        cuts = offsets_before_spaces(text) if space_chunks else None
+        alignment = align_chunks(token_byte_ends(teacher, t_ids, text), token_byte_ends(student, s_ids, text),
+                                 cut_only_at=cuts)
         teacher_rows.append(t_ids)
         student_rows.append(s_ids)
         teacher_chunks.append(alignment.teacher_chunks)
@@ -121,6 +127,8 @@ def make_batch(texts: list[str], teacher, student) -> Batch:
     valid = torch.ones(total, dtype=torch.bool)
     if _prefix(teacher) is None or _prefix(student) is None:
         valid[offsets] = False  # its first token is not predicted by one of the models
+    if space_chunks:
+        valid[[offset - 1 for offset in offsets[1:]] + [total - 1]] = False  # no space follows a text's end
     pads = [t.specials.pad if t.specials.pad is not None else 0 for t in (teacher, student)]
     return Batch(teacher=_side(teacher_rows, teacher_chunks, offsets, total, pads[0], _prefix(teacher)),
                  student=_side(student_rows, student_chunks, offsets, total, pads[1], _prefix(student)),

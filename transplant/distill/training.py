@@ -2,7 +2,7 @@
 
 Each step takes `batch_size` texts from the seeded stream (`texts`), scores them with the teacher (no
 gradients) and the student, and lowers the chosen loss: ALM on aligned chunks, the student's plain
-next-token loss (the baseline), or both. What is trained is the student's new embedding rows (the rows
+next-token loss (the baseline), the teacher's hidden states at chunk ends, or a sum of these. What is trained is the student's new embedding rows (the rows
 no teacher token had), all its embedding rows, or the whole network. The stream, the optimizer's
 moments and the step count are all a resumed run needs to take the steps an uninterrupted run would
 have taken, so resuming gives the same weights bit for bit (same device and thread count).
@@ -26,7 +26,14 @@ from tokwork.transplant.align import align_vocabularies
 from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
 from tokwork.transplant.devices import bfloat16_pays, pick_device
 from tokwork.transplant.distill.config import DistillConfig
-from tokwork.transplant.distill.losses import alm_loss, chunk_logprobs, lm_loss, token_logprobs
+from tokwork.transplant.distill.losses import (
+    alm_loss,
+    chunk_last_targets,
+    chunk_logprobs,
+    latent_loss,
+    lm_loss,
+    token_logprobs,
+)
 from tokwork.transplant.distill.state import (
     DistillCard,
     DistillError,
@@ -78,18 +85,41 @@ def trainable_parameters(model, train: str, new_ids: np.ndarray) -> list[torch.n
     return heads
 
 
-def _scored_chunks(model, side, batch: Batch, *, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token log-probabilities of one side and their sums per aligned chunk (the dummy chunk dropped).
+def space_token_mask(tokenizer, rows: int) -> torch.Tensor:
+    """Which of a model's `rows` output rows are tokens whose bytes start with a space."""
+    view = tokenizer.byte_view
+    mask = torch.zeros(rows, dtype=torch.bool)
+    for token in range(min(rows, tokenizer.vocab_size)):
+        piece = view[token]
+        mask[token] = bool(piece) and piece[:1] == b" "
+    return mask
+
+
+def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str | None = None,
+                   space_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probabilities of one side, their sums per aligned chunk (the dummy chunk dropped) and,
+    with `latent_layers`, the hidden states at each chunk's last token, shape (layers, chunks, width).
+    With `space_mask`, each chunk's sum also holds the log-probability that the next token starts with a
+    space (`alm_chunks="space"`: the chunk's bytes followed by a space, the same event for both models).
 
     The model runs in bfloat16 autocast when `bf16` and the device is fast at it (`tokwork.transplant.devices`); weights,
     log-probabilities and sums stay float32.
     """
     device = side.ids.device
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and bfloat16_pays(device)):
-        logits = model(side.ids, use_cache=False).logits
-    logprobs = token_logprobs(logits, side.ids)
+        output = model(side.ids, use_cache=False, output_hidden_states=latent_layers is not None)
+    logprobs = token_logprobs(output.logits, side.ids)
     sums = chunk_logprobs((logprobs * side.mask).reshape(-1), side.chunks, batch.chunks + 1)[:-1]
-    return logprobs, sums
+    states = None
+    if latent_layers is not None or space_mask is not None:
+        last = chunk_last_targets(side.chunks, batch.chunks).clamp(min=0)
+    if space_mask is not None:
+        after = output.logits[:, 1:].reshape(-1, output.logits.shape[-1])[last].float()
+        sums = sums + torch.logsumexp(after[:, space_mask], -1) - torch.logsumexp(after, -1)
+    if latent_layers is not None:
+        layers = output.hidden_states[-1:] if latent_layers == "last" else output.hidden_states[1:]
+        states = torch.stack([h[:, 1:].reshape(-1, h.shape[-1])[last] for h in layers])
+    return logprobs, sums, states
 
 
 class Distiller:
@@ -106,25 +136,47 @@ class Distiller:
         self.parameters = trainable_parameters(self.student, config.train, new_ids)
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.peak_learning_rate)
         self.texts = training_texts(corpus, text_chars=config.text_chars, seed=config.seed)
+        self.space_masks = (None, None)
+        if config.alm_chunks == "space":
+            self.space_masks = tuple(
+                space_token_mask(tokenizer, model.get_output_embeddings().weight.shape[0]).to(device)
+                for tokenizer, model in ((teacher.tokenizer, self.teacher), (student.tokenizer, self.student)))
 
     def skip(self, steps: int) -> None:
         """Replay the text stream past `steps` finished steps (for a resumed run)."""
         for _ in range(steps * self.config.batch_size):
             next(self.texts)
 
+    def batch(self, texts: list[str]) -> Batch:
+        """`texts` as both models see them, with the chunks this run's ALM compares, on the run's device."""
+        return make_batch(texts, self.teacher_tokenizer, self.student_tokenizer,
+                          space_chunks=self.config.alm_chunks == "space").to(self.device)
+
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The step's loss parts, with gradients into the student."""
         config = self.config
         wanted = config.loss.split("+")
+        layers = config.latent_layers if "latents" in wanted else None
         parts: dict[str, torch.Tensor] = {}
-        if "alm" in wanted:
+        if ("alm" in wanted or layers) and not bool(batch.valid.any()):
+            raise DistillError("no aligned chunk of this batch's texts can be compared"
+                               + (" (no chunk ends before a space; use --alm-chunks token for text written "
+                                  "without spaces)" if config.alm_chunks == "space" else ""))
+        if "alm" in wanted or layers:
             with torch.inference_mode():
-                _, teacher_chunks = _scored_chunks(self.teacher, batch.teacher, batch, bf16=config.bf16)
-            teacher_chunks = teacher_chunks.clone()  # an ordinary tensor, usable in the student's graph
-        logprobs, student_chunks = _scored_chunks(self.student, batch.student, batch, bf16=config.bf16)
+                _, teacher_chunks, teacher_states = _scored_chunks(
+                    self.teacher, batch.teacher, batch, bf16=config.bf16, latent_layers=layers,
+                    space_mask=self.space_masks[0] if "alm" in wanted else None)
+            teacher_chunks = teacher_chunks.clone()  # ordinary tensors, usable in the student's graph
+            teacher_states = teacher_states.clone() if layers else None
+        logprobs, student_chunks, student_states = _scored_chunks(
+            self.student, batch.student, batch, bf16=config.bf16, latent_layers=layers,
+            space_mask=self.space_masks[1] if "alm" in wanted else None)
         if "alm" in wanted:
             parts["alm"] = alm_loss(teacher_chunks[batch.valid], student_chunks[batch.valid],
                                     temperature=config.temperature)
+        if layers:
+            parts["latents"] = latent_loss(teacher_states[:, batch.valid], student_states[:, batch.valid])
         if "lm" in wanted:
             parts["lm"] = lm_loss(logprobs, batch.student.mask)
         return parts
@@ -133,9 +185,11 @@ class Distiller:
         """Take training step `step`; return its loss parts."""
         config = self.config
         texts = [next(self.texts) for _ in range(config.batch_size)]
-        batch = make_batch(texts, self.teacher_tokenizer, self.student_tokenizer).to(self.device)
+        batch = self.batch(texts)
         parts = self.losses(batch)
-        weights = {"alm": 1.0, "lm": config.lm_weight if config.loss == "alm+lm" else 1.0}
+        alone = len(parts) == 1
+        weights = {"alm": 1.0, "lm": 1.0 if alone else config.lm_weight,
+                   "latents": 1.0 if alone else config.latent_weight}
         total = sum(weights[name] * value for name, value in parts.items())
         for group in self.optimizer.param_groups:
             group["lr"] = config.learning_rate_at(step)

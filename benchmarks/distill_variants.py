@@ -1,0 +1,66 @@
+"""Short runs of `tokwork distill` variants on SmolLM2 -> GPT-2's vocabulary, scored at equal steps.
+
+A quick look before a long benchmarks/distill.py run: one variant per call (its loss parts, ALM's chunks,
+the hidden-state layers, the learning rate), trained from the zero-shot hybrid student of
+benchmarks/distill.py on the en-docs training split with 2 threads, and scored on the same held-out
+English (pooled bits per byte) after each of `--steps`. Each row is appended to
+results/distill_variants.jsonl and printed.
+
+    .venv/bin/python benchmarks/distill_variants.py alm-space --loss alm --chunks space --steps 20 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import distill as bench
+import torch
+
+from tokwork.cache import cache_root
+
+RESULTS = Path(__file__).parent / "results" / "distill_variants.jsonl"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", help="the row's name (and its folder under build/bench/distill-variants)")
+    parser.add_argument("--loss", default="alm")
+    parser.add_argument("--chunks", default="token", help="--alm-chunks")
+    parser.add_argument("--layers", default="last", help="--latent-layers")
+    parser.add_argument("--lw", type=float, default=1.0, help="--latent-weight")
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--temp", type=float, default=100.0)
+    parser.add_argument("--steps", type=int, nargs="+", default=[20, 40])
+    parser.add_argument("--target", default="gpt2", choices=["gpt2", "bpe32k-en"])
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    from transformers.utils import logging as transformers_logging
+
+    from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.training import distill
+
+    transformers_logging.disable_progress_bar()
+    teacher = cache_root() / "models" / "smollm2-135m-instruct"
+    student = bench.zero_shot_student(teacher, args.target)
+    corpus = cache_root() / "corpora" / "en-docs" / "train.txt"
+    texts = {k: v for k, v in bench.heldout_texts().items() if k in bench.ENGLISH}
+    out = bench.REPO / "build" / "bench" / "distill-variants" / args.name
+    fresh = True
+    for steps in args.steps:
+        config = DistillConfig(loss=args.loss, train="all", steps=steps, save_every=10_000, learning_rate=args.lr,
+                               latent_layers=args.layers, latent_weight=args.lw, temperature=args.temp,
+                               alm_chunks=args.chunks)
+        card = distill(teacher, student, [corpus], out, config=config, fresh=fresh, progress=False)
+        fresh = False
+        row = {"name": args.name, "step": card.step, "cpu_min": round(card.cpu_seconds / 120, 2),
+               "wall_min": round(card.seconds / 60, 2), **bench.score(out, texts), "loss": card.history[-1]}
+        print(json.dumps(row), flush=True)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with RESULTS.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 from tokwork.errors import ParameterError
 
-LOSS_PARTS = ("alm", "latents", "lm")  # joined with "+", in this order: alm, alm+lm, alm+latents, ...
+LOSS_PARTS = ("alm", "latents", "lm")  # a loss is one part or several joined with "+": alm+lm, alm+latents, ...
 LATENT_LAYERS = ("last", "all")
 ALM_CHUNKS = ("token", "space")
 TRAINABLE = ("new-rows", "embeddings", "all")
@@ -31,7 +31,7 @@ class DistillConfig:
     temperature: float = 100.0  # ALM's binarisation temperature
     alm_chunks: str = "token"  # token: every shared boundary; space: shared boundaries a space follows, the
     # space's probability included on both sides, so that both models score the same event
-    lm_weight: float = 1.0  # weight of the next-token loss in alm+lm
+    lm_weight: float = 1.0  # weight of the next-token part beside others (alm+lm, ...)
     latent_weight: float = 1.0  # weight of the hidden-state term
     latent_layers: str = "last"  # hidden states matched by the latents term: the last layer's, or every layer's
     seed: int = 0

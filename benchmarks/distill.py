@@ -76,6 +76,11 @@ def target_tokenizer(name: str) -> Path:
     return folder
 
 
+def run_folder(target: str, name: str) -> Path:
+    """Where the run `name` (LOSS/TRAIN, maybe with :space, @RATE and a machine label) keeps its model."""
+    return WORK / f"{target}-{name.replace('/', '-').replace(':', '-').replace(' ', '-')}"
+
+
 def zero_shot_student(teacher: Path, target: str) -> Path:
     """The teacher transplanted onto the target with hybrid (the best zero-shot row), built once."""
     from tokwork.transplant.pipeline import transplant_vocabulary
@@ -243,7 +248,7 @@ def main() -> None:
                 save()
 
             def folder_of(name: str, target=target) -> Path:
-                return WORK / f"{target}-{name.replace('/', '-').replace(':', '-')}{suffix.replace(' ', '-')}"
+                return run_folder(target, name + suffix)
 
             interleaved(teacher, student, corpus, runs=runs, at_steps=args.at_steps, texts=texts,
                         folder_of=folder_of, deadline=deadline, threads=args.threads, on_round=keep,
@@ -262,7 +267,7 @@ def main() -> None:
                 earlier["step_cost"] = {"minutes_per_step": round(step_minutes, 4),
                                         "from_point": calibration["minutes"]}
             points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
-                         out=WORK / f"{target}-{name.replace('/', '-').replace(':', '-').replace(' ', '-')}", threads=args.threads, resume=args.resume,
+                         out=run_folder(target, name), threads=args.threads, resume=args.resume,
                          step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate)
             rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}

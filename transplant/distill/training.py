@@ -87,11 +87,9 @@ def trainable_parameters(model, train: str, new_ids: np.ndarray) -> list[torch.n
 
 def space_token_mask(tokenizer, rows: int) -> torch.Tensor:
     """Which of a model's `rows` output rows are tokens whose bytes start with a space."""
-    view = tokenizer.byte_view
+    pieces = tokenizer.byte_view.pieces(range(min(rows, tokenizer.vocab_size)))
     mask = torch.zeros(rows, dtype=torch.bool)
-    for token in range(min(rows, tokenizer.vocab_size)):
-        piece = view[token]
-        mask[token] = bool(piece) and piece[:1] == b" "
+    mask[: len(pieces)] = torch.tensor([piece is not None and piece[:1] == b" " for piece in pieces], dtype=torch.bool)
     return mask
 
 
@@ -157,12 +155,13 @@ class Distiller:
         config = self.config
         wanted = config.loss.split("+")
         layers = config.latent_layers if "latents" in wanted else None
+        with_teacher = "alm" in wanted or layers is not None
         parts: dict[str, torch.Tensor] = {}
-        if ("alm" in wanted or layers) and not bool(batch.valid.any()):
+        if with_teacher and not bool(batch.valid.any()):
             raise DistillError("no aligned chunk of this batch's texts can be compared"
                                + (" (no chunk ends before a space; use --alm-chunks token for text written "
                                   "without spaces)" if config.alm_chunks == "space" else ""))
-        if "alm" in wanted or layers:
+        if with_teacher:
             with torch.inference_mode():
                 _, teacher_chunks, teacher_states = _scored_chunks(
                     self.teacher, batch.teacher, batch, bf16=config.bf16, latent_layers=layers,

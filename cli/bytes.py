@@ -114,7 +114,8 @@ def generate_command(
     model: str = typer.Argument(..., help=MODEL_HELP),
     prompt: str = typer.Argument(..., help="Prompt to continue (may end mid-word)."),
     max_bytes: int = typer.Option(200, "--max-bytes", "-n", help="Most bytes to generate."),
-    greedy: bool = typer.Option(False, help="Take the most probable byte each time."),
+    greedy: bool = typer.Option(False, help="Take the most probable byte each time (exact: the byte full "
+                                "evaluation would pick; the tolerance does not apply)."),
     temperature: float = typer.Option(1.0, help="Reshape the exact distribution (1 = exact, lazy sampling)."),
     top_k: int = typer.Option(0, "--top-k", help="Sample among the k most probable bytes (0 = all)."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -124,7 +125,8 @@ def generate_command(
     tolerance: float | None = typer.Option(None, help=TOLERANCE_HELP + " Plain sampling stays exact.",
                                            show_default=False),
 ) -> None:
-    """Generate bytes after a prompt at the byte level: exact sampling, or greedy / reshaped up to a bound."""
+    """Generate bytes after a prompt at the byte level: exact sampling, exact greedy decoding, or sampling
+    reshaped by temperature / top-k up to a certified bound."""
     if output_format not in ("text", "hex"):
         raise TokworkError(f"unknown --format '{output_format}'; choose text or hex")
     lm = _load(model, tokenizer, tolerance)

@@ -1,18 +1,19 @@
-"""Byte-level generation: exact sampling that calls the model only when a sampled path completes a token.
+"""Byte-level generation: exact sampling that calls the model only when a draw needs a state it has not run.
 
 The next-byte distribution after x mixes branches: each evaluated cover state s (its next-token row known)
 gives every byte b the mass P(s) * P(tokens extending x[p:]·b | s); each state whose row is not known yet
 stands for everything below it with the mass P(s), known from its parent's row before any forward. A byte is
-drawn by rejection: pick a branch in proportion to these masses; an evaluated branch yields its byte at
-once; an unevaluated one is run (one forward) and a token path is sampled below it, which is accepted when
-it is a cover of x·b with a canonical committed part and rejected otherwise (then the draw starts over).
-Every accepted byte follows the exact next-byte distribution (`tokwork.bytelevel`), and the model runs
-about once per token on the sampled path instead of once per byte (Hayase et al. 2025, "Sampling from
-Your Language Model One Byte at a Time", call it once per byte). Greedy decoding, temperature and top-k
-need the whole distribution, so they evaluate every live state, about one forward per byte; with a
-tolerance (`certified.py`) the live states whose mass cannot matter are left unevaluated, and the bound on
-each normalised probability of the distributions used is reported.
-"""
+drawn by laying these masses end to end: a draw that lands in an evaluated state's mass yields its byte at
+once; one that lands in a waiting state's mass runs one forward over every live state and then yields the
+byte whose added mass holds it, or is drawn again from the now exact masses when it landed in probability
+that covers nothing here (`ByteState.sample`). Every byte follows the exact next-byte distribution
+(`tokwork.bytelevel`), and the model runs about once per token of the sampled text instead of once per byte
+(Hayase et al. 2025, "Sampling from Your Language Model One Byte at a Time", call it once per byte). Greedy
+decoding needs only the most probable byte: when the waiting states could not lift any other byte past the
+leader it runs no forward, so it picks the byte full evaluation would pick with about one forward per
+token. Temperature and top-k need the whole distribution, so they evaluate every live state, about one
+forward per byte; with a tolerance (`certified.py`) the live states whose mass cannot matter are left
+unevaluated, and the bound on each normalised probability of the distributions used is reported."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ from tokwork.kernels.segment_sum import segment_sum
 if TYPE_CHECKING:
     from tokwork.bytelevel.bytelm import ByteLM
 
-MAX_ATTEMPTS = 10_000
-FRONTIER_BATCH = 16  # other waiting states evaluated in the same forward as the one a draw needs
+
+
+
 
 
 @dataclass
@@ -104,9 +106,10 @@ class ByteState:
             node = self.tree.parent[node]
         return None if self.tree.evaluated[node] else node
 
-    def branches(self) -> tuple[list[tuple[int, np.ndarray]], dict[int, float]]:
-        """Exact per-byte masses of evaluated states [(node, 257 masses)] and the unevaluated frontier
-        nodes with their probabilities; masses are relative to exp(max log-probability)."""
+    def branches(self, top: float | None = None) -> tuple[list[tuple[int, np.ndarray]], dict[int, float], float]:
+        """Exact per-byte masses of evaluated states [(node, 257 masses)], the unevaluated frontier nodes with
+        their probabilities, and the log scale `top` both are relative to: mass = exp(top) * value (by
+        default the largest log-probability among them)."""
         exact, pending = [], {}
         for p, nodes in self.live.items():
             for node in nodes:
@@ -118,8 +121,8 @@ class ByteState:
         logps = [self.tree.logp[n] for n, _ in exact] + list(pending.values())
         if not logps:
             raise TokworkError("the text so far has probability zero under the model")
-        top = max(logps)
-        return self._exact_masses(exact, top), {u: float(np.exp(lp - top)) for u, lp in pending.items()}
+        top = max(logps) if top is None else top
+        return (self._exact_masses(exact, top), {u: float(np.exp(lp - top)) for u, lp in pending.items()}, top)
 
     def _exact_masses(self, exact: list[tuple[int, int]], top: float) -> list[tuple[int, np.ndarray]]:
         if not exact:
@@ -160,7 +163,7 @@ class ByteState:
         evaluated in one forward. With tolerance 0 every live state is evaluated."""
         skipped: set[int] = set()
         if tolerance > 0:
-            exact, pending = self.branches()
+            exact, pending, _ = self.branches()
             budget = sum(vector.sum() for _, vector in exact) * tolerance / (1 - tolerance) * ROUNDING_MARGIN
             used = 0.0
             for frontier, mass in sorted(pending.items(), key=lambda item: item[1]):
@@ -176,67 +179,62 @@ class ByteState:
                 needed.extend(self.tree.unevaluated_path(node))
         if needed:
             self.tree.evaluate(sorted(set(needed), key=lambda n: self.tree.depth[n]))
-        exact, pending = self.branches()
+        exact, pending, _ = self.branches()
         masses = np.sum([vector for _, vector in exact], axis=0) if exact else np.zeros(END + 1)
         return masses, float(probability_bound(sum(pending.values()), masses.sum()))
 
+    def greedy_byte(self) -> int:
+        """The most probable next byte (END for end of text), the one full evaluation would pick.
+
+        When the waiting states' whole mass (the most they could add to any one byte) is smaller than the
+        leader's lead over the runner-up, no evaluation could change the choice and none is run;
+        otherwise every live state is evaluated in one forward, as full evaluation does at every byte."""
+        exact, pending, _ = self.branches()
+        masses = np.sum([vector for _, vector in exact], axis=0) if exact else np.zeros(END + 1)
+        leader = int(np.argmax(masses))
+        if pending:
+            lead = masses[leader] - np.max(np.delete(masses, leader))
+            if sum(pending.values()) >= lead * ROUNDING_MARGIN:
+                leader = int(np.argmax(self.full_masses()))
+        return leader
+
     # --- exact sampling ---------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> tuple[int, int]:
-        """Draw the next byte (END for end of text) from the exact distribution; returns (byte, rejections)."""
-        for attempt in range(MAX_ATTEMPTS):
-            exact, pending = self.branches()
-            weights = np.array([v.sum() for _, v in exact] + list(pending.values()))
-            if weights.sum() <= 0:
-                raise TokworkError("the text so far has probability zero under the model")
-            pick = rng.choice(len(weights), p=weights / weights.sum())
-            if pick < len(exact):
-                vector = exact[pick][1]
-                return int(rng.choice(END + 1, p=vector / vector.sum())), attempt
-            outcome = self._sample_below(list(pending)[pick - len(exact)], rng, also=list(pending))
-            if outcome is not None:
-                return outcome, attempt
-        raise TokworkError(f"byte sampling rejected {MAX_ATTEMPTS} draws in a row; the model gives almost no "
-                           "mass to canonical continuations of this text")
+        """Draw the next byte (END for end of text) from the exact distribution; returns (byte, rejections).
 
-    def _sample_below(self, node: int, rng: np.random.Generator, *, also: list[int] = ()) -> int | None:
-        """Sample a token path below `node`; the byte it puts after the text, or None when it is no cover.
-
-        The forward that evaluates `node` also evaluates the other waiting frontier nodes in `also`: a
-        cached forward costs about the same for one new position as for a few, and those branches are
-        then exact for every later draw."""
-        n, view = len(self.data), self.lm.encoder.view
-        while True:
-            batch = self.tree.unevaluated_path(node)
-            for other in also[:FRONTIER_BATCH]:
-                batch.extend(n for n in self.tree.unevaluated_path(other) if n not in batch)
-            also = ()
-            self.tree.evaluate(sorted(batch, key=lambda n: self.tree.depth[n]))
-            probs = self.tree.rows[node].double().cpu().numpy()
-            token = int(self.tree.head.order[rng.choice(len(probs), p=probs / probs.sum())])
-            piece = view[token] if token < len(view) else None
-            start = self.end_of[node]
-            if not piece:
-                ends = token == self.lm.end_id and start == n and self._ends_here(node)
-                return END if ends else None
-            rest = self.data[start:n]
-            if len(piece) > len(rest) and piece.startswith(rest):
-                byte = piece[len(rest)]
-                valid = self.canonical.get(node) == start and self.text.continuations(n)[byte]
-                return byte if valid else None
-            if not rest.startswith(piece):
-                return None
-            child = self.tree.child(node, token)
-            self.end_of.setdefault(child, start + len(piece))
-            node = child
+        The evaluated states' masses and the waiting states' probabilities are laid end to end and a point
+        is drawn on them. A point in the evaluated masses is the byte whose mass holds it, with no forward.
+        A point in the waiting part runs one forward that evaluates every live state; the point then falls
+        either in the mass those states add to some byte (that byte) or in the part of their probability
+        that covers nothing here, and the draw is made again from the now exact masses (a rejection). Every
+        byte b is thus drawn in proportion to its evaluated mass plus what the waiting states add to it,
+        which is the exact next-byte distribution.
+        """
+        exact, pending, top = self.branches()
+        known = np.sum([vector for _, vector in exact], axis=0) if exact else np.zeros(END + 1)
+        point = rng.random() * (known.sum() + sum(pending.values()))
+        if point < known.sum():
+            return _holder(known, point), 0
+        point -= known.sum()
+        self.full_masses()
+        exact, _, _ = self.branches(top)
+        masses = np.sum([vector for _, vector in exact], axis=0)
+        if masses.sum() <= 0:
+            raise TokworkError("the text so far has probability zero under the model")
+        added = np.maximum(masses - known, 0.0)
+        if point < added.sum():
+            return _holder(added, point), 0
+        return _holder(masses, rng.random() * masses.sum()), 1
 
 
 def generate(lm: ByteLM, prompt: bytes, max_bytes: int, *, greedy: bool = False, temperature: float = 1.0,
              top_k: int = 0, seed: int = 0, stop_at_end: bool = True, tolerance: float | None = None
              ) -> Generation:
     """Generate up to `max_bytes` bytes after `prompt`. Plain sampling (temperature 1, no top-k) is exact
-    and lazy; `greedy` takes the most probable byte; `temperature` and `top_k` reshape the next-byte
-    distribution before sampling, which is exact up to `tolerance` (the model's by default; the bound
-    reached is `Generation.bound`). Stops early at end of text when `stop_at_end`."""
+    and lazy; `greedy` takes the most probable byte, certified (exact whatever the tolerance, bound 0);
+    `temperature` and `top_k` reshape the next-byte distribution before sampling, which is exact up to
+    `tolerance` (the model's by default; the bound reached is `Generation.bound`). Stops early at end of
+    text when `stop_at_end`."""
     if max_bytes < 0:
         raise ParameterError(f"max bytes {max_bytes} must be at least 0")
     if temperature <= 0:
@@ -251,10 +249,12 @@ def generate(lm: ByteLM, prompt: bytes, max_bytes: int, *, greedy: bool = False,
         if exact:
             byte, rejected = state.sample(rng)
             rejections += rejected
+        elif greedy:
+            byte = state.greedy_byte()
         else:
             masses, step_bound = state.certified_masses(tolerance)
             bound = max(bound, step_bound)
-            byte = _pick(masses, rng, greedy=greedy, temperature=temperature, top_k=top_k)
+            byte = _pick(masses, rng, temperature=temperature, top_k=top_k)
         if byte == END:
             ended = True
             if stop_at_end:
@@ -267,11 +267,14 @@ def generate(lm: ByteLM, prompt: bytes, max_bytes: int, *, greedy: bool = False,
                       time.perf_counter() - started, rejections, bound)
 
 
-def _pick(masses: np.ndarray, rng: np.random.Generator, *, greedy: bool, temperature: float, top_k: int) -> int:
+def _holder(masses: np.ndarray, point: float) -> int:
+    """The index whose stretch of `masses`, laid end to end, holds `point` (0 <= point < masses.sum())."""
+    return min(int(np.searchsorted(np.cumsum(masses), point, side="right")), int(np.flatnonzero(masses)[-1]))
+
+
+def _pick(masses: np.ndarray, rng: np.random.Generator, *, temperature: float, top_k: int) -> int:
     if masses.sum() <= 0:
         raise TokworkError("the text so far has probability zero under the model")
-    if greedy:
-        return int(np.argmax(masses))
     logits = np.where(masses > 0, np.log(np.maximum(masses, 1e-300)) / temperature, -np.inf)
     if top_k > 0:
         cut = np.sort(logits)[-min(top_k, len(logits))]

@@ -1,7 +1,7 @@
 """Short runs of `tokwork distill` variants on SmolLM2 -> GPT-2's vocabulary, scored at equal steps.
 
 A quick look before a long benchmarks/distill.py run: one variant per call (its loss parts, ALM's chunks,
-the hidden-state layers, the learning rate), trained from the zero-shot hybrid student of
+the hidden-state layers, the learning rate, the balance of the parts), trained from the zero-shot hybrid student of
 benchmarks/distill.py on the en-docs training split with 2 threads, and scored on the same held-out
 English (pooled bits per byte) after each of `--steps`. Each row is appended to
 results/distill_variants.jsonl and printed.
@@ -32,8 +32,12 @@ def main() -> None:
     parser.add_argument("--lw", type=float, default=1.0, help="--latent-weight")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--temp", type=float, default=100.0)
+    parser.add_argument("--balance", default="fixed", help="--balance")
+    parser.add_argument("--resume", action="store_true", help="go on from the row's folder (resumption is exact)")
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 40])
-    parser.add_argument("--target", default="gpt2", choices=["gpt2", "bpe32k-en"])
+    parser.add_argument("--target", default="gpt2", choices=["gpt2", "bpe32k-en", "self"],
+                        help="the student's vocabulary; self: the teacher itself is trained (with --loss lm, "
+                             "how much of the next-token loss's gain is the training domain, not the transfer)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     from transformers.utils import logging as transformers_logging
@@ -43,15 +47,15 @@ def main() -> None:
 
     transformers_logging.disable_progress_bar()
     teacher = cache_root() / "models" / "smollm2-135m-instruct"
-    student = bench.zero_shot_student(teacher, args.target)
+    student = teacher if args.target == "self" else bench.zero_shot_student(teacher, args.target)
     corpus = cache_root() / "corpora" / "en-docs" / "train.txt"
     texts = {k: v for k, v in bench.heldout_texts().items() if k in bench.ENGLISH}
     out = bench.REPO / "build" / "bench" / "distill-variants" / args.name
-    fresh = True
+    fresh = not args.resume
     for steps in args.steps:
         config = DistillConfig(loss=args.loss, train="all", steps=steps, save_every=10_000, learning_rate=args.lr,
                                latent_layers=args.layers, latent_weight=args.lw, temperature=args.temp,
-                               alm_chunks=args.chunks)
+                               alm_chunks=args.chunks, balance=args.balance)
         card = distill(teacher, student, [corpus], out, config=config, fresh=fresh, progress=False)
         fresh = False
         row = {"name": args.name, "step": card.step, "cpu_min": round(card.cpu_seconds / 120, 2),

@@ -30,6 +30,9 @@ def distill_command(
     latent_layers: str = typer.Option("last", "--latent-layers", help="Hidden states the latents part matches: "
                                       "last (the last layer's) or all (every layer's)."),
     latent_weight: float = typer.Option(1.0, "--latent-weight", help="Weight of the latents part beside others."),
+    balance: str = typer.Option("fixed", "--balance", help="How the parts of a summed loss are weighed: fixed "
+                                "(1, or --latent-weight) or gradient (each step, weights that give every part "
+                                "the same gradient norm at the student's last hidden state)."),
     train: str = typer.Option("all", "--train", help="What learns: all (the whole model; the most BPB per "
                               "CPU-minute in benchmarks/distill.py), new-rows (only the rows the transplant "
                               "made) or embeddings (all embedding rows)."),
@@ -63,7 +66,8 @@ def distill_command(
         torch.set_num_threads(threads)
     config = DistillConfig(loss=loss, train=train, steps=steps, batch_size=batch_size, text_chars=text_chars,
                            learning_rate=learning_rate, temperature=temperature, seed=seed, save_every=save_every,
-                           alm_chunks=alm_chunks, latent_layers=latent_layers, latent_weight=latent_weight)
+                           alm_chunks=alm_chunks, latent_layers=latent_layers, latent_weight=latent_weight,
+                           balance=balance)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60)
     last = card.history[-1] if card.history else {}

@@ -15,6 +15,7 @@ from tests.conftest import ENGLISH_SAMPLE
 from tokwork import load_tokenizer
 from tokwork.cli.main import main
 from tokwork.transplant.checkpoint import load_checkpoint
+from tokwork.transplant.distill.balance import balanced_weights
 from tokwork.transplant.distill.chunks import AlignmentError, align_chunks, token_byte_ends
 from tokwork.transplant.distill.config import DistillConfig
 from tokwork.transplant.distill.texts import make_batch
@@ -213,10 +214,37 @@ def test_latent_steps_lower_the_latent_loss(pair):
     assert values[-1] < 0.95 * values[0], values
 
 
-@pytest.mark.parametrize("loss", ["alm", "lm", "alm+lm"])
-def test_a_few_steps_lower_the_loss(pair, tmp_path, loss):
+def test_balanced_weights_give_each_part_the_same_gradient_norm():
+    at = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    small, large = (at * torch.tensor([1.0, 0.0, 0.0])).sum(), 10 * (at * torch.tensor([0.0, 3.0, 4.0])).sum()
+    unused = torch.zeros((), requires_grad=True) * 2
+    weights = balanced_weights({"alm": small, "lm": large, "latents": unused}, at)
+    # gradients (1, 0, 0) and (0, 30, 40): norms 1 and 50, their sum's norm sqrt(2501); each part gets half
+    share = 2501 ** 0.5 / 2
+    assert weights["alm"] == pytest.approx(share) and weights["lm"] == pytest.approx(share / 50)
+    assert weights["latents"] == 1.0
+
+
+def test_gradient_balance_reaches_the_students_last_hidden_state(pair):
     teacher, student, corpus = pair
-    config = _fast(loss=loss, steps=40, save_every=40, batch_size=8, train="embeddings")
+    config = _fast(loss="alm+lm", batch_size=4, train="all", balance="gradient")
+    teacher_cp, student_cp = load_checkpoint(teacher), load_checkpoint(student)
+    distiller = Distiller(teacher_cp, student_cp, config, torch.device("cpu"), new_row_ids(teacher_cp, student_cp),
+                          [corpus])
+    parts = distiller.losses(distiller.batch([next(distiller.texts) for _ in range(4)]))
+    hidden = distiller.output_input
+    assert hidden is not None and hidden.shape[-1] == student_cp.model.config.hidden_size
+    weights = balanced_weights(parts, hidden)
+    norms = [weights[name] * float(torch.autograd.grad(parts[name], hidden, retain_graph=True)[0].norm())
+             for name in ("alm", "lm")]
+    assert norms[0] == pytest.approx(norms[1], rel=1e-5) and weights["alm"] != weights["lm"]
+
+
+@pytest.mark.parametrize("loss, balance", [("alm", "fixed"), ("lm", "fixed"), ("alm+lm", "fixed"),
+                                           ("alm+lm", "gradient")])
+def test_a_few_steps_lower_the_loss(pair, tmp_path, loss, balance):
+    teacher, student, corpus = pair
+    config = _fast(loss=loss, steps=40, save_every=40, batch_size=8, train="embeddings", balance=balance)
     before = _first_batch_loss(teacher, student, corpus, config)
     assert set(before) == set(loss.split("+"))  # alm alone trains on alm alone, not on lm too
     distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False)
@@ -312,6 +340,7 @@ def bad(pair, tmp_path):
     (("teacher", "student", "corpus", "out", ("--loss", "kl")), "unknown loss"),
     (("teacher", "student", "corpus", "out", ("--loss", "alm+alm")), "unknown loss"),
     (("teacher", "student", "corpus", "out", ("--alm-chunks", "word")), "unknown ALM chunks"),
+    (("teacher", "student", "corpus", "out", ("--balance", "equal")), "unknown balance"),
     (("teacher", "student", "corpus", "out", ("--loss", "latents", "--latent-layers", "first")),
      "unknown latent layers"),
     (("teacher", "student", "corpus", "foreign", ()), "not a tokwork output"),

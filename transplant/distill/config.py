@@ -9,6 +9,7 @@ from tokwork.errors import ParameterError
 LOSS_PARTS = ("alm", "latents", "lm")  # a loss is one part or several joined with "+": alm+lm, alm+latents, ...
 LATENT_LAYERS = ("last", "all")
 ALM_CHUNKS = ("token", "space")
+BALANCE = ("fixed", "gradient")  # how the parts of a summed loss are weighed (`balance.py`)
 TRAINABLE = ("new-rows", "embeddings", "all")
 # Adam's step size per choice of what is trained: rows the transplant made up (SmolLM2's spread about 0.14)
 # may move a long way from their initialisation, the whole network only a little (the usual fine-tuning
@@ -34,6 +35,7 @@ class DistillConfig:
     lm_weight: float = 1.0  # weight of the next-token part beside others (alm+lm, ...)
     latent_weight: float = 1.0  # weight of the hidden-state term
     latent_layers: str = "last"  # hidden states matched by the latents term: the last layer's, or every layer's
+    balance: str = "fixed"  # fixed: the weights above; gradient: parts reweighed each step to equal gradient norms
     seed: int = 0
     bf16: bool = True  # forward passes in bfloat16 autocast where it is faster (a GPU, a CPU with bf16 units)
     save_every: int = 50
@@ -47,6 +49,8 @@ class DistillConfig:
                                  "with '+' (alm, lm, alm+lm, alm+latents, ...)")
         if self.alm_chunks not in ALM_CHUNKS:
             raise ParameterError(f"unknown ALM chunks '{self.alm_chunks}'; choose one of {', '.join(ALM_CHUNKS)}")
+        if self.balance not in BALANCE:
+            raise ParameterError(f"unknown balance '{self.balance}'; choose one of {', '.join(BALANCE)}")
         if self.latent_layers not in LATENT_LAYERS:
             raise ParameterError(f"unknown latent layers '{self.latent_layers}'; choose one of "
                                  f"{', '.join(LATENT_LAYERS)}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tokwork.progress import loss_progress
 from tokwork.transplant.align import align_vocabularies
 from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
 from tokwork.transplant.devices import bfloat16_pays, pick_device
+from tokwork.transplant.distill.balance import balanced_weights, output_layer_input
 from tokwork.transplant.distill.config import DistillConfig
 from tokwork.transplant.distill.losses import (
     alm_loss,
@@ -134,6 +136,7 @@ class Distiller:
         self.parameters = trainable_parameters(self.student, config.train, new_ids)
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.peak_learning_rate)
         self.texts = training_texts(corpus, text_chars=config.text_chars, seed=config.seed)
+        self.output_input: torch.Tensor | None = None  # the student's last hidden state, for `balance`
         self.space_masks = (None, None)
         if config.alm_chunks == "space":
             self.space_masks = tuple(
@@ -168,9 +171,12 @@ class Distiller:
                     space_mask=self.space_masks[0] if "alm" in wanted else None)
             teacher_chunks = teacher_chunks.clone()  # ordinary tensors, usable in the student's graph
             teacher_states = teacher_states.clone() if layers else None
-        logprobs, student_chunks, student_states = _scored_chunks(
-            self.student, batch.student, batch, bf16=config.bf16, latent_layers=layers,
-            space_mask=self.space_masks[1] if "alm" in wanted else None)
+        watch = output_layer_input(self.student) if config.balance == "gradient" else nullcontext([])
+        with watch as seen:
+            logprobs, student_chunks, student_states = _scored_chunks(
+                self.student, batch.student, batch, bf16=config.bf16, latent_layers=layers,
+                space_mask=self.space_masks[1] if "alm" in wanted else None)
+        self.output_input = seen[-1] if seen else None
         if "alm" in wanted:
             parts["alm"] = alm_loss(teacher_chunks[batch.valid], student_chunks[batch.valid],
                                     temperature=config.temperature)
@@ -187,8 +193,12 @@ class Distiller:
         batch = self.batch(texts)
         parts = self.losses(batch)
         alone = len(parts) == 1
-        weights = {"alm": 1.0, "lm": 1.0 if alone else config.lm_weight,
-                   "latents": 1.0 if alone else config.latent_weight}
+        if config.balance == "gradient" and not alone:
+            weights = balanced_weights(parts, self.output_input)
+        else:
+            weights = {"alm": 1.0, "lm": 1.0 if alone else config.lm_weight,
+                       "latents": 1.0 if alone else config.latent_weight}
+        self.output_input = None
         total = sum(weights[name] * value for name, value in parts.items())
         for group in self.optimizer.param_groups:
             group["lr"] = config.learning_rate_at(step)

@@ -207,7 +207,7 @@ def test_latent_steps_lower_the_latent_loss(pair):
     values = []
     for _ in range(12):
         loss = distiller.losses(batch)["latents"]
-        values.append(float(loss))
+        values.append(float(loss.detach()))
         loss.backward()
         distiller.optimizer.step()
         distiller.optimizer.zero_grad()

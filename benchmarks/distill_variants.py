@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--temp", type=float, default=100.0)
     parser.add_argument("--balance", default="fixed", help="--balance")
+    parser.add_argument("--diff", default="binary-kl", help="--alm-diff")
     parser.add_argument("--resume", action="store_true", help="go on from the row's folder (resumption is exact)")
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--target", default="gpt2", choices=["gpt2", "bpe32k-en", "self"],
@@ -55,7 +56,8 @@ def main() -> None:
     for steps in args.steps:
         config = DistillConfig(loss=args.loss, train="all", steps=steps, save_every=10_000, learning_rate=args.lr,
                                latent_layers=args.layers, latent_weight=args.lw, temperature=args.temp,
-                               alm_chunks=args.chunks, balance=args.balance)
+                               alm_chunks=args.chunks, balance=args.balance,
+                               alm_diff=args.diff)
         card = distill(teacher, student, [corpus], out, config=config, fresh=fresh, progress=False)
         fresh = False
         row = {"name": args.name, "step": card.step, "cpu_min": round(card.cpu_seconds / 120, 2),

@@ -40,7 +40,10 @@ def distill_command(
     text_chars: int = typer.Option(512, "--text-chars", help="Characters per training text (about)."),
     learning_rate: float | None = typer.Option(None, "--lr", help="Adam's learning rate (default: 1e-3 for "
                                                "embedding rows, 3e-5 for the whole model)."),
-    temperature: float = typer.Option(100.0, "--temperature", help="ALM's binarisation temperature."),
+    temperature: float = typer.Option(100.0, "--temperature", help="ALM's binarisation temperature (binary-kl)."),
+    alm_diff: str = typer.Option("binary-kl", "--alm-diff", help="How ALM compares the two chunk log-likelihoods: "
+                                 "binary-kl (the paper's binarised form: relative errors), squared or abs "
+                                 "(absolute errors in nats, as bits per byte adds them)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the text order."),
     save_every: int = typer.Option(50, "--save-every", help="Steps between checkpoints."),
     device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),
@@ -67,7 +70,7 @@ def distill_command(
     config = DistillConfig(loss=loss, train=train, steps=steps, batch_size=batch_size, text_chars=text_chars,
                            learning_rate=learning_rate, temperature=temperature, seed=seed, save_every=save_every,
                            alm_chunks=alm_chunks, latent_layers=latent_layers, latent_weight=latent_weight,
-                           balance=balance)
+                           balance=balance, alm_diff=alm_diff)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60)
     last = card.history[-1] if card.history else {}

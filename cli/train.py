@@ -109,6 +109,10 @@ def bpe_arguments(
     parity_pivot: str | None = typer.Option(
         None, metavar="CODE", help="With --parity: the language the dev token ratios are relative to "
                                    "(default: eng if in the dev set, else the first)."),
+    parity_window: int = typer.Option(
+        0, metavar="MERGES", help="With --parity: the paper's moving-window variant; a language that chose more "
+                                  "than 2/L of the last MERGES parity merges (L languages) is passed over for "
+                                  "the next worst (0: off; the paper's code uses 100)."),
 ) -> dict[str, Any]:
     """Byte-level BPE (GPT-2 style) with the HF `tokenizers` trainer; exact on any text. With --parity,
     parity-aware BPE for multilingual corpora."""
@@ -118,12 +122,12 @@ def bpe_arguments(
     config = BPEConfig(vocab_size=vocab_size, min_frequency=min_frequency, split=split,
                        max_token_length=max_token_length, nfkc=nfkc, eos_token=eos_token,
                        special_tokens=list(special))
-    if parity is None and (parity_mix != 0.0 or parity_pivot is not None):
-        raise ParameterError("--parity-mix and --parity-pivot need --parity PARALLEL_DEV")
+    if parity is None and (parity_mix != 0.0 or parity_pivot is not None or parity_window != 0):
+        raise ParameterError("--parity-mix, --parity-pivot and --parity-window need --parity PARALLEL_DEV")
     if parity is not None:
         from tokwork.trainers.parity_bpe import ParityConfig
 
-        parity = ParityConfig(dev=parity, mix=parity_mix, pivot=parity_pivot)
+        parity = ParityConfig(dev=parity, mix=parity_mix, pivot=parity_pivot, window=parity_window)
     return {"config": config, "engine": engine, "address": address, "parity": parity}
 
 

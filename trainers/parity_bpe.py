@@ -8,10 +8,13 @@ so a language's token count is comparable across languages; it is reported relat
 (English `eng` when present), which does not change the choice. The merge is applied to the words of
 all languages, dev words included, whose token counts are updated as it is. With `mix` X, the paper's
 hybrid variant: the first X share of the new tokens (rounded) come from the ordinary, global most frequent
-pairs (the paper's `--global-merges`), the rest from the parity choice. A language with no pair left at the
+pairs (the paper's `--global-merges`), the rest from the parity choice. With `window` W, the paper's
+moving-window variant: a language that chose more than 2/L of the last W parity merges (L languages in the
+choice; the reference code's default share) is passed over for the next worst, so that no language takes a
+long run of merges while another waits. A language with no pair left at the
 minimum frequency drops out of the choice, and is recorded with the dev token counts at that moment (in
 the card too: from then on the others choose every merge, and its dev ratio may rise); training ends when
-all have. The paper's moving-window variant is not implemented.
+all have.
 
 Everything else is `tokwork.trainers.bpe_learner`'s: ids, ties between pairs (the smaller pair of ids),
 the incremental pair counts and the queue; each language has its own queue, and a list of words to merge
@@ -32,7 +35,7 @@ import heapq
 import itertools
 import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,6 +62,7 @@ from tokwork.trainers.bpe_model import TRAINING_BLOCK_CHARS, BPEConfig, empty_by
 from tokwork.trainers.card import TrainedTokenizer, TrainingCard
 
 DEFAULT_PIVOT = "eng"
+WINDOW_SHARE = 2.0  # the moving-window variant passes over a language with more than this / L of the window
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 
 
@@ -70,12 +74,15 @@ class ParityConfig:
     dev: str
     mix: float = 0.0
     pivot: str | None = None
+    window: int = 0  # the moving-window variant's window (0: the plain parity choice)
 
     def validate(self) -> None:
-        """Raise `ParameterError` for a mix outside [0, 1]."""
+        """Raise `ParameterError` for a mix outside [0, 1] or a negative window."""
         if not 0.0 <= self.mix <= 1.0:  # NaN fails too
             raise ParameterError(f"parity mix {self.mix} must be between 0 and 1 (the share of merges chosen "
                                  "by global frequency)")
+        if self.window < 0:
+            raise ParameterError(f"parity window {self.window} must be 0 (off) or a number of merges")
 
 
 @dataclass(frozen=True)
@@ -232,6 +239,7 @@ def learn_parity_bpe(
     *,
     vocab_size: int,
     mix: float = 0.0,
+    window: int = 0,
     min_frequency: int = 0,
     special_tokens: Iterable[str] = (),
     initial_alphabet: Iterable[str] = (),
@@ -240,8 +248,9 @@ def learn_parity_bpe(
     """Learn parity-aware BPE merges from pre-token counts per language (`training`) and the pre-token
     counts of each language's parallel dev text (`dev`, the same languages).
 
-    The arguments after `mix` are `learn_bpe`'s; `mix` is the share of new tokens, taken first, that come
-    from global most frequent pairs. Dev characters must be in the alphabet (byte-level text always is).
+    The arguments after `window` are `learn_bpe`'s; `mix` is the share of new tokens, taken first, that come
+    from global most frequent pairs; `window` (> 0) passes over a language that chose more than 2/L of the
+    last `window` parity merges. Dev characters must be in the alphabet (byte-level text always is).
     """
     languages = sorted(training)
     if sorted(dev) != languages:
@@ -316,13 +325,14 @@ def learn_parity_bpe(
     merges: list[tuple[int, int]] = []
     steps: list[str] = []
     stopped: dict[str, LanguageStop] = {}
+    recent: deque[int] = deque(maxlen=max(window, 1))  # the languages of the last `window` parity merges
     while len(tokens) < vocab_size:
         global_step = len(tokens) < global_until
         wanted[n] = n > 1 and global_step
         if wanted[n]:
             q = n
         elif wanted[:n].any():
-            q = int(np.argmax(np.where(wanted[:n], dev_tokens, -1)))
+            q = _worst_language(dev_tokens, wanted[:n], recent, window)
         else:
             break
         best = top(q)
@@ -340,6 +350,8 @@ def learn_parity_bpe(
         new_id = tokens.merged(first, second)
         merges.append((first, second))
         steps.append("" if global_step else languages[q])
+        if window and not global_step:
+            recent.append(q)
         dev_touched = np.unique(positions[dev_row[positions] >= 0])
         before = lengths[dev_touched]
         changes = _merge_in_words(positions, first, second, new_id, symbols, starts, lengths, tokens.length,
@@ -362,6 +374,19 @@ def learn_parity_bpe(
 
     return ParityBPE(vocab=dict(tokens.token_to_id), merges=tokens.ranked_merges(merges), steps=steps,
                      dev_tokens=dev_counts(), stopped=stopped)
+
+
+def _worst_language(dev_tokens: np.ndarray, wanted: np.ndarray, recent: deque[int], window: int) -> int:
+    """The language in the choice with the most dev tokens; with a window, skipping those that chose more
+    than 2/L of the last `window` parity merges (L languages in the choice), unless all would be skipped."""
+    order = np.argsort(-np.where(wanted, dev_tokens, -1), kind="stable")
+    if window:
+        limit = WINDOW_SHARE / int(wanted.sum()) * window
+        chosen = Counter(recent)
+        for q in order[: int(wanted.sum())].tolist():
+            if chosen[q] <= limit:
+                return q
+    return int(order[0])
 
 
 def train_parity_bpe(
@@ -405,7 +430,7 @@ def train_parity_bpe(
         table.close()
     split = pretokenizer_from_json(backend.to_str())
     learned = learn_parity_bpe(training, {code: Counter(split(text)) for code, text in dev.texts.items()},
-                               mix=parity.mix, **learner_options(config))
+                               mix=parity.mix, window=parity.window, **learner_options(config))
     tokenizer = learned_tokenizer(backend, learned, config)
     dev_tokens = {code: len(tokenizer.encode(text)) for code, text in dev.texts.items()}
     chosen = Counter(learned.steps)

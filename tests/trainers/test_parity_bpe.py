@@ -80,6 +80,23 @@ def test_golden_two_languages_hand_checked():
     assert hybrid.merges == [("a", "b"), ("c", "d"), ("cd", "cd")] and hybrid.steps == ["", "y", "y"]
 
 
+def test_moving_window_passes_over_a_language_that_chose_too_often_hand_checked():
+    # Alphabet a-f = ids 0-5. Dev: x "ab" (2 tokens), y "cd" x16 (32), z "ef" (2). Plain parity: y is worst
+    # for four merges (cd, then doubling: 16, 8, 4, 2 tokens), then x, y, z tie at 2 and x (first) merges
+    # ab, then y at 2 before z. With a window of 3 over L = 3 languages a language that chose more than
+    # 2/3 * 3 = 2 of the last 3 merges is passed over: at step 4 y has chosen 3 of 3, so the next worst, x or
+    # z at 2 (x first), merges ab; at steps 5 and 6 y has 2 of the last 3 and chooses again.
+    training = {"x": {"abab": 10}, "y": {"cd" * 16: 2}, "z": {"efef": 10}}
+    dev = {"x": {"ab": 1}, "y": {"cd" * 16: 1}, "z": {"ef": 1}}
+    assert learn_parity_bpe(training, dev, vocab_size=12).steps == ["y", "y", "y", "y", "x", "y"]
+    windowed = learn_parity_bpe(training, dev, vocab_size=12, window=3)
+    assert windowed.steps == ["y", "y", "y", "x", "y", "y"]
+    assert windowed.merges[3] == ("a", "b") and windowed.dev_tokens == {"x": 1, "y": 1, "z": 2}
+    # A window no language can exceed (2/L of it is all of it for L = 2) changes nothing.
+    two = {code: training[code] for code in "xy"}, {code: dev[code] for code in "xy"}
+    assert learn_parity_bpe(*two, vocab_size=11, window=3).steps == learn_parity_bpe(*two, vocab_size=11).steps
+
+
 def test_a_language_out_of_pairs_is_recorded_with_its_dev_tokens_then():
     # Alphabet a b c d e = ids 0-4, min frequency 2. Training: x "abab" x10 (ab 20, ba 10), y "cd" x2, "ce" x1.
     # Dev: x "abab" (4 tokens), y "cdcdcd" (6). y (6 > 4) merges cd: dev y = 3. x (4 > 3) merges ab: dev x = 2.
@@ -153,7 +170,7 @@ def test_parity_evens_out_the_dev_token_counts(parity_trained):
 def test_card_records_the_settings_and_the_ratios_of_the_saved_tokenizer(parity_trained, udhr_dev):
     parity, folder, _ = parity_trained
     card = json.loads((folder / "tokwork.json").read_text(encoding="utf-8"))
-    assert card["parameters"]["parity"] == {"dev": str(udhr_dev), "mix": 0.0, "pivot": "eng"}
+    assert card["parameters"]["parity"] == {"dev": str(udhr_dev), "mix": 0.0, "pivot": "eng", "window": 0}
     loaded = BackendTokenizer.from_file(str(folder / "tokenizer.json"))  # plain `tokenizers`, no tokwork
     for code in LANGUAGES:
         count = len(loaded.encode((udhr_dev / f"{code}.txt").read_text(encoding="utf-8")).ids)
@@ -237,7 +254,9 @@ BAD = {
                       "parity mix 1.5 must be between 0 and 1"),
     "mix not a number": (["eng.txt", "fra.txt", "--parity", "dev", "--parity-mix", "nan"],
                          "parity mix nan must be between 0 and 1"),
-    "mix without a dev set": (["eng.txt", "--parity-mix", "0.5"], "--parity-mix and --parity-pivot need --parity"),
+    "mix without a dev set": (["eng.txt", "--parity-mix", "0.5"], "--parity-mix, --parity-pivot and --parity-window need --parity"),
+    "negative window": (["eng.txt", "fra.txt", "--parity", "dev", "--parity-window", "-5"],
+                        "parity window -5 must be 0 (off) or a number of merges"),
     "pivot without a dev file": (["eng.txt", "fra.txt", "--parity", "dev", "--parity-pivot", "deu"],
                                  "parity pivot 'deu' has no dev file"),
 }

@@ -18,6 +18,7 @@ from tokwork.transplant.checkpoint import load_checkpoint
 from tokwork.transplant.distill.balance import balanced_weights
 from tokwork.transplant.distill.chunks import AlignmentError, align_chunks, token_byte_ends
 from tokwork.transplant.distill.config import DistillConfig
+from tokwork.transplant.distill.losses import alm_loss
 from tokwork.transplant.distill.texts import make_batch
 from tokwork.transplant.distill.training import Distiller, distill, new_row_ids
 from tokwork.transplant.pipeline import transplant_vocabulary
@@ -159,10 +160,11 @@ def test_space_chunks_refuse_text_without_spaces(pair, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("chunks", ["token", "space"])
-def test_alm_zero_and_positive_in_either_chunking(pair, chunks):
+@pytest.mark.parametrize("chunks, diff", [("token", "binary-kl"), ("space", "binary-kl"), ("token", "squared"),
+                                         ("token", "abs")])
+def test_alm_zero_and_positive_in_either_chunking(pair, chunks, diff):
     teacher, student, corpus = pair
-    config = _fast(loss="alm", alm_chunks=chunks, train="embeddings")
+    config = _fast(loss="alm", alm_chunks=chunks, train="embeddings", alm_diff=diff)
     assert _first_batch_loss(teacher, teacher, corpus, config) == {"alm": 0.0}
     assert _first_batch_loss(teacher, student, corpus, config)["alm"] > 1e-3
 
@@ -212,6 +214,16 @@ def test_latent_steps_lower_the_latent_loss(pair):
         distiller.optimizer.step()
         distiller.optimizer.zero_grad()
     assert values[-1] < 0.95 * values[0], values
+
+
+def test_alm_differences_by_hand():
+    teacher, student = torch.tensor([-0.001, -5.0]), torch.tensor([-0.05, -5.5])
+    assert float(alm_loss(teacher, student, temperature=100.0, diff="squared")) == pytest.approx(
+        (0.049 ** 2 + 0.5 ** 2) / 4)
+    assert float(alm_loss(teacher, student, temperature=100.0, diff="abs")) == pytest.approx((0.049 + 0.5) / 2)
+    # the binarised form weighs the easy chunk's 0.049 nats above the hard chunk's 0.5
+    easy, hard = (float(alm_loss(teacher[i:i + 1], student[i:i + 1], temperature=100.0)) for i in (0, 1))
+    assert easy > hard > 0
 
 
 def test_balanced_weights_give_each_part_the_same_gradient_norm():
@@ -341,6 +353,7 @@ def bad(pair, tmp_path):
     (("teacher", "student", "corpus", "out", ("--loss", "alm+alm")), "unknown loss"),
     (("teacher", "student", "corpus", "out", ("--alm-chunks", "word")), "unknown ALM chunks"),
     (("teacher", "student", "corpus", "out", ("--balance", "equal")), "unknown balance"),
+    (("teacher", "student", "corpus", "out", ("--alm-diff", "l2")), "unknown ALM difference"),
     (("teacher", "student", "corpus", "out", ("--loss", "latents", "--latent-layers", "first")),
      "unknown latent layers"),
     (("teacher", "student", "corpus", "foreign", ()), "not a tokwork output"),

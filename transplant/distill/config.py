@@ -9,6 +9,7 @@ from tokwork.errors import ParameterError
 LOSS_PARTS = ("alm", "latents", "lm")  # a loss is one part or several joined with "+": alm+lm, alm+latents, ...
 LATENT_LAYERS = ("last", "all")
 ALM_CHUNKS = ("token", "space")
+ALM_DIFFS = ("binary-kl", "squared", "abs")  # how ALM compares two chunk log-likelihoods (`losses.alm_loss`)
 BALANCE = ("fixed", "gradient")  # how the parts of a summed loss are weighed (`balance.py`)
 TRAINABLE = ("new-rows", "embeddings", "all")
 # Adam's step size per choice of what is trained: rows the transplant made up (SmolLM2's spread about 0.14)
@@ -30,6 +31,7 @@ class DistillConfig:
     learning_rate: float | None = None  # None: LEARNING_RATES[train]
     warmup_steps: int = 10
     temperature: float = 100.0  # ALM's binarisation temperature
+    alm_diff: str = "binary-kl"  # binary-kl (the paper's), squared or abs (absolute errors in nats)
     alm_chunks: str = "token"  # token: every shared boundary; space: shared boundaries a space follows, the
     # space's probability included on both sides, so that both models score the same event
     lm_weight: float = 1.0  # weight of the next-token part beside others (alm+lm, ...)
@@ -49,6 +51,8 @@ class DistillConfig:
                                  "with '+' (alm, lm, alm+lm, alm+latents, ...)")
         if self.alm_chunks not in ALM_CHUNKS:
             raise ParameterError(f"unknown ALM chunks '{self.alm_chunks}'; choose one of {', '.join(ALM_CHUNKS)}")
+        if self.alm_diff not in ALM_DIFFS:
+            raise ParameterError(f"unknown ALM difference '{self.alm_diff}'; choose one of {', '.join(ALM_DIFFS)}")
         if self.balance not in BALANCE:
             raise ParameterError(f"unknown balance '{self.balance}'; choose one of {', '.join(BALANCE)}")
         if self.latent_layers not in LATENT_LAYERS:

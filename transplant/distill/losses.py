@@ -50,13 +50,22 @@ def binary_kl(teacher: torch.Tensor, student: torch.Tensor, *, temperature: floa
     return kl.clamp(min=0.0)
 
 
-def alm_loss(teacher_chunks: torch.Tensor, student_chunks: torch.Tensor, *, temperature: float) -> torch.Tensor:
-    """Mean binary KL over aligned chunks, times the temperature so that its size does not depend on it.
+def alm_loss(teacher_chunks: torch.Tensor, student_chunks: torch.Tensor, *, temperature: float,
+             diff: str = "binary-kl") -> torch.Tensor:
+    """Mean difference over aligned chunks between the two models' chunk log-likelihoods t and s.
 
-    Zero exactly when the student gives every chunk the teacher's likelihood, positive otherwise.
+    `binary-kl` (the paper's form): the binary KL, times the temperature so that its size does not depend on
+    it; at a large temperature it tends to (t - s)^2 / 2|s|, a relative error, which weighs a small error on
+    an easy chunk like a large one on a hard chunk. `squared`: (t - s)^2 / 2 in nats, and `abs`: |t - s|,
+    absolute errors, as a text's total log-likelihood (its bits per byte) adds them. Each is zero exactly
+    when the student gives every chunk the teacher's likelihood, positive otherwise.
     """
-    kl = binary_kl(teacher_chunks.detach(), student_chunks, temperature=temperature)
-    return temperature * kl.mean()
+    teacher_chunks = teacher_chunks.detach()
+    if diff == "squared":
+        return 0.5 * (teacher_chunks - student_chunks).pow(2).mean()
+    if diff == "abs":
+        return (teacher_chunks - student_chunks).abs().mean()
+    return temperature * binary_kl(teacher_chunks, student_chunks, temperature=temperature).mean()
 
 
 def lm_loss(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

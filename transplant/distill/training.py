@@ -179,7 +179,7 @@ class Distiller:
         self.output_input = seen[-1] if seen else None
         if "alm" in wanted:
             parts["alm"] = alm_loss(teacher_chunks[batch.valid], student_chunks[batch.valid],
-                                    temperature=config.temperature)
+                                    temperature=config.temperature, diff=config.alm_diff)
         if layers:
             parts["latents"] = latent_loss(teacher_states[:, batch.valid], student_states[:, batch.valid])
         if "lm" in wanted:

@@ -381,9 +381,10 @@ def _worst_language(dev_tokens: np.ndarray, wanted: np.ndarray, recent: deque[in
     than 2/L of the last `window` parity merges (L languages in the choice), unless all would be skipped."""
     order = np.argsort(-np.where(wanted, dev_tokens, -1), kind="stable")
     if window:
-        limit = WINDOW_SHARE / int(wanted.sum()) * window
+        choice = int(wanted.sum())
+        limit = WINDOW_SHARE / choice * window
         chosen = Counter(recent)
-        for q in order[: int(wanted.sum())].tolist():
+        for q in order[:choice].tolist():
             if chosen[q] <= limit:
                 return q
     return int(order[0])

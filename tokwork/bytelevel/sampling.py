@@ -18,6 +18,7 @@ unevaluated, and the bound on each normalised probability of the distributions u
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,10 +100,10 @@ class ByteState:
             node = self.tree.parent[node]
         return None if self.tree.evaluated[node] else node
 
-    def branches(self, top: float | None = None) -> tuple[list[tuple[int, np.ndarray]], dict[int, float], float]:
-        """Exact per-byte masses of evaluated states [(node, 257 masses)], the unevaluated frontier nodes with
-        their probabilities, and the log scale `top` both are relative to: mass = exp(top) * value (by
-        default the largest log-probability among them)."""
+    def masses(self, top: float | None = None) -> tuple[np.ndarray, dict[int, float], float]:
+        """The next-byte masses (257) the evaluated states give, the unevaluated frontier nodes with their
+        probabilities, and the log scale `top` both are relative to: mass = exp(top) * value (by default the
+        largest log-probability among them)."""
         exact, pending = [], {}
         for p, nodes in self.live.items():
             for node in nodes:
@@ -115,11 +116,11 @@ class ByteState:
         if not logps:
             raise TokworkError("the text so far has probability zero under the model")
         top = max(logps) if top is None else top
-        return (self._exact_masses(exact, top), {u: float(np.exp(lp - top)) for u, lp in pending.items()}, top)
+        return self._exact_masses(exact, top), {u: float(np.exp(lp - top)) for u, lp in pending.items()}, top
 
-    def _exact_masses(self, exact: list[tuple[int, int]], top: float) -> list[tuple[int, np.ndarray]]:
+    def _exact_masses(self, exact: list[tuple[int, int]], top: float) -> np.ndarray:
         if not exact:
-            return []
+            return np.zeros(END + 1)
         n = len(self.data)
         lm, tree = self.lm, self.tree
         order = sorted({node for node, _ in exact})
@@ -128,16 +129,14 @@ class ByteState:
         offsets = np.stack([lm.vocab.offsets(self.data[p:n]) for _, p in exact])
         sums = segment_sum(values, torch.tensor([slot[node] for node, _ in exact]), torch.from_numpy(offsets),
                            backend=lm.backend).cpu().numpy()
-        found = []
+        vectors = np.zeros((len(exact), END + 1))
         allowed = self.text.continuations(n)
-        for (node, p), segment in zip(exact, sums, strict=True):
+        for vector, (node, p), segment in zip(vectors, exact, sums, strict=True):
             weight = np.exp(tree.logp[node] - top)
-            vector = np.zeros(END + 1)
             vector[:END] = np.where(allowed, segment[1:], 0.0) * weight
             if p == n and self._ends_here(node) and lm.end_id is not None:
                 vector[END] = float(tree.rows[node][tree.column_of[lm.end_id]]) * weight
-            found.append((node, vector))
-        return found
+        return vectors.sum(axis=0)
 
     def _ends_here(self, node: int) -> bool:
         n = len(self.data)
@@ -156,14 +155,20 @@ class ByteState:
         evaluated in one forward. With tolerance 0 every live state is evaluated."""
         skipped: set[int] = set()
         if tolerance > 0:
-            exact, pending, _ = self.branches()
-            budget = sum(vector.sum() for _, vector in exact) * tolerance / (1 - tolerance) * ROUNDING_MARGIN
+            known, pending, _ = self.masses()
+            budget = known.sum() * tolerance / (1 - tolerance) * ROUNDING_MARGIN
             used = 0.0
             for frontier, mass in sorted(pending.items(), key=lambda item: item[1]):
                 if used + mass > budget:
                     break
                 used += mass
                 skipped.add(frontier)
+        self._evaluate_live(skipped)
+        masses, pending, _ = self.masses()
+        return masses, float(probability_bound(sum(pending.values()), masses.sum()))
+
+    def _evaluate_live(self, skipped: Collection[int] = ()) -> None:
+        """Evaluate, in one forward, every live state that is not below a frontier node in `skipped`."""
         needed = []
         for nodes in self.live.values():
             for node in nodes:
@@ -172,9 +177,6 @@ class ByteState:
                 needed.extend(self.tree.unevaluated_path(node))
         if needed:
             self.tree.evaluate(sorted(set(needed), key=lambda n: self.tree.depth[n]))
-        exact, pending, _ = self.branches()
-        masses = np.sum([vector for _, vector in exact], axis=0) if exact else np.zeros(END + 1)
-        return masses, float(probability_bound(sum(pending.values()), masses.sum()))
 
     def greedy_byte(self) -> int:
         """The most probable next byte (END for end of text), the one full evaluation would pick.
@@ -182,8 +184,7 @@ class ByteState:
         When the waiting states' whole mass (the most they could add to any one byte) is smaller than the
         leader's lead over the runner-up, no evaluation could change the choice and none is run;
         otherwise every live state is evaluated in one forward, as full evaluation does at every byte."""
-        exact, pending, _ = self.branches()
-        masses = np.sum([vector for _, vector in exact], axis=0) if exact else np.zeros(END + 1)
+        masses, pending, _ = self.masses()
         leader = int(np.argmax(masses))
         if pending:
             lead = masses[leader] - np.max(np.delete(masses, leader))
@@ -203,15 +204,13 @@ class ByteState:
         byte b is thus drawn in proportion to its evaluated mass plus what the waiting states add to it,
         which is the exact next-byte distribution.
         """
-        exact, pending, top = self.branches()
-        known = np.sum([vector for _, vector in exact], axis=0) if exact else np.zeros(END + 1)
+        known, pending, top = self.masses()
         point = rng.random() * (known.sum() + sum(pending.values()))
         if point < known.sum():
             return _holder(known, point), 0
         point -= known.sum()
-        self.full_masses()
-        exact, _, _ = self.branches(top)
-        masses = np.sum([vector for _, vector in exact], axis=0)
+        self._evaluate_live()
+        masses, _, _ = self.masses(top)  # on the scale of `known`: what the run states add is the difference
         if masses.sum() <= 0:
             raise TokworkError("the text so far has probability zero under the model")
         added = np.maximum(masses - known, 0.0)

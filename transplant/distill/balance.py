@@ -32,8 +32,10 @@ def balanced_weights(parts: dict[str, torch.Tensor], at: torch.Tensor) -> dict[s
     together as large as their plain sum's; a part with no gradient there keeps weight 1."""
     grads = {name: torch.autograd.grad(value, at, retain_graph=True, allow_unused=True)[0]
              for name, value in parts.items()}
-    present = {name: g for name, g in grads.items() if g is not None and float(g.norm()) > 0}
+    present = {name: g for name, g in grads.items() if g is not None}
+    norms = {name: float(g.norm()) for name, g in present.items()}
+    present = {name: g for name, g in present.items() if norms[name] > 0}
     if not present:
         return {name: 1.0 for name in parts}
     share = float(torch.stack(list(present.values())).sum(0).norm()) / len(present)
-    return {name: share / float(present[name].norm()) if name in present else 1.0 for name in parts}
+    return {name: share / norms[name] if name in present else 1.0 for name in parts}

@@ -124,6 +124,9 @@ def generate_command(
     tokenizer: str | None = typer.Option(None, help=TOKENIZER_HELP),
     tolerance: float | None = typer.Option(None, help=TOLERANCE_HELP + " Plain sampling stays exact.",
                                            show_default=False),
+    lookahead: int = typer.Option(3, help="Most predicted tokens whose cover states each forward also runs, "
+                                  "so that the text finds them run (0 = none; more trades positions, cheap on "
+                                  "a GPU, for fewer forwards). Never changes the distribution."),
 ) -> None:
     """Generate bytes after a prompt at the byte level: exact sampling, exact greedy decoding, or sampling
     reshaped by temperature / top-k up to a certified bound."""
@@ -131,7 +134,7 @@ def generate_command(
         raise TokworkError(f"unknown --format '{output_format}'; choose text or hex")
     lm = _load(model, tokenizer, tolerance)
     result = lm.generate(_prompt(prompt, hex_prompt), max_bytes, greedy=greedy, temperature=temperature,
-                         top_k=top_k, seed=seed)
+                         top_k=top_k, seed=seed, lookahead=lookahead)
     if output_format == "hex":
         print(result.data.hex())
     else:

@@ -55,6 +55,17 @@ def test_bad_input(pico_folder, pico_sentencepiece, tmp_path, capsys):
     cut = next(n for n in range(1, len(data) + 1) if not _utf8(data[:n]))
     _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "-n", str(cut), "--greedy"],
                     "not UTF-8 text")
+    _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "--lookahead", "-1"],
+                    "lookahead -1")
+
+
+def test_lookahead_changes_no_output_of_greedy_decoding(pico_folder, capsys):
+    outputs = []
+    for lookahead in ("0", "3"):
+        assert main(["bytes", "generate", str(pico_folder), "The ", "-n", "16", "--greedy", "--format", "hex",
+                     "--lookahead", lookahead]) == 0
+        outputs.append(capsys.readouterr().out.split()[0])
+    assert outputs[0] == outputs[1]
 
 
 def _utf8(data: bytes) -> bool:

@@ -8,15 +8,22 @@ once; one that lands in a waiting state's mass runs one forward over every live 
 byte whose added mass holds it, or is drawn again from the now exact masses when it landed in probability
 that covers nothing here (`ByteState.sample`). Every byte follows the exact next-byte distribution
 (`tokwork.bytelevel`), and the model runs about once per token of the sampled text instead of once per byte
-(Hayase et al. 2025, "Sampling from Your Language Model One Byte at a Time", call it once per byte). Greedy
+(Hayase et al. 2025, "Sampling from Your Language Model One Byte at a Time", call it once per byte).
+
+Inside a token, every byte adds a waiting state (the canonical encoding of the text so far, a side branch
+whose first token is known), and a draw that lands in one costs a forward. Each forward therefore also runs,
+by lookahead, the states the text will reach if it goes on as the most probable evaluated tokens spell: a
+text that follows one of them finds its side branches already run. Lookahead changes which states are run,
+never the distribution drawn from; it adds positions to forwards that run anyway, never a forward. Greedy
 decoding needs only the most probable byte: when the waiting states could not lift any other byte past the
 leader it runs no forward, so it picks the byte full evaluation would pick with about one forward per
-token. Temperature and top-k need the whole distribution, so they evaluate every live state, about one
-forward per byte; with a tolerance (`certified.py`) the live states whose mass cannot matter are left
+token. Temperature and top-k need the whole distribution, so they evaluate every live state before each
+byte (one forward a byte without lookahead; with it, about one a token); with a tolerance (`certified.py`) the live states whose mass cannot matter are left
 unevaluated, and the bound on each normalised probability of the distributions used is reported."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -33,6 +40,9 @@ from tokwork.kernels.segment_sum import segment_sum
 
 if TYPE_CHECKING:
     from tokwork.bytelevel.bytelm import ByteLM
+
+LOOKAHEAD_BYTES = 16  # the most bytes of a predicted token whose states one forward runs ahead
+LOOKAHEAD_SHARE = 0.1  # a predicted token is run ahead when at least this share as probable as the first
 
 
 @dataclass
@@ -57,8 +67,11 @@ class ByteState:
     """The live cover states after a byte prefix that grows one byte at a time, over a lazily evaluated
     token tree (every evaluated node stays in the KV cache)."""
 
-    def __init__(self, lm: ByteLM, prompt: bytes):
+    def __init__(self, lm: ByteLM, prompt: bytes, *, lookahead: int = 3):
+        if lookahead < 0:
+            raise ParameterError(f"lookahead {lookahead} must be 0 or more (predicted tokens run ahead)")
         self.lm = lm
+        self.lookahead = lookahead
         self.text = lm.canonical_text(prompt)
         self.tree = lm.token_tree()
         self.canonical: dict[int, int] = {}  # canonical state node -> its prefix length
@@ -168,7 +181,8 @@ class ByteState:
         return masses, float(probability_bound(sum(pending.values()), masses.sum()))
 
     def _evaluate_live(self, skipped: Collection[int] = ()) -> None:
-        """Evaluate, in one forward, every live state that is not below a frontier node in `skipped`."""
+        """Evaluate, in one forward, every live state that is not below a frontier node in `skipped`, and
+        the states of the lookahead with them."""
         needed = []
         for nodes in self.live.values():
             for node in nodes:
@@ -176,7 +190,40 @@ class ByteState:
                     continue
                 needed.extend(self.tree.unevaluated_path(node))
         if needed:
+            needed.extend(self._lookahead_nodes())
             self.tree.evaluate(sorted(set(needed), key=lambda n: self.tree.depth[n]))
+
+    def _predicted_rests(self) -> list[bytes]:
+        """The bytes still to come of the tokens that evaluated live states give to extend the text: the
+        `lookahead` most probable, of those at least LOOKAHEAD_SHARE as probable as the first."""
+        n = len(self.data)
+        found: list[tuple[float, bytes]] = []
+        for p, nodes in self.live.items():
+            lo, hi = self.lm.vocab.extension_range(self.data[p:n])
+            for node in nodes:
+                row = self.tree.rows.get(node)
+                if hi <= lo or row is None or self.tree.logp[node] is None:
+                    continue
+                values, places = row[lo:hi].topk(min(self.lookahead, hi - lo))
+                for value, place in zip(values.tolist(), places.tolist(), strict=True):
+                    if value > 0:
+                        found.append((self.tree.logp[node] + math.log(value), self.lm.vocab.pieces[lo + place][n - p:]))
+        found.sort(key=lambda item: item[0], reverse=True)
+        floor = found[0][0] + math.log(LOOKAHEAD_SHARE) if found else 0.0
+        return [rest for logp, rest in found[:self.lookahead] if rest and logp >= floor]
+
+    def _lookahead_nodes(self) -> list[int]:
+        """Unevaluated nodes of the canonical states at each byte of the predicted token rests."""
+        if self.lookahead == 0:
+            return []
+        user = self.data[len(self.lm.stream_prefix):]
+        nodes: list[int] = []
+        for rest in self._predicted_rests():
+            ahead = self.lm.canonical_text(user + rest[:LOOKAHEAD_BYTES])
+            for end in range(len(self.data) + 1, len(ahead.data) + 1):
+                for encoding in ahead.states(end):
+                    nodes.extend(self.tree.unevaluated_path(self.tree.node_for(encoding)))
+        return nodes
 
     def greedy_byte(self) -> int:
         """The most probable next byte (END for end of text), the one full evaluation would pick.
@@ -220,20 +267,21 @@ class ByteState:
 
 
 def generate(lm: ByteLM, prompt: bytes, max_bytes: int, *, greedy: bool = False, temperature: float = 1.0,
-             top_k: int = 0, seed: int = 0, stop_at_end: bool = True, tolerance: float | None = None
-             ) -> Generation:
+             top_k: int = 0, seed: int = 0, stop_at_end: bool = True, tolerance: float | None = None,
+             lookahead: int = 3) -> Generation:
     """Generate up to `max_bytes` bytes after `prompt`. Plain sampling (temperature 1, no top-k) is exact
     and lazy; `greedy` takes the most probable byte, certified (exact whatever the tolerance, bound 0);
     `temperature` and `top_k` reshape the next-byte distribution before sampling, which is exact up to
     `tolerance` (the model's by default; the bound reached is `Generation.bound`). Stops early at end of
-    text when `stop_at_end`."""
+    text when `stop_at_end`. `lookahead` is the most predicted tokens each forward runs ahead (0: none;
+    more trades positions, cheap on a GPU, for fewer forwards)."""
     if max_bytes < 0:
         raise ParameterError(f"max bytes {max_bytes} must be at least 0")
     if temperature <= 0:
         raise ParameterError(f"temperature {temperature} must be positive (use greedy decoding for 0)")
     started = time.perf_counter()
     tolerance = check_tolerance(lm.tolerance if tolerance is None else tolerance)
-    state = ByteState(lm, prompt)
+    state = ByteState(lm, prompt, lookahead=lookahead)
     rng = np.random.default_rng(seed)
     exact = not greedy and temperature == 1.0 and top_k <= 0
     out, rejections, ended, bound = bytearray(), 0, False, 0.0

@@ -131,6 +131,26 @@ def test_lookahead_sampling_is_exact_and_cheaper_at_a_temperature(pico_english_b
     assert runs[3].forward_calls < 0.6 * runs[0].forward_calls, (runs[0].forward_calls, runs[3].forward_calls)
 
 
+def test_forgotten_rows_are_computed_again_exactly(pico_bytelm, monkeypatch):
+    """Long generations let go of the next-token rows far above the live states; a row wanted again is
+    recomputed. Forgetting every row after each byte (the live states' too) changes no mass."""
+    from tokwork.bytelevel import sampling
+
+    lm = pico_bytelm
+    text = "café 日本 the".encode()
+    kept, expected = ByteState(lm, b""), []
+    for byte in text:
+        expected.append(kept.full_masses())
+        kept.advance(byte)
+    monkeypatch.setattr(sampling, "ROW_DEPTHS_KEPT", -10_000)
+    forgetful = ByteState(lm, b"")
+    for byte, masses in zip(text, expected, strict=True):
+        np.testing.assert_allclose(forgetful.full_masses(), masses, rtol=1e-9, atol=1e-300)
+        forgetful.advance(byte)
+        assert len(forgetful.tree.rows) <= 1  # the root's row only
+    assert forgetful.tree.forward_calls > kept.tree.forward_calls  # rows were computed again
+
+
 def test_greedy_takes_the_most_probable_byte(pico_bytelm):
     lm = pico_bytelm
     out = lm.generate(b"The ", 6, greedy=True).data

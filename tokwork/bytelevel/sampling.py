@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 LOOKAHEAD_BYTES = 16  # the most bytes of a predicted token whose states one forward runs ahead
 LOOKAHEAD_SHARE = 0.1  # a predicted token is run ahead when at least this share as probable as the first
+ROW_DEPTHS_KEPT = 8  # token depths above the shallowest live state whose next-token rows stay in memory
 
 
 @dataclass
@@ -105,6 +106,16 @@ class ByteState:
             if not self.lm.vocab.has_extension(self.data[p:n]):
                 del self.live[p]
         self._add_states(n)
+        self._forget_old_rows()
+
+    def _forget_old_rows(self) -> None:
+        """Let go of the next-token rows of nodes far above every live state: new states extend the text
+        near its end, so memory stays bounded on long generations (a row wanted again is recomputed)."""
+        if not self.live:
+            return
+        depth = self.tree.depth
+        shallowest = min(depth[node] for nodes in self.live.values() for node in nodes)
+        self.tree.forget_rows([node for node in self.tree.rows if depth[node] < shallowest - ROW_DEPTHS_KEPT])
 
     # --- masses -----------------------------------------------------------------------------------------
     def _frontier(self, node: int) -> int | None:
@@ -138,7 +149,7 @@ class ByteState:
         lm, tree = self.lm, self.tree
         order = sorted({node for node, _ in exact})
         slot = {node: k for k, node in enumerate(order)}
-        values = torch.stack([tree.rows[node] for node in order])[:, :lm.vocab.size]
+        values = torch.stack([tree.row(node) for node in order])[:, :lm.vocab.size]
         offsets = np.stack([lm.vocab.offsets(self.data[p:n]) for _, p in exact])
         sums = segment_sum(values, torch.tensor([slot[node] for node, _ in exact]), torch.from_numpy(offsets),
                            backend=lm.backend).cpu().numpy()
@@ -148,7 +159,7 @@ class ByteState:
             weight = np.exp(tree.logp[node] - top)
             vector[:END] = np.where(allowed, segment[1:], 0.0) * weight
             if p == n and self._ends_here(node) and lm.end_id is not None:
-                vector[END] = float(tree.rows[node][tree.column_of[lm.end_id]]) * weight
+                vector[END] = float(tree.row(node)[tree.column_of[lm.end_id]]) * weight
         return vectors.sum(axis=0)
 
     def _ends_here(self, node: int) -> bool:
@@ -201,7 +212,7 @@ class ByteState:
         for p, nodes in self.live.items():
             lo, hi = self.lm.vocab.extension_range(self.data[p:n])
             for node in nodes:
-                row = self.tree.rows.get(node)
+                row = self.tree.rows.get(node)  # never a forward to predict
                 if hi <= lo or row is None or self.tree.logp[node] is None:
                     continue
                 values, places = row[lo:hi].topk(min(self.lookahead, hi - lo))

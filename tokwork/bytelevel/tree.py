@@ -70,6 +70,7 @@ class TokenTree:
         self.children: list[dict[int, int]] = [{}]
         self.evaluated: list[bool] = [False]
         self.rows: dict[int, torch.Tensor] = {}
+        self._forgotten: set[int] = set()  # evaluated nodes whose rows were let go and may be wanted again
         self.forward_calls = 0
         self.positions_run = 0
         self.model_seconds = 0.0
@@ -89,7 +90,7 @@ class TokenTree:
         self.parent.append(node)
         self.token.append(int(token))
         self.depth.append(self.depth[node] + 1)
-        row = self.rows.get(node)
+        row = self.row(node)
         parent_logp = self.logp[node]
         if row is None or parent_logp is None:
             self.logp.append(None)
@@ -129,6 +130,37 @@ class TokenTree:
         """Forget the next-token rows of nodes that are no longer needed (the cache keeps their keys)."""
         for node in nodes:
             self.rows.pop(node, None)
+
+    def row(self, node: int) -> torch.Tensor | None:
+        """The next-token row of `node`: kept, computed again when it was forgotten, None when the node is
+        not evaluated or was evaluated without keeping its row."""
+        found = self.rows.get(node)
+        if found is None and node in self._forgotten:
+            found = self._row_again(node)
+        return found
+
+    def forget_rows(self, nodes: Sequence[int]) -> None:
+        """Let go of the rows of evaluated nodes that are probably not needed again, to bound memory; one
+        that is (a new child needs its parent's row) is computed again by `_row_again`."""
+        for node in nodes:
+            if node != ROOT and self.rows.pop(node, None) is not None:
+                self._forgotten.add(node)
+
+    def _row_again(self, node: int) -> torch.Tensor:
+        """The next-token row of an evaluated node whose row was forgotten: the node's token run once more
+        over its ancestors' cached keys, in a batch dropped from the cache afterwards."""
+        base = self._cache_length
+        allowed = np.zeros((1, base + 1), dtype=bool)
+        allowed[0, self._ancestors[self.parent[node]]] = True
+        allowed[0, base] = True
+        ids = torch.tensor([[self.token[node]]], device=self.device)
+        positions = torch.tensor([[self.depth[node]]], device=self.device)
+        logits = self._forward(ids, positions, allowed)
+        self._cache.crop(-1)
+        row = torch.softmax(logits[0].to(self.row_dtype), dim=-1)
+        self.rows[node] = row
+        self._forgotten.discard(node)
+        return row
 
     # --- evaluating -----------------------------------------------------------------------------------
     def evaluate(self, nodes: Sequence[int], *, keep: bool = True, rows: bool = True) -> torch.Tensor | None:

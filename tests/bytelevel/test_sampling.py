@@ -151,6 +151,29 @@ def test_forgotten_rows_are_computed_again_exactly(pico_bytelm, monkeypatch):
     assert forgetful.tree.forward_calls > kept.tree.forward_calls  # rows were computed again
 
 
+@pytest.mark.parametrize("fixture", ["pico_bytelm", "pico_sp_bytelm"])
+def test_compacted_cache_changes_no_mass(fixture, request, monkeypatch):
+    """Long generations drop from the KV cache the branches far above the live states (they count as not
+    run, and run again if wanted). Compacting after every byte, with the live states only kept, changes
+    no mass and leaves the cache shorter than one that keeps every branch."""
+    from tokwork.bytelevel import sampling
+
+    lm = request.getfixturevalue(fixture)
+    text = "café 日本 the cat sat on the mat".encode()
+    kept, expected = ByteState(lm, b""), []
+    for byte in text:
+        expected.append(kept.full_masses())
+        kept.advance(byte)
+    monkeypatch.setattr(sampling, "COMPACT_SLACK", -10**9)
+    monkeypatch.setattr(sampling, "ROW_DEPTHS_KEPT", -10_000)
+    compacted = ByteState(lm, b"")
+    for byte, masses in zip(text, expected, strict=True):
+        np.testing.assert_allclose(compacted.full_masses(), masses, rtol=1e-9, atol=1e-300)
+        compacted.advance(byte)
+    assert compacted.tree.cache_length < kept.tree.cache_length, (compacted.tree.cache_length,
+                                                                   kept.tree.cache_length)
+
+
 def test_greedy_takes_the_most_probable_byte(pico_bytelm):
     lm = pico_bytelm
     out = lm.generate(b"The ", 6, greedy=True).data

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 LOOKAHEAD_BYTES = 16  # the most bytes of a predicted token whose states one forward runs ahead
 LOOKAHEAD_SHARE = 0.1  # a predicted token is run ahead when at least this share as probable as the first
-ROW_DEPTHS_KEPT = 8  # token depths above the shallowest live state whose next-token rows stay in memory
+ROW_DEPTHS_KEPT = 8  # token depths above the shallowest live state whose rows and cached keys are kept
+COMPACT_SLACK = 512  # the KV cache is compacted when it has grown this much past twice its last compacted size
 
 
 @dataclass
@@ -73,6 +74,7 @@ class ByteState:
             raise ParameterError(f"lookahead {lookahead} must be 0 or more (predicted tokens run ahead)")
         self.lm = lm
         self.lookahead = lookahead
+        self._compacted = 0  # the cache length after the last compaction
         self.text = lm.canonical_text(prompt)
         self.tree = lm.token_tree()
         self.canonical: dict[int, int] = {}  # canonical state node -> its prefix length
@@ -109,13 +111,21 @@ class ByteState:
         self._forget_old_rows()
 
     def _forget_old_rows(self) -> None:
-        """Let go of the next-token rows of nodes far above every live state: new states extend the text
-        near its end, so memory stays bounded on long generations (a row wanted again is recomputed)."""
+        """Let go of what nodes far above every live state hold: new states extend the text near its end,
+        so on long generations memory stays bounded and forwards do not attend over every branch ever
+        run. Their next-token rows go at once (a row wanted again is computed again); their cached keys go
+        when the cache has grown well past its last compacted size (a node wanted again is run again)."""
         if not self.live:
             return
-        depth = self.tree.depth
-        shallowest = min(depth[node] for nodes in self.live.values() for node in nodes)
-        self.tree.forget_rows([node for node in self.tree.rows if depth[node] < shallowest - ROW_DEPTHS_KEPT])
+        tree = self.tree
+        shallowest = min(tree.depth[node] for nodes in self.live.values() for node in nodes)
+        tree.forget_rows([node for node in tree.rows if tree.depth[node] < shallowest - ROW_DEPTHS_KEPT])
+        if tree.cache_length > 2 * self._compacted + COMPACT_SLACK:
+            live = [node for nodes in self.live.values() for node in nodes]
+            recent = [node for node in range(len(tree.depth))
+                      if tree.evaluated[node] and tree.depth[node] >= shallowest - ROW_DEPTHS_KEPT]
+            tree.compact(live + recent)
+            self._compacted = tree.cache_length
 
     # --- masses -----------------------------------------------------------------------------------------
     def _frontier(self, node: int) -> int | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -138,6 +138,43 @@ class TokenTree:
         if found is None and node in self._forgotten:
             found = self._row_again(node)
         return found
+
+    @property
+    def cache_length(self) -> int:
+        """Positions in the KV cache: the context and every node evaluated with `keep` and not dropped."""
+        return self._cache_length
+
+    def compact(self, keep: Iterable[int]) -> None:
+        """Drop from the KV cache every node that is not in `keep` nor an ancestor of one. A dropped node
+        counts as not evaluated again (its probability and its children's stay known), so a later batch
+        that needs it runs it again; the cache, and each forward's attention over it, then holds what the
+        text can still reach instead of every branch ever run."""
+        if self._cache is None:
+            return
+        kept: set[int] = set()
+        for node in keep:
+            while node != ROOT and node not in kept:
+                kept.add(node)
+                node = self.parent[node]
+        slots = np.zeros(self._cache_length, dtype=bool)
+        slots[self._ancestors[ROOT]] = True
+        for node in kept:
+            if node in self._ancestors:
+                slots[self._ancestors[node]] = True
+        renumbered = np.cumsum(slots) - 1
+        index = torch.from_numpy(np.flatnonzero(slots)).to(self.device)
+        for layer in self._cache.layers:
+            layer.keys = layer.keys.index_select(-2, index)
+            layer.values = layer.values.index_select(-2, index)
+        for node in list(self._ancestors):
+            if node == ROOT or node in kept:
+                self._ancestors[node] = renumbered[self._ancestors[node]]
+            else:
+                del self._ancestors[node]
+                self.evaluated[node] = False
+                self.rows.pop(node, None)
+                self._forgotten.discard(node)
+        self._cache_length = int(slots.sum())
 
     def forget_rows(self, nodes: Sequence[int]) -> None:
         """Let go of the rows of evaluated nodes that are probably not needed again, to bound memory; one

@@ -196,8 +196,10 @@ def long_generation_child(max_bytes: int, keep_everything: bool) -> None:
 
     if keep_everything:
         module.ROW_DEPTHS_KEPT, module.COMPACT_SLACK = 10**9, 10**12
-    torch.set_num_threads(1)
-    lm = ByteLM.from_pretrained(smollm2_folder(), tolerance=0.0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # as the parent chooses
+    if device == "cpu":
+        torch.set_num_threads(1)
+    lm = ByteLM.from_pretrained(smollm2_folder(), device=device, tolerance=0.0)
     made = lm.generate(SAMPLING_PROMPTS[0], max_bytes, seed=1, stop_at_end=False)
     print(json.dumps({"bytes": len(made.data), "forward_calls": made.forward_calls, "seconds": made.seconds,
                       "model_seconds": made.model_seconds, "data": made.data.hex()}))

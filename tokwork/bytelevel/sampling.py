@@ -18,8 +18,9 @@ never the distribution drawn from; it adds positions to forwards that run anyway
 decoding needs only the most probable byte: when the waiting states could not lift any other byte past the
 leader it runs no forward, so it picks the byte full evaluation would pick with about one forward per
 token. Temperature and top-k need the whole distribution, so they evaluate every live state before each
-byte (one forward a byte without lookahead; with it, about one a token); with a tolerance (`certified.py`) the live states whose mass cannot matter are left
-unevaluated, and the bound on each normalised probability of the distributions used is reported."""
+byte (one forward a byte without lookahead, about 1.3 a token with it); with a tolerance (`certified.py`)
+the live states whose mass cannot matter are left unevaluated, and the bound on each normalised
+probability of the distributions used is reported."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ class Generation:
 
 class ByteState:
     """The live cover states after a byte prefix that grows one byte at a time, over a lazily evaluated
-    token tree (every evaluated node stays in the KV cache)."""
+    token tree whose KV cache keeps the branches the text can still reach."""
 
     def __init__(self, lm: ByteLM, prompt: bytes, *, lookahead: int = 3):
         if lookahead < 0:
@@ -228,7 +229,8 @@ class ByteState:
                 values, places = row[lo:hi].topk(min(self.lookahead, hi - lo))
                 for value, place in zip(values.tolist(), places.tolist(), strict=True):
                     if value > 0:
-                        found.append((self.tree.logp[node] + math.log(value), self.lm.vocab.pieces[lo + place][n - p:]))
+                        rest = self.lm.vocab.pieces[lo + place][n - p:]
+                        found.append((self.tree.logp[node] + math.log(value), rest))
         found.sort(key=lambda item: item[0], reverse=True)
         floor = found[0][0] + math.log(LOOKAHEAD_SHARE) if found else 0.0
         return [rest for logp, rest in found[:self.lookahead] if rest and logp >= floor]

@@ -1,5 +1,5 @@
-"""Where training loops run: the device a user asked for, and whether bfloat16 autocast pays there
-(always on a GPU, on a CPU only with bfloat16 units).
+"""Where training loops run: the device a user asked for, whether bfloat16 autocast pays there (always on
+a GPU, on a CPU only with bfloat16 units), and the attention and optimizer that train fastest there.
 
 On a CPU without them (no AMX, no AVX-512 BF16) torch emulates bfloat16 matrix products, and a model's
 forward and backward run much slower than in float32, so training
@@ -8,6 +8,7 @@ loops that ask for bfloat16 get it only where it is faster.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -41,3 +42,19 @@ def pick_device(device: str | None) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ParameterError(f"device '{device}' asked for, but torch sees no GPU; use --device cpu")
     return torch.device(device)
+
+
+def use_training_attention(model, device: torch.device | str) -> None:
+    """On a CPU, train `model` with the plain (eager) attention: backpropagating through torch's fused
+    attention is slower on a CPU at these sequence lengths (`benchmarks/distill_step.py`). The choice is not
+    saved with the model; elsewhere the model keeps its own."""
+    if torch.device(device).type != "cpu":
+        return
+    with contextlib.suppress(AttributeError, ValueError):  # an older or custom model class keeps its own
+        model.set_attn_implementation("eager")
+
+
+def training_adam(parameters, learning_rate: float) -> torch.optim.Adam:
+    """Adam with torch's fused update (one kernel over every parameter, CPU and GPU), the same
+    arithmetic as the per-tensor loop at a lower cost per step (`benchmarks/distill_step.py`)."""
+    return torch.optim.Adam(parameters, lr=learning_rate, fused=True)

@@ -25,7 +25,7 @@ from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
 from tokwork.transplant.align import align_vocabularies
 from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
-from tokwork.transplant.devices import bfloat16_pays, pick_device
+from tokwork.transplant.devices import bfloat16_pays, pick_device, training_adam, use_training_attention
 from tokwork.transplant.distill.balance import balanced_weights, output_layer_input
 from tokwork.transplant.distill.config import DistillConfig
 from tokwork.transplant.distill.losses import (
@@ -132,9 +132,11 @@ class Distiller:
         for parameter in self.teacher.parameters():
             parameter.requires_grad_(False)
         self.student = student.model.to(device).eval()  # no dropout: the student is fit, not regularised
+        for model in (self.teacher, self.student):  # both alike: the same model scores the same as both
+            use_training_attention(model, device)
         self.teacher_tokenizer, self.student_tokenizer = teacher.tokenizer, student.tokenizer
         self.parameters = trainable_parameters(self.student, config.train, new_ids)
-        self.optimizer = torch.optim.Adam(self.parameters, lr=config.peak_learning_rate)
+        self.optimizer = training_adam(self.parameters, config.peak_learning_rate)
         self.texts = training_texts(corpus, text_chars=config.text_chars, seed=config.seed)
         self.output_input: torch.Tensor | None = None  # the student's last hidden state, for `balance`
         self.space_masks = (None, None)

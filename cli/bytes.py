@@ -78,7 +78,7 @@ def next_command(
         for char, prob in chars:
             table.add_row(repr(char) if char else "<end>", f"{prob:.4f}")
     out.print(table)
-    out.print(f"[dim]certified bound: every probability within {bound:.1e} of the exact one[/dim]")
+    out.print(f"[dim]certified bound: every probability within {bound:.1e} of the exact one[/dim]", soft_wrap=True)
 
 
 @bytes_app.command("score")
@@ -145,7 +145,7 @@ def generate_command(
                                "ends inside a character); pass --format hex or change --max-bytes") from None
     out.print(f"[dim]{len(result.data)} bytes, {result.forward_calls} model forwards "
               f"({result.forwards_per_byte:.2f} per byte), {result.seconds:.1f} s, certified bound "
-              f"{result.bound:.1e} on each next-byte probability[/dim]")
+              f"{result.bound:.1e} on each next-byte probability[/dim]", soft_wrap=True)
 
 
 @bytes_app.command("ensemble")

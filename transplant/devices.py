@@ -46,7 +46,7 @@ def pick_device(device: str | None) -> torch.device:
 
 def use_training_attention(model, device: torch.device | str) -> None:
     """On a CPU, train `model` with the plain (eager) attention: backpropagating through torch's fused
-    attention is slower on a CPU at these sequence lengths (`benchmarks/distill_step.py`). The choice is not
+    attention is slower on a CPU at these sequence lengths (`benchmarks/training_step.py`). The choice is not
     saved with the model; elsewhere the model keeps its own."""
     if torch.device(device).type != "cpu":
         return
@@ -56,5 +56,5 @@ def use_training_attention(model, device: torch.device | str) -> None:
 
 def training_adam(parameters, learning_rate: float) -> torch.optim.Adam:
     """Adam with torch's fused update (one kernel over every parameter, CPU and GPU), the same
-    arithmetic as the per-tensor loop at a lower cost per step (`benchmarks/distill_step.py`)."""
+    arithmetic as the per-tensor loop at a lower cost per step (`benchmarks/training_step.py`)."""
     return torch.optim.Adam(parameters, lr=learning_rate, fused=True)

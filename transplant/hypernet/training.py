@@ -32,7 +32,7 @@ from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
 from tokwork.transplant.checkpoint import load_checkpoint
-from tokwork.transplant.devices import bfloat16_pays, pick_device
+from tokwork.transplant.devices import bfloat16_pays, pick_device, use_training_attention
 from tokwork.transplant.hypernet.checkpoint import (
     HypernetCard,
     SourceInfo,
@@ -140,6 +140,7 @@ class Trainer:
         self.model = checkpoint.model.to(device).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
+        use_training_attention(self.model, device)
         self.source = checkpoint.tokenizer
         inputs = checkpoint.input_embeddings()
         outputs = checkpoint.output_embeddings()

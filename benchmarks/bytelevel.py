@@ -178,7 +178,7 @@ def sampled_runs(lm: ByteLM, runs, max_bytes: int, **options) -> dict:
                      "text": made.data.decode("utf-8", "replace")})
     total = {key: sum(r[key] for r in rows) for key in ("bytes", "tokens", "forward_calls", "seconds",
                                                          "model_seconds", "rejections")}
-    return {"runs": rows, **total, "options": {k: v for k, v in options.items()},
+    return {"runs": rows, **total, "options": dict(options),
             "forwards_per_byte": total["forward_calls"] / total["bytes"],
             "token_level_forwards_per_byte": total["tokens"] / total["bytes"],
             "ratio_to_token_level": total["forward_calls"] / total["tokens"],

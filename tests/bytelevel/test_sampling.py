@@ -131,6 +131,15 @@ def test_lookahead_sampling_is_exact_and_cheaper_at_a_temperature(pico_english_b
     assert runs[3].forward_calls < 0.6 * runs[0].forward_calls, (runs[0].forward_calls, runs[3].forward_calls)
 
 
+def _full_masses_along(lm, text: bytes) -> tuple[ByteState, list[np.ndarray]]:
+    """A state advanced over `text` at the default settings, and its full masses before each byte."""
+    state, masses = ByteState(lm, b""), []
+    for byte in text:
+        masses.append(state.full_masses())
+        state.advance(byte)
+    return state, masses
+
+
 def test_forgotten_rows_are_computed_again_exactly(pico_bytelm, monkeypatch):
     """Long generations let go of the next-token rows far above the live states; a row wanted again is
     recomputed. Forgetting every row after each byte (the live states' too) changes no mass."""
@@ -138,10 +147,7 @@ def test_forgotten_rows_are_computed_again_exactly(pico_bytelm, monkeypatch):
 
     lm = pico_bytelm
     text = "café 日本 the".encode()
-    kept, expected = ByteState(lm, b""), []
-    for byte in text:
-        expected.append(kept.full_masses())
-        kept.advance(byte)
+    kept, expected = _full_masses_along(lm, text)
     monkeypatch.setattr(sampling, "ROW_DEPTHS_KEPT", -10_000)
     forgetful = ByteState(lm, b"")
     for byte, masses in zip(text, expected, strict=True):
@@ -160,10 +166,7 @@ def test_compacted_cache_changes_no_mass(fixture, request, monkeypatch):
 
     lm = request.getfixturevalue(fixture)
     text = "café 日本 the cat sat on the mat".encode()
-    kept, expected = ByteState(lm, b""), []
-    for byte in text:
-        expected.append(kept.full_masses())
-        kept.advance(byte)
+    kept, expected = _full_masses_along(lm, text)
     monkeypatch.setattr(sampling, "COMPACT_SLACK", -10**9)
     monkeypatch.setattr(sampling, "ROW_DEPTHS_KEPT", -10_000)
     compacted = ByteState(lm, b"")

@@ -109,22 +109,22 @@ class ByteState:
             if not self.lm.vocab.has_extension(self.data[p:n]):
                 del self.live[p]
         self._add_states(n)
-        self._forget_old_rows()
+        self._release_far_branches()
 
-    def _forget_old_rows(self) -> None:
+    def _release_far_branches(self) -> None:
         """Let go of what nodes far above every live state hold: new states extend the text near its end,
         so on long generations memory stays bounded and forwards do not attend over every branch ever
         run. Their next-token rows go at once (a row wanted again is computed again); their cached keys go
         when the cache has grown well past its last compacted size (a node wanted again is run again)."""
-        if not self.live:
+        live = [node for nodes in self.live.values() for node in nodes]
+        if not live:
             return
         tree = self.tree
-        shallowest = min(tree.depth[node] for nodes in self.live.values() for node in nodes)
-        tree.forget_rows([node for node in tree.rows if tree.depth[node] < shallowest - ROW_DEPTHS_KEPT])
+        kept_from = min(tree.depth[node] for node in live) - ROW_DEPTHS_KEPT
+        tree.forget_rows([node for node in tree.rows if tree.depth[node] < kept_from])
         if tree.cache_length > 2 * self._compacted + COMPACT_SLACK:
-            live = [node for nodes in self.live.values() for node in nodes]
             recent = [node for node in range(len(tree.depth))
-                      if tree.evaluated[node] and tree.depth[node] >= shallowest - ROW_DEPTHS_KEPT]
+                      if tree.evaluated[node] and tree.depth[node] >= kept_from]
             tree.compact(live + recent)
             self._compacted = tree.cache_length
 

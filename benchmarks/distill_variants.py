@@ -34,12 +34,15 @@ def main() -> None:
     parser.add_argument("--temp", type=float, default=100.0)
     parser.add_argument("--balance", default="fixed", help="--balance")
     parser.add_argument("--diff", default="binary-kl", help="--alm-diff")
+    parser.add_argument("--schedule", default="constant", help="--schedule (linear: decays to 0 at the one step count --steps gives)")
     parser.add_argument("--resume", action="store_true", help="go on from the row's folder (resumption is exact)")
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--target", default="gpt2", choices=["gpt2", "bpe32k-en", "self"],
                         help="the student's vocabulary; self: the teacher itself is trained (with --loss lm, "
                              "how much of the next-token loss's gain is the training domain, not the transfer)")
     args = parser.parse_args()
+    if args.schedule == "linear" and len(args.steps) > 1:
+        parser.error("--schedule linear is planned over one run: give one step count")
     torch.set_num_threads(2)
     from transformers.utils import logging as transformers_logging
 
@@ -57,7 +60,7 @@ def main() -> None:
         config = DistillConfig(loss=args.loss, train="all", steps=steps, save_every=10_000, learning_rate=args.lr,
                                latent_layers=args.layers, latent_weight=args.lw, temperature=args.temp,
                                alm_chunks=args.chunks, balance=args.balance,
-                               alm_diff=args.diff)
+                               alm_diff=args.diff, schedule=args.schedule)
         card = distill(teacher, student, [corpus], out, config=config, fresh=fresh, progress=False)
         fresh = False
         row = {"name": args.name, "step": card.step, "cpu_min": round(card.cpu_seconds / 120, 2),

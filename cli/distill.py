@@ -40,6 +40,9 @@ def distill_command(
     text_chars: int = typer.Option(512, "--text-chars", help="Characters per training text (about)."),
     learning_rate: float | None = typer.Option(None, "--lr", help="Adam's learning rate (default: 1e-3 for "
                                                "embedding rows, 3e-5 for the whole model)."),
+    schedule: str = typer.Option("constant", "--schedule", help="Learning rate after the warm-up: constant (a run "
+                                 "cut short or resumed for more steps stays on one schedule) or linear (falls to "
+                                 "0 at --steps, as usual in fine-tuning: lower loss at the end of a planned run)."),
     temperature: float = typer.Option(100.0, "--temperature", help="ALM's binarisation temperature (binary-kl)."),
     alm_diff: str = typer.Option("binary-kl", "--alm-diff", help="How ALM compares the two chunk log-likelihoods: "
                                  "binary-kl (the paper's binarised form: relative errors), squared or abs "
@@ -70,7 +73,7 @@ def distill_command(
     config = DistillConfig(loss=loss, train=train, steps=steps, batch_size=batch_size, text_chars=text_chars,
                            learning_rate=learning_rate, temperature=temperature, seed=seed, save_every=save_every,
                            alm_chunks=alm_chunks, latent_layers=latent_layers, latent_weight=latent_weight,
-                           balance=balance, alm_diff=alm_diff)
+                           balance=balance, alm_diff=alm_diff, schedule=schedule)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60)
     last = card.history[-1] if card.history else {}

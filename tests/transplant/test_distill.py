@@ -297,6 +297,30 @@ def test_resume_gives_bit_identical_weights(pair, tmp_path):
     assert [h["alm"] for h in straight.history] == [h["alm"] for h in resumed.history]
 
 
+def test_linear_schedule_ramps_up_then_falls_to_zero_at_the_last_step():
+    config = DistillConfig(steps=10, warmup_steps=2, learning_rate=1e-4, schedule="linear")
+    rates = [config.learning_rate_at(step) for step in range(10)]
+    assert rates[:3] == pytest.approx([1e-4 / 3, 2e-4 / 3, 1e-4])  # ramp, then the peak at the first step after
+    assert rates[2:] == pytest.approx([1e-4 * (10 - step) / 8 for step in range(2, 10)])
+    assert config.learning_rate_at(10) == 0.0 and config.learning_rate_at(12) == 0.0
+    constant = DistillConfig(steps=10, warmup_steps=2, learning_rate=1e-4)
+    assert [constant.learning_rate_at(step) for step in (2, 9, 50)] == [1e-4] * 3
+
+
+def test_resume_with_the_linear_schedule_is_exact(pair, tmp_path):
+    teacher, student, corpus = pair
+    straight = distill(teacher, student, [corpus], tmp_path / "straight",
+                       config=_fast(loss="lm", schedule="linear"), progress=False, max_seconds=None)
+    # an interrupted run (a time budget) resumed with the same planned steps
+    first = distill(teacher, student, [corpus], tmp_path / "resumed", config=_fast(loss="lm", schedule="linear"),
+                    progress=False, max_seconds=1e-9)
+    assert first.step == 1
+    resumed = distill(teacher, student, [corpus], tmp_path / "resumed", config=_fast(loss="lm"), progress=False)
+    assert resumed.training["schedule"] == "linear" and straight.step == resumed.step == 6
+    a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(tmp_path / "resumed" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_cli_writes_a_plain_hf_folder_with_a_card(pair, tmp_path, capsys):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -354,6 +378,7 @@ def bad(pair, tmp_path):
     (("teacher", "student", "corpus", "out", ("--alm-chunks", "word")), "unknown ALM chunks"),
     (("teacher", "student", "corpus", "out", ("--balance", "equal")), "unknown balance"),
     (("teacher", "student", "corpus", "out", ("--alm-diff", "l2")), "unknown ALM difference"),
+    (("teacher", "student", "corpus", "out", ("--schedule", "cosine")), "unknown schedule"),
     (("teacher", "student", "corpus", "out", ("--loss", "latents", "--latent-layers", "first")),
      "unknown latent layers"),
     (("teacher", "student", "corpus", "foreign", ()), "not a tokwork output"),

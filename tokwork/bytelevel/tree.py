@@ -126,11 +126,6 @@ class TokenTree:
             node = self.parent[node]
         return missing[::-1]
 
-    def release(self, nodes: Sequence[int]) -> None:
-        """Forget the next-token rows of nodes that are no longer needed (the cache keeps their keys)."""
-        for node in nodes:
-            self.rows.pop(node, None)
-
     def row(self, node: int) -> torch.Tensor | None:
         """The next-token row of `node`: kept, computed again when it was forgotten, None when the node is
         not evaluated or was evaluated without keeping its row."""

@@ -12,6 +12,7 @@ ALM_CHUNKS = ("token", "space")
 ALM_DIFFS = ("binary-kl", "squared", "abs")  # how ALM compares two chunk log-likelihoods (`losses.alm_loss`)
 BALANCE = ("fixed", "gradient")  # how the parts of a summed loss are weighed (`balance.py`)
 TRAINABLE = ("new-rows", "embeddings", "all")
+SCHEDULES = ("constant", "linear")  # after the warm-up: the peak rate, or a straight fall to 0 at the last step
 # Adam's step size per choice of what is trained: rows the transplant made up (SmolLM2's spread about 0.14)
 # may move a long way from their initialisation, the whole network only a little (the usual fine-tuning
 # rate). New rows: a 15-step look at 1e-3 against 3e-3 (3e-3 was worse). All embedding rows: 1e-3 and 1e-4
@@ -30,6 +31,8 @@ class DistillConfig:
     text_chars: int = 512
     learning_rate: float | None = None  # None: LEARNING_RATES[train]
     warmup_steps: int = 10
+    schedule: str = "constant"  # constant: a run cut short or resumed for more steps is on the same schedule;
+    # linear: the usual fine-tuning decay to 0 at `steps` (a lower loss at the end of a planned run)
     temperature: float = 100.0  # ALM's binarisation temperature
     alm_diff: str = "binary-kl"  # binary-kl (the paper's), squared or abs (absolute errors in nats)
     alm_chunks: str = "token"  # token: every shared boundary; space: shared boundaries a space follows, the
@@ -58,6 +61,8 @@ class DistillConfig:
         if self.latent_layers not in LATENT_LAYERS:
             raise ParameterError(f"unknown latent layers '{self.latent_layers}'; choose one of "
                                  f"{', '.join(LATENT_LAYERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ParameterError(f"unknown schedule '{self.schedule}'; choose one of {', '.join(SCHEDULES)}")
         if self.train not in TRAINABLE:
             raise ParameterError(f"unknown --train choice '{self.train}'; choose one of {', '.join(TRAINABLE)}")
         for name in ("steps", "batch_size", "text_chars", "save_every", "log_every"):
@@ -77,10 +82,15 @@ class DistillConfig:
         return self.learning_rate if self.learning_rate is not None else LEARNING_RATES[self.train]
 
     def learning_rate_at(self, step: int) -> float:
-        """A linear ramp over the warm-up steps, then constant: a run cut short by a time budget, or
-        resumed for more steps, follows the same schedule as one planned that long."""
+        """A linear ramp over the warm-up steps, then the peak rate (`constant`: a run cut short by a time
+        budget, or resumed for more steps, follows the same schedule as one planned that long) or a
+        straight fall to 0 at step `steps` (`linear`: planned over `steps`, so a run resumed with the same
+        `steps` is exact, one resumed with more is re-planned from where it stands)."""
         if step < self.warmup_steps:
             return self.peak_learning_rate * (step + 1) / (self.warmup_steps + 1)
+        if self.schedule == "linear":
+            left = (self.steps - step) / max(self.steps - self.warmup_steps, 1)
+            return self.peak_learning_rate * min(max(left, 0.0), 1.0)
         return self.peak_learning_rate
 
     def as_json(self) -> dict:

@@ -37,6 +37,19 @@ def test_backends_match_the_reference(backend, queries, vocab):
     np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12, atol=1e-9)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backends_read_a_column_slice_without_a_copy_of_their_own(backend):
+    """The byte-level layer passes the first columns of wider rows (a strided view)."""
+    values, rows, offsets = random_segments(5, 257, 31, 3, seed=7)
+    wider = torch.cat([values, torch.rand(5, 40, dtype=values.dtype)], dim=1)
+    device = "cuda" if backend == "triton" and torch.cuda.is_available() else "cpu"
+    view = wider.to(device)[:, :257]
+    assert not view.is_contiguous()
+    out = segment_sum(view, rows.to(device), offsets.to(device), backend=backend).cpu()
+    expected = segment_sum(values, rows, offsets, backend="reference")
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12, atol=1e-9)
+
+
 def test_auto_picks_a_compiled_backend_on_cpu():
     from tokwork.kernels.segment_sum import resolve_backend
 

@@ -129,9 +129,10 @@ class ByteLM:
         self.backend = backend
         self.chunk_nodes = chunk_nodes
         self.tolerance = check_tolerance(tolerance)
-        # Compile (or load) the kernel now, so that the first text scored does not pay for it.
-        segment_sum(torch.zeros((1, 2), device=self.device), torch.zeros(1, dtype=torch.long),
-                    torch.tensor([[0, 1, 2]]), backend=backend)
+        # Compile (or load) the kernel now, so that the first text scored does not pay for it: for whole rows
+        # and for the column slice of them that the segment sums read when some tokens spell no bytes.
+        for values in (torch.zeros((1, 2), device=self.device), torch.zeros((1, 3), device=self.device)[:, :2]):
+            segment_sum(values, torch.zeros(1, dtype=torch.long), torch.tensor([[0, 1, 2]]), backend=backend)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, tokenizer: str | Path | Tokenizer | None = None,

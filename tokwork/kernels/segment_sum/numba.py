@@ -29,7 +29,7 @@ def segment_sum(values: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor)
     """`out[q, j] = values[rows[q], offsets[q, j]:offsets[q, j + 1]].sum()` in float64 (CPU tensors)."""
     out = np.zeros((offsets.shape[0], offsets.shape[1] - 1), dtype=np.float64)
     if out.size:
-        _segment_sum(np.ascontiguousarray(values.detach().cpu().numpy()),
+        _segment_sum(values.detach().cpu().numpy(),  # a view, strided or not: no copy of the rows
                      np.ascontiguousarray(rows.cpu().numpy().astype(np.int64)),
                      np.ascontiguousarray(offsets.cpu().numpy().astype(np.int64)), out)
     return torch.from_numpy(out)

@@ -30,7 +30,8 @@ def _segment_sum_kernel(values, rows, offsets, out, stride_values, segments, BLO
 
 def segment_sum(values: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """`out[q, j] = values[rows[q], offsets[q, j]:offsets[q, j + 1]].sum()` in float64, on `values.device`."""
-    values = values.contiguous()
+    if values.stride(-1) != 1:  # rows may be strided (a column slice), elements may not
+        values = values.contiguous()
     rows = rows.to(device=values.device, dtype=torch.int64).contiguous()
     offsets = offsets.to(device=values.device, dtype=torch.int64).contiguous()
     queries, segments = offsets.shape[0], offsets.shape[1] - 1

@@ -42,7 +42,7 @@ def distill_command(
                                                "embedding rows, 3e-5 for the whole model)."),
     schedule: str = typer.Option("constant", "--schedule", help="Learning rate after the warm-up: constant (a run "
                                  "cut short or resumed for more steps stays on one schedule) or linear (falls to "
-                                 "0 at --steps, as usual in fine-tuning: lower loss at the end of a planned run)."),
+                                 "0 at --steps, the usual fine-tuning decay; see the README for what it changed here)."),
     temperature: float = typer.Option(100.0, "--temperature", help="ALM's binarisation temperature (binary-kl)."),
     alm_diff: str = typer.Option("binary-kl", "--alm-diff", help="How ALM compares the two chunk log-likelihoods: "
                                  "binary-kl (the paper's binarised form: relative errors), squared or abs "

@@ -32,7 +32,7 @@ class DistillConfig:
     learning_rate: float | None = None  # None: LEARNING_RATES[train]
     warmup_steps: int = 10
     schedule: str = "constant"  # constant: a run cut short or resumed for more steps is on the same schedule;
-    # linear: the usual fine-tuning decay to 0 at `steps` (a lower loss at the end of a planned run)
+    # linear: the usual fine-tuning decay to 0 at `steps`
     temperature: float = 100.0  # ALM's binarisation temperature
     alm_diff: str = "binary-kl"  # binary-kl (the paper's), squared or abs (absolute errors in nats)
     alm_chunks: str = "token"  # token: every shared boundary; space: shared boundaries a space follows, the

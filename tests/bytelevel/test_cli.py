@@ -68,6 +68,15 @@ def test_lookahead_changes_no_output_of_greedy_decoding(pico_folder, capsys):
     assert outputs[0] == outputs[1]
 
 
+def test_cli_lookahead_default_is_the_librarys():
+    import inspect
+
+    from tokwork.bytelevel.sampling import LOOKAHEAD_TOKENS
+    from tokwork.cli.bytes import generate_command
+
+    assert inspect.signature(generate_command).parameters["lookahead"].default.default == LOOKAHEAD_TOKENS
+
+
 def _utf8(data: bytes) -> bool:
     try:
         data.decode("utf-8")

@@ -42,6 +42,7 @@ from tokwork.kernels.segment_sum import segment_sum
 if TYPE_CHECKING:
     from tokwork.bytelevel.bytelm import ByteLM
 
+LOOKAHEAD_TOKENS = 3  # the default: predicted tokens whose states each forward runs ahead
 LOOKAHEAD_BYTES = 16  # the most bytes of a predicted token whose states one forward runs ahead
 LOOKAHEAD_SHARE = 0.1  # a predicted token is run ahead when at least this share as probable as the first
 ROW_DEPTHS_KEPT = 8  # token depths above the shallowest live state whose rows and cached keys are kept
@@ -70,7 +71,7 @@ class ByteState:
     """The live cover states after a byte prefix that grows one byte at a time, over a lazily evaluated
     token tree whose KV cache keeps the branches the text can still reach."""
 
-    def __init__(self, lm: ByteLM, prompt: bytes, *, lookahead: int = 3):
+    def __init__(self, lm: ByteLM, prompt: bytes, *, lookahead: int = LOOKAHEAD_TOKENS):
         if lookahead < 0:
             raise ParameterError(f"lookahead {lookahead} must be 0 or more (predicted tokens run ahead)")
         self.lm = lm
@@ -291,7 +292,7 @@ class ByteState:
 
 def generate(lm: ByteLM, prompt: bytes, max_bytes: int, *, greedy: bool = False, temperature: float = 1.0,
              top_k: int = 0, seed: int = 0, stop_at_end: bool = True, tolerance: float | None = None,
-             lookahead: int = 3) -> Generation:
+             lookahead: int = LOOKAHEAD_TOKENS) -> Generation:
     """Generate up to `max_bytes` bytes after `prompt`. Plain sampling (temperature 1, no top-k) is exact
     and lazy; `greedy` takes the most probable byte, certified (exact whatever the tolerance, bound 0);
     `temperature` and `top_k` reshape the next-byte distribution before sampling, which is exact up to

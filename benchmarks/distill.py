@@ -94,7 +94,8 @@ def zero_shot_student(teacher: Path, target: str) -> Path:
 def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, minutes: list[float],
         texts: dict[str, str], out: Path, threads: int, resume: bool = False,
         step_minutes: float | None = None, at_steps: list[int] | None = None,
-        learning_rate: float | None = None, max_seconds: float | None = None) -> list[dict]:
+        learning_rate: float | None = None, max_seconds: float | None = None,
+        plan_steps: int | None = None) -> list[dict]:
     """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each; the other
     languages only at the last point (they are the check that nothing collapsed).
 
@@ -103,7 +104,9 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     on a busy machine torch's threads spin while they wait and inflate CPU time, so a CPU-time budget
     would buy a busy run fewer steps than a quiet one. With `at_steps`, the points are those step counts
     (a comparison at equal steps, whatever the machine's load). On a GPU the minutes are wall minutes of
-    training; `max_seconds` stops a stage early (a guard for a leased machine's deadline)."""
+    training; `max_seconds` stops a stage early (a guard for a leased machine's deadline). With `plan_steps`
+    the learning rate falls linearly to 0 at that step (`--schedule linear`), and each point is the same
+    run stopped part way."""
     from tokwork.transplant.distill.config import DistillConfig
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
     from tokwork.transplant.distill.training import distill
@@ -113,11 +116,13 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     card = read_distill_card(out) if resume and is_distill_folder(out) else None
 
     def train_to(steps: int):  # a resumed run keeps its own settings; only the step count is new
-        parts, _, chunks = loss.partition(":")  # alm:space -> --loss alm --alm-chunks space
-        config = DistillConfig(loss=parts, train=train, steps=steps, save_every=10_000, learning_rate=learning_rate,
-                               alm_chunks=chunks or "token")
+        # alm:space -> --loss alm --alm-chunks space; alm:token:shortfall -> ... --alm-diff shortfall
+        parts, chunks, diff = (loss.split(":") + ["", ""])[:3]
+        config = DistillConfig(loss=parts, train=train, steps=plan_steps or steps, save_every=10_000,
+                               learning_rate=learning_rate, alm_chunks=chunks or "token", alm_diff=diff or "binary-kl",
+                               schedule="linear" if plan_steps else "constant")
         return distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False,
-                       max_seconds=max_seconds)
+                       max_seconds=max_seconds, stop_after=steps if plan_steps else None)
 
     for index, point in enumerate(at_steps or minutes):
         budget = point * 60 * threads  # CPU seconds
@@ -177,13 +182,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", nargs="+", default=["gpt2"], choices=["gpt2", "bpe32k-en"])
     parser.add_argument("--losses", nargs="+", default=["alm", "lm", "alm+lm"],
-                        help="losses as --loss takes them; LOSS:space also sets --alm-chunks space (e.g. alm:space)")
+                        help="losses as --loss takes them; LOSS:CHUNKS[:DIFF] also sets --alm-chunks and --alm-diff "
+                             "(alm:space, alm:token:shortfall)")
     parser.add_argument("--trains", nargs="+", default=["all", "new-rows"])
     parser.add_argument("--minutes", nargs="+", type=float, default=[2, 4, 7, 10])
     parser.add_argument("--at-steps", nargs="+", type=int, default=None, metavar="STEPS",
                         help="score at these step counts instead of at --minutes (equal steps for every run)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="peak learning rate instead of the --train choice's default (the row is named LOSS/TRAIN@RATE)")
+    parser.add_argument("--linear-to", type=int, default=None, metavar="STEPS",
+                        help="--schedule linear planned over STEPS (with --at-steps, the last at most STEPS); the row "
+                             "is named LOSS/TRAIN linear-STEPS")
     parser.add_argument("--runs", nargs="+", default=None, metavar="LOSS/TRAIN",
                         help="exact runs (e.g. alm/all lm/new-rows) instead of every loss x train")
     parser.add_argument("--threads", type=int, default=2)
@@ -234,6 +243,8 @@ def main() -> None:
         print(f"{target}: zero-shot hybrid {rows['zero-shot']}", flush=True)
         runs = args.runs or [f"{loss}/{train}" for train in args.trains for loss in args.losses]
         if args.interleave:
+            if args.linear_to:
+                parser.error("--linear-to runs one run at a time; leave out --interleave")
             if not args.at_steps:
                 parser.error("--interleave needs --at-steps")
             started = time.perf_counter()
@@ -256,7 +267,8 @@ def main() -> None:
             continue
         for loss, train in (run_name.split("/") for run_name in runs):
             started = time.perf_counter()
-            name = f"{loss}/{train}" + (f"@{args.learning_rate:g}" if args.learning_rate is not None else "") + suffix
+            name = (f"{loss}/{train}" + (f"@{args.learning_rate:g}" if args.learning_rate is not None else "")
+                    + (f" linear-{args.linear_to}" if args.linear_to else "") + suffix)
             earlier = rows.get(name, {}) if args.resume else {}
             step_minutes = None
             if args.quiet_step_cost and "step_cost" in earlier:  # calibrated on an earlier resume: keep it
@@ -268,7 +280,8 @@ def main() -> None:
                                         "from_point": calibration["minutes"]}
             points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
                          out=run_folder(target, name), threads=args.threads, resume=args.resume,
-                         step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate)
+                         step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate,
+                         plan_steps=args.linear_to)
             rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}
             save()

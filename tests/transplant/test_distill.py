@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from tests.conftest import ENGLISH_SAMPLE
 from tokwork import load_tokenizer
 from tokwork.cli.main import main
+from tokwork.errors import ParameterError
 from tokwork.transplant.checkpoint import load_checkpoint
 from tokwork.transplant.distill.balance import balanced_weights
 from tokwork.transplant.distill.chunks import AlignmentError, align_chunks, token_byte_ends
@@ -161,7 +162,7 @@ def test_space_chunks_refuse_text_without_spaces(pair, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("chunks, diff", [("token", "binary-kl"), ("space", "binary-kl"), ("token", "squared"),
-                                         ("token", "abs")])
+                                         ("token", "abs"), ("token", "shortfall"), ("space", "shortfall")])
 def test_alm_zero_and_positive_in_either_chunking(pair, chunks, diff):
     teacher, student, corpus = pair
     config = _fast(loss="alm", alm_chunks=chunks, train="embeddings", alm_diff=diff)
@@ -224,6 +225,18 @@ def test_alm_differences_by_hand():
     # the binarised form weighs the easy chunk's 0.049 nats above the hard chunk's 0.5
     easy, hard = (float(alm_loss(teacher[i:i + 1], student[i:i + 1], temperature=100.0)) for i in (0, 1))
     assert easy > hard > 0
+
+
+def test_shortfall_counts_only_the_chunks_the_student_gives_less_than_the_teacher():
+    teacher = torch.tensor([-1.0, -5.0, -3.0])
+    student = torch.tensor([-2.0, -4.0, -3.0], requires_grad=True)  # below, above, level
+    loss = alm_loss(teacher, student, temperature=100.0, diff="shortfall")
+    below = float(alm_loss(teacher[:1], student[:1], temperature=100.0))  # the two-sided form on chunk 0 alone
+    assert float(loss) == pytest.approx(below / 3) and below > 0
+    (gradient,) = torch.autograd.grad(loss, student)
+    assert gradient[0] < 0 and gradient[1] == 0 and gradient[2] == 0  # only chunk 0 is pushed (up)
+    two_sided = torch.autograd.grad(alm_loss(teacher, student, temperature=100.0), student)[0]
+    assert two_sided[1] > 0  # the paper's form pushes the chunk the student predicts better down
 
 
 def test_balanced_weights_give_each_part_the_same_gradient_norm():
@@ -319,6 +332,21 @@ def test_resume_with_the_linear_schedule_is_exact(pair, tmp_path):
     assert resumed.training["schedule"] == "linear" and straight.step == resumed.step == 6
     a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(tmp_path / "resumed" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_linear_run_stopped_part_way_goes_on_exactly(pair, tmp_path):
+    teacher, student, corpus = pair
+    config = _fast(loss="lm", schedule="linear")
+    straight = distill(teacher, student, [corpus], tmp_path / "straight", config=config, progress=False)
+    parts = [distill(teacher, student, [corpus], tmp_path / "parts", config=config, progress=False, stop_after=stop)
+             for stop in (2, 4, None)]
+    assert [card.step for card in parts] == [2, 4, 6] and parts[0].training["steps"] == 6
+    a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(tmp_path / "parts" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert straight.history[-1]["lm"] == parts[-1].history[-1]["lm"]
+    with pytest.raises(ParameterError, match="stop after must be positive"):
+        distill(teacher, student, [corpus], tmp_path / "never", config=config, progress=False, stop_after=0)
+    assert not (tmp_path / "never").exists()
 
 
 def test_cli_writes_a_plain_hf_folder_with_a_card(pair, tmp_path, capsys):

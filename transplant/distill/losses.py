@@ -56,16 +56,23 @@ def alm_loss(teacher_chunks: torch.Tensor, student_chunks: torch.Tensor, *, temp
 
     `binary-kl` (the paper's form): the binary KL, times the temperature so that its size does not depend on
     it; at a large temperature it tends to (t - s)^2 / 2|s|, a relative error, which weighs a small error on
-    an easy chunk like a large one on a hard chunk. `squared`: (t - s)^2 / 2 in nats, and `abs`: |t - s|,
-    absolute errors, as a text's total log-likelihood (its bits per byte) adds them. Each is zero exactly
-    when the student gives every chunk the teacher's likelihood, positive otherwise.
+    an easy chunk like a large one on a hard chunk. `shortfall`: the same, only on the chunks the student
+    gives less likelihood than the teacher (s < t; the others count 0): the transfer's aim is a student as
+    good as its teacher, and pushing down a chunk the student already predicts better spends the step on
+    moving the student away from the text. `squared`: (t - s)^2 / 2 in nats, and `abs`: |t - s|, absolute
+    errors, as a text's total log-likelihood (its bits per byte) adds them. Each is zero when the student
+    gives every chunk the teacher's likelihood; all but `shortfall` are positive otherwise (`shortfall`
+    also where the student falls short on some chunk).
     """
     teacher_chunks = teacher_chunks.detach()
     if diff == "squared":
         return 0.5 * (teacher_chunks - student_chunks).pow(2).mean()
     if diff == "abs":
         return (teacher_chunks - student_chunks).abs().mean()
-    return temperature * binary_kl(teacher_chunks, student_chunks, temperature=temperature).mean()
+    kl = temperature * binary_kl(teacher_chunks, student_chunks, temperature=temperature)
+    if diff == "shortfall":
+        return (kl * (student_chunks.detach() < teacher_chunks)).mean()
+    return kl.mean()
 
 
 def lm_loss(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -219,22 +219,27 @@ def _new_card(teacher: Path, student: Path, corpus: list[Path], config: DistillC
 
 
 def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Path], output: str | Path, *,
-            config: DistillConfig | None = None, max_seconds: float | None = None, fresh: bool = False,
-            force: bool = False, device: str | None = "auto", progress: bool = True,
+            config: DistillConfig | None = None, max_seconds: float | None = None,
+            stop_after: int | None = None, fresh: bool = False, force: bool = False,
+            device: str | None = "auto", progress: bool = True,
             on_checkpoint: Callable[[int, Path], None] | None = None,
             transplant: dict[str, Any] | None = None) -> DistillCard:
     """Distill the transplanted `student` from the original `teacher` on `corpus`; write it to `output`.
 
     The result is a plain HF folder. An `output` that already holds a distillation run is resumed up to
     `config.steps` with its saved settings (only the step count is taken from `config`), unless `fresh`.
-    With `max_seconds`, training stops (with a checkpoint) after the step that uses up that much time.
-    `on_checkpoint(step, output)` is called after each checkpoint is written. `transplant` (how the
-    student was made, when it is an intermediate) goes into a new run's card. Returns the final card.
+    With `max_seconds`, training stops (with a checkpoint) after the step that uses up that much time; with
+    `stop_after`, after that step, still on the schedule planned over `config.steps` (to look at a linear
+    schedule's run part way; the same call with a later `stop_after` goes on exactly).
+    `on_checkpoint(step, output)` is called after each checkpoint is written. `transplant` (how the student
+    was made, when it is an intermediate) goes into a new run's card. Returns the final card.
     """
     config = config or DistillConfig()
     config.validate()
     if max_seconds is not None and max_seconds <= 0:
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
+    if stop_after is not None and stop_after <= 0:
+        raise ParameterError(f"the step to stop after must be positive, not {stop_after}")
     output = Path(output)
     resume = not fresh and is_distill_folder(output)
     card = read_distill_card(output) if resume else None
@@ -265,23 +270,24 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
         distiller.skip(card.step)
     card.training = config.as_json()
     tokenizer_folder = output if resume else Path(student)
-    return _train(distiller, card, output, tokenizer_folder, max_seconds, progress, on_checkpoint)
+    return _train(distiller, card, output, tokenizer_folder, max_seconds, stop_after, progress, on_checkpoint)
 
 
 def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_folder: Path,
-           max_seconds: float | None, progress: bool, on_checkpoint) -> DistillCard:
+           max_seconds: float | None, stop_after: int | None, progress: bool, on_checkpoint) -> DistillCard:
     config = distiller.config
+    end = min(config.steps, stop_after or config.steps)
     started, cpu_started = time.perf_counter(), time.process_time()
     seconds_before, cpu_before = card.seconds, card.cpu_seconds
     recent: list[dict[str, float]] = []
     with loss_progress(f"distill ({config.loss})", config.steps, card.step, enabled=progress) as update:
-        for step in range(card.step, config.steps):
+        for step in range(card.step, end):
             parts = distiller.step(step)
             recent.append(parts)
             update(step + 1, sum(parts.values()))
             done = step + 1
             elapsed = time.perf_counter() - started
-            last = done == config.steps or (max_seconds is not None and elapsed >= max_seconds)
+            last = done == end or (max_seconds is not None and elapsed >= max_seconds)
             if done % config.log_every == 0 or last:
                 means = {k: round(float(np.mean([r[k] for r in recent])), 5) for k in recent[0]}
                 card.history.append({"step": done, **means, "seconds": round(seconds_before + elapsed, 1)})

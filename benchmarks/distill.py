@@ -8,7 +8,7 @@ scored at several points on the
 held-out English of benchmarks/transplant.py (English UDHR + the opening of corpora/en/heldout.txt;
 never trained on), pooled and per text, and on two non-English UDHR texts (what the model knows outside
 the training text). Points are reached by resuming the same run (`tokwork distill` resumes exactly), so
-a row at 8 minutes is the row at 4 minutes trained 4 minutes more.
+a row at 8 minutes is the row at 4 minutes trained 4 minutes more; each stage trains in a child process.
 
 Time is the training's process CPU time divided by its threads (what a quiet 2-core machine takes in
 wall time); wall seconds are recorded too. The floor is the teacher itself. On a shared machine torch's
@@ -25,6 +25,8 @@ import json
 import math
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -95,7 +97,7 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         texts: dict[str, str], out: Path, threads: int, resume: bool = False,
         step_minutes: float | None = None, at_steps: list[int] | None = None,
         learning_rate: float | None = None, max_seconds: float | None = None,
-        plan_steps: int | None = None) -> list[dict]:
+        plan_steps: int | None = None, in_process: bool = False) -> list[dict]:
     """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each; the other
     languages only at the last point (they are the check that nothing collapsed).
 
@@ -106,10 +108,10 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     (a comparison at equal steps, whatever the machine's load). On a GPU the minutes are wall minutes of
     training; `max_seconds` stops a stage early (a guard for a leased machine's deadline). With `plan_steps`
     the learning rate falls linearly to 0 at that step (`--schedule linear`), and each point is the same
-    run stopped part way."""
+    run stopped part way. Each stage trains in a child process (`train_stage`), or, with `in_process`, in
+    this one (how the rows before 2026-12-05 were trained; for the comparison of step costs)."""
     from tokwork.transplant.distill.config import DistillConfig
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
-    from tokwork.transplant.distill.training import distill
 
     english = {name: text for name, text in texts.items() if name in ENGLISH}
     points: list[dict] = []
@@ -121,8 +123,14 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         config = DistillConfig(loss=parts, train=train, steps=plan_steps or steps, save_every=10_000,
                                learning_rate=learning_rate, alm_chunks=chunks or "token", alm_diff=diff or "binary-kl",
                                schedule="linear" if plan_steps else "constant")
-        return distill(teacher, student, [corpus], out, config=config, fresh=card is None, progress=False,
-                       max_seconds=max_seconds, stop_after=steps if plan_steps else None)
+        stage = {"teacher": str(teacher), "student": str(student), "corpus": str(corpus), "out": str(out),
+                 "config": config.as_json(), "fresh": card is None, "max_seconds": max_seconds,
+                 "stop_after": steps if plan_steps else None, "threads": threads}
+        if in_process:
+            train_stage(stage)
+        else:
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), "--stage", json.dumps(stage)], check=True)
+        return read_distill_card(out)
 
     for index, point in enumerate(at_steps or minutes):
         budget = point * 60 * threads  # CPU seconds
@@ -147,6 +155,22 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         print(f"  {loss:7s} {train:10s} {row['minutes']:6.2f} min  step {row['step']:5d}  "
               f"BPB {row['bits_per_byte']:.4f}  {row['per_text']}", flush=True)
     return points
+
+
+def train_stage(stage: dict) -> None:
+    """One training stage of `run`, in a process of its own by default, as a user's `tokwork distill` runs:
+    nothing the benchmark's own process holds (its scorings' models, earlier stages' heap) is in the
+    stage's memory or its CPU time."""
+    from transformers.utils import logging as transformers_logging
+
+    from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.training import distill
+
+    torch.set_num_threads(stage["threads"])
+    transformers_logging.disable_progress_bar()
+    distill(stage["teacher"], stage["student"], [stage["corpus"]], stage["out"],
+            config=DistillConfig.from_json(stage["config"]), fresh=stage["fresh"], progress=False,
+            max_seconds=stage["max_seconds"], stop_after=stage["stop_after"])
 
 
 def interleaved(teacher: Path, student: Path, corpus: Path, *, runs: list[str], at_steps: list[int],
@@ -211,7 +235,14 @@ def main() -> None:
                         help="with --resume: reach each point at the step count it buys at the minutes per step "
                              "of the run's last recorded point (measured on a quiet machine; a cost recorded by an "
                              "earlier resume is kept), not by CPU time")
+    parser.add_argument("--in-process", action="store_true",
+                        help="train every stage in this process, between its scorings, instead of each in a child "
+                             "process (how earlier rows were trained: to compare what a step costs either way)")
+    parser.add_argument("--stage", help=argparse.SUPPRESS)  # a child process: one training stage (JSON)
     args = parser.parse_args()
+    if args.stage:
+        train_stage(json.loads(args.stage))
+        return
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as transformers_logging
 
@@ -281,7 +312,7 @@ def main() -> None:
             points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
                          out=run_folder(target, name), threads=args.threads, resume=args.resume,
                          step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate,
-                         plan_steps=args.linear_to)
+                         plan_steps=args.linear_to, in_process=args.in_process)
             rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}
             save()

@@ -58,7 +58,14 @@ def timed_hypernet_steps(setup: str, steps: int) -> float:
     """CPU seconds per hypernetwork step (language-modelling steps, no warm-up ones)."""
     from tokwork.transplant.checkpoint import load_checkpoint
     from tokwork.transplant.hypernet.model import HypernetConfig, Hypernetwork
-    from tokwork.transplant.hypernet.training import SourceInfo, Trainer, TrainingConfig, TrainingText
+    from tokwork.transplant.hypernet.training import (
+        SourceInfo,
+        Trainer,
+        TrainingConfig,
+        TrainingText,
+        new_optimizer,
+        train_step,
+    )
 
     checkpoint = load_checkpoint(cache_root() / "models" / "smollm2-135m-instruct")
     config = TrainingConfig(steps=steps + 1, warmup_steps=0)
@@ -67,22 +74,16 @@ def timed_hypernet_steps(setup: str, steps: int) -> float:
     torch.manual_seed(config.seed)
     hypernet = Hypernetwork(HypernetConfig(hidden_size=info.hidden_size, tied=info.tied))
     hypernet.train()
-    optimizer = torch.optim.AdamW(hypernet.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = new_optimizer(hypernet, config)
     trainer = Trainer(checkpoint, text, hypernet, config, torch.device("cpu"))
     hypernet.set_scales(trainer.matrices)
     if setup == "plain":
         trainer.model.set_attn_implementation("sdpa")
 
-    def step(index: int) -> None:
-        trainer.step(index)
-        torch.nn.utils.clip_grad_norm_(hypernet.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    step(0)
+    train_step(trainer, optimizer, 0)
     started = time.process_time()
     for index in range(1, steps + 1):
-        step(index)
+        train_step(trainer, optimizer, index)
     return (time.process_time() - started) / THREADS / steps
 
 

@@ -181,13 +181,7 @@ class TokenTree:
     def _row_again(self, node: int) -> torch.Tensor:
         """The next-token row of an evaluated node whose row was forgotten: the node's token run once more
         over its ancestors' cached keys, in a batch dropped from the cache afterwards."""
-        base = self._cache_length
-        allowed = np.zeros((1, base + 1), dtype=bool)
-        allowed[0, self._ancestors[self.parent[node]]] = True
-        allowed[0, base] = True
-        ids = torch.tensor([[self.token[node]]], device=self.device)
-        positions = torch.tensor([[self.depth[node]]], device=self.device)
-        logits = self._forward(ids, positions, allowed)
+        logits, _ = self._run([node])
         self._cache.crop(-1)
         row = torch.softmax(logits[0].to(self.row_dtype), dim=-1)
         self.rows[node] = row
@@ -206,28 +200,12 @@ class TokenTree:
         nodes = [n for n in nodes if not self.evaluated[n]]
         if not nodes:
             return None
-        position = {node: i for i, node in enumerate(nodes)}
-        base = self._cache_length
-        width = base + len(nodes)
-        allowed = np.zeros((len(nodes), width), dtype=bool)
-        local_parent = np.full(len(nodes), -1)
-        for i, node in enumerate(nodes):
-            parent = self.parent[node]
-            if parent in position:
-                local_parent[i] = position[parent]
-                allowed[i] = allowed[position[parent]]
-            else:
-                allowed[i, self._ancestors[parent]] = True
-            allowed[i, base + i] = True
-        ids = torch.tensor([[self.token[n] for n in nodes]], device=self.device)
-        positions = torch.tensor([[self.depth[n] for n in nodes]], device=self.device)
-        logits = self._forward(ids, positions, allowed)
+        logits, allowed = self._run(nodes)
         probs = torch.softmax(logits.to(self.row_dtype), dim=-1)
         if keep:
             for i, node in enumerate(nodes):
-                slots = np.flatnonzero(allowed[i])
-                self._ancestors[node] = slots
-            self._cache_length = width
+                self._ancestors[node] = np.flatnonzero(allowed[i])
+            self._cache_length = allowed.shape[1]
         else:  # a negative count removes that many entries in every transformers version
             self._cache.crop(-len(nodes))
         waiting = []  # (row, column, child): the children's probabilities, read in one transfer
@@ -245,6 +223,24 @@ class TokenTree:
                 if mine is not None:
                     self.logp[child] = mine + value
         return probs
+
+    def _run(self, nodes: Sequence[int]) -> tuple[torch.Tensor, np.ndarray]:
+        """One forward of `nodes` (parents first; each parent cached or among them) after the cached keys,
+        every node attending to its own ancestors only. Returns the logits and each node's attention row
+        over the cache and the batch; the batch's keys are left in the cache."""
+        position = {node: i for i, node in enumerate(nodes)}
+        base = self._cache_length
+        allowed = np.zeros((len(nodes), base + len(nodes)), dtype=bool)
+        for i, node in enumerate(nodes):
+            parent = self.parent[node]
+            if parent in position:
+                allowed[i] = allowed[position[parent]]
+            else:
+                allowed[i, self._ancestors[parent]] = True
+            allowed[i, base + i] = True
+        ids = torch.tensor([[self.token[n] for n in nodes]], device=self.device)
+        positions = torch.tensor([[self.depth[n] for n in nodes]], device=self.device)
+        return self._forward(ids, positions, allowed), allowed
 
     def _run_context(self) -> None:
         from transformers import DynamicCache

@@ -214,6 +214,23 @@ class Trainer:
         return {"lm": float(lm.detach()), "aux": float(aux.detach())}
 
 
+def new_optimizer(hypernet: Hypernetwork, config: TrainingConfig) -> torch.optim.AdamW:
+    """The run's optimizer: AdamW over the hypernetwork's parameters at the run's rate and weight decay."""
+    return torch.optim.AdamW(hypernet.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def train_step(trainer: Trainer, optimizer: torch.optim.Optimizer, step: int) -> dict[str, float]:
+    """Take training step `step` (its scheduled rate, its loss's gradients clipped to norm 1, the update);
+    returns the loss parts."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(trainer.config, step)
+    parts = trainer.step(step)
+    torch.nn.utils.clip_grad_norm_(trainer.hypernet.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return parts
+
+
 def _new_card(source: Path, info: SourceInfo, shape: HypernetConfig, config: TrainingConfig,
               text: TrainingText) -> HypernetCard:
     return HypernetCard(model=shape.as_json(), training=config.as_json(), source=asdict(info),
@@ -258,7 +275,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     torch.manual_seed(config.seed)
     hypernet = load_hypernet(output, device=chosen)[0] if resume else Hypernetwork(hypernet_shape).to(chosen)
     hypernet.train()
-    optimizer = torch.optim.AdamW(hypernet.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = new_optimizer(hypernet, config)
     if resume:
         load_optimizer(output, optimizer)
     trainer = Trainer(checkpoint, text, hypernet, config, chosen)
@@ -269,12 +286,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     recent: list[dict[str, float]] = []
     with loss_progress("hypernet", config.steps, card.step, enabled=progress) as update:
         for step in range(card.step, config.steps):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, step)
-            parts = trainer.step(step)
-            torch.nn.utils.clip_grad_norm_(hypernet.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            parts = train_step(trainer, optimizer, step)
             recent.append(parts)
             update(step + 1, parts.get("lm", parts["aux"]))
             done = step + 1

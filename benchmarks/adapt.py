@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import time
 from pathlib import Path
 
 import torch
+from machine import machine_info
 
 from tokwork.cache import cache_root
 
@@ -152,7 +151,7 @@ def main() -> None:
         "targets": {"fewer_tokens_percent_at_least": TARGET_FEWER_PERCENT,
                     "language_bits_per_byte_change_percent_at_most": TARGET_LANGUAGE_BPB_PERCENT,
                     "english_bits_per_byte_change_percent_at_most": TARGET_ENGLISH_BPB_PERCENT},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__},
+        "machine": machine_info(),
         "results": rows}
     for code in args.languages:
         print(f"{code}: adapting", flush=True)

@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from machine import machine_info
 
 from tokwork.cache import cache_root
 
@@ -316,11 +315,7 @@ def main() -> None:
             rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}
             save()
-    machine = {"cpus": os.cpu_count(), "threads": args.threads, "python": platform.python_version(),
-               "torch": torch.__version__}
-    if torch.cuda.is_available():
-        machine["gpu"] = torch.cuda.get_device_name()
-    report["machine" + (f"-{args.label}" if args.label else "")] = machine
+    report["machine" + (f"-{args.label}" if args.label else "")] = machine_info(threads=args.threads)
     save()
     print(f"wrote {output}")
 

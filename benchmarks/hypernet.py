@@ -19,12 +19,12 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
 
 import torch
+from machine import machine_info
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "build" / "bench" / "hypernet"
@@ -194,8 +194,7 @@ def main() -> None:
     texts = bench.evaluation_texts()
     started = time.perf_counter()
     report = {"source": "SmolLM2-135M-Instruct", "texts": {n: len(t.encode()) for n, t in texts.items()},
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "torch": torch.__version__, "threads": args.threads}, "targets": {}}
+              "machine": machine_info(threads=args.threads), "targets": {}}
     report["training"], snapshots = train(source, corpus, args)
     save(report)
     report["floor"] = bench.score(load_checkpoint(source).model, load_tokenizer(source), texts)

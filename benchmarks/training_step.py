@@ -2,17 +2,21 @@
 the plain one.
 
 The plain setup is what a user's own PyTorch loop gets by default and what tokwork ran before: the model's
-default attention (torch's fused scaled-dot-product kernel) and, for distillation, `torch.optim.Adam`
-updating one tensor at a time. tokwork trains with eager attention on a CPU and, for distillation, Adam's
-fused update (`tokwork.transplant.devices`). Distillation: SmolLM2-135M-Instruct into its zero-shot hybrid
+default attention (torch's fused scaled-dot-product kernel), each text in its own row padded to the
+longest and, for distillation, `torch.optim.Adam` updating one tensor at a time. tokwork trains with eager
+attention on a CPU, packs a batch's texts into rows (`tokwork.transplant.distill.packing`) and, for
+distillation, uses Adam's fused update (`tokwork.transplant.devices`). A third setup, `unpacked`, is
+tokwork's without the packing, to show what packing alone is worth. Distillation: SmolLM2-135M-Instruct into its zero-shot hybrid
 transplant onto GPT-2's vocabulary (the student of benchmarks/distill.py), `lm` and `alm+lm`. Hypernetwork:
 its training step on SmolLM2 (`benchmarks/hypernet.py`'s shape, language-modelling steps). Batches of the
 en-docs training split, 2 torch threads; the two setups run in turns, each from freshly loaded weights, one
 warm-up step then `--steps` timed steps, `--rounds` times. Figures: median CPU seconds a step (process
-time over the 2 threads, as benchmarks/distill.py counts minutes) and the ratio tokwork / plain.
-Results: results/training_step.json.
+time over the 2 threads, as benchmarks/distill.py counts minutes), the ratio tokwork / plain and the
+ratio tokwork / unpacked. Results: results/training_step.json (`--losses` to time fewer kinds of step;
+their figures are merged into the file's). The machine's CPU is recorded: these seconds depend on it.
 
-    .venv/bin/python benchmarks/training_step.py [--steps 6] [--rounds 2]
+    .venv/bin/python benchmarks/training_step.py [--steps 6] [--rounds 2] [--losses lm alm+lm alm hypernet]
+    .venv/bin/python benchmarks/training_step.py --check-packing 4   # packed vs padded log-likelihoods
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import distill as bench
 import torch
+from machine import cpu_model
 
 from tokwork.cache import cache_root
 
@@ -41,7 +46,7 @@ def timed_steps(loss: str, setup: str, steps: int) -> float:
 
     teacher = load_checkpoint(cache_root() / "models" / "smollm2-135m-instruct")
     student = load_checkpoint(bench.zero_shot_student(teacher.path, "gpt2"))
-    config = DistillConfig(loss=loss, train="all", steps=steps + 1)
+    config = DistillConfig(loss=loss, train="all", steps=steps + 1, pack=setup == "tokwork")
     distiller = Distiller(teacher, student, config, torch.device("cpu"), new_row_ids(teacher, student), [CORPUS])
     if setup == "plain":
         for model in (distiller.teacher, distiller.student):
@@ -52,6 +57,31 @@ def timed_steps(loss: str, setup: str, steps: int) -> float:
     for step in range(1, steps + 1):
         distiller.step(step)
     return (time.process_time() - started) / THREADS / steps
+
+
+def packing_agreement(batches: int) -> dict[str, float]:
+    """Largest difference (nats) between a chunk's log-likelihood scored in packed rows and in padded ones,
+    over the first `batches` batches of the stream, for the teacher and the student (no training)."""
+    from tokwork.transplant.checkpoint import load_checkpoint
+    from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.texts import make_batch, training_texts
+    from tokwork.transplant.distill.training import _scored_chunks
+
+    teacher = load_checkpoint(cache_root() / "models" / "smollm2-135m-instruct")
+    student = load_checkpoint(bench.zero_shot_student(teacher.path, "gpt2"))
+    config = DistillConfig()
+    texts = training_texts([CORPUS], text_chars=config.text_chars, seed=config.seed)
+    largest = {"teacher": 0.0, "student": 0.0}
+    for _ in range(batches):
+        chunk = [next(texts) for _ in range(config.batch_size)]
+        padded, packed = (make_batch(chunk, teacher.tokenizer, student.tokenizer, pack=pack) for pack in (False, True))
+        for name, checkpoint in (("teacher", teacher), ("student", student)):
+            checkpoint.model.set_attn_implementation("eager")
+            with torch.inference_mode():
+                _, one, _ = _scored_chunks(checkpoint.model, getattr(padded, name), padded, bf16=False)
+                _, many, _ = _scored_chunks(checkpoint.model, getattr(packed, name), packed, bf16=False)
+            largest[name] = max(largest[name], float((one - many).abs().max()))
+    return largest
 
 
 def timed_hypernet_steps(setup: str, steps: int) -> float:
@@ -91,27 +121,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--losses", nargs="+", default=["lm", "alm+lm", "hypernet"],
+                        choices=["lm", "alm+lm", "alm", "hypernet"])
+    parser.add_argument("--check-packing", type=int, metavar="BATCHES", default=0,
+                        help="instead of timing: compare packed and padded chunk log-likelihoods on this many batches")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
+    if args.check_packing:
+        agreement = packing_agreement(args.check_packing)
+        print(f"packed against padded, largest chunk log-likelihood difference over {args.check_packing} "
+              f"batches: teacher {agreement['teacher']:.2e}, student {agreement['student']:.2e} nats")
+        report = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+        report["packing_agreement"] = {"batches": args.check_packing, "largest_difference_nats": agreement}
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        return
     runs: dict[str, dict[str, list[float]]] = {}
     for _ in range(args.rounds):
-        for loss in ("lm", "alm+lm", "hypernet"):
-            for setup in ("plain", "tokwork"):
+        for loss in args.losses:
+            for setup in ("plain", "tokwork") if loss == "hypernet" else ("plain", "unpacked", "tokwork"):
                 seconds = (timed_hypernet_steps(setup, args.steps) if loss == "hypernet"
                            else timed_steps(loss, setup, args.steps))
                 runs.setdefault(loss, {}).setdefault(setup, []).append(seconds)
                 print(f"{loss:7} {setup:8} {seconds:.2f} CPU s a step", flush=True)
-    report = {"benchmark": "training_step", "threads": THREADS, "steps": args.steps, "rounds": args.rounds,
-              "torch": torch.__version__, "runs": runs, "median_seconds": {}, "ratio_tokwork_to_plain": {}}
+    report = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+    report.update({"benchmark": "training_step", "threads": THREADS, "torch": torch.__version__})
+    for key in ("runs", "settings", "median_seconds", "ratio_tokwork_to_plain", "ratio_tokwork_to_unpacked"):
+        report.setdefault(key, {})
     for loss, setups in runs.items():
         median = {setup: statistics.median(values) for setup, values in setups.items()}
+        report["runs"][loss] = setups
+        report["settings"][loss] = {"steps": args.steps, "rounds": args.rounds, "cpu": cpu_model()}
         report["median_seconds"][loss] = median
         report["ratio_tokwork_to_plain"][loss] = median["tokwork"] / median["plain"]
-        print(f"{loss}: plain {median['plain']:.2f} s, tokwork {median['tokwork']:.2f} s a step "
-              f"({median['tokwork'] / median['plain']:.2f}x)")
+        line = f"{loss}: plain {median['plain']:.2f} s, tokwork {median['tokwork']:.2f} s a step " \
+               f"({median['tokwork'] / median['plain']:.2f}x)"
+        if "unpacked" in median:
+            report["ratio_tokwork_to_unpacked"][loss] = median["tokwork"] / median["unpacked"]
+            line += f"; unpacked {median['unpacked']:.2f} s ({median['tokwork'] / median['unpacked']:.2f}x)"
+        print(line)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {RESULTS}")

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine import machine_info
 
 from tokwork.cache import cache_root
 
@@ -340,8 +340,7 @@ def main() -> None:
         save(report)
     report["per_text_gaps"] = {name: per_text_gaps(report, name) for name in targets}
     report["seconds"] = round(time.perf_counter() - started, 1)
-    report["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                         "versions": versions(args.mergekit_venv)}
+    report["machine"] = machine_info(versions=versions(args.mergekit_venv))
     save(report)
     print(markdown_table(report))
     print(f"wrote {RESULTS}")

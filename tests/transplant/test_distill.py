@@ -9,6 +9,8 @@ import random
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from tests.conftest import ENGLISH_SAMPLE
@@ -458,3 +460,51 @@ def test_transplant_with_bad_distill_options_writes_nothing(pico, tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
     assert not any(p.name.endswith(("out", ".transplanted")) for p in tmp_path.iterdir())
+
+
+def test_packing_keeps_equal_lengths_one_a_row_and_packs_short_texts_together():
+    from tokwork.transplant.distill.packing import pack_rows
+
+    assert pack_rows([50, 50, 50, 50]) == [[0], [1], [2], [3]]  # one row of 200 costs more attention
+    # estimated costs (rows x length x (1 + 3e-4 x length)): padded 10 x 100 x 1.03 = 1030; one row of 280:
+    # 303.5; rows of 100 ([100], [100], eight 10s): 309; two rows of 140, each a 100 and four 10s: 291.8
+    assert pack_rows([100, 100] + [10] * 8) == [[0, 2, 3, 4, 5], [1, 6, 7, 8, 9]]
+
+
+@given(st.lists(st.integers(1, 600), min_size=1, max_size=24))
+@settings(max_examples=200, deadline=None)
+def test_packing_places_every_text_once_and_never_costs_more_than_padding(lengths):
+    from tokwork.transplant.distill.packing import _cost, pack_rows
+
+    rows = pack_rows(lengths)
+    assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
+    assert _cost(rows, lengths) <= _cost([[i] for i in range(len(lengths))], lengths)
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_packed_rows_score_each_text_as_padded_rows_do(pico, tmp_path, kind):
+    from tokwork.transplant.distill.training import _scored_chunks
+
+    source, target = pico(kind=kind)
+    student = tmp_path / f"student-{kind}"
+    transplant_vocabulary(source, target, student, method="subword-mean")
+    teacher_cp, student_cp = load_checkpoint(source), load_checkpoint(student)
+    rng = random.Random(3)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(n)) for n in (12, 2, 3, 2, 9, 1, 2, 3)]
+    padded = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer, pack=False)
+    packed = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer)
+    for checkpoint, side in ((teacher_cp, "teacher"), (student_cp, "student")):
+        one, many = getattr(padded, side), getattr(packed, side)
+        assert one.segments is None and many.segments is not None
+        assert many.ids.numel() < one.ids.numel()
+        assert int(many.mask.sum()) == int(one.mask.sum())
+        with torch.no_grad():
+            _, padded_sums, _ = _scored_chunks(checkpoint.model, one, padded, bf16=False)
+            _, packed_sums, _ = _scored_chunks(checkpoint.model, many, packed, bf16=False)
+        assert torch.allclose(packed_sums, padded_sums, atol=1e-5, rtol=1e-5)
+
+
+def test_runs_saved_before_packing_go_on_padded():
+    assert DistillConfig().pack and DistillConfig.from_json(DistillConfig().as_json()).pack
+    saved_earlier = {k: v for k, v in DistillConfig().as_json().items() if k != "pack"}
+    assert DistillConfig.from_json(saved_earlier).pack is False

@@ -45,6 +45,8 @@ class DistillConfig:
     balance: str = "fixed"  # fixed: the weights above; gradient: parts reweighed each step to equal gradient norms
     seed: int = 0
     bf16: bool = True  # forward passes in bfloat16 autocast where it is faster (a GPU, a CPU with bf16 units)
+    pack: bool = True  # a batch's texts packed into rows (each attends to itself), not padded one to a row:
+    # the same losses at fewer positions (`packing.py`)
     save_every: int = 50
     log_every: int = 10
 
@@ -101,4 +103,5 @@ class DistillConfig:
     @classmethod
     def from_json(cls, data: dict) -> DistillConfig:
         known = {f.name for f in fields(cls)}
+        data = {"pack": False, **data}  # a run saved before packing existed goes on padded, as it began
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -21,6 +21,7 @@ from tokwork.corpus import expand_corpus_paths, shard_texts
 from tokwork.errors import CorpusError
 from tokwork.shards import plan_shards
 from tokwork.transplant.distill.chunks import align_chunks, offsets_before_spaces, token_byte_ends
+from tokwork.transplant.distill.packing import pack_rows
 
 SHUFFLE_BUFFER = 256
 STREAM_SHARD_BYTES = 1 << 16
@@ -62,11 +63,18 @@ def training_texts(corpus: Sequence[str | Path], *, text_chars: int, seed: int) 
 
 @dataclass
 class Side:
-    """One model's view of a batch: padded ids (with the leading bos/eos), mask, and chunk of each target."""
+    """One model's view of a batch: ids in rows (each text with its leading bos/eos), mask, and chunk of each
+    target. A row holds one text, padded, or several texts packed one after another (`segments` set)."""
 
-    ids: torch.Tensor  # (batch, length) int64
-    mask: torch.Tensor  # (batch, length - 1) float: 1 where the target is a real token
-    chunks: torch.Tensor  # (batch * (length - 1),) int64 chunk of each target; padding -> the dummy chunk
+    ids: torch.Tensor  # (rows, length) int64
+    mask: torch.Tensor  # (rows, length - 1) float: 1 where the target is a real token of the same text
+    chunks: torch.Tensor  # (rows * (length - 1),) int64 chunk of each target; padding -> the dummy chunk
+    positions: torch.Tensor | None = None  # (rows, length) each token's position in its own text, when packed
+    segments: torch.Tensor | None = None  # (rows, length) which text of its row each token is (padding: -1)
+
+    def to(self, device: torch.device) -> Side:
+        return Side(*(None if t is None else t.to(device)
+                      for t in (self.ids, self.mask, self.chunks, self.positions, self.segments)))
 
 
 @dataclass
@@ -80,8 +88,8 @@ class Batch:
     nbytes: int
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(*(Side(s.ids.to(device), s.mask.to(device), s.chunks.to(device))
-                       for s in (self.teacher, self.student)), self.chunks, self.valid.to(device), self.nbytes)
+        return Batch(self.teacher.to(device), self.student.to(device), self.chunks, self.valid.to(device),
+                     self.nbytes)
 
 
 def _prefix(tokenizer) -> int | None:
@@ -90,26 +98,38 @@ def _prefix(tokenizer) -> int | None:
 
 
 def _side(rows: list[list[int]], chunk_rows: list[np.ndarray], offsets: list[int], dummy: int, pad: int,
-          prefix: int | None) -> Side:
-    start = 0 if prefix is None else 1
-    length = max(len(r) for r in rows) + start
-    ids = torch.full((len(rows), length), pad, dtype=torch.int64)
-    mask = torch.zeros((len(rows), length - 1))
-    chunks = torch.full((len(rows), length - 1), dummy, dtype=torch.int64)
-    for b, (row, chunk, offset) in enumerate(zip(rows, chunk_rows, offsets, strict=True)):
-        full = row if prefix is None else [prefix, *row]
-        ids[b, : len(full)] = torch.tensor(full)
-        scored = chunk[1:] if prefix is None else chunk  # without a prefix the first token is not scored
-        mask[b, : len(scored)] = 1.0
-        chunks[b, : len(scored)] = torch.from_numpy(scored + offset)
-    return Side(ids, mask, chunks.reshape(-1))
+          prefix: int | None, pack: bool) -> Side:
+    sequences = [row if prefix is None else [prefix, *row] for row in rows]
+    layout = pack_rows([len(s) for s in sequences]) if pack else [[i] for i in range(len(sequences))]
+    packed = any(len(texts) > 1 for texts in layout)
+    length = max(sum(len(sequences[i]) for i in texts) for texts in layout)
+    ids = torch.full((len(layout), length), pad, dtype=torch.int64)
+    mask = torch.zeros((len(layout), length - 1))
+    chunks = torch.full((len(layout), length - 1), dummy, dtype=torch.int64)
+    positions = torch.zeros((len(layout), length), dtype=torch.int64)
+    segments = torch.full((len(layout), length), -1, dtype=torch.int64)
+    for r, texts in enumerate(layout):
+        start = 0
+        for segment, b in enumerate(texts):
+            full, end = sequences[b], start + len(sequences[b])
+            ids[r, start:end] = torch.tensor(full)
+            positions[r, start:end] = torch.arange(len(full))
+            segments[r, start:end] = segment
+            scored = chunk_rows[b][1:] if prefix is None else chunk_rows[b]  # no prefix: the first token unscored
+            mask[r, start:end - 1] = 1.0
+            chunks[r, start:end - 1] = torch.from_numpy(scored + offsets[b])
+            start = end
+    if not packed:
+        return Side(ids, mask, chunks.reshape(-1))
+    return Side(ids, mask, chunks.reshape(-1), positions, segments)
 
 
-def make_batch(texts: list[str], teacher, student, *, space_chunks: bool = False) -> Batch:
+def make_batch(texts: list[str], teacher, student, *, space_chunks: bool = False, pack: bool = True) -> Batch:
     """Tokenize `texts` with both tokenizers, align their chunks, and pad everything into tensors.
 
     With `space_chunks`, chunks end only where a space follows, and each text's last chunk (which no
-    space follows) is left out of `valid`.
+    space follows) is left out of `valid`. With `pack`, each side's texts are packed into rows
+    (`packing.pack_rows`) instead of one padded row each.
     """
     teacher_rows, student_rows, teacher_chunks, student_chunks, offsets = [], [], [], [], []
     total = 0
@@ -130,6 +150,6 @@ def make_batch(texts: list[str], teacher, student, *, space_chunks: bool = False
     if space_chunks:
         valid[[offset - 1 for offset in offsets[1:]] + [total - 1]] = False  # no space follows a text's end
     pads = [t.specials.pad if t.specials.pad is not None else 0 for t in (teacher, student)]
-    return Batch(teacher=_side(teacher_rows, teacher_chunks, offsets, total, pads[0], _prefix(teacher)),
-                 student=_side(student_rows, student_chunks, offsets, total, pads[1], _prefix(student)),
+    return Batch(teacher=_side(teacher_rows, teacher_chunks, offsets, total, pads[0], _prefix(teacher), pack),
+                 student=_side(student_rows, student_chunks, offsets, total, pads[1], _prefix(student), pack),
                  chunks=total, valid=valid, nbytes=sum(len(t.encode("utf-8")) for t in texts))

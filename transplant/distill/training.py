@@ -36,6 +36,7 @@ from tokwork.transplant.distill.losses import (
     lm_loss,
     token_logprobs,
 )
+from tokwork.transplant.distill.packing import packed_attention_mask
 from tokwork.transplant.distill.state import (
     DistillCard,
     DistillError,
@@ -106,8 +107,11 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
     log-probabilities and sums stay float32.
     """
     device = side.ids.device
+    packed = {}
+    if side.segments is not None:  # several texts a row: each attends to itself, from position 0
+        packed = {"position_ids": side.positions, "attention_mask": packed_attention_mask(side.segments, model.dtype)}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and bfloat16_pays(device)):
-        output = model(side.ids, use_cache=False, output_hidden_states=latent_layers is not None)
+        output = model(side.ids, use_cache=False, output_hidden_states=latent_layers is not None, **packed)
     logprobs = token_logprobs(output.logits, side.ids)
     sums = chunk_logprobs((logprobs * side.mask).reshape(-1), side.chunks, batch.chunks + 1)[:-1]
     states = None
@@ -153,7 +157,7 @@ class Distiller:
     def batch(self, texts: list[str]) -> Batch:
         """`texts` as both models see them, with the chunks this run's ALM compares, on the run's device."""
         return make_batch(texts, self.teacher_tokenizer, self.student_tokenizer,
-                          space_chunks=self.config.alm_chunks == "space").to(self.device)
+                          space_chunks=self.config.alm_chunks == "space", pack=self.config.pack).to(self.device)
 
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The step's loss parts, with gradients into the student."""

@@ -96,7 +96,7 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         texts: dict[str, str], out: Path, threads: int, resume: bool = False,
         step_minutes: float | None = None, at_steps: list[int] | None = None,
         learning_rate: float | None = None, max_seconds: float | None = None,
-        plan_steps: int | None = None, in_process: bool = False) -> list[dict]:
+        plan_steps: int | None = None, in_process: bool = False, pack: bool = True) -> list[dict]:
     """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each; the other
     languages only at the last point (they are the check that nothing collapsed).
 
@@ -121,7 +121,7 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         parts, chunks, diff = (loss.split(":") + ["", ""])[:3]
         config = DistillConfig(loss=parts, train=train, steps=plan_steps or steps, save_every=10_000,
                                learning_rate=learning_rate, alm_chunks=chunks or "token", alm_diff=diff or "binary-kl",
-                               schedule="linear" if plan_steps else "constant")
+                               schedule="linear" if plan_steps else "constant", pack=pack)
         stage = {"teacher": str(teacher), "student": str(student), "corpus": str(corpus), "out": str(out),
                  "config": config.as_json(), "fresh": card is None, "max_seconds": max_seconds,
                  "stop_after": steps if plan_steps else None, "threads": threads}
@@ -237,6 +237,9 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="train every stage in this process, between its scorings, instead of each in a child "
                              "process (how earlier rows were trained: to compare what a step costs either way)")
+    parser.add_argument("--no-pack", action="store_true",
+                        help="train with each text in its own padded row, as rows before packing were (the row name "
+                             "gets ' padded')")
     parser.add_argument("--stage", help=argparse.SUPPRESS)  # a child process: one training stage (JSON)
     args = parser.parse_args()
     if args.stage:
@@ -260,7 +263,7 @@ def main() -> None:
     report["floor"] = report.get("floor") if args.merge and report.get("floor") else score(teacher, texts)
     print(f"floor (teacher, own tokenizer): {report['floor']}", flush=True)
     suffix = f" {args.label}" if args.label else ""
-    if args.label:  # the floor on this machine too
+    if args.label and not (args.merge and f"floor{suffix}" in report):  # the floor on this machine too
         report[f"floor{suffix}"] = score(teacher, texts)
         print(f"floor on this machine: {report[f'floor{suffix}']}", flush=True)
     deadline = time.monotonic() + 60 * (args.deadline_minutes or 1e9)
@@ -268,8 +271,8 @@ def main() -> None:
         student = zero_shot_student(teacher, target)
         rows = report["targets"].setdefault(target, {})
         rows["zero-shot"] = rows.get("zero-shot") if args.merge and "zero-shot" in rows else score(student, texts)
-        if args.label:  # the zero-shot model scored on this machine too (rounding differs between devices)
-            rows[f"zero-shot{suffix}"] = score(student, texts)
+        if args.label and not (args.merge and f"zero-shot{suffix}" in rows):  # scored on this machine too
+            rows[f"zero-shot{suffix}"] = score(student, texts)  # (rounding differs between devices)
         print(f"{target}: zero-shot hybrid {rows['zero-shot']}", flush=True)
         runs = args.runs or [f"{loss}/{train}" for train in args.trains for loss in args.losses]
         if args.interleave:
@@ -298,7 +301,8 @@ def main() -> None:
         for loss, train in (run_name.split("/") for run_name in runs):
             started = time.perf_counter()
             name = (f"{loss}/{train}" + (f"@{args.learning_rate:g}" if args.learning_rate is not None else "")
-                    + (f" linear-{args.linear_to}" if args.linear_to else "") + suffix)
+                    + (f" linear-{args.linear_to}" if args.linear_to else "") + (" padded" if args.no_pack else "")
+                    + suffix)
             earlier = rows.get(name, {}) if args.resume else {}
             step_minutes = None
             if args.quiet_step_cost and "step_cost" in earlier:  # calibrated on an earlier resume: keep it
@@ -311,7 +315,7 @@ def main() -> None:
             points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
                          out=run_folder(target, name), threads=args.threads, resume=args.resume,
                          step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate,
-                         plan_steps=args.linear_to, in_process=args.in_process)
+                         plan_steps=args.linear_to, in_process=args.in_process, pack=not args.no_pack)
             rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}
             save()

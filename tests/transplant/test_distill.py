@@ -481,8 +481,8 @@ def test_packing_places_every_text_once_and_never_costs_more_than_padding(length
     assert _cost(rows, lengths) <= _cost([[i] for i in range(len(lengths))], lengths)
 
 
-@pytest.mark.parametrize("kind", ["llama", "gpt2"])
-def test_packed_rows_score_each_text_as_padded_rows_do(pico, tmp_path, kind):
+@pytest.mark.parametrize("kind, attention", [("llama", "eager"), ("llama", "sdpa"), ("gpt2", "eager"), ("gpt2", "sdpa")])
+def test_packed_rows_score_each_text_as_padded_rows_do(pico, tmp_path, kind, attention):
     from tokwork.transplant.distill.training import _scored_chunks
 
     source, target = pico(kind=kind)
@@ -494,6 +494,7 @@ def test_packed_rows_score_each_text_as_padded_rows_do(pico, tmp_path, kind):
     padded = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer, pack=False)
     packed = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer)
     for checkpoint, side in ((teacher_cp, "teacher"), (student_cp, "student")):
+        checkpoint.model.set_attn_implementation(attention)
         one, many = getattr(padded, side), getattr(packed, side)
         assert one.segments is None and many.segments is not None
         assert many.ids.numel() < one.ids.numel()

@@ -16,7 +16,7 @@ ratio tokwork / unpacked. Results: results/training_step.json (`--losses` to tim
 their figures are merged into the file's). The machine's CPU is recorded: these seconds depend on it.
 
     .venv/bin/python benchmarks/training_step.py [--steps 6] [--rounds 2] [--losses lm alm+lm alm hypernet]
-    .venv/bin/python benchmarks/training_step.py --check-packing 4   # packed vs padded log-likelihoods
+    .venv/bin/python benchmarks/training_step.py --check-packing 30   # padding, packed positions, agreement
 """
 
 from __future__ import annotations
@@ -59,11 +59,14 @@ def timed_steps(loss: str, setup: str, steps: int) -> float:
     return (time.process_time() - started) / THREADS / steps
 
 
-def packing_agreement(batches: int) -> dict[str, float]:
-    """Largest difference (nats) between a chunk's log-likelihood scored in packed rows and in padded ones,
-    over the first `batches` batches of the stream, for the teacher and the student (no training)."""
+def packing_check(batches: int, compared: int) -> dict:
+    """Over the first `batches` batches of the stream (the batches of a `batches`-step run): the share of a
+    padded batch's positions that are padding, and packed positions and estimated cost (`packing._cost`)
+    against padded ones, per model; over the first `compared` of them, the largest difference (nats)
+    between a chunk's log-likelihood scored packed and padded (no training)."""
     from tokwork.transplant.checkpoint import load_checkpoint
     from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.packing import _cost
     from tokwork.transplant.distill.texts import make_batch, training_texts
     from tokwork.transplant.distill.training import _scored_chunks
 
@@ -71,17 +74,31 @@ def packing_agreement(batches: int) -> dict[str, float]:
     student = load_checkpoint(bench.zero_shot_student(teacher.path, "gpt2"))
     config = DistillConfig()
     texts = training_texts([CORPUS], text_chars=config.text_chars, seed=config.seed)
+    sums = {name: {"real": 0, "padded": 0, "packed": 0, "padded_cost": 0.0, "packed_cost": 0.0}
+            for name in ("teacher", "student")}
     largest = {"teacher": 0.0, "student": 0.0}
-    for _ in range(batches):
+    for index in range(batches):
         chunk = [next(texts) for _ in range(config.batch_size)]
         padded, packed = (make_batch(chunk, teacher.tokenizer, student.tokenizer, pack=pack) for pack in (False, True))
         for name, checkpoint in (("teacher", teacher), ("student", student)):
-            checkpoint.model.set_attn_implementation("eager")
-            with torch.inference_mode():
-                _, one, _ = _scored_chunks(checkpoint.model, getattr(padded, name), padded, bf16=False)
-                _, many, _ = _scored_chunks(checkpoint.model, getattr(packed, name), packed, bf16=False)
-            largest[name] = max(largest[name], float((one - many).abs().max()))
-    return largest
+            one, many = getattr(padded, name), getattr(packed, name)
+            lengths = [int(one.mask[r].sum()) + 1 for r in range(one.ids.shape[0])]
+            sums[name]["real"] += sum(lengths)
+            sums[name]["padded"] += one.ids.numel()
+            sums[name]["packed"] += many.ids.numel()
+            sums[name]["padded_cost"] += _cost([[r] for r in range(len(lengths))], [one.ids.shape[1]] * len(lengths))
+            sums[name]["packed_cost"] += many.ids.shape[0] * _cost([[0]], [many.ids.shape[1]])
+            if index < compared:
+                checkpoint.model.set_attn_implementation("eager")
+                with torch.inference_mode():
+                    _, a, _ = _scored_chunks(checkpoint.model, one, padded, bf16=False)
+                    _, b, _ = _scored_chunks(checkpoint.model, many, packed, bf16=False)
+                largest[name] = max(largest[name], float((a - b).abs().max()))
+    return {"batches": batches, "compared_batches": compared, "largest_difference_nats": largest,
+            **{name: {"padding_share": round(1 - v["real"] / v["padded"], 4),
+                      "packed_to_padded_positions": round(v["packed"] / v["padded"], 4),
+                      "packed_to_padded_estimated_cost": round(v["packed_cost"] / v["padded_cost"], 4)}
+               for name, v in sums.items()}}
 
 
 def timed_hypernet_steps(setup: str, steps: int) -> float:
@@ -124,18 +141,24 @@ def main() -> None:
     parser.add_argument("--losses", nargs="+", default=["lm", "alm+lm", "hypernet"],
                         choices=["lm", "alm+lm", "alm", "hypernet"])
     parser.add_argument("--check-packing", type=int, metavar="BATCHES", default=0,
-                        help="instead of timing: compare packed and padded chunk log-likelihoods on this many batches")
+                        help="instead of timing: padding, packed positions and cost over this many batches, and "
+                             "packed against padded chunk log-likelihoods over the first --compare-batches")
+    parser.add_argument("--compare-batches", type=int, default=4)
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
     if args.check_packing:
-        agreement = packing_agreement(args.check_packing)
-        print(f"packed against padded, largest chunk log-likelihood difference over {args.check_packing} "
-              f"batches: teacher {agreement['teacher']:.2e}, student {agreement['student']:.2e} nats")
+        check = packing_check(args.check_packing, min(args.compare_batches, args.check_packing))
+        for name in ("teacher", "student"):
+            print(f"{name}: padding {check[name]['padding_share']:.1%} of padded positions; packed/padded positions "
+                  f"{check[name]['packed_to_padded_positions']:.3f}, estimated cost "
+                  f"{check[name]['packed_to_padded_estimated_cost']:.3f}; largest log-likelihood difference over "
+                  f"{check['compared_batches']} batches {check['largest_difference_nats'][name]:.2e} nats")
         report = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
-        report["packing_agreement"] = {"batches": args.check_packing, "largest_difference_nats": agreement}
+        report.pop("packing_agreement", None)
+        report["packing_check"] = check
         RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         return
     runs: dict[str, dict[str, list[float]]] = {}

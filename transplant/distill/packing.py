@@ -1,7 +1,7 @@
 """Packing a batch's token sequences into rows, so that fewer of the positions a model computes are padding.
 
-The texts of a batch differ in length (in the en-docs stream of `benchmarks/distill.py` about a quarter of
-a padded batch's positions are padding, which costs as much to compute as text). A packed row holds
+The texts of a batch differ in length (in the en-docs stream of `benchmarks/distill.py` 22-24% of a padded
+batch's positions are padding, which costs as much to compute as text). A packed row holds
 several sequences one after another; each attends only to itself (a block-diagonal causal mask) and
 counts its positions from 0, so a model scores it as it would alone, at fewer positions in all.
 A longer row costs more attention per position, so the row length is chosen by a small cost model.
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import torch
 
-# Cost of one (query, key) pair of attention against the rest of one position's work (forward and backward),
-# for a model of SmolLM2-135M's shape on a CPU: per position, a row of length L costs about 1 + L * this.
-# Its layers' matrices take 2 x 3.5M multiply-adds a position, attention 2 x 576 a pair; timing
-# fwd+bwd at rows of 240 to 1,200 positions gave 2.7e-4 to 5.4e-4.
+# Cost of one (query, key) pair of attention against the rest of one position's work, for a model of
+# SmolLM2-135M's shape: per position, a row of length L costs about 1 + L * this. By multiply-adds a layer
+# spends 2 x 576 on a pair (scores and weighted values) and about 3.5M on a position (its matrices) plus
+# 1.0M (the output layer's 29M spread over 30 layers): 2.6e-4, rounded up for the softmax's memory traffic.
 ATTENTION_PAIR_COST = 3e-4
 ROW_STEP = 8  # a row length that packs into too many rows grows to the next multiple of this
 

@@ -280,6 +280,8 @@ def main() -> None:
                 parser.error("--linear-to runs one run at a time; leave out --interleave")
             if not args.at_steps:
                 parser.error("--interleave needs --at-steps")
+            if args.no_pack:
+                parser.error("--no-pack runs one run at a time; leave out --interleave")
             started = time.perf_counter()
             earlier = {name: rows.get(name + suffix, {}) if args.resume else {} for name in runs}
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from tokwork.attention_mask import additive_mask
+
 ROOT = 0
 
 
@@ -260,9 +262,7 @@ class TokenTree:
             self.logp[child] = _log(row[self.column_of[token]])
 
     def _forward(self, ids: torch.Tensor, positions: torch.Tensor, allowed: np.ndarray) -> torch.Tensor:
-        mask = torch.full(allowed.shape, torch.finfo(self.dtype).min, dtype=self.dtype)
-        mask[torch.from_numpy(allowed)] = 0
-        mask = mask.to(self.device)[None, None]
+        mask = additive_mask(torch.from_numpy(allowed), self.dtype).to(self.device)[None, None]
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         start = time.perf_counter()

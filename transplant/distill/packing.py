@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import torch
 
+from tokwork.attention_mask import additive_mask
+
 # Cost of one (query, key) pair of attention against the rest of one position's work, for a model of
 # SmolLM2-135M's shape: per position, a row of length L costs about 1 + L * this. By multiply-adds a layer
 # spends 2 x 576 on a pair (scores and weighted values) and about 3.5M on a position (its matrices) plus
@@ -71,5 +73,4 @@ def packed_attention_mask(segments: torch.Tensor, dtype: torch.dtype) -> torch.T
     length = segments.shape[1]
     causal = torch.ones(length, length, dtype=torch.bool, device=segments.device).tril()
     allowed = (segments[:, :, None] == segments[:, None, :]) & causal
-    blocked = torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=segments.device)
-    return torch.where(allowed, torch.zeros((), dtype=dtype, device=segments.device), blocked)[:, None]
+    return additive_mask(allowed, dtype)[:, None]

@@ -61,12 +61,12 @@ def timed_steps(loss: str, setup: str, steps: int) -> float:
 
 def packing_check(batches: int, compared: int) -> dict:
     """Over the first `batches` batches of the stream (the batches of a `batches`-step run): the share of a
-    padded batch's positions that are padding, and packed positions and estimated cost (`packing._cost`)
+    padded batch's positions that are padding, and packed positions and estimated cost (`packing.row_cost`)
     against padded ones, per model; over the first `compared` of them, the largest difference (nats)
     between a chunk's log-likelihood scored packed and padded (no training)."""
     from tokwork.transplant.checkpoint import load_checkpoint
     from tokwork.transplant.distill.config import DistillConfig
-    from tokwork.transplant.distill.packing import _cost
+    from tokwork.transplant.distill.packing import row_cost
     from tokwork.transplant.distill.texts import make_batch, training_texts
     from tokwork.transplant.distill.training import _scored_chunks
 
@@ -82,12 +82,11 @@ def packing_check(batches: int, compared: int) -> dict:
         padded, packed = (make_batch(chunk, teacher.tokenizer, student.tokenizer, pack=pack) for pack in (False, True))
         for name, checkpoint in (("teacher", teacher), ("student", student)):
             one, many = getattr(padded, name), getattr(packed, name)
-            lengths = [int(one.mask[r].sum()) + 1 for r in range(one.ids.shape[0])]
-            sums[name]["real"] += sum(lengths)
+            sums[name]["real"] += int(one.mask.sum()) + one.ids.shape[0]  # targets + each text's first token
             sums[name]["padded"] += one.ids.numel()
             sums[name]["packed"] += many.ids.numel()
-            sums[name]["padded_cost"] += _cost([[r] for r in range(len(lengths))], [one.ids.shape[1]] * len(lengths))
-            sums[name]["packed_cost"] += many.ids.shape[0] * _cost([[0]], [many.ids.shape[1]])
+            sums[name]["padded_cost"] += row_cost(*one.ids.shape)
+            sums[name]["packed_cost"] += row_cost(*many.ids.shape)
             if index < compared:
                 checkpoint.model.set_attn_implementation("eager")
                 with torch.inference_mode():

@@ -38,9 +38,13 @@ def _first_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[in
     return rows
 
 
+def row_cost(rows: int, length: int) -> float:
+    """Estimated model cost of a batch of `rows` rows of `length` positions, in positions' worth of work."""
+    return rows * length * (1 + ATTENTION_PAIR_COST * length)
+
+
 def _cost(rows: list[list[int]], lengths: Sequence[int]) -> float:
-    longest = max(sum(lengths[i] for i in row) for row in rows)
-    return len(rows) * longest * (1 + ATTENTION_PAIR_COST * longest)
+    return row_cost(len(rows), max(sum(lengths[i] for i in row) for row in rows))
 
 
 def pack_rows(lengths: Sequence[int]) -> list[list[int]]:

@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--chunks", default="token", help="--alm-chunks")
     parser.add_argument("--layers", default="last", help="--latent-layers")
     parser.add_argument("--lw", type=float, default=1.0, help="--latent-weight")
+    parser.add_argument("--sw", type=float, default=1.0, help="--side-weight")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--temp", type=float, default=100.0)
     parser.add_argument("--balance", default="fixed", help="--balance")
@@ -58,7 +59,7 @@ def main() -> None:
     fresh = not args.resume
     for steps in args.steps:
         config = DistillConfig(loss=args.loss, train="all", steps=steps, save_every=10_000, learning_rate=args.lr,
-                               latent_layers=args.layers, latent_weight=args.lw, temperature=args.temp,
+                               latent_layers=args.layers, latent_weight=args.lw, side_weight=args.sw, temperature=args.temp,
                                alm_chunks=args.chunks, balance=args.balance,
                                alm_diff=args.diff, schedule=args.schedule)
         card = distill(teacher, student, [corpus], out, config=config, fresh=fresh, progress=False)

@@ -90,8 +90,8 @@ def packing_check(batches: int, compared: int) -> dict:
             if index < compared:
                 checkpoint.model.set_attn_implementation("eager")
                 with torch.inference_mode():
-                    _, a, _ = _scored_chunks(checkpoint.model, one, padded, bf16=False)
-                    _, b, _ = _scored_chunks(checkpoint.model, many, packed, bf16=False)
+                    _, a, _, _ = _scored_chunks(checkpoint.model, one, padded, bf16=False)
+                    _, b, _, _ = _scored_chunks(checkpoint.model, many, packed, bf16=False)
                 largest[name] = max(largest[name], float((a - b).abs().max()))
     return {"batches": batches, "compared_batches": compared, "largest_difference_nats": largest,
             **{name: {"padding_share": round(1 - v["real"] / v["padded"], 4),

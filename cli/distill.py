@@ -23,15 +23,18 @@ def distill_command(
                                              "minutes; run again to go on."),
     loss: str = typer.Option("alm+lm", "--loss", help="alm (approximate likelihood matching on aligned chunks), "
                              "lm (plain next-token loss, the baseline), latents (the teacher's hidden states "
-                             "at chunk ends), or parts joined with + and summed: alm+lm, alm+latents, ..."),
+                             "at chunk ends), side (the teacher's next-token probabilities at chunk ends, over "
+                             "the tokens both vocabularies share), or parts joined with + and summed: alm+lm, "
+                             "alm+side, ..."),
     alm_chunks: str = typer.Option("token", "--alm-chunks", help="Where ALM's chunks end: token (every offset "
                                    "where both models end a token) or space (only such offsets a space "
                                    "follows, the space's probability included: the same event for both)."),
     latent_layers: str = typer.Option("last", "--latent-layers", help="Hidden states the latents part matches: "
                                       "last (the last layer's) or all (every layer's)."),
     latent_weight: float = typer.Option(1.0, "--latent-weight", help="Weight of the latents part beside others."),
+    side_weight: float = typer.Option(1.0, "--side-weight", help="Weight of the side part beside others."),
     balance: str = typer.Option("fixed", "--balance", help="How the parts of a summed loss are weighed: fixed "
-                                "(1, or --latent-weight) or gradient (each step, weights that give every part "
+                                "(1, or --latent-weight, --side-weight) or gradient (each step, weights that give every part "
                                 "the same gradient norm at the student's last hidden state)."),
     train: str = typer.Option("all", "--train", help="What learns: all (the whole model; the most BPB per "
                               "CPU-minute in benchmarks/distill.py), new-rows (only the rows the transplant "
@@ -74,6 +77,7 @@ def distill_command(
     config = DistillConfig(loss=loss, train=train, steps=steps, batch_size=batch_size, text_chars=text_chars,
                            learning_rate=learning_rate, temperature=temperature, seed=seed, save_every=save_every,
                            alm_chunks=alm_chunks, latent_layers=latent_layers, latent_weight=latent_weight,
+                           side_weight=side_weight,
                            balance=balance, alm_diff=alm_diff, schedule=schedule)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60)
@@ -82,7 +86,7 @@ def distill_command(
     table.add_row("steps", f"{card.step:,} of {card.training['steps']:,}")
     table.add_row("trained", f"{card.training['train']} ({card.trained_parameters:,} parameters; "
                   f"{card.new_rows:,} new rows)")
-    table.add_row("last loss", ", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "latents", "lm") if k in last) or "-")
+    table.add_row("last loss", ", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "latents", "side", "lm") if k in last) or "-")
     table.add_row("time", f"{card.seconds:.1f} s on {card.device}")
     table.add_row("written to", str(output))
     out.print(table)

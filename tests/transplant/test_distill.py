@@ -267,8 +267,67 @@ def test_gradient_balance_reaches_the_students_last_hidden_state(pair):
     assert norms[0] == pytest.approx(norms[1], rel=1e-5) and weights["alm"] != weights["lm"]
 
 
+def test_side_loss_by_hand():
+    from tokwork.transplant.distill.losses import side_loss
+
+    # two shared tokens and the rest: the teacher (0.5, 0.3 | 0.2), the student (0.25, 0.25 | 0.5)
+    teacher = torch.tensor([[0.5, 0.3]]).log()
+    student = torch.tensor([[0.25, 0.25]]).log()
+    expected = 0.5 * np.log(0.5 / 0.25) + 0.3 * np.log(0.3 / 0.25) + 0.2 * np.log(0.2 / 0.5)
+    assert float(side_loss(teacher, student)) == pytest.approx(expected, rel=1e-5)
+    assert float(side_loss(teacher, teacher)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_shared_tokens_have_the_same_bytes_and_the_same_longer_tokens(pair):
+    from tokwork.transplant.distill.shared_tokens import shared_token_ids
+    from tokwork.transplant.distill.training import teacher_ids_of
+
+    teacher, student, _ = pair
+    teacher_cp, student_cp = load_checkpoint(teacher), load_checkpoint(student)
+    t_view, s_view = teacher_cp.tokenizer.byte_view, student_cp.tokenizer.byte_view
+    rows = (teacher_cp.model.get_output_embeddings().weight.shape[0],
+            student_cp.model.get_output_embeddings().weight.shape[0])
+    teacher_ids, student_ids = shared_token_ids(t_view, s_view, teacher_ids_of(teacher_cp, student_cp), rows)
+    t_pieces = {t_view[i] for i in range(rows[0])} - {None}
+    s_pieces = {s_view[i] for i in range(rows[1])} - {None}
+
+    def longer(pieces, piece):
+        return {p for p in pieces if p.startswith(piece) and p != piece}
+
+    expected = {i for i in range(rows[1]) if s_view[i] in t_pieces
+                and longer(t_pieces, s_view[i]) == longer(s_pieces, s_view[i])}
+    assert 0 < len(expected) < len(s_pieces) and set(student_ids.tolist()) == expected
+    for t, s in zip(teacher_ids.tolist(), student_ids.tolist(), strict=True):
+        assert t_view[t] == s_view[s]
+
+
+def test_shared_tokens_by_hand():
+    from tokwork.transplant.distill.shared_tokens import shared_token_ids
+
+    class View(list):
+        def pieces(self, ids):
+            return [self[i] for i in ids]
+
+    teacher = View([b"a", b"b", b"ab", b"abc", b"c"])
+    student = View([b"a", b"b", b"c", b"ab", b"bc", None])
+    # "a" and "ab" are extended by "abc" on the teacher's side only; "b" by "bc" on the student's only;
+    # "c" is extended by neither, so it alone is compared (the None is a special token)
+    teacher_of = np.array([0, 1, 4, 2, -1, -1])
+    teacher_ids, student_ids = shared_token_ids(teacher, student, teacher_of, (5, 6))
+    assert teacher_ids.tolist() == [4] and student_ids.tolist() == [2]
+
+
+def test_side_is_zero_for_the_same_model_and_positive_for_the_transplant(pair):
+    teacher, student, corpus = pair
+    config = _fast(loss="alm+side", train="all")
+    same = _first_batch_loss(teacher, teacher, corpus, config)
+    assert same["side"] == pytest.approx(0.0, abs=1e-6) and same["alm"] == 0.0
+    transplanted = _first_batch_loss(teacher, student, corpus, config)
+    assert transplanted["side"] > 1e-3
+
+
 @pytest.mark.parametrize("loss, balance", [("alm", "fixed"), ("lm", "fixed"), ("alm+lm", "fixed"),
-                                           ("alm+lm", "gradient")])
+                                           ("alm+lm", "gradient"), ("side", "fixed")])
 def test_a_few_steps_lower_the_loss(pair, tmp_path, loss, balance):
     teacher, student, corpus = pair
     config = _fast(loss=loss, steps=40, save_every=40, batch_size=8, train="embeddings", balance=balance)
@@ -277,7 +336,7 @@ def test_a_few_steps_lower_the_loss(pair, tmp_path, loss, balance):
     distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False)
     after = _first_batch_loss(teacher, tmp_path / "out", corpus, config)
     # the pico student starts close to its teacher (most rows are copies), so ALM's gain is small but sure
-    margins = {"alm": 0.99, "lm": 0.97}
+    margins = {"alm": 0.99, "lm": 0.97, "side": 0.97}
     for name in before:
         assert after[name] < margins[name] * before[name], (name, before, after)
 
@@ -500,8 +559,8 @@ def test_packed_rows_score_each_text_as_padded_rows_do(pico, tmp_path, kind, att
         assert many.ids.numel() < one.ids.numel()
         assert int(many.mask.sum()) == int(one.mask.sum())
         with torch.no_grad():
-            _, padded_sums, _ = _scored_chunks(checkpoint.model, one, padded, bf16=False)
-            _, packed_sums, _ = _scored_chunks(checkpoint.model, many, packed, bf16=False)
+            _, padded_sums, _, _ = _scored_chunks(checkpoint.model, one, padded, bf16=False)
+            _, packed_sums, _, _ = _scored_chunks(checkpoint.model, many, packed, bf16=False)
         assert torch.allclose(packed_sums, padded_sums, atol=1e-5, rtol=1e-5)
 
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 from tokwork.errors import ParameterError
 
-LOSS_PARTS = ("alm", "latents", "lm")  # a loss is one part or several joined with "+": alm+lm, alm+latents, ...
+LOSS_PARTS = ("alm", "latents", "lm", "side")  # a loss is one part or several joined with "+": alm+lm, alm+side, ...
 LATENT_LAYERS = ("last", "all")
 ALM_CHUNKS = ("token", "space")
 # how ALM compares two chunk log-likelihoods (`losses.alm_loss`)
@@ -41,6 +41,7 @@ class DistillConfig:
     # space's probability included on both sides, so that both models score the same event
     lm_weight: float = 1.0  # weight of the next-token part beside others (alm+lm, ...)
     latent_weight: float = 1.0  # weight of the hidden-state term
+    side_weight: float = 1.0  # weight of the side part (next-token distributions over shared tokens at boundaries)
     latent_layers: str = "last"  # hidden states matched by the latents term: the last layer's, or every layer's
     balance: str = "fixed"  # fixed: the weights above; gradient: parts reweighed each step to equal gradient norms
     seed: int = 0
@@ -55,7 +56,7 @@ class DistillConfig:
         parts = self.loss.split("+")
         if not parts or any(p not in LOSS_PARTS for p in parts) or len(set(parts)) != len(parts):
             raise ParameterError(f"unknown loss '{self.loss}'; join one or more of {', '.join(LOSS_PARTS)} "
-                                 "with '+' (alm, lm, alm+lm, alm+latents, ...)")
+                                 "with '+' (alm, lm, alm+lm, alm+side, ...)")
         if self.alm_chunks not in ALM_CHUNKS:
             raise ParameterError(f"unknown ALM chunks '{self.alm_chunks}'; choose one of {', '.join(ALM_CHUNKS)}")
         if self.alm_diff not in ALM_DIFFS:
@@ -78,8 +79,9 @@ class DistillConfig:
             raise ParameterError(f"learning rate {self.learning_rate} is out of range; use a value in (0, 1)")
         if self.warmup_steps < 0:
             raise ParameterError(f"warm-up steps must not be negative, not {self.warmup_steps}")
-        if not self.temperature > 0 or not self.lm_weight >= 0 or not self.latent_weight >= 0:
-            raise ParameterError("the ALM temperature must be positive and the LM and latent weights not negative")
+        if not self.temperature > 0 or not all(w >= 0 for w in (self.lm_weight, self.latent_weight, self.side_weight)):
+            raise ParameterError("the ALM temperature must be positive and the LM, latent and side weights not "
+                                 "negative")
 
     @property
     def peak_learning_rate(self) -> float:

@@ -12,7 +12,9 @@ Two refinements are options: chunks that end only where a space follows, each wi
 the next token starts with that space (`alm_chunks="space"`, after tokenkit's "append space" mode: the
 probability of a token path up to a shared boundary also says that no longer token of that model
 continued there, an event that differs between tokenizers, while "these bytes, then a space" is the same
-event for both where pre-tokenizers cut before a space); and a hidden-state term (`latent_loss`).
+event for both where pre-tokenizers cut before a space); a hidden-state term (`latent_loss`); and the
+next-token distributions at shared boundaries over the tokens both vocabularies have (`side_loss`, after
+tokenkit's "side path" losses).
 """
 
 from __future__ import annotations
@@ -102,3 +104,28 @@ def latent_loss(teacher_states: torch.Tensor, student_states: torch.Tensor) -> t
     teacher_states = teacher_states.detach().float()
     scale = teacher_states.pow(2).mean(dim=1, keepdim=True) + 1e-8
     return ((student_states.float() - teacher_states).pow(2) / scale).mean()
+
+
+def shared_next_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities of the next token being each of `ids` (shape (k,)), from rows of logits (n, vocab):
+    shape (n, k), float32."""
+    logits = logits.float()
+    return logits.index_select(1, ids) - torch.logsumexp(logits, dim=-1, keepdim=True)
+
+
+def side_loss(teacher_next: torch.Tensor, student_next: torch.Tensor) -> torch.Tensor:
+    """Mean KL divergence, over shared boundaries, between the two models' next-token distributions coarsened
+    to the tokens both vocabularies have (the same bytes), one outcome each, plus one outcome for all others.
+
+    Shapes (boundaries, shared tokens): row i holds each model's log-probability that the token after the
+    i-th boundary is shared token j. At a boundary both models have read the same bytes, so "the next token
+    is these bytes" is nearly the same event for both (not exactly: a longer token that only one vocabulary
+    has takes some of its mass). Where ALM gives one number per chunk, this compares thousands of
+    alternatives per boundary: the chunks that could have come next. Zero when the two agree.
+    """
+    teacher_next = teacher_next.detach()
+    teacher_rest = _log1mexp(torch.logsumexp(teacher_next, -1).clamp(max=-EPSILON))
+    student_rest = _log1mexp(torch.logsumexp(student_next, -1).clamp(max=-EPSILON))
+    shared = (teacher_next.exp() * (teacher_next - student_next)).sum(-1)
+    rest = teacher_rest.exp() * (teacher_rest - student_rest)
+    return (shared + rest).mean()

@@ -34,9 +34,12 @@ from tokwork.transplant.distill.losses import (
     chunk_logprobs,
     latent_loss,
     lm_loss,
+    shared_next_logprobs,
+    side_loss,
     token_logprobs,
 )
 from tokwork.transplant.distill.packing import packed_attention_mask
+from tokwork.transplant.distill.shared_tokens import shared_token_ids
 from tokwork.transplant.distill.state import (
     DistillCard,
     DistillError,
@@ -62,11 +65,15 @@ def check_causal_lm(checkpoint: Checkpoint, role: str) -> None:
                            f"{checkpoint.tokenizer.vocab_size:,} tokens; they do not belong together")
 
 
+def teacher_ids_of(teacher: Checkpoint, student: Checkpoint) -> np.ndarray:
+    """For each student id, the teacher id with the same bytes (specials: the same role), or -1."""
+    return align_vocabularies(teacher.tokenizer, student.tokenizer,
+                              source_rows=teacher.input_embeddings().shape[0]).source_ids
+
+
 def new_row_ids(teacher: Checkpoint, student: Checkpoint) -> np.ndarray:
     """Student ids whose bytes no teacher token has: the rows a transplant had to make up."""
-    alignment = align_vocabularies(teacher.tokenizer, student.tokenizer,
-                                   source_rows=teacher.input_embeddings().shape[0])
-    return np.flatnonzero(alignment.source_ids < 0)
+    return np.flatnonzero(teacher_ids_of(teacher, student) < 0)
 
 
 def trainable_parameters(model, train: str, new_ids: np.ndarray) -> list[torch.nn.Parameter]:
@@ -97,9 +104,11 @@ def space_token_mask(tokenizer, rows: int) -> torch.Tensor:
 
 
 def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str | None = None,
-                   space_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Per-token log-probabilities of one side, their sums per aligned chunk (the dummy chunk dropped) and,
-    with `latent_layers`, the hidden states at each chunk's last token, shape (layers, chunks, width).
+                   space_mask: torch.Tensor | None = None, shared_ids: torch.Tensor | None = None,
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Per-token log-probabilities of one side, their sums per aligned chunk (the dummy chunk dropped),
+    with `latent_layers` the hidden states at each chunk's last token, shape (layers, chunks, width), and
+    with `shared_ids` the log-probability of each of those tokens coming after each chunk, (chunks, ids).
     With `space_mask`, each chunk's sum also holds the log-probability that the next token starts with a
     space (`alm_chunks="space"`: the chunk's bytes followed by a space, the same event for both models).
 
@@ -114,16 +123,20 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
         output = model(side.ids, use_cache=False, output_hidden_states=latent_layers is not None, **packed)
     logprobs = token_logprobs(output.logits, side.ids)
     sums = chunk_logprobs((logprobs * side.mask).reshape(-1), side.chunks, batch.chunks + 1)[:-1]
-    states = None
-    if latent_layers is not None or space_mask is not None:
+    states = next_shared = None
+    if latent_layers is not None or space_mask is not None or shared_ids is not None:
         last = chunk_last_targets(side.chunks, batch.chunks).clamp(min=0)
+        targets = output.logits.shape[1] - 1  # target t of a row is scored by logits[t]: the chunk's last
+        # token is target `last`, so what comes after the chunk is scored at position last + 1 of its row
+        after = output.logits[last // targets, last % targets + 1].float()
+    if shared_ids is not None:
+        next_shared = shared_next_logprobs(after, shared_ids)
     if space_mask is not None:
-        after = output.logits[:, 1:].reshape(-1, output.logits.shape[-1])[last].float()
         sums = sums + torch.logsumexp(after[:, space_mask], -1) - torch.logsumexp(after, -1)
     if latent_layers is not None:
         layers = output.hidden_states[-1:] if latent_layers == "last" else output.hidden_states[1:]
         states = torch.stack([h[:, 1:].reshape(-1, h.shape[-1])[last] for h in layers])
-    return logprobs, sums, states
+    return logprobs, sums, states, next_shared
 
 
 class Distiller:
@@ -132,6 +145,11 @@ class Distiller:
     def __init__(self, teacher: Checkpoint, student: Checkpoint, config: DistillConfig, device: torch.device,
                  new_ids: np.ndarray, corpus: Sequence[Path]):
         self.config, self.device = config, device
+        self.shared_ids = (None, None)
+        if "side" in config.loss.split("+"):
+            rows = tuple(c.model.get_output_embeddings().weight.shape[0] for c in (teacher, student))
+            self.shared_ids = tuple(ids.to(device) for ids in shared_token_ids(
+                teacher.tokenizer.byte_view, student.tokenizer.byte_view, teacher_ids_of(teacher, student), rows))
         self.teacher = teacher.model.to(device).eval()
         for parameter in self.teacher.parameters():
             parameter.requires_grad_(False)
@@ -164,7 +182,7 @@ class Distiller:
         config = self.config
         wanted = config.loss.split("+")
         layers = config.latent_layers if "latents" in wanted else None
-        with_teacher = "alm" in wanted or layers is not None
+        with_teacher = "alm" in wanted or "side" in wanted or layers is not None
         parts: dict[str, torch.Tensor] = {}
         if with_teacher and not bool(batch.valid.any()):
             raise DistillError("no aligned chunk of this batch's texts can be compared"
@@ -172,22 +190,25 @@ class Distiller:
                                   "without spaces)" if config.alm_chunks == "space" else ""))
         if with_teacher:
             with torch.inference_mode():
-                _, teacher_chunks, teacher_states = _scored_chunks(
+                _, teacher_chunks, teacher_states, teacher_next = _scored_chunks(
                     self.teacher, batch.teacher, batch, bf16=config.bf16, latent_layers=layers,
-                    space_mask=self.space_masks[0] if "alm" in wanted else None)
+                    space_mask=self.space_masks[0] if "alm" in wanted else None, shared_ids=self.shared_ids[0])
             teacher_chunks = teacher_chunks.clone()  # ordinary tensors, usable in the student's graph
             teacher_states = teacher_states.clone() if layers else None
+            teacher_next = teacher_next.clone() if teacher_next is not None else None
         watch = output_layer_input(self.student) if config.balance == "gradient" else nullcontext([])
         with watch as seen:
-            logprobs, student_chunks, student_states = _scored_chunks(
+            logprobs, student_chunks, student_states, student_next = _scored_chunks(
                 self.student, batch.student, batch, bf16=config.bf16, latent_layers=layers,
-                space_mask=self.space_masks[1] if "alm" in wanted else None)
+                space_mask=self.space_masks[1] if "alm" in wanted else None, shared_ids=self.shared_ids[1])
         self.output_input = seen[-1] if seen else None
         if "alm" in wanted:
             parts["alm"] = alm_loss(teacher_chunks[batch.valid], student_chunks[batch.valid],
                                     temperature=config.temperature, diff=config.alm_diff)
         if layers:
             parts["latents"] = latent_loss(teacher_states[:, batch.valid], student_states[:, batch.valid])
+        if "side" in wanted:
+            parts["side"] = side_loss(teacher_next[batch.valid], student_next[batch.valid])
         if "lm" in wanted:
             parts["lm"] = lm_loss(logprobs, batch.student.mask)
         return parts
@@ -203,7 +224,8 @@ class Distiller:
             weights = balanced_weights(parts, self.output_input)
         else:
             weights = {"alm": 1.0, "lm": 1.0 if alone else config.lm_weight,
-                       "latents": 1.0 if alone else config.latent_weight}
+                       "latents": 1.0 if alone else config.latent_weight,
+                       "side": 1.0 if alone else config.side_weight}
         self.output_input = None
         total = sum(weights[name] * value for name, value in parts.items())
         for group in self.optimizer.param_groups:

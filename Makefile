@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tokwork-installed
 DEMO_DIR ?= build/demo
 
-.PHONY: install tokenizers corpora corpora-multilingual model demo test lint clean
+.PHONY: install tokenizers corpora corpora-multilingual model demo test lint warm-kernels clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,12 +51,17 @@ demo: $(STAMP) tokenizers
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# numba's kernels compiled into its cache ahead of the tests (tests/warm_kernels.py), on the core the
+# single-threaded model conversion leaves idle.
+warm-kernels: $(STAMP)
+	$(PY) tests/warm_kernels.py
+
 # The suite on TEST_WORKERS pytest-xdist workers, a file to a worker (0: all in this process). The steps
 # before it are independent of each other, so they run side by side (-O keeps each one's output together).
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
-	@$(MAKE) --no-print-directory -j3 -O tokenizers model lint
+	@$(MAKE) --no-print-directory -j4 -O tokenizers model lint warm-kernels
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:

@@ -1,0 +1,41 @@
+"""Compile tokwork's numba kernels into numba's cache, for `make test` on a fresh checkout.
+
+Numba compiles a kernel the first time it runs and keeps the machine code in its cache; on a fresh
+checkout the suite would compile them inside the tests (about a minute of CPU on a slow 2-core machine).
+`make test` runs this script beside the SmolLM2 conversion, which leaves a core idle, so that the tests
+find the kernels compiled. It trains and samples tiny real tokenizers on the shipped English sample;
+what it leaves uncompiled the tests compile as before, so nothing depends on it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from tokwork.kernels.segment_sum import segment_sum
+from tokwork.kernels.segment_sum.reference import random_segments
+from tokwork.sampling import StochasticTokenizer
+from tokwork.trainers.bpe import BPEConfig, train_bpe
+from tokwork.trainers.supertoken import SupertokenConfig, train_supertoken
+
+SAMPLE = Path(__file__).resolve().parents[1] / "corpora" / "en" / "sample.txt"
+
+
+def main() -> None:
+    text = SAMPLE.read_text(encoding="utf-8")[:20_000]
+    with tempfile.TemporaryDirectory() as folder:
+        corpus = Path(folder) / "sample.txt"
+        corpus.write_text(text, encoding="utf-8")
+        bpe = train_bpe([corpus], BPEConfig(vocab_size=400), progress=False, engine="local").tokenizer
+        train_supertoken([corpus], SupertokenConfig(vocab_size=500, transition=400), progress=False)
+        train_supertoken([corpus], SupertokenConfig(vocab_size=500, method="random-chunk", chunk_lengths="3-9"),
+                         progress=False)
+    lines = text.splitlines()[:20]
+    for method in ("stochastok", "bpe-dropout"):
+        StochasticTokenizer(bpe, method=method, p=0.1, seed=0).encode_batch(lines)
+    values, rows, offsets = random_segments(4, 64, 8, 4, seed=0)
+    segment_sum(values, rows, offsets, backend="numba")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,12 @@ DEMO_DIR ?= build/demo
 
 .PHONY: install tokenizers corpora corpora-multilingual model demo test lint warm-kernels clean
 
+# pip installs without byte-compiling every module of every package (a minute or more on a slow CPU);
+# Python compiles each module the first time it is imported and keeps the .pyc, so make's own jobs
+# write them even where PYTHONDONTWRITEBYTECODE is set (else every process and test subprocess would
+# compile torch and transformers again). The .pyc files go to __pycache__ folders, ignored by git.
+export PYTHONDONTWRITEBYTECODE :=
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -106,21 +106,20 @@ def _side(rows: list[list[int]], chunk_rows: list[np.ndarray], offsets: list[int
     ids = torch.full((len(layout), length), pad, dtype=torch.int64)
     mask = torch.zeros((len(layout), length - 1))
     chunks = torch.full((len(layout), length - 1), dummy, dtype=torch.int64)
-    positions = torch.zeros((len(layout), length), dtype=torch.int64)
-    segments = torch.full((len(layout), length), -1, dtype=torch.int64)
+    positions = torch.zeros((len(layout), length), dtype=torch.int64) if packed else None
+    segments = torch.full((len(layout), length), -1, dtype=torch.int64) if packed else None
     for r, texts in enumerate(layout):
         start = 0
         for segment, b in enumerate(texts):
             full, end = sequences[b], start + len(sequences[b])
             ids[r, start:end] = torch.tensor(full)
-            positions[r, start:end] = torch.arange(len(full))
-            segments[r, start:end] = segment
+            if packed:
+                positions[r, start:end] = torch.arange(len(full))
+                segments[r, start:end] = segment
             scored = chunk_rows[b][1:] if prefix is None else chunk_rows[b]  # no prefix: the first token unscored
             mask[r, start:end - 1] = 1.0
             chunks[r, start:end - 1] = torch.from_numpy(scored + offsets[b])
             start = end
-    if not packed:
-        return Side(ids, mask, chunks.reshape(-1))
     return Side(ids, mask, chunks.reshape(-1), positions, segments)
 
 

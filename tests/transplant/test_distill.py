@@ -326,6 +326,19 @@ def test_side_is_zero_for_the_same_model_and_positive_for_the_transplant(pair):
     assert transplanted["side"] > 1e-3
 
 
+def test_side_without_shared_tokens_is_refused_in_one_line(pair, tmp_path, capsys, monkeypatch):
+    import tokwork.transplant.distill.training as training
+
+    teacher, student, corpus = pair
+    monkeypatch.setattr(training, "shared_token_ids",
+                        lambda *args: (torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)))
+    out = tmp_path / "out"
+    code = main(["distill", str(teacher), str(student), "--corpus", str(corpus), "-o", str(out), "--loss", "alm+side",
+                 "--steps", "2", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "share no token" in err and len(err.splitlines()) == 1 and not out.exists()
+
+
 @pytest.mark.parametrize("loss, balance", [("alm", "fixed"), ("lm", "fixed"), ("alm+lm", "fixed"),
                                            ("alm+lm", "gradient"), ("side", "fixed")])
 def test_a_few_steps_lower_the_loss(pair, tmp_path, loss, balance):

@@ -150,6 +150,9 @@ class Distiller:
             rows = tuple(c.model.get_output_embeddings().weight.shape[0] for c in (teacher, student))
             self.shared_ids = tuple(ids.to(device) for ids in shared_token_ids(
                 teacher.tokenizer.byte_view, student.tokenizer.byte_view, teacher_ids_of(teacher, student), rows))
+            if not len(self.shared_ids[0]):
+                raise DistillError("the teacher's and the student's vocabularies share no token that both extend "
+                                   "alike, so the side part has nothing to compare; drop it from --loss")
         self.teacher = teacher.model.to(device).eval()
         for parameter in self.teacher.parameters():
             parameter.requires_grad_(False)

@@ -126,16 +126,17 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
     states = next_shared = None
     if latent_layers is not None or space_mask is not None or shared_ids is not None:
         last = chunk_last_targets(side.chunks, batch.chunks).clamp(min=0)
-        targets = output.logits.shape[1] - 1  # target t of a row is scored by logits[t]: the chunk's last
-        # token is target `last`, so what comes after the chunk is scored at position last + 1 of its row
-        after = output.logits[last // targets, last % targets + 1].float()
+        targets = output.logits.shape[1] - 1  # target t of a row is token t + 1: each chunk's last token is at
+        row, position = last // targets, last % targets + 1  # this row and position, which has read the chunk
+    if space_mask is not None or shared_ids is not None:
+        after = output.logits[row, position].float()  # what the model expects after each chunk
     if shared_ids is not None:
         next_shared = shared_next_logprobs(after, shared_ids)
     if space_mask is not None:
         sums = sums + torch.logsumexp(after[:, space_mask], -1) - torch.logsumexp(after, -1)
     if latent_layers is not None:
         layers = output.hidden_states[-1:] if latent_layers == "last" else output.hidden_states[1:]
-        states = torch.stack([h[:, 1:].reshape(-1, h.shape[-1])[last] for h in layers])
+        states = torch.stack([h[row, position] for h in layers])
     return logprobs, sums, states, next_shared
 
 

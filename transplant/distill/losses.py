@@ -106,13 +106,6 @@ def latent_loss(teacher_states: torch.Tensor, student_states: torch.Tensor) -> t
     return ((student_states.float() - teacher_states).pow(2) / scale).mean()
 
 
-def shared_next_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Log-probabilities of the next token being each of `ids` (shape (k,)), from rows of logits (n, vocab):
-    shape (n, k), float32."""
-    logits = logits.float()
-    return logits.index_select(1, ids) - torch.logsumexp(logits, dim=-1, keepdim=True)
-
-
 def side_loss(teacher_next: torch.Tensor, student_next: torch.Tensor) -> torch.Tensor:
     """Mean KL divergence, over shared boundaries, between the two models' next-token distributions coarsened
     to the tokens both vocabularies have (the same bytes), one outcome each, plus one outcome for all others.

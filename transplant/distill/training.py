@@ -34,7 +34,6 @@ from tokwork.transplant.distill.losses import (
     chunk_logprobs,
     latent_loss,
     lm_loss,
-    shared_next_logprobs,
     side_loss,
     token_logprobs,
 )
@@ -130,10 +129,11 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
         row, position = last // targets, last % targets + 1  # this row and position, which has read the chunk
     if space_mask is not None or shared_ids is not None:
         after = output.logits[row, position].float()  # what the model expects after each chunk
-    if shared_ids is not None:
-        next_shared = shared_next_logprobs(after, shared_ids)
+        normaliser = torch.logsumexp(after, -1, keepdim=True)
+    if shared_ids is not None:  # log-probability of each shared token coming next
+        next_shared = after.index_select(1, shared_ids) - normaliser
     if space_mask is not None:
-        sums = sums + torch.logsumexp(after[:, space_mask], -1) - torch.logsumexp(after, -1)
+        sums = sums + (torch.logsumexp(after[:, space_mask], -1, keepdim=True) - normaliser).squeeze(-1)
     if latent_layers is not None:
         layers = output.hidden_states[-1:] if latent_layers == "last" else output.hidden_states[1:]
         states = torch.stack([h[row, position] for h in layers])

@@ -67,7 +67,15 @@ def pico_model(folder: Path, *, kind: str = "llama", tied: bool = True, rows: in
     """
     model = tokwork.pico.pico_model(rows, kind=kind, seed=seed, tied=tied, spread=0.02, head_spread=0.5,
                                     max_positions=128, end_of_text_id=0, dtype=torch.float32)
-    model.save_pretrained(folder)
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # the saving bar would land in the calling test's captured stderr
+    try:
+        model.save_pretrained(folder)
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
     return folder
 
 

@@ -75,6 +75,18 @@ def test_expansion_table_of_a_tiny_vocabulary_is_the_hand_written_one():
     assert table.as_json() == {str(t): [list(s) for s in splits] for t, splits in TINY_TABLE.items()}
 
 
+def test_samplers_over_one_base_share_its_tables_and_a_new_base_gets_its_own():
+    base = tiny_bpe()
+    first, second = StochasTok(base, p=0.1), StochasTok(base, p=0.5)
+    assert first.table is second.table and first.lengths is second.lengths
+    dropout_a, dropout_b = BPEDropout(base, p=0.1), BPEDropout(base, p=0.3)
+    assert dropout_a.table is dropout_b.table and dropout_a.slot_keys is dropout_b.slot_keys
+    other = tiny_bpe()
+    assert StochasTok(other, p=0.1).table is not first.table
+    assert BPEDropout(other, p=0.1).table is not dropout_a.table
+    assert StochasTok(other, p=0.1).table.as_json() == first.table.as_json()
+
+
 def test_golden_stochastok_encodings_on_the_tiny_vocabulary():
     base = tiny_bpe()
     assert base.encode("ab") == [AB] and base.encode("abcd") == [ABCD]

@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from tokwork.sampling.merge_table import MergeTable, merge_table
+from tokwork.sampling.per_tokenizer import once_per_tokenizer
 from tokwork.sampling.ragged_ids import flatten_ids, unflatten_ids
 from tokwork.sampling.random_streams import next_unit, text_state
 from tokwork.tokenizer import Tokenizer
@@ -223,6 +224,13 @@ def _dropout(flat, words, starts, atom_starts, atoms, fixed, slot_keys, slot_val
     return out[:k], new_starts
 
 
+@once_per_tokenizer
+def _merges_of(base: Tokenizer) -> tuple[MergeTable, np.ndarray, np.ndarray]:
+    """A BPE base's merge table and the kernel's hash table of it, built once per tokenizer object."""
+    table = merge_table(base)
+    return (table, *merge_hash(table))
+
+
 class BPEDropout:
     """Seeded BPE-dropout over a `tokenizers` BPE tokenizer (tokenizer.json or a converted tiktoken file)."""
 
@@ -231,8 +239,7 @@ class BPEDropout:
     def __init__(self, base: Tokenizer, *, p: float):
         self.base = base
         self.p = p
-        self.table = merge_table(base)
-        self.slot_keys, self.slot_values = merge_hash(self.table)
+        self.table, self.slot_keys, self.slot_values = _merges_of(base)
 
     def sample(self, texts: Sequence[str], *, seed: int, first_index: int, add_special_tokens: bool = False,
                parse_special: bool = False) -> list[list[int]]:

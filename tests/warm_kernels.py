@@ -3,8 +3,10 @@
 Numba compiles a kernel the first time it runs and keeps the machine code in its cache; on a fresh
 checkout the suite would compile them inside the tests (about a minute of CPU on a slow 2-core machine).
 `make test` runs this script beside the SmolLM2 conversion and the tokenizer fetch, in two parts
-(`supertoken`: the two supertoken trainers, about 60% of the compile time; `others`: BPE's learner, the
-stochastic samplers and segment_sum), so that the tests find the kernels compiled. It trains and samples
+(`supertoken`: the two supertoken trainers, about 60% of the compile time; `others`: BPE's learner and the
+stochastic samplers), so that the tests find the kernels compiled. Neither imports torch, which the
+conversion imports (a first import in a fresh .venv compiles its modules; three processes doing so at
+once did it three times); segment_sum's small kernel, behind torch, is left to the tests. It trains and samples
 tiny real tokenizers on the shipped English sample; what it leaves uncompiled the tests compile as
 before, so nothing depends on it. Without an argument it runs both parts.
 """
@@ -15,8 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tokwork.kernels.segment_sum import segment_sum
-from tokwork.kernels.segment_sum.reference import random_segments
 from tokwork.sampling import StochasticTokenizer
 from tokwork.trainers.bpe import BPEConfig, train_bpe
 from tokwork.trainers.supertoken import SupertokenConfig, train_supertoken
@@ -41,15 +41,13 @@ def warm_supertoken() -> None:
 
 
 def warm_others() -> None:
-    """BPE's local learner, StochasTok and BPE-dropout sampling, and the numba segment_sum."""
+    """BPE's local learner, and StochasTok and BPE-dropout sampling."""
     with tempfile.TemporaryDirectory() as folder:
         text, corpus = _sample(folder)
         bpe = train_bpe([corpus], BPEConfig(vocab_size=400), progress=False, engine="local").tokenizer
     lines = text.splitlines()[:20]
     for method in ("stochastok", "bpe-dropout"):
         StochasticTokenizer(bpe, method=method, p=0.1, seed=0).encode_batch(lines)
-    values, rows, offsets = random_segments(4, 64, 8, 4, seed=0)
-    segment_sum(values, rows, offsets, backend="numba")
 
 
 PARTS = {"supertoken": warm_supertoken, "others": warm_others}

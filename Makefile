@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE :=
 # The packages are installed by uv (itself a registry package, fetched by pip): a fresh .venv takes about
 # 20 s against about 60 s with pip alone on a 2-core machine. uv does not read pip's configuration, so it
 # is handed the find-links pip is configured with (where a machine may keep a CPU build of torch); where uv
-# cannot be installed, pip installs everything as before.
+# cannot be installed or fails, pip installs everything as before.
 PIP_FIND_LINKS_OF = $(1) -m pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\(.*\)'$$/\1/p" | sort -u
 
 $(STAMP): pyproject.toml
@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml
 	@if $(PY) -m pip install --quiet --no-compile uv; then \
 		links=$$($(call PIP_FIND_LINKS_OF,$(PY))); \
 		echo "uv pip install -e '.[dev]'$${links:+ (find-links: $$links)}"; \
-		$(VENV)/bin/uv pip install --quiet --python $(PY) $$(for l in $$links; do echo "--find-links $$l"; done) -e '.[dev]'; \
+		$(VENV)/bin/uv pip install --quiet --python $(PY) $$(for l in $$links; do echo "--find-links $$l"; done) -e '.[dev]' \
+		|| { echo "uv failed; installing with pip"; $(PY) -m pip install --quiet --no-compile -e '.[dev]'; }; \
 	else \
 		echo "uv not available; installing with pip"; \
 		$(PY) -m pip install --quiet --no-compile -e '.[dev]'; \

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from tokwork.cache import cache_dir
 from tokwork.errors import TokworkError
 
@@ -59,12 +61,25 @@ def _gguf_parsed_once(gguf_module) -> Iterator[None]:
     readers: dict[str, object] = {}
     name_maps: dict[tuple, object] = {}
 
+    class PlainArrayReader(reader_of):
+        """The library's reader over the same read-only memory map, seen as a plain array: indexing a
+        `np.memmap` runs numpy's Python-level subclass hooks on each of the ~3.7 million small reads the
+        metadata takes, and the values read come out as plain arrays too (what transformers parses)."""
+
+        @property
+        def data(self):
+            return self._plain
+
+        @data.setter
+        def data(self, memory_map):
+            self._plain = np.asarray(memory_map)
+
     def shared_reader(path, *args, **kwargs):
         if args or kwargs:
             return reader_of(path, *args, **kwargs)
         key = str(Path(path).resolve())
         if key not in readers:
-            readers[key] = reader_of(path)
+            readers[key] = PlainArrayReader(path)
         return readers[key]
 
     def shared_name_map(arch, n_blocks):
@@ -98,8 +113,9 @@ def smollm2_folder(*, force: bool = False) -> Path:
     settings = quantized.config.to_dict()
     settings.pop("quantization_config", None)
     config = type(quantized.config).from_dict(settings)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(quantized.state_dict())
+    with torch.device("meta"):  # no random initialisation of weights that are replaced next
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(quantized.state_dict(), assign=True)
     model.tie_weights()
     staging = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}.tmp-", dir=target.parent))
     try:

@@ -48,8 +48,8 @@ def smollm2_gguf() -> Path:
 
 @contextmanager
 def _gguf_parsed_once(gguf_module) -> Iterator[None]:
-    """Within the block, `gguf.GGUFReader(path)` parses each file once and `gguf.get_tensor_name_map`
-    builds each name map once.
+    """Within the block, `gguf.GGUFReader(path)` parses each file once (over a plain view of its memory
+    map) and `gguf.get_tensor_name_map` builds each name map once.
 
     transformers opens the file three times (tokenizer, config, weights), and each reader parses the
     metadata, 49,152 vocabulary strings among it, in Python; while matching weights it builds the same

@@ -58,3 +58,18 @@ def loss_progress(description: str, total: int, done: int, *, enabled: bool = Tr
     with Progress(*columns, console=_console, transient=True) as bar:
         task = bar.add_task(description, total=total, completed=done, loss="-")
         yield lambda step, loss: bar.update(task, completed=step, loss=f"{loss:.3f}")
+
+
+@contextmanager
+def transformers_bars_off() -> Iterator[None]:
+    """Within the block, transformers draws no progress bars (loading and saving weights draw them on
+    stderr, which must stay free for one-line errors); the setting before the block comes back after it."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -17,6 +17,7 @@ from tokenizers import Tokenizer as BackendTokenizer
 import tokwork.pico
 from tokwork import load_tokenizer
 from tokwork.byteview import bytes_to_byte_level
+from tokwork.progress import transformers_bars_off
 
 SOURCE_TOKENS = [b"a", b"b", b"c", b"d", b"e", b"h", b"l", b"o", b"r", b"w", b"x", b"z", b"A", b" ", b" x",
                  b"he", b"ll", b"hell", b"hello", b" world", b" w", b"or", b"ld", b"\n", b"\xc3", b"\xa9"]
@@ -67,15 +68,8 @@ def pico_model(folder: Path, *, kind: str = "llama", tied: bool = True, rows: in
     """
     model = tokwork.pico.pico_model(rows, kind=kind, seed=seed, tied=tied, spread=0.02, head_spread=0.5,
                                     max_positions=128, end_of_text_id=0, dtype=torch.float32)
-    from transformers.utils import logging as hf_logging
-
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # the saving bar would land in the calling test's captured stderr
-    try:
+    with transformers_bars_off():  # the saving bar would land in the calling test's captured stderr
         model.save_pretrained(folder)
-    finally:
-        if bar:
-            hf_logging.enable_progress_bar()
     return folder
 
 

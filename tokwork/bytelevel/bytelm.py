@@ -32,6 +32,7 @@ from tokwork.bytelevel.vocabulary import ByteVocabulary
 from tokwork.errors import ParameterError, TokenizerFormatError, TokworkError
 from tokwork.kernels.segment_sum import segment_sum
 from tokwork.loader import load_tokenizer
+from tokwork.progress import transformers_bars_off
 from tokwork.tokenizer import Tokenizer
 
 DOCUMENT_SEPARATOR = "<|endoftext|>"
@@ -144,18 +145,12 @@ class ByteLM:
         path = Path(path)
         if not path.is_dir() or not (path / "config.json").is_file():
             raise TokworkError(f"model '{path}' is not a model folder with a config.json")
-        from transformers.utils import logging as hf_logging
-
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # keep stderr for one-line errors
         try:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+            with transformers_bars_off():
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
         except (OSError, ValueError, KeyError) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise TokworkError(f"'{path}' is not a causal language model folder ({reason})") from None
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()
         if not isinstance(tokenizer, Tokenizer):
             tokenizer = load_tokenizer(tokenizer if tokenizer is not None else path)
         return cls(model.to(device), tokenizer, **options)

@@ -57,6 +57,13 @@ def distill_command(
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an existing folder."),
     force: bool = typer.Option(False, "--force", help="Replace an output folder that tokwork did not make."),
+    heldout: list[str] | None = typer.Option(None, "--heldout", help="Text never trained on (files or folders; "
+                                             "repeat for several): the teacher is scored on it once, the student at "
+                                             "the start, every --eval-every steps and at the end, in bits per byte, "
+                                             "into the card and the progress bar. Keep it small (tens of KB): it is "
+                                             "scored each time.", show_default=False),
+    eval_every: int | None = typer.Option(None, "--eval-every", help="Steps between held-out scores (default: "
+                                          "--save-every). Their time is not counted in the run's."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Distill STUDENT (a transplanted model) from TEACHER (the original) on text, so that it gives the same
@@ -69,9 +76,11 @@ def distill_command(
     from transformers.utils import logging as transformers_logging
 
     from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.heldout import read_heldout
     from tokwork.transplant.distill.training import distill
 
     transformers_logging.disable_progress_bar()
+    texts = read_heldout(heldout, corpus) if heldout else None
     if threads:
         torch.set_num_threads(threads)
     config = DistillConfig(loss=loss, train=train, steps=steps, batch_size=batch_size, text_chars=text_chars,
@@ -80,13 +89,24 @@ def distill_command(
                            side_weight=side_weight,
                            balance=balance, alm_diff=alm_diff, schedule=schedule)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
-                   progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60)
+                   progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60,
+                   heldout=texts, eval_every=eval_every)
     last = card.history[-1] if card.history else {}
     table = Table(show_header=False, box=None)
     table.add_row("steps", f"{card.step:,} of {card.training['steps']:,}")
     table.add_row("trained", f"{card.training['train']} ({card.trained_parameters:,} parameters; "
                   f"{card.new_rows:,} new rows)")
     table.add_row("last loss", ", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "latents", "side", "lm") if k in last) or "-")
+    _heldout_row(table, card)
     table.add_row("time", f"{card.seconds:.1f} s on {card.device}")
     table.add_row("written to", str(output))
     out.print(table)
+
+
+def _heldout_row(table: Table, card) -> None:
+    """The card's last held-out score, if the run has any, as a row of `table`."""
+    from tokwork.transplant.distill.heldout import HeldoutTrack, describe
+
+    track = HeldoutTrack.from_json(card.heldout)
+    if track is not None and track.scores:
+        table.add_row("held-out", describe(track, track.scores[-1]).removeprefix("held-out "))

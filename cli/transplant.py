@@ -54,6 +54,9 @@ def transplant_command(
     corpus: list[str] | None = typer.Option(None, "--corpus", "-c", help="With --distill-steps: training text "
                                             "(files, folders, .jsonl or .gz; repeat for several).",
                                             show_default=False),
+    heldout: list[str] | None = typer.Option(None, "--heldout", help="With --distill-steps: text never trained "
+                                             "on, scored in bits per byte during the distillation (see `tokwork "
+                                             "distill --help`).", show_default=False),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     quiet: bool = QuietOpt,
     list_methods: bool = typer.Option(False, "--list-methods", help="List the methods and exit.",
@@ -68,10 +71,10 @@ def transplant_command(
     given = {"k": k, "mix": mix, "temperature": temperature, "calibrate": calibrate, "seed": seed,
              "hypernet": hypernet}
     options = {name: value for name, value in given.items() if value is not None}
-    if distill_steps is not None or corpus:
+    if distill_steps is not None or corpus or heldout:
         _transplant_and_distill(source, target, output, method=method, options=options, donor=donor,
-                                steps=distill_steps, corpus=corpus, allow_pickle=allow_pickle, force=force,
-                                quiet=quiet)
+                                steps=distill_steps, corpus=corpus, heldout=heldout, allow_pickle=allow_pickle,
+                                force=force, quiet=quiet)
         return
     result = transplant_vocabulary(source, target, output, method=method, options=options, donor=donor,
                                    allow_pickle=allow_pickle, force=force, progress=not quiet)
@@ -89,24 +92,29 @@ def transplant_command(
 
 
 def _transplant_and_distill(source: Path, target: Path, output: Path, *, method: str, options: dict, donor: str,
-                            steps: int | None, corpus: list[str] | None, allow_pickle: bool, force: bool,
-                            quiet: bool) -> None:
+                            steps: int | None, corpus: list[str] | None, heldout: list[str] | None,
+                            allow_pickle: bool, force: bool, quiet: bool) -> None:
+    from tokwork.cli.distill import _heldout_row
     from tokwork.errors import ParameterError
     from tokwork.transplant.distill.chain import transplant_and_distill
     from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.heldout import read_heldout
 
     if steps is None or not corpus:
         raise ParameterError("--distill-steps and --corpus go together: give both to distill after the "
-                             "transplant, or neither")
+                             "transplant, or neither" + (" (--heldout is scored during that distillation)"
+                                                         if heldout else ""))
+    texts = read_heldout(heldout, corpus) if heldout else None
     card = transplant_and_distill(source, target, output, corpus=corpus, config=DistillConfig(steps=steps),
                                   method=method, options=options, donor=donor, allow_pickle=allow_pickle,
-                                  force=force, progress=not quiet)
+                                  force=force, progress=not quiet, heldout=texts)
     last = card.history[-1] if card.history else {}
     table = Table(show_header=False, box=None)
     table.add_row("method", method)
     table.add_row("new rows", f"{card.new_rows:,}")
     table.add_row("distilled", f"{card.step:,} steps ({card.training['loss']}, trains {card.training['train']}); "
                   f"last loss " + (", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "lm") if k in last) or "-"))
+    _heldout_row(table, card)
     table.add_row("time", f"{card.seconds:.1f} s distilling on {card.device}")
     table.add_row("written to", str(output))
     out.print(table)

@@ -581,3 +581,69 @@ def test_runs_saved_before_packing_go_on_padded():
     assert DistillConfig().pack and DistillConfig.from_json(DistillConfig().as_json()).pack
     saved_earlier = {k: v for k, v in DistillConfig().as_json().items() if k != "pack"}
     assert DistillConfig.from_json(saved_earlier).pack is False
+
+
+def test_heldout_scores_follow_the_run_and_change_nothing_it_trains(pair, tmp_path):
+    from tokwork.transplant.distill.heldout import pooled_bits_per_byte
+
+    teacher, student, corpus = pair
+    texts = {"held": _corpus(tmp_path / "held.txt", paragraphs=12, seed=7).read_text(encoding="utf-8")}
+    config = _fast(loss="alm+lm", train="all")
+    plain = distill(teacher, student, [corpus], tmp_path / "plain", config=config, progress=False)
+    card = distill(teacher, student, [corpus], tmp_path / "scored", config=config, progress=False, heldout=texts)
+    a, b = load_file(tmp_path / "plain" / "model.safetensors"), load_file(tmp_path / "scored" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # scoring draws nothing from the run's streams
+    assert plain.heldout is None and [h["alm"] for h in plain.history] == [h["alm"] for h in card.history]
+    track = card.heldout
+    assert [s["step"] for s in track["scores"]] == [0, 3, 6] and track["texts"] == {"held": len(texts["held"])}
+    # the figures are those of `tokwork eval`: the teacher, the student as it started and as it ended
+    for model, figure in ((teacher, track["teacher"]), (student, track["scores"][0]["bits_per_byte"]),
+                          (tmp_path / "scored", track["scores"][-1]["bits_per_byte"])):
+        checkpoint = load_checkpoint(model)
+        assert figure == pytest.approx(pooled_bits_per_byte(checkpoint.model, checkpoint.tokenizer, texts), rel=1e-5)
+    start, teacher_bits = track["scores"][0]["bits_per_byte"], track["teacher"]
+    assert start > teacher_bits  # the transplant costs something
+    for score in track["scores"]:
+        closed = (start - score["bits_per_byte"]) / (start - teacher_bits)
+        assert score["gap_closed"] == pytest.approx(closed, abs=1e-4)
+    assert track["scores"][0]["gap_closed"] == 0
+
+
+def test_heldout_track_goes_on_when_resumed_and_starts_anew_on_other_texts(pair, tmp_path):
+    teacher, student, corpus = pair
+    held = {"held": _corpus(tmp_path / "held.txt", paragraphs=12, seed=7).read_text(encoding="utf-8")}
+    other = {"other": _corpus(tmp_path / "other.txt", paragraphs=12, seed=8).read_text(encoding="utf-8")}
+    out = tmp_path / "out"
+    first = distill(teacher, student, [corpus], out, config=_fast(steps=3), progress=False, heldout=held)
+    again = distill(teacher, student, [corpus], out, config=_fast(steps=6), progress=False, heldout=held,
+                    eval_every=1)
+    assert [s["step"] for s in first.heldout["scores"]] == [0, 3]
+    assert [s["step"] for s in again.heldout["scores"]] == [0, 3, 4, 5, 6]
+    assert again.heldout["teacher"] == first.heldout["teacher"]
+    assert again.heldout["scores"][:2] == first.heldout["scores"]
+    moved = distill(teacher, student, [corpus], out, config=_fast(steps=9), progress=False, heldout=other)
+    assert [s["step"] for s in moved.heldout["scores"]] == [6, 9] and moved.heldout["texts"] == {
+        "other": len(other["other"])}
+    assert moved.heldout["scores"][0]["gap_closed"] == 0
+    kept = distill(teacher, student, [corpus], out, config=_fast(steps=10), progress=False)
+    assert kept.heldout == moved.heldout  # a call without held-out text leaves the last track as it was
+
+
+def test_cli_shows_the_heldout_score_and_refuses_trained_or_missing_heldout_text(pair, tmp_path, capsys):
+    teacher, student, corpus = pair
+    held = _corpus(tmp_path / "held.txt", paragraphs=12, seed=7)
+    command = ["distill", str(teacher), str(student), "--corpus", str(corpus), "--steps", "2", "--batch-size", "2",
+               "--text-chars", "48", "-q"]
+    assert main([*command, "-o", str(tmp_path / "out"), "--heldout", str(held)]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "held-out" in shown and "bits/byte at step 2 (teacher" in shown and "of the gap closed)" in shown, shown
+    for extra, message in (((("--heldout", str(corpus)),), "is also training text"),
+                           ((("--heldout", str(tmp_path / "none.txt")),), "does not exist"),
+                           ((("--heldout", str(held)), ("--eval-every", "0")), "must be positive")):
+        code = main([*command, "-o", str(tmp_path / "bad"), *[a for pair_ in extra for a in pair_]])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+        assert not (tmp_path / "bad").exists()
+    code = main(["transplant", str(teacher), str(student), "-o", str(tmp_path / "bad"), "--heldout", str(held), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "go together" in err and "--heldout" in err and not (tmp_path / "bad").exists()

@@ -25,19 +25,20 @@ def transplant_and_distill(source: str | Path, target: str | Path, output: str |
                            corpus: Sequence[str | Path], config: DistillConfig, method: str = "hybrid",
                            options: dict[str, Any] | None = None, donor: Any = None, allow_pickle: bool = False,
                            max_seconds: float | None = None, force: bool = False, device: str | None = "auto",
-                           progress: bool = True) -> DistillCard:
+                           progress: bool = True, heldout: dict[str, str] | None = None) -> DistillCard:
     """Transplant the tokenizer at `target` onto `source` with `method`, then distill that student from
     `source` on `corpus` for `config.steps` steps into `output`; returns the distillation's card.
 
     Settings and corpus are checked before the transplant, so a mistake costs nothing. An `output` that
-    already holds a distillation is resumed instead (the transplant is skipped).
+    already holds a distillation is resumed instead (the transplant is skipped). `heldout` texts are scored
+    as `distill` scores them.
     """
     config.validate()
     expand_corpus_paths(corpus)  # raises for missing or empty corpora now, not after the transplant
     output = Path(output)
     if is_distill_folder(output):
         return distill(source, output, corpus, output, config=config, max_seconds=max_seconds, device=device,
-                       progress=progress)
+                       progress=progress, heldout=heldout)
     check_output_directory(output, force=force)
     student = output.parent / f".{output.name}.transplanted"
     shutil.rmtree(student, ignore_errors=True)
@@ -47,6 +48,6 @@ def transplant_and_distill(source: str | Path, target: str | Path, output: str |
         made = {"source": str(source), "target": str(target), "method": method,
                 "options": {k: str(v) for k, v in (options or {}).items()}, "new_rows": result.report.new}
         return distill(source, student, corpus, output, config=config, max_seconds=max_seconds, force=True,
-                       device=device, progress=progress, transplant=made)
+                       device=device, progress=progress, transplant=made, heldout=heldout)
     finally:
         shutil.rmtree(student, ignore_errors=True)

@@ -56,6 +56,7 @@ class DistillCard(JsonCard):
     history: list[dict] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
     transplant: dict[str, Any] | None = None  # how the student was made, when `tokwork transplant` chained us
+    heldout: dict[str, Any] | None = None  # held-out bits per byte: the teacher's and the student's by step
     kind: str = KIND
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,13 @@ from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
 from tokwork.transplant.devices import bfloat16_pays, pick_device, training_adam, use_training_attention
 from tokwork.transplant.distill.balance import balanced_weights, output_layer_input
 from tokwork.transplant.distill.config import DistillConfig
+from tokwork.transplant.distill.heldout import (
+    HeldoutTrack,
+    pooled_bits_per_byte,
+    short_note,
+    start_track,
+    texts_digest,
+)
 from tokwork.transplant.distill.losses import (
     alm_loss,
     chunk_last_targets,
@@ -253,7 +260,8 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
             stop_after: int | None = None, fresh: bool = False, force: bool = False,
             device: str | None = "auto", progress: bool = True,
             on_checkpoint: Callable[[int, Path], None] | None = None,
-            transplant: dict[str, Any] | None = None) -> DistillCard:
+            transplant: dict[str, Any] | None = None, heldout: dict[str, str] | None = None,
+            eval_every: int | None = None) -> DistillCard:
     """Distill the transplanted `student` from the original `teacher` on `corpus`; write it to `output`.
 
     The result is a plain HF folder. An `output` that already holds a distillation run is resumed up to
@@ -262,10 +270,17 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     `stop_after`, after that step, still on the schedule planned over `config.steps` (to look at a linear
     schedule's run part way; the same call with a later `stop_after` goes on exactly).
     `on_checkpoint(step, output)` is called after each checkpoint is written. `transplant` (how the student
-    was made, when it is an intermediate) goes into a new run's card. Returns the final card.
+    was made, when it is an intermediate) goes into a new run's card. With `heldout` (name -> text, never
+    trained on) the teacher is scored once and the student at the start and every `eval_every` steps (by
+    default at each checkpoint) and after the last, in bits per byte, into the card (`heldout.py`); that
+    scoring is not counted in the run's time nor in `max_seconds`. Returns the final card.
     """
     config = config or DistillConfig()
     config.validate()
+    if eval_every is not None and eval_every <= 0:
+        raise ParameterError(f"steps between held-out scores must be positive, not {eval_every}")
+    if heldout is not None and not heldout:
+        raise ParameterError("no held-out text given to score")
     if max_seconds is not None and max_seconds <= 0:
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
     if stop_after is not None and stop_after <= 0:
@@ -300,24 +315,62 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
         distiller.skip(card.step)
     card.training = config.as_json()
     tokenizer_folder = output if resume else Path(student)
-    return _train(distiller, card, output, tokenizer_folder, max_seconds, stop_after, progress, on_checkpoint)
+    scorer = _HeldoutScorer(distiller, card, heldout, eval_every or config.save_every) if heldout else None
+    return _train(distiller, card, output, tokenizer_folder, max_seconds, stop_after, progress, on_checkpoint,
+                  scorer)
+
+
+class _HeldoutScorer:
+    """Scores the student on held-out text for `_train`, keeping the time it takes out of the run's."""
+
+    def __init__(self, distiller: Distiller, card: DistillCard, texts: dict[str, str], every: int):
+        self.distiller, self.card, self.texts, self.every = distiller, card, texts, every
+        self.wall = self.cpu = 0.0
+        self.track = HeldoutTrack.from_json(card.heldout)
+        if self.track is None or self.track.digest != texts_digest(texts):  # new, or other texts than before
+            with self._timed():
+                self.track = start_track(distiller.teacher, distiller.teacher_tokenizer, texts)
+            self.score(card.step)
+
+    @contextmanager
+    def _timed(self):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+
+    def due(self, step: int, last: bool) -> bool:
+        return last or step % self.every == 0
+
+    def score(self, step: int) -> str:
+        """Score the student after `step` steps, record it in the card and return it as a short note."""
+        with self._timed():
+            bits = pooled_bits_per_byte(self.distiller.student, self.distiller.student_tokenizer, self.texts)
+        score = self.track.add(step, bits)
+        self.card.heldout = self.track.as_json()
+        return short_note(score)
 
 
 def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_folder: Path,
-           max_seconds: float | None, stop_after: int | None, progress: bool, on_checkpoint) -> DistillCard:
+           max_seconds: float | None, stop_after: int | None, progress: bool, on_checkpoint,
+           scorer: _HeldoutScorer | None = None) -> DistillCard:
     config = distiller.config
     end = min(config.steps, stop_after or config.steps)
     started, cpu_started = time.perf_counter(), time.process_time()
     seconds_before, cpu_before = card.seconds, card.cpu_seconds
     recent: list[dict[str, float]] = []
+    scored = [scorer.wall, scorer.cpu] if scorer is not None else [0.0, 0.0]  # taken before `started`
     with loss_progress(f"distill ({config.loss})", config.steps, card.step, enabled=progress) as update:
         for step in range(card.step, end):
             parts = distiller.step(step)
             recent.append(parts)
-            update(step + 1, sum(parts.values()))
             done = step + 1
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - started - (scorer.wall - scored[0] if scorer else 0.0)
             last = done == end or (max_seconds is not None and elapsed >= max_seconds)
+            note = scorer.score(done) if scorer is not None and scorer.due(done, last) else None
+            update(done, sum(parts.values()), note)
             if done % config.log_every == 0 or last:
                 means = {k: round(float(np.mean([r[k] for r in recent])), 5) for k in recent[0]}
                 card.history.append({"step": done, **means, "seconds": round(seconds_before + elapsed, 1)})
@@ -325,7 +378,8 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
             if done % config.save_every == 0 or last:
                 card.step = done
                 card.seconds = round(seconds_before + elapsed, 3)
-                card.cpu_seconds = round(cpu_before + time.process_time() - cpu_started, 3)
+                card.cpu_seconds = round(cpu_before + time.process_time() - cpu_started
+                                         - (scorer.cpu - scored[1] if scorer else 0.0), 3)
                 save_distilled(output, distiller.student, tokenizer_folder, card, distiller.optimizer)
                 tokenizer_folder = output
                 if on_checkpoint is not None:

@@ -144,3 +144,46 @@ def test_windowed_encodings_equal_full_encodes(pico_bpe, udhr_texts):
         found = text.encodings(ends)
         for end in ends:
             assert found[end] == tuple(pico_bpe.encode(data[:end].decode())), (sample[:20], end)
+
+
+def _cut_encodings_of_every_completion(tokenizer, encoder, data: bytes, end: int) -> set[tuple[int, ...]]:
+    """canon(data[:end]) for `end` inside a character, by its definition: every completion of the character
+    encoded in full, each encoding's tokens taken while they spell less than `end` bytes."""
+    from tokwork.bytelevel.canonical import completions
+
+    prefix = encoder.stream_prefix
+    start = max(i for i in range(end) if (data[i] & 0xC0) != 0x80)
+    found = set()
+    for char in completions(data[start:end]):
+        ids = tokenizer.encode(data[len(prefix):start].decode() + char)
+        spelled, taken = prefix, []
+        for token_id in ids:
+            if len(spelled) >= end:
+                break
+            piece = tokenizer.byte_view[token_id]
+            if piece is None:
+                break
+            spelled += piece
+            taken.append(token_id)
+        if spelled == data[:end]:
+            found.add(tuple(taken))
+    return found
+
+
+@pytest.mark.parametrize("kind", ["bpe", "sentencepiece"])
+def test_mid_character_states_are_the_cut_encodings_of_every_completion(request, kind):
+    from tokwork.bytelevel.canonical import CanonicalEncoder
+
+    tokenizer = request.getfixturevalue("pico_bpe" if kind == "bpe" else "pico_sentencepiece")
+    encoder = CanonicalEncoder(tokenizer, context_pretokens=2)
+    states = 0
+    for text in ("日本語の文", "caf\u00e9 na\u00efve", "a 世界, hello 世"):
+        data = encoder.stream_prefix + text.encode()
+        canonical = CanonicalText(encoder, text.encode())
+        ends = [e for e in range(1, len(data)) if (data[e] & 0xC0) == 0x80]
+        assert ends
+        for end in ends:
+            expected = _cut_encodings_of_every_completion(tokenizer, encoder, data, end)
+            assert set(canonical.states(end)) == expected, (text, end)
+            states += len(expected)
+    assert states  # the byte-level pico tokenizers split characters: there are states to find

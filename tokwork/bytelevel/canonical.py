@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import functools
 from collections.abc import Iterable
+from itertools import accumulate
 
 import numpy as np
 
@@ -112,6 +113,30 @@ class CanonicalEncoder:
                 self._completed.clear()
             self._completed[key] = found
         return found
+
+    def cut_at(self, encodings: list[list[int]], window: bytes) -> list[Encoding]:
+        """The distinct token prefixes of `encodings` that spell exactly `window` (in first-seen order): each
+        encoding's tokens up to the first whose end reaches len(window), kept when it ends there and the
+        tokens spell those bytes. Thousands of encodings (every completion of a character) are cut per call,
+        so lengths are summed in C and only distinct prefixes are spelled out."""
+        lengths = self._lengths
+        cut = len(window)
+        found: dict[Encoding, None] = {}
+        for ids in encodings:
+            ends = list(accumulate(map(lengths.__getitem__, ids)))
+            k = bisect.bisect_left(ends, cut)
+            if k < len(ends) and ends[k] == cut:
+                found[tuple(ids[:k + 1])] = None
+        return [taken for taken in found if self.spelled(taken) == window]
+
+    @functools.cached_property
+    def _lengths(self) -> list[int]:
+        """Byte length of every id the tokenizer can produce; ids that spell no bytes count as longer than any
+        text, so that a prefix through one never ends at a cut."""
+        lengths = self.view.token_lengths().tolist()
+        never = 1 << 60
+        lengths = [never if n < 0 else n for n in lengths]
+        return lengths + [never] * max(0, self.tokenizer.vocab_size - len(lengths))
 
     def spelled(self, ids: Iterable[int]) -> bytes | None:
         """The bytes a sequence of ids spells, None if one of them is special."""
@@ -274,20 +299,5 @@ class CanonicalText:
             anchor, head = len(self.encoder.stream_prefix), ()
             base = self._text(anchor, start) if start >= anchor else ""
             anchor = 0
-        target = self.data[:end]
-        head_bytes = self.data[:anchor]
-        found: dict[Encoding, None] = {}
-        view = self.encoder.view
-        for ids in self.encoder.encode_completions(base, partial):
-            spelled, taken = head_bytes, []
-            for token_id in ids:
-                if len(spelled) >= end:
-                    break
-                piece = view[token_id]
-                if piece is None:
-                    break
-                spelled += piece
-                taken.append(token_id)
-            if spelled == target:
-                found[head + tuple(taken)] = None
-        return list(found)
+        return [head + taken for taken in self.encoder.cut_at(self.encoder.encode_completions(base, partial),
+                                                              self.data[anchor:end])]

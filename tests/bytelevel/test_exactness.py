@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.bytelevel.brute_force import BruteForce
 from tests.conftest import texts
@@ -121,6 +122,24 @@ def test_windowed_encodings_equal_full_encodes_on_any_text(pico_window_encoder, 
     found = canonical.encodings(ends)
     for end in ends:
         assert found[end] == tuple(tokenizer.encode(data[:end].decode())), (text, end)
+
+
+@settings(max_examples=60)
+@given(texts, st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=40))
+def test_a_growing_text_keeps_its_reference_equal_to_a_full_encode(pico_window_encoder, text, steps):
+    encoder, tokenizer = pico_window_encoder
+    data = text.encode()
+    canonical = CanonicalText(encoder, b"")
+    position = 0
+    for step in [*steps, len(data)]:  # chunks of a few bytes, often cutting characters, then the rest
+        canonical.extend(data[position:position + step])
+        position = min(position + step, len(data))
+        complete = canonical.complete_length
+        assert canonical.reference()[0] == tuple(tokenizer.encode(data[:complete].decode())), (text, complete)
+        assert canonical._pretoken_starts() == encoder.pretoken_starts(data[:complete].decode()), (text, complete)
+        if canonical.is_boundary(position):
+            found = canonical.encodings([position])[position]
+            assert found == tuple(tokenizer.encode(data[:position].decode())), (text, position)
 
 
 @pytest.fixture(scope="module")

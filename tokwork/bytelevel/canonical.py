@@ -176,15 +176,16 @@ class CanonicalText:
         self._starts: list[int] | None = None
         self._boundaries: list[int] = [0]
         self._complete = 0
+        self._refreshed = 0  # the complete length the reference and the pre-token starts are for
         self.extend(data)
 
     def extend(self, more: bytes) -> None:
-        """Append bytes to the text; canonical encodings of earlier prefixes stay as they were."""
+        """Append bytes to the text; canonical encodings of earlier prefixes stay as they were. The reference
+        encoding and the pre-token starts are brought up to date lazily, from a window before the old end
+        (`_refresh`), so that a text growing byte by byte is not encoded anew at every byte."""
         if not more:
             return
         self.data += more
-        self._starts = None
-        self._reference = None
         complete = complete_prefix_length(self.data)
         if complete > self._complete:
             text = self.data[self._complete:complete].decode("utf-8")
@@ -193,6 +194,17 @@ class CanonicalText:
                 position += len(char.encode("utf-8"))
                 self._boundaries.append(position)
             self._complete = complete
+
+    def grown(self, more: bytes) -> CanonicalText:
+        """A new text: this one followed by `more`, starting from this one's reference encoding and pre-token
+        starts instead of encoding the whole text again (what a look ahead of a few bytes needs)."""
+        other = CanonicalText.__new__(CanonicalText)
+        other.encoder, other.data = self.encoder, self.data
+        other._encodings, other.windows, other._states = {0: ()}, {}, {}
+        other._reference, other._starts, other._refreshed = self._reference, self._starts, self._refreshed
+        other._boundaries, other._complete = list(self._boundaries), self._complete
+        other.extend(more)
+        return other
 
     @property
     def complete_length(self) -> int:
@@ -217,29 +229,64 @@ class CanonicalText:
 
     def _anchor(self, end: int) -> int:
         """Where the window for E(data[:end]) starts: a pre-token start two pre-tokens before `end`."""
+        return self._anchor_in(self._pretoken_starts(), end)
+
+    def _anchor_in(self, starts: list[int], end: int) -> int:
+        index = bisect.bisect_right(starts, end - 1) - 1
+        index -= self.encoder.context_pretokens
+        return starts[index] if index > 0 else 0
+
+    def _pretoken_starts(self) -> list[int]:
+        """Byte offsets where the pre-tokenizer starts a pre-token in the complete text."""
+        self._refresh()
         if self._starts is None:
             self._starts = self.encoder.pretoken_starts(self._text(0, self._complete))
-        index = bisect.bisect_right(self._starts, end - 1) - 1
-        index -= self.encoder.context_pretokens
-        return self._starts[index] if index > 0 else 0
+        return self._starts
 
     def reference(self) -> tuple[Encoding | None, dict[int, int]]:
         """E of the longest complete prefix, and for each of its token boundaries (byte offset) the number
         of tokens before it. Windows reuse its tokens up to their anchor: the text before an anchor two
         pre-tokens back is tokenized as in the whole text (a prefix on its own can differ: trailing
         whitespace is split differently when nothing follows it)."""
+        self._refresh()
         if self._reference is None:
-            ids = self.encoder.encode_many([self._text(0, self._complete)])[0]
-            bounds, position = {0: 0}, 0
-            for k, token_id in enumerate(ids):
-                piece = self.encoder.view[token_id]
-                if piece is None:
-                    break
-                position += len(piece)
-                bounds[position] = k + 1
-            spelled = position == self._complete and len(bounds) == len(ids) + 1
-            self._reference = (tuple(ids) if spelled else None, bounds)
+            self._reference = self._encoded_from(0, (), {0: 0})
         return self._reference
+
+    def _encoded_from(self, anchor: int, head: Encoding, bounds: dict[int, int]) -> tuple[Encoding | None, dict]:
+        """The reference from `head` (its tokens before `anchor`, with their `bounds`) and the encoding of
+        the complete text after `anchor`."""
+        ids = self.encoder.encode_many([self._text(anchor, self._complete)])[0]
+        position, count = anchor, len(head)
+        for k, token_id in enumerate(ids):
+            piece = self.encoder.view[token_id] if token_id < len(self.encoder.view) else None
+            if piece is None:
+                break
+            position += len(piece)
+            bounds[position] = count + k + 1
+        spelled = position == self._complete and len(bounds) == count + len(ids) + 1
+        return (head + tuple(ids) if spelled else None), bounds
+
+    def _refresh(self) -> None:
+        """Bring the reference and the pre-token starts up to the complete text after it grew: both are kept
+        up to the window anchor of the old end (the text before it is tokenized as in the longer text) and
+        worked out again after it; without a windowed tokenizer, or a reference that does not spell its
+        text, they are worked out anew."""
+        if self._refreshed == self._complete:
+            return
+        old, self._refreshed = self._refreshed, self._complete
+        reference, starts = self._reference, self._starts
+        self._reference = self._starts = None
+        if not self.encoder.windowed or reference is None or reference[0] is None or starts is None:
+            return
+        anchor = self._anchor_in(starts, old)
+        ids, bounds = reference
+        if anchor not in bounds:
+            return
+        self._starts = [s for s in starts if s < anchor] + [
+            anchor + s for s in self.encoder.pretoken_starts(self._text(anchor, self._complete))]
+        self._reference = self._encoded_from(anchor, ids[:bounds[anchor]],
+                                             {end: n for end, n in bounds.items() if end <= anchor})
 
     def _window(self, end: int) -> tuple[int, Encoding] | None:
         """(anchor, tokens of the reference before it) for a window ending at `end`, None to encode fully."""

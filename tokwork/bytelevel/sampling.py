@@ -80,6 +80,7 @@ class ByteState:
         self.text = lm.canonical_text(prompt)
         self.tree = lm.token_tree()
         self.canonical: dict[int, int] = {}  # canonical state node -> its prefix length
+        self._last_path: tuple[tuple[int, ...], list[int]] = ((), [])  # (tokens, their nodes) looked up last
         self.live: dict[int, list[int]] = {}
         for p in needed_prefixes(lm, self.data, [len(self.data)]):
             self._add_states(p)
@@ -94,13 +95,25 @@ class ByteState:
     def _add_states(self, p: int) -> None:
         nodes = []
         for encoding in self.text.states(p):
-            node = ROOT
-            for token in encoding:
-                node = self.tree.child(node, token)
+            node = self._node_for(encoding)
             self.canonical[node] = p
             nodes.append(node)
         if nodes:
             self.live[p] = nodes
+
+    def _node_for(self, encoding: tuple[int, ...]) -> int:
+        """The tree node of a token path, created if new. Successive states share all but their last few
+        tokens, so the walk starts where this path leaves the last one looked up, not at the root."""
+        last, nodes = self._last_path
+        shared = next((k for k, (a, b) in enumerate(zip(encoding, last, strict=False)) if a != b),
+                      min(len(encoding), len(last)))
+        node = nodes[shared - 1] if shared else ROOT
+        path = nodes[:shared]
+        for token in encoding[shared:]:
+            node = self.tree.child(node, token)
+            path.append(node)
+        self._last_path = (encoding, path)
+        return node
 
     def advance(self, byte: int) -> None:
         """Append one byte: add the canonical states that end there, drop states no token can extend."""
@@ -240,13 +253,12 @@ class ByteState:
         """Unevaluated nodes of the canonical states at each byte of the predicted token rests."""
         if self.lookahead == 0:
             return []
-        user = self.data[len(self.lm.stream_prefix):]
         nodes: list[int] = []
         for rest in self._predicted_rests():
-            ahead = self.lm.canonical_text(user + rest[:LOOKAHEAD_BYTES])
+            ahead = self.text.grown(rest[:LOOKAHEAD_BYTES])
             for end in range(len(self.data) + 1, len(ahead.data) + 1):
                 for encoding in ahead.states(end):
-                    nodes.extend(self.tree.unevaluated_path(self.tree.node_for(encoding)))
+                    nodes.extend(self.tree.unevaluated_path(self._node_for(encoding)))
         return nodes
 
     def greedy_byte(self) -> int:

@@ -27,6 +27,8 @@ import numpy as np
 from tokwork.tokenizer import Tokenizer
 
 Encoding = tuple[int, ...]
+COMPLETION_CUTS_KEPT = 4096  # (window, partial character) results an encoder keeps
+COMPLETIONS_AT_ONCE = 16384  # completions of a character encoded in one batch
 UTF8_LENGTHS = {**{b: 2 for b in range(0xC2, 0xE0)}, **{b: 3 for b in range(0xE0, 0xF0)},
                 **{b: 4 for b in range(0xF0, 0xF5)}}
 
@@ -85,7 +87,7 @@ class CanonicalEncoder:
         self.view = tokenizer.byte_view
         self.stream_prefix = b" " if self.view.strips_leading_space else b""
         self.context_pretokens = context_pretokens
-        self._completed: dict[tuple[str, bytes], list[list[int]]] = {}
+        self._completed: dict[tuple[str, bytes, bytes], list[Encoding]] = {}
         backend = getattr(tokenizer, "backend", None)
         self._pretokenizer = None
         if backend is not None and backend.normalizer is None and not self.stream_prefix:
@@ -102,15 +104,23 @@ class CanonicalEncoder:
             return []
         return self.tokenizer.encode_batch(texts)
 
-    def encode_completions(self, base: str, partial: bytes) -> list[list[int]]:
-        """Encodings of `base` followed by every character that starts with `partial` (cached: the same
-        window recurs for every prefix that ends inside that character)."""
-        key = (base, partial)
+    def completion_cuts(self, base: str, partial: bytes, lead: bytes = b"") -> list[Encoding]:
+        """The distinct token prefixes that spell exactly `lead` + `base` + `partial` in the encodings of
+        `base` followed by every character that starts with `partial` (`lead`: what the tokenizer puts before
+        any text, its dummy-prefix space). Cached by their inputs, which recur when a text is looked at
+        again (a look ahead, a second query); only these few prefixes are kept, not the thousands of
+        encodings they come from."""
+        key = (base, partial, lead)
         found = self._completed.get(key)
         if found is None:
-            found = self.encode_many([base + ch for ch in completions(partial)])
-            if len(self._completed) > 256:
-                self._completed.clear()
+            chars, window = completions(partial), lead + base.encode("utf-8") + partial
+            cuts: dict[Encoding, None] = {}
+            for start in range(0, len(chars), COMPLETIONS_AT_ONCE):  # bounded memory: an emoji has 196,608
+                chunk = chars[start:start + COMPLETIONS_AT_ONCE]
+                cuts.update(dict.fromkeys(self.cut_at(self.encode_many([base + ch for ch in chunk]), window)))
+            found = list(cuts)
+            if len(self._completed) >= COMPLETION_CUTS_KEPT:
+                self._completed.pop(next(iter(self._completed)))  # the oldest
             self._completed[key] = found
         return found
 
@@ -341,10 +351,9 @@ class CanonicalText:
         window = self._window(start) if start else None
         if window is not None:
             anchor, head = window
-            base = self._text(anchor, start)
+            base, lead = self._text(anchor, start), b""
         else:
             anchor, head = len(self.encoder.stream_prefix), ()
             base = self._text(anchor, start) if start >= anchor else ""
-            anchor = 0
-        return [head + taken for taken in self.encoder.cut_at(self.encoder.encode_completions(base, partial),
-                                                              self.data[anchor:end])]
+            lead = self.encoder.stream_prefix
+        return [head + taken for taken in self.encoder.completion_cuts(base, partial, lead)]

@@ -8,6 +8,10 @@ text in those scripts pays for tokenizer work the model time does not show. This
 of the UDHR in a few scripts, and a line with emoji, with SmolLM2-135M-Instruct on one CPU thread (torch,
 tokenizers and numba, as `benchmarks/bytelevel.py`), and prints and writes model and non-model seconds.
 
+It also measures, in a child process started from a small launcher (`child_usage.py`), the peak memory
+of working out the canonical states of every byte of the emoji line with SmolLM2's tokenizer alone (no
+model): what the completions of four-byte characters cost in memory.
+
 Run: .venv/bin/python benchmarks/bytelevel_scripts.py [--label NAME] [--bytes 600]
 """
 
@@ -53,11 +57,46 @@ def texts(size: int) -> dict[str, bytes]:
     return found
 
 
+def states_child() -> None:
+    """In a child process: the canonical states at every byte of the emoji line, tokenizer only."""
+    from tokwork import load_tokenizer
+    from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
+
+    encoder = CanonicalEncoder(load_tokenizer(smollm2_folder()))
+    data = EMOJI_LINE.encode()
+    text = CanonicalText(encoder, data)
+    started = time.perf_counter()
+    states = sum(len(text.states(end)) for end in range(len(data) + 1))
+    print(json.dumps({"states": states, "seconds": time.perf_counter() - started}))
+
+
+def states_memory() -> dict:
+    """Peak memory and time of `states_child`, as its launcher saw them."""
+    import sys
+
+    from child_usage import launcher_floor_mib, measure
+
+    usage = measure([sys.executable, str(Path(__file__)), "--states-child"], cwd=REPO)
+    found = json.loads(usage.stdout.strip().splitlines()[-1])
+    return {**found, "peak_rss_mib": usage.peak_rss_mib, "launcher_floor_mib": launcher_floor_mib()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="current", help="name of this run in the JSON (e.g. the commit)")
     parser.add_argument("--bytes", type=int, default=600, help="bytes of each UDHR text")
+    parser.add_argument("--states-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-only", action="store_true", help="only the emoji line's states in a child")
     args = parser.parse_args()
+    if args.states_child:
+        states_child()
+        return
+    if args.memory_only:
+        memory = states_memory()
+        print(f"emoji line, canonical states of every byte: {memory['seconds']:.1f} s, peak "
+              f"{memory['peak_rss_mib']:.0f} MiB")
+        save(args.label, {"emoji_states_memory": memory})
+        return
     torch.set_num_threads(1)
     lm = ByteLM.from_pretrained(smollm2_folder(), tolerance=0.0)
     lm.score(b"A warm-up text, scored once.")
@@ -75,10 +114,18 @@ def main() -> None:
         row = rows[name]
         print(f"{name:<12} {row['bytes']:>5} {row['chars']:>5} {seconds:>8.2f} {model:>8.2f} "
               f"{row['other_seconds']:>8.2f} {row['other_to_model']:>11.2f}", flush=True)
+    memory = states_memory()
+    print(f"emoji line, canonical states of every byte: {memory['seconds']:.1f} s, peak "
+          f"{memory['peak_rss_mib']:.0f} MiB")
+    save(args.label, {"rows": rows, "emoji_states_memory": memory})
+
+
+def save(label: str, parts: dict) -> None:
+    """Add `parts` to the run `label` in the results file (other runs are kept)."""
     found = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    found[args.label] = {"machine": machine_info(threads=1), "rows": rows}
+    found[label] = {**found.get(label, {}), "machine": machine_info(threads=1), **parts}
     RESULTS.write_text(json.dumps(found, indent=1) + "\n")
-    print(f"written to {RESULTS.relative_to(REPO)} under '{args.label}'")
+    print(f"written to {RESULTS.relative_to(REPO)} under '{label}'")
 
 
 if __name__ == "__main__":

@@ -75,11 +75,14 @@ def distill_command(
     import torch
     from transformers.utils import logging as transformers_logging
 
+    from tokwork.errors import ParameterError
     from tokwork.transplant.distill.config import DistillConfig
     from tokwork.transplant.distill.heldout import read_heldout
     from tokwork.transplant.distill.training import distill
 
     transformers_logging.disable_progress_bar()
+    if eval_every is not None and not heldout:
+        raise ParameterError("--eval-every needs --heldout: the text to score every that many steps")
     texts = read_heldout(heldout, corpus) if heldout else None
     if threads:
         torch.set_num_threads(threads)

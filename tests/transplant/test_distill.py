@@ -639,7 +639,8 @@ def test_cli_shows_the_heldout_score_and_refuses_trained_or_missing_heldout_text
     assert "held-out" in shown and "bits/byte at step 2 (teacher" in shown and "of the gap closed)" in shown, shown
     for extra, message in (((("--heldout", str(corpus)),), "is also training text"),
                            ((("--heldout", str(tmp_path / "none.txt")),), "does not exist"),
-                           ((("--heldout", str(held)), ("--eval-every", "0")), "must be positive")):
+                           ((("--heldout", str(held)), ("--eval-every", "0")), "must be positive"),
+                           ((("--eval-every", "5"),), "needs --heldout")):
         code = main([*command, "-o", str(tmp_path / "bad"), *[a for pair_ in extra for a in pair_]])
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err

@@ -64,6 +64,10 @@ def distill_command(
                                              "scored each time.", show_default=False),
     eval_every: int | None = typer.Option(None, "--eval-every", help="Steps between held-out scores (default: "
                                           "--save-every). Their time is not counted in the run's."),
+    best_output: Path | None = typer.Option(None, "--best-output", help="Also keep the student of the best "
+                                            "held-out score so far in this folder (a plain HF checkpoint; "
+                                            "OUT stays the last step, which a run resumes from).",
+                                            show_default=False),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Distill STUDENT (a transplanted model) from TEACHER (the original) on text, so that it gives the same
@@ -77,12 +81,14 @@ def distill_command(
 
     from tokwork.errors import ParameterError
     from tokwork.transplant.distill.config import DistillConfig
-    from tokwork.transplant.distill.heldout import read_heldout
+    from tokwork.transplant.distill.heldout import HeldoutTrack, read_heldout
     from tokwork.transplant.distill.training import distill
 
     transformers_logging.disable_progress_bar()
     if eval_every is not None and not heldout:
         raise ParameterError("--eval-every needs --heldout: the text to score every that many steps")
+    if best_output is not None and not heldout:
+        raise ParameterError("--best-output needs --heldout: the text that decides which student is best")
     texts = read_heldout(heldout, corpus) if heldout else None
     if threads:
         torch.set_num_threads(threads)
@@ -93,7 +99,7 @@ def distill_command(
                            balance=balance, alm_diff=alm_diff, schedule=schedule)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60,
-                   heldout=texts, eval_every=eval_every)
+                   heldout=texts, eval_every=eval_every, best_output=best_output)
     last = card.history[-1] if card.history else {}
     table = Table(show_header=False, box=None)
     table.add_row("steps", f"{card.step:,} of {card.training['steps']:,}")
@@ -103,6 +109,9 @@ def distill_command(
     _heldout_row(table, card)
     table.add_row("time", f"{card.seconds:.1f} s on {card.device}")
     table.add_row("written to", str(output))
+    if best_output is not None and card.heldout and card.heldout["scores"]:
+        best = HeldoutTrack.from_json(card.heldout).best
+        table.add_row("best", f"step {best['step']:,} ({best['bits_per_byte']:.4f} bits/byte) in {best_output}")
     out.print(table)
 
 

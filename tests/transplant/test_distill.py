@@ -648,3 +648,42 @@ def test_cli_shows_the_heldout_score_and_refuses_trained_or_missing_heldout_text
     code = main(["transplant", str(teacher), str(student), "-o", str(tmp_path / "bad"), "--heldout", str(held), "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "go together" in err and "--heldout" in err and not (tmp_path / "bad").exists()
+
+
+def test_best_output_holds_the_student_of_the_lowest_heldout_score(pair, tmp_path, monkeypatch):
+    from tokwork.transplant.distill import heldout, training
+
+    teacher, student, corpus = pair
+    texts = {"held": _corpus(tmp_path / "held.txt", paragraphs=12, seed=7).read_text(encoding="utf-8")}
+    figures = iter([1.0, 2.0, 1.5, 1.2, 1.4, 1.6])  # the teacher, then the student at steps 0, 2, 4, 6, 8
+    monkeypatch.setattr(heldout, "pooled_bits_per_byte", lambda *args: next(figures))
+    monkeypatch.setattr(training, "pooled_bits_per_byte", lambda *args: next(figures))
+    config = _fast(loss="lm", train="all", steps=8, save_every=2)
+    card = distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False, heldout=texts,
+                   best_output=tmp_path / "best")
+    assert [(s["step"], s["bits_per_byte"]) for s in card.heldout["scores"]] == [
+        (0, 2.0), (2, 1.5), (4, 1.2), (6, 1.4), (8, 1.6)]
+    saved = json.loads((tmp_path / "best" / "tokwork.json").read_text())
+    assert saved["kind"] == "distill-best" and saved["step"] == 4
+    assert not (tmp_path / "best" / "distill-optimizer.safetensors").exists()
+    monkeypatch.undo()
+    distill(teacher, student, [corpus], tmp_path / "at4", config=config, progress=False, stop_after=4)
+    best, at4 = load_file(tmp_path / "best" / "model.safetensors"), load_file(tmp_path / "at4" / "model.safetensors")
+    last = load_file(tmp_path / "out" / "model.safetensors")
+    assert all(torch.equal(best[k], at4[k]) for k in best)  # the student as it was at step 4
+    assert any(not torch.equal(last[k], best[k]) for k in last)  # while the output is the last step
+    assert load_checkpoint(tmp_path / "best").tokenizer.vocab_size == load_checkpoint(student).tokenizer.vocab_size
+
+
+def test_best_output_is_refused_without_heldout_text_or_in_place_of_the_output(pair, tmp_path, capsys):
+    teacher, student, corpus = pair
+    held = _corpus(tmp_path / "held.txt", paragraphs=12, seed=7)
+    command = ["distill", str(teacher), str(student), "--corpus", str(corpus), "--steps", "2", "--text-chars", "48",
+               "-q", "-o", str(tmp_path / "out")]
+    for extra, message in ((("--best-output", str(tmp_path / "best")), "needs --heldout"),
+                           (("--heldout", str(held), "--best-output", str(tmp_path / "out")), "must not be the output"),
+                           (("--heldout", str(held), "--best-output", str(held)), "is a file")):
+        code = main([*command, *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+        assert not (tmp_path / "out").exists() and not (tmp_path / "best").exists()

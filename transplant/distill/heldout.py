@@ -61,6 +61,11 @@ class HeldoutTrack:
     def start(self) -> dict:
         return self.scores[0]
 
+    @property
+    def best(self) -> dict:
+        """The lowest score (the earliest of equal ones)."""
+        return min(self.scores, key=lambda score: (score["bits_per_byte"], score["step"]))
+
     def gap_closed(self, bits: float) -> float | None:
         """The share (0-1; above 1 past the teacher) of the first score's gap to the teacher gone at
         `bits`; None when the first score was already at or below the teacher's."""

@@ -29,6 +29,7 @@ from tokwork.outputs import output_directory
 from tokwork.transplant.optimizer_state import load_optimizer, save_optimizer
 
 KIND = "distill"
+BEST_KIND = "distill-best"  # the card of `--best-output`: a finished student, not a run to resume
 OPTIMIZER = "distill-optimizer.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                    "vocab.json", "merges.txt", "added_tokens.json")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from tokwork.transplant.distill.losses import (
 from tokwork.transplant.distill.packing import packed_attention_mask
 from tokwork.transplant.distill.shared_tokens import shared_token_ids
 from tokwork.transplant.distill.state import (
+    BEST_KIND,
     DistillCard,
     DistillError,
     is_distill_folder,
@@ -261,7 +263,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
             device: str | None = "auto", progress: bool = True,
             on_checkpoint: Callable[[int, Path], None] | None = None,
             transplant: dict[str, Any] | None = None, heldout: dict[str, str] | None = None,
-            eval_every: int | None = None) -> DistillCard:
+            eval_every: int | None = None, best_output: str | Path | None = None) -> DistillCard:
     """Distill the transplanted `student` from the original `teacher` on `corpus`; write it to `output`.
 
     The result is a plain HF folder. An `output` that already holds a distillation run is resumed up to
@@ -273,7 +275,9 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     was made, when it is an intermediate) goes into a new run's card. With `heldout` (name -> text, never
     trained on) the teacher is scored once and the student at the start and every `eval_every` steps (by
     default at each checkpoint) and after the last, in bits per byte, into the card (`heldout.py`); that
-    scoring is not counted in the run's time nor in `max_seconds`. Returns the final card.
+    scoring is not counted in the run's time nor in `max_seconds`. With `best_output` as well, the student
+    of the lowest score so far is also written there (a plain HF folder whose card says which step it is),
+    while `output` stays the last step, from which a run resumes. Returns the final card.
     """
     config = config or DistillConfig()
     config.validate()
@@ -281,6 +285,13 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
         raise ParameterError(f"steps between held-out scores must be positive, not {eval_every}")
     if heldout is not None and not heldout:
         raise ParameterError("no held-out text given to score")
+    if best_output is not None:
+        if not heldout:
+            raise ParameterError("keeping the best student needs held-out text to score it on")
+        if Path(best_output).absolute() == Path(output).absolute():
+            raise ParameterError(f"the best student's folder '{best_output}' must not be the output folder, "
+                                 "which holds the last step to resume from")
+        check_output_directory(best_output, force=force)
     if max_seconds is not None and max_seconds <= 0:
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
     if stop_after is not None and stop_after <= 0:
@@ -315,7 +326,10 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
         distiller.skip(card.step)
     card.training = config.as_json()
     tokenizer_folder = output if resume else Path(student)
-    scorer = _HeldoutScorer(distiller, card, heldout, eval_every or config.save_every) if heldout else None
+    scorer = None
+    if heldout:
+        best = (Path(best_output), tokenizer_folder) if best_output is not None else None
+        scorer = _HeldoutScorer(distiller, card, heldout, eval_every or config.save_every, best)
     return _train(distiller, card, output, tokenizer_folder, max_seconds, stop_after, progress, on_checkpoint,
                   scorer)
 
@@ -323,8 +337,10 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
 class _HeldoutScorer:
     """Scores the student on held-out text for `_train`, keeping the time it takes out of the run's."""
 
-    def __init__(self, distiller: Distiller, card: DistillCard, texts: dict[str, str], every: int):
+    def __init__(self, distiller: Distiller, card: DistillCard, texts: dict[str, str], every: int,
+                 best: tuple[Path, Path] | None = None):
         self.distiller, self.card, self.texts, self.every = distiller, card, texts, every
+        self.best = best  # (folder for the best student, folder its tokenizer files come from), or None
         self.wall = self.cpu = 0.0
         self.track = HeldoutTrack.from_json(card.heldout)
         if self.track is None or self.track.digest != texts_digest(texts):  # new, or other texts than before
@@ -350,6 +366,11 @@ class _HeldoutScorer:
             bits = pooled_bits_per_byte(self.distiller.student, self.distiller.student_tokenizer, self.texts)
         score = self.track.add(step, bits)
         self.card.heldout = self.track.as_json()
+        if self.best is not None and self.track.best is score:
+            folder, tokenizer_folder = self.best
+            with self._timed():
+                save_distilled(folder, self.distiller.student, tokenizer_folder,
+                               replace(self.card, step=step, history=list(self.card.history), kind=BEST_KIND), None)
         return short_note(score)
 
 

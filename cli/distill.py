@@ -121,4 +121,4 @@ def _heldout_row(table: Table, card) -> None:
 
     track = HeldoutTrack.from_json(card.heldout)
     if track is not None and track.scores:
-        table.add_row("held-out", describe(track, track.scores[-1]).removeprefix("held-out "))
+        table.add_row("held-out", describe(track, track.scores[-1]))

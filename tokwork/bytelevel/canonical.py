@@ -208,9 +208,8 @@ class CanonicalText:
     def grown(self, more: bytes) -> CanonicalText:
         """A new text: this one followed by `more`, starting from this one's reference encoding and pre-token
         starts instead of encoding the whole text again (what a look ahead of a few bytes needs)."""
-        other = CanonicalText.__new__(CanonicalText)
-        other.encoder, other.data = self.encoder, self.data
-        other._encodings, other.windows, other._states = {0: ()}, {}, {}
+        other = CanonicalText(self.encoder)
+        other.data = self.data
         other._reference, other._starts, other._refreshed = self._reference, self._starts, self._refreshed
         other._boundaries, other._complete = list(self._boundaries), self._complete
         other.extend(more)

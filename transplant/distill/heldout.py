@@ -34,13 +34,13 @@ def texts_digest(texts: dict[str, str]) -> str:
 def read_heldout(paths: Sequence[str | Path], corpus: Sequence[str | Path]) -> dict[str, str]:
     """The held-out texts at `paths` (files or folders, one text a file), refused when one of them is also
     among the training files of `corpus`: a score on trained text says nothing about held-out text."""
-    texts = read_texts(list(paths))
+    files = expand_corpus_paths(paths)
     training = {path.resolve() for path in expand_corpus_paths(corpus)}
-    for path in expand_corpus_paths(paths):
+    for path in files:
         if path.resolve() in training:
             raise ParameterError(f"held-out text '{path}' is also training text (--corpus); hold out text "
                                  "the run never trains on")
-    return texts
+    return read_texts(files)
 
 
 def pooled_bits_per_byte(model, tokenizer, texts: dict[str, str]) -> float:
@@ -99,7 +99,7 @@ def start_track(teacher, teacher_tokenizer, texts: dict[str, str]) -> HeldoutTra
 def describe(track: HeldoutTrack, score: dict) -> str:
     """One line for a score: its bits per byte, the teacher's and the share of the gap closed."""
     closed = "" if score["gap_closed"] is None else f"; {100 * score['gap_closed']:.0f}% of the gap closed"
-    return (f"held-out {score['bits_per_byte']:.4f} bits/byte at step {score['step']:,} (teacher "
+    return (f"{score['bits_per_byte']:.4f} bits/byte at step {score['step']:,} (teacher "
             f"{track.teacher:.4f}; {track.start['bits_per_byte']:.4f} at step {track.start['step']:,}{closed})")
 
 

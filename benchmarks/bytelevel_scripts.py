@@ -8,11 +8,15 @@ text in those scripts pays for tokenizer work the model time does not show. This
 of the UDHR in a few scripts, and a line with emoji, with SmolLM2-135M-Instruct on one CPU thread (torch,
 tokenizers and numba, as `benchmarks/bytelevel.py`), and prints and writes model and non-model seconds.
 
+Byte-level BPE tokenizers such as SmolLM2's get those states from their merges (`merge_cuts.py`); each
+text is scored that way and, as the peer, by encoding every completion (`from_merges=False`), one after
+the other in the same run, and the two must give the same bits per byte to the last digit.
+
 It also measures, in a child process started from a small launcher (`child_usage.py`), the peak memory
 of working out the canonical states of every byte of the emoji line with SmolLM2's tokenizer alone (no
-model): what the completions of four-byte characters cost in memory.
+model), both ways: what the completions of four-byte characters cost in memory.
 
-Run: .venv/bin/python benchmarks/bytelevel_scripts.py [--label NAME] [--bytes 600]
+Run: .venv/bin/python benchmarks/bytelevel_scripts.py [--label NAME] [--bytes 600] [--only-merges]
 """
 
 from __future__ import annotations
@@ -57,12 +61,12 @@ def texts(size: int) -> dict[str, bytes]:
     return found
 
 
-def states_child() -> None:
+def states_child(from_merges: bool) -> None:
     """In a child process: the canonical states at every byte of the emoji line, tokenizer only."""
     from tokwork import load_tokenizer
     from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
 
-    encoder = CanonicalEncoder(load_tokenizer(smollm2_folder()))
+    encoder = CanonicalEncoder(load_tokenizer(smollm2_folder()), from_merges=from_merges)
     data = EMOJI_LINE.encode()
     text = CanonicalText(encoder, data)
     started = time.perf_counter()
@@ -70,13 +74,14 @@ def states_child() -> None:
     print(json.dumps({"states": states, "seconds": time.perf_counter() - started}))
 
 
-def states_memory() -> dict:
+def states_memory(from_merges: bool) -> dict:
     """Peak memory and time of `states_child`, as its launcher saw them."""
     import sys
 
     from child_usage import launcher_floor_mib, measure
 
-    usage = measure([sys.executable, str(Path(__file__)), "--states-child"], cwd=REPO)
+    usage = measure([sys.executable, str(Path(__file__)), "--states-child" if from_merges else "--states-child-encoded"],
+                    cwd=REPO)
     found = json.loads(usage.stdout.strip().splitlines()[-1])
     return {**found, "peak_rss_mib": usage.peak_rss_mib, "launcher_floor_mib": launcher_floor_mib()}
 
@@ -86,38 +91,63 @@ def main() -> None:
     parser.add_argument("--label", default="current", help="name of this run in the JSON (e.g. the commit)")
     parser.add_argument("--bytes", type=int, default=600, help="bytes of each UDHR text")
     parser.add_argument("--states-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--states-child-encoded", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory-only", action="store_true", help="only the emoji line's states in a child")
+    parser.add_argument("--only-merges", action="store_true", help="skip the peer that encodes every completion")
     args = parser.parse_args()
-    if args.states_child:
-        states_child()
+    if args.states_child or args.states_child_encoded:
+        states_child(from_merges=args.states_child)
         return
+    ways = (True,) if args.only_merges else (True, False)
     if args.memory_only:
-        memory = states_memory()
-        print(f"emoji line, canonical states of every byte: {memory['seconds']:.1f} s, peak "
-              f"{memory['peak_rss_mib']:.0f} MiB")
-        save(args.label, {"emoji_states_memory": memory})
+        save(args.label, {"emoji_states_memory": memory_rows(ways)})
         return
+    from tokwork.bytelevel.canonical import CanonicalEncoder
+
     torch.set_num_threads(1)
     lm = ByteLM.from_pretrained(smollm2_folder(), tolerance=0.0)
-    lm.score(b"A warm-up text, scored once.")
-    rows = {}
-    print(f"{'text':<12} {'bytes':>5} {'chars':>5} {'total s':>8} {'model s':>8} {'other s':>8} {'other/model':>11}")
+    peer = ByteLM(lm.model, lm.tokenizer, tolerance=0.0)
+    peer.encoder = CanonicalEncoder(lm.tokenizer, from_merges=False)
+    for model in (lm, peer):
+        model.score("A warm-up text, scored once: é 中.".encode())
+    rows, peers = {}, {}
+    print(f"{'text':<12} {'way':<8} {'bytes':>5} {'chars':>5} {'total s':>8} {'model s':>8} {'other s':>8} "
+          f"{'other/model':>11}")
     for name, data in texts(args.bytes).items():
-        started = time.perf_counter()
-        scores = lm.score(data)
-        seconds = time.perf_counter() - started
-        model = scores.stats["model_seconds"]
-        rows[name] = {"bytes": len(data), "chars": len(data.decode()), "seconds": seconds, "model_seconds": model,
-                      "other_seconds": seconds - model, "other_to_model": (seconds - model) / model,
-                      "forward_calls": scores.stats["forward_calls"], "states": scores.stats["states"],
-                      "bits_per_byte": scores.bits_per_byte}
-        row = rows[name]
-        print(f"{name:<12} {row['bytes']:>5} {row['chars']:>5} {seconds:>8.2f} {model:>8.2f} "
-              f"{row['other_seconds']:>8.2f} {row['other_to_model']:>11.2f}", flush=True)
-    memory = states_memory()
-    print(f"emoji line, canonical states of every byte: {memory['seconds']:.1f} s, peak "
-          f"{memory['peak_rss_mib']:.0f} MiB")
-    save(args.label, {"rows": rows, "emoji_states_memory": memory})
+        for way, model, table in (("merges", lm, rows), ("encoded", peer, peers))[:len(ways)]:
+            table[name] = score_row(model, data)
+            row = table[name]
+            print(f"{name:<12} {way:<8} {row['bytes']:>5} {row['chars']:>5} {row['seconds']:>8.2f} "
+                  f"{row['model_seconds']:>8.2f} {row['other_seconds']:>8.2f} {row['other_to_model']:>11.2f}",
+                  flush=True)
+        if name in peers and peers[name]["bits_per_byte"] != rows[name]["bits_per_byte"]:
+            raise SystemExit(f"{name}: the two ways disagree ({rows[name]['bits_per_byte']!r} against "
+                             f"{peers[name]['bits_per_byte']!r})")
+    found = {"rows": rows, "peer_encoding_every_completion": peers} if peers else {"rows": rows}
+    save(args.label, {**found, "emoji_states_memory": memory_rows(ways)})
+
+
+def score_row(lm: ByteLM, data: bytes) -> dict:
+    """Exact scoring of `data`: total, model and other seconds, and what the scores were."""
+    started = time.perf_counter()
+    scores = lm.score(data)
+    seconds = time.perf_counter() - started
+    model = scores.stats["model_seconds"]
+    return {"bytes": len(data), "chars": len(data.decode()), "seconds": seconds, "model_seconds": model,
+            "other_seconds": seconds - model, "other_to_model": (seconds - model) / model,
+            "forward_calls": scores.stats["forward_calls"], "states": scores.stats["states"],
+            "bits_per_byte": scores.bits_per_byte}
+
+
+def memory_rows(ways: tuple[bool, ...]) -> dict:
+    """The emoji line's states in a child, from the merges and (the peer) by encoding completions."""
+    found = {}
+    for from_merges in ways:
+        way = "merges" if from_merges else "encoded"
+        memory = found[way] = states_memory(from_merges)
+        print(f"emoji line, canonical states of every byte ({way}): {memory['states']} states, "
+              f"{memory['seconds']:.2f} s, peak {memory['peak_rss_mib']:.0f} MiB")
+    return found
 
 
 def save(label: str, parts: dict) -> None:

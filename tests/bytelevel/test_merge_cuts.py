@@ -60,8 +60,11 @@ def test_split_atoms():
     assert split_atoms(BYTE_LEVEL_PATTERN) == [r"\p{L}", r"\p{N}", r"\s"]
     assert split_atoms(r"[^\r\n\p{L}\p{N}]?\p{Lu}+|\S+|.") == [r"\p{L}", r"\p{N}", r"\p{Lu}", r"\s", "."]
     assert split_atoms("[一-龥]+|\\s+") is None  # a non-ASCII literal
-    assert split_atoms(r"\b\w+") is None  # an anchor
+    assert split_atoms(r"\b\w+|\s+\z") == [r"\w", r"\s"]  # word boundaries test \w; \z tests a position
+    assert split_atoms(r"\X") is None  # a grapheme cluster
     assert split_atoms(r"\x{4e00}") is None  # a code point
+    assert split_atoms(r"\0344") is None  # an octal byte
+    assert split_atoms(r"[[:alpha:]]+") is None  # a POSIX class, which matches letters of every script
 
 
 def test_word_merges_equal_the_library(reference_tokenizer):
@@ -81,12 +84,24 @@ def test_word_merges_equal_the_library(reference_tokenizer):
         assert states[-1][2] > 10**18 and states[0][0] == symbols[0]
 
 
+def test_a_pair_merged_twice_keeps_its_later_rank():
+    """As `tokenizers` builds its merge map: ("b", "c") listed first and last ranks after ("a", "b")."""
+    from tokenizers import models
+
+    vocab = {"a": 0, "b": 1, "c": 2, "ab": 3, "bc": 4}
+    merges = [("b", "c"), ("a", "b"), ("b", "c")]
+    library = [t.value for t in models.BPE(vocab=vocab, merges=merges).tokenize("abc")]
+    cuts = MergeCuts(None, BYTE_LEVEL_PATTERN, [], {"vocab": vocab, "merges": [list(m) for m in merges]})
+    final, _ = cuts.bpe_states([0, 1, 2])
+    assert library == ["ab", "c"] and final == [3, 2]
+
+
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(TRICKY), min_size=1, max_size=5).map("".join))
 def test_states_inside_characters_equal_encoding_every_completion(reference_tokenizer, pico_bpe, text):
-    """GPT-2 (a ByteLevel regex), Llama 3 (a Split regex with (?i:...) and whole-word lookup) and a small
-    tokwork BPE (most characters split into bytes, so most prefixes have states)."""
-    for tokenizer in (reference_tokenizer("gpt2"), reference_tokenizer("llama3"), pico_bpe):
+    """Llama 3 (a Split regex with (?i:...) and whole-word lookup) and a small tokwork BPE (GPT-2's ByteLevel
+    regex; most characters split into bytes, so most prefixes have states)."""
+    for tokenizer in (reference_tokenizer("llama3"), pico_bpe):
         _assert_same_states(*_both(tokenizer), text.encode())
 
 

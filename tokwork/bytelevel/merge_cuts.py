@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tokwork.byteview import byte_to_unicode
+from tokwork.sampling.merge_table import merge_pairs
 
 Encoding = tuple[int, ...]
 NEVER = 1 << 62  # rank of a pair that has no merge
@@ -39,16 +40,20 @@ BYTE_LEVEL_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N
 GROUPS_KEPT = 64  # partial characters whose completion groups an instance keeps
 FOLD_BLOCK = 1024  # characters checked for case folding to ASCII at once
 _ASCII = re.compile(r"[\x00-\x7f]")
-# Escapes that only ever match ASCII characters, which no completion (a multi-byte character) is.
-_ASCII_ESCAPES = set("rntfve0")
+# Escapes that match only ASCII characters, which no completion (a multi-byte character) is, or only
+# positions in the string (\A, \z, \Z, \G).
+_ASCII_ESCAPES = set("rntfveAzZG")
+# Escapes that test a character's class, by the class they test (\b: whether \w holds on either side).
 _CLASS_ESCAPES = {"s": r"\s", "S": r"\s", "d": r"\d", "D": r"\d", "w": r"\w", "W": r"\w", "h": r"\h",
-                  "H": r"\h"}
+                  "H": r"\h", "b": r"\w", "B": r"\w"}
 
 
 def split_atoms(pattern: str) -> list[str] | None:
     """The character classes through which `pattern` can tell non-ASCII characters apart (each as a
     one-character regex), or None when it has a construct this module does not account for (a non-ASCII
-    literal, a code-point escape, an anchor such as `\\b` ...)."""
+    literal, a code-point escape, a POSIX bracket such as `[:alpha:]`, a grapheme `\\X` ...)."""
+    if "[:" in pattern:
+        return None
     atoms: dict[str, None] = {}
     i = 0
     while i < len(pattern):
@@ -105,7 +110,7 @@ class MergeCuts:
         self.tokenizer = tokenizer
         self.pattern = pattern
         self.atoms = atoms
-        self.case_insensitive = "(?i" in pattern
+        self.case_insensitive = re.search(r"\(\?[A-Za-z-]*i", pattern) is not None  # (?i) (?mi:...) ...
         self.model = model
         self.vocab: dict[str, int] = model["vocab"]
         self.ignore_merges = bool(model.get("ignore_merges"))
@@ -138,16 +143,14 @@ class MergeCuts:
     # --- the merges ---------------------------------------------------------------------------------------
     @functools.cached_property
     def _merges(self) -> dict[int, int]:
-        """(left id, right id) packed as left * size + right -> rank * size + merged id."""
+        """(left id, right id) packed as left * size + right -> rank * size + merged id; a pair listed twice
+        keeps its later rank, as in `tokenizers`."""
         vocab, size = self.vocab, self._size
         merges: dict[int, int] = {}
-        for rank, entry in enumerate(self.model.get("merges", [])):
-            left, right = entry.split(" ", 1) if isinstance(entry, str) else entry
+        for rank, (left, right) in enumerate(merge_pairs(self.model)):
             ids = vocab.get(left), vocab.get(right), vocab.get(left + right)
             if None not in ids:
-                key = ids[0] * size + ids[1]
-                if key not in merges:
-                    merges[key] = rank * size + ids[2]
+                merges[ids[0] * size + ids[1]] = rank * size + ids[2]
         return merges
 
     @functools.cached_property

@@ -43,7 +43,9 @@ class MergeTable:
         return self.atoms[self.atom_starts[token_id]:self.atom_starts[token_id + 1]].tolist()
 
 
-def _merge_pairs(model: dict) -> list[tuple[str, str]]:
+def merge_pairs(model: dict) -> list[tuple[str, str]]:
+    """The (left, right) token strings of a `tokenizer.json` BPE model's merges, in rank order (both the
+    "a b" and the ["a", "b"] forms)."""
     pairs = []
     for entry in model.get("merges", []):
         if isinstance(entry, str):
@@ -73,7 +75,7 @@ def merge_table(tokenizer: Tokenizer) -> MergeTable:
                              f"('{tokenizer.source or 'the base tokenizer'}'); use --method stochastok")
     vocab: dict[str, int] = model["vocab"]
     pairs: dict[tuple[int, int], tuple[int, int]] = {}
-    for rank, (left, right) in enumerate(_merge_pairs(model)):
+    for rank, (left, right) in enumerate(merge_pairs(model)):
         ids = vocab.get(left), vocab.get(right), vocab.get(left + right)
         if None not in ids:
             pairs[ids[0], ids[1]] = (rank, ids[2])

@@ -114,3 +114,56 @@ def test_four_byte_characters(reference_tokenizer, pico_bpe):
 def test_udhr_text(reference_tokenizer, udhr_texts, code, chars):
     data = udhr_texts[code][:chars].encode()
     assert _assert_same_states(*_both(reference_tokenizer("llama3")), data) > 0
+
+
+# BPE with byte fallback, built like Gemma 3's tokenizer.json: spaces normalised to "▁" (so the text is one
+# word between added tokens), characters outside a small alphabet spelled by byte pieces.
+GEMMA_LIKE_ADDED = ["\n", "\t\t", "<h1>", "▁▁"]
+
+
+@pytest.fixture(scope="module")
+def gemma_like(pico_corpus, tmp_path_factory):
+    import json
+
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    from tokwork.loader import load_tokenizer
+
+    backend = Tokenizer(models.BPE())
+    backend.normalizer = normalizers.Replace(" ", "▁")
+    backend.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
+    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    backend.train([str(pico_corpus)], trainers.BpeTrainer(vocab_size=450, limit_alphabet=120, show_progress=False))
+    spec = json.loads(backend.to_str())  # the byte pieces join the model's vocabulary, as in Gemma's
+    vocab = spec["model"]["vocab"]
+    vocab.update({f"<0x{b:02X}>": len(vocab) + b for b in range(256)})
+    spec["model"]["byte_fallback"] = True
+    backend = Tokenizer.from_str(json.dumps(spec))
+    backend.add_tokens([AddedToken(content, normalized=False) for content in GEMMA_LIKE_ADDED])
+    folder = tmp_path_factory.mktemp("gemma-like")
+    backend.save(str(folder / "tokenizer.json"))
+    return load_tokenizer(folder)
+
+
+def test_byte_fallback_bpe_is_worked_out_from_merges(gemma_like, pico_sentencepiece):
+    from tokwork.bytelevel.fallback_cuts import FallbackCuts
+
+    assert MergeCuts.for_tokenizer(gemma_like) is None
+    assert isinstance(CanonicalEncoder(gemma_like)._merge_cuts, FallbackCuts)
+    assert FallbackCuts.for_tokenizer(pico_sentencepiece) is None
+    spec = gemma_like.spec
+    assert FallbackCuts.for_tokenizer(SimpleNamespace(spec={**spec, "normalizer": {"type": "NFKC"}})) is None
+    stripped = [{**token, "lstrip": True} for token in spec["added_tokens"]]
+    assert FallbackCuts.for_tokenizer(SimpleNamespace(spec={**spec, "added_tokens": stripped})) is None
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(TRICKY + GEMMA_LIKE_ADDED + ["▁", "<", "h1>", "\t"]), min_size=1, max_size=6)
+       .map("".join))
+def test_byte_fallback_states_equal_encoding_every_completion(gemma_like, text):
+    _assert_same_states(*_both(gemma_like), text.encode())
+
+
+def test_byte_fallback_on_udhr_text(gemma_like, udhr_texts):
+    data = (udhr_texts["cmn_hans"][:10] + "\n" + udhr_texts["hin"][:8]).encode()
+    assert _assert_same_states(*_both(gemma_like), data) > 0

@@ -9,7 +9,8 @@ For a byte prefix p of a text, `canon(p)` is the set of token sequences the toke
 These are the canonical (valid) encodings of Phan et al. 2024, "Exact Byte-Level Probabilities from
 Tokenized Language Models", taken from the tokenizer as a black box; for byte-level BPE tokenizers with a
 regex split, those inside a character are worked out from the merges instead (`merge_cuts.py`), which gives
-the same sets without encoding thousands of completions.
+the same sets without encoding thousands of completions, and so are those of BPE with byte fallback such as
+Gemma 3's (`fallback_cuts.py`).
 
 E is computed for every prefix of a long text without re-encoding the text each time: for tokenizers that
 split text into pre-tokens before their model (`tokenizer.json` with a pre-tokenizer and no normaliser) the
@@ -26,6 +27,7 @@ from itertools import accumulate
 
 import numpy as np
 
+from tokwork.bytelevel.fallback_cuts import FallbackCuts
 from tokwork.bytelevel.merge_cuts import MergeCuts
 from tokwork.tokenizer import Tokenizer
 
@@ -114,8 +116,9 @@ class CanonicalEncoder:
         `base` followed by every character that starts with `partial` (`lead`: what the tokenizer puts before
         any text, its dummy-prefix space). Cached by their inputs, which recur when a text is looked at
         again (a look ahead, a second query); only these few prefixes are kept, not the thousands of
-        encodings they come from. Byte-level BPE tokenizers with a regex split work them out from their
-        merges (`merge_cuts.py`); others encode every completion."""
+        encodings they come from. Byte-level BPE tokenizers with a regex split and BPE with byte fallback
+        work them out from their merges (`merge_cuts.py`, `fallback_cuts.py`); others encode every
+        completion."""
         key = (base, partial, lead)
         found = self._completed.get(key)
         if found is None:
@@ -140,10 +143,13 @@ class CanonicalEncoder:
         return list(cuts)
 
     @functools.cached_property
-    def _merge_cuts(self) -> MergeCuts | None:
-        """The merge-based worker for `completion_cuts`, None where the tokenizer needs encoding (made on
-        first use: reading a large `tokenizer.json` takes a while)."""
-        return MergeCuts.for_tokenizer(self.tokenizer) if self.from_merges and self.windowed else None
+    def _merge_cuts(self) -> MergeCuts | FallbackCuts | None:
+        """The merge-based worker for `completion_cuts` (byte-level BPE with a regex split, or BPE with byte
+        fallback), None where the tokenizer needs encoding (made on first use: reading a large
+        `tokenizer.json` takes a while)."""
+        if not self.from_merges:
+            return None
+        return MergeCuts.for_tokenizer(self.tokenizer) or FallbackCuts.for_tokenizer(self.tokenizer)
 
     def cut_at(self, encodings: list[list[int]], window: bytes) -> list[Encoding]:
         """The distinct token prefixes of `encodings` that spell exactly `window` (in first-seen order): each

@@ -13,28 +13,25 @@ regex split, the same set follows from far less work:
 2. Inside that last pre-token, BPE merges the lowest-ranked adjacent pair first. If the final tokens have a
    boundary at the cut, no merge ever crossed it, so the part left of the cut was merged exactly as BPE
    merges it alone: every character of a group that keeps the boundary gives the same cut. Whether one
-   does is a race between the two sides' merges and the pair across the cut, decided per character from
-   the merge ranks without encoding.
+   does is a race between the two sides' merges and the pair across the cut (`bpe_race.py`), decided per
+   character from the merge ranks without encoding.
 
-Anything else (normalisers, other pre-tokenizers, regexes with constructs not covered above, added tokens
-that are not special, subword prefixes, dropout) keeps the encoding path; tests compare the two paths on
-arbitrary text.
+BPE with byte fallback (Gemma 3) has its own worker (`fallback_cuts.py`). Anything else (normalisers, other
+pre-tokenizers, regexes with constructs not covered above, added tokens that are not special, subword
+prefixes, dropout) keeps the encoding path; tests compare the paths on arbitrary text.
 """
 
 from __future__ import annotations
 
-import functools
-import heapq
 import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from tokwork.bytelevel.bpe_race import MergeRace
 from tokwork.byteview import byte_to_unicode
-from tokwork.sampling.merge_table import merge_pairs
 
 Encoding = tuple[int, ...]
-NEVER = 1 << 62  # rank of a pair that has no merge
 # The split pattern `tokenizers` applies for ByteLevel(use_regex=True) (GPT-2's).
 BYTE_LEVEL_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 GROUPS_KEPT = 64  # partial characters whose completion groups an instance keeps
@@ -100,25 +97,21 @@ def ascii_folding(chars: Sequence[str]) -> np.ndarray:
     return flags
 
 
-class MergeCuts:
+class MergeCuts(MergeRace):
     """`completion_cuts` for byte-level BPE tokenizers, from their merges (see the module docstring).
 
     Build with `for_tokenizer`, which returns None for tokenizers this does not cover.
     """
 
     def __init__(self, tokenizer, pattern: str, atoms: list[str], model: dict):
+        table = byte_to_unicode()
+        # a byte whose symbol is not in the vocabulary is dropped from the word by `tokenizers` (no unk)
+        super().__init__(model, [model["vocab"].get(table[b]) for b in range(256)])
         self.tokenizer = tokenizer
         self.pattern = pattern
         self.atoms = atoms
         self.case_insensitive = re.search(r"\(\?[A-Za-z-]*i", pattern) is not None  # (?i) (?mi:...) ...
-        self.model = model
-        self.vocab: dict[str, int] = model["vocab"]
-        self.ignore_merges = bool(model.get("ignore_merges"))
-        table = byte_to_unicode()
-        # a byte whose symbol is not in the vocabulary is dropped from the word by `tokenizers` (no unk)
-        self.byte_symbol: list[int | None] = [self.vocab.get(table[b]) for b in range(256)]
         self._groups: dict[bytes, list[np.ndarray]] = {}
-        self._right: dict[bytes, list[tuple[int, int, int]]] = {}
 
     @classmethod
     def for_tokenizer(cls, tokenizer) -> MergeCuts | None:
@@ -139,104 +132,6 @@ class MergeCuts:
         if atoms is None or not isinstance(vocab, dict) or model.get("unk_token") is not None:
             return None
         return cls(tokenizer, pattern, atoms, model)
-
-    # --- the merges ---------------------------------------------------------------------------------------
-    @functools.cached_property
-    def _merges(self) -> dict[int, int]:
-        """(left id, right id) packed as left * size + right -> rank * size + merged id; a pair listed twice
-        keeps its later rank, as in `tokenizers`."""
-        vocab, size = self.vocab, self._size
-        merges: dict[int, int] = {}
-        for rank, (left, right) in enumerate(merge_pairs(self.model)):
-            ids = vocab.get(left), vocab.get(right), vocab.get(left + right)
-            if None not in ids:
-                merges[ids[0] * size + ids[1]] = rank * size + ids[2]
-        return merges
-
-    @functools.cached_property
-    def _size(self) -> int:
-        return max(self.vocab.values()) + 1
-
-    def _rank(self, left: int, right: int) -> int:
-        found = self._merges.get(left * self._size + right)
-        return NEVER if found is None else found // self._size
-
-    def bpe_states(self, symbols: Sequence[int]) -> tuple[list[int], list[tuple[int, int, int]]]:
-        """BPE on one word as `tokenizers` runs it (lowest rank first, leftmost among equals): the final
-        tokens, and before each merge and at the end (first token, last token, rank of the next merge)."""
-        size, merges = self._size, self._merges
-        tokens = list(symbols)
-        n = len(tokens)
-        following = list(range(1, n + 1))
-        before = list(range(-1, n - 1))
-        alive = [True] * n
-        heap = []
-        for i in range(n - 1):
-            rank = self._rank(tokens[i], tokens[i + 1])
-            if rank != NEVER:
-                heap.append((rank, i))
-        heapq.heapify(heap)
-        last = n - 1
-        states = []
-        while True:
-            while heap:
-                rank, i = heap[0]
-                j = following[i] if alive[i] else n
-                if j < n and self._rank(tokens[i], tokens[j]) == rank:
-                    break
-                heapq.heappop(heap)
-            states.append((tokens[0], tokens[last], heap[0][0] if heap else NEVER))
-            if not heap:
-                break
-            rank, i = heapq.heappop(heap)
-            j = following[i]
-            tokens[i] = merges[tokens[i] * size + tokens[j]] % size
-            alive[j] = False
-            following[i] = following[j]
-            if following[j] < n:
-                before[following[j]] = i
-            if j == last:
-                last = i
-            for a, b in ((before[i], i), (i, following[i])):
-                if a >= 0 and b < n:
-                    pair = self._rank(tokens[a], tokens[b])
-                    if pair != NEVER:
-                        heapq.heappush(heap, (pair, a))
-        final, i = [], 0
-        while i < n:
-            final.append(tokens[i])
-            i = following[i]
-        return final, states
-
-    def _right_states(self, data: bytes) -> list[tuple[int, int, int]] | None:
-        """`bpe_states` of the bytes after the cut (those the vocabulary spells), None when there are none."""
-        found = self._right.get(data, False)
-        if found is False:
-            symbols = [s for s in map(self.byte_symbol.__getitem__, data) if s is not None]
-            found = self.bpe_states(symbols)[1] if symbols else None
-            self._right[data] = found
-        return found
-
-    def keeps_boundary(self, left: list[tuple[int, int, int]], right: list[tuple[int, int, int]] | None) -> bool:
-        """Whether BPE on a word made of two parts, whose separate runs are `left` and `right` (from
-        `bpe_states`; None: nothing on the right), never merges across the point between them: each side
-        merges as it would alone until the pair across is the lowest-ranked one (ties: the leftmost pair goes
-        first)."""
-        if right is None:
-            return True
-        i = j = 0
-        while True:
-            _, last, next_left = left[i]
-            first, _, next_right = right[j]
-            across = self._rank(last, first)
-            if across < next_left and across <= next_right:
-                return False
-            if next_left == NEVER and next_right == NEVER:
-                return True
-            if next_left <= next_right:
-                i += 1
-            else:
-                j += 1
 
     # --- completions --------------------------------------------------------------------------------------
     def groups(self, chars: Sequence[str]) -> list[np.ndarray]:
@@ -278,7 +173,7 @@ class MergeCuts:
         for group, text, ids in zip(groups, representatives, encodings, strict=True):
             start_char = pretokenize(text)[-1][1][0]
             start = len(text[:start_char].encode("utf-8"))
-            earlier = _tokens_before(self.tokenizer.byte_view, ids, start)
+            earlier = tokens_before(self.tokenizer.byte_view, ids, start)
             if earlier is None:
                 return None
             left_bytes = (base_bytes + partial)[start:window]
@@ -317,7 +212,7 @@ def _split_pattern(pre_tokenizer: dict | None) -> str | None:
     return pattern.get("Regex")
 
 
-def _tokens_before(view, ids: Sequence[int], end: int) -> list[int] | None:
+def tokens_before(view, ids: Sequence[int], end: int) -> list[int] | None:
     """The tokens of `ids` that spell the first `end` bytes, None when no token boundary falls there."""
     position = 0
     for k, token_id in enumerate(ids):

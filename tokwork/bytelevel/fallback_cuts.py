@@ -1,0 +1,142 @@
+"""Completion cuts of a BPE tokenizer with byte fallback (Gemma 3's `tokenizer.json`) from its merges.
+
+Such a model merges characters, not bytes: a character in the vocabulary is one symbol, and only a
+character it lacks is spelled by byte pieces (`<0xE4>`...). So a prefix that ends inside a character has
+canonical encodings only through completions the vocabulary lacks, and for every one of them the symbols
+before the cut are the same: the word so far, then the byte pieces of the partial character. Whether the
+cut survives the merges is the race of `bpe_race.py`, decided per completion without encoding; the tokens
+before the word come from one encode. Gemma's normaliser turns spaces into "▁", so its whole text is one
+word up to the last added token (newlines, tab runs, tags...), which is what made encoding every
+completion slow: each encode was of the whole text so far.
+
+Covered: BPE with byte fallback, every byte piece in the vocabulary, no normaliser or one that replaces a
+single ASCII character, no pre-tokenizer or a split on spaces that such a replacement empties, added tokens
+matched on the raw text without stripping options. Completions that occur in an added token are encoded.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from tokwork.bytelevel.bpe_race import MergeRace
+from tokwork.bytelevel.merge_cuts import tokens_before
+
+Encoding = tuple[int, ...]
+
+
+class FallbackCuts(MergeRace):
+    """`completion_cuts` for BPE with byte fallback, from its merges; build with `for_tokenizer`."""
+
+    def __init__(self, tokenizer, model: dict, replace: tuple[str, str] | None, added: list[str]):
+        super().__init__(model, [model["vocab"][f"<0x{b:02X}>"] for b in range(256)])
+        self.tokenizer = tokenizer
+        self.replace = replace
+        self.added_by_first: dict[str, list[str]] = defaultdict(list)
+        for content in sorted(added, key=len, reverse=True):  # the longest match first, as `tokenizers`
+            self.added_by_first[content[0]].append(content)
+        self.in_added = {char for content in added for char in content if not char.isascii()}
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer) -> FallbackCuts | None:
+        """The worker for a `tokenizer.json` BPE with byte fallback as described in the module docstring;
+        None for any other tokenizer."""
+        spec = getattr(tokenizer, "spec", None)
+        if not isinstance(spec, dict):
+            return None
+        model = spec.get("model") or {}
+        vocab = model.get("vocab")
+        if (model.get("type") != "BPE" or not model.get("byte_fallback") or model.get("dropout")
+                or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix")
+                or not isinstance(vocab, dict) or any(f"<0x{b:02X}>" not in vocab for b in range(256))):
+            return None
+        replace = _single_replace(spec.get("normalizer"))
+        if replace is False or not _splits_nothing(spec.get("pre_tokenizer"), replace):
+            return None
+        added = []
+        for token in spec.get("added_tokens", []):
+            if token.get("special"):
+                continue  # special tokens stay text: the byte level encodes with encode_special_tokens
+            if token.get("normalized") or token.get("lstrip") or token.get("rstrip") or token.get("single_word"):
+                return None
+            added.append(token["content"])
+        return cls(tokenizer, model, replace or None, [content for content in added if content])
+
+    def _last_added_end(self, text: str) -> int:
+        """Where the last added-token match in `text` ends (0: none), leftmost-longest as `tokenizers`."""
+        last, i = 0, 0
+        while i < len(text):
+            for content in self.added_by_first.get(text[i], ()):
+                if text.startswith(content, i):
+                    i += len(content)
+                    last = i
+                    break
+            else:
+                i += 1
+        return last
+
+    def _symbols(self, text: str) -> list[int]:
+        """The symbols BPE starts a word from: each character's id, or its byte pieces."""
+        symbols = []
+        for char in text:
+            found = self.vocab.get(char)
+            if found is not None:
+                symbols.append(found)
+            else:
+                symbols.extend(self.byte_symbol[b] for b in char.encode("utf-8"))
+        return symbols
+
+    def cuts(self, base: str, partial: bytes, chars: Sequence[str],
+             encode: Callable[[list[str]], list[list[int]]]) -> list[Encoding] | None:
+        """As `MergeCuts.cuts`: the distinct token prefixes spelling `base` + `partial` in the encodings of
+        `base` + c over `chars`, in the order of the first c giving each; None when the encoding of a
+        representative does not split as the argument needs."""
+        view = self.tokenizer.byte_view
+        window = len(base.encode("utf-8")) + len(partial)
+        found: list[tuple[int, Encoding]] = []
+        lacking = [i for i, char in enumerate(chars) if char not in self.vocab and char not in self.in_added]
+        if lacking:
+            start = self._last_added_end(base)
+            word = base[start:]
+            if self.replace is not None:
+                word = word.replace(*self.replace)
+            ids = encode([base + chars[lacking[0]]])[0]
+            earlier = tokens_before(view, ids, len(base[:start].encode("utf-8")))
+            if earlier is None:
+                return None
+            left_tokens, left = self.bpe_states(self._symbols(word) + [self.byte_symbol[b] for b in partial])
+            for index in lacking:
+                rest = chars[index].encode("utf-8")[len(partial):]
+                if self.ignore_merges and word + chars[index] in self.vocab:
+                    continue  # the whole word is one token
+                if self.keeps_boundary(left, self._right_states(rest)):
+                    found.append((index, tuple(earlier) + tuple(left_tokens)))
+                    break
+        special = [i for i, char in enumerate(chars) if char in self.in_added]
+        for index, ids in zip(special, encode([base + chars[i] for i in special]), strict=True):
+            taken = tokens_before(view, ids, window)
+            if taken is not None:
+                found.append((index, tuple(taken)))
+        found.sort()
+        return list(dict.fromkeys(cut for _, cut in found))
+
+
+def _single_replace(normalizer: dict | None) -> tuple[str, str] | None | bool:
+    """(old, new) for a normaliser that replaces one ASCII character, None for none, False otherwise."""
+    if normalizer is None:
+        return None
+    pattern = normalizer.get("pattern") or {}
+    old = pattern.get("String")
+    if normalizer.get("type") != "Replace" or not isinstance(old, str) or len(old) != 1 or not old.isascii():
+        return False
+    return old, normalizer.get("content", "")
+
+
+def _splits_nothing(pre_tokenizer: dict | None, replace: tuple[str, str] | None) -> bool:
+    """Whether the pre-tokenizer leaves the normalised text whole: none, or a split on a string that the
+    normaliser has replaced everywhere."""
+    if pre_tokenizer is None:
+        return True
+    pattern = pre_tokenizer.get("pattern") or {}
+    return (pre_tokenizer.get("type") == "Split" and replace is not None and pattern.get("String") == replace[0]
+            and replace[0] not in replace[1] and not pre_tokenizer.get("invert"))

@@ -28,14 +28,16 @@ Encoding = tuple[int, ...]
 class FallbackCuts(MergeRace):
     """`completion_cuts` for BPE with byte fallback, from its merges; build with `for_tokenizer`."""
 
-    def __init__(self, tokenizer, model: dict, replace: tuple[str, str] | None, added: list[str]):
+    def __init__(self, tokenizer, model: dict, replace: tuple[str, str] | None, added: list[tuple[str, bool]]):
         super().__init__(model, [model["vocab"][f"<0x{b:02X}>"] for b in range(256)])
         self.tokenizer = tokenizer
         self.replace = replace
-        self.added_by_first: dict[str, list[str]] = defaultdict(list)
-        for content in sorted(added, key=len, reverse=True):  # the longest match first, as `tokenizers`
-            self.added_by_first[content[0]].append(content)
-        self.in_added = {char for content in added for char in content if not char.isascii()}
+        # added tokens matched on the raw text, (content, splits): special ones are matched too but leave the
+        # text whole (the byte level encodes with encode_special_tokens), as `tokenizers` does
+        self.added_by_first: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+        for content, splits in sorted(added, key=lambda item: len(item[0]), reverse=True):  # longest first
+            self.added_by_first[content[0]].append((content, splits))
+        self.in_added = {char for content, _ in added for char in content if not char.isascii()}
 
     @classmethod
     def for_tokenizer(cls, tokenizer) -> FallbackCuts | None:
@@ -55,21 +57,24 @@ class FallbackCuts(MergeRace):
             return None
         added = []
         for token in spec.get("added_tokens", []):
-            if token.get("special"):
-                continue  # special tokens stay text: the byte level encodes with encode_special_tokens
-            if token.get("normalized") or token.get("lstrip") or token.get("rstrip") or token.get("single_word"):
+            special, content = bool(token.get("special")), token.get("content") or ""
+            if special and token.get("normalized"):
+                continue  # matched after normalising, where nothing else is: it shadows nothing
+            if not special and (token.get("normalized") or token.get("lstrip") or token.get("rstrip")
+                                or token.get("single_word")):
                 return None
-            added.append(token["content"])
-        return cls(tokenizer, model, replace or None, [content for content in added if content])
+            if content:
+                added.append((content, not special))
+        return cls(tokenizer, model, replace or None, added)
 
     def _last_added_end(self, text: str) -> int:
         """Where the last added-token match in `text` ends (0: none), leftmost-longest as `tokenizers`."""
         last, i = 0, 0
         while i < len(text):
-            for content in self.added_by_first.get(text[i], ()):
+            for content, splits in self.added_by_first.get(text[i], ()):
                 if text.startswith(content, i):
                     i += len(content)
-                    last = i
+                    last = i if splits else last
                     break
             else:
                 i += 1

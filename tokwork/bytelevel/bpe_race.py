@@ -58,6 +58,8 @@ class MergeRace:
         size, merges = self._size, self._merges
         tokens = list(symbols)
         n = len(tokens)
+        if not n:
+            return [], [(-1, -1, NEVER)]
         following = list(range(1, n + 1))
         before = list(range(-1, n - 1))
         alive = [True] * n

@@ -170,6 +170,7 @@ class MergeCuts(MergeRace):
         encodings = encode(representatives)
         found: list[tuple[int, Encoding]] = []
         pretokenize = self.tokenizer.backend.pre_tokenizer.pre_tokenize_str
+        table = byte_to_unicode()
         for group, text, ids in zip(groups, representatives, encodings, strict=True):
             start_char = pretokenize(text)[-1][1][0]
             start = len(text[:start_char].encode("utf-8"))
@@ -181,7 +182,6 @@ class MergeCuts(MergeRace):
             if None in symbols:
                 return None
             left_tokens, left = self.bpe_states(symbols)
-            table = byte_to_unicode()
             for index in group.tolist():
                 rest = chars[index].encode("utf-8")[len(partial):]
                 if self.ignore_merges and "".join(table[b] for b in left_bytes + rest) in self.vocab:

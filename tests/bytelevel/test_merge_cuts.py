@@ -169,3 +169,15 @@ def test_byte_fallback_states_equal_encoding_every_completion(gemma_like, text):
 def test_byte_fallback_on_udhr_text(gemma_like, udhr_texts):
     data = (udhr_texts["cmn_hans"][:10] + "\n" + udhr_texts["hin"][:8] + "<h1>!" + udhr_texts["jpn"][:4]).encode()
     assert _assert_same_states(*_both(gemma_like), data) > 0
+
+
+def test_merges_are_read_only_once_a_character_has_thousands_of_completions(pico_bpe):
+    """Two-byte characters (64 completions) are encoded; the first byte of a Han character (4,096) makes
+    reading the merges worth it, and from then on every position uses them."""
+    encoder = CanonicalEncoder(pico_bpe)
+    text = CanonicalText(encoder, "Жж é 中é".encode())
+    for end in (1, 3, 6):  # inside Ж, ж, é
+        text.states(end)
+    assert "_merge_cuts" not in encoder.__dict__
+    text.states(9)  # after the first byte of 中
+    assert encoder.__dict__.get("_merge_cuts") is not None

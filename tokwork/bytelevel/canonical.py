@@ -34,6 +34,10 @@ from tokwork.tokenizer import Tokenizer
 Encoding = tuple[int, ...]
 COMPLETION_CUTS_KEPT = 4096  # (window, partial character) results an encoder keeps
 COMPLETIONS_AT_ONCE = 16384  # completions of a character encoded in one batch
+# Up to this many completions (after the first byte of a two-byte character, or the second of a three-byte
+# one) a cut is found by encoding them until the merges are read, which the first byte of a three- or
+# four-byte character (2,048 to 196,608 completions) is worth.
+FEW_COMPLETIONS = 64
 UTF8_LENGTHS = {**{b: 2 for b in range(0xC2, 0xE0)}, **{b: 3 for b in range(0xE0, 0xF0)},
                 **{b: 4 for b in range(0xF0, 0xF5)}}
 UTF8_RANGES = {2: (0x80, 0x7FF), 3: (0x800, 0xFFFF), 4: (0x10000, 0x10FFFF)}  # code points by length
@@ -117,13 +121,14 @@ class CanonicalEncoder:
         any text, its dummy-prefix space). Cached by their inputs, which recur when a text is looked at
         again (a look ahead, a second query); only these few prefixes are kept, not the thousands of
         encodings they come from. Byte-level BPE tokenizers with a regex split and BPE with byte fallback
-        work them out from their merges (`merge_cuts.py`, `fallback_cuts.py`); others encode every
-        completion."""
+        work them out from their merges (`merge_cuts.py`, `fallback_cuts.py`) once a character with
+        thousands of completions made reading the merges worth it; others encode every completion."""
         key = (base, partial, lead)
         found = self._completed.get(key)
         if found is None:
             chars, window = completions(partial), lead + base.encode("utf-8") + partial
-            shortcut = self._merge_cuts if not lead else None
+            worth = len(chars) > FEW_COMPLETIONS or "_merge_cuts" in self.__dict__  # reading merges costs
+            shortcut = self._merge_cuts if not lead and worth else None  # up to seconds, 64 encodes far less
             found = shortcut.cuts(base, partial, chars, self.encode_many) if shortcut is not None else None
             if found is None:
                 found = self._encoded_cuts(base, chars, window)

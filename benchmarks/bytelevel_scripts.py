@@ -16,12 +16,13 @@ It also measures, in a child process started from a small launcher (`child_usage
 of working out the canonical states of every byte of the emoji line with SmolLM2's tokenizer alone (no
 model), both ways: what the completions of four-byte characters cost in memory.
 
-Gemma 3's tokenizer (BPE with byte fallback, `fallback_cuts.py`) has no model here; for it the script
-times working out the canonical states of every byte of the same UDHR texts with the tokenizer alone, from
-the merges and by encoding every completion (`--fallback-only`: just that part).
+Gemma 3's tokenizer (BPE with byte fallback, `fallback_cuts.py`) and Qwen 3's (NFC, then a regex split)
+have no model here; for them the script times working out the canonical states of every byte of the same
+texts with the tokenizer alone, from the merges and by encoding every completion (`--tokenizers-only`: just
+that part).
 
 Run: .venv/bin/python benchmarks/bytelevel_scripts.py [--label NAME] [--bytes 600] [--only-merges]
-     [--fallback-only]
+     [--tokenizers-only]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from tokwork.smollm2 import smollm2_folder  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "bytelevel_scripts.json"
 LANGUAGES = ("eng", "rus", "hin", "cmn_hans", "jpn")
+OTHER_TOKENIZERS = ("gemma3", "qwen3")  # no model here: their states are timed with the tokenizer alone
 EMOJI_LINE = "Lunch was great 🍕 and so was the walk 🌳 after it 😀, see you soon 👋."
 
 
@@ -99,14 +101,15 @@ def main() -> None:
     parser.add_argument("--states-child-encoded", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory-only", action="store_true", help="only the emoji line's states in a child")
     parser.add_argument("--only-merges", action="store_true", help="skip the peer that encodes every completion")
-    parser.add_argument("--fallback-only", action="store_true", help="only Gemma 3's states, tokenizer alone")
+    parser.add_argument("--tokenizers-only", action="store_true",
+                        help="only Gemma 3's and Qwen 3's states, tokenizer alone")
     args = parser.parse_args()
     if args.states_child or args.states_child_encoded:
         states_child(from_merges=args.states_child)
         return
     ways = (True,) if args.only_merges else (True, False)
-    if args.fallback_only:
-        save(args.label, {"gemma3_states": fallback_rows(args.bytes, ways)})
+    if args.tokenizers_only:
+        save(args.label, {f"{name}_states": tokenizer_rows(name, args.bytes, ways) for name in OTHER_TOKENIZERS})
         return
     if args.memory_only:
         save(args.label, {"emoji_states_memory": memory_rows(ways)})
@@ -134,24 +137,24 @@ def main() -> None:
                              f"{peers[name]['bits_per_byte']!r})")
     found = {"rows": rows, "peer_encoding_every_completion": peers} if peers else {"rows": rows}
     save(args.label, {**found, "emoji_states_memory": memory_rows(ways),
-                      "gemma3_states": fallback_rows(args.bytes, ways)})
+                      **{f"{name}_states": tokenizer_rows(name, args.bytes, ways) for name in OTHER_TOKENIZERS}})
 
 
-def fallback_rows(size: int, ways: tuple[bool, ...]) -> dict:
-    """Seconds to work out the canonical states at every byte of the UDHR texts with Gemma 3's tokenizer
+def tokenizer_rows(name: str, size: int, ways: tuple[bool, ...]) -> dict:
+    """Seconds to work out the canonical states at every byte of the texts with a reference tokenizer
     alone, from the merges and (the peer) by encoding every completion; the states must be equal."""
     from tokwork import load_tokenizer
     from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
     from tokwork.cache import cache_root
 
-    tokenizer = load_tokenizer(cache_root() / "tokenizers" / "gemma3")
+    tokenizer = load_tokenizer(cache_root() / "tokenizers" / name)
     started = time.perf_counter()
     merges = CanonicalEncoder(tokenizer)
     merges._merge_cuts._merges  # noqa: B018 (the merge table, read once per tokenizer, timed apart)
     setup = time.perf_counter() - started
-    print(f"gemma3: merge table read in {setup:.2f} s")
+    print(f"{name}: merge table read in {setup:.2f} s")
     rows = {"merge_table_seconds": setup}
-    for name, data in texts(size).items():
+    for text_name, data in texts(size).items():
         found = {}
         for from_merges in ways:
             encoder = merges if from_merges else CanonicalEncoder(tokenizer, from_merges=False)
@@ -160,11 +163,11 @@ def fallback_rows(size: int, ways: tuple[bool, ...]) -> dict:
             states = [text.states(end) for end in range(len(data) + 1)]
             found["merges" if from_merges else "encoded"] = (time.perf_counter() - started, states)
         if len(found) == 2 and found["merges"][1] != found["encoded"][1]:
-            raise SystemExit(f"gemma3, {name}: the two ways give different states")
-        rows[name] = {way: {"seconds": seconds, "states": sum(map(len, states))}
-                      for way, (seconds, states) in found.items()}
-        print(f"gemma3 states {name:<12} " + "  ".join(f"{way} {row['seconds']:.2f} s"
-                                                      for way, row in rows[name].items()), flush=True)
+            raise SystemExit(f"{name}, {text_name}: the two ways give different states")
+        rows[text_name] = {way: {"seconds": seconds, "states": sum(map(len, states))}
+                           for way, (seconds, states) in found.items()}
+        print(f"{name} states {text_name:<12} " + "  ".join(f"{way} {row['seconds']:.2f} s"
+                                                           for way, row in rows[text_name].items()), flush=True)
     return rows
 
 

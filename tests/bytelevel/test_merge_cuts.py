@@ -46,9 +46,9 @@ def test_which_tokenizers_are_worked_out_from_merges(reference_tokenizer, pico_b
     def changed(**parts):
         return MergeCuts.for_tokenizer(SimpleNamespace(spec={**spec, **parts}))
 
-    assert changed(normalizer={"type": "NFC"}) is None
+    assert changed(normalizer={"type": "NFKC"}) is None
     assert changed(model={**spec["model"], "dropout": 0.1}) is None
-    assert changed(added_tokens=[{"id": 0, "content": "x", "special": False}]) is None
+    assert changed(added_tokens=[{"id": 0, "content": "x", "special": False, "lstrip": True}]) is None
     assert changed(pre_tokenizer={"type": "Whitespace"}) is None
     assert changed(pre_tokenizer={"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}) is None
     assert changed(pre_tokenizer={"type": "Sequence", "pretokenizers": [
@@ -181,3 +181,19 @@ def test_merges_are_read_only_once_a_character_has_thousands_of_completions(pico
     assert "_merge_cuts" not in encoder.__dict__
     text.states(9)  # after the first byte of 中
     assert encoder.__dict__.get("_merge_cuts") is not None
+
+
+# Qwen 3: NFC first (completions that NFC changes or composes after the text are encoded one by one: Hangul
+# jamo, combining marks, compatibility ideographs) and non-special added tokens (<think>) cut out.
+NFC_TRICKY = ["\u1100", "\u1161", "\u11a8", "가", "\uf900", "\u212b", "\u0344", "e\u0301", "<think>", "क़"]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(TRICKY + NFC_TRICKY), min_size=1, max_size=5).map("".join))
+def test_nfc_split_states_equal_encoding_every_completion(reference_tokenizer, text):
+    _assert_same_states(*_both(reference_tokenizer("qwen3")), text.encode())
+
+
+def test_nfc_split_on_udhr_text(reference_tokenizer, udhr_texts):
+    data = (udhr_texts["hin"][:12] + "<think>" + udhr_texts["kor"][:6]).encode()
+    assert _assert_same_states(*_both(reference_tokenizer("qwen3")), data) > 0

@@ -28,7 +28,7 @@ from itertools import accumulate
 import numpy as np
 
 from tokwork.bytelevel.fallback_cuts import FallbackCuts
-from tokwork.bytelevel.merge_cuts import MergeCuts
+from tokwork.bytelevel.merge_cuts import MergeCuts, token_lengths
 from tokwork.tokenizer import Tokenizer
 
 Encoding = tuple[int, ...]
@@ -175,10 +175,7 @@ class CanonicalEncoder:
     def _lengths(self) -> list[int]:
         """Byte length of every id the tokenizer can produce; ids that spell no bytes count as longer than any
         text, so that a prefix through one never ends at a cut."""
-        lengths = self.view.token_lengths().tolist()
-        never = 1 << 60
-        lengths = [never if n < 0 else n for n in lengths]
-        return lengths + [never] * max(0, self.tokenizer.vocab_size - len(lengths))
+        return token_lengths(self.tokenizer)
 
     def spelled(self, ids: Iterable[int]) -> bytes | None:
         """The bytes a sequence of ids spells, None if one of them is special."""

@@ -16,11 +16,12 @@ matched on the raw text without stripping options. Completions that occur in an 
 
 from __future__ import annotations
 
-from collections import defaultdict
+import functools
 from collections.abc import Callable, Sequence
 
 from tokwork.bytelevel.bpe_race import MergeRace
-from tokwork.bytelevel.merge_cuts import tokens_before
+from tokwork.bytelevel.merge_cuts import token_lengths, tokens_before
+from tokwork.bytelevel.text_splits import AddedTokenScan
 
 Encoding = tuple[int, ...]
 
@@ -28,16 +29,15 @@ Encoding = tuple[int, ...]
 class FallbackCuts(MergeRace):
     """`completion_cuts` for BPE with byte fallback, from its merges; build with `for_tokenizer`."""
 
-    def __init__(self, tokenizer, model: dict, replace: tuple[str, str] | None, added: list[tuple[str, bool]]):
+    def __init__(self, tokenizer, model: dict, replace: tuple[str, str] | None, added: AddedTokenScan):
         super().__init__(model, [model["vocab"][f"<0x{b:02X}>"] for b in range(256)])
         self.tokenizer = tokenizer
         self.replace = replace
-        # added tokens matched on the raw text, (content, splits): special ones are matched too but leave the
-        # text whole (the byte level encodes with encode_special_tokens), as `tokenizers` does
-        self.added_by_first: dict[str, list[tuple[str, bool]]] = defaultdict(list)
-        for content, splits in sorted(added, key=lambda item: len(item[0]), reverse=True):  # longest first
-            self.added_by_first[content[0]].append((content, splits))
-        self.in_added = {char for content, _ in added for char in content if not char.isascii()}
+        self.added = added
+
+    @functools.cached_property
+    def _lengths(self) -> list[int]:
+        return token_lengths(self.tokenizer)
 
     @classmethod
     def for_tokenizer(cls, tokenizer) -> FallbackCuts | None:
@@ -55,30 +55,10 @@ class FallbackCuts(MergeRace):
         replace = _single_replace(spec.get("normalizer"))
         if replace is False or not _splits_nothing(spec.get("pre_tokenizer"), replace):
             return None
-        added = []
-        for token in spec.get("added_tokens", []):
-            special, content = bool(token.get("special")), token.get("content") or ""
-            if special and token.get("normalized"):
-                continue  # matched after normalising, where nothing else is: it shadows nothing
-            if not special and (token.get("normalized") or token.get("lstrip") or token.get("rstrip")
-                                or token.get("single_word")):
-                return None
-            if content:
-                added.append((content, not special))
+        added = AddedTokenScan.from_spec(spec, normalized_ok=False)
+        if added is None:
+            return None
         return cls(tokenizer, model, replace or None, added)
-
-    def _last_added_end(self, text: str) -> int:
-        """Where the last added-token match in `text` ends (0: none), leftmost-longest as `tokenizers`."""
-        last, i = 0, 0
-        while i < len(text):
-            for content, splits in self.added_by_first.get(text[i], ()):
-                if text.startswith(content, i):
-                    i += len(content)
-                    last = i if splits else last
-                    break
-            else:
-                i += 1
-        return last
 
     def _symbols(self, text: str) -> list[int]:
         """The symbols BPE starts a word from: each character's id, or its byte pieces."""
@@ -96,17 +76,16 @@ class FallbackCuts(MergeRace):
         """As `MergeCuts.cuts`: the distinct token prefixes spelling `base` + `partial` in the encodings of
         `base` + c over `chars`, in the order of the first c giving each; None when the encoding of a
         representative does not split as the argument needs."""
-        view = self.tokenizer.byte_view
         window = len(base.encode("utf-8")) + len(partial)
         found: list[tuple[int, Encoding]] = []
-        lacking = [i for i, char in enumerate(chars) if char not in self.vocab and char not in self.in_added]
+        lacking = [i for i, char in enumerate(chars) if char not in self.vocab and char not in self.added.chars]
         if lacking:
-            start = self._last_added_end(base)
+            start = self.added.last_end(base)
             word = base[start:]
             if self.replace is not None:
                 word = word.replace(*self.replace)
             ids = encode([base + chars[lacking[0]]])[0]
-            earlier = tokens_before(view, ids, len(base[:start].encode("utf-8")))
+            earlier = tokens_before(self._lengths, ids, len(base[:start].encode("utf-8")))
             if earlier is None:
                 return None
             left_tokens, left = self.bpe_states(self._symbols(word) + [self.byte_symbol[b] for b in partial])
@@ -117,9 +96,9 @@ class FallbackCuts(MergeRace):
                 if self.keeps_boundary(left, self._right_states(rest)):
                     found.append((index, tuple(earlier) + tuple(left_tokens)))
                     break
-        special = [i for i, char in enumerate(chars) if char in self.in_added]
+        special = [i for i, char in enumerate(chars) if char in self.added.chars]
         for index, ids in zip(special, encode([base + chars[i] for i in special]), strict=True):
-            taken = tokens_before(view, ids, window)
+            taken = tokens_before(self._lengths, ids, window)
             if taken is not None:
                 found.append((index, tuple(taken)))
         found.sort()

@@ -23,12 +23,16 @@ prefixes, dropout) keeps the encoding path; tests compare the paths on arbitrary
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 
 import numpy as np
 
 from tokwork.bytelevel.bpe_race import MergeRace
+from tokwork.bytelevel.text_splits import AddedTokenScan, nfc_safe
 from tokwork.byteview import byte_to_unicode
 
 Encoding = tuple[int, ...]
@@ -103,7 +107,8 @@ class MergeCuts(MergeRace):
     Build with `for_tokenizer`, which returns None for tokenizers this does not cover.
     """
 
-    def __init__(self, tokenizer, pattern: str, atoms: list[str], model: dict):
+    def __init__(self, tokenizer, pattern: str, atoms: list[str], model: dict, *,
+                 added: AddedTokenScan | None = None, nfc: bool = False):
         table = byte_to_unicode()
         # a byte whose symbol is not in the vocabulary is dropped from the word by `tokenizers` (no unk)
         super().__init__(model, [model["vocab"].get(table[b]) for b in range(256)])
@@ -111,27 +116,32 @@ class MergeCuts(MergeRace):
         self.pattern = pattern
         self.atoms = atoms
         self.case_insensitive = re.search(r"\(\?[A-Za-z-]*i", pattern) is not None  # (?i) (?mi:...) ...
-        self._groups: dict[bytes, list[np.ndarray]] = {}
+        self.added = added if added is not None else AddedTokenScan([])
+        self.nfc = nfc  # the text is put in NFC first (Qwen): completions that change that are encoded
+        self._groups: dict[bytes, tuple[list[np.ndarray], np.ndarray]] = {}
+
+    @functools.cached_property
+    def _lengths(self) -> list[int]:
+        return token_lengths(self.tokenizer)
 
     @classmethod
     def for_tokenizer(cls, tokenizer) -> MergeCuts | None:
         """The worker for a `tokenizer.json` byte-level BPE with a regex split and nothing else between the
         text and its merges; None for any other tokenizer."""
         spec = getattr(tokenizer, "spec", None)
-        if not isinstance(spec, dict) or spec.get("normalizer") is not None:
+        if not isinstance(spec, dict) or spec.get("normalizer") not in (None, {"type": "NFC"}):
             return None
         model = spec.get("model") or {}
         if (model.get("type") != "BPE" or model.get("dropout") or model.get("byte_fallback")
                 or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix")):
             return None
-        if any(not added.get("special") for added in spec.get("added_tokens", [])):
-            return None  # non-special added tokens are cut out of the text before the split
+        added = AddedTokenScan.from_spec(spec, normalized_ok=True)  # the caller checks NFC leaves the text
         pattern = _split_pattern(spec.get("pre_tokenizer"))
         atoms = split_atoms(pattern) if pattern is not None else None
         vocab = model.get("vocab")
-        if atoms is None or not isinstance(vocab, dict) or model.get("unk_token") is not None:
+        if added is None or atoms is None or not isinstance(vocab, dict) or model.get("unk_token") is not None:
             return None
-        return cls(tokenizer, pattern, atoms, model)
+        return cls(tokenizer, pattern, atoms, model, added=added, nfc=spec.get("normalizer") is not None)
 
     # --- completions --------------------------------------------------------------------------------------
     def groups(self, chars: Sequence[str]) -> list[np.ndarray]:
@@ -157,24 +167,34 @@ class MergeCuts(MergeRace):
              encode: Callable[[list[str]], list[list[int]]]) -> list[Encoding] | None:
         """The distinct token prefixes spelling `base` + `partial` in the encodings of `base` + c for every
         c in `chars` (the characters starting with `partial`), in the order of the first c giving each;
-        None when a representative's encoding does not split as the argument needs (the caller encodes)."""
-        groups = self._groups.get(partial)
-        if groups is None:
-            groups = self.groups(chars)
+        None when a representative's encoding does not split as the argument needs (the caller encodes).
+        Characters in an added token, or that NFC would change after `base`, are encoded one by one."""
+        if self.nfc and self.tokenizer.backend.normalizer.normalize_str(base) != base:
+            return None
+        found_groups = self._groups.get(partial)
+        if found_groups is None:
+            safe = nfc_safe(chars) if self.nfc else np.ones(len(chars), dtype=bool)
+            if self.added.chars:
+                safe &= np.array([c not in self.added.chars for c in chars], dtype=bool)
+            found_groups = self.groups(chars), safe
             if len(self._groups) >= GROUPS_KEPT:
                 self._groups.pop(next(iter(self._groups)))
-            self._groups[partial] = groups
+            self._groups[partial] = found_groups
+        groups, safe = found_groups
+        groups = [kept for kept in (group[safe[group]] for group in groups) if len(kept)]
         base_bytes = base.encode("utf-8")
         window = len(base_bytes) + len(partial)
         representatives = [base + chars[group[0]] for group in groups]
-        encodings = encode(representatives)
+        special = np.flatnonzero(~safe).tolist()
+        encodings = encode(representatives + [base + chars[i] for i in special])
         found: list[tuple[int, Encoding]] = []
         pretokenize = self.tokenizer.backend.pre_tokenizer.pre_tokenize_str
         table = byte_to_unicode()
-        for group, text, ids in zip(groups, representatives, encodings, strict=True):
-            start_char = pretokenize(text)[-1][1][0]
+        segment = self.added.last_end(base)  # the text the split sees starts after the last added token
+        for group, text, ids in zip(groups, representatives, encodings, strict=False):
+            start_char = segment + pretokenize(text[segment:])[-1][1][0]
             start = len(text[:start_char].encode("utf-8"))
-            earlier = tokens_before(self.tokenizer.byte_view, ids, start)
+            earlier = tokens_before(self._lengths, ids, start)
             if earlier is None:
                 return None
             left_bytes = (base_bytes + partial)[start:window]
@@ -189,6 +209,10 @@ class MergeCuts(MergeRace):
                 if self.keeps_boundary(left, self._right_states(rest)):
                     found.append((index, tuple(earlier) + tuple(left_tokens)))
                     break
+        for index, ids in zip(special, encodings[len(groups):], strict=True):
+            taken = tokens_before(self._lengths, ids, window)
+            if taken is not None:
+                found.append((index, tuple(taken)))
         found.sort()
         return list(dict.fromkeys(cut for _, cut in found))
 
@@ -212,14 +236,18 @@ def _split_pattern(pre_tokenizer: dict | None) -> str | None:
     return pattern.get("Regex")
 
 
-def tokens_before(view, ids: Sequence[int], end: int) -> list[int] | None:
-    """The tokens of `ids` that spell the first `end` bytes, None when no token boundary falls there."""
-    position = 0
-    for k, token_id in enumerate(ids):
-        if position == end:
-            return list(ids[:k])
-        piece = view[token_id] if token_id < len(view) else None
-        if piece is None:
-            return None
-        position += len(piece)
-    return list(ids) if position == end else None
+def token_lengths(tokenizer) -> list[int]:
+    """Bytes each id spells; ids that spell none (specials) count as longer than any text."""
+    never = 1 << 60
+    lengths = [never if n < 0 else n for n in tokenizer.byte_view.token_lengths().tolist()]
+    return lengths + [never] * max(0, tokenizer.vocab_size - len(lengths))
+
+
+def tokens_before(lengths: list[int], ids: Sequence[int], end: int) -> list[int] | None:
+    """The tokens of `ids` that spell the first `end` bytes (`lengths` from `token_lengths`), None when no
+    token boundary falls there."""
+    if end == 0:
+        return []
+    ends = list(accumulate(map(lengths.__getitem__, ids)))
+    k = bisect.bisect_left(ends, end)
+    return list(ids[:k + 1]) if k < len(ends) and ends[k] == end else None

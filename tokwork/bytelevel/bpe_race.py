@@ -15,7 +15,7 @@ import functools
 import heapq
 from collections.abc import Sequence
 
-from tokwork.sampling.merge_table import merge_pairs
+from tokwork.sampling.merge_table import merge_ids
 
 NEVER = 1 << 62  # rank of a pair that has no merge
 State = tuple[int, int, int]  # (first token, last token, rank of the next merge)
@@ -36,13 +36,8 @@ class MergeRace:
     def _merges(self) -> dict[int, int]:
         """(left id, right id) packed as left * size + right -> rank * size + merged id; a pair listed twice
         keeps its later rank, as in `tokenizers`."""
-        vocab, size = self.vocab, self._size
-        merges: dict[int, int] = {}
-        for rank, (left, right) in enumerate(merge_pairs(self.model)):
-            ids = vocab.get(left), vocab.get(right), vocab.get(left + right)
-            if None not in ids:
-                merges[ids[0] * size + ids[1]] = rank * size + ids[2]
-        return merges
+        size = self._size
+        return {left * size + right: rank * size + merged for rank, left, right, merged in merge_ids(self.model)}
 
     @functools.cached_property
     def _size(self) -> int:

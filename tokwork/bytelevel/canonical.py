@@ -23,12 +23,11 @@ from __future__ import annotations
 import bisect
 import functools
 from collections.abc import Iterable
-from itertools import accumulate
 
 import numpy as np
 
 from tokwork.bytelevel.fallback_cuts import FallbackCuts
-from tokwork.bytelevel.merge_cuts import MergeCuts, token_lengths
+from tokwork.bytelevel.merge_cuts import MergeCuts, token_lengths, tokens_before
 from tokwork.tokenizer import Tokenizer
 
 Encoding = tuple[int, ...]
@@ -161,14 +160,11 @@ class CanonicalEncoder:
         encoding's tokens up to the first whose end reaches len(window), kept when it ends there and the
         tokens spell those bytes. Thousands of encodings (every completion of a character) are cut per call,
         so lengths are summed in C and only distinct prefixes are spelled out."""
-        lengths = self._lengths
-        cut = len(window)
         found: dict[Encoding, None] = {}
         for ids in encodings:
-            ends = list(accumulate(map(lengths.__getitem__, ids)))
-            k = bisect.bisect_left(ends, cut)
-            if k < len(ends) and ends[k] == cut:
-                found[tuple(ids[:k + 1])] = None
+            taken = tokens_before(self._lengths, ids, len(window))
+            if taken is not None:
+                found[tuple(taken)] = None
         return [taken for taken in found if self.spelled(taken) == window]
 
     @functools.cached_property

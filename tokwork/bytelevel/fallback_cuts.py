@@ -16,28 +16,21 @@ matched on the raw text without stripping options. Completions that occur in an 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 
-from tokwork.bytelevel.bpe_race import MergeRace
-from tokwork.bytelevel.merge_cuts import token_lengths, tokens_before
+from tokwork.bytelevel.merge_cuts import CompletionCutter, tokens_before
 from tokwork.bytelevel.text_splits import AddedTokenScan
 
 Encoding = tuple[int, ...]
 
 
-class FallbackCuts(MergeRace):
+class FallbackCuts(CompletionCutter):
     """`completion_cuts` for BPE with byte fallback, from its merges; build with `for_tokenizer`."""
 
     def __init__(self, tokenizer, model: dict, replace: tuple[str, str] | None, added: AddedTokenScan):
-        super().__init__(model, [model["vocab"][f"<0x{b:02X}>"] for b in range(256)])
-        self.tokenizer = tokenizer
+        super().__init__(tokenizer, model, [model["vocab"][f"<0x{b:02X}>"] for b in range(256)])
         self.replace = replace
         self.added = added
-
-    @functools.cached_property
-    def _lengths(self) -> list[int]:
-        return token_lengths(self.tokenizer)
 
     @classmethod
     def for_tokenizer(cls, tokenizer) -> FallbackCuts | None:
@@ -97,10 +90,7 @@ class FallbackCuts(MergeRace):
                     found.append((index, tuple(earlier) + tuple(left_tokens)))
                     break
         special = [i for i, char in enumerate(chars) if char in self.added.chars]
-        for index, ids in zip(special, encode([base + chars[i] for i in special]), strict=True):
-            taken = tokens_before(self._lengths, ids, window)
-            if taken is not None:
-                found.append((index, tuple(taken)))
+        found += self.encoded_cuts(special, encode([base + chars[i] for i in special]), window)
         found.sort()
         return list(dict.fromkeys(cut for _, cut in found))
 

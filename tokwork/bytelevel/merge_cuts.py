@@ -101,7 +101,30 @@ def ascii_folding(chars: Sequence[str]) -> np.ndarray:
     return flags
 
 
-class MergeCuts(MergeRace):
+class CompletionCutter(MergeRace):
+    """What both merge-based workers share: the tokenizer, its token lengths, and the cuts of completions
+    they still encode one by one."""
+
+    def __init__(self, tokenizer, model: dict, byte_symbol: list[int | None]):
+        super().__init__(model, byte_symbol)
+        self.tokenizer = tokenizer
+
+    @functools.cached_property
+    def _lengths(self) -> list[int]:
+        return token_lengths(self.tokenizer)
+
+    def encoded_cuts(self, indices: Sequence[int], encodings: Sequence[list[int]], window: int
+                     ) -> list[tuple[int, Encoding]]:
+        """(index, cut) for each completion at `indices` whose encoding has a token boundary at `window`."""
+        found = []
+        for index, ids in zip(indices, encodings, strict=True):
+            taken = tokens_before(self._lengths, ids, window)
+            if taken is not None:
+                found.append((index, tuple(taken)))
+        return found
+
+
+class MergeCuts(CompletionCutter):
     """`completion_cuts` for byte-level BPE tokenizers, from their merges (see the module docstring).
 
     Build with `for_tokenizer`, which returns None for tokenizers this does not cover.
@@ -111,18 +134,13 @@ class MergeCuts(MergeRace):
                  added: AddedTokenScan | None = None, nfc: bool = False):
         table = byte_to_unicode()
         # a byte whose symbol is not in the vocabulary is dropped from the word by `tokenizers` (no unk)
-        super().__init__(model, [model["vocab"].get(table[b]) for b in range(256)])
-        self.tokenizer = tokenizer
+        super().__init__(tokenizer, model, [model["vocab"].get(table[b]) for b in range(256)])
         self.pattern = pattern
         self.atoms = atoms
         self.case_insensitive = re.search(r"\(\?[A-Za-z-]*i", pattern) is not None  # (?i) (?mi:...) ...
         self.added = added if added is not None else AddedTokenScan([])
         self.nfc = nfc  # the text is put in NFC first (Qwen): completions that change that are encoded
         self._groups: dict[bytes, tuple[list[np.ndarray], np.ndarray]] = {}
-
-    @functools.cached_property
-    def _lengths(self) -> list[int]:
-        return token_lengths(self.tokenizer)
 
     @classmethod
     def for_tokenizer(cls, tokenizer) -> MergeCuts | None:
@@ -209,10 +227,7 @@ class MergeCuts(MergeRace):
                 if self.keeps_boundary(left, self._right_states(rest)):
                     found.append((index, tuple(earlier) + tuple(left_tokens)))
                     break
-        for index, ids in zip(special, encodings[len(groups):], strict=True):
-            taken = tokens_before(self._lengths, ids, window)
-            if taken is not None:
-                found.append((index, tuple(taken)))
+        found += self.encoded_cuts(special, encodings[len(groups):], window)
         found.sort()
         return list(dict.fromkeys(cut for _, cut in found))
 

@@ -57,6 +57,18 @@ def merge_pairs(model: dict) -> list[tuple[str, str]]:
     return pairs
 
 
+def merge_ids(model: dict) -> list[tuple[int, int, int, int]]:
+    """(rank, left id, right id, merged id) of each merge whose three tokens are in the vocabulary, in rank
+    order: read into a dict, a pair listed twice keeps its later rank, as `tokenizers`' merge map does."""
+    vocab: dict[str, int] = model["vocab"]
+    found = []
+    for rank, (left, right) in enumerate(merge_pairs(model)):
+        ids = vocab.get(left), vocab.get(right), vocab.get(left + right)
+        if None not in ids:
+            found.append((rank, *ids))
+    return found
+
+
 def merge_table(tokenizer: Tokenizer) -> MergeTable:
     """The merge table of a `tokenizers` BPE model (tokenizer.json or a converted tiktoken file).
 
@@ -74,11 +86,7 @@ def merge_table(tokenizer: Tokenizer) -> MergeTable:
         raise ParameterError(f"BPE-dropout does not support BPE models with subword prefixes or suffixes "
                              f"('{tokenizer.source or 'the base tokenizer'}'); use --method stochastok")
     vocab: dict[str, int] = model["vocab"]
-    pairs: dict[tuple[int, int], tuple[int, int]] = {}
-    for rank, (left, right) in enumerate(merge_pairs(model)):
-        ids = vocab.get(left), vocab.get(right), vocab.get(left + right)
-        if None not in ids:
-            pairs[ids[0], ids[1]] = (rank, ids[2])
+    pairs = {(left, right): (rank, merged) for rank, left, right, merged in merge_ids(model)}
     size = tokenizer.vocab_size
     fixed = np.zeros(size, dtype=np.bool_)
     for added in tokenizer.spec.get("added_tokens", []):

@@ -131,7 +131,7 @@ def test_tiktoken_files_encode_exactly_like_tiktoken(reference_tokenizer, udhr_t
     from tiktoken_ext import openai_public
 
     extra = ["a  \n\nb", "x \n", "  \n \n  y", "hello   ", "1234567 ab's IT'S", "\r\n\r\n  \t\n", "a\u00a0\u00a0b"]
-    corpus = [*udhr_texts.values(), ENGLISH_SAMPLE.read_text(encoding="utf-8")[:300_000], *extra]
+    corpus = [*udhr_texts.values(), ENGLISH_SAMPLE.read_text(encoding="utf-8")[:100_000], *extra]
     for name in ("r50k_base", "cl100k_base", "o200k_base"):
         path = reference_tokenizer_path(name)
         ranks = load_tiktoken_bpe(str(path))
@@ -267,11 +267,11 @@ def test_tiktoken_conversion_keeps_one_merge_per_token_the_last_join_of_its_byte
 
 def test_pieces_of_a_stored_view_equal_one_at_a_time(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKWORK_CACHE", str(tmp_path / "cache"))
-    file = tmp_path / "qwen3" / "tokenizer.json"
+    file = tmp_path / "gpt2" / "tokenizer.json"
     file.parent.mkdir()
-    shutil.copy(reference_tokenizer_path("qwen3") / "tokenizer.json", file)
+    shutil.copy(reference_tokenizer_path("gpt2") / "tokenizer.json", file)
     built = load_tokenizer(file).byte_view  # builds and stores the view
-    ids = [0, 151643, 5, 151643, 42, len(built) - 1, 198, 5]  # a special (no bytes), repeats, the last id
+    ids = [0, 50256, 5, 50256, 42, len(built) - 2, 198, 5]  # a special (no bytes, the last id), repeats
     stored = load_tokenizer(file)._stored_byte_view
     assert stored is not None and stored._packed is not None and "_packed_lists" not in stored.__dict__
     assert stored.pieces(ids) == [built[i] for i in ids] and stored.pieces([]) == []

@@ -155,10 +155,10 @@ def test_split_counts_match_their_exact_distribution(ids, p):
 
 
 def test_p_zero_is_the_deterministic_encoding(trained, udhr_texts_list, reference_tokenizer, sentencepiece_bpe):
-    """On every shipped language for the trained tokenizers, every fourth one for GPT-2 and Llama 3 (whose
-    whole-word lookup the dropout kernel must keep at p = 0)."""
-    bases = [(trained("bpe")[0].tokenizer, udhr_texts_list), (trained("unigram")[0].tokenizer, udhr_texts_list)]
-    bases += [(reference_tokenizer(name), udhr_texts_list[::4]) for name in ("gpt2", "llama3")]
+    """On every shipped language for the trained tokenizers, every fourth one for Llama 3 (whose whole-word
+    lookup the dropout kernel must keep at p = 0; plain merges are the trained BPE's)."""
+    bases = [(trained("bpe")[0].tokenizer, udhr_texts_list), (trained("unigram")[0].tokenizer, udhr_texts_list),
+             (reference_tokenizer("llama3"), udhr_texts_list[::4])]
     for base, texts in bases:
         deterministic = base.encode_batch(texts)
         assert StochasticTokenizer(base, p=0.0).encode_batch(texts) == deterministic

@@ -29,7 +29,10 @@ def test_reference_is_a_plain_loop():
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("queries", "vocab"), [(1, 1), (1, 7), (7, 257), (257, 1031), (257, 7)])
 def test_backends_match_the_reference(backend, queries, vocab):
-    segments = 3 if backend == "triton" else 257
+    if backend == "triton":  # one program per (query, segment), each slow in the interpreter: fewer of them
+        queries, segments = min(queries, 17), 3
+    else:
+        segments = 257
     values, rows, offsets = random_segments(5, vocab, queries, segments, seed=queries * vocab)
     device = "cuda" if backend == "triton" and torch.cuda.is_available() else "cpu"
     out = segment_sum(values.to(device), rows.to(device), offsets.to(device), backend=backend).cpu()

@@ -97,8 +97,10 @@ def npm_pack(spec, workdir, needed):
                    stdout=subprocess.DEVNULL)
     (tarball,) = Path(workdir).glob("*.tgz")
     wanted = tuple(f"package/{path}" for path in ("package.json", *needed))
-    with tarfile.open(tarball) as tar:
-        tar.extractall(workdir, members=[m for m in tar if m.name.startswith(wanted)], filter="data")
+    with tarfile.open(tarball, "r|gz") as tar:  # one pass: seeking back in a gzip stream decompresses again
+        for member in tar:
+            if member.name.startswith(wanted):
+                tar.extract(member, workdir, filter="data")
     package = Path(workdir) / "package"
     return package, json.loads((package / "package.json").read_text())
 

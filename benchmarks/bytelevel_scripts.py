@@ -103,13 +103,16 @@ def main() -> None:
     parser.add_argument("--only-merges", action="store_true", help="skip the peer that encodes every completion")
     parser.add_argument("--tokenizers-only", action="store_true",
                         help="only Gemma 3's and Qwen 3's states, tokenizer alone")
+    parser.add_argument("--tokenizer", choices=OTHER_TOKENIZERS, action="append",
+                        help="with --tokenizers-only: just this one (repeatable)")
     args = parser.parse_args()
     if args.states_child or args.states_child_encoded:
         states_child(from_merges=args.states_child)
         return
     ways = (True,) if args.only_merges else (True, False)
     if args.tokenizers_only:
-        save(args.label, {f"{name}_states": tokenizer_rows(name, args.bytes, ways) for name in OTHER_TOKENIZERS})
+        names = args.tokenizer or OTHER_TOKENIZERS
+        save(args.label, {f"{name}_states": tokenizer_rows(name, args.bytes, ways) for name in names})
         return
     if args.memory_only:
         save(args.label, {"emoji_states_memory": memory_rows(ways)})

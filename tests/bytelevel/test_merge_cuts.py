@@ -197,3 +197,19 @@ def test_nfc_split_states_equal_encoding_every_completion(reference_tokenizer, t
 def test_nfc_split_on_udhr_text(reference_tokenizer, udhr_texts):
     data = (udhr_texts["hin"][:12] + "<think>" + udhr_texts["kor"][:6]).encode()
     assert _assert_same_states(*_both(reference_tokenizer("qwen3")), data) > 0
+
+
+def test_completions_nfc_might_change_are_checked_with_the_tokenizers_own_nfc(reference_tokenizer):
+    """Completions that Python's tables cannot vouch for (unassigned there, marks, second parts) are kept
+    exactly where the tokenizer's NFC leaves the text + completion unchanged, checked all in one call."""
+    from tokwork.bytelevel.text_splits import kept_by_nfc, nfc_boundary
+
+    normalize = reference_tokenizer("qwen3").backend.normalizer.normalize_str
+    chars = ["\u0301", "\u0316", "\U00010efd", "\U0001e4ec", "\u1161", "\u11a8", "中", "\u0344", "\U0001fae9"]
+    for text in ["कि", "q\u0301", "\x00가", "\x01", "ᄀ", "e", "日本", "x y\u0327"]:
+        tail = text[nfc_boundary(text):]
+        expected = [normalize(tail + c) == tail + c for c in chars]
+        assert kept_by_nfc(normalize, tail, chars).tolist() == expected, text
+        assert [normalize(text + c) == text + c for c in chars] == expected, text
+    assert nfc_boundary("ab\u0301\u0316") == 1 and nfc_boundary("\u0301") == 0 and nfc_boundary("a b") == 2
+    assert not kept_by_nfc(normalize, "e", ["\u0301"])[0] and kept_by_nfc(normalize, "e", ["中"])[0]

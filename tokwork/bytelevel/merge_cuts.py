@@ -32,13 +32,14 @@ from itertools import accumulate
 import numpy as np
 
 from tokwork.bytelevel.bpe_race import MergeRace
-from tokwork.bytelevel.text_splits import AddedTokenScan, nfc_safe
+from tokwork.bytelevel.text_splits import AddedTokenScan, kept_by_nfc, nfc_boundary, nfc_safe
 from tokwork.byteview import byte_to_unicode
 
 Encoding = tuple[int, ...]
 # The split pattern `tokenizers` applies for ByteLevel(use_regex=True) (GPT-2's).
 BYTE_LEVEL_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 GROUPS_KEPT = 64  # partial characters whose completion groups an instance keeps
+NFC_CHECK_CHARS = 1 << 23  # most text normalised at once to check completions NFC might change
 FOLD_BLOCK = 1024  # characters checked for case folding to ASCII at once
 _ASCII = re.compile(r"[\x00-\x7f]")
 # Escapes that match only ASCII characters, which no completion (a multi-byte character) is, or only
@@ -186,19 +187,32 @@ class MergeCuts(CompletionCutter):
         """The distinct token prefixes spelling `base` + `partial` in the encodings of `base` + c for every
         c in `chars` (the characters starting with `partial`), in the order of the first c giving each;
         None when a representative's encoding does not split as the argument needs (the caller encodes).
-        Characters in an added token, or that NFC would change after `base`, are encoded one by one."""
+        Characters in an added token, or that NFC would change after `base` (by the tokenizer's normaliser),
+        are encoded one by one."""
         if self.nfc and self.tokenizer.backend.normalizer.normalize_str(base) != base:
             return None
         found_groups = self._groups.get(partial)
         if found_groups is None:
-            safe = nfc_safe(chars) if self.nfc else np.ones(len(chars), dtype=bool)
+            nfc_kept = nfc_safe(chars) if self.nfc else np.ones(len(chars), dtype=bool)
+            outside_added = np.ones(len(chars), dtype=bool)
             if self.added.chars:
-                safe &= np.array([c not in self.added.chars for c in chars], dtype=bool)
-            found_groups = self.groups(chars), safe
+                outside_added = np.array([c not in self.added.chars for c in chars], dtype=bool)
+            found_groups = self.groups(chars), nfc_kept, outside_added
             if len(self._groups) >= GROUPS_KEPT:
                 self._groups.pop(next(iter(self._groups)))
             self._groups[partial] = found_groups
-        groups, safe = found_groups
+        groups, nfc_kept, outside_added = found_groups
+        doubtful = np.flatnonzero(~nfc_kept & outside_added)
+        if len(doubtful):
+            # NFC(base + c) is NFC(base[:boundary]) + NFC(base[boundary:] + c): the tokenizer's own NFC
+            # says for these completions, after the part of the text that can interact with them
+            normalize = self.tokenizer.backend.normalizer.normalize_str
+            boundary = nfc_boundary(base)
+            tail = base[boundary:]
+            if len(doubtful) * (len(tail) + 2) <= NFC_CHECK_CHARS and normalize(base[:boundary]) == base[:boundary]:
+                nfc_kept = nfc_kept.copy()
+                nfc_kept[doubtful] = kept_by_nfc(normalize, tail, [chars[i] for i in doubtful.tolist()])
+        safe = nfc_kept & outside_added
         groups = [kept for kept in (group[safe[group]] for group in groups) if len(kept)]
         base_bytes = base.encode("utf-8")
         window = len(base_bytes) + len(partial)

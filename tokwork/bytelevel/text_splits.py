@@ -7,7 +7,8 @@ added tokens cut out of it, and NFC normalisation.
 to a text already in NFC, leave it in NFC: assigned starters that are their own NFC and never the second
 part of a composition. Those properties of assigned characters never change between Unicode versions, so
 Python's tables agree with the tokenizer's wherever both know a character; a character Python does not
-know is not counted as safe.
+know is not counted as safe. Such characters can still be checked with the tokenizer's own normaliser
+after the text that can interact with them (`nfc_boundary`, `kept_by_nfc`), many in one call.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import functools
 import unicodedata
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -82,3 +83,27 @@ def nfc_safe(chars: Sequence[str]) -> np.ndarray:
     second = _second_parts()
     return np.array([unicodedata.category(c) != "Cn" and unicodedata.combining(c) == 0
                      and c not in second and unicodedata.is_normalized("NFC", c) for c in chars], dtype=bool)
+
+
+def nfc_boundary(text: str) -> int:
+    """Where the last piece of `text` that NFC normalises on its own starts: before its last character
+    that `nfc_safe` counts as safe (a starter that composes with nothing before it), else 0. NFC of the
+    text is NFC of what comes before that point followed by NFC of what comes after it."""
+    for i in range(len(text) - 1, -1, -1):
+        if nfc_safe(text[i])[0]:
+            return i
+    return 0
+
+
+def kept_by_nfc(normalize: Callable[[str], str], tail: str, chars: Sequence[str]) -> np.ndarray:
+    """For each character c (none ASCII), whether `normalize` (a tokenizer's own NFC) leaves `tail` + c as
+    it is: one call over all of them, joined by an ASCII control character that the tail does not hold
+    (ASCII characters are NFC boundaries, so each piece normalises as it would alone)."""
+    if not len(chars):
+        return np.zeros(0, dtype=bool)
+    separator = "\x00" if "\x00" not in tail else "\x01"  # the tail holds one ASCII character at most
+    pieces = [tail + c for c in chars]
+    normalized = normalize(separator.join(pieces)).split(separator)
+    if len(normalized) != len(pieces):
+        return np.zeros(len(pieces), dtype=bool)
+    return np.array([a == b for a, b in zip(normalized, pieces, strict=True)], dtype=bool)

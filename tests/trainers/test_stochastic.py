@@ -225,11 +225,11 @@ def test_exact_on_arbitrary_text_for_every_method(stochastic_cases):
 
 
 def test_exact_on_every_shipped_language_and_actually_stochastic(stochastic_cases, udhr_texts_list):
-    """All 76 languages for the tokenizers trained here, every fourth for the reference ones; and most
-    languages get a segmentation other than the deterministic one (n-best sampling over a whole document
-    mostly picks the best one, so there half do)."""
+    """Every other of the 76 languages for the tokenizers trained here, every fourth for the reference ones
+    (the hypothesis test above covers arbitrary text); and most languages get a segmentation other than the
+    deterministic one (n-best sampling over a whole document mostly picks the best one, so there half do)."""
     for name, tok in stochastic_cases.items():
-        texts = udhr_texts_list[::4] if name in ("stochastok cl100k", "dropout llama3") else udhr_texts_list
+        texts = udhr_texts_list[::4] if name in ("stochastok cl100k", "dropout llama3") else udhr_texts_list[::2]
         deterministic = tok.deterministic().encode_batch(texts)
         tok.reset()
         sampled = tok.encode_batch(texts)

@@ -16,13 +16,14 @@ It also measures, in a child process started from a small launcher (`child_usage
 of working out the canonical states of every byte of the emoji line with SmolLM2's tokenizer alone (no
 model), both ways: what the completions of four-byte characters cost in memory.
 
-Gemma 3's tokenizer (BPE with byte fallback, `fallback_cuts.py`) and Qwen 3's (NFC, then a regex split)
-have no model here; for them the script times working out the canonical states of every byte of the same
-texts with the tokenizer alone, from the merges and by encoding every completion (`--tokenizers-only`: just
-that part).
+Gemma 3's tokenizer (BPE with byte fallback, `fallback_cuts.py`), Qwen 3's (NFC, then a regex split) and
+a SentencePiece BPE with byte fallback trained here (`unknown_char_cuts.py`) have no model here; for them
+the script times working out the canonical states of every byte of the same texts with the tokenizer
+alone, without and with encoding every completion (`--tokenizers-only`: just that part; `--tokenizer NAME`:
+one of them).
 
 Run: .venv/bin/python benchmarks/bytelevel_scripts.py [--label NAME] [--bytes 600] [--only-merges]
-     [--tokenizers-only]
+     [--tokenizers-only [--tokenizer gemma3|qwen3|sentencepiece]]
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ from tokwork.smollm2 import smollm2_folder  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "bytelevel_scripts.json"
 LANGUAGES = ("eng", "rus", "hin", "cmn_hans", "jpn")
-OTHER_TOKENIZERS = ("gemma3", "qwen3")  # no model here: their states are timed with the tokenizer alone
+OTHER_TOKENIZERS = ("gemma3", "qwen3", "sentencepiece")  # no model here: states timed with the tokenizer alone
+SENTENCEPIECE_VOCAB = 8000  # a SentencePiece BPE trained here on the shipped UDHR and English sample
 EMOJI_LINE = "Lunch was great 🍕 and so was the walk 🌳 after it 😀, see you soon 👋."
 
 
@@ -102,7 +104,7 @@ def main() -> None:
     parser.add_argument("--memory-only", action="store_true", help="only the emoji line's states in a child")
     parser.add_argument("--only-merges", action="store_true", help="skip the peer that encodes every completion")
     parser.add_argument("--tokenizers-only", action="store_true",
-                        help="only Gemma 3's and Qwen 3's states, tokenizer alone")
+                        help="only Gemma 3's, Qwen 3's and a SentencePiece BPE's states, tokenizer alone")
     parser.add_argument("--tokenizer", choices=OTHER_TOKENIZERS, action="append",
                         help="with --tokenizers-only: just this one (repeatable)")
     args = parser.parse_args()
@@ -150,10 +152,10 @@ def tokenizer_rows(name: str, size: int, ways: tuple[bool, ...]) -> dict:
     from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
     from tokwork.cache import cache_root
 
-    tokenizer = load_tokenizer(cache_root() / "tokenizers" / name)
+    tokenizer = trained_sentencepiece() if name == "sentencepiece" else load_tokenizer(cache_root() / "tokenizers" / name)
     started = time.perf_counter()
     merges = CanonicalEncoder(tokenizer)
-    merges._merge_cuts._merges  # noqa: B018 (the merge table, read once per tokenizer, timed apart)
+    getattr(merges._merge_cuts, "_merges", None)  # the merge table, read once per tokenizer, timed apart
     setup = time.perf_counter() - started
     print(f"{name}: merge table read in {setup:.2f} s")
     rows = {"merge_table_seconds": setup}
@@ -172,6 +174,17 @@ def tokenizer_rows(name: str, size: int, ways: tuple[bool, ...]) -> dict:
         print(f"{name} states {text_name:<12} " + "  ".join(f"{way} {row['seconds']:.2f} s"
                                                            for way, row in rows[text_name].items()), flush=True)
     return rows
+
+
+def trained_sentencepiece():
+    """A SentencePiece BPE with byte fallback, as `tokwork train unigram --model-type bpe` makes it (no
+    normalisation), of SENTENCEPIECE_VOCAB pieces on the shipped UDHR (all languages, the measured texts
+    among them) and English sample: a stand-in for the `.model` files of Llama 2 style models."""
+    from tokwork.trainers.unigram import UnigramConfig, train_unigram
+
+    corpus = sorted((REPO / "corpora" / "udhr").glob("*.txt")) + [REPO / "corpora" / "en" / "sample.txt"]
+    config = UnigramConfig(vocab_size=SENTENCEPIECE_VOCAB, model_type="bpe")
+    return train_unigram(corpus, config, progress=False).tokenizer
 
 
 def score_row(lm: ByteLM, data: bytes) -> dict:

@@ -213,3 +213,70 @@ def test_completions_nfc_might_change_are_checked_with_the_tokenizers_own_nfc(re
         assert [normalize(text + c) == text + c for c in chars] == expected, text
     assert nfc_boundary("ab\u0301\u0316") == 1 and nfc_boundary("\u0301") == 0 and nfc_boundary("a b") == 2
     assert not kept_by_nfc(normalize, "e", ["\u0301"])[0] and kept_by_nfc(normalize, "e", ["中"])[0]
+
+
+# SentencePiece with byte fallback (`unknown_char_cuts.py`): a completion that is a piece is never cut,
+# one in no piece leaves the text before it as it is; one encode stands for all of those.
+SP_TRICKY = TRICKY + ["日本", "▁", "é", "\u0378", "\u0800"]
+
+
+def _edited_sentencepiece(tokenizer, extra_piece: str):
+    """The same model with one more ordinary piece (that holds a character which is no piece of its own)."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(tokenizer.processor.serialized_model_proto())
+    piece = proto.pieces.add()
+    piece.piece, piece.score, piece.type = extra_piece, 0.0, sentencepiece_model_pb2.ModelProto.SentencePiece.NORMAL
+    return SentencePieceTokenizer.from_bytes(proto.SerializeToString())
+
+
+def test_sentencepiece_with_byte_fallback_is_worked_out_from_its_pieces(pico_sentencepiece, pico_dummy_prefix_bytelm,
+                                                                      udhr_texts, tmp_path):
+    from tokwork.bytelevel.unknown_char_cuts import UnknownCharCuts
+    from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
+    from tokwork.trainers.unigram import UnigramConfig, train_unigram
+
+    for tokenizer in (pico_sentencepiece, pico_dummy_prefix_bytelm.tokenizer):
+        cuts = UnknownCharCuts.for_tokenizer(tokenizer)
+        assert cuts is not None and "e" in cuts.known and "▁" in cuts.doubtful
+    import sentencepiece as spm
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(udhr_texts["fra"], encoding="utf-8")
+    for options in ({"normalization_rule_name": "nmt_nfkc", "byte_fallback": True}, {"byte_fallback": False}):
+        model = tmp_path / "m"
+        spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(model), vocab_size=400, model_type="bpe",
+                                       minloglevel=2, num_threads=1, **options)
+        assert UnknownCharCuts.for_tokenizer(SentencePieceTokenizer.from_path(tmp_path / "m.model")) is None
+    unigram = train_unigram([corpus], UnigramConfig(vocab_size=400), progress=False).tokenizer
+    assert UnknownCharCuts.for_tokenizer(unigram) is not None
+    # a character held by a longer piece only is encoded one by one
+    edited = _edited_sentencepiece(pico_sentencepiece, "中国")
+    assert "中" in UnknownCharCuts.for_tokenizer(edited).doubtful
+    assert _assert_same_states(*_both(edited), "ok 中国 中".encode()) > 0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(SP_TRICKY), min_size=1, max_size=6).map("".join))
+def test_sentencepiece_states_equal_encoding_every_completion(pico_sentencepiece, pico_dummy_prefix_bytelm, text):
+    """BPE without and with the dummy-prefix space (Llama 2 style), a literal ▁ and unassigned characters."""
+    for tokenizer in (pico_sentencepiece, pico_dummy_prefix_bytelm.tokenizer):
+        _assert_same_states(*_both(tokenizer), text.encode())
+
+
+def test_sentencepiece_unigram_on_udhr_text(trained_unigram_on_udhr):
+    for code in ("cmn_hans", "hin", "jpn"):
+        data = trained_unigram_on_udhr[1][code][:15].encode()
+        assert _assert_same_states(*_both(trained_unigram_on_udhr[0]), data) > 0
+
+
+@pytest.fixture(scope="module")
+def trained_unigram_on_udhr(udhr_texts, tmp_path_factory):
+    from tokwork.trainers.unigram import UnigramConfig, train_unigram
+
+    corpus = tmp_path_factory.mktemp("unigram") / "corpus.txt"
+    corpus.write_text("\n".join(udhr_texts[c][:4000] for c in ("eng", "cmn_hans", "hin", "jpn")), encoding="utf-8")
+    return train_unigram([corpus], UnigramConfig(vocab_size=1500), progress=False).tokenizer, udhr_texts

@@ -28,6 +28,7 @@ import numpy as np
 
 from tokwork.bytelevel.fallback_cuts import FallbackCuts
 from tokwork.bytelevel.merge_cuts import MergeCuts, token_lengths, tokens_before
+from tokwork.bytelevel.unknown_char_cuts import UnknownCharCuts
 from tokwork.tokenizer import Tokenizer
 
 Encoding = tuple[int, ...]
@@ -120,15 +121,16 @@ class CanonicalEncoder:
         any text, its dummy-prefix space). Cached by their inputs, which recur when a text is looked at
         again (a look ahead, a second query); only these few prefixes are kept, not the thousands of
         encodings they come from. Byte-level BPE tokenizers with a regex split and BPE with byte fallback
-        work them out from their merges (`merge_cuts.py`, `fallback_cuts.py`) once a character with
-        thousands of completions made reading the merges worth it; others encode every completion."""
+        work them out from their merges (`merge_cuts.py`, `fallback_cuts.py`), SentencePiece models with
+        byte fallback from which characters are pieces (`unknown_char_cuts.py`), once a character with
+        thousands of completions made it worth it; others encode every completion."""
         key = (base, partial, lead)
         found = self._completed.get(key)
         if found is None:
             chars, window = completions(partial), lead + base.encode("utf-8") + partial
             worth = len(chars) > FEW_COMPLETIONS or "_merge_cuts" in self.__dict__  # reading merges costs
-            shortcut = self._merge_cuts if not lead and worth else None  # up to seconds, 64 encodes far less
-            found = shortcut.cuts(base, partial, chars, self.encode_many) if shortcut is not None else None
+            shortcut = self._merge_cuts if worth else None  # up to seconds, 64 encodes far less
+            found = shortcut.cuts(base, partial, chars, self.encode_many, lead) if shortcut is not None else None
             if found is None:
                 found = self._encoded_cuts(base, chars, window)
             else:
@@ -147,13 +149,15 @@ class CanonicalEncoder:
         return list(cuts)
 
     @functools.cached_property
-    def _merge_cuts(self) -> MergeCuts | FallbackCuts | None:
-        """The merge-based worker for `completion_cuts` (byte-level BPE with a regex split, or BPE with byte
-        fallback), None where the tokenizer needs encoding (made on first use: reading a large
-        `tokenizer.json` takes a while)."""
+    def _merge_cuts(self) -> MergeCuts | FallbackCuts | UnknownCharCuts | None:
+        """The worker for `completion_cuts` that needs no encoding of every completion (byte-level BPE with a
+        regex split, or BPE with byte fallback, from their merges; SentencePiece with byte fallback), None
+        where the tokenizer needs encoding (made on first use: reading a large `tokenizer.json` takes a
+        while)."""
         if not self.from_merges:
             return None
-        return MergeCuts.for_tokenizer(self.tokenizer) or FallbackCuts.for_tokenizer(self.tokenizer)
+        return (MergeCuts.for_tokenizer(self.tokenizer) or FallbackCuts.for_tokenizer(self.tokenizer)
+                or UnknownCharCuts.for_tokenizer(self.tokenizer))
 
     def cut_at(self, encodings: list[list[int]], window: bytes) -> list[Encoding]:
         """The distinct token prefixes of `encodings` that spell exactly `window` (in first-seen order): each

@@ -65,10 +65,12 @@ class FallbackCuts(CompletionCutter):
         return symbols
 
     def cuts(self, base: str, partial: bytes, chars: Sequence[str],
-             encode: Callable[[list[str]], list[list[int]]]) -> list[Encoding] | None:
+             encode: Callable[[list[str]], list[list[int]]], lead: bytes = b"") -> list[Encoding] | None:
         """As `MergeCuts.cuts`: the distinct token prefixes spelling `base` + `partial` in the encodings of
         `base` + c over `chars`, in the order of the first c giving each; None when the encoding of a
         representative does not split as the argument needs."""
+        if lead:  # no tokenizer.json this covers puts text before the text
+            return None
         window = len(base.encode("utf-8")) + len(partial)
         found: list[tuple[int, Encoding]] = []
         lacking = [i for i, char in enumerate(chars) if char not in self.vocab and char not in self.added.chars]

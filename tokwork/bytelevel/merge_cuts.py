@@ -183,12 +183,14 @@ class MergeCuts(CompletionCutter):
         return [np.flatnonzero(inverse == g) for g in order]
 
     def cuts(self, base: str, partial: bytes, chars: Sequence[str],
-             encode: Callable[[list[str]], list[list[int]]]) -> list[Encoding] | None:
+             encode: Callable[[list[str]], list[list[int]]], lead: bytes = b"") -> list[Encoding] | None:
         """The distinct token prefixes spelling `base` + `partial` in the encodings of `base` + c for every
         c in `chars` (the characters starting with `partial`), in the order of the first c giving each;
         None when a representative's encoding does not split as the argument needs (the caller encodes).
         Characters in an added token, or that NFC would change after `base` (by the tokenizer's normaliser),
         are encoded one by one."""
+        if lead:  # no tokenizer.json this covers puts text before the text
+            return None
         if self.nfc and self.tokenizer.backend.normalizer.normalize_str(base) != base:
             return None
         found_groups = self._groups.get(partial)

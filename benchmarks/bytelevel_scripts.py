@@ -157,7 +157,7 @@ def tokenizer_rows(name: str, size: int, ways: tuple[bool, ...]) -> dict:
     merges = CanonicalEncoder(tokenizer)
     getattr(merges._merge_cuts, "_merges", None)  # the merge table, read once per tokenizer, timed apart
     setup = time.perf_counter() - started
-    print(f"{name}: merge table read in {setup:.2f} s")
+    print(f"{name}: merges or pieces read in {setup:.2f} s")
     rows = {"merge_table_seconds": setup}
     for text_name, data in texts(size).items():
         found = {}

@@ -102,12 +102,11 @@ def ascii_folding(chars: Sequence[str]) -> np.ndarray:
     return flags
 
 
-class CompletionCutter(MergeRace):
-    """What both merge-based workers share: the tokenizer, its token lengths, and the cuts of completions
-    they still encode one by one."""
+class EncodedCuts:
+    """What every worker for `completion_cuts` shares: the tokenizer, its token lengths, and the cuts of
+    the completions it still encodes one by one."""
 
-    def __init__(self, tokenizer, model: dict, byte_symbol: list[int | None]):
-        super().__init__(model, byte_symbol)
+    def __init__(self, tokenizer):
         self.tokenizer = tokenizer
 
     @functools.cached_property
@@ -123,6 +122,14 @@ class CompletionCutter(MergeRace):
             if taken is not None:
                 found.append((index, tuple(taken)))
         return found
+
+
+class CompletionCutter(EncodedCuts, MergeRace):
+    """A worker from the merges: what both merge-based workers share."""
+
+    def __init__(self, tokenizer, model: dict, byte_symbol: list[int | None]):
+        MergeRace.__init__(self, model, byte_symbol)
+        EncodedCuts.__init__(self, tokenizer)
 
 
 class MergeCuts(CompletionCutter):

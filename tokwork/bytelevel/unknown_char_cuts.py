@@ -15,22 +15,19 @@ encoded one by one as before.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 
-from tokwork.bytelevel.merge_cuts import Encoding, token_lengths, tokens_before
+from tokwork.bytelevel.merge_cuts import EncodedCuts, Encoding
 
 SPACE_MARK = "▁"
 
 
-class UnknownCharCuts:
+class UnknownCharCuts(EncodedCuts):
     """`completion_cuts` for SentencePiece models with byte fallback and no normalisation; build with
     `for_tokenizer`, which returns None for other tokenizers."""
 
-    takes_lead = True  # the dummy-prefix space the model puts before the text is part of the window
-
     def __init__(self, tokenizer, known: frozenset[str], doubtful: frozenset[str]):
-        self.tokenizer = tokenizer
+        super().__init__(tokenizer)
         self.known = known  # characters that are pieces of their own: never cut inside
         self.doubtful = doubtful  # characters that some longer piece holds: encoded one by one
 
@@ -58,10 +55,6 @@ class UnknownCharCuts:
                 held.update(piece.piece)
         return cls(tokenizer, frozenset(known - {SPACE_MARK}), frozenset(held - known | {SPACE_MARK}))
 
-    @functools.cached_property
-    def _lengths(self) -> list[int]:
-        return token_lengths(self.tokenizer)
-
     def cuts(self, base: str, partial: bytes, chars: Sequence[str],
              encode: Callable[[list[str]], list[list[int]]], lead: bytes = b"") -> list[Encoding]:
         """The distinct token prefixes spelling `lead` + `base` + `partial` in the encodings of `base` + c
@@ -70,9 +63,5 @@ class UnknownCharCuts:
         unknown = next((i for i, c in enumerate(chars) if c not in self.known and c not in self.doubtful), None)
         indices = sorted(([] if unknown is None else [unknown]) + [i for i, c in enumerate(chars) if c in self.doubtful])
         window = len(lead) + len(base.encode("utf-8")) + len(partial)
-        found: dict[Encoding, None] = {}
-        for ids in encode([base + chars[i] for i in indices]):  # in the order of the completions
-            taken = tokens_before(self._lengths, ids, window)
-            if taken is not None:
-                found[tuple(taken)] = None
-        return list(found)
+        found = self.encoded_cuts(indices, encode([base + chars[i] for i in indices]), window)
+        return list(dict.fromkeys(cut for _, cut in found))  # in the order of the completions

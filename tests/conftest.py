@@ -86,3 +86,13 @@ def reference_tokenizer():
 @pytest.fixture(scope="session")
 def udhr_texts() -> dict[str, str]:
     return {p.stem: p.read_text(encoding="utf-8") for p in udhr_files()}
+
+
+@pytest.fixture(scope="session")
+def plain_loader(tmp_path_factory):
+    """`PlainLoader`: plain tokenizers and transformers in one child process for the worker's session."""
+    from tests.plain_loader import PlainLoader
+
+    loader = PlainLoader(tmp_path_factory.mktemp("plain-loader"))
+    yield loader
+    loader.close()

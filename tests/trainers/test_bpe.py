@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import unicodedata
-from pathlib import Path
 
 import pytest
 
@@ -84,40 +81,13 @@ def test_card_records_how_it_was_made(trained, udhr_corpus):
     assert result.tokenizer.vocab_size == 4000
 
 
-PLAIN_LOAD = r"""
-import json, sys
-from tokenizers import Tokenizer
-from transformers import AutoTokenizer
-seen = {}
-for name, (folder, text) in json.loads(sys.argv[1]).items():
-    a = Tokenizer.from_file(folder + "/tokenizer.json").encode(text, add_special_tokens=False).ids
-    hf = AutoTokenizer.from_pretrained(folder)
-    b = hf(text, add_special_tokens=False)["input_ids"]
-    seen[name] = {"tokenizers": a, "transformers": b, "eos": hf.eos_token_id, "decoded": hf.decode(b)}
-assert not any(m.startswith("tokwork") for m in sys.modules), "tokwork was imported"
-print(json.dumps(seen))
-"""
-
-
-def load_without_tokwork(cases: dict[str, tuple[Path, str]], *, cwd: Path) -> dict[str, dict]:
-    """name -> what plain `tokenizers` and `transformers` make of the (folder, text) of that name: ids from
-    each, eos id, decoded text. All cases in one fresh process that never imports tokwork (one, since
-    importing transformers costs seconds)."""
-    argument = json.dumps({name: [str(folder), text] for name, (folder, text) in cases.items()})
-    done = subprocess.run([sys.executable, "-c", PLAIN_LOAD, argument], capture_output=True, text=True,
-                          cwd=cwd)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 PLAIN_KINDS = ["bpe", "char", "char-bpe"]
 PLAIN_TEXT = "Tokenizers split text. Токенизаторы делят текст. 分词器把文本切开。  \n\n\tend"
 
 
 @pytest.fixture(scope="module")
-def plain_loads(trained, tmp_path_factory):
-    return load_without_tokwork({name: (trained(name)[1], PLAIN_TEXT) for name in PLAIN_KINDS},
-                                cwd=tmp_path_factory.mktemp("plain-load"))
+def plain_loads(trained, plain_loader):
+    return plain_loader({name: (trained(name)[1], PLAIN_TEXT) for name in PLAIN_KINDS})
 
 
 @pytest.mark.parametrize("name", PLAIN_KINDS)

@@ -13,7 +13,6 @@ from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as BackendTokenizer
 
 from tests.conftest import UDHR, assert_round_trips_any_text, reference_tokenizer_path, texts
-from tests.trainers.test_bpe import load_without_tokwork
 from tokwork import load_tokenizer
 from tokwork.byteview import byte_fallback_value
 from tokwork.cli.main import main
@@ -214,10 +213,10 @@ def test_extension_is_deterministic(llama3_style_extended, tmp_path):
         assert (again / name).read_bytes() == (folder / name).read_bytes()
 
 
-def test_extended_files_load_in_plain_tokenizers_and_transformers(gpt2_extended, llama3_style_extended, tmp_path):
+def test_extended_files_load_in_plain_tokenizers_and_transformers(gpt2_extended, llama3_style_extended, plain_loader):
     text = "Все люди рождаются свободными. All human beings are born free."
     cases = {"gpt2": (gpt2_extended[2], text), "llama3-style": (llama3_style_extended[2], text)}
-    seen = load_without_tokwork(cases, cwd=tmp_path)
+    seen = plain_loader(cases)
     for name, (folder, _) in cases.items():
         ours = load_tokenizer(folder)
         assert seen[name]["tokenizers"] == seen[name]["transformers"] == ours.encode(text), name

@@ -15,7 +15,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from tests.cli.test_bad_input import assert_one_line_error, run_cli
 from tests.conftest import ENGLISH_SAMPLE, REPO, UDHR, assert_round_trips_any_text, texts, udhr_articles
 from tests.trainers.conftest import bad_parameters_test
-from tests.trainers.test_bpe import load_without_tokwork, merges_of
+from tests.trainers.test_bpe import merges_of
 from tokwork import load_tokenizer
 from tokwork.cli.main import main
 from tokwork.corpus import iter_texts
@@ -192,9 +192,9 @@ PLAIN_TEXT = "By the way, it's 12345 items.\n\nТокенизаторы деля
 
 
 @pytest.fixture(scope="module")
-def plain_loads(two_stage, random_chunk, tmp_path_factory):
+def plain_loads(two_stage, random_chunk, plain_loader):
     cases = {"two_stage": (two_stage[1], PLAIN_TEXT), "random_chunk": (random_chunk[1], PLAIN_TEXT)}
-    return load_without_tokwork(cases, cwd=tmp_path_factory.mktemp("plain-load"))
+    return plain_loader(cases)
 
 
 @pytest.mark.parametrize("method", ["two_stage", "random_chunk"])

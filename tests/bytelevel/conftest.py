@@ -53,13 +53,12 @@ def pico_sp_bytelm(pico_sentencepiece):
 
 
 @pytest.fixture(scope="session")
-def pico_dummy_prefix_bytelm():
-    """Llama-2 style SentencePiece (BPE, byte fallback, dummy-prefix space) under a pico model."""
+def pico_dummy_prefix_sentencepiece():
+    """Llama-2 style SentencePiece: BPE, byte fallback, dummy-prefix space."""
     import io
 
     import sentencepiece as spm
 
-    from tokwork.bytelevel import ByteLM
     from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
 
     lines = [line for line in ENGLISH_SAMPLE.read_text(encoding="utf-8")[:20000].split("\n") if line]
@@ -71,4 +70,13 @@ def pico_dummy_prefix_bytelm():
                                    num_threads=1, minloglevel=2)
     tokenizer = SentencePieceTokenizer.from_bytes(model.getvalue())
     assert tokenizer.byte_view.strips_leading_space
-    return ByteLM(pico_model(tokenizer.vocab_size, seed=4), tokenizer, tolerance=0)
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def pico_dummy_prefix_bytelm(pico_dummy_prefix_sentencepiece):
+    """The Llama-2 style SentencePiece under a pico model."""
+    from tokwork.bytelevel import ByteLM
+
+    return ByteLM(pico_model(pico_dummy_prefix_sentencepiece.vocab_size, seed=4), pico_dummy_prefix_sentencepiece,
+                  tolerance=0)

@@ -233,13 +233,13 @@ def _edited_sentencepiece(tokenizer, extra_piece: str):
     return SentencePieceTokenizer.from_bytes(proto.SerializeToString())
 
 
-def test_sentencepiece_with_byte_fallback_is_worked_out_from_its_pieces(pico_sentencepiece, pico_dummy_prefix_bytelm,
+def test_sentencepiece_with_byte_fallback_is_worked_out_from_its_pieces(pico_sentencepiece, pico_dummy_prefix_sentencepiece,
                                                                       udhr_texts, tmp_path):
     from tokwork.bytelevel.unknown_char_cuts import UnknownCharCuts
     from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
     from tokwork.trainers.unigram import UnigramConfig, train_unigram
 
-    for tokenizer in (pico_sentencepiece, pico_dummy_prefix_bytelm.tokenizer):
+    for tokenizer in (pico_sentencepiece, pico_dummy_prefix_sentencepiece):
         cuts = UnknownCharCuts.for_tokenizer(tokenizer)
         assert cuts is not None and "e" in cuts.known and "▁" in cuts.doubtful
     import sentencepiece as spm
@@ -261,9 +261,9 @@ def test_sentencepiece_with_byte_fallback_is_worked_out_from_its_pieces(pico_sen
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(SP_TRICKY), min_size=1, max_size=6).map("".join))
-def test_sentencepiece_states_equal_encoding_every_completion(pico_sentencepiece, pico_dummy_prefix_bytelm, text):
+def test_sentencepiece_states_equal_encoding_every_completion(pico_sentencepiece, pico_dummy_prefix_sentencepiece, text):
     """BPE without and with the dummy-prefix space (Llama 2 style), a literal ▁ and unassigned characters."""
-    for tokenizer in (pico_sentencepiece, pico_dummy_prefix_bytelm.tokenizer):
+    for tokenizer in (pico_sentencepiece, pico_dummy_prefix_sentencepiece):
         _assert_same_states(*_both(tokenizer), text.encode())
 
 

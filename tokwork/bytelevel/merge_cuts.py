@@ -148,7 +148,7 @@ class MergeCuts(CompletionCutter):
         self.case_insensitive = re.search(r"\(\?[A-Za-z-]*i", pattern) is not None  # (?i) (?mi:...) ...
         self.added = added if added is not None else AddedTokenScan([])
         self.nfc = nfc  # the text is put in NFC first (Qwen): completions that change that are encoded
-        self._groups: dict[bytes, tuple[list[np.ndarray], np.ndarray]] = {}
+        self._groups: dict[bytes, tuple[list[np.ndarray], np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def for_tokenizer(cls, tokenizer) -> MergeCuts | None:
@@ -211,17 +211,7 @@ class MergeCuts(CompletionCutter):
                 self._groups.pop(next(iter(self._groups)))
             self._groups[partial] = found_groups
         groups, nfc_kept, outside_added = found_groups
-        doubtful = np.flatnonzero(~nfc_kept & outside_added)
-        if len(doubtful):
-            # NFC(base + c) is NFC(base[:boundary]) + NFC(base[boundary:] + c): the tokenizer's own NFC
-            # says for these completions, after the part of the text that can interact with them
-            normalize = self.tokenizer.backend.normalizer.normalize_str
-            boundary = nfc_boundary(base)
-            tail = base[boundary:]
-            if len(doubtful) * (len(tail) + 2) <= NFC_CHECK_CHARS and normalize(base[:boundary]) == base[:boundary]:
-                nfc_kept = nfc_kept.copy()
-                nfc_kept[doubtful] = kept_by_nfc(normalize, tail, [chars[i] for i in doubtful.tolist()])
-        safe = nfc_kept & outside_added
+        safe = self._kept_after(base, chars, nfc_kept, outside_added) & outside_added
         groups = [kept for kept in (group[safe[group]] for group in groups) if len(kept)]
         base_bytes = base.encode("utf-8")
         window = len(base_bytes) + len(partial)
@@ -253,6 +243,23 @@ class MergeCuts(CompletionCutter):
         found += self.encoded_cuts(special, encodings[len(groups):], window)
         found.sort()
         return list(dict.fromkeys(cut for _, cut in found))
+
+    def _kept_after(self, base: str, chars: Sequence[str], nfc_kept: np.ndarray,
+                    outside_added: np.ndarray) -> np.ndarray:
+        """`nfc_kept` (completions Python's tables vouch for under NFC), plus the others that the tokenizer's
+        own NFC leaves unchanged after `base`: NFC(base + c) is NFC(base[:b]) + NFC(base[b:] + c) for the
+        last NFC boundary b, so they are checked after base[b:] alone, all in one call."""
+        doubtful = np.flatnonzero(~nfc_kept & outside_added)
+        if not len(doubtful):
+            return nfc_kept
+        normalize = self.tokenizer.backend.normalizer.normalize_str
+        boundary = nfc_boundary(base)
+        tail = base[boundary:]
+        if len(doubtful) * (len(tail) + 2) > NFC_CHECK_CHARS or normalize(base[:boundary]) != base[:boundary]:
+            return nfc_kept
+        kept = nfc_kept.copy()
+        kept[doubtful] = kept_by_nfc(normalize, tail, [chars[i] for i in doubtful.tolist()])
+        return kept
 
 
 def _split_pattern(pre_tokenizer: dict | None) -> str | None:

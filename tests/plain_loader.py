@@ -8,6 +8,7 @@ here imports them once and answers every request of the worker's session over it
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,14 +38,16 @@ class PlainLoader:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self._child: subprocess.Popen | None = None
+        self._log = None
 
     def __call__(self, cases: dict[str, tuple[Path, str]]) -> dict[str, dict]:
         """name -> ids from each library for the (folder, text) of that name, the eos id and the decoded
         text; the child never imports tokwork."""
         if self._child is None:
-            log = (self.workdir / "plain-loader.log").open("w")  # transformers' warnings, not a pipe to fill
+            self._log = (self.workdir / "plain-loader.log").open("w")  # warnings: a file, not a pipe to fill
             self._child = subprocess.Popen([sys.executable, "-c", LOOP], stdin=subprocess.PIPE,
-                                           stdout=subprocess.PIPE, stderr=log, text=True, cwd=self.workdir)
+                                           stdout=subprocess.PIPE, stderr=self._log, text=True, cwd=self.workdir,
+                                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
         request = {name: [str(folder), text] for name, (folder, text) in cases.items()}
         self._child.stdin.write(json.dumps(request) + "\n")
         self._child.stdin.flush()
@@ -58,3 +61,4 @@ class PlainLoader:
         if self._child is not None:
             self._child.stdin.close()
             self._child.wait(timeout=60)
+            self._log.close()

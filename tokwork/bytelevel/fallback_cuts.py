@@ -84,17 +84,12 @@ class FallbackCuts(CompletionCutter):
             if earlier is None:
                 return None
             left_tokens, left = self.bpe_states(self._symbols(word) + [self.byte_symbol[b] for b in partial])
-            for index in lacking:
-                rest = chars[index].encode("utf-8")[len(partial):]
-                if self.ignore_merges and word + chars[index] in self.vocab:
-                    continue  # the whole word is one token
-                if self.keeps_boundary(left, self._right_states(rest)):
-                    found.append((index, tuple(earlier) + tuple(left_tokens)))
-                    break
+            kept = self.first_kept(lacking, chars, partial, left, lambda index: word + chars[index])
+            if kept is not None:
+                found.append((kept, tuple(earlier) + tuple(left_tokens)))
         special = [i for i, char in enumerate(chars) if char in self.added.chars]
         found += self.encoded_cuts(special, encode([base + chars[i] for i in special]), window)
-        found.sort()
-        return list(dict.fromkeys(cut for _, cut in found))
+        return self.distinct(found)
 
 
 def _single_replace(normalizer: dict | None) -> tuple[str, str] | None | bool:

@@ -123,6 +123,12 @@ class EncodedCuts:
                 found.append((index, tuple(taken)))
         return found
 
+    @staticmethod
+    def distinct(found: list[tuple[int, Encoding]]) -> list[Encoding]:
+        """The distinct cuts of (completion index, cut) pairs, in the order of the first completion giving
+        each."""
+        return list(dict.fromkeys(cut for _, cut in sorted(found)))
+
 
 class CompletionCutter(EncodedCuts, MergeRace):
     """A worker from the merges: what both merge-based workers share."""
@@ -130,6 +136,18 @@ class CompletionCutter(EncodedCuts, MergeRace):
     def __init__(self, tokenizer, model: dict, byte_symbol: list[int | None]):
         MergeRace.__init__(self, model, byte_symbol)
         EncodedCuts.__init__(self, tokenizer)
+
+    def first_kept(self, indices: Sequence[int], chars: Sequence[str], partial: bytes,
+                   left: list[tuple[int, int, int]], whole_word: Callable[[int], str]) -> int | None:
+        """The first completion at `indices` after which BPE keeps the cut: its word (`whole_word(index)`,
+        as the vocabulary spells it) is not one token by whole-word lookup, and no merge crosses the cut
+        between the part before it (`left`, from `bpe_states`) and the rest of the character."""
+        for index in indices:
+            if self.ignore_merges and whole_word(index) in self.vocab:
+                continue  # the whole pre-token is one token
+            if self.keeps_boundary(left, self._right_states(chars[index].encode("utf-8")[len(partial):])):
+                return index
+        return None
 
 
 class MergeCuts(CompletionCutter):
@@ -233,16 +251,13 @@ class MergeCuts(CompletionCutter):
             if None in symbols:
                 return None
             left_tokens, left = self.bpe_states(symbols)
-            for index in group.tolist():
-                rest = chars[index].encode("utf-8")[len(partial):]
-                if self.ignore_merges and "".join(table[b] for b in left_bytes + rest) in self.vocab:
-                    continue  # the whole pre-token is one token
-                if self.keeps_boundary(left, self._right_states(rest)):
-                    found.append((index, tuple(earlier) + tuple(left_tokens)))
-                    break
+            left_word = "".join(table[b] for b in left_bytes)
+            kept = self.first_kept(group.tolist(), chars, partial, left, lambda index, word=left_word: word + "".join(
+                table[b] for b in chars[index].encode("utf-8")[len(partial):]))
+            if kept is not None:
+                found.append((kept, tuple(earlier) + tuple(left_tokens)))
         found += self.encoded_cuts(special, encodings[len(groups):], window)
-        found.sort()
-        return list(dict.fromkeys(cut for _, cut in found))
+        return self.distinct(found)
 
     def _kept_after(self, base: str, chars: Sequence[str], nfc_kept: np.ndarray,
                     outside_added: np.ndarray) -> np.ndarray:

@@ -78,21 +78,23 @@ def _second_parts() -> frozenset[str]:
     return frozenset(found)
 
 
+def _is_nfc_safe(char: str, second: frozenset[str]) -> bool:
+    return (unicodedata.category(char) != "Cn" and unicodedata.combining(char) == 0 and char not in second
+            and unicodedata.is_normalized("NFC", char))
+
+
 def nfc_safe(chars: Sequence[str]) -> np.ndarray:
     """For each character, whether appending it to a text in NFC leaves the text in NFC."""
     second = _second_parts()
-    return np.array([unicodedata.category(c) != "Cn" and unicodedata.combining(c) == 0
-                     and c not in second and unicodedata.is_normalized("NFC", c) for c in chars], dtype=bool)
+    return np.array([_is_nfc_safe(c, second) for c in chars], dtype=bool)
 
 
 def nfc_boundary(text: str) -> int:
     """Where the last piece of `text` that NFC normalises on its own starts: before its last character
     that `nfc_safe` counts as safe (a starter that composes with nothing before it), else 0. NFC of the
     text is NFC of what comes before that point followed by NFC of what comes after it."""
-    for i in range(len(text) - 1, -1, -1):
-        if nfc_safe(text[i])[0]:
-            return i
-    return 0
+    second = _second_parts()
+    return next((i for i in range(len(text) - 1, -1, -1) if _is_nfc_safe(text[i], second)), 0)
 
 
 def kept_by_nfc(normalize: Callable[[str], str], tail: str, chars: Sequence[str]) -> np.ndarray:

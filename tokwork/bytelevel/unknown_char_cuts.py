@@ -64,4 +64,4 @@ class UnknownCharCuts(EncodedCuts):
         indices = sorted(([] if unknown is None else [unknown]) + [i for i, c in enumerate(chars) if c in self.doubtful])
         window = len(lead) + len(base.encode("utf-8")) + len(partial)
         found = self.encoded_cuts(indices, encode([base + chars[i] for i in indices]), window)
-        return list(dict.fromkeys(cut for _, cut in found))  # in the order of the completions
+        return self.distinct(found)

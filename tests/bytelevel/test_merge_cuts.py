@@ -3,6 +3,7 @@ completion of the character (`tokwork.bytelevel.merge_cuts` against `CanonicalEn
 
 from __future__ import annotations
 
+import copy
 import random
 from types import SimpleNamespace
 
@@ -199,6 +200,52 @@ def test_nfc_split_on_udhr_text(reference_tokenizer, udhr_texts):
     assert _assert_same_states(*_both(reference_tokenizer("qwen3")), data) > 0
 
 
+def _windowed_and_whole(tokenizer) -> tuple[CanonicalEncoder, CanonicalEncoder]:
+    """The tokenizer's encoder, which encodes prefixes from windows, and the same encoder made to encode
+    every prefix whole (sharing its merge table and caches)."""
+    windowed = CanonicalEncoder(tokenizer)
+    assert windowed.windowed and windowed._merge_cuts is not None  # read once, for both
+    whole = copy.copy(windowed)
+    whole._pretokenizer = None
+    whole.__dict__["_safe_cuts"] = None
+    assert not whole.windowed
+    return windowed, whole
+
+
+@pytest.fixture(scope="module")
+def qwen_windowed_and_whole(reference_tokenizer):
+    found = _windowed_and_whole(reference_tokenizer("qwen3"))
+    assert found[0].nfc
+    return found
+
+
+def _assert_windows_give_whole_states(windowed, whole, data: bytes) -> int:
+    """Compare canon(p) at every prefix end; returns how many states came from a window."""
+    a, b = CanonicalText(windowed, data), CanonicalText(whole, data)
+    for end in range(len(data) + 1):
+        assert a.states(end) == b.states(end), (data, end)
+    return sum(count > 0 for end in range(len(data) + 1) for count, _ in a.state_windows(end))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(TRICKY + NFC_TRICKY + ["  ", "\u0301 ", " \u0316"]), min_size=1, max_size=14)
+       .map("".join))
+def test_nfc_windows_give_the_states_of_whole_prefixes(qwen_windowed_and_whole, text):
+    """Qwen 3 encodes prefixes from a window only where NFC splits the text there (a window from a combining
+    mark, or a text that is not in NFC, is encoded whole)."""
+    _assert_windows_give_whole_states(*qwen_windowed_and_whole, text.encode())
+
+
+def test_nfc_windows_on_udhr_text(qwen_windowed_and_whole, udhr_texts):
+    import unicodedata
+
+    text = udhr_texts["kor"][:14] + " " + udhr_texts["hin"][:14] + " " + udhr_texts["vie"][:16]
+    assert not unicodedata.is_normalized("NFC", text)  # the UDHR's Vietnamese has combining marks NFC joins
+    assert _assert_windows_give_whole_states(*qwen_windowed_and_whole, text.encode()) == 0  # all whole
+    composed = unicodedata.normalize("NFC", text)
+    assert _assert_windows_give_whole_states(*qwen_windowed_and_whole, composed.encode()) > 40
+
+
 def test_completions_nfc_might_change_are_checked_with_the_tokenizers_own_nfc(reference_tokenizer):
     """Completions that Python's tables cannot vouch for (unassigned there, marks, second parts) are kept
     exactly where the tokenizer's NFC leaves the text + completion unchanged, checked all in one call."""
@@ -280,3 +327,22 @@ def trained_unigram_on_udhr(udhr_texts, tmp_path_factory):
     corpus = tmp_path_factory.mktemp("unigram") / "corpus.txt"
     corpus.write_text("\n".join(udhr_texts[c][:4000] for c in ("eng", "cmn_hans", "hin", "jpn")), encoding="utf-8")
     return train_unigram([corpus], UnigramConfig(vocab_size=1500), progress=False).tokenizer, udhr_texts
+
+
+# Gemma 3: no pre-tokenizer in effect; windows start where no token holds the two characters side by side.
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(TRICKY + GEMMA_LIKE_ADDED + ["▁", "<", "h1>", "  ", "the ", "e t"]), min_size=1,
+                max_size=16).map("".join))
+def test_safe_cut_windows_give_the_states_of_whole_prefixes(gemma_like, text):
+    _assert_windows_give_whole_states(*_windowed_and_whole(gemma_like), text.encode())
+
+
+def test_safe_cut_windows_on_udhr_text(reference_tokenizer, gemma_like, udhr_texts):
+    from tokwork.bytelevel.safe_cuts import SafeCuts
+
+    cuts = SafeCuts.for_tokenizer(gemma_like)
+    joined = next(pair for pair in cuts.joined if pair[1] == "▁" and pair[0] != "▁")  # a token across a space
+    assert 0 not in cuts.starts(f"{joined[0]} x")[1:] and cuts.starts("ab")[0] == 0
+    text = udhr_texts["eng"][:80] + "<h1>" + udhr_texts["hin"][:12] + "\n\n" + udhr_texts["cmn_hans"][:6]
+    for tokenizer in (gemma_like, reference_tokenizer("gemma3")):
+        assert _assert_windows_give_whole_states(*_windowed_and_whole(tokenizer), text.encode()) > 50

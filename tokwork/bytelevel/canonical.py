@@ -14,8 +14,12 @@ Gemma 3's (`fallback_cuts.py`).
 
 E is computed for every prefix of a long text without re-encoding the text each time: for tokenizers that
 split text into pre-tokens before their model (`tokenizer.json` with a pre-tokenizer and no normaliser) the
-prefix up to the start of a pre-token two pre-tokens back is reused and only the rest is encoded. The
-tests compare this with full encodes on arbitrary text; other tokenizers are encoded in full.
+prefix up to the start of a pre-token two pre-tokens back is reused and only the rest is encoded; BPE with
+byte fallback and no pre-tokenizer (Gemma 3) is cut where no merge crosses (`safe_cuts.py`). An NFC
+normaliser (Qwen) allows the same where the text is already in NFC (the reference encoding spells it) and
+the window starts at a character NFC cannot join to what precedes it, so that NFC of the prefix is the
+text before the window followed by NFC of the window. The tests compare this with full encodes on
+arbitrary text; other tokenizers are encoded in full.
 """
 
 from __future__ import annotations
@@ -25,15 +29,19 @@ import functools
 from collections.abc import Iterable
 
 import numpy as np
+from tokenizers import normalizers
 
 from tokwork.bytelevel.fallback_cuts import FallbackCuts
 from tokwork.bytelevel.merge_cuts import MergeCuts, token_lengths, tokens_before
+from tokwork.bytelevel.safe_cuts import SafeCuts
+from tokwork.bytelevel.text_splits import starts_nfc_piece
 from tokwork.bytelevel.unknown_char_cuts import UnknownCharCuts
 from tokwork.tokenizer import Tokenizer
 
 Encoding = tuple[int, ...]
 COMPLETION_CUTS_KEPT = 4096  # (window, partial character) results an encoder keeps
 COMPLETIONS_AT_ONCE = 16384  # completions of a character encoded in one batch
+ANCHOR_TRIES = 64  # pre-token starts looked at for a window's anchor before encoding the prefix whole
 # Up to this many completions (after the first byte of a two-byte character, or the second of a three-byte
 # one) a cut is found by encoding them until the merges are read, which the first byte of a three- or
 # four-byte character (2,048 to 196,608 completions) is worth.
@@ -101,13 +109,25 @@ class CanonicalEncoder:
         self._completed: dict[tuple[str, bytes, bytes], list[Encoding]] = {}
         backend = getattr(tokenizer, "backend", None)
         self._pretokenizer = None
-        if backend is not None and backend.normalizer is None and not self.stream_prefix:
+        self.nfc = False  # windows must start where NFC splits the text (`windowed`)
+        if backend is not None and not self.stream_prefix and (
+                backend.normalizer is None or isinstance(backend.normalizer, normalizers.NFC)):
             self._pretokenizer = backend.pre_tokenizer
+            self.nfc = backend.normalizer is not None
+
+    @functools.cached_property
+    def _safe_cuts(self) -> SafeCuts | None:
+        """Where a tokenizer without a pre-tokenizer never merges across (BPE with byte fallback), when it
+        puts nothing before the text; None otherwise."""
+        if self._pretokenizer is not None or self.stream_prefix:
+            return None
+        return SafeCuts.for_tokenizer(self.tokenizer)
 
     @property
     def windowed(self) -> bool:
-        """Whether prefixes are encoded from a window (pre-tokenized `tokenizer.json` without normaliser)."""
-        return self._pretokenizer is not None
+        """Whether prefixes are encoded from a window: pre-tokenized `tokenizer.json` without normaliser, or
+        with NFC alone, and BPE with byte fallback cut where no merge crosses (`safe_cuts.py`)."""
+        return self._pretokenizer is not None or self._safe_cuts is not None
 
     def encode_many(self, texts: list[str]) -> list[list[int]]:
         """Token ids of many texts (special-token strings stay text)."""
@@ -188,7 +208,10 @@ class CanonicalEncoder:
         return b"".join(parts)
 
     def pretoken_starts(self, text: str) -> list[int]:
-        """Byte offsets where the pre-tokenizer starts a pre-token in `text`."""
+        """Byte offsets where the pre-tokenizer starts a pre-token in `text` (where no merge crosses, for a
+        tokenizer without one)."""
+        if self._pretokenizer is None:
+            return self._safe_cuts.starts(text)
         pieces = self._pretokenizer.pre_tokenize_str(text)
         char_starts = [start for _, (start, _) in pieces]
         starts, position, consumed = [], 0, 0
@@ -208,10 +231,11 @@ class CanonicalText:
     def __init__(self, encoder: CanonicalEncoder, data: bytes = b""):
         self.encoder = encoder
         self.data = encoder.stream_prefix
-        self._encodings: dict[int, Encoding | None] = {0: ()}
-        self.windows: dict[int, tuple[int, Encoding]] = {}  # end -> (reference tokens kept, ids after them)
+        # end -> (reference tokens kept, ids after them), None where E(data[:end]) does not spell it
+        self.windows: dict[int, tuple[int, Encoding] | None] = {0: (0, ())}
+        self._heads: dict[int, Encoding] = {}  # end -> the reference encoding its states start with
         self._reference: tuple[Encoding | None, dict[int, int]] | None = None
-        self._states: dict[int, list[Encoding]] = {}
+        self._state_windows: dict[int, list[tuple[int, Encoding]]] = {}
         self._starts: list[int] | None = None
         self._boundaries: list[int] = [0]
         self._complete = 0
@@ -265,14 +289,15 @@ class CanonicalText:
     def _text(self, start: int, end: int) -> str:
         return self.data[start:end].decode("utf-8")
 
-    def _anchor(self, end: int) -> int:
-        """Where the window for E(data[:end]) starts: a pre-token start two pre-tokens before `end`."""
-        return self._anchor_in(self._pretoken_starts(), end)
-
-    def _anchor_in(self, starts: list[int], end: int) -> int:
-        index = bisect.bisect_right(starts, end - 1) - 1
-        index -= self.encoder.context_pretokens
-        return starts[index] if index > 0 else 0
+    def _anchor_in(self, starts: list[int], end: int, bounds: dict[int, int]) -> int:
+        """Where the window for E(data[:end]) starts: a pre-token start two pre-tokens before `end` or
+        earlier, where the reference has a token boundary and NFC (if any) splits the text; 0 if none."""
+        index = bisect.bisect_right(starts, end - 1) - 1 - self.encoder.context_pretokens
+        for index in range(index, max(index - ANCHOR_TRIES, 0), -1):
+            anchor = starts[index]
+            if anchor in bounds and self._nfc_splits_at(anchor):
+                return anchor
+        return 0
 
     def _pretoken_starts(self) -> list[int]:
         """Byte offsets where the pre-tokenizer starts a pre-token in the complete text."""
@@ -302,7 +327,8 @@ class CanonicalText:
                 break
             position += len(piece)
             bounds[position] = count + k + 1
-        spelled = position == self._complete and len(bounds) == count + len(ids) + 1
+        spelled = (position == self._complete and len(bounds) == count + len(ids) + 1
+                   and self.encoder.spelled(ids) == self.data[anchor:position])  # a normaliser may change it
         return (head + tuple(ids) if spelled else None), bounds
 
     def _refresh(self) -> None:
@@ -317,60 +343,87 @@ class CanonicalText:
         self._reference = self._starts = None
         if not self.encoder.windowed or reference is None or reference[0] is None or starts is None:
             return
-        anchor = self._anchor_in(starts, old)
         ids, bounds = reference
-        if anchor not in bounds:
+        anchor = self._anchor_in(starts, old, bounds)
+        if not anchor:
             return
         self._starts = [s for s in starts if s < anchor] + [
             anchor + s for s in self.encoder.pretoken_starts(self._text(anchor, self._complete))]
         self._reference = self._encoded_from(anchor, ids[:bounds[anchor]],
                                              {end: n for end, n in bounds.items() if end <= anchor})
 
-    def _window(self, end: int) -> tuple[int, Encoding] | None:
-        """(anchor, tokens of the reference before it) for a window ending at `end`, None to encode fully."""
+    def _window(self, end: int) -> tuple[int, Encoding, int] | None:
+        """(anchor, the reference encoding, its tokens before the anchor) for a window ending at `end`, None
+        to encode fully."""
         if not self.encoder.windowed:
             return None
         ids, bounds = self.reference()
-        anchor = self._anchor(end)
-        if ids is None or anchor not in bounds:
+        if ids is None:
             return None
-        return anchor, ids[:bounds[anchor]]
+        anchor = self._anchor_in(self._pretoken_starts(), end, bounds)
+        return anchor, ids, bounds[anchor]
+
+    def _nfc_splits_at(self, anchor: int) -> bool:
+        """Whether the tokenizer's NFC (if it has one) normalises the text before `anchor` and the text from
+        it apart, so that a window may start there."""
+        if not self.encoder.nfc or anchor == 0:
+            return True
+        return starts_nfc_piece(self.data[anchor:anchor + 4].decode("utf-8", errors="ignore")[:1])
 
     def encodings(self, ends: Iterable[int]) -> dict[int, Encoding | None]:
         """E(data[:end]) for character-boundary ends, None where the encoding does not spell the prefix."""
-        wanted = sorted({e for e in ends if e not in self._encodings})
-        if not wanted:
-            return {e: self._encodings[e] for e in ends}
-        prefix = len(self.encoder.stream_prefix)
-        heads = {}
-        for end in wanted:
-            heads[end] = self._window(end) or (0, ())
-        texts = [self._text(max(heads[end][0], prefix), end) if end >= prefix else "" for end in wanted]
-        for end, ids in zip(wanted, self.encoder.encode_many(texts), strict=True):
-            anchor, head = heads[end]
-            tail = tuple(ids)
-            if self.encoder.spelled(tail) != self.data[anchor:end]:
-                self._encodings[end] = None
-                continue
-            self._encodings[end] = head + tail
-            self.windows[end] = (len(head), tail)
-        return {e: self._encodings[e] for e in ends}
+        ends = list(ends)
+        self.encode_ends(ends)
+        return {e: None if self.windows[e] is None else self._spelled_out(e, *self.windows[e]) for e in ends}
 
-    def states(self, end: int) -> list[Encoding]:
-        """canon(data[:end]): the canonical encodings whose bytes are exactly the first `end` bytes."""
-        cached = self._states.get(end)
+    def encode_ends(self, ends: Iterable[int]) -> None:
+        """Work out E(data[:end]) for character-boundary ends, as `windows[end]`: (the number of reference
+        tokens it starts with, the tokens after them), or None where the encoding does not spell the prefix.
+        The pairs keep a long text's encodings from each holding a copy of all the tokens before them."""
+        wanted = sorted({e for e in ends if e not in self.windows})
+        prefix = len(self.encoder.stream_prefix)
+        heads = {end: self._window(end) or (0, (), 0) for end in wanted}
+        while wanted:
+            texts = [self._text(max(heads[end][0], prefix), end) if end >= prefix else "" for end in wanted]
+            retry = []
+            for end, ids in zip(wanted, self.encoder.encode_many(texts), strict=True):
+                anchor, source, count = heads[end]
+                tail = tuple(ids)
+                if self.encoder.spelled(tail) == self.data[anchor:end]:
+                    self.windows[end] = (count, tail)
+                    if count:
+                        self._heads[end] = source
+                elif anchor:  # a window the normaliser changed: encode the whole prefix instead
+                    heads[end] = (0, (), 0)
+                    retry.append(end)
+                else:
+                    self.windows[end] = None
+            wanted = retry
+
+    def _spelled_out(self, end: int, count: int, tail: Encoding) -> Encoding:
+        return self._heads[end][:count] + tail if count else tail
+
+    def state_windows(self, end: int) -> list[tuple[int, Encoding]]:
+        """canon(data[:end]) as (n, tail) pairs: the first n tokens of the reference encoding followed by
+        `tail`; what `states` spells out in full (the states of a long text share their heads)."""
+        cached = self._state_windows.get(end)
         if cached is not None:
             return cached
         if self.is_boundary(end):
-            encoding = self.encodings([end])[end]
-            found = [] if encoding is None else [encoding]
+            self.encode_ends([end])
+            found = [] if self.windows[end] is None else [self.windows[end]]
         else:
             found = self._partial_states(end)
-        self._states[end] = found
+        self._state_windows[end] = found
         return found
 
-    def _partial_states(self, end: int) -> list[Encoding]:
-        """canon(p) for a prefix that ends inside a character: over every completion of that character."""
+    def states(self, end: int) -> list[Encoding]:
+        """canon(data[:end]): the canonical encodings whose bytes are exactly the first `end` bytes."""
+        return [self._spelled_out(end, count, tail) for count, tail in self.state_windows(end)]
+
+    def _partial_states(self, end: int) -> list[tuple[int, Encoding]]:
+        """canon(p) for a prefix that ends inside a character, over every completion of that character, as
+        `state_windows` gives them."""
         start = self._boundaries[bisect.bisect_right(self._boundaries, end) - 1]
         partial = self.data[start:end]
         chars = completions(partial) if 0 < len(partial) < 4 else ()
@@ -378,10 +431,12 @@ class CanonicalText:
             return []
         window = self._window(start) if start else None
         if window is not None:
-            anchor, head = window
+            anchor, source, count = window
             base, lead = self._text(anchor, start), b""
+            if count:
+                self._heads[end] = source
         else:
-            anchor, head = len(self.encoder.stream_prefix), ()
+            anchor, count = len(self.encoder.stream_prefix), 0
             base = self._text(anchor, start) if start >= anchor else ""
             lead = self.encoder.stream_prefix
-        return [head + taken for taken in self.encoder.completion_cuts(base, partial, lead)]
+        return [(count, taken) for taken in self.encoder.completion_cuts(base, partial, lead)]

@@ -126,9 +126,9 @@ def cover_masses(lm: ByteLM, text: CanonicalText, positions: list[int], *,
     wanted = set(positions)
     index = {i: k for k, i in enumerate(positions)}
     prefixes = needed_prefixes(lm, data, positions)
-    text.encodings([p for p in prefixes if text.is_boundary(p)])
+    text.encode_ends([p for p in prefixes if text.is_boundary(p)])
     tree = lm.token_tree(context)
-    node_of: dict[int, int] = {0: ROOT} if text.states(0) == [()] else {}
+    node_of: dict[int, int] = {0: ROOT} if text.state_windows(0) == [(0, ())] else {}
     reference_nodes: list[int] = []
 
     def reference_node(count: int) -> int:
@@ -139,22 +139,25 @@ def cover_masses(lm: ByteLM, text: CanonicalText, positions: list[int], *,
                 reference_nodes.append(tree.child(reference_nodes[-1], token))
         return reference_nodes[count]
 
+    def node_at(count: int, tail: tuple[int, ...]) -> int:
+        """The node of a state given as the first `count` reference tokens followed by `tail`."""
+        return tree.node_for(tail, start=reference_node(count) if count else ROOT)
+
     def boundary_node(end: int) -> int:
         if end not in node_of:
-            count, tail = text.windows[end]
-            node_of[end] = tree.node_for(tail, start=reference_node(count) if count else ROOT)
+            node_of[end] = node_at(*text.windows[end])
         return node_of[end]
 
     states: dict[int, list[tuple[int, bool]]] = defaultdict(list)  # node -> [(p, is E(x[:p]))]
     for p in prefixes:
-        found = text.states(p)
+        found = text.state_windows(p)
         if text.is_boundary(p):
             if found:
                 states[boundary_node(p)].append((p, True))
         else:
-            for encoding in found:
-                states[tree.node_for(encoding)].append((p, False))
-    complete = max((p for p in prefixes if text.is_boundary(p) and text.states(p)), default=0)
+            for count, tail in found:
+                states[node_at(count, tail)].append((p, False))
+    complete = max((p for p in prefixes if text.is_boundary(p) and text.state_windows(p)), default=0)
     trunk = set(tree.path(boundary_node(complete))) if complete else set()
     contributions = _Contributions(positions)
     kernel_seconds = 0.0

@@ -36,22 +36,8 @@ class FallbackCuts(CompletionCutter):
     def for_tokenizer(cls, tokenizer) -> FallbackCuts | None:
         """The worker for a `tokenizer.json` BPE with byte fallback as described in the module docstring;
         None for any other tokenizer."""
-        spec = getattr(tokenizer, "spec", None)
-        if not isinstance(spec, dict):
-            return None
-        model = spec.get("model") or {}
-        vocab = model.get("vocab")
-        if (model.get("type") != "BPE" or not model.get("byte_fallback") or model.get("dropout")
-                or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix")
-                or not isinstance(vocab, dict) or any(f"<0x{b:02X}>" not in vocab for b in range(256))):
-            return None
-        replace = _single_replace(spec.get("normalizer"))
-        if replace is False or not _splits_nothing(spec.get("pre_tokenizer"), replace):
-            return None
-        added = AddedTokenScan.from_spec(spec, normalized_ok=False)
-        if added is None:
-            return None
-        return cls(tokenizer, model, replace or None, added)
+        found = byte_fallback_parts(tokenizer)
+        return None if found is None else cls(tokenizer, *found)
 
     def _symbols(self, text: str) -> list[int]:
         """The symbols BPE starts a word from: each character's id, or its byte pieces."""
@@ -90,6 +76,27 @@ class FallbackCuts(CompletionCutter):
         special = [i for i, char in enumerate(chars) if char in self.added.chars]
         found += self.encoded_cuts(special, encode([base + chars[i] for i in special]), window)
         return self.distinct(found)
+
+
+def byte_fallback_parts(tokenizer) -> tuple[dict, tuple[str, str] | None, AddedTokenScan] | None:
+    """(model, normaliser's replacement, added-token scan) of a tokenizer as the module docstring
+    describes it, None for any other tokenizer."""
+    spec = getattr(tokenizer, "spec", None)
+    if not isinstance(spec, dict):
+        return None
+    model = spec.get("model") or {}
+    vocab = model.get("vocab")
+    if (model.get("type") != "BPE" or not model.get("byte_fallback") or model.get("dropout")
+            or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix")
+            or not isinstance(vocab, dict) or any(f"<0x{b:02X}>" not in vocab for b in range(256))):
+        return None
+    replace = _single_replace(spec.get("normalizer"))
+    if replace is False or not _splits_nothing(spec.get("pre_tokenizer"), replace):
+        return None
+    added = AddedTokenScan.from_spec(spec, normalized_ok=False)
+    if added is None:
+        return None
+    return model, replace or None, added
 
 
 def _single_replace(normalizer: dict | None) -> tuple[str, str] | None | bool:

@@ -89,6 +89,12 @@ def nfc_safe(chars: Sequence[str]) -> np.ndarray:
     return np.array([_is_nfc_safe(c, second) for c in chars], dtype=bool)
 
 
+def starts_nfc_piece(char: str) -> bool:
+    """Whether NFC of a text splits before `char`: NFC of what comes before it followed by NFC of the rest
+    (`char` is a starter that composes with nothing before it)."""
+    return _is_nfc_safe(char, _second_parts())
+
+
 def nfc_boundary(text: str) -> int:
     """Where the last piece of `text` that NFC normalises on its own starts: before its last character
     that `nfc_safe` counts as safe (a starter that composes with nothing before it), else 0. NFC of the

@@ -4,7 +4,9 @@ Scoring a text of n bytes needs the canonical encodings of its n prefixes (`cano
 prefix whole costs about n^2 / 2 bytes of tokenizer work, which is what Qwen 3 (an NFC normaliser before its
 regex split) and Gemma 3 (no pre-tokenizer in effect) paid; GPT-2 and Llama 3 (a regex split, no
 normaliser) have encoded each prefix from a window a few pre-tokens back. Now Qwen 3 takes windows where
-NFC splits the text and Gemma 3 where no token holds the two characters side by side (`safe_cuts.py`).
+NFC splits the text and Gemma 3 where no token holds the two characters side by side (`safe_cuts.py`), as
+do SentencePiece models with byte fallback (tokwork's own, without a dummy prefix, and a Llama 2 style one
+with it, both 8,000-piece BPE trained here on the shipped UDHR and English sample).
 
 For each tokenizer (no model: none of these models is here, and the model's cost is the same either way),
 this times working out the states of every byte of the first n bytes of the held-out English sample and of
@@ -12,7 +14,7 @@ a text of UDHR articles in five scripts, from windows and (the peer, up to --pee
 prefix whole as before, one after the other in the same run; the two must give the same states.
 
 Run: .venv/bin/python benchmarks/bytelevel_long_text.py [--label NAME] [--sizes 2000 8000 32000 128000]
-     [--peer-bytes 8000] [--tokenizer gpt2|llama3|qwen3|gemma3 ...]
+     [--peer-bytes 8000] [--tokenizer gpt2|llama3|qwen3|gemma3|sentencepiece|sentencepiece-dummy-prefix ...]
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bytelevel_scripts import utf8_cut  # noqa: E402
+from bytelevel_scripts import SENTENCEPIECE_VOCAB, trained_sentencepiece, utf8_cut  # noqa: E402
 from machine import machine_info  # noqa: E402
 
 from tokwork import load_tokenizer  # noqa: E402
@@ -36,7 +38,7 @@ from tokwork.cache import cache_root  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "bytelevel_long_text.json"
-TOKENIZERS = ("gpt2", "llama3", "qwen3", "gemma3")
+TOKENIZERS = ("gpt2", "llama3", "qwen3", "gemma3", "sentencepiece", "sentencepiece-dummy-prefix")
 SCRIPTS = ("rus", "hin", "cmn_hans", "jpn", "kor")  # UDHR articles taken in turn from these
 
 
@@ -48,6 +50,34 @@ def udhr_mix() -> bytes:
     parts = [articles[code][k] for k in range(max(map(len, articles.values())))
              for code in SCRIPTS if k < len(articles[code])]
     return unicodedata.normalize("NFC", "\n".join(parts)).encode()
+
+
+def dummy_prefix_sentencepiece():
+    """A Llama 2 style SentencePiece BPE (byte fallback, identity normaliser, dummy-prefix space) of
+    SENTENCEPIECE_VOCAB pieces on the shipped UDHR and English sample, trained with `sentencepiece`."""
+    import io
+
+    import sentencepiece as spm
+
+    from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
+
+    files = sorted((REPO / "corpora" / "udhr").glob("*.txt")) + [REPO / "corpora" / "en" / "sample.txt"]
+    lines = [line for path in files for line in path.read_text(encoding="utf-8").splitlines() if line]
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=model,
+                                   vocab_size=SENTENCEPIECE_VOCAB, model_type="bpe", byte_fallback=True,
+                                   add_dummy_prefix=True, normalization_rule_name="identity",
+                                   remove_extra_whitespaces=False, num_threads=1, minloglevel=2)
+    return SentencePieceTokenizer.from_bytes(model.getvalue())
+
+
+def load(name: str):
+    """A reference tokenizer from the cache, or one of the two SentencePiece models trained here."""
+    if name == "sentencepiece":
+        return trained_sentencepiece()  # tokwork's own: no dummy prefix
+    if name == "sentencepiece-dummy-prefix":
+        return dummy_prefix_sentencepiece()
+    return load_tokenizer(cache_root() / "tokenizers" / name)
 
 
 def whole_prefixes(encoder: CanonicalEncoder) -> CanonicalEncoder:
@@ -68,7 +98,7 @@ def timed_states(encoder: CanonicalEncoder, data: bytes, *, full: bool) -> tuple
 
 
 def tokenizer_rows(name: str, sources: dict[str, bytes], sizes: list[int], peer_bytes: int) -> dict:
-    tokenizer = load_tokenizer(cache_root() / "tokenizers" / name)
+    tokenizer = load(name)
     encoder = CanonicalEncoder(tokenizer)
     started = time.perf_counter()
     windowed, _ = encoder.windowed, encoder._merge_cuts  # cut tables read once, timed apart
@@ -107,7 +137,8 @@ def main() -> None:
     found = {name: tokenizer_rows(name, sources, args.sizes, args.peer_bytes)
              for name in args.tokenizer or TOKENIZERS}
     runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    runs[args.label] = {"machine": machine_info(threads=1), "peer_bytes": args.peer_bytes, **found}
+    runs[args.label] = {**runs.get(args.label, {}), "machine": machine_info(threads=1),
+                        "peer_bytes": args.peer_bytes, **found}
     RESULTS.write_text(json.dumps(runs, indent=1) + "\n")
     print(f"written to {RESULTS.relative_to(REPO)} under '{args.label}'")
 

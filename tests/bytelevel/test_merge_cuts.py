@@ -343,6 +343,42 @@ def test_safe_cut_windows_on_udhr_text(reference_tokenizer, gemma_like, udhr_tex
     cuts = SafeCuts.for_tokenizer(gemma_like)
     joined = next(pair for pair in cuts.joined if pair[1] == "▁" and pair[0] != "▁")  # a token across a space
     assert 0 not in cuts.starts(f"{joined[0]} x")[1:] and cuts.starts("ab")[0] == 0
-    text = udhr_texts["eng"][:80] + "<h1>" + udhr_texts["hin"][:12] + "\n\n" + udhr_texts["cmn_hans"][:6]
-    for tokenizer in (gemma_like, reference_tokenizer("gemma3")):
+    text = udhr_texts["eng"][:60] + "<h1>" + udhr_texts["hin"][:6] + "\n\n" + udhr_texts["cmn_hans"][:3]
+    assert _assert_windows_give_whole_states(*_windowed_and_whole(gemma_like), text.encode()) > 40
+    text = udhr_texts["eng"][:60] + "<h1>\n\n  " + udhr_texts["fra"][:30]  # no merge table to read: faster
+    assert _assert_windows_give_whole_states(*_windowed_and_whole(reference_tokenizer("gemma3")), text.encode()) > 40
+
+
+# SentencePiece `.model` files: the same cuts from their pieces; with a dummy prefix, at spaces only.
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["pico_sentencepiece", "pico_dummy_prefix_sentencepiece"]),
+       text=st.lists(st.sampled_from(TRICKY + ["▁", "  ", "the ", " of", "e t", "日本"]), min_size=1, max_size=16)
+       .map("".join))
+def test_sentencepiece_windows_give_the_states_of_whole_prefixes(request, kind, text):
+    _assert_windows_give_whole_states(*_windowed_and_whole(request.getfixturevalue(kind)), text.encode())
+
+
+def test_sentencepiece_windows_on_udhr_text(pico_sentencepiece, pico_dummy_prefix_sentencepiece, udhr_texts):
+    text = udhr_texts["eng"][:100] + "\n" + udhr_texts["fra"][:60] + " " + udhr_texts["jpn"][:8]
+    for tokenizer in (pico_sentencepiece, pico_dummy_prefix_sentencepiece):
         assert _assert_windows_give_whole_states(*_windowed_and_whole(tokenizer), text.encode()) > 50
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.sampled_from(["the ", "  ", "é", "日本", " of", "x", "\n", "▁"]), min_size=1, max_size=30)
+       .map("".join), st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=40))
+def test_a_growing_dummy_prefix_text_keeps_its_reference_equal_to_a_full_encode(pico_dummy_prefix_sentencepiece,
+                                                                                text, steps):
+    """The reference is brought up to date from a window at a space (which the tokenizer puts back); it is
+    None where the full encode does not spell the text (a literal ▁ decodes as a space)."""
+    tokenizer = pico_dummy_prefix_sentencepiece
+    encoder = CanonicalEncoder(tokenizer)
+    assert encoder.windowed
+    data, canonical, position = text.encode(), CanonicalText(encoder, b""), 0
+    for step in [*steps, len(data)]:
+        canonical.extend(data[position:position + step])
+        position = min(position + step, len(data))
+        complete = canonical.complete_length
+        full = tuple(tokenizer.encode(canonical.data[1:complete].decode()))
+        spelled = encoder.spelled(full) == canonical.data[:complete]
+        assert canonical.reference()[0] == (full if spelled else None), (text, complete)

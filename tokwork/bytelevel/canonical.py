@@ -15,7 +15,8 @@ Gemma 3's (`fallback_cuts.py`).
 E is computed for every prefix of a long text without re-encoding the text each time: for tokenizers that
 split text into pre-tokens before their model (`tokenizer.json` with a pre-tokenizer and no normaliser) the
 prefix up to the start of a pre-token two pre-tokens back is reused and only the rest is encoded; BPE with
-byte fallback and no pre-tokenizer (Gemma 3) is cut where no merge crosses (`safe_cuts.py`). An NFC
+byte fallback and no pre-tokenizer (Gemma 3) and SentencePiece models with byte fallback are cut where no
+merge crosses (`safe_cuts.py`; with a dummy prefix, at a space, which the tokenizer puts back). An NFC
 normaliser (Qwen) allows the same where the text is already in NFC (the reference encoding spells it) and
 the window starts at a character NFC cannot join to what precedes it, so that NFC of the prefix is the
 text before the window followed by NFC of the window. The tests compare this with full encodes on
@@ -117,16 +118,17 @@ class CanonicalEncoder:
 
     @functools.cached_property
     def _safe_cuts(self) -> SafeCuts | None:
-        """Where a tokenizer without a pre-tokenizer never merges across (BPE with byte fallback), when it
-        puts nothing before the text; None otherwise."""
-        if self._pretokenizer is not None or self.stream_prefix:
+        """Where a tokenizer without a pre-tokenizer never merges across (BPE with byte fallback,
+        SentencePiece), None for others."""
+        if self._pretokenizer is not None:
             return None
-        return SafeCuts.for_tokenizer(self.tokenizer)
+        return SafeCuts.for_tokenizer(self.tokenizer, at_spaces=bool(self.stream_prefix))
 
     @property
     def windowed(self) -> bool:
         """Whether prefixes are encoded from a window: pre-tokenized `tokenizer.json` without normaliser, or
-        with NFC alone, and BPE with byte fallback cut where no merge crosses (`safe_cuts.py`)."""
+        with NFC alone, and BPE with byte fallback or SentencePiece cut where no merge crosses
+        (`safe_cuts.py`)."""
         return self._pretokenizer is not None or self._safe_cuts is not None
 
     def encode_many(self, texts: list[str]) -> list[list[int]]:
@@ -289,11 +291,16 @@ class CanonicalText:
     def _text(self, start: int, end: int) -> str:
         return self.data[start:end].decode("utf-8")
 
+    def _window_text(self, anchor: int, end: int) -> str:
+        """The text whose encoding spells data[anchor:end]: without its first byte where the tokenizer puts
+        that space back (its dummy prefix: the stream's start, or a window's anchor at a space)."""
+        return self._text(anchor + len(self.encoder.stream_prefix), end) if end > anchor else ""
+
     def _anchor_in(self, starts: list[int], end: int, bounds: dict[int, int]) -> int:
         """Where the window for E(data[:end]) starts: a pre-token start two pre-tokens before `end` or
         earlier, where the reference has a token boundary and NFC (if any) splits the text; 0 if none."""
-        index = bisect.bisect_right(starts, end - 1) - 1 - self.encoder.context_pretokens
-        for index in range(index, max(index - ANCHOR_TRIES, 0), -1):
+        last = bisect.bisect_right(starts, end - 1) - 1 - self.encoder.context_pretokens
+        for index in range(last, max(last - ANCHOR_TRIES, 0), -1):
             anchor = starts[index]
             if anchor in bounds and self._nfc_splits_at(anchor):
                 return anchor
@@ -319,7 +326,7 @@ class CanonicalText:
     def _encoded_from(self, anchor: int, head: Encoding, bounds: dict[int, int]) -> tuple[Encoding | None, dict]:
         """The reference from `head` (its tokens before `anchor`, with their `bounds`) and the encoding of
         the complete text after `anchor`."""
-        ids = self.encoder.encode_many([self._text(anchor, self._complete)])[0]
+        ids = self.encoder.encode_many([self._window_text(anchor, self._complete)])[0]
         position, count = anchor, len(head)
         for k, token_id in enumerate(ids):
             piece = self.encoder.view[token_id] if token_id < len(self.encoder.view) else None
@@ -381,10 +388,9 @@ class CanonicalText:
         tokens it starts with, the tokens after them), or None where the encoding does not spell the prefix.
         The pairs keep a long text's encodings from each holding a copy of all the tokens before them."""
         wanted = sorted({e for e in ends if e not in self.windows})
-        prefix = len(self.encoder.stream_prefix)
         heads = {end: self._window(end) or (0, (), 0) for end in wanted}
         while wanted:
-            texts = [self._text(max(heads[end][0], prefix), end) if end >= prefix else "" for end in wanted]
+            texts = [self._window_text(heads[end][0], end) for end in wanted]
             retry = []
             for end, ids in zip(wanted, self.encoder.encode_many(texts), strict=True):
                 anchor, source, count = heads[end]
@@ -429,14 +435,8 @@ class CanonicalText:
         chars = completions(partial) if 0 < len(partial) < 4 else ()
         if not chars:
             return []
-        window = self._window(start) if start else None
-        if window is not None:
-            anchor, source, count = window
-            base, lead = self._text(anchor, start), b""
-            if count:
-                self._heads[end] = source
-        else:
-            anchor, count = len(self.encoder.stream_prefix), 0
-            base = self._text(anchor, start) if start >= anchor else ""
-            lead = self.encoder.stream_prefix
+        anchor, source, count = (self._window(start) if start else None) or (0, (), 0)
+        if count:
+            self._heads[end] = source
+        base, lead = self._window_text(anchor, start), self.encoder.stream_prefix
         return [(count, taken) for taken in self.encoder.completion_cuts(base, partial, lead)]

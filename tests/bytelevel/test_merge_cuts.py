@@ -3,7 +3,6 @@ completion of the character (`tokwork.bytelevel.merge_cuts` against `CanonicalEn
 
 from __future__ import annotations
 
-import copy
 import random
 from types import SimpleNamespace
 
@@ -205,9 +204,7 @@ def _windowed_and_whole(tokenizer) -> tuple[CanonicalEncoder, CanonicalEncoder]:
     every prefix whole (sharing its merge table and caches)."""
     windowed = CanonicalEncoder(tokenizer)
     assert windowed.windowed and windowed._merge_cuts is not None  # read once, for both
-    whole = copy.copy(windowed)
-    whole._pretokenizer = None
-    whole.__dict__["_safe_cuts"] = None
+    whole = windowed.whole_prefixes()
     assert not whole.windowed
     return windowed, whole
 

@@ -26,6 +26,7 @@ arbitrary text; other tokenizers are encoded in full.
 from __future__ import annotations
 
 import bisect
+import copy
 import functools
 from collections.abc import Iterable
 
@@ -130,6 +131,14 @@ class CanonicalEncoder:
         with NFC alone, and BPE with byte fallback or SentencePiece cut where no merge crosses
         (`safe_cuts.py`)."""
         return self._pretokenizer is not None or self._safe_cuts is not None
+
+    def whole_prefixes(self) -> CanonicalEncoder:
+        """This encoder (its merge tables and caches shared) made to encode every prefix whole: what the
+        windows must agree with, for tests and benchmarks."""
+        whole = copy.copy(self)
+        whole._pretokenizer = None
+        whole.__dict__["_safe_cuts"] = None
+        return whole
 
     def encode_many(self, texts: list[str]) -> list[list[int]]:
         """Token ids of many texts (special-token strings stay text)."""

@@ -62,7 +62,9 @@ def _merge_in_words(words, first, second, new_id, symbols, starts, lengths, toke
             if symbols[base + i] == first and i + 1 < n and symbols[base + i + 1] == second:
                 if used + 4 > out.shape[0]:
                     grown = np.empty((2 * out.shape[0], 4), dtype=np.int64)
-                    grown[:used] = out[:used]
+                    for r in range(used):  # a loop: a slice assignment compiles numba's shape-error text
+                        for col in range(4):
+                            grown[r, col] = out[r, col]
                     out = grown
                 if i > 0:
                     prev = symbols[base + i - 1]

@@ -118,7 +118,7 @@ def _merge_word(sym, n, slot_keys, slot_values, vocab, p, state, nxt, prv, heap,
     Merged-away symbols are marked -1; heap keys are rank << 32 | position.
     """
     low = (np.int64(1) << 32) - 1
-    size = 0
+    size = np.int64(0)  # not a literal, for which numba would compile the heap functions once more
     for i in range(n):
         nxt[i] = i + 1 if i + 1 < n else -1
         prv[i] = i - 1
@@ -209,7 +209,7 @@ def _dropout(flat, words, starts, atom_starts, atoms, fixed, slot_keys, slot_val
                     k += 1
                 j = end
                 continue
-            n = 0
+            n = np.int64(0)  # not a literal (numba would compile _merge_word twice)
             for q in range(j, end):
                 for a in range(atom_starts[flat[q]], atom_starts[flat[q] + 1]):
                     sym[n] = atoms[a]

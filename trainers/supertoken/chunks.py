@@ -51,7 +51,7 @@ def _decode(data, i):
 @njit(cache=True)
 def _code_points_seen(data):
     seen = np.zeros(UNICODE_SIZE, dtype=np.bool_)
-    i = 0
+    i = np.int64(0)  # not a literal, which numba would compile _decode for once more
     while i < data.size:
         cp, n = _decode(data, i)
         seen[cp] = True

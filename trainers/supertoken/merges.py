@@ -75,7 +75,7 @@ def _count_pairs(tokens, chunk_start, chunk_len, chunk_count, min_frequency):
         for i in range(chunk_start[c], chunk_start[c] + chunk_len[c] - 1):
             if 4 * used >= 3 * keys.size:
                 keys, counts, _ = resized_table(keys, counts, np.zeros(keys.size, dtype=np.int32),
-                                                2 * keys.size, 0)
+                                                2 * keys.size, np.int64(0))
             key = (np.int64(tokens[i]) << 32) | np.int64(tokens[i + 1])
             at = find_slot(keys, key)
             if keys[at] == EMPTY:
@@ -232,7 +232,7 @@ def learn_superword_merges(tokens, chunk_start, chunk_len, chunk_count, pool, of
             p = p * HASH_BASE
         hashes[i], powers[i] = h, p
         if known[i]:
-            at = _string_slot(str_keys, str_ids, pool, offsets, lengths, h, i, -1)
+            at = _string_slot(str_keys, str_ids, pool, offsets, lengths, h, np.int32(i), np.int32(-1))
             if str_keys[at] == EMPTY:
                 str_keys[at] = np.int64(h & np.uint64(0x7FFFFFFFFFFFFFFF))
                 str_ids[at] = i
@@ -241,7 +241,7 @@ def learn_superword_merges(tokens, chunk_start, chunk_len, chunk_count, pool, of
         tokens, chunk_start, chunk_len, chunk_count, min_frequency)
     heap_count = np.empty(max(1024, 2 * used), dtype=np.int64)
     heap_key = np.empty(heap_count.size, dtype=np.int64)
-    size = 0
+    size = np.int64(0)  # np.int64, not a literal: numba would compile its callees once more for literals
     for at in range(keys.size):
         if keys[at] != EMPTY:
             size = heap_push(heap_count, heap_key, size, counts[at], keys[at])
@@ -250,7 +250,7 @@ def learn_superword_merges(tokens, chunk_start, chunk_len, chunk_count, pool, of
     visited = np.zeros(chunk_start.size, dtype=np.int32)
     event_key = np.empty(1024, dtype=np.int64)
     event_chunk = np.empty(1024, dtype=np.int32)
-    free = EMPTY
+    free = np.int64(EMPTY)
     refused = 0
     done = 0
     while done < num_merges and size > 0:
@@ -275,8 +275,10 @@ def learn_superword_merges(tokens, chunk_start, chunk_len, chunk_count, pool, of
         need = lengths[a] + lengths[b]
         while pool_end + need > pool.size:
             pool = grown(pool, 0)
-        pool[pool_end: pool_end + lengths[a]] = pool[offsets[a]: offsets[a] + lengths[a]]
-        pool[pool_end + lengths[a]: pool_end + need] = pool[offsets[b]: offsets[b] + lengths[b]]
+        for i in range(lengths[a]):
+            pool[pool_end + i] = pool[offsets[a] + i]
+        for i in range(lengths[b]):
+            pool[pool_end + lengths[a] + i] = pool[offsets[b] + i]
         offsets[new], lengths[new] = pool_end, need
         pool_end += need
         hashes[new], powers[new] = h, powers[a] * powers[b]

@@ -61,7 +61,8 @@ def resized_table(keys, counts, heads, size, least):
 def grown(array, fill, least=0):
     """A copy of `array` half as long again (or `least` long, if more), the new part set to `fill`."""
     bigger = np.full(max(array.size + array.size // 2, least), fill, dtype=array.dtype)
-    bigger[: array.size] = array
+    for i in range(array.size):  # a loop, not a slice assignment: that compiles numba's shape-error text
+        bigger[i] = array[i]
     return bigger
 
 

@@ -136,7 +136,8 @@ def _encode_short_units(data, starts, ends, byte_ids, keys, ranks, made, tokens,
             for j in range(best + 1, length - 1):
                 symbols[j] = symbols[j + 1]
             length -= 1
-        tokens[at:at + length] = symbols[:length]
+        for j in range(length):
+            tokens[at + j] = symbols[j]
         counts[k] = length
         at += ends[k] - starts[k]
 

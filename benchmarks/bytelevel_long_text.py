@@ -6,7 +6,9 @@ regex split) and Gemma 3 (no pre-tokenizer in effect) paid; GPT-2 and Llama 3 (a
 normaliser) have encoded each prefix from a window a few pre-tokens back. Now Qwen 3 takes windows where
 NFC splits the text and Gemma 3 where no token holds the two characters side by side (`safe_cuts.py`), as
 do SentencePiece models with byte fallback (tokwork's own, without a dummy prefix, and a Llama 2 style one
-with it, both 8,000-piece BPE trained here on the shipped UDHR and English sample).
+with it, both 8,000-piece BPE trained here on the shipped UDHR and English sample), and the latter written as
+a Llama 2 style `tokenizer.json` (the layout of transformers' legacy conversion: BPE with byte fallback under
+a Prepend("▁") + Replace(" ", "▁") normaliser), which takes windows at spaces too.
 
 For each tokenizer (no model: none of these models is here, and the model's cost is the same either way),
 this times working out the states of every byte of the first n bytes of the held-out English sample and of
@@ -14,7 +16,8 @@ a text of UDHR articles in five scripts, from windows and (the peer, up to --pee
 prefix whole as before, one after the other in the same run; the two must give the same states.
 
 Run: .venv/bin/python benchmarks/bytelevel_long_text.py [--label NAME] [--sizes 2000 8000 32000 128000]
-     [--peer-bytes 8000] [--tokenizer gpt2|llama3|qwen3|gemma3|sentencepiece|sentencepiece-dummy-prefix ...]
+     [--peer-bytes 8000] [--tokenizer gpt2|llama3|qwen3|gemma3|sentencepiece|sentencepiece-dummy-prefix|
+     llama2-style-json ...] [--source english|udhr-mix ...]
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from tokwork.cache import cache_root  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "bytelevel_long_text.json"
-TOKENIZERS = ("gpt2", "llama3", "qwen3", "gemma3", "sentencepiece", "sentencepiece-dummy-prefix")
+TOKENIZERS = ("gpt2", "llama3", "qwen3", "gemma3", "sentencepiece", "sentencepiece-dummy-prefix",
+              "llama2-style-json")
 SCRIPTS = ("rus", "hin", "cmn_hans", "jpn", "kor")  # UDHR articles taken in turn from these
 
 
@@ -70,12 +74,35 @@ def dummy_prefix_sentencepiece():
     return SentencePieceTokenizer.from_bytes(model.getvalue())
 
 
+def llama2_style_json(sentencepiece, folder: Path):
+    """`sentencepiece` (a BPE with byte fallback and a dummy prefix) written as a Llama 2 style tokenizer.json
+    in `folder`, loaded back."""
+    from tokenizers import AddedToken, decoders, models, normalizers
+    from tokenizers import Tokenizer as Backend
+    from transformers.convert_slow_tokenizer import generate_merges
+
+    processor = sentencepiece.processor
+    vocab = {processor.id_to_piece(i): i for i in range(processor.get_piece_size())}
+    backend = Backend(models.BPE(vocab, generate_merges(vocab), unk_token="<unk>", byte_fallback=True,
+                                 fuse_unk=True))
+    backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                         decoders.Strip(" ", 1, 0)])
+    backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in ("<unk>", "<s>", "</s>")])
+    backend.save(str(folder / "tokenizer.json"))
+    return load_tokenizer(folder / "tokenizer.json")
+
+
 def load(name: str):
     """A reference tokenizer from the cache, or one of the two SentencePiece models trained here."""
     if name == "sentencepiece":
         return trained_sentencepiece()  # tokwork's own: no dummy prefix
     if name == "sentencepiece-dummy-prefix":
         return dummy_prefix_sentencepiece()
+    if name == "llama2-style-json":
+        import tempfile
+
+        return llama2_style_json(dummy_prefix_sentencepiece(), Path(tempfile.mkdtemp(prefix="tokwork-llama2-")))
     return load_tokenizer(cache_root() / "tokenizers" / name)
 
 
@@ -123,8 +150,11 @@ def main() -> None:
     parser.add_argument("--peer-bytes", type=int, default=8000,
                         help="encode every prefix whole (the peer) for texts up to this many bytes")
     parser.add_argument("--tokenizer", action="append", choices=TOKENIZERS, help="just these (repeatable)")
+    parser.add_argument("--source", action="append", choices=("english", "udhr-mix"),
+                        help="just these texts (repeatable)")
     args = parser.parse_args()
     sources = {"english": (REPO / "corpora" / "en" / "heldout.txt").read_bytes(), "udhr-mix": udhr_mix()}
+    sources = {name: text for name, text in sources.items() if name in (args.source or sources)}
     found = {name: tokenizer_rows(name, sources, args.sizes, args.peer_bytes)
              for name in args.tokenizer or TOKENIZERS}
     runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

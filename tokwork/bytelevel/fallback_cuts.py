@@ -82,13 +82,8 @@ def byte_fallback_parts(tokenizer) -> tuple[dict, tuple[str, str] | None, AddedT
     """(model, normaliser's replacement, added-token scan) of a tokenizer as the module docstring
     describes it, None for any other tokenizer."""
     spec = getattr(tokenizer, "spec", None)
-    if not isinstance(spec, dict):
-        return None
-    model = spec.get("model") or {}
-    vocab = model.get("vocab")
-    if (model.get("type") != "BPE" or not model.get("byte_fallback") or model.get("dropout")
-            or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix")
-            or not isinstance(vocab, dict) or any(f"<0x{b:02X}>" not in vocab for b in range(256))):
+    model = byte_fallback_model(spec)
+    if model is None:
         return None
     replace = _single_replace(spec.get("normalizer"))
     if replace is False or not _splits_nothing(spec.get("pre_tokenizer"), replace):
@@ -97,6 +92,19 @@ def byte_fallback_parts(tokenizer) -> tuple[dict, tuple[str, str] | None, AddedT
     if added is None:
         return None
     return model, replace or None, added
+
+
+def byte_fallback_model(spec: dict | None) -> dict | None:
+    """The model of a `tokenizer.json` spec if it is a plain BPE with byte fallback and every byte piece."""
+    if not isinstance(spec, dict):
+        return None
+    model = spec.get("model") or {}
+    vocab = model.get("vocab")
+    if (model.get("type") != "BPE" or not model.get("byte_fallback") or model.get("dropout")
+            or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix")
+            or not isinstance(vocab, dict) or any(f"<0x{b:02X}>" not in vocab for b in range(256))):
+        return None
+    return model
 
 
 def _single_replace(normalizer: dict | None) -> tuple[str, str] | None | bool:

@@ -11,22 +11,32 @@ pre-tokenized tokenizers are (`canonical.py`). SentencePiece (BPE or unigram) se
 vocabulary too, so the same holds for its `.model` files; where it adds a dummy-prefix space, windows start
 at a space, which the tokenizer puts back when it encodes the window without it. Covered: the tokenizers
 `fallback_cuts.py` covers, and SentencePiece models with byte fallback and the identity normaliser that
-keep every space (Llama 2, Mistral, tokwork's own); byte fallback means no unknown-token fusing joins
-characters either.
+keep every space (Llama 2, Mistral, tokwork's own), and their `tokenizer.json` conversions (BPE with byte
+fallback under a Prepend("▁") and Replace(" ", "▁") normaliser, no pre-tokenizer); byte fallback means no
+unknown-token fusing joins characters either. `tokenizers` normalises each stretch between added tokens on
+its own, so such a conversion prepends "▁" after every added token too: no window starts right after one.
 """
 
 from __future__ import annotations
 
-from tokwork.bytelevel.fallback_cuts import byte_fallback_parts
+from tokwork.bytelevel.fallback_cuts import byte_fallback_model, byte_fallback_parts
+from tokwork.bytelevel.text_splits import AddedTokenScan
 from tokwork.bytelevel.unknown_char_cuts import SPACE_MARK, identity_byte_fallback_proto
+
+# transformers' legacy conversion of a SentencePiece model with a dummy prefix (Llama 2, Mistral)
+LEGACY_NORMALIZER = {"type": "Sequence", "normalizers": [
+    {"type": "Prepend", "prepend": SPACE_MARK},
+    {"type": "Replace", "pattern": {"String": " "}, "content": SPACE_MARK}]}
 
 
 class SafeCuts:
     """The points of a text that a BPE tokenizer's merges never cross; build with `for_tokenizer`."""
 
-    def __init__(self, pieces: list[str], replace: tuple[str, str] | None, *, at_spaces: bool = False):
+    def __init__(self, pieces: list[str], replace: tuple[str, str] | None, *, at_spaces: bool = False,
+                 not_after: tuple[str, ...] = ()):
         self.replace = replace
         self.at_spaces = at_spaces  # only before a space (the tokenizer puts it back as its dummy prefix)
+        self.not_after = not_after  # no cut right after these (added tokens, after which a dummy prefix goes)
         joined = "\x00".join(pieces)  # one string: its pairs are those of the pieces, and some with NUL
         self.joined = set(zip(joined, joined[1:], strict=False))
 
@@ -38,7 +48,7 @@ class SafeCuts:
         if getattr(tokenizer, "format", None) == "sentencepiece":
             return cls._for_sentencepiece(tokenizer, at_spaces)
         if at_spaces:
-            return None
+            return cls._for_dummy_prefix_json(tokenizer)
         found = byte_fallback_parts(tokenizer)
         if found is None:
             return None
@@ -49,6 +59,22 @@ class SafeCuts:
             content = token.get("content") or ""
             pieces += [content, content.replace(*replace)] if replace else [content]
         return cls(pieces, replace)
+
+    @classmethod
+    def _for_dummy_prefix_json(cls, tokenizer) -> SafeCuts | None:
+        """The cuts of a Llama-2 style `tokenizer.json` (transformers' legacy conversion of a SentencePiece
+        BPE): Prepend("▁") then Replace(" ", "▁"), no pre-tokenizer, BPE with byte fallback."""
+        spec = getattr(tokenizer, "spec", None)
+        model = byte_fallback_model(spec)
+        if model is None or spec.get("pre_tokenizer") is not None or spec.get("normalizer") != LEGACY_NORMALIZER:
+            return None
+        if AddedTokenScan.from_spec(spec, normalized_ok=False) is None:
+            return None
+        contents = tuple(token["content"] for token in spec.get("added_tokens", []) if token.get("content"))
+        byte_pieces = {f"<0x{b:02X}>" for b in range(256)}
+        pieces = [piece for piece in model["vocab"] if piece not in byte_pieces]
+        pieces += [*contents, *(content.replace(" ", SPACE_MARK) for content in contents)]
+        return cls(pieces, (" ", SPACE_MARK), at_spaces=True, not_after=contents)
 
     @classmethod
     def _for_sentencepiece(cls, tokenizer, at_spaces: bool) -> SafeCuts | None:
@@ -71,10 +97,20 @@ class SafeCuts:
             seen = [new if char == old else char for char in text]
         else:
             seen = list(text)
+        blocked = {start + len(content) for content in self.not_after for start in _occurrences(text, content)}
         found, position = [0], 0
         for i, char in enumerate(text):
             if (i and seen[i - 1] and seen[i] and (seen[i - 1][-1], seen[i][0]) not in self.joined
-                    and (char == " " or not self.at_spaces)):
+                    and (char == " " or not self.at_spaces) and i not in blocked):
                 found.append(position)
             position += len(char.encode("utf-8"))
         return found
+
+
+def _occurrences(text: str, content: str) -> list[int]:
+    """Where `content` occurs in `text` (character offsets, overlapping ones too)."""
+    found, start = [], text.find(content)
+    while start >= 0:
+        found.append(start)
+        start = text.find(content, start + 1)
+    return found

@@ -74,25 +74,6 @@ def dummy_prefix_sentencepiece():
     return SentencePieceTokenizer.from_bytes(model.getvalue())
 
 
-def llama2_style_json(sentencepiece, folder: Path):
-    """`sentencepiece` (a BPE with byte fallback and a dummy prefix) written as a Llama 2 style tokenizer.json
-    in `folder`, loaded back."""
-    from tokenizers import AddedToken, decoders, models, normalizers
-    from tokenizers import Tokenizer as Backend
-    from transformers.convert_slow_tokenizer import generate_merges
-
-    processor = sentencepiece.processor
-    vocab = {processor.id_to_piece(i): i for i in range(processor.get_piece_size())}
-    backend = Backend(models.BPE(vocab, generate_merges(vocab), unk_token="<unk>", byte_fallback=True,
-                                 fuse_unk=True))
-    backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                         decoders.Strip(" ", 1, 0)])
-    backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in ("<unk>", "<s>", "</s>")])
-    backend.save(str(folder / "tokenizer.json"))
-    return load_tokenizer(folder / "tokenizer.json")
-
-
 def load(name: str):
     """A reference tokenizer from the cache, or one of the two SentencePiece models trained here."""
     if name == "sentencepiece":
@@ -102,7 +83,9 @@ def load(name: str):
     if name == "llama2-style-json":
         import tempfile
 
-        return llama2_style_json(dummy_prefix_sentencepiece(), Path(tempfile.mkdtemp(prefix="tokwork-llama2-")))
+        path = Path(tempfile.mkdtemp(prefix="tokwork-llama2-")) / "tokenizer.json"
+        dummy_prefix_sentencepiece().legacy_tokenizer_json().save(str(path))
+        return load_tokenizer(path)
     return load_tokenizer(cache_root() / "tokenizers" / name)
 
 

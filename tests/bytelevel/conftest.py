@@ -77,20 +77,9 @@ def pico_dummy_prefix_sentencepiece():
 def dummy_prefix_tokenizer_json(pico_dummy_prefix_sentencepiece, tmp_path_factory):
     """The same model as a Llama-2 style `tokenizer.json` (what transformers' legacy conversion writes: BPE
     with byte fallback under Prepend("▁") and Replace(" ", "▁"), a decoder that strips the dummy prefix)."""
-    from tokenizers import AddedToken, decoders, models, normalizers
-    from tokenizers import Tokenizer as Backend
-    from transformers.convert_slow_tokenizer import generate_merges
-
     from tokwork import load_tokenizer
 
-    processor = pico_dummy_prefix_sentencepiece.processor
-    vocab = {processor.id_to_piece(i): i for i in range(processor.get_piece_size())}
-    backend = Backend(models.BPE(vocab, generate_merges(vocab), unk_token="<unk>", byte_fallback=True,
-                                 fuse_unk=True))
-    backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                         decoders.Strip(" ", 1, 0)])
-    backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in ("<unk>", "<s>", "</s>")])
+    backend = pico_dummy_prefix_sentencepiece.legacy_tokenizer_json()
     path = tmp_path_factory.mktemp("llama2-style") / "tokenizer.json"
     backend.save(str(path))
     tokenizer = load_tokenizer(path)

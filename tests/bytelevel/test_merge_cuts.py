@@ -391,8 +391,12 @@ def test_dummy_prefix_json_windows_give_the_states_of_whole_prefixes(dummy_prefi
 
 
 def test_dummy_prefix_json_windows_on_real_text(dummy_prefix_tokenizer_json, pico_dummy_prefix_sentencepiece,
-                                                udhr_texts):
+                                                pico_sentencepiece, udhr_texts):
     from tokwork.bytelevel.safe_cuts import SafeCuts
+    from tokwork.errors import TokenizerFormatError
+
+    with pytest.raises(TokenizerFormatError, match="dummy prefix"):  # no Llama 2 layout without one
+        pico_sentencepiece.legacy_tokenizer_json()
 
     cuts = SafeCuts.for_tokenizer(dummy_prefix_tokenizer_json, at_spaces=True)
     assert 5 in cuts.starts("a b c d") and 5 not in cuts.starts("a </s> b")  # not right after an added token

@@ -53,12 +53,7 @@ class SafeCuts:
         if found is None:
             return None
         model, replace, _ = found
-        byte_pieces = {f"<0x{b:02X}>" for b in range(256)}  # single bytes, whatever their names spell
-        pieces = [piece for piece in model["vocab"] if piece not in byte_pieces]
-        for token in tokenizer.spec.get("added_tokens", []):  # as matched on the raw text, and normalised
-            content = token.get("content") or ""
-            pieces += [content, content.replace(*replace)] if replace else [content]
-        return cls(pieces, replace)
+        return cls(_json_pieces(model, _added_contents(tokenizer.spec), replace), replace)
 
     @classmethod
     def _for_dummy_prefix_json(cls, tokenizer) -> SafeCuts | None:
@@ -70,11 +65,8 @@ class SafeCuts:
             return None
         if AddedTokenScan.from_spec(spec, normalized_ok=False) is None:
             return None
-        contents = tuple(token["content"] for token in spec.get("added_tokens", []) if token.get("content"))
-        byte_pieces = {f"<0x{b:02X}>" for b in range(256)}
-        pieces = [piece for piece in model["vocab"] if piece not in byte_pieces]
-        pieces += [*contents, *(content.replace(" ", SPACE_MARK) for content in contents)]
-        return cls(pieces, (" ", SPACE_MARK), at_spaces=True, not_after=contents)
+        contents, replace = _added_contents(spec), (" ", SPACE_MARK)
+        return cls(_json_pieces(model, contents, replace), replace, at_spaces=True, not_after=contents)
 
     @classmethod
     def _for_sentencepiece(cls, tokenizer, at_spaces: bool) -> SafeCuts | None:
@@ -105,6 +97,22 @@ class SafeCuts:
                 found.append(position)
             position += len(char.encode("utf-8"))
         return found
+
+
+def _added_contents(spec: dict) -> tuple[str, ...]:
+    """The texts of a `tokenizer.json`'s added tokens."""
+    return tuple(token["content"] for token in spec.get("added_tokens", []) if token.get("content"))
+
+
+def _json_pieces(model: dict, contents: tuple[str, ...], replace: tuple[str, str] | None) -> list[str]:
+    """The pieces a `tokenizer.json` BPE with byte fallback can join characters in: its vocabulary but the
+    single bytes (whatever their names spell), and its added tokens as matched on the raw text and as
+    normalised."""
+    byte_pieces = {f"<0x{b:02X}>" for b in range(256)}
+    pieces = [piece for piece in model["vocab"] if piece not in byte_pieces]
+    for content in contents:
+        pieces += [content, content.replace(*replace)] if replace else [content]
+    return pieces
 
 
 def _occurrences(text: str, content: str) -> list[int]:

@@ -122,6 +122,32 @@ class SentencePieceTokenizer(Tokenizer):
         pieces = [self._piece_bytes(i) for i in range(self._size)]
         return build_byte_view(pieces, strips_leading_space=self.adds_dummy_prefix)
 
+    def legacy_tokenizer_json(self):
+        """This model (BPE, byte fallback, dummy prefix: Llama 2 style) as the `tokenizers` tokenizer that
+        transformers' legacy conversion writes to tokenizer.json: BPE with byte fallback under Prepend("▁")
+        and Replace(" ", "▁"), a decoder that strips the dummy prefix. The byte level's tests and benchmark
+        compare that layout with the model itself; transformers' own converter fails on such files here."""
+        from sentencepiece import sentencepiece_model_pb2
+        from tokenizers import AddedToken, decoders, models, normalizers
+        from tokenizers import Tokenizer as Backend
+        from transformers.convert_slow_tokenizer import generate_merges
+
+        proto = sentencepiece_model_pb2.ModelProto()
+        proto.ParseFromString(self.processor.serialized_model_proto())
+        if proto.trainer_spec.model_type != proto.trainer_spec.BPE or not proto.trainer_spec.byte_fallback \
+                or not self.adds_dummy_prefix:
+            raise TokenizerFormatError("only a SentencePiece BPE with byte fallback and a dummy prefix has a "
+                                       "Llama 2 style tokenizer.json")
+        vocab = {self.processor.id_to_piece(i): i for i in range(self._size)}
+        backend = Backend(models.BPE(vocab, generate_merges(vocab), unk_token="<unk>", byte_fallback=True,
+                                     fuse_unk=True))
+        backend.normalizer = normalizers.Sequence([normalizers.Prepend(SPACE_MARK),
+                                                   normalizers.Replace(" ", SPACE_MARK)])
+        backend.decoder = decoders.Sequence([decoders.Replace(SPACE_MARK, " "), decoders.ByteFallback(),
+                                             decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+        backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in ("<unk>", "<s>", "</s>")])
+        return backend
+
     def save(self, directory: str | Path) -> list[Path]:
         path = Path(directory) / MODEL_NAME
         path.write_bytes(self.processor.serialized_model_proto())

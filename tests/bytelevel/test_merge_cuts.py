@@ -199,11 +199,11 @@ def test_nfc_split_on_udhr_text(reference_tokenizer, udhr_texts):
     assert _assert_same_states(*_both(reference_tokenizer("qwen3")), data) > 0
 
 
-def _windowed_and_whole(tokenizer, *, merges: bool = True) -> tuple[CanonicalEncoder, CanonicalEncoder]:
+def _windowed_and_whole(tokenizer) -> tuple[CanonicalEncoder, CanonicalEncoder]:
     """The tokenizer's encoder, which encodes prefixes from windows, and the same encoder made to encode
-    every prefix whole (sharing its merge table, if `merges`, and caches)."""
+    every prefix whole (sharing its merge table and caches)."""
     windowed = CanonicalEncoder(tokenizer)
-    assert windowed.windowed and (windowed._merge_cuts is not None) == merges  # read once, for both
+    assert windowed.windowed and windowed._merge_cuts is not None  # read once, for both
     whole = windowed.whole_prefixes()
     assert not whole.windowed
     return windowed, whole
@@ -382,12 +382,20 @@ def test_a_growing_dummy_prefix_text_keeps_its_reference_equal_to_a_full_encode(
 
 
 # Llama-2 style `tokenizer.json` (Prepend + Replace normaliser): windows at spaces, never right after an added
-# token, after which `tokenizers` prepends "▁" again. Characters inside are encoded over every completion.
+# token, after which `tokenizers` prepends "▁" again; cuts inside characters from the merges, the word starting
+# with the dummy prefix.
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(TRICKY + ["▁", "<s>", " </s>", "e t"]), min_size=1, max_size=6).map("".join))
+def test_dummy_prefix_json_states_inside_characters_equal_encoding_every_completion(dummy_prefix_tokenizer_json,
+                                                                                    text):
+    _assert_same_states(*_both(dummy_prefix_tokenizer_json), text.encode())
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(["the ", "  ", " of", "e t", "é", "\n", "▁", "<s>", "</s> ", " <unk>", "x"]),
                 min_size=1, max_size=16).map("".join))
 def test_dummy_prefix_json_windows_give_the_states_of_whole_prefixes(dummy_prefix_tokenizer_json, text):
-    _assert_windows_give_whole_states(*_windowed_and_whole(dummy_prefix_tokenizer_json, merges=False), text.encode())
+    _assert_windows_give_whole_states(*_windowed_and_whole(dummy_prefix_tokenizer_json), text.encode())
 
 
 def test_dummy_prefix_json_windows_on_real_text(dummy_prefix_tokenizer_json, pico_dummy_prefix_sentencepiece,
@@ -401,8 +409,10 @@ def test_dummy_prefix_json_windows_on_real_text(dummy_prefix_tokenizer_json, pic
     cuts = SafeCuts.for_tokenizer(dummy_prefix_tokenizer_json, at_spaces=True)
     assert 5 in cuts.starts("a b c d") and 5 not in cuts.starts("a </s> b")  # not right after an added token
     text = udhr_texts["eng"][:120] + "\n" + udhr_texts["fra"][:60] + " </s> " + udhr_texts["eng"][120:160]
-    windowed, whole = _windowed_and_whole(dummy_prefix_tokenizer_json, merges=False)
+    windowed, whole = _windowed_and_whole(dummy_prefix_tokenizer_json)
     assert _assert_windows_give_whole_states(windowed, whole, text.encode()) > 80
     sentencepiece = CanonicalText(CanonicalEncoder(pico_dummy_prefix_sentencepiece), text.encode())
     json_text = CanonicalText(windowed, text.encode())
     assert json_text.reference()[0] == sentencepiece.reference()[0]  # the conversion encodes as the model does
+    data = (udhr_texts["cmn_hans"][:10] + " " + udhr_texts["hin"][:8] + " é" + udhr_texts["jpn"][:4]).encode()
+    assert _assert_same_states(*_both(dummy_prefix_tokenizer_json), data) > 0

@@ -12,6 +12,9 @@ completion slow: each encode was of the whole text so far.
 Covered: BPE with byte fallback, every byte piece in the vocabulary, no normaliser or one that replaces a
 single ASCII character, no pre-tokenizer or a split on spaces that such a replacement empties, added tokens
 matched on the raw text without stripping options. Completions that occur in an added token are encoded.
+Also Llama 2 style files (transformers' legacy conversion of a SentencePiece BPE): Prepend("▁") before the
+space replacement, so the word starts with the dummy prefix the byte stream starts with; where an added
+token splits the text before the cut (each stretch gets its own "▁"), completions are encoded.
 """
 
 from __future__ import annotations
@@ -20,17 +23,24 @@ from collections.abc import Callable, Sequence
 
 from tokwork.bytelevel.merge_cuts import CompletionCutter, tokens_before
 from tokwork.bytelevel.text_splits import AddedTokenScan
+from tokwork.bytelevel.unknown_char_cuts import SPACE_MARK
 
 Encoding = tuple[int, ...]
+# transformers' legacy conversion of a SentencePiece model with a dummy prefix (Llama 2, Mistral)
+LEGACY_NORMALIZER = {"type": "Sequence", "normalizers": [
+    {"type": "Prepend", "prepend": SPACE_MARK},
+    {"type": "Replace", "pattern": {"String": " "}, "content": SPACE_MARK}]}
 
 
 class FallbackCuts(CompletionCutter):
     """`completion_cuts` for BPE with byte fallback, from its merges; build with `for_tokenizer`."""
 
-    def __init__(self, tokenizer, model: dict, replace: tuple[str, str] | None, added: AddedTokenScan):
+    def __init__(self, tokenizer, model: dict, replace: tuple[str, str] | None, added: AddedTokenScan,
+                 prepend: bool):
         super().__init__(tokenizer, model, [model["vocab"][f"<0x{b:02X}>"] for b in range(256)])
         self.replace = replace
         self.added = added
+        self.prepend = prepend  # the normaliser starts the text with "▁" (the stream's dummy-prefix space)
 
     @classmethod
     def for_tokenizer(cls, tokenizer) -> FallbackCuts | None:
@@ -55,16 +65,20 @@ class FallbackCuts(CompletionCutter):
         """As `MergeCuts.cuts`: the distinct token prefixes spelling `base` + `partial` in the encodings of
         `base` + c over `chars`, in the order of the first c giving each; None when the encoding of a
         representative does not split as the argument needs."""
-        if lead:  # no tokenizer.json this covers puts text before the text
+        if lead != (b" " if self.prepend else b""):  # only the dummy prefix goes before the text
             return None
-        window = len(base.encode("utf-8")) + len(partial)
+        window = len(lead) + len(base.encode("utf-8")) + len(partial)
         found: list[tuple[int, Encoding]] = []
         lacking = [i for i, char in enumerate(chars) if char not in self.vocab and char not in self.added.chars]
         if lacking:
             start = self.added.last_end(base)
+            if start and self.prepend:  # the stretch after that added token starts with a "▁" of its own
+                return None
             word = base[start:]
             if self.replace is not None:
                 word = word.replace(*self.replace)
+            if self.prepend:
+                word = SPACE_MARK + word  # the dummy prefix: the stream's first byte, a space
             ids = encode([base + chars[lacking[0]]])[0]
             earlier = tokens_before(self._lengths, ids, len(base[:start].encode("utf-8")))
             if earlier is None:
@@ -78,24 +92,10 @@ class FallbackCuts(CompletionCutter):
         return self.distinct(found)
 
 
-def byte_fallback_parts(tokenizer) -> tuple[dict, tuple[str, str] | None, AddedTokenScan] | None:
-    """(model, normaliser's replacement, added-token scan) of a tokenizer as the module docstring
-    describes it, None for any other tokenizer."""
+def byte_fallback_parts(tokenizer) -> tuple[dict, tuple[str, str] | None, AddedTokenScan, bool] | None:
+    """(model, normaliser's replacement, added-token scan, whether the normaliser prepends "▁") of a
+    tokenizer as the module docstring describes it, None for any other tokenizer."""
     spec = getattr(tokenizer, "spec", None)
-    model = byte_fallback_model(spec)
-    if model is None:
-        return None
-    replace = _single_replace(spec.get("normalizer"))
-    if replace is False or not _splits_nothing(spec.get("pre_tokenizer"), replace):
-        return None
-    added = AddedTokenScan.from_spec(spec, normalized_ok=False)
-    if added is None:
-        return None
-    return model, replace or None, added
-
-
-def byte_fallback_model(spec: dict | None) -> dict | None:
-    """The model of a `tokenizer.json` spec if it is a plain BPE with byte fallback and every byte piece."""
     if not isinstance(spec, dict):
         return None
     model = spec.get("model") or {}
@@ -104,7 +104,14 @@ def byte_fallback_model(spec: dict | None) -> dict | None:
             or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix")
             or not isinstance(vocab, dict) or any(f"<0x{b:02X}>" not in vocab for b in range(256))):
         return None
-    return model
+    prepend = spec.get("normalizer") == LEGACY_NORMALIZER
+    replace = (" ", SPACE_MARK) if prepend else _single_replace(spec.get("normalizer"))
+    if replace is False or not _splits_nothing(spec.get("pre_tokenizer"), replace):
+        return None
+    added = AddedTokenScan.from_spec(spec, normalized_ok=False)
+    if added is None:
+        return None
+    return model, replace or None, added, prepend
 
 
 def _single_replace(normalizer: dict | None) -> tuple[str, str] | None | bool:

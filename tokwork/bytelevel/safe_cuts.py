@@ -19,14 +19,8 @@ its own, so such a conversion prepends "▁" after every added token too: no win
 
 from __future__ import annotations
 
-from tokwork.bytelevel.fallback_cuts import byte_fallback_model, byte_fallback_parts
-from tokwork.bytelevel.text_splits import AddedTokenScan
+from tokwork.bytelevel.fallback_cuts import byte_fallback_parts
 from tokwork.bytelevel.unknown_char_cuts import SPACE_MARK, identity_byte_fallback_proto
-
-# transformers' legacy conversion of a SentencePiece model with a dummy prefix (Llama 2, Mistral)
-LEGACY_NORMALIZER = {"type": "Sequence", "normalizers": [
-    {"type": "Prepend", "prepend": SPACE_MARK},
-    {"type": "Replace", "pattern": {"String": " "}, "content": SPACE_MARK}]}
 
 
 class SafeCuts:
@@ -47,26 +41,13 @@ class SafeCuts:
         `at_spaces` when it adds a dummy prefix), None for any other tokenizer."""
         if getattr(tokenizer, "format", None) == "sentencepiece":
             return cls._for_sentencepiece(tokenizer, at_spaces)
-        if at_spaces:
-            return cls._for_dummy_prefix_json(tokenizer)
         found = byte_fallback_parts(tokenizer)
-        if found is None:
+        if found is None or found[3] != at_spaces:  # a dummy prefix is a Llama 2 style Prepend("▁")
             return None
-        model, replace, _ = found
-        return cls(_json_pieces(model, _added_contents(tokenizer.spec), replace), replace)
-
-    @classmethod
-    def _for_dummy_prefix_json(cls, tokenizer) -> SafeCuts | None:
-        """The cuts of a Llama-2 style `tokenizer.json` (transformers' legacy conversion of a SentencePiece
-        BPE): Prepend("▁") then Replace(" ", "▁"), no pre-tokenizer, BPE with byte fallback."""
-        spec = getattr(tokenizer, "spec", None)
-        model = byte_fallback_model(spec)
-        if model is None or spec.get("pre_tokenizer") is not None or spec.get("normalizer") != LEGACY_NORMALIZER:
-            return None
-        if AddedTokenScan.from_spec(spec, normalized_ok=False) is None:
-            return None
-        contents, replace = _added_contents(spec), (" ", SPACE_MARK)
-        return cls(_json_pieces(model, contents, replace), replace, at_spaces=True, not_after=contents)
+        model, replace, _, prepend = found
+        contents = _added_contents(tokenizer.spec)
+        return cls(_json_pieces(model, contents, replace), replace, at_spaces=prepend,
+                   not_after=contents if prepend else ())
 
     @classmethod
     def _for_sentencepiece(cls, tokenizer, at_spaces: bool) -> SafeCuts | None:

@@ -42,12 +42,17 @@ class SafeCuts:
         if getattr(tokenizer, "format", None) == "sentencepiece":
             return cls._for_sentencepiece(tokenizer, at_spaces)
         found = byte_fallback_parts(tokenizer)
-        if found is None or found[3] != at_spaces:  # a dummy prefix is a Llama 2 style Prepend("▁")
+        if found is None:
             return None
         model, replace, _, prepend = found
-        contents = _added_contents(tokenizer.spec)
-        return cls(_json_pieces(model, contents, replace), replace, at_spaces=prepend,
-                   not_after=contents if prepend else ())
+        if prepend != at_spaces:  # a tokenizer.json's dummy prefix is a Llama 2 style Prepend("▁")
+            return None
+        byte_pieces = {f"<0x{b:02X}>" for b in range(256)}  # single bytes, whatever their names spell
+        pieces = [piece for piece in model["vocab"] if piece not in byte_pieces]
+        contents = tuple(token["content"] for token in tokenizer.spec.get("added_tokens", []) if token.get("content"))
+        for content in contents:  # as matched on the raw text, and normalised
+            pieces += [content, content.replace(*replace)] if replace else [content]
+        return cls(pieces, replace, at_spaces=prepend, not_after=contents if prepend else ())
 
     @classmethod
     def _for_sentencepiece(cls, tokenizer, at_spaces: bool) -> SafeCuts | None:
@@ -78,22 +83,6 @@ class SafeCuts:
                 found.append(position)
             position += len(char.encode("utf-8"))
         return found
-
-
-def _added_contents(spec: dict) -> tuple[str, ...]:
-    """The texts of a `tokenizer.json`'s added tokens."""
-    return tuple(token["content"] for token in spec.get("added_tokens", []) if token.get("content"))
-
-
-def _json_pieces(model: dict, contents: tuple[str, ...], replace: tuple[str, str] | None) -> list[str]:
-    """The pieces a `tokenizer.json` BPE with byte fallback can join characters in: its vocabulary but the
-    single bytes (whatever their names spell), and its added tokens as matched on the raw text and as
-    normalised."""
-    byte_pieces = {f"<0x{b:02X}>" for b in range(256)}
-    pieces = [piece for piece in model["vocab"] if piece not in byte_pieces]
-    for content in contents:
-        pieces += [content, content.replace(*replace)] if replace else [content]
-    return pieces
 
 
 def _occurrences(text: str, content: str) -> list[int]:

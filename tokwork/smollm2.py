@@ -89,9 +89,37 @@ def _gguf_parsed_once(gguf_module) -> Iterator[None]:
 
     gguf_module.GGUFReader, gguf_module.get_tensor_name_map = shared_reader, shared_name_map
     try:
-        yield
+        with _metadata_parsed_once():
+            yield
     finally:
         gguf_module.GGUFReader, gguf_module.get_tensor_name_map = reader_of, name_map_of
+
+
+@contextmanager
+def _metadata_parsed_once() -> Iterator[None]:
+    """Within the block, transformers' `load_gguf_checkpoint(path)` without tensors turns a file's metadata
+    into settings once: the tokenizer and the config each ask for them (2.7 s of the conversion's Python,
+    most of it the 49,152 vocabulary entries read value by value); each caller gets its own deep copy."""
+    import copy
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    load_of = gguf_utils.load_gguf_checkpoint
+    parsed: dict[str, dict] = {}
+
+    def load_once(path, return_tensors=False, **kwargs):
+        if return_tensors or kwargs:
+            return load_of(path, return_tensors=return_tensors, **kwargs)
+        key = str(Path(path).resolve())
+        if key not in parsed:
+            parsed[key] = load_of(path, return_tensors=False)
+        return copy.deepcopy(parsed[key])
+
+    gguf_utils.load_gguf_checkpoint = load_once
+    try:
+        yield
+    finally:
+        gguf_utils.load_gguf_checkpoint = load_of
 
 
 def smollm2_folder(*, force: bool = False) -> Path:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import udhr_files
+from tokwork import load_tokenizer
 from tokwork.errors import ParameterError
 from tokwork.trainers.bpe import BPEConfig, train_bpe
+from tokwork.trainers.card import TrainedTokenizer, TrainingCard
 from tokwork.trainers.char import CharConfig, train_char
 from tokwork.trainers.unigram import UnigramConfig, train_unigram
 
@@ -18,7 +25,11 @@ def udhr_corpus():
 
 @pytest.fixture(scope="session")
 def trained(udhr_corpus, tmp_path_factory):
-    """Each trained kind, saved to disk: name -> (TrainedTokenizer, directory)."""
+    """Each trained kind, saved to disk: name -> (TrainedTokenizer, directory).
+
+    Trained once per run, not once per pytest-xdist worker: the first worker to need a kind saves it in
+    the folder the workers share, and a later one loads those files (unigram alone trains for 6 s). Two
+    workers asking at the same moment both train; the first to finish is kept, and both are equal."""
     runs = {
         "bpe": lambda: train_bpe(udhr_corpus, BPEConfig(vocab_size=4000), progress=False),
         "bpe-o200k": lambda: train_bpe(udhr_corpus, BPEConfig(vocab_size=3000, split="o200k"), progress=False),
@@ -27,13 +38,21 @@ def trained(udhr_corpus, tmp_path_factory):
         "char-bpe": lambda: train_char(udhr_corpus, CharConfig(vocab_size=1500), progress=False),
         "char": lambda: train_char(udhr_corpus, CharConfig(vocab_size=1000, mode="char"), progress=False),
     }
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     cache = {}
 
     def get(name):
         if name not in cache:
-            result = runs[name]()
-            folder = tmp_path_factory.mktemp(name) / "out"
-            result.save(folder)
+            folder = shared / f"trained-{name}"
+            if folder.is_dir():
+                result = TrainedTokenizer(load_tokenizer(folder), TrainingCard.read(folder))
+            else:
+                result = runs[name]()
+                staging = Path(tempfile.mkdtemp(prefix=f".trained-{name}-", dir=shared))
+                result.save(staging / "out")
+                with contextlib.suppress(OSError):  # another worker got there first: its folder stays
+                    (staging / "out").rename(folder)
             cache[name] = (result, folder)
         return cache[name]
 

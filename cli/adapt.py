@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import err, out
-from tokwork.cli.options import QuietOpt
+from tokwork.cli.options import DistillBatchOpt, DistillTextCharsOpt, QuietOpt
 
 STATE_WORDS = {"done": "done", "skipped": "already done with these inputs, skipped"}
 
@@ -49,6 +49,8 @@ def adapt_command(
                                              "--distill-minutes, as many as the minutes allow)."),
     distill_minutes: float | None = typer.Option(None, "--distill-minutes", help="Stop distilling (with a "
                                                  "checkpoint) after this many minutes."),
+    batch_size: int = DistillBatchOpt,
+    text_chars: int = DistillTextCharsOpt,
     heldout_chars: int | None = typer.Option(None, "--heldout-chars", help="Score at most this many characters "
                                              "of each held-out text (cut at a paragraph end); default all."),
     keep_work: bool = typer.Option(False, "--keep-work", help="Keep the work area (.OUT.adapt-work: each step's "
@@ -82,7 +84,7 @@ def adapt_command(
     steps = distill_steps if distill_steps is not None else (1_000_000 if distill_minutes is not None else 200)
     config = AdaptConfig(model=model, language=language, corpus=train, heldout=texts, add=add, method=method,
                          options={"hypernet": hypernet} if hypernet else {}, donor=donor,
-                         distill=DistillConfig(steps=steps), distill_minutes=distill_minutes,
+                         distill=DistillConfig(steps=steps, batch_size=batch_size, text_chars=text_chars), distill_minutes=distill_minutes,
                          heldout_chars=heldout_chars)
     result = adapt_model(config, output, force=force, keep_work=keep_work, device=device, progress=not quiet,
                          on_step=None if quiet else _print_step)

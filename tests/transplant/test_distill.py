@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from tests.conftest import ENGLISH_SAMPLE
+from tests.transplant.conftest import byte_level_tokenizer, pico_model, sentencepiece_style_tokenizer
 from tokwork import load_tokenizer
 from tokwork.cli.main import main
 from tokwork.errors import ParameterError
@@ -95,13 +96,16 @@ def _corpus(path, *, paragraphs: int = 200, seed: int = 0):
     return path
 
 
-@pytest.fixture
-def pair(pico, tmp_path):
-    """Teacher: the pico source model; student: it transplanted onto the SentencePiece-style target."""
-    source, target = pico()
-    student = tmp_path / "student"
-    transplant_vocabulary(source, target, student, method="subword-mean")
-    return source, student, _corpus(tmp_path / "corpus.txt")
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Teacher: the pico source model; student: it transplanted onto the SentencePiece-style target. Built
+    once for the module: the tests only read these folders and write elsewhere."""
+    root = tmp_path_factory.mktemp("pair")
+    source = byte_level_tokenizer(root / "source")
+    pico_model(source, rows=load_tokenizer(source).vocab_size)
+    student = root / "student"
+    transplant_vocabulary(source, sentencepiece_style_tokenizer(root / "target"), student, method="subword-mean")
+    return source, student, _corpus(root / "corpus.txt")
 
 
 def _fast(**changes) -> DistillConfig:

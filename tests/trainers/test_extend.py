@@ -112,8 +112,8 @@ def test_extending_on_the_training_text_continues_training_exactly(tmp_path):
 # --- byte-level BPE: GPT-2 -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def gpt2_extended(tmp_path_factory):
-    base = load_tokenizer(reference_tokenizer_path("gpt2"))
+def gpt2_extended(tmp_path_factory, reference_tokenizer):
+    base = reference_tokenizer("gpt2")
     result = extend(reference_tokenizer_path("gpt2"), [RUS], 300)
     return base, result, saved(result, tmp_path_factory.mktemp("gpt2") / "out")
 
@@ -225,8 +225,8 @@ def test_extended_files_load_in_plain_tokenizers_and_transformers(gpt2_extended,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["llama3", "qwen3"])
-def test_real_llama3_and_qwen3_keep_their_specials(name, tmp_path):
-    base = load_tokenizer(reference_tokenizer_path(name))
+def test_real_llama3_and_qwen3_keep_their_specials(name, tmp_path, reference_tokenizer):
+    base = reference_tokenizer(name)
     result = extend(reference_tokenizer_path(name), [RUS], 100)
     ext = result.tokenizer
     first = result.card.notes["new_ids"]["start"]
@@ -323,8 +323,8 @@ def test_gemma_style_tokenizer_json_learns_within_words(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_gemma3_extends_within_words(tmp_path):
-    base = load_tokenizer(reference_tokenizer_path("gemma3"))
+def test_real_gemma3_extends_within_words(tmp_path, reference_tokenizer):
+    base = reference_tokenizer("gemma3")
     result = extend(reference_tokenizer_path("gemma3"), [RUS], 100)
     ext = result.tokenizer
     assert result.card.notes["new_ids"]["start"] == base.vocab_size

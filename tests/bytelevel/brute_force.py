@@ -56,15 +56,15 @@ class BruteForce:
             codes = range((lead & 0x0F) << 12, ((lead & 0x0F) << 12) + (1 << 12))
         else:
             codes = range((lead & 0x1F) << 6, ((lead & 0x1F) << 6) + (1 << 6))
-        found = []
+        texts = []
         for code in codes:
             try:
                 encoded = chr(code).encode("utf-8")
             except (UnicodeEncodeError, ValueError):
                 continue
             if encoded.startswith(cut) and encoded != cut:
-                found.append(tuple(self.tokenizer.encode(head.decode("utf-8") + chr(code))))
-        return found
+                texts.append(head.decode("utf-8") + chr(code))
+        return [tuple(ids) for ids in self.tokenizer.encode_batch(texts)]  # as encode, one text at a time
 
     @functools.cache  # noqa: B019
     def canonical(self, seq: tuple[int, ...]) -> bool:
@@ -80,7 +80,13 @@ class BruteForce:
             if err.end != len(text) or err.reason != "unexpected end of data":
                 return False
             start = err.start + self.strip
-        head, cut = data[self.strip:start], data[start:]
+        return seq in self.completed_cuts(data[:self.strip], data[self.strip:start], data[start:])
+
+    @functools.cache  # noqa: B019
+    def completed_cuts(self, lead: bytes, head: bytes, cut: bytes) -> set[tuple[int, ...]]:
+        """The token prefixes spelling exactly `lead` + `head` + `cut` in the encodings of `head` followed
+        by every character that starts with `cut` (`lead`: the dummy-prefix space, if any)."""
+        data, found = lead + head + cut, set()
         for ids in self.completed_encodings(head, cut):
             spelled, taken = b"", []
             for token in ids:
@@ -88,9 +94,9 @@ class BruteForce:
                     break
                 spelled += self.tokens.get(token, b"\x00" * 99)
                 taken.append(token)
-            if spelled == data and tuple(taken) == seq:
-                return True
-        return False
+            if spelled == data:
+                found.add(tuple(taken))
+        return found
 
     def prefix_mass(self, x: bytes) -> float:
         """P(x): every cover with a canonical committed part."""

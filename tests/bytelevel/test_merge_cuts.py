@@ -3,6 +3,7 @@ completion of the character (`tokwork.bytelevel.merge_cuts` against `CanonicalEn
 
 from __future__ import annotations
 
+import functools
 import random
 from types import SimpleNamespace
 
@@ -20,8 +21,16 @@ from tokwork.byteview import bytes_to_byte_level
 TRICKY = list("ab 'sStK1\n\t.") + list("ſKßıİǅéЖж٣中の가กक\u0301\u200d\u3000\u00a0\u2028—™ﬅ５")
 
 
+@functools.cache
+def _merge_worker(tokenizer):
+    """The tokenizer's worker from its merges, read once per test process (Llama 3's table takes seconds)."""
+    return CanonicalEncoder(tokenizer)._merge_cuts
+
+
 def _both(tokenizer) -> tuple[CanonicalEncoder, CanonicalEncoder]:
+    """Fresh encoders (empty caches) from the merges and by encoding every completion."""
     merges, encoded = CanonicalEncoder(tokenizer), CanonicalEncoder(tokenizer, from_merges=False)
+    merges.__dict__["_merge_cuts"] = _merge_worker(tokenizer)
     assert merges._merge_cuts is not None and encoded._merge_cuts is None
     return merges, encoded
 

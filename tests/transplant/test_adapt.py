@@ -23,7 +23,7 @@ from tokwork import load_tokenizer
 from tokwork.cli.main import main
 from tokwork.trainers.bpe import BPEConfig, train_bpe
 from tokwork.trainers.extend import ExtendConfig, extend_tokenizer, new_token_ids
-from tokwork.transplant.adapt.config import AdaptConfig
+from tokwork.transplant.adapt.config import AdaptConfig, read_heldout
 from tokwork.transplant.adapt.pipeline import adapt_model
 from tokwork.transplant.adapt.resume import STEPS
 from tokwork.transplant.checkpoint import load_checkpoint
@@ -36,6 +36,7 @@ ENG = UDHR / "eng.txt"
 ADD = 60
 # pico embeddings have a spread of 0.02, so Adam's steps must be small against it (as in test_distill.py)
 FAST = {"steps": 4, "batch_size": 4, "text_chars": 64, "save_every": 2, "learning_rate": 2e-4, "warmup_steps": 0}
+HELDOUT_CHARS = 2500  # of each held-out text: scoring three models on all of them was most of a run's time
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def setup(tmp_path_factory) -> dict[str, Path]:
 def config(setup, **changes) -> AdaptConfig:
     settings = {"model": str(setup["model"]), "language": "rus", "corpus": [str(setup["train"])],
                 "heldout": {"rus": str(setup["heldout"]), "eng": str(ENG)}, "add": ADD, "method": "subword-mean",
-                "donor": None, "distill": DistillConfig(**FAST)}
+                "donor": None, "distill": DistillConfig(**FAST), "heldout_chars": HELDOUT_CHARS}
     return AdaptConfig(**{**settings, **changes})
 
 
@@ -110,9 +111,10 @@ def test_each_step_is_what_the_step_alone_gives(setup, straight, tmp_path):
     assert same_weights(tmp_path / "distill", work / "distill") and same_weights(tmp_path / "distill", out)
     assert not same_weights(work / "transplant", out)  # distillation moved the weights
 
-    scores = {}
-    for name, path in (("rus", setup["heldout"]), ("eng", ENG)):
-        text = path.read_text(encoding="utf-8")
+    scores, texts = {}, read_heldout(config(setup), [setup["train"]])
+    assert {name: (ENG if name == "eng" else setup["heldout"]).read_text(encoding="utf-8").startswith(text)
+            and len(text) <= HELDOUT_CHARS for name, text in texts.items()} == {"rus": True, "eng": True}
+    for name, text in texts.items():
         checkpoint = load_checkpoint(out)
         scores[name] = bits_per_byte(checkpoint.model, checkpoint.tokenizer, {name: text}).total.bits_per_byte
     rows = {row["text"]: row for row in result.rows}
@@ -210,6 +212,7 @@ def cli_args(setup, out: Path, *extra: str, model: Path | None = None, corpus: P
     return ["adapt", str(model or setup["model"]), "--language", "rus", "--corpus", str(corpus or setup["train"]),
             *texts, "-o", str(out), "--add", str(ADD), "--method", "subword-mean", "--distill-steps", "2",
             "--batch-size", str(FAST["batch_size"]), "--text-chars", str(FAST["text_chars"]),
+            "--heldout-chars", str(HELDOUT_CHARS),
             *(["-q"] if quiet else []), *extra]
 
 

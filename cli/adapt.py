@@ -84,8 +84,8 @@ def adapt_command(
     steps = distill_steps if distill_steps is not None else (1_000_000 if distill_minutes is not None else 200)
     config = AdaptConfig(model=model, language=language, corpus=train, heldout=texts, add=add, method=method,
                          options={"hypernet": hypernet} if hypernet else {}, donor=donor,
-                         distill=DistillConfig(steps=steps, batch_size=batch_size, text_chars=text_chars), distill_minutes=distill_minutes,
-                         heldout_chars=heldout_chars)
+                         distill=DistillConfig(steps=steps, batch_size=batch_size, text_chars=text_chars),
+                         distill_minutes=distill_minutes, heldout_chars=heldout_chars)
     result = adapt_model(config, output, force=force, keep_work=keep_work, device=device, progress=not quiet,
                          on_step=None if quiet else _print_step)
     from tokwork.metrics.adapt_report import write_report

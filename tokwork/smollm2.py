@@ -49,7 +49,8 @@ def smollm2_gguf() -> Path:
 @contextmanager
 def _gguf_parsed_once(gguf_module) -> Iterator[None]:
     """Within the block, `gguf.GGUFReader(path)` parses each file once (over a plain view of its memory
-    map) and `gguf.get_tensor_name_map` builds each name map once.
+    map), `gguf.get_tensor_name_map` builds each name map once, and transformers turns the metadata into
+    settings once (`_metadata_parsed_once`).
 
     transformers opens the file three times (tokenizer, config, weights), and each reader parses the
     metadata, 49,152 vocabulary strings among it, in Python; while matching weights it builds the same
@@ -98,8 +99,9 @@ def _gguf_parsed_once(gguf_module) -> Iterator[None]:
 @contextmanager
 def _metadata_parsed_once() -> Iterator[None]:
     """Within the block, transformers' `load_gguf_checkpoint(path)` without tensors turns a file's metadata
-    into settings once: the tokenizer and the config each ask for them (2.7 s of the conversion's Python,
-    most of it the 49,152 vocabulary entries read value by value); each caller gets its own deep copy."""
+    into settings once: the tokenizer and the config each asked for them (about 1.3 s a time, most of it
+    the 49,152 vocabulary entries read value by value); each caller gets its own deep copy. The weights'
+    call, with tensors, still reads the metadata itself."""
     import copy
 
     from transformers import modeling_gguf_pytorch_utils as gguf_utils

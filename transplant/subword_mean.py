@@ -21,8 +21,8 @@ def piece_means(context: TransplantContext, matrix: torch.Tensor, ids: np.ndarra
     tens of thousands of new tokens of a real vocabulary."""
     pieces = context.alignment.new_pieces
     spelled = [pieces.get(int(token_id), ()) for token_id in ids]
-    lengths = torch.tensor([len(p) for p in spelled], dtype=torch.long)
-    flat = torch.tensor([piece for p in spelled for piece in p], dtype=torch.long)
+    lengths = torch.tensor([len(p) for p in spelled], dtype=torch.long, device=matrix.device)
+    flat = torch.tensor([piece for p in spelled for piece in p], dtype=torch.long, device=matrix.device)
     offsets = torch.cumsum(lengths, dim=0) - lengths
     rows = torch.nn.functional.embedding_bag(flat, matrix, offsets, mode="mean")
     empty = lengths == 0

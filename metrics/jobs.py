@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tokwork.loader import load_tokenizer
+from tokwork.loader import load_tokenizer, tokenizer_stamp
 from tokwork.metrics.compression import TextCounts
 from tokwork.metrics.entropy import DEFAULT_ALPHA, entropy_profile
 from tokwork.metrics.integrity import integrity_metrics, lexicon_mask, word_candidate
@@ -44,30 +44,39 @@ class BenchJob:
     full_vocab: bool = False
 
 
-@functools.lru_cache(maxsize=16)
 def cached_tokenizer(path: str) -> Tokenizer:
-    """The tokenizer at `path`, loaded once per process."""
+    """The tokenizer at `path`, loaded once per process while its files stay as they are."""
+    return _loaded(path, tokenizer_stamp(path))
+
+
+def token_lengths(path: str) -> np.ndarray:
+    """Byte length of every token id of the tokenizer at `path` (-1 for ids that stand for no bytes)."""
+    return _token_lengths(path, tokenizer_stamp(path))
+
+
+@functools.lru_cache(maxsize=16)
+def _loaded(path: str, stamp: tuple) -> Tokenizer:
     return load_tokenizer(path)
 
 
 @functools.lru_cache(maxsize=16)
-def token_lengths(path: str) -> np.ndarray:
-    """Byte length of every token id of the tokenizer at `path` (-1 for ids that stand for no bytes)."""
-    return cached_tokenizer(path).byte_view.token_lengths()
+def _token_lengths(path: str, stamp: tuple) -> np.ndarray:
+    return _loaded(path, stamp).byte_view.token_lengths()
 
 
 @functools.lru_cache(maxsize=16)
-def _candidates(path: str) -> dict[int, str | None]:
+def _candidates(path: str, stamp: tuple) -> dict[int, str | None]:
     """Per tokenizer, the `word_candidate` of each token id met so far (filled as jobs need them)."""
     return {}
 
 
 def word_candidates(path: str, ids: list[int]) -> list[str | None]:
     """`word_candidate` of each id, computed once per tokenizer and id."""
-    known = _candidates(path)
+    stamp = tokenizer_stamp(path)
+    known = _candidates(path, stamp)
     missing = [token_id for token_id in ids if token_id not in known]
     if missing:
-        for token_id, piece in zip(missing, cached_tokenizer(path).byte_view.pieces(missing), strict=True):
+        for token_id, piece in zip(missing, _loaded(path, stamp).byte_view.pieces(missing), strict=True):
             known[token_id] = word_candidate(piece)
     return [known[i] for i in ids]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tokwork.corpus import is_jsonl, shard_documents
-from tokwork.loader import open_tokenizer
+from tokwork.loader import open_tokenizer, tokenizer_stamp
 from tokwork.sampling.stochastic import StochasticTokenizer
 from tokwork.shards import Shard
 from tokwork.tokenizer import Tokenizer
@@ -71,13 +71,14 @@ def shard_seed(seed: int, number: int) -> int:
 
 
 @functools.lru_cache(maxsize=2)
-def _open(path: str):
+def _open(path: str, stamp: tuple):
+    """The tokenizer at `path` as its files are (`stamp`), opened once per worker process."""
     return open_tokenizer(path)
 
 
 def encode_shard(job: EncodeJob) -> EncodedShard:
     """Encode one shard's documents (a worker's whole task)."""
-    tokenizer = _open(job.tokenizer)
+    tokenizer = _open(job.tokenizer, tokenizer_stamp(job.tokenizer))
     if isinstance(tokenizer, StochasticTokenizer):
         tokenizer.reset(seed=shard_seed(job.seed, job.number))
     eos = tokenizer.specials.eos if job.eos else None

@@ -24,6 +24,23 @@ from tokwork.sampling.stochastic import (
 from tokwork.tokenizer import Tokenizer
 
 
+def tokenizer_stamp(path: str | Path) -> tuple[tuple[str, int, int, int], ...]:
+    """Name, size, modification time (ns) and inode of each file in the folder that holds the tokenizer at
+    `path` (the folder itself, or a file's folder); empty when `path` does not exist. Caches of tokenizers
+    loaded by path key on it too, so that a long-lived process (a notebook, a Ray worker) never encodes with
+    a tokenizer whose files were replaced since it was loaded. tokwork writes files under a temporary name
+    and renames them into place, so a file written again has a new inode even where times are coarse."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    try:
+        if not path.exists():
+            return ()
+        stats = [(entry.name, entry.stat()) for entry in folder.iterdir() if entry.is_file()]
+    except OSError:
+        return ()
+    return tuple(sorted((name, stat.st_size, stat.st_mtime_ns, stat.st_ino) for name, stat in stats))
+
+
 def tokenizer_file(path: str | Path) -> Path:
     """The file `load_tokenizer(path)` reads: `path` itself, or for a folder its `tokenizer.json`, else its
     first SentencePiece `.model`, else its first `.tiktoken`. Raises `TokenizerFormatError` naming the path

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from tokwork.cache import cache_dir
+from tokwork.cache import cache_dir, file_stamp
 from tokwork.errors import ParameterError, TokworkError
 from tokwork.outputs import output_file
 
@@ -35,6 +35,7 @@ class LexiconSpec:
     source: str  # "wordfreq" or "file"
     name: str  # the language tag asked of wordfreq, or the file path
     wordlist: str = "small"
+    stamp: tuple | None = None  # a file's `file_stamp` when the spec was made: an edited list is read again
 
     def describe(self) -> str:
         if self.source == "file":
@@ -187,7 +188,7 @@ def lexicon_spec(code: str, bcp47: str, *, files: Mapping[str, str] | None = Non
     if wordlist not in WORDFREQ_LISTS:
         raise ParameterError(f"unknown wordfreq list '{wordlist}'; choose one of {', '.join(WORDFREQ_LISTS)}")
     if files and code in files:
-        return LexiconSpec("file", str(files[code]))
+        return LexiconSpec("file", str(files[code]), stamp=file_stamp(files[code]))
     tag = bcp47 or code
     return LexiconSpec("wordfreq", tag, wordlist) if _wordfreq_match(tag, wordlist) else None
 

@@ -20,3 +20,14 @@ def cache_dir(*parts: str) -> Path:
     path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def file_stamp(path: str | Path) -> tuple[int, int, int] | None:
+    """Size, modification time (ns) and inode of the file at `path`, None when there is none: part of the
+    key of an in-process cache of what was read from the file, so that a file written again since (tokwork
+    renames new files into place, so they get a new inode even where times are coarse) is read again."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino

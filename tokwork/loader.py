@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from tokwork.cache import file_stamp
 from tokwork.errors import ParameterError, TokenizerFormatError
 from tokwork.formats.hf_json import HFTokenizer
 from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
@@ -24,21 +25,20 @@ from tokwork.sampling.stochastic import (
 from tokwork.tokenizer import Tokenizer
 
 
-def tokenizer_stamp(path: str | Path) -> tuple[tuple[str, int, int, int], ...]:
-    """Name, size, modification time (ns) and inode of each file in the folder that holds the tokenizer at
-    `path` (the folder itself, or a file's folder); empty when `path` does not exist. Caches of tokenizers
-    loaded by path key on it too, so that a long-lived process (a notebook, a Ray worker) never encodes with
-    a tokenizer whose files were replaced since it was loaded. tokwork writes files under a temporary name
-    and renames them into place, so a file written again has a new inode even where times are coarse."""
+def tokenizer_stamp(path: str | Path) -> tuple[tuple[str, tuple[int, int, int] | None], ...]:
+    """The `file_stamp` of each file in the folder that holds the tokenizer at `path` (the folder itself,
+    or a file's folder), by name; empty when `path` does not exist. Caches of tokenizers loaded by path key
+    on it too, so that a long-lived process (a notebook, a Ray worker) never encodes with a tokenizer whose
+    files were replaced since it was loaded."""
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     try:
         if not path.exists():
             return ()
-        stats = [(entry.name, entry.stat()) for entry in folder.iterdir() if entry.is_file()]
+        files = sorted(entry for entry in folder.iterdir() if entry.is_file())
     except OSError:
         return ()
-    return tuple(sorted((name, stat.st_size, stat.st_mtime_ns, stat.st_ino) for name, stat in stats))
+    return tuple((file.name, file_stamp(file)) for file in files)
 
 
 def tokenizer_file(path: str | Path) -> Path:

@@ -21,6 +21,15 @@ def test_word_list_file_is_normalised(tmp_path):
     assert "CAFÉ" in lexicon and "Straße" in lexicon and "cafe" not in lexicon
 
 
+def test_an_edited_word_list_is_read_again(tmp_path):
+    path = tmp_path / "words.txt"
+    path.write_text("cat\n", encoding="utf-8")
+    assert "dog" not in load_lexicon(lexicon_spec("eng", "en", files={"eng": str(path)}))
+    path.write_text("dog\nbird\n", encoding="utf-8")  # edited in place, as a user would
+    edited = load_lexicon(lexicon_spec("eng", "en", files={"eng": str(path)}))
+    assert "dog" in edited and "cat" not in edited
+
+
 def test_bad_word_lists_are_user_errors(tmp_path):
     with pytest.raises(ParameterError, match="does not exist"):
         read_word_list(tmp_path / "none.txt")

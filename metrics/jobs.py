@@ -70,9 +70,8 @@ def _candidates(path: str, stamp: tuple) -> dict[int, str | None]:
     return {}
 
 
-def word_candidates(path: str, ids: list[int]) -> list[str | None]:
-    """`word_candidate` of each id, computed once per tokenizer and id."""
-    stamp = tokenizer_stamp(path)
+def word_candidates(path: str, stamp: tuple, ids: list[int]) -> list[str | None]:
+    """`word_candidate` of each id, computed once per tokenizer (as its files are: `stamp`) and id."""
     known = _candidates(path, stamp)
     missing = [token_id for token_id in ids if token_id not in known]
     if missing:
@@ -115,14 +114,15 @@ def align_words(script: str, tokenizer: Tokenizer, normalized: list[str], length
 def run_job(job: BenchJob) -> dict:
     """Encode every block of the job's language and measure compression, entropy and integrity."""
     path = job.tokenizer_path
-    tokenizer = cached_tokenizer(path)
+    stamp = tokenizer_stamp(path)  # once: every table of this job comes from the same files
+    tokenizer = _loaded(path, stamp)
     encoded = tokenizer.encode_batch(list(job.blocks))
     sizes = [len(ids) for ids in encoded]
     ids = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=sum(sizes))
     bounds = np.cumsum([0, *sizes])
     blocks = [ids[a:b] for a, b in itertools.pairwise(bounds)]
     normalized = [tokenizer.normalize(block) for block in job.blocks]
-    words, per_word, note = align_words(job.script, tokenizer, normalized, token_lengths(path)[ids], sizes)
+    words, per_word, note = align_words(job.script, tokenizer, normalized, _token_lengths(path, stamp)[ids], sizes)
 
     unique_ids, counts = np.unique(ids, return_counts=True)
     entropy = (entropy_profile(counts, alpha=job.alpha, vocab_size=tokenizer.vocab_size,
@@ -131,7 +131,7 @@ def run_job(job: BenchJob) -> dict:
     if job.lexicon is not None:
         lexicon = load_lexicon(job.lexicon)
         known = _lexicon_mask(tuple(normalized), job.lexicon) if words is not None else None
-        integrity = integrity_metrics(word_candidates(path, unique_ids.tolist()), counts.tolist(), lexicon,
+        integrity = integrity_metrics(word_candidates(path, stamp, unique_ids.tolist()), counts.tolist(), lexicon,
                                       words=words, tokens_per_word=per_word, in_lexicon=known)
         lexicon.keep_answers()
     counts_total = TextCounts(

@@ -7,15 +7,17 @@ import shutil
 
 import numpy as np
 
-from tests.conftest import ENGLISH_SAMPLE, udhr_files
+from tests.conftest import REPO, udhr_files
 from tokwork.loader import tokenizer_stamp
 from tokwork.metrics.bench import BenchConfig, run_bench
 from tokwork.token_ids import encode_corpus
 from tokwork.trainers.bpe import BPEConfig, train_bpe
 
+HELDOUT = REPO / "corpora" / "en" / "heldout.txt"  # 200 KB: enough for both vocabularies, quick to train
+
 
 def _save_bpe(folder, vocab_size: int, *, force: bool = False) -> None:
-    train_bpe([ENGLISH_SAMPLE], BPEConfig(vocab_size=vocab_size), progress=False).save(folder, force=force)
+    train_bpe([HELDOUT], BPEConfig(vocab_size=vocab_size), progress=False).save(folder, force=force)
 
 
 def _ids(folder) -> np.ndarray:

@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--balance", default="fixed", help="--balance")
     parser.add_argument("--diff", default="binary-kl", help="--alm-diff")
     parser.add_argument("--schedule", default="constant", help="--schedule (linear: decays to 0 at the one step count --steps gives)")
+    parser.add_argument("--batch-size", type=int, default=8, help="texts a step (--batch-size)")
     parser.add_argument("--resume", action="store_true", help="go on from the row's folder (resumption is exact)")
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--target", default="gpt2", choices=["gpt2", "bpe32k-en", "self"],
@@ -61,10 +62,10 @@ def main() -> None:
         config = DistillConfig(loss=args.loss, train="all", steps=steps, save_every=10_000, learning_rate=args.lr,
                                latent_layers=args.layers, latent_weight=args.lw, side_weight=args.sw, temperature=args.temp,
                                alm_chunks=args.chunks, balance=args.balance,
-                               alm_diff=args.diff, schedule=args.schedule)
+                               alm_diff=args.diff, schedule=args.schedule, batch_size=args.batch_size)
         card = distill(teacher, student, [corpus], out, config=config, fresh=fresh, progress=False)
         fresh = False
-        row = {"name": args.name, "step": card.step, "cpu_min": round(card.cpu_seconds / 120, 2),
+        row = {"name": args.name, "step": card.step, "batch_size": args.batch_size, "cpu_min": round(card.cpu_seconds / 120, 2),
                "wall_min": round(card.seconds / 60, 2), **bench.score(out, texts), "loss": card.history[-1]}
         print(json.dumps(row), flush=True)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

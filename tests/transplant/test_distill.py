@@ -168,7 +168,8 @@ def test_space_chunks_refuse_text_without_spaces(pair, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("chunks, diff", [("token", "binary-kl"), ("space", "binary-kl"), ("token", "squared"),
-                                         ("token", "abs"), ("token", "shortfall"), ("space", "shortfall")])
+                                         ("token", "abs"), ("token", "shortfall"), ("space", "shortfall"),
+                                         ("token", "hinge")])
 def test_alm_zero_and_positive_in_either_chunking(pair, chunks, diff):
     teacher, student, corpus = pair
     config = _fast(loss="alm", alm_chunks=chunks, train="embeddings", alm_diff=diff)
@@ -243,6 +244,15 @@ def test_shortfall_counts_only_the_chunks_the_student_gives_less_than_the_teache
     assert gradient[0] < 0 and gradient[1] == 0 and gradient[2] == 0  # only chunk 0 is pushed (up)
     two_sided = torch.autograd.grad(alm_loss(teacher, student, temperature=100.0), student)[0]
     assert two_sided[1] > 0  # the paper's form pushes the chunk the student predicts better down
+
+
+def test_hinge_is_the_mean_shortfall_in_nats_and_pushes_each_short_chunk_alike():
+    teacher = torch.tensor([-1.0, -5.0, -3.0, -0.5])
+    student = torch.tensor([-2.0, -4.0, -3.0, -9.5], requires_grad=True)  # below, above, level, far below
+    loss = alm_loss(teacher, student, temperature=100.0, diff="hinge")
+    assert float(loss) == pytest.approx((1.0 + 0.0 + 0.0 + 9.0) / 4)
+    (gradient,) = torch.autograd.grad(loss, student)
+    assert gradient.tolist() == pytest.approx([-0.25, 0.0, 0.0, -0.25])
 
 
 def test_balanced_weights_give_each_part_the_same_gradient_norm():

@@ -10,7 +10,7 @@ LOSS_PARTS = ("alm", "latents", "lm", "side")  # a loss is one part or several j
 LATENT_LAYERS = ("last", "all")
 ALM_CHUNKS = ("token", "space")
 # how ALM compares two chunk log-likelihoods (`losses.alm_loss`)
-ALM_DIFFS = ("binary-kl", "shortfall", "squared", "abs")
+ALM_DIFFS = ("binary-kl", "shortfall", "hinge", "squared", "abs")
 BALANCE = ("fixed", "gradient")  # how the parts of a summed loss are weighed (`balance.py`)
 TRAINABLE = ("new-rows", "embeddings", "all")
 SCHEDULES = ("constant", "linear")  # after the warm-up: the peak rate, or a straight fall to 0 at the last step
@@ -36,7 +36,7 @@ class DistillConfig:
     # linear: the usual fine-tuning decay to 0 at `steps`
     temperature: float = 100.0  # ALM's binarisation temperature
     alm_diff: str = "binary-kl"  # binary-kl (the paper's), shortfall (binary-kl where the student is below the
-    # teacher), squared or abs (absolute errors in nats)
+    # teacher), hinge (the nats the student is below the teacher), squared or abs (absolute errors in nats)
     alm_chunks: str = "token"  # token: every shared boundary; space: shared boundaries a space follows, the
     # space's probability included on both sides, so that both models score the same event
     lm_weight: float = 1.0  # weight of the next-token part beside others (alm+lm, ...)

@@ -63,14 +63,19 @@ def alm_loss(teacher_chunks: torch.Tensor, student_chunks: torch.Tensor, *, temp
     good as its teacher, and pushing down a chunk the student already predicts better spends the step on
     moving the student away from the text. `squared`: (t - s)^2 / 2 in nats, and `abs`: |t - s|, absolute
     errors, as a text's total log-likelihood (its bits per byte) adds them. Each is zero when the student
-    gives every chunk the teacher's likelihood; all but `shortfall` are positive otherwise (`shortfall`
-    also where the student falls short on some chunk).
+    gives every chunk the teacher's likelihood; all but `shortfall` and `hinge` are positive otherwise (those
+    two where the student falls short on some chunk). `hinge`: t - s where the student falls short, 0
+    elsewhere, in nats: the likelihood the student has lost against the teacher, each chunk's shortfall
+    counted as bits per byte count it (every short chunk pushed up alike, as the next-token loss pushes
+    every token, but none where the student is already at or above the teacher).
     """
     teacher_chunks = teacher_chunks.detach()
     if diff == "squared":
         return 0.5 * (teacher_chunks - student_chunks).pow(2).mean()
     if diff == "abs":
         return (teacher_chunks - student_chunks).abs().mean()
+    if diff == "hinge":
+        return torch.relu(teacher_chunks - student_chunks).mean()
     kl = temperature * binary_kl(teacher_chunks, student_chunks, temperature=temperature)
     if diff == "shortfall":
         return (kl * (student_chunks.detach() < teacher_chunks)).mean()

@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("--diff", default="binary-kl", help="--alm-diff")
     parser.add_argument("--schedule", default="constant", help="--schedule (linear: decays to 0 at the one step count --steps gives)")
     parser.add_argument("--batch-size", type=int, default=8, help="texts a step (--batch-size)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="train nothing: score the row's folder as it stands on every held-out text of "
+                             "benchmarks/distill.py (the English ones and the two other UDHR languages)")
     parser.add_argument("--resume", action="store_true", help="go on from the row's folder (resumption is exact)")
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--target", default="gpt2", choices=["gpt2", "bpe32k-en", "self"],
@@ -57,6 +60,13 @@ def main() -> None:
     corpus = cache_root() / "corpora" / "en-docs" / "train.txt"
     texts = {k: v for k, v in bench.heldout_texts().items() if k in bench.ENGLISH}
     out = bench.REPO / "build" / "bench" / "distill-variants" / args.name
+    if args.rescore:
+        from tokwork.transplant.distill.state import read_distill_card
+
+        card = read_distill_card(out)
+        _write({"name": args.name, "step": card.step, "batch_size": card.training["batch_size"],
+                "rescored": True, **bench.score(out, bench.heldout_texts())})
+        return
     fresh = not args.resume
     for steps in args.steps:
         config = DistillConfig(loss=args.loss, train="all", steps=steps, save_every=10_000, learning_rate=args.lr,
@@ -67,10 +77,14 @@ def main() -> None:
         fresh = False
         row = {"name": args.name, "step": card.step, "batch_size": args.batch_size, "cpu_min": round(card.cpu_seconds / 120, 2),
                "wall_min": round(card.seconds / 60, 2), **bench.score(out, texts), "loss": card.history[-1]}
-        print(json.dumps(row), flush=True)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
+        _write(row)
+
+
+def _write(row: dict) -> None:
+    print(json.dumps(row), flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

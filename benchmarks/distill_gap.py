@@ -1,0 +1,152 @@
+"""Where a transplanted student loses against its teacher: the gap in nats, chunk by aligned chunk.
+
+On the held-out English of benchmarks/distill.py (cut into pieces of whole paragraphs of up to
+`--piece-chars` characters, each scored from its start by both models), every aligned chunk (the bytes
+between two offsets where both tokenizations end a token, as `tokwork distill`'s ALM sees them) gets the
+teacher's and the student's log-likelihood. Chunks are grouped by what they hold (a word, with its
+leading space; digits; punctuation; only spaces; something with a newline; a mix) and by whether the two
+tokenizers cut them into the same pieces. The table says how much of the student's total shortfall sits
+in each group: what distillation has to teach. The student is benchmarks/distill.py's zero-shot hybrid
+transplant onto GPT-2's vocabulary unless a folder is given (a distilled one, to see what it has learnt).
+Results: results/distill_gap.json (one entry per student).
+
+    .venv/bin/python benchmarks/distill_gap.py [STUDENT_FOLDER] [--label NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import distill as bench
+import torch
+
+from tokwork.cache import cache_root
+
+RESULTS = Path(__file__).parent / "results" / "distill_gap.json"
+THREADS = 2
+
+
+def pieces(text: str, limit: int) -> list[str]:
+    """`text` cut at paragraph breaks into pieces of at most about `limit` characters."""
+    out, current = [], ""
+    for paragraph in text.split("\n\n"):
+        if current and len(current) + len(paragraph) > limit:
+            out.append(current)
+            current = ""
+        current += paragraph + "\n\n"
+    if current.strip():
+        out.append(current)
+    return out
+
+
+def kind(chunk: str) -> str:
+    """What a chunk holds, in a few coarse groups."""
+    if not chunk.strip():
+        return "spaces"
+    if "\n" in chunk:
+        return "with newline"
+    if re.fullmatch(r" ?[^\W\d_]+", chunk):
+        return "word"
+    if re.fullmatch(r" ?\d+", chunk):
+        return "digits"
+    if re.fullmatch(r"[^\w\s]+", chunk.strip()):
+        return "punctuation"
+    return "mixed"
+
+
+def chunk_scores(teacher, student, text: str) -> list[tuple[str, bool, float, float]]:
+    """(chunk text, same pieces on both sides, teacher and student log-likelihood) of every compared chunk."""
+    from tokwork.transplant.distill.chunks import align_chunks, token_byte_ends
+    from tokwork.transplant.distill.texts import make_batch
+    from tokwork.transplant.distill.training import _scored_chunks
+
+    batch = make_batch([text], teacher.tokenizer, student.tokenizer, pack=False)
+    with torch.inference_mode():
+        _, teacher_sums, _, _ = _scored_chunks(teacher.model, batch.teacher, batch, bf16=False)
+        _, student_sums, _, _ = _scored_chunks(student.model, batch.student, batch, bf16=False)
+    ids = [checkpoint.tokenizer.encode(text) for checkpoint in (teacher, student)]
+    ends = [token_byte_ends(c.tokenizer, i, text) for c, i in zip((teacher, student), ids, strict=True)]
+    alignment = align_chunks(*ends)
+    views = [c.tokenizer.byte_view for c in (teacher, student)]
+    spelled = [defaultdict(list), defaultdict(list)]
+    for side, (token_ids, chunk_of) in enumerate(zip(ids, (alignment.teacher_chunks, alignment.student_chunks),
+                                                     strict=True)):
+        for token, chunk in zip(token_ids, chunk_of, strict=True):
+            spelled[side][int(chunk)].append(views[side][token])
+    data = text.encode("utf-8")
+    rows = []
+    for index, (start, end) in enumerate(alignment.spans()):
+        if bool(batch.valid[index]):
+            rows.append((data[start:end].decode("utf-8", "replace"), spelled[0][index] == spelled[1][index],
+                         float(teacher_sums[index]), float(student_sums[index])))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("student", nargs="?", default=None, help="student folder (default: the zero-shot one)")
+    parser.add_argument("--label", default=None, help="its name in the JSON (default: the folder's name)")
+    parser.add_argument("--piece-chars", type=int, default=4000)
+    parser.add_argument("--worst", type=int, default=15, help="how many of the worst chunks to print")
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    from transformers.utils import logging as transformers_logging
+
+    from tokwork.transplant.checkpoint import load_checkpoint
+
+    transformers_logging.disable_progress_bar()
+    teacher_folder = cache_root() / "models" / "smollm2-135m-instruct"
+    student_folder = Path(args.student) if args.student else bench.zero_shot_student(teacher_folder, "gpt2")
+    teacher, student = load_checkpoint(teacher_folder), load_checkpoint(student_folder)
+    for checkpoint in (teacher, student):
+        checkpoint.model.eval()
+    rows = []
+    for name, text in bench.heldout_texts().items():
+        if name in bench.ENGLISH:
+            for piece in pieces(text, args.piece_chars):
+                rows.extend(chunk_scores(teacher, student, piece))
+    groups: dict[str, dict] = defaultdict(lambda: {"chunks": 0, "bytes": 0, "teacher_nats": 0.0,
+                                                    "student_nats": 0.0})
+    for chunk, same, teacher_ll, student_ll in rows:
+        group = groups[f"{kind(chunk)}, {'same pieces' if same else 'cut differently'}"]
+        group["chunks"] += 1
+        group["bytes"] += len(chunk.encode("utf-8"))
+        group["teacher_nats"] -= teacher_ll
+        group["student_nats"] -= student_ll
+    total_bytes = sum(g["bytes"] for g in groups.values())
+    gap = sum(g["student_nats"] - g["teacher_nats"] for g in groups.values())
+    bits = {side: sum(g[f"{side}_nats"] for g in groups.values()) / total_bytes / 0.6931471805599453
+            for side in ("teacher", "student")}
+    print(f"{student_folder.name}: {len(rows)} chunks, {total_bytes} bytes; bits per byte (pieces of up to "
+          f"{args.piece_chars} characters): teacher {bits['teacher']:.4f}, student {bits['student']:.4f}; "
+          f"gap {gap:.1f} nats")
+    print(f"{'group':36s} {'chunks':>7s} {'bytes':>7s} {'teacher':>9s} {'student':>9s} {'gap':>8s} {'share':>6s}")
+    table = {}
+    for name, g in sorted(groups.items(), key=lambda kv: kv[1]["teacher_nats"] - kv[1]["student_nats"]):
+        share = (g["student_nats"] - g["teacher_nats"]) / gap
+        table[name] = {**{k: round(v, 1) if isinstance(v, float) else v for k, v in g.items()},
+                       "share_of_gap": round(share, 4)}
+        print(f"{name:36s} {g['chunks']:7d} {g['bytes']:7d} {g['teacher_nats']:9.1f} {g['student_nats']:9.1f} "
+              f"{g['student_nats'] - g['teacher_nats']:8.1f} {share:6.1%}")
+    shortfall = sum(t - s for _, _, t, s in rows if s < t)
+    ahead = sum(s - t for _, _, t, s in rows if s > t)
+    print(f"nats the student is short where it is below the teacher: {shortfall:.1f}; ahead where above: {ahead:.1f}")
+    worst = sorted(rows, key=lambda r: r[3] - r[2])[:args.worst]
+    for chunk, same, teacher_ll, student_ll in worst:
+        print(f"  {teacher_ll - student_ll:6.2f} nats short on {chunk!r} ({'same pieces' if same else 'cut differently'})")
+    entry = {"student": str(student_folder), "piece_chars": args.piece_chars, "chunks": len(rows),
+             "bytes": total_bytes, "bits_per_byte": {k: round(v, 4) for k, v in bits.items()},
+             "gap_nats": round(gap, 1), "short_nats": round(shortfall, 1), "ahead_nats": round(ahead, 1),
+             "groups": table,
+             "worst": [{"chunk": c, "same_pieces": s, "short_nats": round(t - u, 2)} for c, s, t, u in worst]}
+    results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+    results[args.label or student_folder.name] = entry
+    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

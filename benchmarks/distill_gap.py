@@ -6,7 +6,9 @@ between two offsets where both tokenizations end a token, as `tokwork distill`'s
 teacher's and the student's log-likelihood. Chunks are grouped by what they hold (a word, with its
 leading space; digits; punctuation; only spaces; something with a newline; a mix) and by whether the two
 tokenizers cut them into the same pieces. The table says how much of the student's total shortfall sits
-in each group: what distillation has to teach. The student is benchmarks/distill.py's zero-shot hybrid
+in each group: what distillation has to teach; its last column, how much of it falls on the chunks' first
+tokens (where a word is cut differently, whether the student misses at its first piece, " front" of
+" frontiers", or in the pieces after it). The student is benchmarks/distill.py's zero-shot hybrid
 transplant onto GPT-2's vocabulary unless a folder is given (a distilled one, to see what it has learnt).
 Results: results/distill_gap.json (one entry per student).
 
@@ -58,16 +60,19 @@ def kind(chunk: str) -> str:
     return "mixed"
 
 
-def chunk_scores(teacher, student, text: str) -> list[tuple[str, bool, float, float]]:
-    """(chunk text, same pieces on both sides, teacher and student log-likelihood) of every compared chunk."""
+def chunk_scores(teacher, student, text: str) -> list[tuple[str, bool, float, float, float, float]]:
+    """(chunk text, same pieces on both sides, teacher and student log-likelihood, and the log-probability
+    of each side's first token of the chunk) of every compared chunk."""
     from tokwork.transplant.distill.chunks import align_chunks, token_byte_ends
     from tokwork.transplant.distill.texts import make_batch
     from tokwork.transplant.distill.training import _scored_chunks
 
     batch = make_batch([text], teacher.tokenizer, student.tokenizer, pack=False)
     with torch.inference_mode():
-        _, teacher_sums, _, _ = _scored_chunks(teacher.model, batch.teacher, batch, bf16=False)
-        _, student_sums, _, _ = _scored_chunks(student.model, batch.student, batch, bf16=False)
+        teacher_tokens, teacher_sums, _, _ = _scored_chunks(teacher.model, batch.teacher, batch, bf16=False)
+        student_tokens, student_sums, _, _ = _scored_chunks(student.model, batch.student, batch, bf16=False)
+    if batch.teacher.ids.shape[1] - 1 != len(teacher.tokenizer.encode(text)):
+        raise SystemExit("these tokenizers have no prefix token before the text: first tokens cannot be read")
     ids = [checkpoint.tokenizer.encode(text) for checkpoint in (teacher, student)]
     ends = [token_byte_ends(c.tokenizer, i, text) for c, i in zip((teacher, student), ids, strict=True)]
     alignment = align_chunks(*ends)
@@ -77,12 +82,19 @@ def chunk_scores(teacher, student, text: str) -> list[tuple[str, bool, float, fl
                                                      strict=True)):
         for token, chunk in zip(token_ids, chunk_of, strict=True):
             spelled[side][int(chunk)].append(views[side][token])
+    firsts = []  # each side's log-probability of the first token of each chunk
+    for token_logprobs, chunk_of in ((teacher_tokens[0], alignment.teacher_chunks),
+                                     (student_tokens[0], alignment.student_chunks)):
+        first = {}
+        for position, chunk in enumerate(chunk_of.tolist()):
+            first.setdefault(chunk, float(token_logprobs[position]))
+        firsts.append(first)
     data = text.encode("utf-8")
     rows = []
     for index, (start, end) in enumerate(alignment.spans()):
         if bool(batch.valid[index]):
             rows.append((data[start:end].decode("utf-8", "replace"), spelled[0][index] == spelled[1][index],
-                         float(teacher_sums[index]), float(student_sums[index])))
+                         float(teacher_sums[index]), float(student_sums[index]), firsts[0][index], firsts[1][index]))
     return rows
 
 
@@ -110,13 +122,16 @@ def main() -> None:
             for piece in pieces(text, args.piece_chars):
                 rows.extend(chunk_scores(teacher, student, piece))
     groups: dict[str, dict] = defaultdict(lambda: {"chunks": 0, "bytes": 0, "teacher_nats": 0.0,
-                                                    "student_nats": 0.0})
-    for chunk, same, teacher_ll, student_ll in rows:
+                                                    "student_nats": 0.0, "teacher_first_nats": 0.0,
+                                                    "student_first_nats": 0.0})
+    for chunk, same, teacher_ll, student_ll, teacher_first, student_first in rows:
         group = groups[f"{kind(chunk)}, {'same pieces' if same else 'cut differently'}"]
         group["chunks"] += 1
         group["bytes"] += len(chunk.encode("utf-8"))
         group["teacher_nats"] -= teacher_ll
         group["student_nats"] -= student_ll
+        group["teacher_first_nats"] -= teacher_first
+        group["student_first_nats"] -= student_first
     total_bytes = sum(g["bytes"] for g in groups.values())
     gap = sum(g["student_nats"] - g["teacher_nats"] for g in groups.values())
     bits = {side: sum(g[f"{side}_nats"] for g in groups.values()) / total_bytes / 0.6931471805599453
@@ -124,25 +139,27 @@ def main() -> None:
     print(f"{student_folder.name}: {len(rows)} chunks, {total_bytes} bytes; bits per byte (pieces of up to "
           f"{args.piece_chars} characters): teacher {bits['teacher']:.4f}, student {bits['student']:.4f}; "
           f"gap {gap:.1f} nats")
-    print(f"{'group':36s} {'chunks':>7s} {'bytes':>7s} {'teacher':>9s} {'student':>9s} {'gap':>8s} {'share':>6s}")
+    print(f"{'group':36s} {'chunks':>7s} {'bytes':>7s} {'teacher':>9s} {'student':>9s} {'gap':>8s} {'share':>6s} "
+          f"{'1st-token gap':>13s}")
     table = {}
     for name, g in sorted(groups.items(), key=lambda kv: kv[1]["teacher_nats"] - kv[1]["student_nats"]):
         share = (g["student_nats"] - g["teacher_nats"]) / gap
         table[name] = {**{k: round(v, 1) if isinstance(v, float) else v for k, v in g.items()},
                        "share_of_gap": round(share, 4)}
         print(f"{name:36s} {g['chunks']:7d} {g['bytes']:7d} {g['teacher_nats']:9.1f} {g['student_nats']:9.1f} "
-              f"{g['student_nats'] - g['teacher_nats']:8.1f} {share:6.1%}")
-    shortfall = sum(t - s for _, _, t, s in rows if s < t)
-    ahead = sum(s - t for _, _, t, s in rows if s > t)
+              f"{g['student_nats'] - g['teacher_nats']:8.1f} {share:6.1%} "
+              f"{g['student_first_nats'] - g['teacher_first_nats']:13.1f}")
+    shortfall = sum(r[2] - r[3] for r in rows if r[3] < r[2])
+    ahead = sum(r[3] - r[2] for r in rows if r[3] > r[2])
     print(f"nats the student is short where it is below the teacher: {shortfall:.1f}; ahead where above: {ahead:.1f}")
     worst = sorted(rows, key=lambda r: r[3] - r[2])[:args.worst]
-    for chunk, same, teacher_ll, student_ll in worst:
+    for chunk, same, teacher_ll, student_ll, _, _ in worst:
         print(f"  {teacher_ll - student_ll:6.2f} nats short on {chunk!r} ({'same pieces' if same else 'cut differently'})")
     entry = {"student": str(student_folder), "piece_chars": args.piece_chars, "chunks": len(rows),
              "bytes": total_bytes, "bits_per_byte": {k: round(v, 4) for k, v in bits.items()},
              "gap_nats": round(gap, 1), "short_nats": round(shortfall, 1), "ahead_nats": round(ahead, 1),
              "groups": table,
-             "worst": [{"chunk": c, "same_pieces": s, "short_nats": round(t - u, 2)} for c, s, t, u in worst]}
+             "worst": [{"chunk": c, "same_pieces": s, "short_nats": round(t - u, 2)} for c, s, t, u, _, _ in worst]}
     results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
     results[args.label or student_folder.name] = entry
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,7 +1,7 @@
 """Short runs of `tokwork distill` variants on SmolLM2 -> GPT-2's vocabulary, scored at equal steps.
 
-A quick look before a long benchmarks/distill.py run: one variant per call (its loss parts, ALM's chunks,
-the hidden-state layers, the learning rate, the balance of the parts), trained from the zero-shot hybrid student of
+A quick look before a long benchmarks/distill.py run: one variant per call (its loss parts, ALM's chunks
+and difference, the hidden-state layers, the learning rate, the batch size, the balance of the parts), trained from the zero-shot hybrid student of
 benchmarks/distill.py on the en-docs training split with 2 threads, and scored on the same held-out
 English (pooled bits per byte) after each of `--steps`. Each row is appended to
 results/distill_variants.jsonl and printed.

@@ -50,7 +50,8 @@ def distill_command(
     alm_diff: str = typer.Option("binary-kl", "--alm-diff", help="How ALM compares the two chunk log-likelihoods: "
                                  "binary-kl (the paper's binarised form: relative errors), shortfall (the same, "
                                  "only on chunks the student gives less likelihood than the teacher), hinge (the "
-                                 "nats the student is below the teacher, 0 where it is not), squared or abs (absolute errors in nats, as bits per byte adds them)."),
+                                 "nats the student is below the teacher, 0 where it is not), squared or abs "
+                                 "(absolute errors in nats, as bits per byte adds them)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the text order."),
     save_every: int = typer.Option(50, "--save-every", help="Steps between checkpoints."),
     device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),

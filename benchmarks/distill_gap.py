@@ -82,20 +82,41 @@ def chunk_scores(teacher, student, text: str) -> list[tuple[str, bool, float, fl
                                                      strict=True)):
         for token, chunk in zip(token_ids, chunk_of, strict=True):
             spelled[side][int(chunk)].append(views[side][token])
-    firsts = []  # each side's log-probability of the first token of each chunk
+    firsts, first_positions = [], []  # each side's log-probability of each chunk's first token, and where
     for token_logprobs, chunk_of in ((teacher_tokens[0], alignment.teacher_chunks),
                                      (student_tokens[0], alignment.student_chunks)):
-        first = {}
+        first, where = {}, {}
         for position, chunk in enumerate(chunk_of.tolist()):
             first.setdefault(chunk, float(token_logprobs[position]))
+            where.setdefault(chunk, position)
         firsts.append(first)
+        first_positions.append(where)
+    with torch.inference_mode():  # the teacher's whole next-token distributions, for the prefix mass
+        teacher_next = torch.log_softmax(teacher.model(batch.teacher.ids).logits[0].float(), -1)
     data = text.encode("utf-8")
     rows = []
     for index, (start, end) in enumerate(alignment.spans()):
         if bool(batch.valid[index]):
-            rows.append((data[start:end].decode("utf-8", "replace"), spelled[0][index] == spelled[1][index],
-                         float(teacher_sums[index]), float(student_sums[index]), firsts[0][index], firsts[1][index]))
+            same = spelled[0][index] == spelled[1][index]
+            mass = None
+            if not same:  # the teacher's probability that the next token begins with the student's first piece
+                ids = _teacher_ids_beginning_with(teacher, spelled[1][index][0])
+                mass = float(torch.logsumexp(teacher_next[first_positions[0][index], ids], 0)) if len(ids) else None
+            rows.append((data[start:end].decode("utf-8", "replace"), same, float(teacher_sums[index]),
+                         float(student_sums[index]), firsts[0][index], firsts[1][index], mass))
     return rows
+
+
+_BEGINNING: dict[bytes, torch.Tensor] = {}
+
+
+def _teacher_ids_beginning_with(teacher, piece: bytes) -> torch.Tensor:
+    """The teacher's tokens whose bytes begin with `piece` (the piece itself included)."""
+    if piece not in _BEGINNING:
+        view = teacher.tokenizer.byte_view
+        _BEGINNING[piece] = torch.tensor([i for i in range(teacher.tokenizer.vocab_size)
+                                          if (view[i] or b"").startswith(piece)], dtype=torch.int64)
+    return _BEGINNING[piece]
 
 
 def main() -> None:
@@ -124,7 +145,7 @@ def main() -> None:
     groups: dict[str, dict] = defaultdict(lambda: {"chunks": 0, "bytes": 0, "teacher_nats": 0.0,
                                                     "student_nats": 0.0, "teacher_first_nats": 0.0,
                                                     "student_first_nats": 0.0})
-    for chunk, same, teacher_ll, student_ll, teacher_first, student_first in rows:
+    for chunk, same, teacher_ll, student_ll, teacher_first, student_first, _ in rows:
         group = groups[f"{kind(chunk)}, {'same pieces' if same else 'cut differently'}"]
         group["chunks"] += 1
         group["bytes"] += len(chunk.encode("utf-8"))
@@ -152,14 +173,22 @@ def main() -> None:
     shortfall = sum(r[2] - r[3] for r in rows if r[3] < r[2])
     ahead = sum(r[3] - r[2] for r in rows if r[3] > r[2])
     print(f"nats the student is short where it is below the teacher: {shortfall:.1f}; ahead where above: {ahead:.1f}")
+    words = [r for r in rows if not r[1] and kind(r[0]) == "word" and r[6] is not None]
+    prefix = {"chunks": len(words), "student_first_nats": round(-sum(r[5] for r in words), 1),
+              "teacher_first_nats": round(-sum(r[4] for r in words), 1),
+              "teacher_prefix_mass_nats": round(-sum(r[6] for r in words), 1)}
+    print(f"words cut differently ({prefix['chunks']}): the student's first piece costs "
+          f"{prefix['student_first_nats']} nats; the teacher's first token {prefix['teacher_first_nats']}; the "
+          f"teacher's probability of a next token that begins with the student's first piece "
+          f"{prefix['teacher_prefix_mass_nats']}")
     worst = sorted(rows, key=lambda r: r[3] - r[2])[:args.worst]
-    for chunk, same, teacher_ll, student_ll, _, _ in worst:
+    for chunk, same, teacher_ll, student_ll, _, _, _ in worst:
         print(f"  {teacher_ll - student_ll:6.2f} nats short on {chunk!r} ({'same pieces' if same else 'cut differently'})")
     entry = {"student": str(student_folder), "piece_chars": args.piece_chars, "chunks": len(rows),
              "bytes": total_bytes, "bits_per_byte": {k: round(v, 4) for k, v in bits.items()},
              "gap_nats": round(gap, 1), "short_nats": round(shortfall, 1), "ahead_nats": round(ahead, 1),
-             "groups": table,
-             "worst": [{"chunk": c, "same_pieces": s, "short_nats": round(t - u, 2)} for c, s, t, u, _, _ in worst]}
+             "groups": table, "words_cut_differently_first_piece": prefix,
+             "worst": [{"chunk": c, "same_pieces": s, "short_nats": round(t - u, 2)} for c, s, t, u, _, _, _ in worst]}
     results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
     results[args.label or student_folder.name] = entry
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

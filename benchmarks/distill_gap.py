@@ -64,16 +64,21 @@ def chunk_scores(teacher, student, text: str) -> list[tuple[str, bool, float, fl
     """(chunk text, same pieces on both sides, teacher and student log-likelihood, and the log-probability
     of each side's first token of the chunk) of every compared chunk."""
     from tokwork.transplant.distill.chunks import align_chunks, token_byte_ends
+    from tokwork.transplant.distill.losses import chunk_logprobs
     from tokwork.transplant.distill.texts import make_batch
     from tokwork.transplant.distill.training import _scored_chunks
 
     batch = make_batch([text], teacher.tokenizer, student.tokenizer, pack=False)
-    with torch.inference_mode():
-        teacher_tokens, teacher_sums, _, _ = _scored_chunks(teacher.model, batch.teacher, batch, bf16=False)
-        student_tokens, student_sums, _, _ = _scored_chunks(student.model, batch.student, batch, bf16=False)
-    if batch.teacher.ids.shape[1] - 1 != len(teacher.tokenizer.encode(text)):
-        raise SystemExit("these tokenizers have no prefix token before the text: first tokens cannot be read")
     ids = [checkpoint.tokenizer.encode(text) for checkpoint in (teacher, student)]
+    if batch.teacher.ids.shape[1] - 1 != len(ids[0]):
+        raise SystemExit("these tokenizers have no prefix token before the text: first tokens cannot be read")
+    with torch.inference_mode():
+        # the teacher's whole next-token distributions (for the prefix mass below), its tokens' from them
+        teacher_next = torch.log_softmax(teacher.model(batch.teacher.ids).logits[0].float(), -1)
+        teacher_tokens = teacher_next[:-1].gather(-1, batch.teacher.ids[0, 1:, None]).T
+        teacher_sums = chunk_logprobs((teacher_tokens * batch.teacher.mask).reshape(-1), batch.teacher.chunks,
+                                      batch.chunks + 1)[:-1]
+        student_tokens, student_sums, _, _ = _scored_chunks(student.model, batch.student, batch, bf16=False)
     ends = [token_byte_ends(c.tokenizer, i, text) for c, i in zip((teacher, student), ids, strict=True)]
     alignment = align_chunks(*ends)
     views = [c.tokenizer.byte_view for c in (teacher, student)]
@@ -91,8 +96,6 @@ def chunk_scores(teacher, student, text: str) -> list[tuple[str, bool, float, fl
             where.setdefault(chunk, position)
         firsts.append(first)
         first_positions.append(where)
-    with torch.inference_mode():  # the teacher's whole next-token distributions, for the prefix mass
-        teacher_next = torch.log_softmax(teacher.model(batch.teacher.ids).logits[0].float(), -1)
     data = text.encode("utf-8")
     rows = []
     for index, (start, end) in enumerate(alignment.spans()):

@@ -83,9 +83,10 @@ def load(name: str):
     if name == "llama2-style-json":
         import tempfile
 
-        path = Path(tempfile.mkdtemp(prefix="tokwork-llama2-")) / "tokenizer.json"
-        dummy_prefix_sentencepiece().legacy_tokenizer_json().save(str(path))
-        return load_tokenizer(path)
+        with tempfile.TemporaryDirectory(prefix="tokwork-llama2-") as folder:  # read whole on loading
+            path = Path(folder) / "tokenizer.json"
+            dummy_prefix_sentencepiece().legacy_tokenizer_json().save(str(path))
+            return load_tokenizer(path)
     return load_tokenizer(cache_root() / "tokenizers" / name)
 
 

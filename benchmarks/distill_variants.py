@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--layers", default="last", help="--latent-layers")
     parser.add_argument("--lw", type=float, default=1.0, help="--latent-weight")
     parser.add_argument("--sw", type=float, default=1.0, help="--side-weight")
+    parser.add_argument("--side-outcomes", default="shared", help="--side-outcomes")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--temp", type=float, default=100.0)
     parser.add_argument("--balance", default="fixed", help="--balance")
@@ -71,6 +72,7 @@ def main() -> None:
     for steps in args.steps:
         config = DistillConfig(loss=args.loss, train="all", steps=steps, save_every=10_000, learning_rate=args.lr,
                                latent_layers=args.layers, latent_weight=args.lw, side_weight=args.sw, temperature=args.temp,
+                               side_outcomes=args.side_outcomes,
                                alm_chunks=args.chunks, balance=args.balance,
                                alm_diff=args.diff, schedule=args.schedule, batch_size=args.batch_size)
         card = distill(teacher, student, [corpus], out, config=config, fresh=fresh, progress=False)

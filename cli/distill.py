@@ -33,6 +33,10 @@ def distill_command(
                                       "last (the last layer's) or all (every layer's)."),
     latent_weight: float = typer.Option(1.0, "--latent-weight", help="Weight of the latents part beside others."),
     side_weight: float = typer.Option(1.0, "--side-weight", help="Weight of the side part beside others."),
+    side_outcomes: str = typer.Option("shared", "--side-outcomes", help="What the side part compares: shared (the "
+                                      "tokens both vocabularies spell and extend alike, the rest as one outcome) or "
+                                      "first-pieces (every token, each teacher token counted on the student's first "
+                                      "piece of it, so a short piece learns the mass of the longer tokens it begins)."),
     balance: str = typer.Option("fixed", "--balance", help="How the parts of a summed loss are weighed: fixed "
                                 "(1, or --latent-weight, --side-weight) or gradient (each step, weights that give every part "
                                 "the same gradient norm at the student's last hidden state)."),
@@ -96,7 +100,7 @@ def distill_command(
     config = DistillConfig(loss=loss, train=train, steps=steps, batch_size=batch_size, text_chars=text_chars,
                            learning_rate=learning_rate, temperature=temperature, seed=seed, save_every=save_every,
                            alm_chunks=alm_chunks, latent_layers=latent_layers, latent_weight=latent_weight,
-                           side_weight=side_weight,
+                           side_weight=side_weight, side_outcomes=side_outcomes,
                            balance=balance, alm_diff=alm_diff, schedule=schedule)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60,

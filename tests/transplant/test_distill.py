@@ -331,9 +331,42 @@ def test_shared_tokens_by_hand():
     assert teacher_ids.tolist() == [4] and student_ids.tolist() == [2]
 
 
-def test_side_is_zero_for_the_same_model_and_positive_for_the_transplant(pair):
+def test_first_piece_groups_by_hand(tmp_path):
+    from tokwork.transplant.distill.first_pieces import first_piece_groups
+
+    # id 0 is <|endoftext|> on both sides. The teacher has "ab" and "abc", which the student begins with "a";
+    # the student has "bc", which the teacher begins with "b": groups {a}, {b, bc}, {c}, and one for specials.
+    teacher = load_tokenizer(byte_level_tokenizer(tmp_path / "t", [b"a", b"b", b"c", b"ab", b"abc"]))
+    student = load_tokenizer(byte_level_tokenizer(tmp_path / "s", [b"a", b"b", b"c", b"bc"]))
+    assert student.encode("abc") == [1, 2, 3] and teacher.encode("bc") == [2, 3]
+    teacher_groups, student_groups, count = first_piece_groups(teacher, student, (6, 5))
+    assert count == 4
+    a, b, c, other = (int(student_groups[i]) for i in (1, 2, 3, 0))
+    assert len({a, b, c, other}) == 4 and other == 3
+    assert student_groups.tolist() == [other, a, b, c, b]
+    assert teacher_groups.tolist() == [other, a, b, c, a, a]
+
+
+def test_group_logprobs_and_group_kl_by_hand():
+    from tokwork.transplant.distill.first_pieces import group_logprobs
+    from tokwork.transplant.distill.losses import group_kl
+
+    logits = torch.tensor([[0.0, 1.0, 2.0, 3.0]])
+    groups = torch.tensor([0, 1, 1, 2])
+    p = torch.softmax(logits, -1)[0]
+    expected = torch.stack([p[0], p[1] + p[2], p[3]]).log()
+    assert torch.allclose(group_logprobs(logits, groups, 3)[0], expected)
+    teacher = torch.tensor([[0.5, 0.3, 0.2]]).log()
+    student = torch.tensor([[0.25, 0.25, 0.5]]).log()
+    by_hand = 0.5 * np.log(0.5 / 0.25) + 0.3 * np.log(0.3 / 0.25) + 0.2 * np.log(0.2 / 0.5)
+    assert float(group_kl(teacher, student)) == pytest.approx(by_hand, rel=1e-5)
+    assert float(group_kl(teacher, teacher)) == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("outcomes", ["shared", "first-pieces"])
+def test_side_is_zero_for_the_same_model_and_positive_for_the_transplant(pair, outcomes):
     teacher, student, corpus = pair
-    config = _fast(loss="alm+side", train="all")
+    config = _fast(loss="alm+side", train="all", side_outcomes=outcomes)
     same = _first_batch_loss(teacher, teacher, corpus, config)
     assert same["side"] == pytest.approx(0.0, abs=1e-6) and same["alm"] == 0.0
     transplanted = _first_batch_loss(teacher, student, corpus, config)
@@ -354,10 +387,12 @@ def test_side_without_shared_tokens_is_refused_in_one_line(pair, tmp_path, capsy
 
 
 @pytest.mark.parametrize("loss, balance", [("alm", "fixed"), ("lm", "fixed"), ("alm+lm", "fixed"),
-                                           ("alm+lm", "gradient"), ("side", "fixed")])
+                                           ("alm+lm", "gradient"), ("side", "fixed"), ("side:first-pieces", "fixed")])
 def test_a_few_steps_lower_the_loss(pair, tmp_path, loss, balance):
     teacher, student, corpus = pair
-    config = _fast(loss=loss, steps=40, save_every=40, batch_size=8, train="embeddings", balance=balance)
+    loss, _, outcomes = loss.partition(":")
+    config = _fast(loss=loss, steps=40, save_every=40, batch_size=8, train="embeddings", balance=balance,
+                   side_outcomes=outcomes or "shared")
     before = _first_batch_loss(teacher, student, corpus, config)
     assert set(before) == set(loss.split("+"))  # alm alone trains on alm alone, not on lm too
     distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False)
@@ -494,6 +529,7 @@ def bad(pair, tmp_path):
     (("teacher", "student", "corpus", "out", ("--alm-chunks", "word")), "unknown ALM chunks"),
     (("teacher", "student", "corpus", "out", ("--balance", "equal")), "unknown balance"),
     (("teacher", "student", "corpus", "out", ("--alm-diff", "l2")), "unknown ALM difference"),
+    (("teacher", "student", "corpus", "out", ("--side-outcomes", "all")), "unknown side outcomes"),
     (("teacher", "student", "corpus", "out", ("--schedule", "cosine")), "unknown schedule"),
     (("teacher", "student", "corpus", "out", ("--loss", "latents", "--latent-layers", "first")),
      "unknown latent layers"),

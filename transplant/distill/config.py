@@ -9,6 +9,7 @@ from tokwork.errors import ParameterError
 LOSS_PARTS = ("alm", "latents", "lm", "side")  # a loss is one part or several joined with "+": alm+lm, alm+side, ...
 LATENT_LAYERS = ("last", "all")
 ALM_CHUNKS = ("token", "space")
+SIDE_OUTCOMES = ("shared", "first-pieces")  # what the side part compares (`losses.side_loss`, `losses.group_kl`)
 # how ALM compares two chunk log-likelihoods (`losses.alm_loss`)
 ALM_DIFFS = ("binary-kl", "shortfall", "hinge", "squared", "abs")
 BALANCE = ("fixed", "gradient")  # how the parts of a summed loss are weighed (`balance.py`)
@@ -42,6 +43,8 @@ class DistillConfig:
     lm_weight: float = 1.0  # weight of the next-token part beside others (alm+lm, ...)
     latent_weight: float = 1.0  # weight of the hidden-state term
     side_weight: float = 1.0  # weight of the side part (next-token distributions over shared tokens at boundaries)
+    side_outcomes: str = "shared"  # shared: tokens both vocabularies spell and extend alike, one outcome for the
+    # rest; first-pieces: every token, as groups of the student's first pieces (`first_pieces.py`)
     latent_layers: str = "last"  # hidden states matched by the latents term: the last layer's, or every layer's
     balance: str = "fixed"  # fixed: the weights above; gradient: parts reweighed each step to equal gradient norms
     seed: int = 0
@@ -59,6 +62,8 @@ class DistillConfig:
                                  "with '+' (alm, lm, alm+lm, alm+side, ...)")
         if self.alm_chunks not in ALM_CHUNKS:
             raise ParameterError(f"unknown ALM chunks '{self.alm_chunks}'; choose one of {', '.join(ALM_CHUNKS)}")
+        if self.side_outcomes not in SIDE_OUTCOMES:
+            raise ParameterError(f"unknown side outcomes '{self.side_outcomes}'; choose one of {', '.join(SIDE_OUTCOMES)}")
         if self.alm_diff not in ALM_DIFFS:
             raise ParameterError(f"unknown ALM difference '{self.alm_diff}'; choose one of {', '.join(ALM_DIFFS)}")
         if self.balance not in BALANCE:

@@ -14,7 +14,7 @@ probability of a token path up to a shared boundary also says that no longer tok
 continued there, an event that differs between tokenizers, while "these bytes, then a space" is the same
 event for both where pre-tokenizers cut before a space); a hidden-state term (`latent_loss`); and the
 next-token distributions at shared boundaries over the tokens both vocabularies have (`side_loss`, after
-tokenkit's "side path" losses).
+tokenkit's "side path" losses), or over every token as groups of the student's first pieces (`group_kl`).
 """
 
 from __future__ import annotations
@@ -127,3 +127,11 @@ def side_loss(teacher_next: torch.Tensor, student_next: torch.Tensor) -> torch.T
     shared = (teacher_next.exp() * (teacher_next - student_next)).sum(-1)
     rest = teacher_rest.exp() * (teacher_rest - student_rest)
     return (shared + rest).mean()
+
+
+def group_kl(teacher_next: torch.Tensor, student_next: torch.Tensor) -> torch.Tensor:
+    """Mean KL divergence, over shared boundaries, from the teacher's to the student's distribution of what
+    comes next, both as log-probabilities of the same outcomes (`first_pieces.py`'s groups, which hold the
+    whole mass), shape (boundaries, groups). Zero when the two agree."""
+    teacher_next = teacher_next.detach()
+    return (teacher_next.exp() * (teacher_next - student_next)).sum(-1).mean()

@@ -29,6 +29,7 @@ from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
 from tokwork.transplant.devices import bfloat16_pays, pick_device, training_adam, use_training_attention
 from tokwork.transplant.distill.balance import balanced_weights, output_layer_input
 from tokwork.transplant.distill.config import DistillConfig
+from tokwork.transplant.distill.first_pieces import first_piece_groups, group_logprobs
 from tokwork.transplant.distill.heldout import (
     HeldoutTrack,
     pooled_bits_per_byte,
@@ -40,6 +41,7 @@ from tokwork.transplant.distill.losses import (
     alm_loss,
     chunk_last_targets,
     chunk_logprobs,
+    group_kl,
     latent_loss,
     lm_loss,
     side_loss,
@@ -113,10 +115,12 @@ def space_token_mask(tokenizer, rows: int) -> torch.Tensor:
 
 def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str | None = None,
                    space_mask: torch.Tensor | None = None, shared_ids: torch.Tensor | None = None,
+                   groups: tuple[torch.Tensor, int] | None = None,
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Per-token log-probabilities of one side, their sums per aligned chunk (the dummy chunk dropped),
     with `latent_layers` the hidden states at each chunk's last token, shape (layers, chunks, width), and
-    with `shared_ids` the log-probability of each of those tokens coming after each chunk, (chunks, ids).
+    with `shared_ids` the log-probability of each of those tokens coming after each chunk, (chunks, ids),
+    or with `groups` (each output row's group, the number of groups) that of each group, (chunks, groups).
     With `space_mask`, each chunk's sum also holds the log-probability that the next token starts with a
     space (`alm_chunks="space"`: the chunk's bytes followed by a space, the same event for both models).
 
@@ -132,15 +136,18 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
     logprobs = token_logprobs(output.logits, side.ids)
     sums = chunk_logprobs((logprobs * side.mask).reshape(-1), side.chunks, batch.chunks + 1)[:-1]
     states = next_shared = None
-    if latent_layers is not None or space_mask is not None or shared_ids is not None:
+    next_wanted = shared_ids is not None or groups is not None
+    if latent_layers is not None or space_mask is not None or next_wanted:
         last = chunk_last_targets(side.chunks, batch.chunks).clamp(min=0)
         targets = output.logits.shape[1] - 1  # target t of a row is token t + 1: each chunk's last token is at
         row, position = last // targets, last % targets + 1  # this row and position, which has read the chunk
-    if space_mask is not None or shared_ids is not None:
+    if space_mask is not None or next_wanted:
         after = output.logits[row, position].float()  # what the model expects after each chunk
         normaliser = torch.logsumexp(after, -1, keepdim=True)
     if shared_ids is not None:  # log-probability of each shared token coming next
         next_shared = after.index_select(1, shared_ids) - normaliser
+    elif groups is not None:
+        next_shared = group_logprobs(after, *groups)
     if space_mask is not None:
         sums = sums + (torch.logsumexp(after[:, space_mask], -1, keepdim=True) - normaliser).squeeze(-1)
     if latent_layers is not None:
@@ -156,7 +163,12 @@ class Distiller:
                  new_ids: np.ndarray, corpus: Sequence[Path]):
         self.config, self.device = config, device
         self.shared_ids = (None, None)
-        if "side" in config.loss.split("+"):
+        self.groups: tuple[tuple[torch.Tensor, int] | None, ...] = (None, None)
+        if "side" in config.loss.split("+") and config.side_outcomes == "first-pieces":
+            rows = tuple(c.model.get_output_embeddings().weight.shape[0] for c in (teacher, student))
+            teacher_groups, student_groups, count = first_piece_groups(teacher.tokenizer, student.tokenizer, rows)
+            self.groups = ((teacher_groups.to(device), count), (student_groups.to(device), count))
+        elif "side" in config.loss.split("+"):
             rows = tuple(c.model.get_output_embeddings().weight.shape[0] for c in (teacher, student))
             self.shared_ids = tuple(ids.to(device) for ids in shared_token_ids(
                 teacher.tokenizer.byte_view, student.tokenizer.byte_view, teacher_ids_of(teacher, student), rows))
@@ -205,7 +217,8 @@ class Distiller:
             with torch.inference_mode():
                 _, teacher_chunks, teacher_states, teacher_next = _scored_chunks(
                     self.teacher, batch.teacher, batch, bf16=config.bf16, latent_layers=layers,
-                    space_mask=self.space_masks[0] if "alm" in wanted else None, shared_ids=self.shared_ids[0])
+                    space_mask=self.space_masks[0] if "alm" in wanted else None, shared_ids=self.shared_ids[0],
+                    groups=self.groups[0])
             teacher_chunks = teacher_chunks.clone()  # ordinary tensors, usable in the student's graph
             teacher_states = teacher_states.clone() if layers else None
             teacher_next = teacher_next.clone() if teacher_next is not None else None
@@ -213,7 +226,8 @@ class Distiller:
         with watch as seen:
             logprobs, student_chunks, student_states, student_next = _scored_chunks(
                 self.student, batch.student, batch, bf16=config.bf16, latent_layers=layers,
-                space_mask=self.space_masks[1] if "alm" in wanted else None, shared_ids=self.shared_ids[1])
+                space_mask=self.space_masks[1] if "alm" in wanted else None, shared_ids=self.shared_ids[1],
+                groups=self.groups[1])
         self.output_input = seen[-1] if seen else None
         if "alm" in wanted:
             parts["alm"] = alm_loss(teacher_chunks[batch.valid], student_chunks[batch.valid],
@@ -221,7 +235,8 @@ class Distiller:
         if layers:
             parts["latents"] = latent_loss(teacher_states[:, batch.valid], student_states[:, batch.valid])
         if "side" in wanted:
-            parts["side"] = side_loss(teacher_next[batch.valid], student_next[batch.valid])
+            compare = group_kl if config.side_outcomes == "first-pieces" else side_loss
+            parts["side"] = compare(teacher_next[batch.valid], student_next[batch.valid])
         if "lm" in wanted:
             parts["lm"] = lm_loss(logprobs, batch.student.mask)
         return parts

@@ -305,6 +305,22 @@ def test_a_tampered_expansion_table_is_refused(tmp_path, trained):
     (folder / "stochastic.json").write_text(json.dumps(record), encoding="utf-8")
     with pytest.raises(TokenizerFormatError, match="not a split of its bytes"):
         load_stochastic(folder)
+    record["expansion"][token] = [[1, 2, 3]]
+    (folder / "stochastic.json").write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match="is not {id"):
+        load_stochastic(folder)
+
+
+def test_an_expansion_table_that_keeps_fewer_splits_is_read_as_saved(tmp_path, trained):
+    """A table other than the one tokwork builds (here: one token's splits left out) is checked split by
+    split and used as it is."""
+    folder = make_stochastic(trained("bpe")[1], StochasticConfig(p=0.1)).save(tmp_path / "sto")
+    record = json.loads((folder / "stochastic.json").read_text(encoding="utf-8"))
+    token = next(iter(record["expansion"]))
+    del record["expansion"][token]
+    (folder / "stochastic.json").write_text(json.dumps(record), encoding="utf-8")
+    table = load_stochastic(folder).sampler.table
+    assert table.splits(int(token)) == [] and table.as_json() == record["expansion"]
 
 
 def test_sentencepiece_and_tiktoken_bases_save_unchanged(tmp_path, trained):

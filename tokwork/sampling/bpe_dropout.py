@@ -29,6 +29,7 @@ from tokwork.sampling.merge_table import MergeTable, merge_table
 from tokwork.sampling.per_tokenizer import once_per_tokenizer
 from tokwork.sampling.ragged_ids import flatten_ids, unflatten_ids
 from tokwork.sampling.random_streams import next_unit, text_state
+from tokwork.sampling.stored_tables import stored_arrays
 from tokwork.tokenizer import Tokenizer
 
 _POSITION_BITS = 32
@@ -69,11 +70,11 @@ def _lookup(slot_keys, slot_values, key):
 def merge_hash(table: MergeTable) -> tuple[np.ndarray, np.ndarray]:
     """The merges as an open-addressing hash table (two arrays, at most half full) that the kernel reads:
     key left * vocab + right, value rank << 32 | merged id."""
-    size = table.vocab_size
-    items = np.array([(a * size + b, (rank << _POSITION_BITS) | new) for (a, b), (rank, new) in table.pairs.items()],
-                     dtype=np.int64).reshape(-1, 2)
-    size = 1 << max(4, int(2 * len(items)).bit_length())
-    return _fill_hash(np.ascontiguousarray(items[:, 0]), np.ascontiguousarray(items[:, 1]), size)
+    left, right, rank, merged = table.merges.T
+    keys = left * table.vocab_size + right
+    values = (rank << _POSITION_BITS) | merged
+    size = 1 << max(4, int(2 * len(keys)).bit_length())
+    return _fill_hash(np.ascontiguousarray(keys), np.ascontiguousarray(values), size)
 
 
 @njit(cache=True)
@@ -226,9 +227,16 @@ def _dropout(flat, words, starts, atom_starts, atoms, fixed, slot_keys, slot_val
 
 @once_per_tokenizer
 def _merges_of(base: Tokenizer) -> tuple[MergeTable, np.ndarray, np.ndarray]:
-    """A BPE base's merge table and the kernel's hash table of it, built once per tokenizer object."""
-    table = merge_table(base)
-    return (table, *merge_hash(table))
+    """A BPE base's merge table and the kernel's hash table of it, built once per tokenizer object and kept
+    in the cache for the base's file (`stored_tables`)."""
+
+    def build() -> dict[str, np.ndarray]:
+        table = merge_table(base)
+        slot_keys, slot_values = merge_hash(table)
+        return {**table.as_arrays(), "slot_keys": slot_keys, "slot_values": slot_values}
+
+    arrays = stored_arrays(base, "bpe-dropout", build, (__name__, MergeTable.__module__))
+    return MergeTable.from_arrays(arrays), arrays["slot_keys"], arrays["slot_values"]
 
 
 class BPEDropout:

@@ -8,6 +8,7 @@ converted tiktoken file): the merge table, pair -> (rank, merged id), and every 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from itertools import chain
@@ -25,11 +26,12 @@ _BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 class MergeTable:
     """A BPE model's merges as ids, and each token's initial symbols (`atoms`) for re-merging.
 
-    `pairs` maps (left, right) to (rank, merged id); `atom_starts`/`atoms` are CSR arrays: the symbols the
-    model starts from when a pre-token contains this token's text; `fixed` marks added tokens.
+    `merges` has one row (left, right, rank, merged id) per pair that merges; `atom_starts`/`atoms` are CSR
+    arrays: the symbols the model starts from when a pre-token contains this token's text; `fixed` marks
+    added tokens. All of it is arrays, so that it can be kept in the cache (`as_arrays`, `from_arrays`).
     """
 
-    pairs: dict[tuple[int, int], tuple[int, int]]
+    merges: np.ndarray
     atom_starts: np.ndarray
     atoms: np.ndarray
     fixed: np.ndarray
@@ -38,6 +40,20 @@ class MergeTable:
     @property
     def vocab_size(self) -> int:
         return len(self.fixed)
+
+    @functools.cached_property
+    def pairs(self) -> dict[tuple[int, int], tuple[int, int]]:
+        """(left, right) -> (rank, merged id)."""
+        return {(left, right): (rank, merged) for left, right, rank, merged in self.merges.tolist()}
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {"merges": self.merges, "atom_starts": self.atom_starts, "atoms": self.atoms, "fixed": self.fixed,
+                "ignore_merges": np.array(self.ignore_merges)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> MergeTable:
+        return cls(arrays["merges"], arrays["atom_starts"], arrays["atoms"], arrays["fixed"],
+                   bool(arrays["ignore_merges"]))
 
     def atoms_of(self, token_id: int) -> list[int]:
         return self.atoms[self.atom_starts[token_id]:self.atom_starts[token_id + 1]].tolist()
@@ -86,7 +102,9 @@ def merge_table(tokenizer: Tokenizer) -> MergeTable:
         raise ParameterError(f"BPE-dropout does not support BPE models with subword prefixes or suffixes "
                              f"('{tokenizer.source or 'the base tokenizer'}'); use --method stochastok")
     vocab: dict[str, int] = model["vocab"]
-    pairs = {(left, right): (rank, merged) for rank, left, right, merged in merge_ids(model)}
+    pairs = {(left, right): (rank, merged) for rank, left, right, merged in merge_ids(model)}  # later rank kept
+    merges = np.array([(left, right, rank, merged) for (left, right), (rank, merged) in pairs.items()],
+                      dtype=np.int64).reshape(-1, 4)
     size = tokenizer.vocab_size
     fixed = np.zeros(size, dtype=np.bool_)
     for added in tokenizer.spec.get("added_tokens", []):
@@ -101,7 +119,7 @@ def merge_table(tokenizer: Tokenizer) -> MergeTable:
     atom_starts = np.zeros(size + 1, dtype=np.int64)
     np.cumsum([len(r) for r in rows], out=atom_starts[1:])
     atoms = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(atom_starts[-1]))
-    return MergeTable(pairs, atom_starts, atoms, fixed, bool(model.get("ignore_merges")))
+    return MergeTable(merges, atom_starts, atoms, fixed, bool(model.get("ignore_merges")))
 
 
 def _atoms(token: str | None, token_id: int, vocab: dict[str, int], byte_fallback: bool, fixed: bool) -> list[int]:

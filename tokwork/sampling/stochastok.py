@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from numba import njit
@@ -27,6 +28,7 @@ from tokwork.errors import TokenizerFormatError
 from tokwork.sampling.per_tokenizer import once_per_tokenizer
 from tokwork.sampling.ragged_ids import flatten_ids, unflatten_ids
 from tokwork.sampling.random_streams import next_below, text_state
+from tokwork.sampling.stored_tables import stored_arrays
 from tokwork.tokenizer import Tokenizer
 
 _BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
@@ -78,14 +80,18 @@ class ExpansionTable:
         """
         pieces = tokenizer.byte_view.token_bytes
         size = len(pieces)
-        rows = []
         try:
-            for key, pairs in data.items():
-                token = int(key)
-                rows.extend((token, int(left), int(right)) for left, right in pairs)
+            tokens = np.repeat(np.array([int(key) for key in data], dtype=np.int64), [len(v) for v in data.values()])
+            pairs = np.array(list(chain.from_iterable(data.values())), dtype=np.int64)
         except (TypeError, ValueError):
-            raise TokenizerFormatError("the StochasTok expansion table is not {id: [[left, right], ...]}") from None
-        for token, left, right in rows:
+            pairs = None
+        if pairs is None or pairs.shape != (len(tokens), 2):
+            raise TokenizerFormatError("the StochasTok expansion table is not {id: [[left, right], ...]}")
+        rows = np.column_stack([tokens, pairs])
+        table = cls.from_rows(rows, size)
+        if table == _expansion_table_of(tokenizer):  # what tokwork builds from this base: right by construction
+            return table
+        for token, left, right in rows.tolist():
             whole = pieces[token] if 0 <= token < size else None
             head = pieces[left] if 0 <= left < size else None
             tail = pieces[right] if 0 <= right < size else None
@@ -94,7 +100,11 @@ class ExpansionTable:
                     f"the StochasTok expansion table splits token {token} into ({left}, {right}), which is not "
                     "a split of its bytes in this tokenizer; rebuild it with 'tokwork train stochastic'"
                 )
-        return cls.from_rows(rows, size)
+        return table
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ExpansionTable) and np.array_equal(self.starts, other.starts)
+                and np.array_equal(self.left, other.left) and np.array_equal(self.right, other.right))
 
 
 def canonical_ids(tokenizer: Tokenizer) -> dict[bytes, int]:
@@ -137,7 +147,18 @@ def token_lengths(tokenizer: Tokenizer) -> np.ndarray:
     return np.array([len(p) if p is not None else 0 for p in tokenizer.byte_view.token_bytes], dtype=np.int64)
 
 
-_expansion_table_of = once_per_tokenizer(build_expansion_table)
+def _stored_expansion_table(tokenizer: Tokenizer) -> ExpansionTable:
+    """The expansion table, kept in the cache for the base's file (`stored_tables`)."""
+
+    def build() -> dict[str, np.ndarray]:
+        table = build_expansion_table(tokenizer)
+        return {"starts": table.starts, "left": table.left, "right": table.right}
+
+    arrays = stored_arrays(tokenizer, "stochastok", build, (__name__,))
+    return ExpansionTable(arrays["starts"], arrays["left"], arrays["right"])
+
+
+_expansion_table_of = once_per_tokenizer(_stored_expansion_table)
 _token_lengths_of = once_per_tokenizer(token_lengths)
 
 

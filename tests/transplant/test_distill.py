@@ -347,6 +347,25 @@ def test_first_piece_groups_by_hand(tmp_path):
     assert teacher_groups.tolist() == [other, a, b, c, a, a]
 
 
+def test_first_piece_groups_of_gpt2_against_sentencepiece_start_each_token(gpt2_and_sentencepiece):
+    """Every GPT-2 token lands in a group holding a SentencePiece piece its bytes begin with, although the
+    SentencePiece model, encoding a piece alone, puts a space in front of it."""
+    from tokwork.transplant.distill.first_pieces import first_piece_groups
+
+    gpt2, sentencepiece = gpt2_and_sentencepiece
+    teacher_groups, student_groups, count = first_piece_groups(gpt2, sentencepiece,
+                                                               (gpt2.vocab_size, sentencepiece.vocab_size))
+    members: dict[int, list[bytes]] = {}
+    for s, group in enumerate(student_groups.tolist()):
+        if sentencepiece.byte_view[s]:
+            members.setdefault(group, []).append(sentencepiece.byte_view[s])
+    for t, group in enumerate(teacher_groups.tolist()):
+        piece = gpt2.byte_view[t]
+        if piece:
+            assert any(piece.startswith(m) for m in members[group]), (piece, members[group])
+    assert teacher_groups[gpt2.token_to_id("<|endoftext|>")] == count - 1
+
+
 def test_group_logprobs_and_group_kl_by_hand():
     from tokwork.transplant.distill.first_pieces import group_logprobs
     from tokwork.transplant.distill.losses import group_kl

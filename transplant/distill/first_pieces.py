@@ -28,12 +28,21 @@ import numpy as np
 import torch
 
 
+def _longest_start(piece: bytes, own: dict[bytes, int]) -> int:
+    for end in range(len(piece), 0, -1):
+        if piece[:end] in own:
+            return own[piece[:end]]
+    return -1
+
+
 def _first_pieces(pieces: list[bytes | None], encode: Callable[[list[str]], list[list[int]]],
-                  own: dict[bytes, int]) -> np.ndarray:
-    """For each piece, the id of the first token another tokenizer writes it with (-1: none).
+                  own: dict[bytes, int], own_pieces: list[bytes | None]) -> np.ndarray:
+    """For each piece, the id of the first token another tokenizer (`own`: its tokens by bytes,
+    `own_pieces`: its bytes by id) writes it with (-1: none).
 
     Pieces that are whole UTF-8 text are encoded; a piece that is part of a character (a byte-level
-    token) takes the longest token of the other vocabulary that begins it, as a byte-level BPE would."""
+    token), or whose encoding does not begin with its own bytes (a SentencePiece model adds a space in
+    front), takes the longest token of the other vocabulary that begins it, as a byte-level BPE would."""
     first = np.full(len(pieces), -1, dtype=np.int64)
     texts, where = [], []
     for i, piece in enumerate(pieces):
@@ -43,13 +52,10 @@ def _first_pieces(pieces: list[bytes | None], encode: Callable[[list[str]], list
             texts.append(piece.decode("utf-8"))
             where.append(i)
         except UnicodeDecodeError:
-            for end in range(len(piece), 0, -1):
-                if piece[:end] in own:
-                    first[i] = own[piece[:end]]
-                    break
+            first[i] = _longest_start(piece, own)
     for i, ids in zip(where, encode(texts), strict=True):
-        if ids:
-            first[i] = ids[0]
+        start = own_pieces[ids[0]] if ids and 0 <= ids[0] < len(own_pieces) else None
+        first[i] = ids[0] if start and pieces[i].startswith(start) else _longest_start(pieces[i], own)
     return first
 
 
@@ -76,10 +82,11 @@ def first_piece_groups(teacher_tokenizer, student_tokenizer, rows: tuple[int, in
     def encoder(tokenizer):
         return lambda texts: tokenizer.encode_batch(texts) if texts else []
 
-    student_first_of_teacher = _first_pieces(teacher_pieces, encoder(student_tokenizer), student_own)
+    student_first_of_teacher = _first_pieces(teacher_pieces, encoder(student_tokenizer), student_own,
+                                             student_pieces)
     missing = [i for i, p in enumerate(student_pieces) if p and p not in teacher_own]
     teacher_first_of_missing = _first_pieces([student_pieces[i] for i in missing], encoder(teacher_tokenizer),
-                                             teacher_own)
+                                             teacher_own, teacher_pieces)
     parent = np.arange(len(student_pieces), dtype=np.int64)
 
     def find(i: int) -> int:

@@ -164,12 +164,12 @@ class Distiller:
         self.config, self.device = config, device
         self.shared_ids = (None, None)
         self.groups: tuple[tuple[torch.Tensor, int] | None, ...] = (None, None)
-        if "side" in config.loss.split("+") and config.side_outcomes == "first-pieces":
-            rows = tuple(c.model.get_output_embeddings().weight.shape[0] for c in (teacher, student))
+        side = "side" in config.loss.split("+")
+        rows = tuple(c.model.get_output_embeddings().weight.shape[0] for c in (teacher, student)) if side else None
+        if side and config.side_outcomes == "first-pieces":
             teacher_groups, student_groups, count = first_piece_groups(teacher.tokenizer, student.tokenizer, rows)
             self.groups = ((teacher_groups.to(device), count), (student_groups.to(device), count))
-        elif "side" in config.loss.split("+"):
-            rows = tuple(c.model.get_output_embeddings().weight.shape[0] for c in (teacher, student))
+        elif side:
             self.shared_ids = tuple(ids.to(device) for ids in shared_token_ids(
                 teacher.tokenizer.byte_view, student.tokenizer.byte_view, teacher_ids_of(teacher, student), rows))
             if not len(self.shared_ids[0]):

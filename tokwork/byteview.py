@@ -22,7 +22,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from tokwork.cache import cache_dir
+from tokwork.cache import cache_dir, source_digest
 from tokwork.errors import TokenizerFormatError
 
 
@@ -201,21 +201,17 @@ STORED_MAGIC = b"tokwork byte view 1\n"
 _HEADER = struct.Struct("<II")
 
 
-@functools.cache
-def _code_digest(cls: type) -> bytes:
-    """A digest of the source of this module and of every tokwork module `cls` and its bases live in."""
-    names = {c.__module__ for c in cls.__mro__ if c.__module__.split(".")[0] == "tokwork"} | {__name__}
-    digest = hashlib.sha256()
-    for name in sorted(names):
-        digest.update(Path(sys.modules[name].__file__).read_bytes())
-    return digest.digest()
+def _code_digest(cls: type) -> str:
+    """A hex digest of the source of this module and of every tokwork module `cls` and its bases live in."""
+    return source_digest(frozenset({c.__module__ for c in cls.__mro__ if c.__module__.split(".")[0] == "tokwork"}
+                                   | {__name__}))
 
 
 def derivation_key(data: bytes, cls: type) -> str:
     """The cache key of the byte view that `cls` derives from `data` (the tokenizer's file, and whatever
     else fixes the view): `<digest of the data>-<digest of the code>`, so that a new file or a change to
     the code that reads it gives a new key, never a stale view."""
-    return f"{hashlib.sha256(data).hexdigest()[:40]}-{_code_digest(cls).hex()[:16]}"
+    return f"{hashlib.sha256(data).hexdigest()[:40]}-{_code_digest(cls)[:16]}"
 
 
 def _stored_path(key: str) -> Path:

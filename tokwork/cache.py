@@ -6,7 +6,10 @@ which run on any `python3`, read the same root from this file (`runpy.run_path`)
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import sys
 from pathlib import Path
 
 
@@ -31,3 +34,13 @@ def file_stamp(path: str | Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+@functools.cache
+def source_digest(module_names: frozenset[str]) -> str:
+    """A hex digest of the source files of the (imported) modules `module_names`: part of the key of what is
+    cached from code, so that a change to the code that derives it gives a new key, never a stale entry."""
+    digest = hashlib.sha256()
+    for name in sorted(module_names):
+        digest.update(Path(sys.modules[name].__file__).read_bytes())
+    return digest.hexdigest()

@@ -12,27 +12,15 @@ the time to build.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import sys
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-from tokwork.cache import cache_dir
+from tokwork.cache import cache_dir, source_digest
 from tokwork.tokenizer import Tokenizer
 
 FOLDER = "sampler-tables"
-
-
-@functools.cache
-def _source_digest(modules: tuple[str, ...]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(modules):
-        digest.update(Path(sys.modules[name].__file__).read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def stored_arrays(tokenizer: Tokenizer, name: str, build: Callable[[], dict[str, np.ndarray]],
@@ -43,7 +31,7 @@ def stored_arrays(tokenizer: Tokenizer, name: str, build: Callable[[], dict[str,
     if key is None:
         return build()
     data_digest = key.split("-")[0]
-    path = cache_dir(FOLDER) / f"{name}-{data_digest}-{key.split('-')[-1]}-{_source_digest(modules)}.npz"
+    path = cache_dir(FOLDER) / f"{name}-{data_digest}-{key.split('-')[-1]}-{source_digest(frozenset(modules))[:16]}.npz"
     try:
         with np.load(path, allow_pickle=False) as stored:
             return {array: stored[array] for array in stored.files}

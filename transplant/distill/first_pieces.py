@@ -14,7 +14,7 @@ groups of student tokens such that a group means the same continuations for both
 - a student token the teacher lacks is joined with the group of the teacher's first piece of it (where
   the teacher keeps that text's mass), so that " theory" and " the" share a group.
 
-Groups are sets of student tokens joined by these links (union-find); most hold one token. Mapping each
+Groups are sets of student tokens joined by these links (connected components); most hold one token. Mapping each
 model's next-token distribution onto them gives two distributions over the same outcomes (up to how
 each model would go on after a cut inside a word): the `first-pieces` side loss compares them, so the
 student learns to give a short piece the mass of the longer tokens it stands for.
@@ -26,6 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 
 def _longest_start(piece: bytes, own: dict[bytes, int]) -> int:
@@ -59,16 +61,6 @@ def _first_pieces(pieces: list[bytes | None], encode: Callable[[list[str]], list
     return first
 
 
-def _roots(parent: np.ndarray) -> np.ndarray:
-    """Each element's representative in a union-find forest given as parent links."""
-    roots = parent.copy()
-    while True:
-        above = roots[roots]
-        if np.array_equal(above, roots):
-            return roots
-        roots = above
-
-
 def first_piece_groups(teacher_tokenizer, student_tokenizer, rows: tuple[int, int],
                        ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Group ids for the teacher's and the student's output rows (`rows`: how many each model has), and
@@ -87,22 +79,15 @@ def first_piece_groups(teacher_tokenizer, student_tokenizer, rows: tuple[int, in
     missing = [i for i, p in enumerate(student_pieces) if p and p not in teacher_own]
     teacher_first_of_missing = _first_pieces([student_pieces[i] for i in missing], encoder(teacher_tokenizer),
                                              teacher_own, teacher_pieces)
-    parent = np.arange(len(student_pieces), dtype=np.int64)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = int(parent[i])
-        return i
-
-    for s, t in zip(missing, teacher_first_of_missing.tolist(), strict=True):
-        if t >= 0 and student_first_of_teacher[t] >= 0:
-            a, b = find(s), find(int(student_first_of_teacher[t]))
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    roots = _roots(parent)
+    linked = np.flatnonzero(teacher_first_of_missing >= 0)
+    joined = student_first_of_teacher[teacher_first_of_missing[linked]]
+    keep = joined >= 0
+    edges = (np.asarray(missing, dtype=np.int64)[linked][keep], joined[keep])
+    size = len(student_pieces)
+    graph = coo_matrix((np.ones(len(edges[0])), edges), shape=(size, size))
+    _, components = connected_components(graph, directed=False)
     has_bytes = np.array([bool(p) for p in student_pieces])
-    names, dense = np.unique(roots[has_bytes], return_inverse=True)
+    names, dense = np.unique(components[has_bytes], return_inverse=True)
     other = len(names)
     student_group = np.full(rows[1], other, dtype=np.int64)
     student_group[np.flatnonzero(has_bytes)] = dense

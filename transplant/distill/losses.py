@@ -122,11 +122,9 @@ def side_loss(teacher_next: torch.Tensor, student_next: torch.Tensor) -> torch.T
     alternatives per boundary: the chunks that could have come next. Zero when the two agree.
     """
     teacher_next = teacher_next.detach()
-    teacher_rest = _log1mexp(torch.logsumexp(teacher_next, -1).clamp(max=-EPSILON))
-    student_rest = _log1mexp(torch.logsumexp(student_next, -1).clamp(max=-EPSILON))
-    shared = (teacher_next.exp() * (teacher_next - student_next)).sum(-1)
-    rest = teacher_rest.exp() * (teacher_rest - student_rest)
-    return (shared + rest).mean()
+    teacher_rest = _log1mexp(torch.logsumexp(teacher_next, -1, keepdim=True).clamp(max=-EPSILON))
+    student_rest = _log1mexp(torch.logsumexp(student_next, -1, keepdim=True).clamp(max=-EPSILON))
+    return group_kl(torch.cat([teacher_next, teacher_rest], -1), torch.cat([student_next, student_rest], -1))
 
 
 def group_kl(teacher_next: torch.Tensor, student_next: torch.Tensor) -> torch.Tensor:

@@ -5,17 +5,20 @@ The plain setup is what a user's own PyTorch loop gets by default and what tokwo
 default attention (torch's fused scaled-dot-product kernel), each text in its own row padded to the
 longest and, for distillation, `torch.optim.Adam` updating one tensor at a time. tokwork trains with eager
 attention on a CPU, packs a batch's texts into rows (`tokwork.transplant.distill.packing`) and, for
-distillation, uses Adam's fused update (`tokwork.transplant.devices`). A third setup, `unpacked`, is
-tokwork's without the packing, to show what packing alone is worth. Distillation: SmolLM2-135M-Instruct into its zero-shot hybrid
+distillation, uses Adam's fused update (`tokwork.transplant.devices`); its packed batch is one row whose
+texts are attended one at a time (`tokwork.transplant.segment_attention`). Two more setups show what each
+part is worth: `unpacked`, tokwork's without the packing, and `rows`, packed into rows of a length chosen
+by the packing's cost model under a block-diagonal mask (tokwork's packing before segment attention). Distillation: SmolLM2-135M-Instruct into its zero-shot hybrid
 transplant onto GPT-2's vocabulary (the student of benchmarks/distill.py), `lm` and `alm+lm`. Hypernetwork:
 its training step on SmolLM2 (`benchmarks/hypernet.py`'s shape, language-modelling steps). Batches of the
-en-docs training split, 2 torch threads; the two setups run in turns, each from freshly loaded weights, one
+en-docs training split, 2 torch threads; the setups run in turns, each from freshly loaded weights, one
 warm-up step then `--steps` timed steps, `--rounds` times. Figures: median CPU seconds a step (process
 time over the 2 threads, as benchmarks/distill.py counts minutes), the ratio tokwork / plain and the
-ratio tokwork / unpacked. Results: results/training_step.json (`--losses` to time fewer kinds of step;
+ratios tokwork / unpacked and tokwork / rows. Results: results/training_step.json (`--losses` to time fewer kinds of step;
 their figures are merged into the file's). The machine's CPU is recorded: these seconds depend on it.
 
     .venv/bin/python benchmarks/training_step.py [--steps 6] [--rounds 2] [--losses lm alm+lm alm hypernet]
+                                                 [--setups plain unpacked rows tokwork]
     .venv/bin/python benchmarks/training_step.py --check-packing 30   # padding, packed positions, agreement
 """
 
@@ -46,7 +49,8 @@ def timed_steps(loss: str, setup: str, steps: int) -> float:
 
     teacher = load_checkpoint(cache_root() / "models" / "smollm2-135m-instruct")
     student = load_checkpoint(bench.zero_shot_student(teacher.path, "gpt2"))
-    config = DistillConfig(loss=loss, train="all", steps=steps + 1, pack=setup == "tokwork")
+    config = DistillConfig(loss=loss, train="all", steps=steps + 1, pack=setup in ("tokwork", "rows"),
+                           segment_attention=setup == "tokwork")
     distiller = Distiller(teacher, student, config, torch.device("cpu"), new_row_ids(teacher, student), [CORPUS])
     if setup == "plain":
         for model in (distiller.teacher, distiller.student):
@@ -139,6 +143,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--losses", nargs="+", default=["lm", "alm+lm", "hypernet"],
                         choices=["lm", "alm+lm", "alm", "hypernet"])
+    parser.add_argument("--setups", nargs="+", default=["plain", "unpacked", "rows", "tokwork"],
+                        choices=["plain", "unpacked", "rows", "tokwork"],
+                        help="the distillation setups to time (the hypernetwork's: plain and tokwork)")
     parser.add_argument("--check-packing", type=int, metavar="BATCHES", default=0,
                         help="instead of timing: padding, packed positions and cost over this many batches, and "
                              "packed against padded chunk log-likelihoods over the first --compare-batches")
@@ -163,26 +170,28 @@ def main() -> None:
     runs: dict[str, dict[str, list[float]]] = {}
     for _ in range(args.rounds):
         for loss in args.losses:
-            for setup in ("plain", "tokwork") if loss == "hypernet" else ("plain", "unpacked", "tokwork"):
+            setups = [s for s in args.setups if loss != "hypernet" or s in ("plain", "tokwork")]
+            for setup in setups:
                 seconds = (timed_hypernet_steps(setup, args.steps) if loss == "hypernet"
                            else timed_steps(loss, setup, args.steps))
                 runs.setdefault(loss, {}).setdefault(setup, []).append(seconds)
                 print(f"{loss:7} {setup:8} {seconds:.2f} CPU s a step", flush=True)
     report = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
     report.update({"benchmark": "training_step", "threads": THREADS, "torch": torch.__version__})
-    for key in ("runs", "settings", "median_seconds", "ratio_tokwork_to_plain", "ratio_tokwork_to_unpacked"):
+    for key in ("runs", "settings", "median_seconds", "ratio_tokwork_to_plain", "ratio_tokwork_to_unpacked",
+                "ratio_tokwork_to_rows"):
         report.setdefault(key, {})
     for loss, setups in runs.items():
         median = {setup: statistics.median(values) for setup, values in setups.items()}
         report["runs"][loss] = setups
         report["settings"][loss] = {"steps": args.steps, "rounds": args.rounds, "cpu": cpu_model()}
         report["median_seconds"][loss] = median
-        report["ratio_tokwork_to_plain"][loss] = median["tokwork"] / median["plain"]
-        line = f"{loss}: plain {median['plain']:.2f} s, tokwork {median['tokwork']:.2f} s a step " \
-               f"({median['tokwork'] / median['plain']:.2f}x)"
-        if "unpacked" in median:
-            report["ratio_tokwork_to_unpacked"][loss] = median["tokwork"] / median["unpacked"]
-            line += f"; unpacked {median['unpacked']:.2f} s ({median['tokwork'] / median['unpacked']:.2f}x)"
+        line = f"{loss}: " + ", ".join(f"{setup} {value:.2f} s" for setup, value in median.items()) + " a step"
+        for peer in ("plain", "unpacked", "rows"):
+            report[f"ratio_tokwork_to_{peer}"].pop(loss, None)  # no ratio left from an earlier run's setups
+            if "tokwork" in median and peer in median:
+                report[f"ratio_tokwork_to_{peer}"][loss] = median["tokwork"] / median[peer]
+                line += f"; tokwork / {peer} {median['tokwork'] / median[peer]:.2f}x"
         print(line)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -646,6 +646,66 @@ def test_packed_rows_score_each_text_as_padded_rows_do(pico, tmp_path, kind, att
         assert torch.allclose(packed_sums, padded_sums, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_one_row_with_segment_attention_scores_each_text_as_padded_rows_do(pico, tmp_path, kind):
+    from tokwork.transplant.distill.training import _scored_chunks
+    from tokwork.transplant.segment_attention import NAME, use_segment_attention
+
+    source, target = pico(kind=kind)
+    student = tmp_path / f"student-{kind}"
+    transplant_vocabulary(source, target, student, method="subword-mean")
+    teacher_cp, student_cp = load_checkpoint(source), load_checkpoint(student)
+    rng = random.Random(5)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(n)) for n in (12, 2, 3, 2, 9, 1, 2, 3)]
+    padded = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer, pack=False)
+    one_row = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer, one_row=True)
+    for checkpoint, side in ((teacher_cp, "teacher"), (student_cp, "student")):
+        model = checkpoint.model
+        model.set_attn_implementation("eager")
+        one, row = getattr(padded, side), getattr(one_row, side)
+        assert row.ids.shape[0] == 1 and row.ids.shape[1] == int(one.mask.sum()) + len(texts)  # no padding
+        with torch.no_grad():
+            _, padded_sums, _, _ = _scored_chunks(model, one, padded, bf16=False)
+            # the same row under the block-diagonal mask, then one text at a time
+            _, masked_sums, _, _ = _scored_chunks(model, row, one_row, bf16=False)
+            assert use_segment_attention(model) and model.config._attn_implementation == NAME
+            _, segment_sums, _, _ = _scored_chunks(model, row, one_row, bf16=False)
+            # padded batches (held-out scoring) keep the plain attention under the new setting
+            _, padded_again, _, _ = _scored_chunks(model, one, padded, bf16=False)
+        assert torch.allclose(masked_sums, padded_sums, atol=1e-5, rtol=1e-5)
+        assert torch.allclose(segment_sums, padded_sums, atol=1e-5, rtol=1e-5)
+        assert torch.allclose(padded_again, padded_sums, atol=1e-6, rtol=1e-6)
+
+
+def test_segment_attention_gives_the_gradients_of_the_masked_row(pico, tmp_path):
+    from tokwork.transplant.distill.training import _scored_chunks
+    from tokwork.transplant.segment_attention import use_segment_attention
+
+    source, _ = pico(kind="llama")
+    checkpoint = load_checkpoint(source)
+    rng = random.Random(8)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(n)) for n in (7, 3, 11, 2)]
+    batch = make_batch(texts, checkpoint.tokenizer, checkpoint.tokenizer, one_row=True)
+    model = checkpoint.model
+    grads = []
+    for segments in (False, True):
+        model.set_attn_implementation("eager")
+        if segments:
+            assert use_segment_attention(model)
+        model.zero_grad()
+        _, sums, _, _ = _scored_chunks(model, batch.student, batch, bf16=False)
+        sums.sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    assert all(torch.allclose(a, b, atol=1e-5, rtol=1e-4) for a, b in zip(*grads, strict=True))
+
+
+def test_runs_saved_before_segment_attention_go_on_in_masked_rows():
+    assert DistillConfig().segment_attention
+    saved_earlier = {k: v for k, v in DistillConfig().as_json().items() if k != "segment_attention"}
+    assert DistillConfig.from_json(saved_earlier).segment_attention is False
+
+
 def test_runs_saved_before_packing_go_on_padded():
     assert DistillConfig().pack and DistillConfig.from_json(DistillConfig().as_json()).pack
     saved_earlier = {k: v for k, v in DistillConfig().as_json().items() if k != "pack"}

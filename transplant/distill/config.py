@@ -51,6 +51,8 @@ class DistillConfig:
     bf16: bool = True  # forward passes in bfloat16 autocast where it is faster (a GPU, a CPU with bf16 units)
     pack: bool = True  # a batch's texts packed into rows (each attends to itself), not padded one to a row:
     # the same losses at fewer positions (`packing.py`)
+    segment_attention: bool = True  # packed: every text of a batch in one row, attended one text at a time
+    # (`segment_attention.py`), where the models take it; else rows under a block-diagonal mask
     save_every: int = 50
     log_every: int = 10
 
@@ -110,5 +112,6 @@ class DistillConfig:
     @classmethod
     def from_json(cls, data: dict) -> DistillConfig:
         known = {f.name for f in fields(cls)}
-        data = {"pack": False, **data}  # a run saved before packing existed goes on padded, as it began
+        # a run saved before packing, or before segment attention, existed goes on as it began
+        data = {"pack": False, "segment_attention": False, **data}
         return cls(**{k: v for k, v in data.items() if k in known})

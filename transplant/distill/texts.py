@@ -98,9 +98,12 @@ def _prefix(tokenizer) -> int | None:
 
 
 def _side(rows: list[list[int]], chunk_rows: list[np.ndarray], offsets: list[int], dummy: int, pad: int,
-          prefix: int | None, pack: bool) -> Side:
+          prefix: int | None, pack: bool, one_row: bool) -> Side:
     sequences = [row if prefix is None else [prefix, *row] for row in rows]
-    layout = pack_rows([len(s) for s in sequences]) if pack else [[i] for i in range(len(sequences))]
+    if pack and one_row:
+        layout = [list(range(len(sequences)))]
+    else:
+        layout = pack_rows([len(s) for s in sequences]) if pack else [[i] for i in range(len(sequences))]
     packed = any(len(texts) > 1 for texts in layout)
     length = max(sum(len(sequences[i]) for i in texts) for texts in layout)
     ids = torch.full((len(layout), length), pad, dtype=torch.int64)
@@ -123,12 +126,14 @@ def _side(rows: list[list[int]], chunk_rows: list[np.ndarray], offsets: list[int
     return Side(ids, mask, chunks.reshape(-1), positions, segments)
 
 
-def make_batch(texts: list[str], teacher, student, *, space_chunks: bool = False, pack: bool = True) -> Batch:
+def make_batch(texts: list[str], teacher, student, *, space_chunks: bool = False, pack: bool = True,
+               one_row: bool = False) -> Batch:
     """Tokenize `texts` with both tokenizers, align their chunks, and pad everything into tensors.
 
     With `space_chunks`, chunks end only where a space follows, and each text's last chunk (which no
     space follows) is left out of `valid`. With `pack`, each side's texts are packed into rows
-    (`packing.pack_rows`) instead of one padded row each.
+    (`packing.pack_rows`) instead of one padded row each; with `one_row` as well, all into one row, no
+    padding at all (for models that attend one text at a time: `segment_attention.py`).
     """
     teacher_rows, student_rows, teacher_chunks, student_chunks, offsets = [], [], [], [], []
     total = 0
@@ -149,6 +154,7 @@ def make_batch(texts: list[str], teacher, student, *, space_chunks: bool = False
     if space_chunks:
         valid[[offset - 1 for offset in offsets[1:]] + [total - 1]] = False  # no space follows a text's end
     pads = [t.specials.pad if t.specials.pad is not None else 0 for t in (teacher, student)]
-    return Batch(teacher=_side(teacher_rows, teacher_chunks, offsets, total, pads[0], _prefix(teacher), pack),
-                 student=_side(student_rows, student_chunks, offsets, total, pads[1], _prefix(student), pack),
+    sides = [_side(rows, chunks, offsets, total, pad, _prefix(tokenizer), pack, one_row) for rows, chunks, pad, tokenizer
+             in ((teacher_rows, teacher_chunks, pads[0], teacher), (student_rows, student_chunks, pads[1], student))]
+    return Batch(teacher=sides[0], student=sides[1],
                  chunks=total, valid=valid, nbytes=sum(len(t.encode("utf-8")) for t in texts))

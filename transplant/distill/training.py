@@ -59,6 +59,8 @@ from tokwork.transplant.distill.state import (
     save_distilled,
 )
 from tokwork.transplant.distill.texts import Batch, make_batch, training_texts
+from tokwork.transplant.segment_attention import NAME as SEGMENTS
+from tokwork.transplant.segment_attention import segment_bounds, use_segment_attention
 
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
@@ -129,7 +131,9 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
     """
     device = side.ids.device
     packed = {}
-    if side.segments is not None:  # several texts a row: each attends to itself, from position 0
+    if side.segments is not None and side.ids.shape[0] == 1 and getattr(model.config, "_attn_implementation", None) == SEGMENTS:
+        packed = {"position_ids": side.positions, "segment_bounds": segment_bounds(side.segments)}
+    elif side.segments is not None:  # several texts a row: each attends to itself, from position 0
         packed = {"position_ids": side.positions, "attention_mask": packed_attention_mask(side.segments, model.dtype)}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and bfloat16_pays(device)):
         output = model(side.ids, use_cache=False, output_hidden_states=latent_layers is not None, **packed)
@@ -181,6 +185,9 @@ class Distiller:
         self.student = student.model.to(device).eval()  # no dropout: the student is fit, not regularised
         for model in (self.teacher, self.student):  # both alike: the same model scores the same as both
             use_training_attention(model, device)
+        # one row a batch, each text attended alone, where both models take it (`segment_attention.py`)
+        self.one_row = (config.pack and config.segment_attention
+                        and all([use_segment_attention(model) for model in (self.teacher, self.student)]))
         self.teacher_tokenizer, self.student_tokenizer = teacher.tokenizer, student.tokenizer
         self.parameters = trainable_parameters(self.student, config.train, new_ids)
         self.optimizer = training_adam(self.parameters, config.peak_learning_rate)
@@ -200,7 +207,8 @@ class Distiller:
     def batch(self, texts: list[str]) -> Batch:
         """`texts` as both models see them, with the chunks this run's ALM compares, on the run's device."""
         return make_batch(texts, self.teacher_tokenizer, self.student_tokenizer,
-                          space_chunks=self.config.alm_chunks == "space", pack=self.config.pack).to(self.device)
+                          space_chunks=self.config.alm_chunks == "space", pack=self.config.pack,
+                          one_row=self.one_row).to(self.device)
 
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The step's loss parts, with gradients into the student."""

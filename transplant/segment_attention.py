@@ -54,10 +54,11 @@ def segment_attention(module, query: torch.Tensor, key: torch.Tensor, value: tor
         raise ValueError(f"segment attention takes one packed row, not {query.shape[0]}")
     _uses["segments"] += 1
     grouped = query.shape[1] != key.shape[1]
-    outputs = [F.scaled_dot_product_attention(query[:, :, start:end], key[:, :, start:end], value[:, :, start:end],
-                                              is_causal=True, scale=scaling, dropout_p=dropout,
+    lengths = [end - start for start, end in segment_bounds]
+    # split, not slices: a slice's gradient is a zero-filled copy of the whole row, one per text
+    outputs = [F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scaling, dropout_p=dropout,
                                               enable_gqa=grouped)
-               for start, end in segment_bounds]
+               for q, k, v in zip(*(t.split(lengths, dim=2) for t in (query, key, value)), strict=True)]
     return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
 
 

@@ -816,3 +816,19 @@ def test_best_output_is_refused_without_heldout_text_or_in_place_of_the_output(p
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
         assert not (tmp_path / "out").exists() and not (tmp_path / "best").exists()
+
+
+def test_token_logprobs_and_their_gradients_are_log_softmax_gathered_even_through_a_retained_graph():
+    from tokwork.transplant.distill.losses import token_logprobs
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 7, 11, generator=generator, requires_grad=True)
+    ids = torch.randint(0, 11, (3, 7), generator=generator)
+    weights = torch.randn(3, 6, generator=generator)
+    plain = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+    (expected,) = torch.autograd.grad((plain * weights).sum(), logits)
+    fused = token_logprobs(logits, ids)
+    assert fused.shape == (3, 6) and torch.allclose(fused, plain, atol=1e-6)
+    first = torch.autograd.grad((fused * weights).sum(), logits, retain_graph=True)[0]
+    second = torch.autograd.grad((fused * weights).sum(), logits)[0]  # `balance` runs the graph twice
+    assert torch.allclose(first, expected, atol=1e-6) and torch.equal(first, second)

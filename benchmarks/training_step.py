@@ -13,8 +13,9 @@ transplant onto GPT-2's vocabulary (the student of benchmarks/distill.py), `lm` 
 its training step on SmolLM2 (`benchmarks/hypernet.py`'s shape, language-modelling steps). Batches of the
 en-docs training split, 2 torch threads; the setups run in turns, each from freshly loaded weights, one
 warm-up step then `--steps` timed steps, `--rounds` times. Figures: median CPU seconds a step (process
-time over the 2 threads, as benchmarks/distill.py counts minutes), the ratio tokwork / plain and the
-ratios tokwork / unpacked and tokwork / rows. Results: results/training_step.json (`--losses` to time fewer kinds of step;
+time over the 2 threads, as benchmarks/distill.py counts minutes), the ratios tokwork / plain, tokwork /
+unpacked and tokwork / rows of the medians, and each round's own ratios (a round runs the setups one right
+after the other, so its ratio is less moved by the machine's drift between rounds). Results: results/training_step.json (`--losses` to time fewer kinds of step;
 their figures are merged into the file's). The machine's CPU is recorded: these seconds depend on it.
 
     .venv/bin/python benchmarks/training_step.py [--steps 6] [--rounds 2] [--losses lm alm+lm alm hypernet]
@@ -146,6 +147,7 @@ def main() -> None:
     parser.add_argument("--setups", nargs="+", default=["plain", "unpacked", "rows", "tokwork"],
                         choices=["plain", "unpacked", "rows", "tokwork"],
                         help="the distillation setups to time (the hypernetwork's: plain and tokwork)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="the JSON file to merge the figures into")
     parser.add_argument("--check-packing", type=int, metavar="BATCHES", default=0,
                         help="instead of timing: padding, packed positions and cost over this many batches, and "
                              "packed against padded chunk log-likelihoods over the first --compare-batches")
@@ -176,7 +178,7 @@ def main() -> None:
                            else timed_steps(loss, setup, args.steps))
                 runs.setdefault(loss, {}).setdefault(setup, []).append(seconds)
                 print(f"{loss:7} {setup:8} {seconds:.2f} CPU s a step", flush=True)
-    report = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+    report = json.loads(args.output.read_text(encoding="utf-8")) if args.output.is_file() else {}
     report.update({"benchmark": "training_step", "threads": THREADS, "torch": torch.__version__})
     for key in ("runs", "settings", "median_seconds", "ratio_tokwork_to_plain", "ratio_tokwork_to_unpacked",
                 "ratio_tokwork_to_rows"):
@@ -189,13 +191,18 @@ def main() -> None:
         line = f"{loss}: " + ", ".join(f"{setup} {value:.2f} s" for setup, value in median.items()) + " a step"
         for peer in ("plain", "unpacked", "rows"):
             report[f"ratio_tokwork_to_{peer}"].pop(loss, None)  # no ratio left from an earlier run's setups
+            report.setdefault(f"round_ratios_tokwork_to_{peer}", {}).pop(loss, None)
             if "tokwork" in median and peer in median:
                 report[f"ratio_tokwork_to_{peer}"][loss] = median["tokwork"] / median[peer]
-                line += f"; tokwork / {peer} {median['tokwork'] / median[peer]:.2f}x"
+                # each round runs the setups one right after the other: its ratio cancels the machine's drift
+                rounds = [a / b for a, b in zip(setups["tokwork"], setups[peer], strict=True)]
+                report[f"round_ratios_tokwork_to_{peer}"][loss] = rounds
+                line += (f"; tokwork / {peer} {median['tokwork'] / median[peer]:.2f}x "
+                         f"(rounds: {', '.join(f'{r:.2f}' for r in rounds)})")
         print(line)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ def make_batch(texts: list[str], teacher, student, *, space_chunks: bool = False
     if space_chunks:
         valid[[offset - 1 for offset in offsets[1:]] + [total - 1]] = False  # no space follows a text's end
     pads = [t.specials.pad if t.specials.pad is not None else 0 for t in (teacher, student)]
-    sides = [_side(rows, chunks, offsets, total, pad, _prefix(tokenizer), pack, one_row) for rows, chunks, pad, tokenizer
-             in ((teacher_rows, teacher_chunks, pads[0], teacher), (student_rows, student_chunks, pads[1], student))]
-    return Batch(teacher=sides[0], student=sides[1],
+    teacher_side = _side(teacher_rows, teacher_chunks, offsets, total, pads[0], _prefix(teacher), pack, one_row)
+    student_side = _side(student_rows, student_chunks, offsets, total, pads[1], _prefix(student), pack, one_row)
+    return Batch(teacher=teacher_side, student=student_side,
                  chunks=total, valid=valid, nbytes=sum(len(t.encode("utf-8")) for t in texts))

@@ -131,7 +131,8 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
     """
     device = side.ids.device
     packed = {}
-    if side.segments is not None and side.ids.shape[0] == 1 and getattr(model.config, "_attn_implementation", None) == SEGMENTS:
+    per_text = getattr(model.config, "_attn_implementation", None) == SEGMENTS
+    if side.segments is not None and side.ids.shape[0] == 1 and per_text:  # one row, each text attended alone
         packed = {"position_ids": side.positions, "segment_bounds": segment_bounds(side.segments)}
     elif side.segments is not None:  # several texts a row: each attends to itself, from position 0
         packed = {"position_ids": side.positions, "attention_mask": packed_attention_mask(side.segments, model.dtype)}

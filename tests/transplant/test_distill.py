@@ -622,16 +622,21 @@ def test_packing_places_every_text_once_and_never_costs_more_than_padding(length
     assert _cost(rows, lengths) <= _cost([[i] for i in range(len(lengths))], lengths)
 
 
+def _pico_pair_and_texts(pico, tmp_path, kind: str, *, seed: int):
+    """A pico teacher, its subword-mean transplant as the student, and eight texts of mixed lengths."""
+    source, target = pico(kind=kind)
+    student = tmp_path / f"student-{kind}"
+    transplant_vocabulary(source, target, student, method="subword-mean")
+    rng = random.Random(seed)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(n)) for n in (12, 2, 3, 2, 9, 1, 2, 3)]
+    return load_checkpoint(source), load_checkpoint(student), texts
+
+
 @pytest.mark.parametrize("kind, attention", [("llama", "eager"), ("llama", "sdpa"), ("gpt2", "eager"), ("gpt2", "sdpa")])
 def test_packed_rows_score_each_text_as_padded_rows_do(pico, tmp_path, kind, attention):
     from tokwork.transplant.distill.training import _scored_chunks
 
-    source, target = pico(kind=kind)
-    student = tmp_path / f"student-{kind}"
-    transplant_vocabulary(source, target, student, method="subword-mean")
-    teacher_cp, student_cp = load_checkpoint(source), load_checkpoint(student)
-    rng = random.Random(3)
-    texts = [" ".join(rng.choice(WORDS) for _ in range(n)) for n in (12, 2, 3, 2, 9, 1, 2, 3)]
+    teacher_cp, student_cp, texts = _pico_pair_and_texts(pico, tmp_path, kind, seed=3)
     padded = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer, pack=False)
     packed = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer)
     for checkpoint, side in ((teacher_cp, "teacher"), (student_cp, "student")):
@@ -651,12 +656,7 @@ def test_one_row_with_segment_attention_scores_each_text_as_padded_rows_do(pico,
     from tokwork.transplant.distill.training import _scored_chunks
     from tokwork.transplant.segment_attention import NAME, use_segment_attention
 
-    source, target = pico(kind=kind)
-    student = tmp_path / f"student-{kind}"
-    transplant_vocabulary(source, target, student, method="subword-mean")
-    teacher_cp, student_cp = load_checkpoint(source), load_checkpoint(student)
-    rng = random.Random(5)
-    texts = [" ".join(rng.choice(WORDS) for _ in range(n)) for n in (12, 2, 3, 2, 9, 1, 2, 3)]
+    teacher_cp, student_cp, texts = _pico_pair_and_texts(pico, tmp_path, kind, seed=5)
     padded = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer, pack=False)
     one_row = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer, one_row=True)
     for checkpoint, side in ((teacher_cp, "teacher"), (student_cp, "student")):

@@ -100,10 +100,12 @@ def _prefix(tokenizer) -> int | None:
 def _side(rows: list[list[int]], chunk_rows: list[np.ndarray], offsets: list[int], dummy: int, pad: int,
           prefix: int | None, pack: bool, one_row: bool) -> Side:
     sequences = [row if prefix is None else [prefix, *row] for row in rows]
-    if pack and one_row:
+    if not pack:
+        layout = [[i] for i in range(len(sequences))]
+    elif one_row:
         layout = [list(range(len(sequences)))]
     else:
-        layout = pack_rows([len(s) for s in sequences]) if pack else [[i] for i in range(len(sequences))]
+        layout = pack_rows([len(s) for s in sequences])
     packed = any(len(texts) > 1 for texts in layout)
     length = max(sum(len(sequences[i]) for i in texts) for texts in layout)
     ids = torch.full((len(layout), length), pad, dtype=torch.int64)

@@ -60,7 +60,7 @@ from tokwork.transplant.distill.state import (
 )
 from tokwork.transplant.distill.texts import Batch, make_batch, training_texts
 from tokwork.transplant.segment_attention import NAME as SEGMENTS
-from tokwork.transplant.segment_attention import segment_bounds, use_segment_attention
+from tokwork.transplant.segment_attention import segment_lengths, use_segment_attention
 
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
@@ -133,7 +133,7 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
     packed = {}
     per_text = getattr(model.config, "_attn_implementation", None) == SEGMENTS
     if side.segments is not None and side.ids.shape[0] == 1 and per_text:  # one row, each text attended alone
-        packed = {"position_ids": side.positions, "segment_bounds": segment_bounds(side.segments)}
+        packed = {"position_ids": side.positions, "segment_lengths": segment_lengths(side.segments)}
     elif side.segments is not None:  # several texts a row: each attends to itself, from position 0
         packed = {"position_ids": side.positions, "attention_mask": packed_attention_mask(side.segments, model.dtype)}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and bfloat16_pays(device)):

@@ -30,7 +30,11 @@ def test_next_score_generate_and_ensemble(pico_folder, pico_sentencepiece, tmp_p
     assert main(["bytes", "next", str(pico_folder), "546865e697", "--hex", "--bytes"]) == 0
     assert "0x" in capsys.readouterr().out
     assert main(["bytes", "score", str(pico_folder), "Le café."]) == 0
-    assert "bits per byte" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "bits per byte" in shown and "text's probability" in shown and "normalised" not in shown
+    assert main(["bytes", "score", str(pico_folder), "Le café.", "--per-byte"]) == 0
+    shown = capsys.readouterr().out
+    assert "probability" in shown and "normalised" in shown
     assert main(["bytes", "generate", str(pico_folder), "The ", "-n", "12", "--format", "hex"]) == 0
     assert "model forwards" in capsys.readouterr().out
     other = tmp_path / "sp-lm"

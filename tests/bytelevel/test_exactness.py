@@ -104,6 +104,29 @@ def test_score_agrees_with_next_byte_probs_in_small_chunks(request, kind):
     assert scores.logprob == pytest.approx(lm.logprob(text, prompt=b"Hi "), abs=1e-9)
 
 
+@pytest.mark.parametrize("kind", ["bpe", "sp"])
+def test_text_probability_costs_about_one_forward(request, kind):
+    """`score_text` is the cover sum `logprob` and `score` give, bound included, from the states that end the
+    text only: about one position per canonical token, where `score` runs a state at nearly every byte."""
+    exact = _lm(request, kind)
+    lm = ByteLM(exact.model, exact.tokenizer, tolerance=0)
+    full = "日 The café, 日本語 and more text here, long enough to hold many tokens.".encode()
+    tokens = len(lm.start_ids) + len(lm.tokenizer.encode(full.decode()))
+    for cut in (0, 2):  # no prompt; a prompt that ends inside "日"
+        prompt, text = full[:cut], full[cut:]
+        found = lm.score_text(text, prompt=prompt)
+        scores = lm.score(text, prompt=prompt)
+        assert found.logprob == pytest.approx(scores.logprob, abs=1e-9)
+        assert found.logprob == lm.logprob(text, prompt=prompt)
+        assert found.bound == 0.0 and found.bytes == len(text)
+        assert found.bits_per_byte == pytest.approx(-found.logprob / np.log(2) / len(text))
+        assert found.stats["forward_calls"] >= 1
+        if not prompt:
+            assert found.stats["positions_run"] <= tokens + 8
+            assert scores.stats["positions_run"] > found.stats["positions_run"]
+    assert lm.score_text(b"").logprob == 0.0
+
+
 def test_prompt_may_end_mid_token_and_mid_character(references):
     lm, brute = references("bpe")
     full = "caf日本".encode()

@@ -17,8 +17,10 @@ P(x) in general: mass the model puts on non-canonical continuations or on other 
 and states that end exactly at x add mass that P(x) did not count when their own prefix was not canonical.
 So the log of the product of the normalised next-byte probabilities along x equals
 log P(x) + sum_i [log P(x[:i]) - log Z(x[:i])] (with P(x[:0]) = 1); the two agree exactly when the model puts
-no mass outside canonical continuations. `ByteLM.logprob` returns log P (the cover sum), `ByteLM.score` the
-normalised per-byte log-probabilities. Bytes that no token can spell get probability zero.
+no mass outside canonical continuations. `ByteLM.logprob` returns log P (the cover sum; `score_text` with
+its bound and cost), which needs only the states that can end the text, about one forward over its tokens;
+`ByteLM.score` the normalised per-byte log-probabilities, which need a state at nearly every byte. Bytes
+that no token can spell get probability zero.
 
 Certified pruning (`certified.py`). A cover state's probability is known from its parent's row before the
 state itself is evaluated, and it caps everything the state's covers can add at any later position. With
@@ -27,6 +29,6 @@ add keeps every normalised probability, and every scored log-probability, within
 each result reports the bound it reached. `tolerance=0` evaluates every state.
 """
 
-from tokwork.bytelevel.bytelm import ByteLM, ByteScores
+from tokwork.bytelevel.bytelm import ByteLM, ByteScores, TextScore
 
-__all__ = ["ByteLM", "ByteScores"]
+__all__ = ["ByteLM", "ByteScores", "TextScore"]

@@ -100,6 +100,28 @@ class ByteScores:
         return float(self.bounds.sum() / np.log(2) / len(self.bounds))
 
 
+@dataclass
+class TextScore:
+    """The byte-level log-probability of a whole text after a prompt (natural log; the cover sum: the
+    chance that the model's bytes start with the text, over the tokenizer's encodings of its prefixes each
+    followed by any token that finishes it, not only the encoding of the whole text), its certified bound
+    (the sum can only be too low, by at most that much) and what it cost (`stats`)."""
+
+    logprob: float
+    bound: float
+    bytes: int
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def bits_per_byte(self) -> float:
+        return float(-self.logprob / np.log(2) / max(self.bytes, 1))
+
+    @property
+    def bits_per_byte_bound(self) -> float:
+        """Largest absolute error of `bits_per_byte`."""
+        return float(self.bound / np.log(2) / max(self.bytes, 1))
+
+
 class ByteLM:
     """Exact next-byte probabilities from a causal LM and its tokenizer (byte-level BPE or SentencePiece
     with byte fallback), after Phan et al. 2024 and Hayase et al. 2025.
@@ -244,9 +266,18 @@ class ByteLM:
         """log P(prompt·text) - log P(prompt) (natural log), P being the cover sum over canonical committed
         parts, for a prompt that ends anywhere, mid-token or mid-character; exact up to the certified
         bound (at most the tolerance), which `return_bound` returns with it."""
+        found = self.score_text(text, prompt=prompt)
+        return (found.logprob, found.bound) if return_bound else found.logprob
+
+    def score_text(self, text: bytes, *, prompt: bytes = b"") -> TextScore:
+        """The log-probability of `text` after `prompt` as `logprob` gives it, with its bound, bits per byte
+        and what it cost. Only the cover states that can end the text are evaluated (the tokenizer's encoding
+        of the text and a few branches at its end), so this costs about one forward over the text's tokens,
+        where `score`, which normalises at every byte, evaluates a cover state at nearly every byte."""
         text, prompt = bytes(text), bytes(prompt)
         if not text:
-            return (0.0, 0.0) if return_bound else 0.0
+            return TextScore(0.0, 0.0, 0, {"tolerance": self.tolerance})
+        started = time.perf_counter()
         data = prompt + text
         ends = [len(data) - 1] + ([len(prompt) - 1] if prompt else [])
         found = self.masses(data, ends, scored=True)
@@ -254,7 +285,8 @@ class ByteLM:
         if prompt:
             head, head_bound = self._prefix_logprob(found, data, len(prompt))
             total, bound = total - head, max(bound, head_bound)
-        return (total, bound) if return_bound else total
+        stats = {**found.counts, "seconds": time.perf_counter() - started, "tolerance": self.tolerance}
+        return TextScore(total, bound, len(text), stats)
 
     def _prefix_logprob(self, found: CoverMasses, data: bytes, length: int) -> tuple[float, float]:
         """log P(data[:length]) from the masses at position length - 1, and its certified bound (the cover
@@ -309,13 +341,15 @@ def _show(data: bytes) -> str:
 
 
 def _zero_probability(lm: ByteLM, data: bytes, offset: int) -> TokworkError:
-    """The error for a text the model gives probability zero, naming the first byte no cover reaches."""
-    byte = data[offset]
-    if byte not in lm.vocab.first_bytes and not any(byte in piece for piece in lm.vocab.pieces):
-        reason = f"no token of the tokenizer contains byte 0x{byte:02x} (its byte view is incomplete)"
-    else:
-        reason = "no canonical token sequence of the tokenizer spells the text up to there"
-    return ParameterError(f"byte 0x{byte:02x} at offset {offset} has probability zero: {reason}")
+    """The error for a text the model gives probability zero at `offset`, naming the first byte up to there
+    that no token contains, if any (a whole text's probability fails at its end, whatever the cause)."""
+    spelled = set().union(*(piece for piece in lm.vocab.pieces if piece))
+    missing = next((i for i in range(offset + 1) if data[i] not in spelled), None)
+    if missing is not None:
+        return ParameterError(f"byte 0x{data[missing]:02x} at offset {missing} has probability zero: no token of "
+                              "the tokenizer contains it (its byte view is incomplete)")
+    return ParameterError(f"byte 0x{data[offset]:02x} at offset {offset} has probability zero: no canonical token "
+                          "sequence of the tokenizer spells the text up to there")
 
 
-__all__ = ["END", "ByteLM", "ByteScores", "default_end_id", "default_start_ids"]
+__all__ = ["END", "ByteLM", "ByteScores", "TextScore", "default_end_id", "default_start_ids"]

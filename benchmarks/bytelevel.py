@@ -94,32 +94,31 @@ def token_level_full(lm: ByteLM, data: bytes) -> dict:
             "bits_per_byte": float(-logp.sum() / np.log(2) / len(data))}
 
 
+def _cost(lm: ByteLM, stats: dict, data: bytes) -> dict:
+    """What a byte-level scoring cost, from its `stats`: time, forwards, positions (also per canonical token
+    of `data`), cover states, and non-model time as a share of model time."""
+    tokens = len(lm.tokenizer.encode(data.decode("utf-8")))
+    return {"tolerance": lm.tolerance, "seconds": stats["seconds"], "model_seconds": stats["model_seconds"],
+            "forward_calls": stats["forward_calls"], "positions_run": stats["positions_run"],
+            "positions_per_canonical_token": stats["positions_run"] / tokens, "states": stats["states"],
+            "states_evaluated": stats["states_evaluated"],
+            "non_model_share": (stats["seconds"] - stats["model_seconds"]) / stats["model_seconds"]}
+
+
 def byte_scoring(lm: ByteLM, data: bytes) -> dict:
     """Byte-level scoring at the model's tolerance (0: exact), with the certified bound it reached."""
     scores = lm.score(data)
-    stats = scores.stats
-    tokens = len(lm.tokenizer.encode(data.decode("utf-8")))
-    return {"tolerance": lm.tolerance, "seconds": stats["seconds"], "model_seconds": stats["model_seconds"],
-            "kernel_seconds": stats["kernel_seconds"], "forward_calls": stats["forward_calls"],
-            "positions_run": stats["positions_run"], "positions_per_canonical_token": stats["positions_run"] / tokens,
-            "states": stats["states"], "states_evaluated": stats["states_evaluated"],
+    return {**_cost(lm, scores.stats, data), "kernel_seconds": scores.stats["kernel_seconds"],
             "bound_per_byte": scores.bound, "bits_per_byte_bound": scores.bits_per_byte_bound,
-            "bits_per_byte": scores.bits_per_byte, "cover_sum_bits_per_byte": -scores.logprob / np.log(2) / len(data),
-            "non_model_share": (stats["seconds"] - stats["model_seconds"]) / stats["model_seconds"]}
+            "bits_per_byte": scores.bits_per_byte, "cover_sum_bits_per_byte": -scores.logprob / np.log(2) / len(data)}
 
 
 def text_scoring(lm: ByteLM, data: bytes) -> dict:
     """The text's byte-level probability (`score_text`: the cover sum, from the states that can end the
     text) at the model's tolerance, with the bound it reached; no per-byte normalisation."""
     found = lm.score_text(data)
-    stats = found.stats
-    tokens = len(lm.tokenizer.encode(data.decode("utf-8")))
-    return {"tolerance": lm.tolerance, "seconds": stats["seconds"], "model_seconds": stats["model_seconds"],
-            "forward_calls": stats["forward_calls"], "positions_run": stats["positions_run"],
-            "positions_per_canonical_token": stats["positions_run"] / tokens, "states": stats["states"],
-            "states_evaluated": stats["states_evaluated"], "bound_nats": found.bound,
-            "bits_per_byte_bound": found.bits_per_byte_bound, "bits_per_byte": found.bits_per_byte,
-            "non_model_share": (stats["seconds"] - stats["model_seconds"]) / stats["model_seconds"]}
+    return {**_cost(lm, found.stats, data), "bound_nats": found.bound,
+            "bits_per_byte_bound": found.bits_per_byte_bound, "bits_per_byte": found.bits_per_byte}
 
 
 def _sync(lm: ByteLM) -> None:

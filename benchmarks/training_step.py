@@ -6,20 +6,22 @@ default attention (torch's fused scaled-dot-product kernel), each text in its ow
 longest and, for distillation, `torch.optim.Adam` updating one tensor at a time. tokwork trains with eager
 attention on a CPU, packs a batch's texts into rows (`tokwork.transplant.distill.packing`) and, for
 distillation, uses Adam's fused update (`tokwork.transplant.devices`); its packed batch is one row whose
-texts are attended one at a time (`tokwork.transplant.segment_attention`). Two more setups show what each
-part is worth: `unpacked`, tokwork's without the packing, and `rows`, packed into rows of a length chosen
-by the packing's cost model under a block-diagonal mask (tokwork's packing before segment attention). Distillation: SmolLM2-135M-Instruct into its zero-shot hybrid
+texts are attended one at a time (`tokwork.transplant.segment_attention`); its distillation loop keeps
+the memory a step frees in the process for the next step (`tokwork.allocator`). Three more setups show
+what each part is worth: `unpacked`, tokwork's without the packing, `rows`, packed into rows of a length chosen
+by the packing's cost model under a block-diagonal mask (tokwork's packing before segment attention), and
+`default-malloc`, tokwork's with glibc's default allocation (each step faults its large buffers in anew). Distillation: SmolLM2-135M-Instruct into its zero-shot hybrid
 transplant onto GPT-2's vocabulary (the student of benchmarks/distill.py), `lm` and `alm+lm`. Hypernetwork:
 its training step on SmolLM2 (`benchmarks/hypernet.py`'s shape, language-modelling steps). Batches of the
 en-docs training split, 2 torch threads; the setups run in turns, each from freshly loaded weights, one
 warm-up step then `--steps` timed steps, `--rounds` times. Figures: median CPU seconds a step (process
 time over the 2 threads, as benchmarks/distill.py counts minutes), the ratios tokwork / plain, tokwork /
-unpacked and tokwork / rows of the medians, and each round's own ratios (a round runs the setups one right
+unpacked, tokwork / rows and tokwork / default-malloc of the medians, and each round's own ratios (a round runs the setups one right
 after the other, so its ratio is less moved by the machine's drift between rounds). Results: results/training_step.json (`--losses` to time fewer kinds of step;
 their figures are merged into the file's). The machine's CPU is recorded: these seconds depend on it.
 
     .venv/bin/python benchmarks/training_step.py [--steps 6] [--rounds 2] [--losses lm alm+lm alm hypernet]
-                                                 [--setups plain unpacked rows tokwork]
+                                                 [--setups plain unpacked rows default-malloc tokwork]
     .venv/bin/python benchmarks/training_step.py --check-packing 30   # padding, packed positions, agreement
 """
 
@@ -29,6 +31,7 @@ import argparse
 import json
 import statistics
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import distill as bench
@@ -42,6 +45,14 @@ CORPUS = cache_root() / "corpora" / "en-docs" / "train.txt"
 THREADS = 2
 
 
+def _memory_of(setup: str):
+    """tokwork's distillation keeps freed memory in the process (`tokwork.allocator`); the plain setup and
+    `default-malloc` (tokwork's setup with glibc's default allocation) do not."""
+    from tokwork.allocator import reuse_freed_memory
+
+    return nullcontext() if setup in ("plain", "default-malloc") else reuse_freed_memory()
+
+
 def timed_steps(loss: str, setup: str, steps: int) -> float:
     """CPU seconds per distillation step (over THREADS threads) of `steps` steps after one warm-up step."""
     from tokwork.transplant.checkpoint import load_checkpoint
@@ -50,18 +61,19 @@ def timed_steps(loss: str, setup: str, steps: int) -> float:
 
     teacher = load_checkpoint(cache_root() / "models" / "smollm2-135m-instruct")
     student = load_checkpoint(bench.zero_shot_student(teacher.path, "gpt2"))
-    config = DistillConfig(loss=loss, train="all", steps=steps + 1, pack=setup in ("tokwork", "rows"),
-                           segment_attention=setup == "tokwork")
+    config = DistillConfig(loss=loss, train="all", steps=steps + 1, pack=setup in ("tokwork", "rows", "default-malloc"),
+                           segment_attention=setup in ("tokwork", "default-malloc"))
     distiller = Distiller(teacher, student, config, torch.device("cpu"), new_row_ids(teacher, student), [CORPUS])
     if setup == "plain":
         for model in (distiller.teacher, distiller.student):
             model.set_attn_implementation("sdpa")
         distiller.optimizer = torch.optim.Adam(distiller.parameters, lr=config.peak_learning_rate)
-    distiller.step(0)
-    started = time.process_time()
-    for step in range(1, steps + 1):
-        distiller.step(step)
-    return (time.process_time() - started) / THREADS / steps
+    with _memory_of(setup):
+        distiller.step(0)
+        started = time.process_time()
+        for step in range(1, steps + 1):
+            distiller.step(step)
+        return (time.process_time() - started) / THREADS / steps
 
 
 def packing_check(batches: int, compared: int) -> dict:
@@ -131,6 +143,8 @@ def timed_hypernet_steps(setup: str, steps: int) -> float:
     if setup == "plain":
         trainer.model.set_attn_implementation("sdpa")
 
+    # the hypernetwork's loop keeps glibc's default allocation: kept memory saved it nothing (0.97x in two
+    # rounds of `default-malloc` against a setup that kept it, 1.45x in a third), as its batches change shape
     train_step(trainer, optimizer, 0)
     started = time.process_time()
     for index in range(1, steps + 1):
@@ -144,8 +158,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--losses", nargs="+", default=["lm", "alm+lm", "hypernet"],
                         choices=["lm", "alm+lm", "alm", "hypernet"])
-    parser.add_argument("--setups", nargs="+", default=["plain", "unpacked", "rows", "tokwork"],
-                        choices=["plain", "unpacked", "rows", "tokwork"],
+    parser.add_argument("--setups", nargs="+", default=["plain", "unpacked", "rows", "default-malloc", "tokwork"],
+                        choices=["plain", "unpacked", "rows", "default-malloc", "tokwork"],
                         help="the distillation setups to time (the hypernetwork's: plain and tokwork)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="the JSON file to merge the figures into")
     parser.add_argument("--check-packing", type=int, metavar="BATCHES", default=0,
@@ -181,7 +195,7 @@ def main() -> None:
     report = json.loads(args.output.read_text(encoding="utf-8")) if args.output.is_file() else {}
     report.update({"benchmark": "training_step", "threads": THREADS, "torch": torch.__version__})
     for key in ("runs", "settings", "median_seconds", "ratio_tokwork_to_plain", "ratio_tokwork_to_unpacked",
-                "ratio_tokwork_to_rows"):
+                "ratio_tokwork_to_rows", "ratio_tokwork_to_default-malloc"):
         report.setdefault(key, {})
     for loss, setups in runs.items():
         median = {setup: statistics.median(values) for setup, values in setups.items()}
@@ -189,7 +203,7 @@ def main() -> None:
         report["settings"][loss] = {"steps": args.steps, "rounds": args.rounds, "cpu": cpu_model()}
         report["median_seconds"][loss] = median
         line = f"{loss}: " + ", ".join(f"{setup} {value:.2f} s" for setup, value in median.items()) + " a step"
-        for peer in ("plain", "unpacked", "rows"):
+        for peer in ("plain", "unpacked", "rows", "default-malloc"):
             report[f"ratio_tokwork_to_{peer}"].pop(loss, None)  # no ratio left from an earlier run's setups
             report.setdefault(f"round_ratios_tokwork_to_{peer}", {}).pop(loss, None)
             if "tokwork" in median and peer in median:

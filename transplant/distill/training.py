@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tokwork.allocator import reuse_freed_memory
 from tokwork.corpus import expand_corpus_paths
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
@@ -407,7 +408,9 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
     seconds_before, cpu_before = card.seconds, card.cpu_seconds
     recent: list[dict[str, float]] = []
     scored = [scorer.wall, scorer.cpu] if scorer is not None else [0.0, 0.0]  # taken before `started`
-    with loss_progress(f"distill ({config.loss})", config.steps, card.step, enabled=progress) as update:
+    # every step allocates and frees the same buffers: keep them in the process (`tokwork.allocator`)
+    with reuse_freed_memory(), loss_progress(f"distill ({config.loss})", config.steps, card.step,
+                                             enabled=progress) as update:
         for step in range(card.step, end):
             parts = distiller.step(step)
             recent.append(parts)

@@ -10,13 +10,14 @@ texts are attended one at a time (`tokwork.transplant.segment_attention`); its d
 the memory a step frees in the process for the next step (`tokwork.allocator`). Three more setups show
 what each part is worth: `unpacked`, tokwork's without the packing, `rows`, packed into rows of a length chosen
 by the packing's cost model under a block-diagonal mask (tokwork's packing before segment attention), and
-`default-malloc`, tokwork's with glibc's default allocation (each step faults its large buffers in anew). Distillation: SmolLM2-135M-Instruct into its zero-shot hybrid
+`default-malloc`, tokwork's with glibc's default allocation (each step faults its large buffers in anew);
+for the hypernetwork, whose loop keeps glibc's default, `kept-memory` is its setup with the memory kept. Distillation: SmolLM2-135M-Instruct into its zero-shot hybrid
 transplant onto GPT-2's vocabulary (the student of benchmarks/distill.py), `lm` and `alm+lm`. Hypernetwork:
 its training step on SmolLM2 (`benchmarks/hypernet.py`'s shape, language-modelling steps). Batches of the
 en-docs training split, 2 torch threads; the setups run in turns, each from freshly loaded weights, one
 warm-up step then `--steps` timed steps, `--rounds` times. Figures: median CPU seconds a step (process
 time over the 2 threads, as benchmarks/distill.py counts minutes), the ratios tokwork / plain, tokwork /
-unpacked, tokwork / rows and tokwork / default-malloc of the medians, and each round's own ratios (a round runs the setups one right
+unpacked, tokwork / rows, tokwork / default-malloc (and / kept-memory) of the medians, and each round's own ratios (a round runs the setups one right
 after the other, so its ratio is less moved by the machine's drift between rounds). Results: results/training_step.json (`--losses` to time fewer kinds of step;
 their figures are merged into the file's). The machine's CPU is recorded: these seconds depend on it.
 
@@ -119,6 +120,7 @@ def packing_check(batches: int, compared: int) -> dict:
 
 def timed_hypernet_steps(setup: str, steps: int) -> float:
     """CPU seconds per hypernetwork step (language-modelling steps, no warm-up ones)."""
+    from tokwork.allocator import reuse_freed_memory
     from tokwork.transplant.checkpoint import load_checkpoint
     from tokwork.transplant.hypernet.model import HypernetConfig, Hypernetwork
     from tokwork.transplant.hypernet.training import (
@@ -143,13 +145,13 @@ def timed_hypernet_steps(setup: str, steps: int) -> float:
     if setup == "plain":
         trainer.model.set_attn_implementation("sdpa")
 
-    # the hypernetwork's loop keeps glibc's default allocation: kept memory saved it nothing (0.97x in two
-    # rounds of `default-malloc` against a setup that kept it, 1.45x in a third), as its batches change shape
-    train_step(trainer, optimizer, 0)
-    started = time.process_time()
-    for index in range(1, steps + 1):
-        train_step(trainer, optimizer, index)
-    return (time.process_time() - started) / THREADS / steps
+    # the hypernetwork's loop keeps glibc's default allocation; `kept-memory` shows what keeping it would do
+    with reuse_freed_memory() if setup == "kept-memory" else nullcontext():
+        train_step(trainer, optimizer, 0)
+        started = time.process_time()
+        for index in range(1, steps + 1):
+            train_step(trainer, optimizer, index)
+        return (time.process_time() - started) / THREADS / steps
 
 
 def main() -> None:
@@ -159,8 +161,8 @@ def main() -> None:
     parser.add_argument("--losses", nargs="+", default=["lm", "alm+lm", "hypernet"],
                         choices=["lm", "alm+lm", "alm", "hypernet"])
     parser.add_argument("--setups", nargs="+", default=["plain", "unpacked", "rows", "default-malloc", "tokwork"],
-                        choices=["plain", "unpacked", "rows", "default-malloc", "tokwork"],
-                        help="the distillation setups to time (the hypernetwork's: plain and tokwork)")
+                        choices=["plain", "unpacked", "rows", "default-malloc", "kept-memory", "tokwork"],
+                        help="the distillation setups to time (the hypernetwork's: plain, kept-memory and tokwork)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="the JSON file to merge the figures into")
     parser.add_argument("--check-packing", type=int, metavar="BATCHES", default=0,
                         help="instead of timing: padding, packed positions and cost over this many batches, and "
@@ -186,7 +188,9 @@ def main() -> None:
     runs: dict[str, dict[str, list[float]]] = {}
     for _ in range(args.rounds):
         for loss in args.losses:
-            setups = [s for s in args.setups if loss != "hypernet" or s in ("plain", "tokwork")]
+            hypernet_setups = ("plain", "kept-memory", "tokwork")
+            setups = [s for s in args.setups
+                      if (s in hypernet_setups if loss == "hypernet" else s != "kept-memory")]
             for setup in setups:
                 seconds = (timed_hypernet_steps(setup, args.steps) if loss == "hypernet"
                            else timed_steps(loss, setup, args.steps))
@@ -195,7 +199,7 @@ def main() -> None:
     report = json.loads(args.output.read_text(encoding="utf-8")) if args.output.is_file() else {}
     report.update({"benchmark": "training_step", "threads": THREADS, "torch": torch.__version__})
     for key in ("runs", "settings", "median_seconds", "ratio_tokwork_to_plain", "ratio_tokwork_to_unpacked",
-                "ratio_tokwork_to_rows", "ratio_tokwork_to_default-malloc"):
+                "ratio_tokwork_to_rows", "ratio_tokwork_to_default-malloc", "ratio_tokwork_to_kept-memory"):
         report.setdefault(key, {})
     for loss, setups in runs.items():
         median = {setup: statistics.median(values) for setup, values in setups.items()}
@@ -203,7 +207,7 @@ def main() -> None:
         report["settings"][loss] = {"steps": args.steps, "rounds": args.rounds, "cpu": cpu_model()}
         report["median_seconds"][loss] = median
         line = f"{loss}: " + ", ".join(f"{setup} {value:.2f} s" for setup, value in median.items()) + " a step"
-        for peer in ("plain", "unpacked", "rows", "default-malloc"):
+        for peer in ("plain", "unpacked", "rows", "default-malloc", "kept-memory"):
             report[f"ratio_tokwork_to_{peer}"].pop(loss, None)  # no ratio left from an earlier run's setups
             report.setdefault(f"round_ratios_tokwork_to_{peer}", {}).pop(loss, None)
             if "tokwork" in median and peer in median:

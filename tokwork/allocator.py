@@ -9,7 +9,9 @@ VMs this project runs on (`benchmarks/training_step.py` times it against the `de
 Serving every allocation from the heap and keeping what is freed there makes later steps reuse the same
 pages.
 
-Only glibc (Linux) has these settings; elsewhere this does nothing. The process's resident memory stays
+Only glibc (Linux) has these settings; elsewhere this does nothing. They hold for what the process's main
+thread allocates, where tokwork's training loops run (and a CPU backward pass with them); a loop run in
+another thread allocates from that thread's own arena, where glibc keeps its way. The resident memory stays
 at its peak while the settings hold, which is what a training loop needs anyway; on leaving, glibc's
 defaults come back and the free pages are returned to the kernel.
 """

@@ -13,12 +13,15 @@ Only glibc (Linux) has these settings; elsewhere this does nothing. They hold fo
 thread allocates, where tokwork's training loops run (and a CPU backward pass with them); a loop run in
 another thread allocates from that thread's own arena, where glibc keeps its way. The resident memory stays
 at its peak while the settings hold, which is what a training loop needs anyway; on leaving, glibc's
-defaults come back and the free pages are returned to the kernel.
+defaults come back and the free pages are returned to the kernel. `TOKWORK_KEEP_FREED_MEMORY=0` in the
+environment keeps glibc's defaults throughout (a machine short of memory, where the heap's growth over the
+first steps, as longer batches come, matters more than their page faults).
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,7 +50,7 @@ def reuse_freed_memory() -> Iterator[bool]:
     """Within the block, memory a training step frees stays in the process for the next step (yields
     whether the allocator could be told so: glibc only). Makes CPU training steps cheaper by the page
     faults they no longer take; nothing else changes, results are the same bit for bit."""
-    libc = _glibc()
+    libc = _glibc() if os.environ.get("TOKWORK_KEEP_FREED_MEMORY", "1") != "0" else None
     if libc is None:
         yield False
         return

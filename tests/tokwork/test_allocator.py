@@ -78,3 +78,9 @@ def test_elsewhere_it_does_nothing(monkeypatch):
     monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("", ""))
     with reuse_freed_memory() as applied:
         assert applied is False
+
+
+def test_the_environment_can_keep_glibcs_defaults(monkeypatch):
+    monkeypatch.setenv("TOKWORK_KEEP_FREED_MEMORY", "0")
+    with reuse_freed_memory() as applied:
+        assert applied is False

@@ -96,7 +96,8 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         texts: dict[str, str], out: Path, threads: int, resume: bool = False,
         step_minutes: float | None = None, at_steps: list[int] | None = None,
         learning_rate: float | None = None, max_seconds: float | None = None,
-        plan_steps: int | None = None, in_process: bool = False, pack: bool = True) -> list[dict]:
+        plan_steps: int | None = None, in_process: bool = False, pack: bool = True,
+        budget_minutes: float | None = None) -> list[dict]:
     """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each; the other
     languages only at the last point (they are the check that nothing collapsed).
 
@@ -107,9 +108,11 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     (a comparison at equal steps, whatever the machine's load). On a GPU the minutes are wall minutes of
     training; `max_seconds` stops a stage early (a guard for a leased machine's deadline). With `plan_steps`
     the learning rate falls linearly to 0 at that step (`--schedule linear`), and each point is the same
-    run stopped part way. Each stage trains in a child process (`train_stage`), or, with `in_process`, in
+    run stopped part way. With `budget_minutes`, one stage of that many wall minutes whose linear schedule is
+    planned to end with them (`tokwork distill --schedule linear --max-minutes M`: the step count is fixed
+    after the warm-up from its pace), scored once at its end. Each stage trains in a child process (`train_stage`), or, with `in_process`, in
     this one (how the rows before 2026-12-05 were trained; for the comparison of step costs)."""
-    from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
 
     english = {name: text for name, text in texts.items() if name in ENGLISH}
@@ -121,9 +124,11 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         parts, chunks, diff = (loss.split(":") + ["", ""])[:3]
         config = DistillConfig(loss=parts, train=train, steps=plan_steps or steps, save_every=10_000,
                                learning_rate=learning_rate, alm_chunks=chunks or "token", alm_diff=diff or "binary-kl",
-                               schedule="linear" if plan_steps else "constant", pack=pack)
+                               schedule="linear" if plan_steps or budget_minutes else "constant", pack=pack,
+                               budget_minutes=budget_minutes)
         stage = {"teacher": str(teacher), "student": str(student), "corpus": str(corpus), "out": str(out),
-                 "config": config.as_json(), "fresh": card is None, "max_seconds": max_seconds,
+                 "config": config.as_json(), "fresh": card is None,
+                 "max_seconds": budget_minutes * 60 if budget_minutes else max_seconds,
                  "stop_after": steps if plan_steps else None, "threads": threads}
         if in_process:
             train_stage(stage)
@@ -131,23 +136,27 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
             subprocess.run([sys.executable, str(Path(__file__).resolve()), "--stage", json.dumps(stage)], check=True)
         return read_distill_card(out)
 
-    for index, point in enumerate(at_steps or minutes):
+    for index, point in enumerate([budget_minutes] if budget_minutes else at_steps or minutes):
         budget = point * 60 * threads  # CPU seconds
-        if at_steps or step_minutes is not None:
+        if budget_minutes:
+            card = train_to(UNPLANNED_STEPS)
+        elif at_steps or step_minutes is not None:
             steps = point if at_steps else math.ceil(point / step_minutes - 1e-9)
             if card is None or card.step < steps:
                 card = train_to(steps)
-        while not at_steps and step_minutes is None and (card is None or card.cpu_seconds < 0.98 * budget):
+        while not budget_minutes and not at_steps and step_minutes is None and (card is None or card.cpu_seconds < 0.98 * budget):
             if card is None:
                 steps = 3  # a first stage to learn what a step costs
             else:
                 per_step = card.cpu_seconds / card.step
                 steps = card.step + max(1, math.ceil((budget - card.cpu_seconds) / per_step))
             card = train_to(steps)
-        last = index == len(at_steps or minutes) - 1
+        last = budget_minutes or index == len(at_steps or minutes) - 1
         spent = card.seconds / 60 if card.device == "cuda" else card.cpu_seconds / 60 / threads
         row = {"minutes": round(spent, 2), "wall_minutes": round(card.seconds / 60, 2),
                "step": card.step, **({"quiet_minutes": round(card.step * step_minutes, 2)} if step_minutes else {}),
+               **({"planned_steps": card.training["steps"], "planned_at": card.training["planned_at"]}
+                  if budget_minutes else {}),
                **score(out, texts if last else english),
                "loss": {k: v for k, v in card.history[-1].items() if k in ("alm", "latents", "lm")}}
         points.append(row)
@@ -216,6 +225,10 @@ def main() -> None:
     parser.add_argument("--linear-to", type=int, default=None, metavar="STEPS",
                         help="--schedule linear planned over STEPS (with --at-steps, the last at most STEPS); the row "
                              "is named LOSS/TRAIN linear-STEPS")
+    parser.add_argument("--linear-minutes", type=float, default=None, metavar="MINUTES",
+                        help="one stage of MINUTES (wall) whose --schedule linear is planned to end with them, as "
+                             "`tokwork distill --schedule linear --max-minutes MINUTES` plans it; the row is named "
+                             "LOSS/TRAIN linear-MINUTESmin")
     parser.add_argument("--runs", nargs="+", default=None, metavar="LOSS/TRAIN",
                         help="exact runs (e.g. alm/all lm/new-rows) instead of every loss x train")
     parser.add_argument("--threads", type=int, default=2)
@@ -275,8 +288,11 @@ def main() -> None:
             rows[f"zero-shot{suffix}"] = score(student, texts)  # (rounding differs between devices)
         print(f"{target}: zero-shot hybrid {rows['zero-shot']}", flush=True)
         runs = args.runs or [f"{loss}/{train}" for train in args.trains for loss in args.losses]
+        if args.linear_minutes and (args.linear_to or args.at_steps or args.resume):
+            parser.error("--linear-minutes plans its own steps in one stage; leave out --linear-to, --at-steps "
+                         "and --resume")
         if args.interleave:
-            if args.linear_to:
+            if args.linear_to or args.linear_minutes:
                 parser.error("--linear-to runs one run at a time; leave out --interleave")
             if not args.at_steps:
                 parser.error("--interleave needs --at-steps")
@@ -303,7 +319,9 @@ def main() -> None:
         for loss, train in (run_name.split("/") for run_name in runs):
             started = time.perf_counter()
             name = (f"{loss}/{train}" + (f"@{args.learning_rate:g}" if args.learning_rate is not None else "")
-                    + (f" linear-{args.linear_to}" if args.linear_to else "") + (" padded" if args.no_pack else "")
+                    + (f" linear-{args.linear_to}" if args.linear_to else "")
+                    + (f" linear-{args.linear_minutes:g}min" if args.linear_minutes else "")
+                    + (" padded" if args.no_pack else "")
                     + suffix)
             earlier = rows.get(name, {}) if args.resume else {}
             step_minutes = None
@@ -317,7 +335,8 @@ def main() -> None:
             points = run(teacher, student, corpus, loss=loss, train=train, minutes=args.minutes, texts=texts,
                          out=run_folder(target, name), threads=args.threads, resume=args.resume,
                          step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate,
-                         plan_steps=args.linear_to, in_process=args.in_process, pack=not args.no_pack)
+                         plan_steps=args.linear_to, in_process=args.in_process, pack=not args.no_pack,
+                         budget_minutes=args.linear_minutes)
             rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}
             save()

@@ -18,9 +18,13 @@ def distill_command(
     corpus: list[str] = TrainingCorpusOpt,
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (a plain HF checkpoint); an existing "
                                 "distillation there is resumed.", show_default=False),
-    steps: int = typer.Option(200, "--steps", help="Training steps in all; a resumed run goes on to this many."),
+    steps: int | None = typer.Option(None, "--steps", help="Training steps in all; a resumed run goes on to this "
+                                     "many. Default: 200, or as many as --max-minutes buys with --schedule linear; "
+                                     "a resumed run: its own.", show_default=False),
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop (with a checkpoint) after this many "
-                                             "minutes; run again to go on."),
+                                             "minutes; run again to go on. With --schedule linear and no --steps, "
+                                             "the rate falls to 0 when the minutes are spent: the step count is "
+                                             "fixed after the warm-up from its pace."),
     loss: str = typer.Option("alm+lm", "--loss", help="alm (approximate likelihood matching on aligned chunks), "
                              "lm (plain next-token loss, the baseline), latents (the teacher's hidden states "
                              "at chunk ends), side (the teacher's next-token probabilities at chunk ends, over "
@@ -49,7 +53,8 @@ def distill_command(
                                                "embedding rows, 3e-5 for the whole model)."),
     schedule: str = typer.Option("constant", "--schedule", help="Learning rate after the warm-up: constant (a run "
                                  "cut short or resumed for more steps stays on one schedule) or linear (falls to "
-                                 "0 at --steps, the usual fine-tuning decay; see the README for what it changed here)."),
+                                 "0 at --steps, or when --max-minutes are spent, the usual fine-tuning decay; see "
+                                 "the README for what it changed here)."),
     temperature: float = typer.Option(100.0, "--temperature", help="ALM's binarisation temperature (binary-kl)."),
     alm_diff: str = typer.Option("binary-kl", "--alm-diff", help="How ALM compares the two chunk log-likelihoods: "
                                  "binary-kl (the paper's binarised form: relative errors), shortfall (the same, "
@@ -85,8 +90,9 @@ def distill_command(
     from transformers.utils import logging as transformers_logging
 
     from tokwork.errors import ParameterError
-    from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig
     from tokwork.transplant.distill.heldout import HeldoutTrack, read_heldout
+    from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
     from tokwork.transplant.distill.training import distill
 
     transformers_logging.disable_progress_bar()
@@ -97,11 +103,17 @@ def distill_command(
     texts = read_heldout(heldout, corpus) if heldout else None
     if threads:
         torch.set_num_threads(threads)
-    config = DistillConfig(loss=loss, train=train, steps=steps, batch_size=batch_size, text_chars=text_chars,
+    budget = None
+    if steps is None and not fresh and is_distill_folder(output):
+        saved = read_distill_card(output).training  # the same command again goes on to the run's own end
+        steps = saved.get("steps") if isinstance(saved, dict) else None
+    elif steps is None and max_minutes is not None and schedule == "linear":
+        steps, budget = UNPLANNED_STEPS, max_minutes
+    config = DistillConfig(loss=loss, train=train, steps=200 if steps is None else steps, batch_size=batch_size, text_chars=text_chars,
                            learning_rate=learning_rate, temperature=temperature, seed=seed, save_every=save_every,
                            alm_chunks=alm_chunks, latent_layers=latent_layers, latent_weight=latent_weight,
                            side_weight=side_weight, side_outcomes=side_outcomes,
-                           balance=balance, alm_diff=alm_diff, schedule=schedule)
+                           balance=balance, alm_diff=alm_diff, schedule=schedule, budget_minutes=budget)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60,
                    heldout=texts, eval_every=eval_every, best_output=best_output)

@@ -49,10 +49,10 @@ def track(items: Iterable, description: str, *, total: int | None = None, enable
 @contextmanager
 def loss_progress(description: str, total: int, done: int, *, enabled: bool = True) -> Iterator:
     """A progress bar over training steps (starting at `done`) that shows the latest loss and a short
-    note (such as a held-out score); yields `update(step, loss, note=None)`, where a note of None keeps the
-    last one. Silent when `enabled` is false."""
+    note (such as a held-out score); yields `update(step, loss, note=None, total=None)`, where a note of None
+    keeps the last one and a total replaces the planned number of steps. Silent when `enabled` is false."""
     if not enabled or not _console.is_terminal:
-        yield lambda step, loss, note=None: None
+        yield lambda step, loss, note=None, total=None: None
         return
     columns = (TextColumn(description), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[note]}"), TimeElapsedColumn(),
@@ -60,9 +60,10 @@ def loss_progress(description: str, total: int, done: int, *, enabled: bool = Tr
     with Progress(*columns, console=_console, transient=True) as bar:
         task = bar.add_task(description, total=total, completed=done, loss="-", note="")
 
-        def update(step: int, loss: float, note: str | None = None) -> None:
+        def update(step: int, loss: float, note: str | None = None, total: int | None = None) -> None:
             fields = {"note": note} if note is not None else {}
-            bar.update(task, completed=step, loss=f"{loss:.3f}", **fields)
+            bar.update(task, completed=step, loss=f"{loss:.3f}", **fields,
+                       **({"total": total} if total is not None else {}))
 
         yield update
 

@@ -491,6 +491,58 @@ def test_a_linear_run_stopped_part_way_goes_on_exactly(pair, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
+def test_a_time_budget_fixes_the_step_count_after_the_warm_up():
+    config = DistillConfig(steps=100, warmup_steps=4, learning_rate=1e-4, schedule="linear", budget_minutes=1.0)
+    assert config.awaits_plan and config.plan_step == 4
+    assert [config.learning_rate_at(step) for step in (3, 4, 90)] == pytest.approx([1e-4 * 4 / 5, 1e-4, 1e-4])
+    assert config.plan_steps(4, seconds_per_step=2.0, spent_seconds=9.0) == 4 + 25  # 51 s left buy 25 steps
+    assert config.planned_at == 4 and not config.awaits_plan
+    assert config.learning_rate_at(4) == pytest.approx(1e-4) and config.learning_rate_at(29) == 0.0
+    capped = DistillConfig(steps=10, schedule="linear", budget_minutes=1.0)
+    assert capped.plan_steps(3, seconds_per_step=0.5, spent_seconds=1.0) == 10  # never past the given steps
+    spent = DistillConfig(steps=10, schedule="linear", budget_minutes=1.0)
+    assert spent.plan_steps(3, seconds_per_step=0.5, spent_seconds=70.0) == 4  # one more step at least
+    assert DistillConfig(warmup_steps=0, schedule="linear", budget_minutes=1.0).plan_step == 3
+    for bad, message in (({"schedule": "constant"}, "needs --schedule linear"),
+                         ({"schedule": "linear", "budget_minutes": 0.0}, "must be positive")):
+        with pytest.raises(ParameterError, match=message):
+            DistillConfig(**{"budget_minutes": 1.0, **bad}).validate()
+
+
+def test_a_time_planned_run_is_the_run_planned_over_its_steps(pair, tmp_path):
+    teacher, student, corpus = pair
+    planned = distill(teacher, student, [corpus], tmp_path / "planned", progress=False,
+                      config=_fast(loss="lm", schedule="linear", steps=60, warmup_steps=3, budget_minutes=0.002))
+    steps = planned.training["steps"]  # about 0.12 s of training (at most 60 steps)
+    assert planned.training["planned_at"] == 3 and 4 <= steps <= 60 and planned.step == steps
+    straight = distill(teacher, student, [corpus], tmp_path / "straight", progress=False,
+                       config=_fast(loss="lm", schedule="linear", steps=steps, warmup_steps=3))
+    a = load_file(tmp_path / "planned" / "model.safetensors")
+    b = load_file(tmp_path / "straight" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["lm"] for h in planned.history] == [h["lm"] for h in straight.history]
+
+
+def test_cli_plans_a_linear_schedule_by_its_minutes_and_resumes_to_its_end(pair, tmp_path):
+    teacher, student, corpus = pair
+    out = tmp_path / "out"
+    command = ["distill", str(teacher), str(student), "--corpus", str(corpus), "-o", str(out), "--batch-size", "2",
+               "--text-chars", "48", "--loss", "lm", "--schedule", "linear", "--max-minutes", "0.02", "-q"]
+    assert main(command) == 0  # 1.2 s: the warm-up's 10 steps and tens more
+    card = json.loads((out / "tokwork.json").read_text())
+    planned = card["training"]["steps"]
+    assert card["training"]["budget_minutes"] == 0.02 and card["training"]["planned_at"] == 10  # the warm-up's end
+    assert 11 <= planned < 1000 and card["step"] <= planned
+    assert main(command[:-3] + ["-q"]) == 0  # again without a budget: on to the planned end, not to 200
+    card = json.loads((out / "tokwork.json").read_text())
+    assert card["step"] == card["training"]["steps"] == planned
+    constant = tmp_path / "constant"  # a constant schedule keeps its steps and stops at the budget
+    assert main([*command[:5], "-o", str(constant), *command[7:11], "--loss", "lm", "--max-minutes", "0.002",
+                 "-q"]) == 0
+    card = json.loads((constant / "tokwork.json").read_text())
+    assert card["training"]["steps"] == 200 and card["training"]["budget_minutes"] is None
+
+
 def test_cli_writes_a_plain_hf_folder_with_a_card(pair, tmp_path, capsys):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -20,6 +20,8 @@ SCHEDULES = ("constant", "linear")  # after the warm-up: the peak rate, or a str
 # rate). New rows: a 15-step look at 1e-3 against 3e-3 (3e-3 was worse). All embedding rows: 1e-3 and 1e-4
 # made the model worse or no better within 71 steps, 3e-5 slightly better (benchmarks/distill.py).
 LEARNING_RATES = {"new-rows": 1e-3, "embeddings": 3e-5, "all": 3e-5}
+PLAN_AFTER_STEPS = 3  # a time-budgeted run fixes its step count no earlier than this (`DistillConfig.plan_step`)
+UNPLANNED_STEPS = 1_000_000  # the step count of a time-budgeted run before it is planned, when none is given
 
 
 @dataclass
@@ -35,6 +37,9 @@ class DistillConfig:
     warmup_steps: int = 10
     schedule: str = "constant"  # constant: a run cut short or resumed for more steps is on the same schedule;
     # linear: the usual fine-tuning decay to 0 at `steps`
+    budget_minutes: float | None = None  # linear: plan the decay to end when this much training time is spent;
+    # `steps` (then an upper bound) is fixed after the warm-up from the steps' pace (`plan_steps`)
+    planned_at: int | None = None  # the step after which `steps` was fixed from `budget_minutes`
     temperature: float = 100.0  # ALM's binarisation temperature
     alm_diff: str = "binary-kl"  # binary-kl (the paper's), shortfall (binary-kl where the student is below the
     # teacher), hinge (the nats the student is below the teacher), squared or abs (absolute errors in nats)
@@ -84,6 +89,11 @@ class DistillConfig:
             raise ParameterError(f"texts of {self.text_chars} characters are too short; use at least 32")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             raise ParameterError(f"learning rate {self.learning_rate} is out of range; use a value in (0, 1)")
+        if self.budget_minutes is not None:
+            if self.schedule != "linear":
+                raise ParameterError("a time budget plans where a linear schedule ends; it needs --schedule linear")
+            if not self.budget_minutes > 0:
+                raise ParameterError(f"the time budget must be positive, not {self.budget_minutes} minutes")
         if self.warmup_steps < 0:
             raise ParameterError(f"warm-up steps must not be negative, not {self.warmup_steps}")
         if not self.temperature > 0 or not all(w >= 0 for w in (self.lm_weight, self.latent_weight, self.side_weight)):
@@ -98,13 +108,37 @@ class DistillConfig:
         """A linear ramp over the warm-up steps, then the peak rate (`constant`: a run cut short by a time
         budget, or resumed for more steps, follows the same schedule as one planned that long) or a
         straight fall to 0 at step `steps` (`linear`: planned over `steps`, so a run resumed with the same
-        `steps` is exact, one resumed with more is re-planned from where it stands)."""
+        `steps` is exact, one resumed with more is re-planned from where it stands). A run planned by a time
+        budget stays at the peak until its `steps` are fixed (`plan_steps`), which happens at the end of the
+        warm-up (from its third step on), so that it is the run planned over those steps from the start."""
         if step < self.warmup_steps:
             return self.peak_learning_rate * (step + 1) / (self.warmup_steps + 1)
+        if self.awaits_plan:
+            return self.peak_learning_rate
         if self.schedule == "linear":
             left = (self.steps - step) / max(self.steps - self.warmup_steps, 1)
             return self.peak_learning_rate * min(max(left, 0.0), 1.0)
         return self.peak_learning_rate
+
+    @property
+    def awaits_plan(self) -> bool:
+        """Whether `steps` is still to be fixed from the time budget."""
+        return self.budget_minutes is not None and self.planned_at is None
+
+    @property
+    def plan_step(self) -> int:
+        """After how many steps a time-budgeted run fixes its `steps`: the warm-up's end, at least 3 steps in
+        (the first step of a process pays one-time costs, so the pace is taken from the steps after it)."""
+        return max(self.warmup_steps, PLAN_AFTER_STEPS)
+
+    def plan_steps(self, done: int, seconds_per_step: float, spent_seconds: float) -> int:
+        """Fix `steps` after `done` steps: as many as the time left in the budget buys at `seconds_per_step`
+        (at least one more, at most the current `steps`); returns it."""
+        left = self.budget_minutes * 60 - spent_seconds
+        more = int(left // seconds_per_step) if seconds_per_step > 0 else self.steps
+        self.steps = min(self.steps, done + max(1, more))
+        self.planned_at = done
+        return self.steps
 
     def as_json(self) -> dict:
         return asdict(self)

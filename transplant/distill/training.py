@@ -407,18 +407,28 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
     started, cpu_started = time.perf_counter(), time.process_time()
     seconds_before, cpu_before = card.seconds, card.cpu_seconds
     recent: list[dict[str, float]] = []
+    durations: list[float] = []  # wall seconds of this process's steps, for a time-budgeted plan
     scored = [scorer.wall, scorer.cpu] if scorer is not None else [0.0, 0.0]  # taken before `started`
     # every step allocates and frees the same buffers: keep them in the process (`tokwork.allocator`)
     with reuse_freed_memory(), loss_progress(f"distill ({config.loss})", config.steps, card.step,
                                              enabled=progress) as update:
-        for step in range(card.step, end):
+        step = card.step
+        while step < end:
+            before = time.perf_counter()
             parts = distiller.step(step)
+            durations.append(time.perf_counter() - before)
             recent.append(parts)
-            done = step + 1
+            step = done = step + 1
             elapsed = time.perf_counter() - started - (scorer.wall - scored[0] if scorer else 0.0)
+            planned = config.awaits_plan and done >= config.plan_step
+            if planned:
+                # the median step after the process's first (which pays one-time costs) sets the pace
+                end = min(config.plan_steps(done, float(np.median(durations[1:] or durations)),
+                                            seconds_before + elapsed), stop_after or config.steps)
+                card.training = config.as_json()
             last = done == end or (max_seconds is not None and elapsed >= max_seconds)
             note = scorer.score(done) if scorer is not None and scorer.due(done, last) else None
-            update(done, sum(parts.values()), note)
+            update(done, sum(parts.values()), note, total=config.steps if planned else None)
             if done % config.log_every == 0 or last:
                 means = {k: round(float(np.mean([r[k] for r in recent])), 5) for k in recent[0]}
                 card.history.append({"step": done, **means, "seconds": round(seconds_before + elapsed, 1)})

@@ -119,7 +119,9 @@ def distill_command(
                    heldout=texts, eval_every=eval_every, best_output=best_output)
     last = card.history[-1] if card.history else {}
     table = Table(show_header=False, box=None)
-    table.add_row("steps", f"{card.step:,} of {card.training['steps']:,}")
+    planned = card.training.get("planned_at")
+    table.add_row("steps", f"{card.step:,} of {card.training['steps']:,}" + (
+        f" (the count {card.training['budget_minutes']:g} minutes buy, fixed at step {planned})" if planned else ""))
     table.add_row("trained", f"{card.training['train']} ({card.trained_parameters:,} parameters; "
                   f"{card.new_rows:,} new rows)")
     table.add_row("last loss", ", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "latents", "side", "lm") if k in last) or "-")

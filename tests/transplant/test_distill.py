@@ -523,12 +523,13 @@ def test_a_time_planned_run_is_the_run_planned_over_its_steps(pair, tmp_path):
     assert [h["lm"] for h in planned.history] == [h["lm"] for h in straight.history]
 
 
-def test_cli_plans_a_linear_schedule_by_its_minutes_and_resumes_to_its_end(pair, tmp_path):
+def test_cli_plans_a_linear_schedule_by_its_minutes_and_resumes_to_its_end(pair, tmp_path, capsys):
     teacher, student, corpus = pair
     out = tmp_path / "out"
     command = ["distill", str(teacher), str(student), "--corpus", str(corpus), "-o", str(out), "--batch-size", "2",
                "--text-chars", "48", "--loss", "lm", "--schedule", "linear", "--max-minutes", "0.02", "-q"]
     assert main(command) == 0  # 1.2 s: the warm-up's 10 steps and tens more
+    assert "minutes buy, fixed at step 10" in capsys.readouterr().out
     card = json.loads((out / "tokwork.json").read_text())
     planned = card["training"]["steps"]
     assert card["training"]["budget_minutes"] == 0.02 and card["training"]["planned_at"] == 10  # the warm-up's end

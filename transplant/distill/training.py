@@ -295,7 +295,8 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     `config.steps` with its saved settings (only the step count is taken from `config`), unless `fresh`.
     With `max_seconds`, training stops (with a checkpoint) after the step that uses up that much time; with
     `stop_after`, after that step, still on the schedule planned over `config.steps` (to look at a linear
-    schedule's run part way; the same call with a later `stop_after` goes on exactly).
+    schedule's run part way; the same call with a later `stop_after` goes on exactly). A new run whose config
+    has `budget_minutes` fixes its `steps` after the warm-up from the steps' pace (`DistillConfig.plan_steps`).
     `on_checkpoint(step, output)` is called after each checkpoint is written. `transplant` (how the student
     was made, when it is an intermediate) goes into a new run's card. With `heldout` (name -> text, never
     trained on) the teacher is scored once and the student at the start and every `eval_every` steps (by

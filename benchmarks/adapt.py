@@ -52,9 +52,9 @@ def adapt_language(code: str, args: argparse.Namespace, corpora: Path) -> dict:
     """Adapt SmolLM2 to one language (resuming with --resume) and return its row of the table."""
     from tokwork.transplant.adapt.config import AdaptConfig
     from tokwork.transplant.adapt.pipeline import adapt_model
-    from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.config import DistillConfig, planned_minutes
 
-    out = WORK / code
+    out = WORK / (f"{code}-{args.label}" if args.label else code)
     if not args.resume:
         for path in (out, out.parent / f".{out.name}.adapt-work"):
             shutil.rmtree(path, ignore_errors=True)
@@ -63,7 +63,9 @@ def adapt_language(code: str, args: argparse.Namespace, corpora: Path) -> dict:
         corpus=[str(corpora / code / "train.txt")],
         heldout={code: str(corpora / code / "heldout.txt"), ENGLISH: str(corpora / "en-docs" / "heldout.txt")},
         add=args.add, method=args.method, donor=args.donor,
-        distill=DistillConfig(steps=args.distill_steps), distill_minutes=args.distill_minutes,
+        distill=DistillConfig(steps=args.distill_steps, schedule=args.distill_schedule, learning_rate=args.distill_lr,
+                              budget_minutes=planned_minutes(args.distill_schedule, None, args.distill_minutes)),
+        distill_minutes=args.distill_minutes,
         heldout_chars=args.heldout_chars)
     started = time.perf_counter()
     result = adapt_model(config, out, progress=sys.stderr.isatty(),
@@ -75,6 +77,8 @@ def adapt_language(code: str, args: argparse.Namespace, corpora: Path) -> dict:
     return {
         "language": code, "script": LANGUAGES.get(code, "?"), "asked": args.add, "added": extend_notes["added"],
         "new_ids": card["new_ids"], "distill_steps": card["steps"]["distill"]["card"]["step"],
+        "distill_planned_steps": card["steps"]["distill"]["card"]["training"].get("planned_at") and
+        card["steps"]["distill"]["card"]["training"]["steps"],
         "heldout_bytes": own["bytes"], "english_bytes": english["bytes"],
         "tokens_per_byte": {"original": own["tokens_per_byte_before"], "adapted": own["tokens_per_byte_after"]},
         "fewer_tokens_percent": own["fewer_tokens_percent"],
@@ -124,6 +128,13 @@ def main() -> None:
     parser.add_argument("--donor", default="minilm", help="donor space of omp/hybrid")
     parser.add_argument("--distill-minutes", type=float, default=15.0, help="wall minutes of distillation")
     parser.add_argument("--distill-steps", type=int, default=1_000_000, help="at most this many distillation steps")
+    parser.add_argument("--distill-schedule", choices=["constant", "linear"], default="constant",
+                        help="linear: the rate falls to 0 when --distill-minutes are spent (the step count planned "
+                             "after the warm-up, as `tokwork adapt --distill-schedule linear` plans it)")
+    parser.add_argument("--distill-lr", type=float, default=None, help="peak learning rate (default: DistillConfig's)")
+    parser.add_argument("--label", default=None,
+                        help="a variant's name: its work folders are build/bench/adapt/<code>-LABEL (write it to its "
+                             "own --json)")
     parser.add_argument("--heldout-chars", type=int, default=24_000,
                         help="characters of each held-out text scored (cut at a paragraph end)")
     parser.add_argument("--threads", type=int, default=2)
@@ -147,7 +158,8 @@ def main() -> None:
     report = {"benchmark": "adapt", "model": "SmolLM2-135M-Instruct", "settings": {
         "add": args.add, "method": args.method, "donor": args.donor, "distill_minutes": args.distill_minutes,
         "distill_steps_cap": args.distill_steps, "heldout_chars": args.heldout_chars, "threads": args.threads,
-        "distill": "DistillConfig defaults (alm+lm, trains all, batch 8 x 512 chars)"},
+        "distill": "DistillConfig defaults (alm+lm, trains all, batch 8 x 512 chars)",
+        "distill_schedule": args.distill_schedule, "distill_lr": args.distill_lr, "label": args.label},
         "targets": {"fewer_tokens_percent_at_least": TARGET_FEWER_PERCENT,
                     "language_bits_per_byte_change_percent_at_most": TARGET_LANGUAGE_BPB_PERCENT,
                     "english_bits_per_byte_change_percent_at_most": TARGET_ENGLISH_BPB_PERCENT},

@@ -49,6 +49,11 @@ def adapt_command(
                                              "--distill-minutes, as many as the minutes allow)."),
     distill_minutes: float | None = typer.Option(None, "--distill-minutes", help="Stop distilling (with a "
                                                  "checkpoint) after this many minutes."),
+    distill_schedule: str = typer.Option("constant", "--distill-schedule", help="Distillation's learning rate "
+                                         "after the warm-up: constant, or linear (falls to 0 at --distill-steps, "
+                                         "or, without them, when --distill-minutes are spent)."),
+    distill_lr: float | None = typer.Option(None, "--distill-lr", help="Distillation's peak learning rate "
+                                            "(default 3e-5)."),
     batch_size: int = DistillBatchOpt,
     text_chars: int = DistillTextCharsOpt,
     heldout_chars: int | None = typer.Option(None, "--heldout-chars", help="Score at most this many characters "
@@ -75,7 +80,7 @@ def adapt_command(
 
     from tokwork.transplant.adapt.config import AdaptConfig, language_texts
     from tokwork.transplant.adapt.pipeline import adapt_model
-    from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.config import DistillConfig, planned_minutes
 
     transformers_logging.disable_progress_bar()
     if threads:
@@ -84,7 +89,10 @@ def adapt_command(
     steps = distill_steps if distill_steps is not None else (1_000_000 if distill_minutes is not None else 200)
     config = AdaptConfig(model=model, language=language, corpus=train, heldout=texts, add=add, method=method,
                          options={"hypernet": hypernet} if hypernet else {}, donor=donor,
-                         distill=DistillConfig(steps=steps, batch_size=batch_size, text_chars=text_chars),
+                         distill=DistillConfig(steps=steps, batch_size=batch_size, text_chars=text_chars,
+                                               schedule=distill_schedule, learning_rate=distill_lr,
+                                               budget_minutes=planned_minutes(distill_schedule, distill_steps,
+                                                                              distill_minutes)),
                          distill_minutes=distill_minutes, heldout_chars=heldout_chars)
     result = adapt_model(config, output, force=force, keep_work=keep_work, device=device, progress=not quiet,
                          on_step=None if quiet else _print_step)

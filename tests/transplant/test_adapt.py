@@ -243,6 +243,30 @@ def test_cli_writes_the_model_its_card_and_a_report(setup, tmp_path, capsys, mon
     assert "resumes after its last finished step" in " ".join(capsys.readouterr().out.split())
 
 
+def test_cli_hands_the_distillation_its_schedule_and_rate(setup, tmp_path, monkeypatch):
+    """The options reach the distillation's settings (`tokwork distill`'s tests train with them): without
+    --distill-steps a linear schedule is planned by --distill-minutes, with them over the steps."""
+    from tokwork.transplant.adapt import pipeline
+
+    class Handed(Exception):
+        pass
+
+    def capture(config, *args, **kwargs):
+        raise Handed(config.distill)
+
+    monkeypatch.setattr(pipeline, "adapt_model", capture)
+    args = cli_args(setup, tmp_path / "out", "--distill-schedule", "linear", "--distill-lr", "1e-4",
+                    "--distill-minutes", "3")
+    at = args.index("--distill-steps")
+    for given, budget, steps in ((args[:at] + args[at + 2:], 3.0, 1_000_000), (args, None, 2)):
+        with pytest.raises(Handed) as handed:
+            main(given)
+        distill = handed.value.args[0]
+        assert (distill.schedule, distill.learning_rate, distill.budget_minutes, distill.steps) == \
+            ("linear", 1e-4, budget, steps)
+        distill.validate()
+
+
 @pytest.fixture
 def bad(setup, tmp_path, monkeypatch):
     monkeypatch.setenv("TOKWORK_CACHE", str(tmp_path / "cache"))

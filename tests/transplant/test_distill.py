@@ -517,10 +517,19 @@ def test_a_time_planned_run_is_the_run_planned_over_its_steps(pair, tmp_path):
     assert planned.training["planned_at"] == 3 and 4 <= steps <= 60 and planned.step == steps
     straight = distill(teacher, student, [corpus], tmp_path / "straight", progress=False,
                        config=_fast(loss="lm", schedule="linear", steps=steps, warmup_steps=3))
+    # stopped after its plan and resumed with the budget again (as `tokwork adapt` resumes): on to the plan's end
+    parts = [distill(teacher, student, [corpus], tmp_path / "parts", progress=False, stop_after=stop,
+                     config=_fast(loss="lm", schedule="linear", steps=60, warmup_steps=3, budget_minutes=0.002))
+             for stop in (3, None)]
+    assert parts[0].step == 3 and parts[0].training["planned_at"] == 3 and parts[-1].step == parts[-1].training["steps"]
     a = load_file(tmp_path / "planned" / "model.safetensors")
     b = load_file(tmp_path / "straight" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [h["lm"] for h in planned.history] == [h["lm"] for h in straight.history]
+    again = distill(teacher, student, [corpus], tmp_path / "again", progress=False,  # the parts' own plan
+                    config=_fast(loss="lm", schedule="linear", steps=parts[-1].step, warmup_steps=3))
+    c, d = load_file(tmp_path / "parts" / "model.safetensors"), load_file(tmp_path / "again" / "model.safetensors")
+    assert all(torch.equal(c[k], d[k]) for k in c) and again.history[-1]["lm"] == parts[-1].history[-1]["lm"]
 
 
 def test_cli_plans_a_linear_schedule_by_its_minutes_and_resumes_to_its_end(pair, tmp_path, capsys):

@@ -24,6 +24,12 @@ PLAN_AFTER_STEPS = 3  # a time-budgeted run fixes its step count no earlier than
 UNPLANNED_STEPS = 1_000_000  # the step count of a time-budgeted run before it is planned, when none is given
 
 
+def planned_minutes(schedule: str, steps: int | None, minutes: float | None) -> float | None:
+    """The time budget a run plans its linear schedule by: its minutes, where the schedule is linear and
+    no step count was given; else None (a constant schedule, or one planned over the given steps)."""
+    return minutes if schedule == "linear" and steps is None else None
+
+
 @dataclass
 class DistillConfig:
     """What a distillation run does: which loss, what it trains, how long, on what batches."""

@@ -292,7 +292,8 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     """Distill the transplanted `student` from the original `teacher` on `corpus`; write it to `output`.
 
     The result is a plain HF folder. An `output` that already holds a distillation run is resumed up to
-    `config.steps` with its saved settings (only the step count is taken from `config`), unless `fresh`.
+    `config.steps` with its saved settings (only the step count is taken from `config`; for a run whose
+    steps its time budget planned, and a `config` with a budget, the planned count), unless `fresh`.
     With `max_seconds`, training stops (with a checkpoint) after the step that uses up that much time; with
     `stop_after`, after that step, still on the schedule planned over `config.steps` (to look at a linear
     schedule's run part way; the same call with a later `stop_after` goes on exactly). A new run whose config
@@ -333,7 +334,10 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     student_checkpoint = load_checkpoint(output if resume else student)
     check_causal_lm(student_checkpoint, "student")
     if card is not None:
-        config = DistillConfig.from_json({**card.training, "steps": config.steps})
+        steps = config.steps
+        if config.budget_minutes is not None and card.training.get("planned_at") is not None:
+            steps = min(steps, card.training["steps"])  # planned by its budget: on to the planned end
+        config = DistillConfig.from_json({**card.training, "steps": steps})
     new_ids = new_row_ids(teacher_checkpoint, student_checkpoint)
     if config.train == "new-rows" and not len(new_ids):
         raise DistillError(f"the student '{student}' has no new rows (every token is one of the teacher's); "

@@ -109,10 +109,10 @@ def distill_command(
         steps = saved.get("steps") if isinstance(saved, dict) else None
     elif steps is None and max_minutes is not None and schedule == "linear":
         steps, budget = UNPLANNED_STEPS, max_minutes
-    config = DistillConfig(loss=loss, train=train, steps=200 if steps is None else steps, batch_size=batch_size, text_chars=text_chars,
-                           learning_rate=learning_rate, temperature=temperature, seed=seed, save_every=save_every,
-                           alm_chunks=alm_chunks, latent_layers=latent_layers, latent_weight=latent_weight,
-                           side_weight=side_weight, side_outcomes=side_outcomes,
+    config = DistillConfig(loss=loss, train=train, steps=200 if steps is None else steps, batch_size=batch_size,
+                           text_chars=text_chars, learning_rate=learning_rate, temperature=temperature, seed=seed,
+                           save_every=save_every, alm_chunks=alm_chunks, latent_layers=latent_layers,
+                           latent_weight=latent_weight, side_weight=side_weight, side_outcomes=side_outcomes,
                            balance=balance, alm_diff=alm_diff, schedule=schedule, budget_minutes=budget)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60,

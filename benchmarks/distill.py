@@ -110,8 +110,9 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     the learning rate falls linearly to 0 at that step (`--schedule linear`), and each point is the same
     run stopped part way. With `budget_minutes`, one stage of that many wall minutes whose linear schedule is
     planned to end with them (`tokwork distill --schedule linear --max-minutes M`: the step count is fixed
-    after the warm-up from its pace), scored once at its end. Each stage trains in a child process (`train_stage`), or, with `in_process`, in
-    this one (how the rows before 2026-12-05 were trained; for the comparison of step costs)."""
+    after the warm-up from its pace), scored once at its end. Each stage trains in a child process
+    (`train_stage`), or, with `in_process`, in this one (how the rows before 2026-12-05 were trained; for the
+    comparison of step costs)."""
     from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
 
@@ -144,7 +145,8 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
             steps = point if at_steps else math.ceil(point / step_minutes - 1e-9)
             if card is None or card.step < steps:
                 card = train_to(steps)
-        while not budget_minutes and not at_steps and step_minutes is None and (card is None or card.cpu_seconds < 0.98 * budget):
+        by_cpu_time = not budget_minutes and not at_steps and step_minutes is None
+        while by_cpu_time and (card is None or card.cpu_seconds < 0.98 * budget):
             if card is None:
                 steps = 3  # a first stage to learn what a step costs
             else:
@@ -258,6 +260,9 @@ def main() -> None:
     if args.stage:
         train_stage(json.loads(args.stage))
         return
+    if args.linear_minutes and (args.linear_to or args.at_steps or args.resume or args.interleave):
+        parser.error("--linear-minutes plans its own steps in one stage; leave out --linear-to, --at-steps, "
+                     "--resume and --interleave")
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as transformers_logging
 
@@ -288,11 +293,8 @@ def main() -> None:
             rows[f"zero-shot{suffix}"] = score(student, texts)  # (rounding differs between devices)
         print(f"{target}: zero-shot hybrid {rows['zero-shot']}", flush=True)
         runs = args.runs or [f"{loss}/{train}" for train in args.trains for loss in args.losses]
-        if args.linear_minutes and (args.linear_to or args.at_steps or args.resume):
-            parser.error("--linear-minutes plans its own steps in one stage; leave out --linear-to, --at-steps "
-                         "and --resume")
         if args.interleave:
-            if args.linear_to or args.linear_minutes:
+            if args.linear_to:
                 parser.error("--linear-to runs one run at a time; leave out --interleave")
             if not args.at_steps:
                 parser.error("--interleave needs --at-steps")

@@ -532,6 +532,15 @@ def test_a_time_planned_run_is_the_run_planned_over_its_steps(pair, tmp_path):
     assert all(torch.equal(c[k], d[k]) for k in c) and again.history[-1]["lm"] == parts[-1].history[-1]["lm"]
 
 
+def test_a_budget_spent_within_the_warm_up_ends_the_run_there(pair, tmp_path):
+    teacher, student, corpus = pair
+    config = _fast(loss="lm", schedule="linear", steps=60, warmup_steps=3, budget_minutes=1e-6)
+    card = distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False, max_seconds=1e-9)
+    assert card.step == card.training["steps"] == card.training["planned_at"] == 1  # not 60 steps to come
+    again = distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False)
+    assert again.step == 1  # finished: the same call again trains nothing
+
+
 def test_cli_plans_a_linear_schedule_by_its_minutes_and_resumes_to_its_end(pair, tmp_path, capsys):
     teacher, student, corpus = pair
     out = tmp_path / "out"

@@ -432,6 +432,10 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
                                             seconds_before + elapsed), stop_after or config.steps)
                 card.training = config.as_json()
             last = done == end or (max_seconds is not None and elapsed >= max_seconds)
+            if last and config.awaits_plan:  # the budget ran out within the warm-up: the run ends here
+                config.steps, config.planned_at = done, done
+                card.training = config.as_json()
+                planned = True
             note = scorer.score(done) if scorer is not None and scorer.due(done, last) else None
             update(done, sum(parts.values()), note, total=config.steps if planned else None)
             if done % config.log_every == 0 or last:

@@ -71,14 +71,14 @@ def adapt_language(code: str, args: argparse.Namespace, corpora: Path) -> dict:
     result = adapt_model(config, out, progress=sys.stderr.isatty(),
                          on_step=lambda step, state: print(f"  {code} {step}: {state}", flush=True))
     card = result.card
+    distilled = card["steps"]["distill"]["card"]
     rows = {row["text"]: row for row in card["evaluation"]}
     own, english = rows[code], rows[ENGLISH]
     extend_notes = card["steps"]["extend"]["card"]["notes"]
     return {
         "language": code, "script": LANGUAGES.get(code, "?"), "asked": args.add, "added": extend_notes["added"],
-        "new_ids": card["new_ids"], "distill_steps": card["steps"]["distill"]["card"]["step"],
-        "distill_planned_steps": card["steps"]["distill"]["card"]["training"].get("planned_at") and
-        card["steps"]["distill"]["card"]["training"]["steps"],
+        "new_ids": card["new_ids"], "distill_steps": distilled["step"],
+        "distill_planned_steps": distilled["training"]["steps"] if distilled["training"].get("planned_at") else None,
         "heldout_bytes": own["bytes"], "english_bytes": english["bytes"],
         "tokens_per_byte": {"original": own["tokens_per_byte_before"], "adapted": own["tokens_per_byte_after"]},
         "fewer_tokens_percent": own["fewer_tokens_percent"],

@@ -425,17 +425,17 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
             recent.append(parts)
             step = done = step + 1
             elapsed = time.perf_counter() - started - (scorer.wall - scored[0] if scorer else 0.0)
-            planned = config.awaits_plan and done >= config.plan_step
-            if planned:
+            out_of_time = max_seconds is not None and elapsed >= max_seconds
+            planned = config.awaits_plan and (done >= config.plan_step or out_of_time)
+            if planned and done >= config.plan_step:
                 # the median step after the process's first (which pays one-time costs) sets the pace
                 end = min(config.plan_steps(done, float(np.median(durations[1:] or durations)),
                                             seconds_before + elapsed), stop_after or config.steps)
-                card.training = config.as_json()
-            last = done == end or (max_seconds is not None and elapsed >= max_seconds)
-            if last and config.awaits_plan:  # the budget ran out within the warm-up: the run ends here
+            elif planned:  # the budget ran out within the warm-up: the run ends here
                 config.steps, config.planned_at = done, done
+            if planned:
                 card.training = config.as_json()
-                planned = True
+            last = done == end or out_of_time
             note = scorer.score(done) if scorer is not None and scorer.due(done, last) else None
             update(done, sum(parts.values()), note, total=config.steps if planned else None)
             if done % config.log_every == 0 or last:

@@ -90,7 +90,7 @@ def distill_command(
     from transformers.utils import logging as transformers_logging
 
     from tokwork.errors import ParameterError
-    from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig
+    from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig, planned_minutes
     from tokwork.transplant.distill.heldout import HeldoutTrack, read_heldout
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
     from tokwork.transplant.distill.training import distill
@@ -107,8 +107,10 @@ def distill_command(
     if steps is None and not fresh and is_distill_folder(output):
         saved = read_distill_card(output).training  # the same command again goes on to the run's own end
         steps = saved.get("steps") if isinstance(saved, dict) else None
-    elif steps is None and max_minutes is not None and schedule == "linear":
-        steps, budget = UNPLANNED_STEPS, max_minutes
+    else:
+        budget = planned_minutes(schedule, steps, max_minutes)
+        if budget is not None:
+            steps = UNPLANNED_STEPS
     config = DistillConfig(loss=loss, train=train, steps=200 if steps is None else steps, batch_size=batch_size,
                            text_chars=text_chars, learning_rate=learning_rate, temperature=temperature, seed=seed,
                            save_every=save_every, alm_chunks=alm_chunks, latent_layers=latent_layers,

@@ -427,13 +427,13 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
             elapsed = time.perf_counter() - started - (scorer.wall - scored[0] if scorer else 0.0)
             out_of_time = max_seconds is not None and elapsed >= max_seconds
             planned = config.awaits_plan and (done >= config.plan_step or out_of_time)
-            if planned and done >= config.plan_step:
-                # the median step after the process's first (which pays one-time costs) sets the pace
-                end = min(config.plan_steps(done, float(np.median(durations[1:] or durations)),
-                                            seconds_before + elapsed), stop_after or config.steps)
-            elif planned:  # the budget ran out within the warm-up: the run ends here
-                config.steps, config.planned_at = done, done
             if planned:
+                if done >= config.plan_step:
+                    # the median step after the process's first (which pays one-time costs) sets the pace
+                    end = min(config.plan_steps(done, float(np.median(durations[1:] or durations)),
+                                                seconds_before + elapsed), stop_after or config.steps)
+                else:  # the budget ran out within the warm-up: the run ends here
+                    config.steps, config.planned_at = done, done
                 card.training = config.as_json()
             last = done == end or out_of_time
             note = scorer.score(done) if scorer is not None and scorer.due(done, last) else None

@@ -80,13 +80,13 @@ def adapt_command(
 
     from tokwork.transplant.adapt.config import AdaptConfig, language_texts
     from tokwork.transplant.adapt.pipeline import adapt_model
-    from tokwork.transplant.distill.config import DistillConfig, planned_minutes
+    from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig, planned_minutes
 
     transformers_logging.disable_progress_bar()
     if threads:
         torch.set_num_threads(threads)
     train, texts = language_texts(language, corpus or (), heldout or ())
-    steps = distill_steps if distill_steps is not None else (1_000_000 if distill_minutes is not None else 200)
+    steps = distill_steps if distill_steps is not None else (UNPLANNED_STEPS if distill_minutes is not None else 200)
     config = AdaptConfig(model=model, language=language, corpus=train, heldout=texts, add=add, method=method,
                          options={"hypernet": hypernet} if hypernet else {}, donor=donor,
                          distill=DistillConfig(steps=steps, batch_size=batch_size, text_chars=text_chars,

@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--balance", default="fixed", help="--balance")
     parser.add_argument("--diff", default="binary-kl", help="--alm-diff")
     parser.add_argument("--schedule", default="constant", help="--schedule (linear: decays to 0 at the one step count --steps gives)")
+    parser.add_argument("--new-rows-rate", type=float, default=1.0,
+                        help="the learning rate of the rows the transplant made up, as a multiple of the rest's")
     parser.add_argument("--batch-size", type=int, default=8, help="texts a step (--batch-size)")
     parser.add_argument("--rescore", action="store_true",
                         help="train nothing: score the row's folder as it stands on every held-out text of "
@@ -74,10 +76,12 @@ def main() -> None:
                                latent_layers=args.layers, latent_weight=args.lw, side_weight=args.sw, temperature=args.temp,
                                side_outcomes=args.side_outcomes,
                                alm_chunks=args.chunks, balance=args.balance,
-                               alm_diff=args.diff, schedule=args.schedule, batch_size=args.batch_size)
+                               alm_diff=args.diff, schedule=args.schedule, batch_size=args.batch_size,
+                               new_rows_rate=args.new_rows_rate)
         card = distill(teacher, student, [corpus], out, config=config, fresh=fresh, progress=False)
         fresh = False
-        row = {"name": args.name, "step": card.step, "batch_size": args.batch_size, "cpu_min": round(card.cpu_seconds / 120, 2),
+        row = {"name": args.name, "step": card.step, "batch_size": args.batch_size,
+               **({"new_rows_rate": args.new_rows_rate} if args.new_rows_rate != 1.0 else {}), "cpu_min": round(card.cpu_seconds / 120, 2),
                "wall_min": round(card.seconds / 60, 2), **bench.score(out, texts), "loss": card.history[-1]}
         _write(row)
 

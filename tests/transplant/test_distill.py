@@ -438,6 +438,26 @@ def test_new_rows_training_changes_only_new_rows(pair, tmp_path):
             assert torch.equal(after[key], before[key]), key
 
 
+def test_new_rows_rate_scales_only_the_new_rows_moves(pair, tmp_path):
+    teacher, student, corpus = pair
+    config = {"train": "embeddings", "steps": 1, "warmup_steps": 0}
+    for rate in (1.0, 4.0):
+        distill(teacher, student, [corpus], tmp_path / str(rate), config=_fast(new_rows_rate=rate, **config),
+                progress=False)
+    before = load_file(student / "model.safetensors")
+    plain, fast = (load_file(tmp_path / name / "model.safetensors") for name in ("1.0", "4.0"))
+    new = new_row_ids(load_checkpoint(teacher), load_checkpoint(student))
+    name = "model.embed_tokens.weight"
+    old = np.setdiff1d(np.arange(before[name].shape[0]), new)
+    assert torch.equal(fast[name][old], plain[name][old])
+    moved, moved_fast = plain[name][new] - before[name][new], fast[name][new] - before[name][new]
+    assert moved.abs().max() > 0
+    torch.testing.assert_close(moved_fast, 4.0 * moved, rtol=1e-4, atol=1e-7)
+    for key in before:
+        if key != name:
+            assert torch.equal(fast[key], plain[key]), key
+
+
 def test_resume_gives_bit_identical_weights(pair, tmp_path):
     teacher, student, corpus = pair
     straight = distill(teacher, student, [corpus], tmp_path / "straight", config=_fast(train="all"),
@@ -509,17 +529,87 @@ def test_a_time_budget_fixes_the_step_count_after_the_warm_up():
             DistillConfig(**{"budget_minutes": 1.0, **bad}).validate()
 
 
-def test_a_time_planned_run_is_the_run_planned_over_its_steps(pair, tmp_path):
+class _FakeClock:
+    """The training loop's `time`: only steps take time, `seconds(step)` each, wall and CPU alike."""
+
+    def __init__(self, seconds):
+        self.now, self.seconds = 0.0, seconds
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def process_time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def step_seconds(monkeypatch):
+    """Install a fake clock under which step `s` of every run takes `seconds(s)`: plans and re-plans of a
+    time budget then follow from the given pace, not from the machine's."""
+    import tokwork.transplant.distill.training as training
+
+    def install(seconds):
+        clock = _FakeClock(seconds)
+        monkeypatch.setattr(training, "time", clock)
+        real_step = Distiller.step
+
+        def timed_step(self, step):
+            parts = real_step(self, step)
+            clock.now += clock.seconds(step)
+            return parts
+
+        monkeypatch.setattr(Distiller, "step", timed_step)
+        return clock
+
+    return install
+
+
+def test_a_replan_moves_the_end_without_a_jump_in_the_rate():
+    config = DistillConfig(steps=1000, warmup_steps=4, learning_rate=1e-4, schedule="linear", budget_minutes=1.0)
+    assert config.plan_steps(4, seconds_per_step=1.0, spent_seconds=4.0) == 60 and config.step_cap == 1000
+    rate = config.learning_rate_at(20)
+    assert rate == pytest.approx(1e-4 * 40 / 56)
+    assert not config.replan(20, seconds_per_step=1.0, spent_seconds=20.0)  # on pace: the plan stays
+    assert not config.replan(20, seconds_per_step=1.0, spent_seconds=20.3)  # a step off, under the margin
+    assert config.replan(20, seconds_per_step=2.0, spent_seconds=20.0)  # slower: 40 s left buy 20 steps
+    assert (config.steps, config.replanned_at) == (40, 20)
+    assert [config.learning_rate_at(s) for s in (20, 30, 40)] == pytest.approx([rate, rate / 2, 0.0])
+    again = DistillConfig.from_json(config.as_json())  # a resumed run keeps the moved schedule
+    assert [again.learning_rate_at(s) for s in (25, 39)] == [config.learning_rate_at(s) for s in (25, 39)]
+    assert config.replan(30, seconds_per_step=0.001, spent_seconds=40.0) and config.steps == 1000  # the cap
+    assert not DistillConfig(steps=50, schedule="linear").replan(20, 1.0, 20.0)  # planned by steps: never
+
+
+def test_a_run_whose_pace_drops_replans_to_end_on_its_budget(pair, tmp_path, step_seconds):
     teacher, student, corpus = pair
+    step_seconds(lambda step: 1.0 if step < 20 else 2.0)
+    config = _fast(loss="lm", schedule="linear", steps=1000, warmup_steps=3, budget_minutes=1.0, log_every=10)
+    card = distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False)
+    # planned at step 3 at 1 s a step (60 steps); at step 30 the last 10 steps took 2 s: 20 s left buy 10
+    assert (card.training["planned_at"], card.training["replanned_at"]) == (3, 30)
+    assert card.step == card.training["steps"] == 40 and card.seconds == pytest.approx(60.0)
+    assert card.training["replan_rate"] == pytest.approx(30 / 57)
+    step_seconds(lambda step: 1.0 if step < 20 else 2.0)  # stopped after the re-plan, then resumed
+    distill(teacher, student, [corpus], tmp_path / "parts", config=config, progress=False, stop_after=35)
+    resumed = distill(teacher, student, [corpus], tmp_path / "parts", config=config, progress=False)
+    assert resumed.step == 40 and resumed.training["replanned_at"] == 30
+    a, b = (load_file(tmp_path / name / "model.safetensors") for name in ("out", "parts"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_time_planned_run_is_the_run_planned_over_its_steps(pair, tmp_path, step_seconds):
+    teacher, student, corpus = pair
+    step_seconds(lambda step: 2.0)  # an even pace: planned once, never moved
     planned = distill(teacher, student, [corpus], tmp_path / "planned", progress=False,
-                      config=_fast(loss="lm", schedule="linear", steps=60, warmup_steps=3, budget_minutes=0.002))
-    steps = planned.training["steps"]  # about 0.12 s of training (at most 60 steps)
-    assert planned.training["planned_at"] == 3 and 4 <= steps <= 60 and planned.step == steps
+                      config=_fast(loss="lm", schedule="linear", steps=60, warmup_steps=3, budget_minutes=1.0))
+    steps = planned.training["steps"]  # 6 s spent at the plan: 54 s left buy 27 more steps
+    assert planned.training["planned_at"] == 3 and steps == 30 and planned.step == steps
+    assert planned.training["replanned_at"] is None
     straight = distill(teacher, student, [corpus], tmp_path / "straight", progress=False,
                        config=_fast(loss="lm", schedule="linear", steps=steps, warmup_steps=3))
     # stopped after its plan and resumed with the budget again (as `tokwork adapt` resumes): on to the plan's end
     parts = [distill(teacher, student, [corpus], tmp_path / "parts", progress=False, stop_after=stop,
-                     config=_fast(loss="lm", schedule="linear", steps=60, warmup_steps=3, budget_minutes=0.002))
+                     config=_fast(loss="lm", schedule="linear", steps=60, warmup_steps=3, budget_minutes=1.0))
              for stop in (3, None)]
     assert parts[0].step == 3 and parts[0].training["planned_at"] == 3 and parts[-1].step == parts[-1].training["steps"]
     a = load_file(tmp_path / "planned" / "model.safetensors")
@@ -621,6 +711,7 @@ def bad(pair, tmp_path):
     (("teacher", "student", "corpus", "out", ("--alm-diff", "l2")), "unknown ALM difference"),
     (("teacher", "student", "corpus", "out", ("--side-outcomes", "all")), "unknown side outcomes"),
     (("teacher", "student", "corpus", "out", ("--schedule", "cosine")), "unknown schedule"),
+    (("teacher", "student", "corpus", "out", ("--new-rows-rate", "0")), "new rows' rate factor"),
     (("teacher", "student", "corpus", "out", ("--loss", "latents", "--latent-layers", "first")),
      "unknown latent layers"),
     (("teacher", "student", "corpus", "foreign", ()), "not a tokwork output"),

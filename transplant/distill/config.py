@@ -21,6 +21,9 @@ SCHEDULES = ("constant", "linear")  # after the warm-up: the peak rate, or a str
 # made the model worse or no better within 71 steps, 3e-5 slightly better (benchmarks/distill.py).
 LEARNING_RATES = {"new-rows": 1e-3, "embeddings": 3e-5, "all": 3e-5}
 PLAN_AFTER_STEPS = 3  # a time-budgeted run fixes its step count no earlier than this (`DistillConfig.plan_step`)
+REPLAN_EVERY = 10  # ... and looks at its pace again every this many steps after (`DistillConfig.replan`)
+REPLAN_MARGIN = 0.01  # ... re-planning where the steps the time left buys differ by more than this share
+# of the steps to go (and by more than one)
 UNPLANNED_STEPS = 1_000_000  # the step count of a time-budgeted run before it is planned, when none is given
 
 
@@ -46,6 +49,9 @@ class DistillConfig:
     budget_minutes: float | None = None  # linear: plan the decay to end when this much training time is spent;
     # `steps` (then an upper bound) is fixed after the warm-up from the steps' pace (`plan_steps`)
     planned_at: int | None = None  # the step after which `steps` was fixed from `budget_minutes`
+    step_cap: int | None = None  # the `steps` a time-budgeted run was given: its plans never go past it
+    replanned_at: int | None = None  # the last step after which the pace moved `steps` (`replan`): from there
+    replan_rate: float = 1.0  # the rate falls in a straight line from this share of the peak to 0 at `steps`
     temperature: float = 100.0  # ALM's binarisation temperature
     alm_diff: str = "binary-kl"  # binary-kl (the paper's), shortfall (binary-kl where the student is below the
     # teacher), hinge (the nats the student is below the teacher), squared or abs (absolute errors in nats)
@@ -58,6 +64,8 @@ class DistillConfig:
     # rest; first-pieces: every token, as groups of the student's first pieces (`first_pieces.py`)
     latent_layers: str = "last"  # hidden states matched by the latents term: the last layer's, or every layer's
     balance: str = "fixed"  # fixed: the weights above; gradient: parts reweighed each step to equal gradient norms
+    new_rows_rate: float = 1.0  # train embeddings or all: the learning rate of the rows the transplant made up,
+    # as a multiple of the rest's (they start furthest from where they belong)
     seed: int = 0
     bf16: bool = True  # forward passes in bfloat16 autocast where it is faster (a GPU, a CPU with bf16 units)
     pack: bool = True  # a batch's texts packed into rows (each attends to itself), not padded one to a row:
@@ -100,6 +108,8 @@ class DistillConfig:
                 raise ParameterError("a time budget plans where a linear schedule ends; it needs --schedule linear")
             if not self.budget_minutes > 0:
                 raise ParameterError(f"the time budget must be positive, not {self.budget_minutes} minutes")
+        if not 0 < self.new_rows_rate <= 1000:
+            raise ParameterError(f"the new rows' rate factor must be in (0, 1000], not {self.new_rows_rate}")
         if self.warmup_steps < 0:
             raise ParameterError(f"warm-up steps must not be negative, not {self.warmup_steps}")
         if not self.temperature > 0 or not all(w >= 0 for w in (self.lm_weight, self.latent_weight, self.side_weight)):
@@ -121,6 +131,9 @@ class DistillConfig:
             return self.peak_learning_rate * (step + 1) / (self.warmup_steps + 1)
         if self.awaits_plan:
             return self.peak_learning_rate
+        if self.schedule == "linear" and self.replanned_at is not None and step >= self.replanned_at:
+            left = (self.steps - step) / max(self.steps - self.replanned_at, 1)
+            return self.peak_learning_rate * self.replan_rate * min(max(left, 0.0), 1.0)
         if self.schedule == "linear":
             left = (self.steps - step) / max(self.steps - self.warmup_steps, 1)
             return self.peak_learning_rate * min(max(left, 0.0), 1.0)
@@ -140,11 +153,32 @@ class DistillConfig:
     def plan_steps(self, done: int, seconds_per_step: float, spent_seconds: float) -> int:
         """Fix `steps` after `done` steps: as many as the time left in the budget buys at `seconds_per_step`
         (at least one more, at most the current `steps`); returns it."""
-        left = self.budget_minutes * 60 - spent_seconds
-        more = int(left // seconds_per_step) if seconds_per_step > 0 else self.steps
-        self.steps = min(self.steps, done + max(1, more))
+        self.step_cap = self.steps
+        self.steps = self._affordable(done, seconds_per_step, spent_seconds)
         self.planned_at = done
         return self.steps
+
+    def replan(self, done: int, seconds_per_step: float, spent_seconds: float) -> bool:
+        """After a planned run's `done` steps, at the steps' recent pace: where the time left buys more than
+        `REPLAN_MARGIN` more or fewer steps than planned, move `steps` there and let the rate fall from
+        where it stands to 0 at the new end (no jump), so that the run ends on its budget at rate 0; returns
+        whether it did (a step either way is the rounding of the time left, not a change of pace). (A machine's pace drifts: a plan fixed after the warm-up missed by up to 10%.)"""
+        if self.planned_at is None or self.budget_minutes is None or done >= self.steps:
+            return False
+        steps = self._affordable(done, seconds_per_step, spent_seconds)
+        if abs(steps - self.steps) <= max(1.0, REPLAN_MARGIN * (self.steps - done)):
+            return False
+        self.replan_rate = self.learning_rate_at(done) / self.peak_learning_rate
+        self.steps, self.replanned_at = steps, done
+        return True
+
+    def _affordable(self, done: int, seconds_per_step: float, spent_seconds: float) -> int:
+        """The step count the budget's time left ends at, at `seconds_per_step`: at least one more step, at
+        most the `steps` the run was given."""
+        cap = self.step_cap if self.step_cap is not None else self.steps
+        left = self.budget_minutes * 60 - spent_seconds
+        more = int(left // seconds_per_step) if seconds_per_step > 0 else cap
+        return min(cap, done + max(1, more))
 
     def as_json(self) -> dict:
         return asdict(self)

@@ -29,7 +29,7 @@ from tokwork.transplant.align import align_vocabularies
 from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
 from tokwork.transplant.devices import bfloat16_pays, pick_device, training_adam, use_training_attention
 from tokwork.transplant.distill.balance import balanced_weights, output_layer_input
-from tokwork.transplant.distill.config import DistillConfig
+from tokwork.transplant.distill.config import REPLAN_EVERY, DistillConfig
 from tokwork.transplant.distill.first_pieces import first_piece_groups, group_logprobs
 from tokwork.transplant.distill.heldout import (
     HeldoutTrack,
@@ -192,6 +192,8 @@ class Distiller:
                         and all([use_segment_attention(model) for model in (self.teacher, self.student)]))
         self.teacher_tokenizer, self.student_tokenizer = teacher.tokenizer, student.tokenizer
         self.parameters = trainable_parameters(self.student, config.train, new_ids)
+        self.new_rows = (torch.from_numpy(new_ids).to(device)
+                         if config.new_rows_rate != 1.0 and config.train != "new-rows" and len(new_ids) else None)
         self.optimizer = training_adam(self.parameters, config.peak_learning_rate)
         self.texts = training_texts(corpus, text_chars=config.text_chars, seed=config.seed)
         self.output_input: torch.Tensor | None = None  # the student's last hidden state, for `balance`
@@ -270,9 +272,26 @@ class Distiller:
             group["lr"] = config.learning_rate_at(step)
         total.backward()
         torch.nn.utils.clip_grad_norm_(self.parameters, 1.0)
-        self.optimizer.step()
+        self._optimizer_step()
         self.optimizer.zero_grad(set_to_none=True)
         return {name: float(value.detach()) for name, value in parts.items()}
+
+
+    def _optimizer_step(self) -> None:
+        """Adam's step; the new rows' moves scaled by `new_rows_rate` (Adam has no weight decay here, so
+        this is the step at that multiple of the learning rate for those rows)."""
+        if self.new_rows is None:
+            self.optimizer.step()
+            return
+        weights = list({id(w): w for w in (self.student.get_input_embeddings().weight,
+                                           getattr(self.student.get_output_embeddings(), "weight", None))
+                        if w is not None}.values())  # tied embeddings: one tensor
+        before = [w.detach()[self.new_rows].clone() for w in weights]
+        self.optimizer.step()
+        with torch.no_grad():
+            for weight, old in zip(weights, before, strict=True):
+                moved = weight[self.new_rows] - old
+                weight[self.new_rows] = old + self.config.new_rows_rate * moved
 
 
 def _new_card(teacher: Path, student: Path, corpus: list[Path], config: DistillConfig, new_rows: int,
@@ -306,7 +325,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     of the lowest score so far is also written there (a plain HF folder whose card says which step it is),
     while `output` stays the last step, from which a run resumes. Returns the final card.
     """
-    config = config or DistillConfig()
+    config = replace(config) if config is not None else DistillConfig()  # plans change it: not the caller's
     config.validate()
     if eval_every is not None and eval_every <= 0:
         raise ParameterError(f"steps between held-out scores must be positive, not {eval_every}")
@@ -404,6 +423,13 @@ class _HeldoutScorer:
         return short_note(score)
 
 
+def replan_due(config: DistillConfig, done: int, timed: int) -> bool:
+    """Whether a time-planned run looks at its pace again after `done` steps, `timed` of them in this
+    process (the first of which paid one-time costs)."""
+    return (config.budget_minutes is not None and config.planned_at is not None and done > config.planned_at
+            and done % REPLAN_EVERY == 0 and timed > REPLAN_EVERY)
+
+
 def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_folder: Path,
            max_seconds: float | None, stop_after: int | None, progress: bool, on_checkpoint,
            scorer: _HeldoutScorer | None = None) -> DistillCard:
@@ -435,6 +461,11 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
                 else:  # the budget ran out within the warm-up: the run ends here
                     config.steps, config.planned_at = done, done
                 card.training = config.as_json()
+            elif replan_due(config, done, len(durations)) and config.replan(
+                    done, float(np.median(durations[-REPLAN_EVERY:])), seconds_before + elapsed):
+                end = min(config.steps, stop_after or config.steps)
+                card.training = config.as_json()
+                planned = True  # the progress bar's total moves with it
             last = done == end or out_of_time
             note = scorer.score(done) if scorer is not None and scorer.due(done, last) else None
             update(done, sum(parts.values()), note, total=config.steps if planned else None)

@@ -157,8 +157,8 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         spent = card.seconds / 60 if card.device == "cuda" else card.cpu_seconds / 60 / threads
         row = {"minutes": round(spent, 2), "wall_minutes": round(card.seconds / 60, 2),
                "step": card.step, **({"quiet_minutes": round(card.step * step_minutes, 2)} if step_minutes else {}),
-               **({"planned_steps": card.training["steps"], "planned_at": card.training["planned_at"]}
-                  if budget_minutes else {}),
+               **({"planned_steps": card.training["steps"], "planned_at": card.training["planned_at"],
+                   "replanned_at": card.training.get("replanned_at")} if budget_minutes else {}),
                **score(out, texts if last else english),
                "loss": {k: v for k, v in card.history[-1].items() if k in ("alm", "latents", "lm")}}
         points.append(row)

@@ -52,7 +52,7 @@ def adapt_language(code: str, args: argparse.Namespace, corpora: Path) -> dict:
     """Adapt SmolLM2 to one language (resuming with --resume) and return its row of the table."""
     from tokwork.transplant.adapt.config import AdaptConfig
     from tokwork.transplant.adapt.pipeline import adapt_model
-    from tokwork.transplant.distill.config import DistillConfig, planned_minutes
+    from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig, planned_minutes
 
     out = WORK / (f"{code}-{args.label}" if args.label else code)
     if not args.resume:
@@ -63,7 +63,7 @@ def adapt_language(code: str, args: argparse.Namespace, corpora: Path) -> dict:
         corpus=[str(corpora / code / "train.txt")],
         heldout={code: str(corpora / code / "heldout.txt"), ENGLISH: str(corpora / "en-docs" / "heldout.txt")},
         add=args.add, method=args.method, donor=args.donor,
-        distill=DistillConfig(steps=args.distill_steps, schedule=args.distill_schedule, learning_rate=args.distill_lr,
+        distill=DistillConfig(steps=args.distill_steps or UNPLANNED_STEPS, schedule=args.distill_schedule, learning_rate=args.distill_lr,
                               budget_minutes=planned_minutes(args.distill_schedule, None, args.distill_minutes)),
         distill_minutes=args.distill_minutes,
         heldout_chars=args.heldout_chars)
@@ -127,7 +127,8 @@ def main() -> None:
     parser.add_argument("--method", default="hybrid", help="transplant method for the new rows")
     parser.add_argument("--donor", default="minilm", help="donor space of omp/hybrid")
     parser.add_argument("--distill-minutes", type=float, default=15.0, help="wall minutes of distillation")
-    parser.add_argument("--distill-steps", type=int, default=1_000_000, help="at most this many distillation steps")
+    parser.add_argument("--distill-steps", type=int, default=None,
+                        help="at most this many distillation steps (default: no cap; the minutes end the run)")
     parser.add_argument("--distill-schedule", choices=["constant", "linear"], default="constant",
                         help="linear: the rate falls to 0 when --distill-minutes are spent (the step count planned "
                              "after the warm-up, as `tokwork adapt --distill-schedule linear` plans it)")

@@ -584,17 +584,29 @@ def test_a_run_whose_pace_drops_replans_to_end_on_its_budget(pair, tmp_path, ste
     teacher, student, corpus = pair
     step_seconds(lambda step: 1.0 if step < 20 else 2.0)
     config = _fast(loss="lm", schedule="linear", steps=1000, warmup_steps=3, budget_minutes=1.0, log_every=10)
-    card = distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False)
+    card = distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False, max_seconds=60)
     # planned at step 3 at 1 s a step (60 steps); at step 30 the last 10 steps took 2 s: 20 s left buy 10
     assert (card.training["planned_at"], card.training["replanned_at"]) == (3, 30)
     assert card.step == card.training["steps"] == 40 and card.seconds == pytest.approx(60.0)
     assert card.training["replan_rate"] == pytest.approx(30 / 57)
     step_seconds(lambda step: 1.0 if step < 20 else 2.0)  # stopped after the re-plan, then resumed
-    distill(teacher, student, [corpus], tmp_path / "parts", config=config, progress=False, stop_after=35)
-    resumed = distill(teacher, student, [corpus], tmp_path / "parts", config=config, progress=False)
+    distill(teacher, student, [corpus], tmp_path / "parts", config=config, progress=False, stop_after=35,
+            max_seconds=60)
+    resumed = distill(teacher, student, [corpus], tmp_path / "parts", config=config, progress=False,
+                      max_seconds=25)
     assert resumed.step == 40 and resumed.training["replanned_at"] == 30
     a, b = (load_file(tmp_path / name / "model.safetensors") for name in ("out", "parts"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_resumed_after_its_minutes_ran_out_finishes_its_plan(pair, tmp_path, step_seconds):
+    teacher, student, corpus = pair
+    step_seconds(lambda step: 1.0 if step < 35 else 10.0)  # too sudden for a re-plan to catch
+    config = _fast(loss="lm", schedule="linear", steps=1000, warmup_steps=3, budget_minutes=1.0, log_every=10)
+    card = distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False, max_seconds=60)
+    assert card.training["steps"] == 60 and card.step == 38  # 35 s + 3 steps of 10 s: out of minutes
+    resumed = distill(teacher, student, [corpus], tmp_path / "out", config=config, progress=False)
+    assert resumed.step == resumed.training["steps"] == 60 and resumed.training["replanned_at"] is None
 
 
 def test_a_time_planned_run_is_the_run_planned_over_its_steps(pair, tmp_path, step_seconds):

@@ -162,7 +162,8 @@ class DistillConfig:
         """After a planned run's `done` steps, at the steps' recent pace: where the time left buys more than
         `REPLAN_MARGIN` more or fewer steps than planned, move `steps` there and let the rate fall from
         where it stands to 0 at the new end (no jump), so that the run ends on its budget at rate 0; returns
-        whether it did (a step either way is the rounding of the time left, not a change of pace). (A machine's pace drifts: a plan fixed after the warm-up missed by up to 10%.)"""
+        whether it did (a step either way is the rounding of the time left, not a change of pace). A
+        machine's pace drifts: a plan fixed after the warm-up alone missed by up to 10%."""
         if self.planned_at is None or self.budget_minutes is None or done >= self.steps:
             return False
         steps = self._affordable(done, seconds_per_step, spent_seconds)

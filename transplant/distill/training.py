@@ -276,7 +276,6 @@ class Distiller:
         self.optimizer.zero_grad(set_to_none=True)
         return {name: float(value.detach()) for name, value in parts.items()}
 
-
     def _optimizer_step(self) -> None:
         """Adam's step; the new rows' moves scaled by `new_rows_rate` (Adam has no weight decay here, so
         this is the step at that multiple of the learning rate for those rows)."""
@@ -423,11 +422,12 @@ class _HeldoutScorer:
         return short_note(score)
 
 
-def replan_due(config: DistillConfig, done: int, timed: int) -> bool:
+def replan_due(config: DistillConfig, done: int, timed: int, max_seconds: float | None) -> bool:
     """Whether a time-planned run looks at its pace again after `done` steps, `timed` of them in this
-    process (the first of which paid one-time costs)."""
-    return (config.budget_minutes is not None and config.planned_at is not None and done > config.planned_at
-            and done % REPLAN_EVERY == 0 and timed > REPLAN_EVERY)
+    process (the first of which paid one-time costs). Only a process that runs under the budget
+    (`max_seconds`) re-plans: one resumed without it finishes the steps planned before."""
+    return (max_seconds is not None and config.budget_minutes is not None and config.planned_at is not None
+            and done > config.planned_at and done % REPLAN_EVERY == 0 and timed > REPLAN_EVERY)
 
 
 def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_folder: Path,
@@ -461,7 +461,7 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
                 else:  # the budget ran out within the warm-up: the run ends here
                     config.steps, config.planned_at = done, done
                 card.training = config.as_json()
-            elif replan_due(config, done, len(durations)) and config.replan(
+            elif replan_due(config, done, len(durations), max_seconds) and config.replan(
                     done, float(np.median(durations[-REPLAN_EVERY:])), seconds_before + elapsed):
                 end = min(config.steps, stop_after or config.steps)
                 card.training = config.as_json()

@@ -89,16 +89,22 @@ def new_row_ids(teacher: Checkpoint, student: Checkpoint) -> np.ndarray:
     return np.flatnonzero(teacher_ids_of(teacher, student) < 0)
 
 
+def embedding_weights(model) -> list[torch.nn.Parameter]:
+    """The model's input embedding matrix and its output one, once where the two are tied."""
+    heads = [model.get_input_embeddings().weight]
+    output = model.get_output_embeddings()
+    if output is not None and output.weight is not heads[0]:
+        heads.append(output.weight)
+    return heads
+
+
 def trainable_parameters(model, train: str, new_ids: np.ndarray) -> list[torch.nn.Parameter]:
     """Switch gradients on for what `train` names; for new rows, a hook keeps every other row's gradient 0."""
     for parameter in model.parameters():
         parameter.requires_grad_(train == "all")
     if train == "all":
         return [p for p in model.parameters() if p.requires_grad]
-    heads = [model.get_input_embeddings().weight]
-    output = model.get_output_embeddings()
-    if output is not None and output.weight is not heads[0]:
-        heads.append(output.weight)
+    heads = embedding_weights(model)
     for weight in heads:
         weight.requires_grad_(True)
         if train == "new-rows":
@@ -194,6 +200,7 @@ class Distiller:
         self.parameters = trainable_parameters(self.student, config.train, new_ids)
         self.new_rows = (torch.from_numpy(new_ids).to(device)
                          if config.new_rows_rate != 1.0 and config.train != "new-rows" and len(new_ids) else None)
+        self.embeddings = embedding_weights(self.student)  # where the new rows live
         self.optimizer = training_adam(self.parameters, config.peak_learning_rate)
         self.texts = training_texts(corpus, text_chars=config.text_chars, seed=config.seed)
         self.output_input: torch.Tensor | None = None  # the student's last hidden state, for `balance`
@@ -282,13 +289,10 @@ class Distiller:
         if self.new_rows is None:
             self.optimizer.step()
             return
-        weights = list({id(w): w for w in (self.student.get_input_embeddings().weight,
-                                           getattr(self.student.get_output_embeddings(), "weight", None))
-                        if w is not None}.values())  # tied embeddings: one tensor
-        before = [w.detach()[self.new_rows].clone() for w in weights]
+        before = [w.detach()[self.new_rows].clone() for w in self.embeddings]
         self.optimizer.step()
         with torch.no_grad():
-            for weight, old in zip(weights, before, strict=True):
+            for weight, old in zip(self.embeddings, before, strict=True):
                 moved = weight[self.new_rows] - old
                 weight[self.new_rows] = old + self.config.new_rows_rate * moved
 

@@ -2,12 +2,13 @@
 
 The teacher is SmolLM2-135M with its own tokenizer; the students are it transplanted (the best
 zero-shot method of benchmarks/transplant.py, hybrid) onto GPT-2's vocabulary and onto the 32k English
-BPE of that benchmark. Each student is distilled on the en-docs training split with one loss (alm, lm,
-alm+lm; LOSS:space for `--alm-chunks space`) and one choice of what learns (new-rows, embeddings, all), and
-scored at several points on the
-held-out English of benchmarks/transplant.py (English UDHR + the opening of corpora/en/heldout.txt;
-never trained on), pooled and per text, and on two non-English UDHR texts (what the model knows outside
-the training text). Points are reached by resuming the same run (`tokwork distill` resumes exactly), so
+BPE of that benchmark; with `--hypernet DIR`, the student is the transplant by a hypernetwork trained
+with `tokwork hypernet train` (once per teacher, for any target). Each student is distilled on the en-docs
+training split with one loss (alm, lm, alm+lm; LOSS:space for `--alm-chunks space`) and one choice of
+what learns (new-rows, embeddings, all), and scored at several points on the held-out English of
+benchmarks/transplant.py (English UDHR + the opening of corpora/en/heldout.txt; never trained on),
+pooled and per text, and on two non-English UDHR texts (what the model knows outside the training
+text). Points are reached by resuming the same run (`tokwork distill` resumes exactly), so
 a row at 8 minutes is the row at 4 minutes trained 4 minutes more; each stage trains in a child process.
 
 Time is the training's process CPU time divided by its threads (what a quiet 2-core machine takes in
@@ -82,13 +83,15 @@ def run_folder(target: str, name: str) -> Path:
     return WORK / f"{target}-{name.replace('/', '-').replace(':', '-').replace(' ', '-')}"
 
 
-def zero_shot_student(teacher: Path, target: str) -> Path:
-    """The teacher transplanted onto the target with hybrid (the best zero-shot row), built once."""
+def zero_shot_student(teacher: Path, target: str, hypernet: Path | None = None) -> Path:
+    """The teacher transplanted onto the target with hybrid (the best zero-shot row of the methods that need
+    no training), or with the trained hypernetwork in `hypernet`; built once."""
     from tokwork.transplant.pipeline import transplant_vocabulary
 
-    folder = WORK / f"{target}-hybrid"
+    folder = WORK / (f"{target}-hybrid" if hypernet is None else f"{target}-hypernet-{hypernet.name}")
     if not (folder / "model.safetensors").is_file():
-        transplant_vocabulary(teacher, target_tokenizer(target), folder, method="hybrid", force=True)
+        method, options = ("hybrid", {}) if hypernet is None else ("hypernet", {"hypernet": str(hypernet)})
+        transplant_vocabulary(teacher, target_tokenizer(target), folder, method=method, options=options, force=True)
     return folder
 
 
@@ -255,6 +258,10 @@ def main() -> None:
     parser.add_argument("--no-pack", action="store_true",
                         help="train with each text in its own padded row, as rows before packing were (the row name "
                              "gets ' padded')")
+    parser.add_argument("--hypernet", type=Path, default=None, metavar="DIR",
+                        help="start from the transplant by the hypernetwork trained in DIR (`tokwork hypernet train`) "
+                             "instead of hybrid; the rows get ' from-hypernet' and the zero-shot row is "
+                             "'zero-shot hypernet'")
     parser.add_argument("--stage", help=argparse.SUPPRESS)  # a child process: one training stage (JSON)
     args = parser.parse_args()
     if args.stage:
@@ -280,18 +287,28 @@ def main() -> None:
     report["texts"] = {name: len(text.encode("utf-8")) for name, text in texts.items()}
     report["floor"] = report.get("floor") if args.merge and report.get("floor") else score(teacher, texts)
     print(f"floor (teacher, own tokenizer): {report['floor']}", flush=True)
-    suffix = f" {args.label}" if args.label else ""
+    suffix = (" from-hypernet" if args.hypernet else "") + (f" {args.label}" if args.label else "")
+    if args.hypernet:
+        from tokwork.transplant.hypernet.checkpoint import is_hypernet_folder, read_hypernet_card
+
+        if not is_hypernet_folder(args.hypernet):
+            parser.error(f"--hypernet: '{args.hypernet}' is not a folder `tokwork hypernet train` wrote")
     if args.label and not (args.merge and f"floor{suffix}" in report):  # the floor on this machine too
         report[f"floor{suffix}"] = score(teacher, texts)
         print(f"floor on this machine: {report[f'floor{suffix}']}", flush=True)
     deadline = time.monotonic() + 60 * (args.deadline_minutes or 1e9)
     for target in args.targets:
-        student = zero_shot_student(teacher, target)
+        student = zero_shot_student(teacher, target, args.hypernet)
         rows = report["targets"].setdefault(target, {})
-        rows["zero-shot"] = rows.get("zero-shot") if args.merge and "zero-shot" in rows else score(student, texts)
-        if args.label and not (args.merge and f"zero-shot{suffix}" in rows):  # scored on this machine too
+        start = f"zero-shot hypernet{suffix.removeprefix(' from-hypernet')}" if args.hypernet else "zero-shot"
+        rows[start] = rows.get(start) if args.merge and start in rows else score(student, texts)
+        if args.hypernet:  # the hypernetwork and the start it gives, labelled as the rows that start there
+            card = read_hypernet_card(args.hypernet)
+            rows[start]["hypernet"] = {"folder": str(args.hypernet), "steps": card.step,
+                                       "training_seconds": round(card.seconds, 1)}
+        elif args.label and not (args.merge and f"zero-shot{suffix}" in rows):  # scored on this machine too
             rows[f"zero-shot{suffix}"] = score(student, texts)  # (rounding differs between devices)
-        print(f"{target}: zero-shot hybrid {rows['zero-shot']}", flush=True)
+        print(f"{target}: {start} {rows[start]}", flush=True)
         runs = args.runs or [f"{loss}/{train}" for train in args.trains for loss in args.losses]
         if args.interleave:
             if args.linear_to:

@@ -88,7 +88,12 @@ def zero_shot_student(teacher: Path, target: str, hypernet: Path | None = None) 
     no training), or with the trained hypernetwork in `hypernet`; built once."""
     from tokwork.transplant.pipeline import transplant_vocabulary
 
-    folder = WORK / (f"{target}-hybrid" if hypernet is None else f"{target}-hypernet-{hypernet.name}")
+    if hypernet is None:
+        folder = WORK / f"{target}-hybrid"
+    else:  # named by the hypernetwork's steps too: a network trained further makes a new student
+        from tokwork.transplant.hypernet.checkpoint import read_hypernet_card
+
+        folder = WORK / f"{target}-hypernet-{hypernet.name}-{read_hypernet_card(hypernet).step}"
     if not (folder / "model.safetensors").is_file():
         method, options = ("hybrid", {}) if hypernet is None else ("hypernet", {"hypernet": str(hypernet)})
         transplant_vocabulary(teacher, target_tokenizer(target), folder, method=method, options=options, force=True)
@@ -267,6 +272,11 @@ def main() -> None:
     if args.stage:
         train_stage(json.loads(args.stage))
         return
+    if args.hypernet:
+        from tokwork.transplant.hypernet.checkpoint import is_hypernet_folder, read_hypernet_card
+
+        if not is_hypernet_folder(args.hypernet):
+            parser.error(f"--hypernet: '{args.hypernet}' is not a folder `tokwork hypernet train` wrote")
     if args.linear_minutes and (args.linear_to or args.at_steps or args.resume or args.interleave):
         parser.error("--linear-minutes plans its own steps in one stage; leave out --linear-to, --at-steps, "
                      "--resume and --interleave")
@@ -287,20 +297,16 @@ def main() -> None:
     report["texts"] = {name: len(text.encode("utf-8")) for name, text in texts.items()}
     report["floor"] = report.get("floor") if args.merge and report.get("floor") else score(teacher, texts)
     print(f"floor (teacher, own tokenizer): {report['floor']}", flush=True)
-    suffix = (" from-hypernet" if args.hypernet else "") + (f" {args.label}" if args.label else "")
-    if args.hypernet:
-        from tokwork.transplant.hypernet.checkpoint import is_hypernet_folder, read_hypernet_card
-
-        if not is_hypernet_folder(args.hypernet):
-            parser.error(f"--hypernet: '{args.hypernet}' is not a folder `tokwork hypernet train` wrote")
-    if args.label and not (args.merge and f"floor{suffix}" in report):  # the floor on this machine too
-        report[f"floor{suffix}"] = score(teacher, texts)
-        print(f"floor on this machine: {report[f'floor{suffix}']}", flush=True)
+    label = f" {args.label}" if args.label else ""
+    suffix = (" from-hypernet" if args.hypernet else "") + label
+    if args.label and not (args.merge and f"floor{label}" in report):  # the floor on this machine too
+        report[f"floor{label}"] = score(teacher, texts)
+        print(f"floor on this machine: {report[f'floor{label}']}", flush=True)
     deadline = time.monotonic() + 60 * (args.deadline_minutes or 1e9)
     for target in args.targets:
         student = zero_shot_student(teacher, target, args.hypernet)
         rows = report["targets"].setdefault(target, {})
-        start = f"zero-shot hypernet{suffix.removeprefix(' from-hypernet')}" if args.hypernet else "zero-shot"
+        start = f"zero-shot hypernet{label}" if args.hypernet else "zero-shot"
         rows[start] = rows.get(start) if args.merge and start in rows else score(student, texts)
         if args.hypernet:  # the hypernetwork and the start it gives, labelled as the rows that start there
             card = read_hypernet_card(args.hypernet)

@@ -128,7 +128,9 @@ def distill_command(
     planned, replanned = card.training.get("planned_at"), card.training.get("replanned_at")
     table.add_row("steps", f"{card.step:,} of {card.training['steps']:,}" + (
         f" (the count {card.training['budget_minutes']:g} minutes buy, fixed at step {planned}"
-        + (f", moved with the pace at step {replanned}" if replanned else "") + ")" if planned else ""))
+        + (f", moved with the pace at step {replanned}" if replanned else "")
+        + (f" ({len(card.training['plans']) - 1} moves)" if len(card.training.get("plans", [])) > 2 else "")
+        + ")" if planned else ""))
     table.add_row("trained", f"{card.training['train']} ({card.trained_parameters:,} parameters; "
                   f"{card.new_rows:,} new rows)")
     table.add_row("last loss", ", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "latents", "side", "lm") if k in last) or "-")

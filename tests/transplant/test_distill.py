@@ -577,6 +577,8 @@ def test_a_replan_moves_the_end_without_a_jump_in_the_rate():
     again = DistillConfig.from_json(config.as_json())  # a resumed run keeps the moved schedule
     assert [again.learning_rate_at(s) for s in (25, 39)] == [config.learning_rate_at(s) for s in (25, 39)]
     assert config.replan(30, seconds_per_step=0.001, spent_seconds=40.0) and config.steps == 1000  # the cap
+    assert config.plans == [[4, 60], [20, 40], [30, 1000]]  # the card keeps every plan and move
+    assert DistillConfig.from_json(config.as_json()).plans == config.plans
     assert not DistillConfig(steps=50, schedule="linear").replan(20, 1.0, 20.0)  # planned by steps: never
 
 
@@ -589,6 +591,7 @@ def test_a_run_whose_pace_drops_replans_to_end_on_its_budget(pair, tmp_path, ste
     assert (card.training["planned_at"], card.training["replanned_at"]) == (3, 30)
     assert card.step == card.training["steps"] == 40 and card.seconds == pytest.approx(60.0)
     assert card.training["replan_rate"] == pytest.approx(30 / 57)
+    assert card.training["plans"] == [[3, 60], [30, 40]]
     step_seconds(lambda step: 1.0 if step < 20 else 2.0)  # stopped after the re-plan, then resumed
     distill(teacher, student, [corpus], tmp_path / "parts", config=config, progress=False, stop_after=35,
             max_seconds=60)
@@ -616,7 +619,7 @@ def test_a_time_planned_run_is_the_run_planned_over_its_steps(pair, tmp_path, st
                       config=_fast(loss="lm", schedule="linear", steps=60, warmup_steps=3, budget_minutes=1.0))
     steps = planned.training["steps"]  # 6 s spent at the plan: 54 s left buy 27 more steps
     assert planned.training["planned_at"] == 3 and steps == 30 and planned.step == steps
-    assert planned.training["replanned_at"] is None
+    assert planned.training["replanned_at"] is None and planned.training["plans"] == [[3, 30]]
     straight = distill(teacher, student, [corpus], tmp_path / "straight", progress=False,
                        config=_fast(loss="lm", schedule="linear", steps=steps, warmup_steps=3))
     # stopped after its plan and resumed with the budget again (as `tokwork adapt` resumes): on to the plan's end

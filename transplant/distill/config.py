@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from tokwork.errors import ParameterError
 
@@ -52,6 +52,7 @@ class DistillConfig:
     step_cap: int | None = None  # the `steps` a time-budgeted run was given: its plans never go past it
     replanned_at: int | None = None  # the last step after which the pace moved `steps` (`replan`): from there
     replan_rate: float = 1.0  # the rate falls in a straight line from this share of the peak to 0 at `steps`
+    plans: list[list[int]] = field(default_factory=list)  # [after step, steps] of the plan and of each move, in order
     temperature: float = 100.0  # ALM's binarisation temperature
     alm_diff: str = "binary-kl"  # binary-kl (the paper's), shortfall (binary-kl where the student is below the
     # teacher), hinge (the nats the student is below the teacher), squared or abs (absolute errors in nats)
@@ -156,6 +157,7 @@ class DistillConfig:
         self.step_cap = self.steps
         self.steps = self._affordable(done, seconds_per_step, spent_seconds)
         self.planned_at = done
+        self.plans.append([done, self.steps])
         return self.steps
 
     def replan(self, done: int, seconds_per_step: float, spent_seconds: float) -> bool:
@@ -171,6 +173,7 @@ class DistillConfig:
             return False
         self.replan_rate = self.learning_rate_at(done) / self.peak_learning_rate
         self.steps, self.replanned_at = steps, done
+        self.plans.append([done, steps])
         return True
 
     def _affordable(self, done: int, seconds_per_step: float, spent_seconds: float) -> int:

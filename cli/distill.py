@@ -126,10 +126,11 @@ def distill_command(
     last = card.history[-1] if card.history else {}
     table = Table(show_header=False, box=None)
     planned, replanned = card.training.get("planned_at"), card.training.get("replanned_at")
+    moves = len(card.training.get("plans", [])) - 1  # the first entry is the plan itself
     table.add_row("steps", f"{card.step:,} of {card.training['steps']:,}" + (
         f" (the count {card.training['budget_minutes']:g} minutes buy, fixed at step {planned}"
         + (f", moved with the pace at step {replanned}" if replanned else "")
-        + (f" ({len(card.training['plans']) - 1} moves)" if len(card.training.get("plans", [])) > 2 else "")
+        + (f" ({moves} moves)" if moves > 1 else "")
         + ")" if planned else ""))
     table.add_row("trained", f"{card.training['train']} ({card.trained_parameters:,} parameters; "
                   f"{card.new_rows:,} new rows)")

@@ -160,6 +160,11 @@ class DistillConfig:
         self.plans.append([done, self.steps])
         return self.steps
 
+    def end_plan(self, done: int) -> None:
+        """Fix `steps` at `done`: the budget ran out before the pace could be taken, so the run ends there."""
+        self.steps = self.planned_at = done
+        self.plans.append([done, done])
+
     def replan(self, done: int, seconds_per_step: float, spent_seconds: float) -> bool:
         """After a planned run's `done` steps, at the steps' recent pace: where the time left buys more than
         `REPLAN_MARGIN` more or fewer steps than planned, move `steps` there and let the rate fall from

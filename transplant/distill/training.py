@@ -10,6 +10,7 @@ have taken, so resuming gives the same weights bit for bit (same device and thre
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager, nullcontext
@@ -328,8 +329,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     of the lowest score so far is also written there (a plain HF folder whose card says which step it is),
     while `output` stays the last step, from which a run resumes. Returns the final card.
     """
-    # plans change it: a copy, not the caller's (its list of plans too)
-    config = replace(config, plans=[list(plan) for plan in config.plans]) if config is not None else DistillConfig()
+    config = copy.deepcopy(config) if config is not None else DistillConfig()  # plans change it: not the caller's
     config.validate()
     if eval_every is not None and eval_every <= 0:
         raise ParameterError(f"steps between held-out scores must be positive, not {eval_every}")
@@ -464,8 +464,7 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
                     end = min(config.plan_steps(done, float(np.median(durations[1:] or durations)),
                                                 seconds_before + elapsed), stop_after or config.steps)
                 else:  # the budget ran out within the warm-up: the run ends here
-                    config.steps, config.planned_at = done, done
-                    config.plans.append([done, done])
+                    config.end_plan(done)
                 card.training = config.as_json()
             elif replan_due(config, done, len(durations), max_seconds) and config.replan(
                     done, float(np.median(durations[-REPLAN_EVERY:])), seconds_before + elapsed):

@@ -267,6 +267,9 @@ def main() -> None:
                         help="start from the transplant by the hypernetwork trained in DIR (`tokwork hypernet train`) "
                              "instead of hybrid; the rows get ' from-hypernet' and the zero-shot row is "
                              "'zero-shot hypernet'")
+    parser.add_argument("--zero-shot-only", action="store_true",
+                        help="score the floor and each target's zero-shot start (with --label, on this machine) "
+                             "and train nothing")
     parser.add_argument("--stage", help=argparse.SUPPRESS)  # a child process: one training stage (JSON)
     args = parser.parse_args()
     if args.stage:
@@ -315,6 +318,8 @@ def main() -> None:
         elif args.label and not (args.merge and f"zero-shot{suffix}" in rows):  # scored on this machine too
             rows[f"zero-shot{suffix}"] = score(student, texts)  # (rounding differs between devices)
         print(f"{target}: {start} {rows[start]}", flush=True)
+        if args.zero_shot_only:
+            continue
         runs = args.runs or [f"{loss}/{train}" for train in args.trains for loss in args.losses]
         if args.interleave:
             if args.linear_to:

@@ -72,8 +72,9 @@ def adapt_command(
     original model on the same text, and score tokens per byte and bits per byte on held-out text before
     and after.
 
-    Each step's output is kept in a work area beside OUT (.OUT.adapt-work); the same command again skips
-    the steps whose inputs are unchanged, so an interrupted run resumes after its last finished step.
+    Each step's output is kept in a work area beside OUT (.OUT.adapt-work).
+
+    The same command again skips the finished steps whose inputs are unchanged: an interrupted run resumes.
     """
     import torch
     from transformers.utils import logging as transformers_logging

@@ -96,9 +96,11 @@ def score_command(
 ) -> None:
     """Byte-level log-probability and bits per byte of a text, exact up to a certified bound.
 
-    The text's probability is the chance that the model's bytes start with it (the cover sum: the
-    tokenizer's encodings of its prefixes, each followed by any token that finishes it, not only the
-    encoding of the whole text); it costs about one forward over the text's tokens.
+    The text's probability is the chance that the model's bytes start with it (the cover sum).
+
+    It sums the tokenizer's encodings of the text's prefixes, each followed by any token that finishes the text.
+
+    It costs about one forward over the text's tokens.
     """
     data = _text_input(text, file)
     if not data:

@@ -86,8 +86,11 @@ def distill_command(
     """Distill STUDENT (a transplanted model) from TEACHER (the original) on text, so that it gives the same
     likelihoods to the same text although the two tokenize it differently (Minixhofer et al. 2025).
 
-    The student is trained; the teacher only scores. A checkpoint is written every --save-every steps; the
-    same command again resumes from the last one. Then: tokwork eval OUT TEXT...
+    The student is trained, the teacher only scores; the same command again resumes from the last checkpoint.
+
+    Then: tokwork eval OUT TEXT...
+
+    For a time budget the README's runs went furthest with --lr 1e-4 --schedule linear --max-minutes M.
     """
     import torch
     from transformers.utils import logging as transformers_logging

@@ -73,3 +73,23 @@ def test_console_script_help_everywhere():
         done = subprocess.run([sys.executable, "-m", "tokwork.cli", *args], capture_output=True, text=True)
         assert done.returncode == 0, (args, done.stderr)
         assert "Usage" in done.stdout
+
+
+def test_help_paragraphs_after_the_first_are_single_lines():
+    """typer joins the lines of a command's first help paragraph but keeps every line break of the later
+    ones, so a later paragraph wrapped in the source prints broken mid-sentence in `--help`."""
+    import inspect
+
+    from tokwork.cli.main import app
+
+    def commands(group):
+        for info in group.registered_commands:
+            yield info.name or info.callback.__name__, info.callback
+        for sub in group.registered_groups:
+            yield from commands(sub.typer_instance)
+
+    named = dict(commands(app))
+    assert {"distill", "adapt", "score", "bpe"} <= set(named)
+    for name, callback in named.items():
+        later = (inspect.getdoc(callback) or "").split("\n\n")[1:]
+        assert not [p for p in later if "\n" in p], name

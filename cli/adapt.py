@@ -74,7 +74,7 @@ def adapt_command(
 
     Each step's output is kept in a work area beside OUT (.OUT.adapt-work).
 
-    The same command again skips the finished steps whose inputs are unchanged: an interrupted run resumes.
+    The same command again skips unchanged finished steps: a run resumes after its last finished step.
     """
     import torch
     from transformers.utils import logging as transformers_logging

@@ -275,11 +275,14 @@ def main() -> None:
     if args.stage:
         train_stage(json.loads(args.stage))
         return
+    hypernet_row = None  # the hypernetwork and what it cost, beside the start it gives every target
     if args.hypernet:
         from tokwork.transplant.hypernet.checkpoint import is_hypernet_folder, read_hypernet_card
 
         if not is_hypernet_folder(args.hypernet):
             parser.error(f"--hypernet: '{args.hypernet}' is not a folder `tokwork hypernet train` wrote")
+        card = read_hypernet_card(args.hypernet)
+        hypernet_row = {"folder": str(args.hypernet), "steps": card.step, "training_seconds": round(card.seconds, 1)}
     if args.linear_minutes and (args.linear_to or args.at_steps or args.resume or args.interleave):
         parser.error("--linear-minutes plans its own steps in one stage; leave out --linear-to, --at-steps, "
                      "--resume and --interleave")
@@ -311,10 +314,8 @@ def main() -> None:
         rows = report["targets"].setdefault(target, {})
         start = f"zero-shot hypernet{label}" if args.hypernet else "zero-shot"
         rows[start] = rows.get(start) if args.merge and start in rows else score(student, texts)
-        if args.hypernet:  # the hypernetwork and the start it gives, labelled as the rows that start there
-            card = read_hypernet_card(args.hypernet)
-            rows[start]["hypernet"] = {"folder": str(args.hypernet), "steps": card.step,
-                                       "training_seconds": round(card.seconds, 1)}
+        if hypernet_row:  # labelled as the rows that start there
+            rows[start]["hypernet"] = hypernet_row
         elif args.label and not (args.merge and f"zero-shot{suffix}" in rows):  # scored on this machine too
             rows[f"zero-shot{suffix}"] = score(student, texts)  # (rounding differs between devices)
         print(f"{target}: {start} {rows[start]}", flush=True)

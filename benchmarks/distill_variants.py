@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--new-rows-rate", type=float, default=1.0,
                         help="the learning rate of the rows the transplant made up, as a multiple of the rest's")
     parser.add_argument("--batch-size", type=int, default=8, help="texts a step (--batch-size)")
+    parser.add_argument("--float32", action="store_true",
+                        help="no bfloat16 autocast (which tokwork uses where the CPU has bfloat16 units)")
     parser.add_argument("--rescore", action="store_true",
                         help="train nothing: score the row's folder as it stands on every held-out text of "
                              "benchmarks/distill.py (the English ones and the two other UDHR languages)")
@@ -54,6 +56,7 @@ def main() -> None:
     torch.set_num_threads(2)
     from transformers.utils import logging as transformers_logging
 
+    from tokwork.transplant.devices import bfloat16_pays
     from tokwork.transplant.distill.config import DistillConfig
     from tokwork.transplant.distill.training import distill
 
@@ -77,12 +80,13 @@ def main() -> None:
                                side_outcomes=args.side_outcomes,
                                alm_chunks=args.chunks, balance=args.balance,
                                alm_diff=args.diff, schedule=args.schedule, batch_size=args.batch_size,
-                               new_rows_rate=args.new_rows_rate)
+                               new_rows_rate=args.new_rows_rate, bf16=not args.float32)
         card = distill(teacher, student, [corpus], out, config=config, fresh=fresh, progress=False)
         fresh = False
         row = {"name": args.name, "step": card.step, "batch_size": args.batch_size,
                **({"new_rows_rate": args.new_rows_rate} if args.new_rows_rate != 1.0 else {}), "cpu_min": round(card.cpu_seconds / 120, 2),
-               "wall_min": round(card.seconds / 60, 2), **bench.score(out, texts), "loss": card.history[-1]}
+               "wall_min": round(card.seconds / 60, 2),
+               "bfloat16": config.bf16 and bfloat16_pays("cpu"), **bench.score(out, texts), "loss": card.history[-1]}
         _write(row)
 
 

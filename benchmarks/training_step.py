@@ -11,7 +11,9 @@ the memory a step frees in the process for the next step (`tokwork.allocator`). 
 what each part is worth: `unpacked`, tokwork's without the packing, `rows`, packed into rows of a length chosen
 by the packing's cost model under a block-diagonal mask (tokwork's packing before segment attention), and
 `default-malloc`, tokwork's with glibc's default allocation (each step faults its large buffers in anew);
-for the hypernetwork, whose loop keeps glibc's default, `kept-memory` is its setup with the memory kept. Distillation: SmolLM2-135M-Instruct into its zero-shot hybrid
+for the hypernetwork, whose loop keeps glibc's default, `kept-memory` is its setup with the memory kept;
+`float32` is tokwork's setup with bfloat16 autocast off (both loops ask for it, and get it where the CPU has
+bfloat16 units: `tokwork.transplant.devices`; elsewhere the two setups are the same). Distillation: SmolLM2-135M-Instruct into its zero-shot hybrid
 transplant onto GPT-2's vocabulary (the student of benchmarks/distill.py), `lm` and `alm+lm`. Hypernetwork:
 its training step on SmolLM2 (`benchmarks/hypernet.py`'s shape, language-modelling steps). Batches of the
 en-docs training split, 2 torch threads; the setups run in turns, each from freshly loaded weights, one
@@ -40,6 +42,7 @@ import torch
 from machine import cpu_model
 
 from tokwork.cache import cache_root
+from tokwork.transplant.devices import cpu_has_bfloat16_units
 
 RESULTS = Path(__file__).parent / "results" / "training_step.json"
 CORPUS = cache_root() / "corpora" / "en-docs" / "train.txt"
@@ -62,8 +65,10 @@ def timed_steps(loss: str, setup: str, steps: int) -> float:
 
     teacher = load_checkpoint(cache_root() / "models" / "smollm2-135m-instruct")
     student = load_checkpoint(bench.zero_shot_student(teacher.path, "gpt2"))
-    config = DistillConfig(loss=loss, train="all", steps=steps + 1, pack=setup in ("tokwork", "rows", "default-malloc"),
-                           segment_attention=setup in ("tokwork", "default-malloc"))
+    config = DistillConfig(loss=loss, train="all", steps=steps + 1,
+                           pack=setup in ("tokwork", "rows", "default-malloc", "float32"),
+                           segment_attention=setup in ("tokwork", "default-malloc", "float32"),
+                           bf16=setup != "float32")
     distiller = Distiller(teacher, student, config, torch.device("cpu"), new_row_ids(teacher, student), [CORPUS])
     if setup == "plain":
         for model in (distiller.teacher, distiller.student):
@@ -133,7 +138,7 @@ def timed_hypernet_steps(setup: str, steps: int) -> float:
     )
 
     checkpoint = load_checkpoint(cache_root() / "models" / "smollm2-135m-instruct")
-    config = TrainingConfig(steps=steps + 1, warmup_steps=0)
+    config = TrainingConfig(steps=steps + 1, warmup_steps=0, bf16=setup != "float32")
     text = TrainingText.read([CORPUS], max_bytes=config.max_corpus_bytes)
     info = SourceInfo.of(checkpoint.tokenizer, checkpoint.input_embeddings(), checkpoint.output_embeddings())
     torch.manual_seed(config.seed)
@@ -161,7 +166,7 @@ def main() -> None:
     parser.add_argument("--losses", nargs="+", default=["lm", "alm+lm", "hypernet"],
                         choices=["lm", "alm+lm", "alm", "hypernet"])
     parser.add_argument("--setups", nargs="+", default=["plain", "unpacked", "rows", "default-malloc", "tokwork"],
-                        choices=["plain", "unpacked", "rows", "default-malloc", "kept-memory", "tokwork"],
+                        choices=["plain", "unpacked", "rows", "default-malloc", "kept-memory", "float32", "tokwork"],
                         help="the distillation setups to time (the hypernetwork's: plain, kept-memory and tokwork)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="the JSON file to merge the figures into")
     parser.add_argument("--check-packing", type=int, metavar="BATCHES", default=0,
@@ -188,7 +193,7 @@ def main() -> None:
     runs: dict[str, dict[str, list[float]]] = {}
     for _ in range(args.rounds):
         for loss in args.losses:
-            hypernet_setups = ("plain", "kept-memory", "tokwork")
+            hypernet_setups = ("plain", "kept-memory", "float32", "tokwork")
             setups = [s for s in args.setups
                       if (s in hypernet_setups if loss == "hypernet" else s != "kept-memory")]
             for setup in setups:
@@ -199,15 +204,17 @@ def main() -> None:
     report = json.loads(args.output.read_text(encoding="utf-8")) if args.output.is_file() else {}
     report.update({"benchmark": "training_step", "threads": THREADS, "torch": torch.__version__})
     for key in ("runs", "settings", "median_seconds", "ratio_tokwork_to_plain", "ratio_tokwork_to_unpacked",
-                "ratio_tokwork_to_rows", "ratio_tokwork_to_default-malloc", "ratio_tokwork_to_kept-memory"):
+                "ratio_tokwork_to_rows", "ratio_tokwork_to_default-malloc", "ratio_tokwork_to_kept-memory",
+                "ratio_tokwork_to_float32"):
         report.setdefault(key, {})
     for loss, setups in runs.items():
         median = {setup: statistics.median(values) for setup, values in setups.items()}
         report["runs"][loss] = setups
-        report["settings"][loss] = {"steps": args.steps, "rounds": args.rounds, "cpu": cpu_model()}
+        report["settings"][loss] = {"steps": args.steps, "rounds": args.rounds, "cpu": cpu_model(),
+                                    "bfloat16_units": cpu_has_bfloat16_units()}
         report["median_seconds"][loss] = median
         line = f"{loss}: " + ", ".join(f"{setup} {value:.2f} s" for setup, value in median.items()) + " a step"
-        for peer in ("plain", "unpacked", "rows", "default-malloc", "kept-memory"):
+        for peer in ("plain", "unpacked", "rows", "default-malloc", "kept-memory", "float32"):
             report[f"ratio_tokwork_to_{peer}"].pop(loss, None)  # no ratio left from an earlier run's setups
             report.setdefault(f"round_ratios_tokwork_to_{peer}", {}).pop(loss, None)
             if "tokwork" in median and peer in median:

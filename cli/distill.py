@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.cli.options import DistillBatchOpt, DistillTextCharsOpt, TrainingCorpusOpt
+from tokwork.cli.options import DistillBatchOpt, DistillTextCharsOpt, Float32Opt, TrainingCorpusOpt
 
 
 def distill_command(
@@ -67,6 +67,7 @@ def distill_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the text order."),
     save_every: int = typer.Option(50, "--save-every", help="Steps between checkpoints."),
     device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),
+    float32: bool = Float32Opt,
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an existing folder."),
     force: bool = typer.Option(False, "--force", help="Replace an output folder that tokwork did not make."),
@@ -122,7 +123,7 @@ def distill_command(
                            save_every=save_every, alm_chunks=alm_chunks, latent_layers=latent_layers,
                            latent_weight=latent_weight, side_weight=side_weight, side_outcomes=side_outcomes,
                            balance=balance, alm_diff=alm_diff, schedule=schedule, budget_minutes=budget,
-                           new_rows_rate=new_rows_rate)
+                           new_rows_rate=new_rows_rate, bf16=not float32)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60,
                    heldout=texts, eval_every=eval_every, best_output=best_output)
@@ -139,7 +140,7 @@ def distill_command(
                   f"{card.new_rows:,} new rows)")
     table.add_row("last loss", ", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "latents", "side", "lm") if k in last) or "-")
     _heldout_row(table, card)
-    table.add_row("time", f"{card.seconds:.1f} s on {card.device}")
+    table.add_row("time", f"{card.seconds:.1f} s on {card.device} ({card.precision})")
     table.add_row("written to", str(output))
     if best_output is not None and card.heldout and card.heldout["scores"]:
         best = HeldoutTrack.from_json(card.heldout).best

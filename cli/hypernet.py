@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.cli.options import TrainingCorpusOpt
+from tokwork.cli.options import Float32Opt, TrainingCorpusOpt
 from tokwork.errors import ParameterError
 
 hypernet_app = typer.Typer(help="Zero-shot tokenizer-transfer hypernetworks (ZeTT) for `transplant --method "
@@ -50,6 +50,7 @@ def train_command(
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop (with a checkpoint) after this "
                                              "much training time; run again to go on.", show_default=False),
     device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),
+    float32: bool = Float32Opt,
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an existing folder."),
     force: bool = typer.Option(False, "--force", help="Replace an output folder that tokwork did not make."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -70,7 +71,7 @@ def train_command(
     config = TrainingConfig(steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
                             sequence_length=sequence_length, new_tokens=new_tokens, learning_rate=learning_rate,
                             lm_learning_rate=lm_learning_rate, seed=seed, save_every=save_every,
-                            vocab_sizes=parse_range(vocab_sizes, name="--vocab-sizes"))
+                            vocab_sizes=parse_range(vocab_sizes, name="--vocab-sizes"), bf16=not float32)
     card = train_hypernet(source, corpus, output, config=config, shape={"width": width, "layers": layers},
                           fresh=fresh, force=force, device=device, progress=not quiet,
                           max_seconds=None if max_minutes is None else max_minutes * 60)
@@ -79,6 +80,6 @@ def train_command(
     table.add_row("steps", f"{card.step:,} of {card.training['steps']:,} ({card.training['warmup_steps']:,} "
                   "warm-up)")
     table.add_row("last loss", ", ".join(f"{k} {last[k]:.3f}" for k in ("lm", "aux") if k in last) or "-")
-    table.add_row("time", f"{card.seconds:.1f} s")
+    table.add_row("time", f"{card.seconds:.1f} s ({card.precision})")
     table.add_row("written to", str(output))
     out.print(table)

@@ -35,6 +35,20 @@ def bfloat16_pays(device: torch.device | str) -> bool:
     return kind == "cuda" or (kind == "cpu" and cpu_has_bfloat16_units())
 
 
+def precision_of(bf16: bool, device: torch.device | str) -> str:
+    """What a training loop's forward passes run in, for its card: "bfloat16 autocast" where bfloat16 was
+    asked for and pays on `device`, else "float32". Runs in the two differ in rounding, not in kind."""
+    return "bfloat16 autocast" if bf16 and bfloat16_pays(device) else "float32"
+
+
+def joined_precision(before: str | None, now: str) -> str:
+    """A resumed run's precision for its card: `now`, or both in order where a process resumed it on a
+    machine that ran the other (`precision_of`). Cards older than the field say nothing before."""
+    if not before or before.endswith(now):
+        return before or now
+    return f"{before}, then {now}"
+
+
 def pick_device(device: str | None) -> torch.device:
     """`auto` (or None): the GPU when torch sees one, else the CPU."""
     if device in (None, "auto"):

@@ -19,6 +19,7 @@ from tokwork import load_tokenizer
 from tokwork.cli.main import main
 from tokwork.errors import ParameterError
 from tokwork.transplant.checkpoint import load_checkpoint
+from tokwork.transplant.devices import precision_of
 from tokwork.transplant.distill.balance import balanced_weights
 from tokwork.transplant.distill.chunks import AlignmentError, align_chunks, token_byte_ends
 from tokwork.transplant.distill.config import DistillConfig
@@ -675,14 +676,35 @@ def test_cli_writes_a_plain_hf_folder_with_a_card(pair, tmp_path, capsys):
     code = main(["distill", str(teacher), str(student), "--corpus", str(corpus), "-o", str(out), "--steps", "4",
                  "--batch-size", "2", "--text-chars", "48", "--loss", "alm+lm", "-q"])
     assert code == 0
-    assert "written to" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "written to" in printed
     card = json.loads((out / "tokwork.json").read_text())
     assert card["kind"] == "distill" and card["step"] == 4 and card["teacher"] == str(teacher)
+    assert card["precision"] == precision_of(True, "cpu") and f"({card['precision']})" in printed
     assert card["corpus"] == [str(corpus)] and card["history"] and card["seconds"] > 0
     model = AutoModelForCausalLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
     ids = tokenizer("hello world", return_tensors="pt").input_ids
     assert model(ids).logits.shape[-1] == model.config.vocab_size >= tokenizer.vocab_size
+
+
+def test_cli_float32_runs_in_float32_and_a_resumed_run_keeps_its_own_choice(pair, tmp_path, monkeypatch):
+    from tokwork.transplant import devices
+
+    teacher, student, corpus = pair
+    monkeypatch.setattr(devices, "cpu_has_bfloat16_units", lambda: True)  # as on a CPU where bfloat16 pays
+    out = tmp_path / "out"
+    command = ["distill", str(teacher), str(student), "--corpus", str(corpus), "-o", str(out), "--batch-size", "2",
+               "--text-chars", "48", "--loss", "lm", "-q"]
+    assert main([*command, "--steps", "2", "--float32"]) == 0
+    card = json.loads((out / "tokwork.json").read_text())
+    assert card["precision"] == "float32" and card["training"]["bf16"] is False
+    assert main([*command, "--steps", "3"]) == 0  # resumed without the flag: the run's own settings hold
+    card = json.loads((out / "tokwork.json").read_text())
+    assert card["step"] == 3 and card["precision"] == "float32"
+    other = tmp_path / "other"
+    assert main([*command[:5], "-o", str(other), *command[7:], "--steps", "2"]) == 0
+    assert json.loads((other / "tokwork.json").read_text())["precision"] == "bfloat16 autocast"
 
 
 @pytest.fixture

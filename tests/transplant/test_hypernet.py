@@ -200,10 +200,12 @@ def test_cli_trains_and_transplants_a_checkpoint_transformers_loads(models, tmp_
     assert main(["hypernet", "train", str(models["tied"]), "--corpus", str(corpus), "-o", str(hn),
                  "--steps", "6", "--warmup-steps", "2", "--batch-size", "2", "--sequence-length", "32",
                  "--new-tokens", "64", "--vocab-sizes", "300-500", "--save-every", "3", "--seed", "3",
-                 "--width", "32", "--layers", "1", "-q"]) == 0
-    assert "6 of 6" in capsys.readouterr().out
+                 "--width", "32", "--layers", "1", "--float32", "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "6 of 6" in printed and "(float32)" in printed
     card = json.loads((hn / "tokwork.json").read_text())
     assert card["kind"] == "hypernet" and card["step"] == 6 and card["training"]["seed"] == 3
+    assert card["precision"] == "float32" and card["training"]["bf16"] is False
     assert card["model"]["width"] == 32 and card["model"]["layers"] == 1
     assert main(["transplant", str(models["tied"]), str(models["target"]), "-o", str(out), "--method", "hypernet",
                  "--hypernet", str(hn), "-q"]) == 0

@@ -58,6 +58,7 @@ class DistillCard(JsonCard):
     versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
     transplant: dict[str, Any] | None = None  # how the student was made, when `tokwork transplant` chained us
     heldout: dict[str, Any] | None = None  # held-out bits per byte: the teacher's and the student's by step
+    precision: str | None = None  # what the forwards ran in (`devices.precision_of`); None in older cards
     kind: str = KIND
 
 

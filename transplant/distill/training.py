@@ -28,7 +28,14 @@ from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
 from tokwork.transplant.align import align_vocabularies
 from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
-from tokwork.transplant.devices import bfloat16_pays, pick_device, training_adam, use_training_attention
+from tokwork.transplant.devices import (
+    bfloat16_pays,
+    joined_precision,
+    pick_device,
+    precision_of,
+    training_adam,
+    use_training_attention,
+)
 from tokwork.transplant.distill.balance import balanced_weights, output_layer_input
 from tokwork.transplant.distill.config import REPLAN_EVERY, DistillConfig
 from tokwork.transplant.distill.first_pieces import first_piece_groups, group_logprobs
@@ -378,6 +385,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
         load_optimizer_state(output, distiller.optimizer)
         distiller.skip(card.step)
     card.training = config.as_json()
+    card.precision = joined_precision(card.precision, precision_of(config.bf16, chosen))
     tokenizer_folder = output if resume else Path(student)
     scorer = None
     if heldout:

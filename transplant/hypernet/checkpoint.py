@@ -93,6 +93,7 @@ class HypernetCard(JsonCard):
     seconds: float = 0.0
     history: list[dict] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
+    precision: str | None = None  # what the model's forwards ran in (`devices.precision_of`); None in older cards
     kind: str = KIND
 
 

@@ -32,7 +32,13 @@ from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
 from tokwork.transplant.checkpoint import load_checkpoint
-from tokwork.transplant.devices import bfloat16_pays, pick_device, use_training_attention
+from tokwork.transplant.devices import (
+    bfloat16_pays,
+    joined_precision,
+    pick_device,
+    precision_of,
+    use_training_attention,
+)
 from tokwork.transplant.hypernet.checkpoint import (
     HypernetCard,
     SourceInfo,
@@ -272,6 +278,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
         card = _new_card(Path(source), info, hypernet_shape, config, text)
     card.training = config.as_json()
     chosen = pick_device(device)
+    card.precision = joined_precision(card.precision, precision_of(config.bf16, chosen))
     torch.manual_seed(config.seed)
     hypernet = load_hypernet(output, device=chosen)[0] if resume else Hypernetwork(hypernet_shape).to(chosen)
     hypernet.train()

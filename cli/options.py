@@ -16,6 +16,6 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 AddressOpt = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray).")
 DistillBatchOpt = typer.Option(8, "--batch-size", help="Distillation: texts per step.")
 DistillTextCharsOpt = typer.Option(512, "--text-chars", help="Distillation: characters per training text (about).")
-Float32Opt = typer.Option(False, "--float32", help="Run the model in float32 where bfloat16 autocast would be used "
-                          "(a GPU, a CPU with AMX or AVX-512 BF16, where a step then costs about half); a resumed "
-                          "run keeps its own choice.")
+Float32Opt = typer.Option(False, "--float32", help="Run the model in float32 where bfloat16 autocast is the default "
+                          "(a GPU, a CPU with AMX or AVX-512 BF16: there a bfloat16 step costs about half a float32 "
+                          "one); a resumed run keeps its own choice.")

@@ -56,7 +56,7 @@ def main() -> None:
     torch.set_num_threads(2)
     from transformers.utils import logging as transformers_logging
 
-    from tokwork.transplant.devices import bfloat16_pays
+    from tokwork.transplant.devices import uses_bfloat16
     from tokwork.transplant.distill.config import DistillConfig
     from tokwork.transplant.distill.training import distill
 
@@ -86,7 +86,7 @@ def main() -> None:
         row = {"name": args.name, "step": card.step, "batch_size": args.batch_size,
                **({"new_rows_rate": args.new_rows_rate} if args.new_rows_rate != 1.0 else {}), "cpu_min": round(card.cpu_seconds / 120, 2),
                "wall_min": round(card.seconds / 60, 2),
-               "bfloat16": config.bf16 and bfloat16_pays("cpu"), **bench.score(out, texts), "loss": card.history[-1]}
+               "bfloat16": uses_bfloat16(config.bf16, "cpu"), **bench.score(out, texts), "loss": card.history[-1]}
         _write(row)
 
 

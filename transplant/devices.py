@@ -35,10 +35,20 @@ def bfloat16_pays(device: torch.device | str) -> bool:
     return kind == "cuda" or (kind == "cpu" and cpu_has_bfloat16_units())
 
 
+def uses_bfloat16(bf16: bool, device: torch.device | str) -> bool:
+    """Whether a training loop that asked for bfloat16 (`bf16`) runs its forwards in it on `device`."""
+    return bf16 and bfloat16_pays(device)
+
+
+def training_autocast(bf16: bool, device: torch.device | str) -> torch.autocast:
+    """The autocast a training loop's forwards run under: bfloat16 where `uses_bfloat16`, else off."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=uses_bfloat16(bf16, device))
+
+
 def precision_of(bf16: bool, device: torch.device | str) -> str:
-    """What a training loop's forward passes run in, for its card: "bfloat16 autocast" where bfloat16 was
-    asked for and pays on `device`, else "float32". Runs in the two differ in rounding, not in kind."""
-    return "bfloat16 autocast" if bf16 and bfloat16_pays(device) else "float32"
+    """What a training loop's forward passes run in, for its card: "bfloat16 autocast" where
+    `uses_bfloat16`, else "float32". Runs in the two differ in rounding, not in kind."""
+    return "bfloat16 autocast" if uses_bfloat16(bf16, device) else "float32"
 
 
 def joined_precision(before: str | None, now: str) -> str:

@@ -14,6 +14,9 @@ def test_bfloat16_runs_on_a_cpu_only_where_it_has_bfloat16_units(monkeypatch, un
     assert devices.bfloat16_pays("cpu") is units
     assert devices.precision_of(True, torch.device("cpu")) == ("bfloat16 autocast" if units else "float32")
     assert devices.precision_of(False, "cpu") == "float32"  # asked for float32: float32 everywhere
+    for asked in (True, False):  # the forwards run as the card says
+        with devices.training_autocast(asked, "cpu"):
+            assert torch.is_autocast_enabled("cpu") is (asked and units)
     assert devices.bfloat16_pays("cuda") and devices.precision_of(True, "cuda") == "bfloat16 autocast"
 
 

@@ -29,11 +29,11 @@ from tokwork.progress import loss_progress
 from tokwork.transplant.align import align_vocabularies
 from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
 from tokwork.transplant.devices import (
-    bfloat16_pays,
     joined_precision,
     pick_device,
     precision_of,
     training_adam,
+    training_autocast,
     use_training_attention,
 )
 from tokwork.transplant.distill.balance import balanced_weights, output_layer_input
@@ -151,7 +151,7 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
         packed = {"position_ids": side.positions, "segment_lengths": segment_lengths(side.segments)}
     elif side.segments is not None:  # several texts a row: each attends to itself, from position 0
         packed = {"position_ids": side.positions, "attention_mask": packed_attention_mask(side.segments, model.dtype)}
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and bfloat16_pays(device)):
+    with training_autocast(bf16, device):
         output = model(side.ids, use_cache=False, output_hidden_states=latent_layers is not None, **packed)
     logprobs = token_logprobs(output.logits, side.ids)
     sums = chunk_logprobs((logprobs * side.mask).reshape(-1), side.chunks, batch.chunks + 1)[:-1]

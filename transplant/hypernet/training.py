@@ -33,10 +33,10 @@ from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
 from tokwork.transplant.checkpoint import load_checkpoint
 from tokwork.transplant.devices import (
-    bfloat16_pays,
     joined_precision,
     pick_device,
     precision_of,
+    training_autocast,
     use_training_attention,
 )
 from tokwork.transplant.hypernet.checkpoint import (
@@ -165,8 +165,7 @@ class Trainer:
         self._vocabulary: tuple[int, SampledVocabulary] | None = None
 
     def autocast(self):
-        enabled = self.config.bf16 and bfloat16_pays(self.device)
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        return training_autocast(self.config.bf16, self.device)
 
     def vocabulary(self, index: int) -> SampledVocabulary:
         """The `index`-th sampled tokenizer (drawn from its own seed, so a resumed run gets the same one)."""

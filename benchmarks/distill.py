@@ -105,7 +105,7 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
         step_minutes: float | None = None, at_steps: list[int] | None = None,
         learning_rate: float | None = None, max_seconds: float | None = None,
         plan_steps: int | None = None, in_process: bool = False, pack: bool = True,
-        budget_minutes: float | None = None) -> list[dict]:
+        budget_minutes: float | None = None, bf16: bool = True) -> list[dict]:
     """Distill in stages up to each point of `minutes` (CPU time / threads) and score at each; the other
     languages only at the last point (they are the check that nothing collapsed).
 
@@ -128,16 +128,17 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     points: list[dict] = []
     card = read_distill_card(out) if resume and is_distill_folder(out) else None
 
-    def train_to(steps: int):  # a resumed run keeps its own settings; only the step count is new
+    def train_to(steps: int, guard: float | None = None):  # a resumed run keeps its own settings; only the step count is new
         # alm:space -> --loss alm --alm-chunks space; alm:token:shortfall -> ... --alm-diff shortfall
         parts, chunks, diff = (loss.split(":") + ["", ""])[:3]
         config = DistillConfig(loss=parts, train=train, steps=plan_steps or steps, save_every=10_000,
                                learning_rate=learning_rate, alm_chunks=chunks or "token", alm_diff=diff or "binary-kl",
                                schedule="linear" if plan_steps or budget_minutes else "constant", pack=pack,
-                               budget_minutes=budget_minutes)
+                               budget_minutes=budget_minutes, bf16=bf16)
         stage = {"teacher": str(teacher), "student": str(student), "corpus": str(corpus), "out": str(out),
                  "config": config.as_json(), "fresh": card is None,
-                 "max_seconds": budget_minutes * 60 if budget_minutes else max_seconds,
+                 "max_seconds": budget_minutes * 60 if budget_minutes else min(
+                     (s for s in (max_seconds, guard) if s is not None), default=None),
                  "stop_after": steps if plan_steps else None, "threads": threads}
         if in_process:
             train_stage(stage)
@@ -160,7 +161,10 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
             else:
                 per_step = card.cpu_seconds / card.step
                 steps = card.step + max(1, math.ceil((budget - card.cpu_seconds) / per_step))
-            card = train_to(steps)
+            # the steps are planned at the pace so far; a stage whose steps turn out dearer stops once its
+            # wall time could hold the CPU time left (CPU time at most threads x wall), not past the point
+            left = budget - (card.cpu_seconds if card else 0.0)
+            card = train_to(steps, guard=max(1.0, left / threads))
         last = budget_minutes or index == len(at_steps or minutes) - 1
         spent = card.seconds / 60 if card.device == "cuda" else card.cpu_seconds / 60 / threads
         row = {"minutes": round(spent, 2), "wall_minutes": round(card.seconds / 60, 2),
@@ -263,6 +267,9 @@ def main() -> None:
     parser.add_argument("--no-pack", action="store_true",
                         help="train with each text in its own padded row, as rows before packing were (the row name "
                              "gets ' padded')")
+    parser.add_argument("--float32", action="store_true",
+                        help="train in float32 on a device where tokwork would use bfloat16 autocast (`tokwork "
+                             "distill --float32`); the row name gets ' float32'")
     parser.add_argument("--hypernet", type=Path, default=None, metavar="DIR",
                         help="start from the transplant by the hypernetwork trained in DIR (`tokwork hypernet train`) "
                              "instead of hybrid; the rows get ' from-hypernet' and the zero-shot row is "
@@ -329,6 +336,8 @@ def main() -> None:
                 parser.error("--interleave needs --at-steps")
             if args.no_pack:
                 parser.error("--no-pack runs one run at a time; leave out --interleave")
+            if args.float32:
+                parser.error("--float32 runs one run at a time; leave out --interleave")
             started = time.perf_counter()
             earlier = {name: rows.get(name + suffix, {}) if args.resume else {} for name in runs}
 
@@ -353,6 +362,7 @@ def main() -> None:
                     + (f" linear-{args.linear_to}" if args.linear_to else "")
                     + (f" linear-{args.linear_minutes:g}min" if args.linear_minutes else "")
                     + (" padded" if args.no_pack else "")
+                    + (" float32" if args.float32 else "")
                     + suffix)
             earlier = rows.get(name, {}) if args.resume else {}
             step_minutes = None
@@ -367,7 +377,7 @@ def main() -> None:
                          out=run_folder(target, name), threads=args.threads, resume=args.resume,
                          step_minutes=step_minutes, at_steps=args.at_steps, learning_rate=args.learning_rate,
                          plan_steps=args.linear_to, in_process=args.in_process, pack=not args.no_pack,
-                         budget_minutes=args.linear_minutes)
+                         budget_minutes=args.linear_minutes, bf16=not args.float32)
             rows[name] = {**earlier, "points": earlier.get("points", []) + points,
                           "bench_seconds": earlier.get("bench_seconds", 0) + round(time.perf_counter() - started)}
             save()

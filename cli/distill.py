@@ -91,8 +91,7 @@ def distill_command(
 
     Then: tokwork eval OUT TEXT...
 
-    For a budget of a few minutes, --lr 1e-4 --schedule linear --max-minutes M went furthest in the README's
-    runs; over 30 minutes the defaults (a constant 3e-5) were level with it.
+    For a budget of a few minutes, --lr 1e-4 --schedule linear --max-minutes M went furthest in the README's runs; over 30 minutes the defaults (a constant 3e-5) were level with it.
     """
     import torch
     from transformers.utils import logging as transformers_logging

@@ -120,7 +120,8 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
     planned to end with them (`tokwork distill --schedule linear --max-minutes M`: the step count is fixed
     after the warm-up from its pace), scored once at its end. Each stage trains in a child process
     (`train_stage`), or, with `in_process`, in this one (how the rows before 2026-12-05 were trained; for the
-    comparison of step costs)."""
+    comparison of step costs). With `bf16=False` the stages train in float32 where bfloat16 autocast would be
+    used (`--float32`)."""
     from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
 

@@ -101,6 +101,8 @@ def score_command(
     It sums the tokenizer's encodings of the text's prefixes, each followed by any token that finishes the text.
 
     It costs about one forward over the text's tokens.
+
+    A text longer than the model's context is scored in windows of whole tokens, each conditioned on the token before it, as tokwork eval does.
     """
     data = _text_input(text, file)
     if not data:
@@ -123,6 +125,9 @@ def score_command(
         bound = max(bound, scores.bound)
     table.add_row("certified bound", f"{bound:.1e} nats (tolerance {lm.tolerance:g})")
     table.add_row("model forwards", f"{stats['forward_calls']} ({stats['positions_run']:,} positions)")
+    if stats.get("windows", 1) > 1:
+        table.add_row("windows", f"{stats['windows']} (the text is longer than the model's {lm.context_length:,} "
+                      "positions: each window is conditioned on the token before it only)")
     table.add_row("cover states", f"{stats['states_evaluated']:,} of {stats['states']:,} evaluated")
     table.add_row("time", f"{stats['seconds']:.1f} s")
     out.print(table)
@@ -165,6 +170,9 @@ def generate_command(
     out.print(f"[dim]{len(result.data)} bytes, {result.forward_calls} model forwards "
               f"({result.forwards_per_byte:.2f} per byte), {result.seconds:.1f} s, certified bound "
               f"{result.bound:.1e} on each next-byte probability[/dim]", soft_wrap=True)
+    if result.context_full:
+        out.print(f"[yellow]stopped after {len(result.data):,} bytes: the model's context is full "
+                  f"({lm.context_length:,} positions)[/yellow]", soft_wrap=True)
 
 
 @bytes_app.command("ensemble")

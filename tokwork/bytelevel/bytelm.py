@@ -27,8 +27,9 @@ from tokwork.bytelevel.certified import (
     probability_bound,
 )
 from tokwork.bytelevel.covers import END, CoverMasses, cover_masses
-from tokwork.bytelevel.tree import SortedHead, TokenTree
+from tokwork.bytelevel.tree import SortedHead, TokenTree, context_length
 from tokwork.bytelevel.vocabulary import ByteVocabulary
+from tokwork.bytelevel.windows import text_windows
 from tokwork.errors import ParameterError, TokenizerFormatError, TokworkError
 from tokwork.kernels.segment_sum import segment_sum
 from tokwork.loader import load_tokenizer
@@ -139,6 +140,7 @@ class ByteLM:
                 f"model and tokenizer do not belong together: the model predicts {rows:,} tokens, the "
                 f"tokenizer has {tokenizer.vocab_size:,}; pass the tokenizer the model was trained with")
         self.model = model.eval()
+        self.context_length = context_length(model)  # positions the model reads; None: its config does not say
         self.tokenizer = tokenizer
         self.encoder = CanonicalEncoder(tokenizer, context_pretokens=context_pretokens)
         self.vocab = ByteVocabulary(tokenizer.byte_view, rows)
@@ -273,11 +275,21 @@ class ByteLM:
         """The log-probability of `text` after `prompt` as `logprob` gives it, with its bound, bits per byte
         and what it cost. Only the cover states that can end the text are evaluated (the tokenizer's encoding
         of the text and a few branches at its end), so this costs about one forward over the text's tokens,
-        where `score`, which normalises at every byte, evaluates a cover state at nearly every byte."""
+        where `score`, which normalises at every byte, evaluates a cover state at nearly every byte. A text
+        longer than the model's context is scored in windows (`windows.py`; `stats["windows"]`)."""
         text, prompt = bytes(text), bytes(prompt)
         if not text:
             return TextScore(0.0, 0.0, 0, {"tolerance": self.tolerance})
         started = time.perf_counter()
+        data = prompt + text
+        parts = [self._window_logprob(data[w.context:w.start], data[w.start:w.stop])
+                 for w in text_windows(self, data, len(prompt))]
+        stats = {**_summed([counts for _, _, counts in parts]), "seconds": time.perf_counter() - started,
+                 "tolerance": self.tolerance, "windows": len(parts)}
+        return TextScore(sum(p[0] for p in parts), sum(p[1] for p in parts), len(text), stats)
+
+    def _window_logprob(self, prompt: bytes, text: bytes) -> tuple[float, float, dict]:
+        """log P(prompt·text) - log P(prompt), its bound and its cost counts, in one evaluation."""
         data = prompt + text
         ends = [len(data) - 1] + ([len(prompt) - 1] if prompt else [])
         found = self.masses(data, ends, scored=True)
@@ -285,8 +297,7 @@ class ByteLM:
         if prompt:
             head, head_bound = self._prefix_logprob(found, data, len(prompt))
             total, bound = total - head, max(bound, head_bound)
-        stats = {**found.counts, "seconds": time.perf_counter() - started, "tolerance": self.tolerance}
-        return TextScore(total, bound, len(text), stats)
+        return total, bound, found.counts
 
     def _prefix_logprob(self, found: CoverMasses, data: bytes, length: int) -> tuple[float, float]:
         """log P(data[:length]) from the masses at position length - 1, and its certified bound (the cover
@@ -301,10 +312,23 @@ class ByteLM:
         """Normalised log P(byte | preceding bytes) for every byte of `text` after `prompt`, from one
         evaluation of the cover tree (a few batched forwards for the whole text); exact up to the certified
         per-byte bounds in `bounds` (at most the tolerance). `stats` counts forwards, positions run and
-        cover states (all of them, and those evaluated)."""
+        cover states (all of them, and those evaluated). A text longer than the model's context is scored
+        in windows (`windows.py`; `stats["windows"]`)."""
         text, prompt = bytes(text), bytes(prompt)
         data = prompt + text
         started = time.perf_counter()
+        parts = [self._window_scores(data[w.context:w.start], data[w.start:w.stop], distributions)
+                 for w in text_windows(self, data, len(prompt))]
+        stats = {**_summed([part.stats for part in parts]), "seconds": time.perf_counter() - started,
+                 "tolerance": self.tolerance, "windows": len(parts)}
+        return ByteScores(np.concatenate([part.logprobs for part in parts]), sum(part.logprob for part in parts),
+                          np.concatenate([part.distributions for part in parts]) if distributions else None,
+                          stats, np.concatenate([part.bounds for part in parts]),
+                          sum(part.logprob_bound for part in parts))
+
+    def _window_scores(self, prompt: bytes, text: bytes, distributions: bool) -> ByteScores:
+        """`score` of one window (its stats: the cost counts only)."""
+        data = prompt + text
         positions = list(range(len(prompt), len(data)))
         found = self.masses(data, positions, scored=True)
         totals = found.masses.sum(axis=1)
@@ -319,12 +343,13 @@ class ByteLM:
         if len(text):
             logprob = float(np.log(picked[-1]) + found.log_scale[-1])
             logprob_error = float(cover_sum_bound(missing[-1], picked[-1]))
+        counts = found.counts
         if prompt and len(text):
             before = self.masses(prompt, [len(prompt) - 1], scored=True)
             head, head_error = self._prefix_logprob(before, prompt, len(prompt))
             logprob, logprob_error = logprob - head, max(logprob_error, head_error)
-        stats = {**found.counts, "seconds": time.perf_counter() - started, "tolerance": self.tolerance}
-        return ByteScores(logprobs, logprob, found.masses / totals[:, None] if distributions else None, stats,
+            counts = _summed([counts, before.counts])
+        return ByteScores(logprobs, logprob, found.masses / totals[:, None] if distributions else None, counts,
                           bounds, logprob_error)
 
     def generate(self, prompt: bytes, max_bytes: int, **options):
@@ -333,6 +358,11 @@ class ByteLM:
         from tokwork.bytelevel.sampling import generate
 
         return generate(self, bytes(prompt), max_bytes, **options)
+
+
+def _summed(counts: list[dict]) -> dict:
+    """Cost counts (forwards, positions, states, seconds) of several evaluations, added up."""
+    return {key: sum(c[key] for c in counts) for key in counts[0]} if counts else {}
 
 
 def _show(data: bytes) -> str:

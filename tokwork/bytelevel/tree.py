@@ -21,8 +21,29 @@ import numpy as np
 import torch
 
 from tokwork.attention_mask import additive_mask
+from tokwork.errors import TokworkError
 
 ROOT = 0
+
+
+class ContextFullError(TokworkError):
+    """A node would sit past the last position the model was trained for (its context length)."""
+
+
+def context_length(model) -> int | None:
+    """The most positions `model` reads (its config's `max_position_embeddings`, GPT-2's `n_positions`);
+    None when the config does not say."""
+    found = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return int(found) if isinstance(found, int) and found > 0 else None
+
+
+def _with_position(spans: np.ndarray, position: int) -> np.ndarray:
+    """Ancestor spans (rows of [start, stop) cache positions) with one more position after them."""
+    if len(spans) and spans[-1, 1] == position:
+        grown = spans.copy()
+        grown[-1, 1] = position + 1
+        return grown
+    return np.concatenate([spans, np.array([[position, position + 1]], dtype=np.int64)])
 
 
 def cache_argument(model) -> str:
@@ -56,10 +77,11 @@ class TokenTree:
     the model's vocabulary) exists once n itself is evaluated and its row was kept.
     """
 
-    def __init__(self, model, context: Sequence[int], head: SortedHead):
+    def __init__(self, model, context: Sequence[int], head: SortedHead, *, limit: int | None = None):
         if not context:
             raise ValueError("a token tree needs at least one context token")
         self.model = model
+        self.limit = context_length(model) if limit is None else limit
         self.head = head
         self.column_of = head.column_of
         self.device = next(model.parameters()).device
@@ -76,6 +98,8 @@ class TokenTree:
         self.forward_calls = 0
         self.positions_run = 0
         self.model_seconds = 0.0
+        # evaluated node kept in the cache -> the cache positions it attends to, as [start, stop) spans: a
+        # path's positions are a few runs, so a long text's trunk costs memory linear in its length
         self._ancestors: dict[int, np.ndarray] = {}
         self._cache = None
         self._cache_length = 0
@@ -154,18 +178,18 @@ class TokenTree:
                 kept.add(node)
                 node = self.parent[node]
         slots = np.zeros(self._cache_length, dtype=bool)
-        slots[self._ancestors[ROOT]] = True
-        for node in kept:
-            if node in self._ancestors:
-                slots[self._ancestors[node]] = True
+        for node in [ROOT, *kept]:
+            for start, stop in self._ancestors.get(node, ()):
+                slots[start:stop] = True
         renumbered = np.cumsum(slots) - 1
         index = torch.from_numpy(np.flatnonzero(slots)).to(self.device)
         for layer in self._cache.layers:
             layer.keys = layer.keys.index_select(-2, index)
             layer.values = layer.values.index_select(-2, index)
         for node in list(self._ancestors):
-            if node == ROOT or node in kept:
-                self._ancestors[node] = renumbered[self._ancestors[node]]
+            if node == ROOT or node in kept:  # a kept node's ancestors are all kept: its spans stay whole
+                spans = self._ancestors[node]
+                self._ancestors[node] = np.stack([renumbered[spans[:, 0]], renumbered[spans[:, 1] - 1] + 1], 1)
             else:
                 del self._ancestors[node]
                 self.evaluated[node] = False
@@ -202,12 +226,11 @@ class TokenTree:
         nodes = [n for n in nodes if not self.evaluated[n]]
         if not nodes:
             return None
-        logits, allowed = self._run(nodes)
+        logits, spans = self._run(nodes)
         probs = torch.softmax(logits.to(self.row_dtype), dim=-1)
         if keep:
-            for i, node in enumerate(nodes):
-                self._ancestors[node] = np.flatnonzero(allowed[i])
-            self._cache_length = allowed.shape[1]
+            self._ancestors.update(zip(nodes, spans, strict=True))
+            self._cache_length += len(nodes)
         else:  # a negative count removes that many entries in every transformers version
             self._cache.crop(-len(nodes))
         waiting = []  # (row, column, child): the children's probabilities, read in one transfer
@@ -226,35 +249,47 @@ class TokenTree:
                     self.logp[child] = mine + value
         return probs
 
-    def _run(self, nodes: Sequence[int]) -> tuple[torch.Tensor, np.ndarray]:
+    def _run(self, nodes: Sequence[int]) -> tuple[torch.Tensor, list[np.ndarray]]:
         """One forward of `nodes` (parents first; each parent cached or among them) after the cached keys,
-        every node attending to its own ancestors only. Returns the logits and each node's attention row
-        over the cache and the batch; the batch's keys are left in the cache."""
+        every node attending to its own ancestors only. Returns the logits and each node's ancestor spans
+        (itself included) over the cache and the batch; the batch's keys are left in the cache."""
+        self._check_room(max(self.depth[n] for n in nodes))
         position = {node: i for i, node in enumerate(nodes)}
         base = self._cache_length
         allowed = np.zeros((len(nodes), base + len(nodes)), dtype=bool)
+        spans = []
         for i, node in enumerate(nodes):
             parent = self.parent[node]
-            if parent in position:
-                allowed[i] = allowed[position[parent]]
-            else:
-                allowed[i, self._ancestors[parent]] = True
-            allowed[i, base + i] = True
+            mine = _with_position(spans[position[parent]] if parent in position else self._ancestors[parent],
+                                  base + i)
+            for start, stop in mine:
+                allowed[i, start:stop] = True
+            spans.append(mine)
         ids = torch.tensor([[self.token[n] for n in nodes]], device=self.device)
         positions = torch.tensor([[self.depth[n] for n in nodes]], device=self.device)
-        return self._forward(ids, positions, allowed), allowed
+        return self._forward(ids, positions, allowed), spans
+
+    def _check_room(self, deepest: int) -> None:
+        """Refuse a node past the model's context: position ids there were never trained (a learned position
+        table has no row for them; rotary positions give quietly wrong probabilities)."""
+        if self.limit is not None and deepest >= self.limit:
+            raise ContextFullError(
+                f"the text needs more than the model's {self.limit:,} positions (its context length); "
+                "`score`, `score_text` and `tokwork bytes score` take long texts in windows, a prompt or a "
+                "generation has to be shorter")
 
     def _run_context(self) -> None:
         from transformers import DynamicCache
 
         self._cache = DynamicCache()
         length = len(self._context)
+        self._check_room(length - 1)
         allowed = np.tril(np.ones((length, length), dtype=bool))
         ids = torch.tensor([self._context], device=self.device)
         positions = torch.arange(length, device=self.device)[None]
         logits = self._forward(ids, positions, allowed)
         self._cache_length = length
-        self._ancestors[ROOT] = np.arange(length)
+        self._ancestors[ROOT] = np.array([[0, length]], dtype=np.int64)
         self.evaluated[ROOT] = True
         row = torch.softmax(logits[-1].to(self.row_dtype), dim=-1)
         self.rows[ROOT] = row

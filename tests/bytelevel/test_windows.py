@@ -1,0 +1,114 @@
+"""Texts longer than the model's context: scored in windows, refused where no window applies, and the tree's
+ancestor spans (what attention may see) equal to each node's path after evaluation and compaction."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from tests.conftest import ENGLISH_SAMPLE
+from tokwork.bytelevel import ByteLM
+from tokwork.bytelevel.tree import ROOT, ContextFullError
+from tokwork.bytelevel.windows import ROOM, text_windows
+from tokwork.cli.main import main
+from tokwork.errors import TokworkError
+from tokwork.pico import pico_model
+
+POSITIONS = 64  # a pico model's context: a few hundred bytes of English do not fit
+
+
+@pytest.fixture(scope="module", params=["llama", "gpt2"])
+def short_lm(request, pico_bpe):
+    """A pico model that reads only 64 positions (GPT-2's learned position table has no row past them)."""
+    model = pico_model(pico_bpe.vocab_size, kind=request.param, seed=3, max_positions=POSITIONS)
+    return ByteLM(model, pico_bpe, tolerance=0)
+
+
+@pytest.fixture(scope="module")
+def long_text():
+    return ENGLISH_SAMPLE.read_bytes()[:300] + "Le café coûte 3 €. 東京".encode()
+
+
+def test_windows_cover_the_text_and_fit(short_lm, long_text):
+    windows = text_windows(short_lm, long_text, 0)
+    assert len(windows) > 2
+    assert windows[0].start == 0 and windows[-1].stop == len(long_text)
+    for before, after in zip(windows, windows[1:], strict=False):
+        assert after.start == before.stop and before.start <= after.context < after.start
+    for window in windows:
+        piece = long_text[window.context:window.stop].decode("utf-8", "replace")
+        assert len(short_lm.start_ids) + len(short_lm.tokenizer.encode(piece)) + ROOM <= POSITIONS
+
+
+def test_long_text_scores_as_the_sum_of_its_windows(short_lm, long_text):
+    windows = text_windows(short_lm, long_text, 0)
+    whole = short_lm.score_text(long_text)
+    parts = [short_lm.score_text(long_text[w.start:w.stop], prompt=long_text[w.context:w.start]) for w in windows]
+    assert whole.stats["windows"] == len(windows)
+    assert whole.logprob == pytest.approx(sum(p.logprob for p in parts), abs=1e-9)
+    scores = short_lm.score(long_text, distributions=True)
+    pieces = [short_lm.score(long_text[w.start:w.stop], prompt=long_text[w.context:w.start]) for w in windows]
+    assert len(scores.logprobs) == len(long_text) and scores.distributions.shape == (len(long_text), 257)
+    np.testing.assert_allclose(scores.logprobs, np.concatenate([p.logprobs for p in pieces]), atol=1e-12)
+    assert scores.logprob == pytest.approx(whole.logprob, abs=1e-9)
+
+
+def test_a_text_that_fits_is_one_window(short_lm, long_text):
+    short = long_text[:60]
+    assert len(text_windows(short_lm, short, 0)) == 1
+    assert short_lm.score_text(short).stats["windows"] == 1
+
+
+def test_a_prompt_keeps_at_most_half_a_window(short_lm, long_text):
+    prompt, text = long_text[:250], long_text[250:]
+    first = text_windows(short_lm, long_text, len(prompt))[0]
+    assert first.start == len(prompt) and 0 < first.context < len(prompt)
+    found = short_lm.score_text(text, prompt=prompt)
+    assert np.isfinite(found.logprob) and found.stats["windows"] >= 2
+
+
+def test_prefix_and_generation_past_the_context(short_lm, long_text):
+    with pytest.raises(ContextFullError, match="64 positions"):
+        short_lm.next_byte_probs(long_text)
+    assert issubclass(ContextFullError, TokworkError)
+    made = short_lm.generate(long_text[:40], 400, seed=1)
+    assert made.context_full and 0 < len(made.data) < 400
+    assert not short_lm.generate(long_text[:20], 10, seed=1).context_full
+
+
+def test_cli_scores_long_files_and_refuses_long_prompts(short_lm, pico_bpe, long_text, tmp_path, capsys):
+    folder = tmp_path / "short-lm"
+    copy.deepcopy(short_lm.model).float().save_pretrained(folder)
+    pico_bpe.save(folder)
+    text = tmp_path / "long.txt"
+    text.write_bytes(long_text)
+    assert main(["bytes", "score", str(folder), "--file", str(text), "--per-byte"]) == 0
+    assert "windows" in capsys.readouterr().out
+    assert main(["bytes", "next", str(folder), long_text.decode()]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "context length" in err
+
+
+def test_ancestor_spans_are_each_nodes_path(pico_bytelm, long_text):
+    """Every kept node attends to the context and to the cache positions of the nodes on its own path."""
+    tree = pico_bytelm.token_tree()
+    trunk = tree.node_for(pico_bytelm.tokenizer.encode(long_text[:200].decode()))
+    path = tree.path(trunk)
+    side = [tree.child(path[k], token) for k in (3, 10, 20) for token in (5, 7) if token != tree.token[path[k + 1]]]
+    tree.evaluate(path[:15])
+    tree.evaluate(path[15:] + side)
+    _check_spans(tree, [trunk, *side])
+    tree.compact([side[2], path[-5]])
+    _check_spans(tree, [side[2], path[-5]])
+    assert len(tree._ancestors[path[-5]]) == 1  # a trunk is one run of positions
+
+
+def _check_spans(tree, nodes):
+    own = {node: int(spans[-1, 1]) - 1 for node, spans in tree._ancestors.items() if node != ROOT}
+    context = set(range(len(tree._context)))
+    for node in nodes:
+        expected = context | {own[n] for n in tree.path(node)}
+        found = {p for start, stop in tree._ancestors[node] for p in range(start, stop)}
+        assert found == expected

@@ -127,7 +127,7 @@ def score_command(
     table.add_row("model forwards", f"{stats['forward_calls']} ({stats['positions_run']:,} positions)")
     if stats.get("windows", 1) > 1:
         table.add_row("windows", f"{stats['windows']} (the text is longer than the model's {lm.context_length:,} "
-                      "positions: each window is conditioned on the token before it only)")
+                      "positions: each window after the first is conditioned on the token before it only)")
     table.add_row("cover states", f"{stats['states_evaluated']:,} of {stats['states']:,} evaluated")
     table.add_row("time", f"{stats['seconds']:.1f} s")
     out.print(table)

@@ -239,8 +239,8 @@ def test_shortfall_counts_only_the_chunks_the_student_gives_less_than_the_teache
     teacher = torch.tensor([-1.0, -5.0, -3.0])
     student = torch.tensor([-2.0, -4.0, -3.0], requires_grad=True)  # below, above, level
     loss = alm_loss(teacher, student, temperature=100.0, diff="shortfall")
-    below = float(alm_loss(teacher[:1], student[:1], temperature=100.0))  # the two-sided form on chunk 0 alone
-    assert float(loss) == pytest.approx(below / 3) and below > 0
+    below = alm_loss(teacher[:1], student[:1], temperature=100.0).item()  # the two-sided form on chunk 0 alone
+    assert loss.item() == pytest.approx(below / 3) and below > 0
     (gradient,) = torch.autograd.grad(loss, student)
     assert gradient[0] < 0 and gradient[1] == 0 and gradient[2] == 0  # only chunk 0 is pushed (up)
     two_sided = torch.autograd.grad(alm_loss(teacher, student, temperature=100.0), student)[0]

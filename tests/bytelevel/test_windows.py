@@ -19,11 +19,15 @@ from tokwork.pico import pico_model
 POSITIONS = 64  # a pico model's context: a few hundred bytes of English do not fit
 
 
-@pytest.fixture(scope="module", params=["llama", "gpt2"])
-def short_lm(request, pico_bpe):
-    """A pico model that reads only 64 positions (GPT-2's learned position table has no row past them)."""
-    model = pico_model(pico_bpe.vocab_size, kind=request.param, seed=3, max_positions=POSITIONS)
-    return ByteLM(model, pico_bpe, tolerance=0)
+@pytest.fixture(scope="module", params=[("llama", "pico_bpe"), ("gpt2", "pico_bpe"), ("llama", "pico_sentencepiece"),
+                                        ("llama", "pico_dummy_prefix_sentencepiece")], ids=lambda p: "-".join(p))
+def short_lm(request):
+    """A pico model that reads only 64 positions (GPT-2's learned position table has no row past them), over
+    a byte-level BPE and SentencePiece BPEs with byte fallback, with and without the dummy-prefix space."""
+    kind, name = request.param
+    tokenizer = request.getfixturevalue(name)
+    model = pico_model(tokenizer.vocab_size, kind=kind, seed=3, max_positions=POSITIONS)
+    return ByteLM(model, tokenizer, tolerance=0)
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +82,10 @@ def test_prefix_and_generation_past_the_context(short_lm, long_text):
     assert not short_lm.generate(long_text[:20], 10, seed=1).context_full
 
 
-def test_cli_scores_long_files_and_refuses_long_prompts(short_lm, pico_bpe, long_text, tmp_path, capsys):
+def test_cli_scores_long_files_and_refuses_long_prompts(short_lm, long_text, tmp_path, capsys):
     folder = tmp_path / "short-lm"
     copy.deepcopy(short_lm.model).float().save_pretrained(folder)
-    pico_bpe.save(folder)
+    short_lm.tokenizer.save(folder)
     text = tmp_path / "long.txt"
     text.write_bytes(long_text)
     assert main(["bytes", "score", str(folder), "--file", str(text), "--per-byte"]) == 0

@@ -2,9 +2,10 @@
 
 A model reads a bounded number of positions (`ByteLM.context_length`). A text whose encoding does not fit,
 with the start tokens, is scored the way `tokwork eval` scores one at the token level: in consecutive
-windows cut at the tokenizer's own token boundaries, each window conditioned on the one token before it
-(its bytes, as a prompt; from the start of its first character where that token begins inside one) and on
-nothing earlier; a prompt before the text keeps at most half a window.
+windows cut where the tokenizer's own encoding has a token boundary between two characters, each window
+conditioned on the one token before it (its bytes, as a prompt; from the start of its first character
+where that token begins inside one, and at least two bytes) and on nothing earlier; a prompt before the text keeps at most half a
+window.
 Each window is exact up to its certified bound, and the windows' log-probabilities and bounds add up.
 """
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 # Positions a window leaves free: a window's own encoding may differ from the whole text's near its first
 # token, and a cover state adds a token after a prefix.
 ROOM = 16
+# A window's prompt holds at least this many bytes: under a dummy-prefix SentencePiece the first byte of a
+# text whose first character the tokenizer keeps apart from the prefix space gets probability zero (the
+# prefix space alone is not a canonical state), which a one-byte prompt would run into.
+MIN_CONTEXT_BYTES = 2
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,11 @@ def text_windows(lm: ByteLM, data: bytes, start: int) -> list[Window]:
         if last >= len(ends) - 1:
             windows.append(Window(ends[context_tokens], position, len(text.data)))
             break
-        stop = max(ends[last], position + 1)
+        cut = at_character(last)  # end a window between characters, so that the next one's prompt does too
+        stop = max(ends[cut if ends[cut] > position else last], position + 1)
         windows.append(Window(ends[context_tokens], position, stop))
         position = stop
         context_tokens = at_character(tokens_before(stop) - 1)
+        while context_tokens > 0 and stop - ends[context_tokens] < MIN_CONTEXT_BYTES:
+            context_tokens = at_character(context_tokens - 1)
     return [Window(max(w.context - shift, 0), w.start - shift, w.stop - shift) for w in windows]

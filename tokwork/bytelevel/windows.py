@@ -3,10 +3,10 @@
 A model reads a bounded number of positions (`ByteLM.context_length`). A text whose encoding does not fit,
 with the start tokens, is scored the way `tokwork eval` scores one at the token level: in consecutive
 windows cut where the tokenizer's own encoding has a token boundary between two characters, each window
-conditioned on the one token before it (its bytes, as a prompt; from the start of its first character
-where that token begins inside one, and at least two bytes) and on nothing earlier; a prompt before the text keeps at most half a
-window.
-Each window is exact up to its certified bound, and the windows' log-probabilities and bounds add up.
+conditioned on the one token before it (its bytes, as a prompt: from the start of its first character
+where that token begins inside one, and at least two bytes) and on nothing earlier; a prompt before the
+text keeps at most half a window. Each window is exact up to its certified bound, and the windows'
+log-probabilities and bounds add up.
 """
 
 from __future__ import annotations

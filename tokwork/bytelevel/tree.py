@@ -77,11 +77,11 @@ class TokenTree:
     the model's vocabulary) exists once n itself is evaluated and its row was kept.
     """
 
-    def __init__(self, model, context: Sequence[int], head: SortedHead, *, limit: int | None = None):
+    def __init__(self, model, context: Sequence[int], head: SortedHead):
         if not context:
             raise ValueError("a token tree needs at least one context token")
         self.model = model
-        self.limit = context_length(model) if limit is None else limit
+        self.limit = context_length(model)
         self.head = head
         self.column_of = head.column_of
         self.device = next(model.parameters()).device

@@ -38,29 +38,23 @@ class Window:
     stop: int
 
 
-def fits(lm: ByteLM, data: bytes) -> bool:
-    """Whether every cover state of `data` stays within the model's context (no limit known: yes)."""
-    limit = lm.context_length
-    if limit is None or len(lm.start_ids) + len(lm.stream_prefix) + len(data) + ROOM <= limit:
-        return True  # every token spells at least one byte
-    ids, _ = lm.canonical_text(data).reference()
-    return ids is not None and len(lm.start_ids) + len(ids) + ROOM <= limit
-
-
 def text_windows(lm: ByteLM, data: bytes, start: int) -> list[Window]:
     """Windows that score data[start:] within the model's context; one window when it all fits."""
-    if fits(lm, data):
-        return [Window(0, start, len(data))]
+    limit, whole = lm.context_length, [Window(0, start, len(data))]
+    if limit is None or len(lm.start_ids) + len(lm.stream_prefix) + len(data) + ROOM <= limit:
+        return whole  # every token spells at least one byte
     text = lm.canonical_text(data)
     ids, bounds = text.reference()
     if ids is None:
         raise ContextFullError("the text is longer than the model's context and cannot be cut into windows: the "
                                "tokenizer's encoding of it does not spell it back (its normaliser changes it)")
+    if len(lm.start_ids) + len(ids) + ROOM <= limit:
+        return whole
     shift = len(lm.stream_prefix)
     ends = sorted(bounds)  # stream offsets of the token boundaries; ends[k]: after k tokens
-    capacity = lm.context_length - len(lm.start_ids) - 2 * ROOM
+    capacity = limit - len(lm.start_ids) - 2 * ROOM
     if capacity < 4:
-        raise ContextFullError(f"the model's context ({lm.context_length} positions) is too short to score "
+        raise ContextFullError(f"the model's context ({limit} positions) is too short to score "
                                "a text in windows")
 
     def tokens_before(offset: int) -> int:  # tokens that end at or before a stream offset

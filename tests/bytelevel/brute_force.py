@@ -73,6 +73,8 @@ class BruteForce:
             return True
         if self.strip and not data.startswith(b" "):
             return False
+        if self.strip and data == b" ":
+            return seq in self.space_cuts
         text = data[self.strip:]
         try:
             return tuple(self.tokenizer.encode(text.decode("utf-8"))) == seq
@@ -81,6 +83,30 @@ class BruteForce:
                 return False
             start = err.start + self.strip
         return seq in self.completed_cuts(data[:self.strip], data[self.strip:start], data[start:])
+
+    @functools.cached_property
+    def space_cuts(self) -> set[tuple[int, ...]]:
+        """The token prefixes spelling exactly the dummy-prefix space in the encodings of one-character
+        texts: each character a token starts with (after its leading space, if any) and U+E000, a
+        private-use character no vocabulary has. No text is the space alone, so these are the tokenizer's
+        own steps through it, as for a cut character."""
+        chars = {"\ue000"}
+        for piece in self.tokens.values():
+            for part in (piece, piece[1:] if piece.startswith(b" ") else b""):
+                decoded = part.decode("utf-8", errors="ignore")
+                if decoded:
+                    chars.add(decoded[0])
+        found = set()
+        for ids in self.tokenizer.encode_batch(sorted(chars)):
+            spelled, taken = b"", []
+            for token in ids:
+                if len(spelled) >= 1:
+                    break
+                spelled += self.tokens.get(token, b"\x00" * 99)
+                taken.append(token)
+            if spelled == b" ":
+                found.add(tuple(taken))
+        return found
 
     @functools.cache  # noqa: B019
     def completed_cuts(self, lead: bytes, head: bytes, cut: bytes) -> set[tuple[int, ...]]:

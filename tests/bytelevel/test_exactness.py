@@ -49,13 +49,23 @@ def test_next_byte_probs_equal_brute_force(references, kind):
 
 
 def test_dummy_prefix_tokenizer_conditions_on_its_space(pico_dummy_prefix_bytelm):
-    """Llama-2 style: the model's stream is " " + text; next_byte_probs(x) is the stream's after " " + x."""
+    """Llama-2 style: the model's stream is " " + text; next_byte_probs(x) is the stream's after " " + x.
+    The tokenizer joins "a" to the space ("▁a") and keeps ":" apart from it ("▁", ":"): a text may start
+    either way, so the space alone is a state of its own."""
     lm = pico_dummy_prefix_bytelm
     brute = BruteForce(lm.model, lm.tokenizer, lm.start_ids, lm.end_id, dummy_prefix=True)
-    text = "a café 日".encode()
-    for n in range(len(text) + 1):
-        np.testing.assert_allclose(lm.next_byte_probs(text[:n]), brute.next_byte_probs(b" " + text[:n]),
-                                   atol=1e-6, rtol=0, err_msg=f"prefix {text[:n]!r}")
+    space = lm.tokenizer.encode(":")[0]
+    assert lm.tokenizer.byte_view[space] == b" " and lm.tokenizer.byte_view[lm.tokenizer.encode("a")[0]] == b" a"
+    for text in ["a café 日".encode(), b": x"]:
+        for n in range(len(text) + 1):
+            np.testing.assert_allclose(lm.next_byte_probs(text[:n]), brute.next_byte_probs(b" " + text[:n]),
+                                       atol=1e-6, rtol=0, err_msg=f"prefix {text[:n]!r}")
+    text = b": x"
+    expected = np.log([brute.next_byte_probs(b" " + text[:i])[text[i]] for i in range(len(text))])
+    np.testing.assert_allclose(lm.score(text).logprobs, expected, atol=1e-6, rtol=0)
+    stream = np.log(brute.prefix_mass(b" " + text))  # the cover sum of the stream the model reads
+    assert lm.score_text(text).logprob == pytest.approx(stream, abs=1e-6)
+    assert lm.logprob(text) == pytest.approx(stream, abs=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["bpe", "sp"])

@@ -140,6 +140,24 @@ class CanonicalEncoder:
         whole.__dict__["_safe_cuts"] = None
         return whole
 
+    @functools.cached_property
+    def prefix_states(self) -> list[Encoding]:
+        """canon of the dummy-prefix space alone (empty without one): the token sequences that spell exactly
+        that space at the start of the tokenizer's encodings of texts, such as "▁" alone before a character
+        the tokenizer does not join to it. No text is the space alone (the empty text encodes to nothing),
+        so, as for a prefix that ends inside a character, these are what the tokenizer produces for it on
+        the way to the texts it can become: here the texts of one character, each character a piece starts
+        with (after its space) and one in no vocabulary (U+E000, private use)."""
+        if not self.stream_prefix:
+            return []
+        firsts = {"\ue000"}
+        for piece in self.view.token_bytes:
+            for start in (piece or b"", piece[1:] if piece and piece[:1] == b" " else b""):
+                char = start.decode("utf-8", errors="ignore")[:1]
+                if char:
+                    firsts.add(char)
+        return self.cut_at(self.encode_many(sorted(firsts)), self.stream_prefix)
+
     def encode_many(self, texts: list[str]) -> list[list[int]]:
         """Token ids of many texts (special-token strings stay text)."""
         if not texts:
@@ -297,6 +315,14 @@ class CanonicalText:
         index = bisect.bisect_left(self._boundaries, end)
         return index < len(self._boundaries) and self._boundaries[index] == end
 
+    def is_encoded(self, end: int) -> bool:
+        """Whether the tokenizer's encoding of the prefix of length `end` spells it, so that the text may end
+        there (not inside a character, nor after the dummy-prefix space alone, whose text is empty)."""
+        if not self.is_boundary(end):
+            return False
+        self.encode_ends([end])
+        return self.windows[end] is not None
+
     def _text(self, start: int, end: int) -> str:
         return self.data[start:end].decode("utf-8")
 
@@ -424,7 +450,9 @@ class CanonicalText:
         cached = self._state_windows.get(end)
         if cached is not None:
             return cached
-        if self.is_boundary(end):
+        if end and end == len(self.encoder.stream_prefix):
+            found = [(0, taken) for taken in self.encoder.prefix_states]
+        elif self.is_boundary(end):
             self.encode_ends([end])
             found = [] if self.windows[end] is None else [self.windows[end]]
         else:

@@ -149,15 +149,14 @@ def cover_masses(lm: ByteLM, text: CanonicalText, positions: list[int], *,
         return node_of[end]
 
     states: dict[int, list[tuple[int, bool]]] = defaultdict(list)  # node -> [(p, is E(x[:p]))]
+    encoded = {p for p in prefixes if text.is_encoded(p)}
     for p in prefixes:
-        found = text.state_windows(p)
-        if text.is_boundary(p):
-            if found:
-                states[boundary_node(p)].append((p, True))
-        else:
-            for count, tail in found:
+        if p in encoded:
+            states[boundary_node(p)].append((p, True))
+        else:  # inside a character, or the dummy-prefix space alone
+            for count, tail in text.state_windows(p):
                 states[node_at(count, tail)].append((p, False))
-    complete = max((p for p in prefixes if text.is_boundary(p) and text.state_windows(p)), default=0)
+    complete = max(encoded, default=0)
     trunk = set(tree.path(boundary_node(complete))) if complete else set()
     contributions = _Contributions(positions)
     kernel_seconds = 0.0

@@ -191,7 +191,7 @@ class ByteState:
 
     def _ends_here(self, node: int) -> bool:
         n = len(self.data)
-        return self.canonical.get(node) == n and self.text.is_boundary(n)
+        return self.canonical.get(node) == n and self.text.is_encoded(n)
 
     def full_masses(self) -> np.ndarray:
         """The whole next-byte mass vector (257), evaluating every live state first (one forward)."""

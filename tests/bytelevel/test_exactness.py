@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.bytelevel.brute_force import BruteForce
@@ -239,3 +239,17 @@ def test_mid_character_states_are_the_cut_encodings_of_every_completion(request,
             assert set(canonical.states(end)) == expected, (text, end)
             states += len(expected)
     assert states  # the byte-level pico tokenizers split characters: there are states to find
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["pico_sp_bytelm", "pico_dummy_prefix_bytelm"]), text=texts)
+def test_byte_fallback_gives_every_text_a_probability(request, kind, text):
+    """A SentencePiece model with byte fallback spells every text (but a literal "▁" under a dummy prefix,
+    which it reads as a space), so no byte of such a text has probability zero, with or without a dummy
+    prefix (whatever character the text starts with)."""
+    lm = request.getfixturevalue(kind)
+    data = text.encode()
+    assume(data and lm.tokenizer.byte_view.join(lm.tokenizer.encode(text)) == lm.stream_prefix + data)
+    scores = lm.score(data)
+    assert np.isfinite(scores.logprobs).all(), (text, scores.logprobs)
+    assert np.isfinite(lm.score_text(data).logprob)

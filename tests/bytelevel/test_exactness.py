@@ -242,11 +242,11 @@ def test_mid_character_states_are_the_cut_encodings_of_every_completion(request,
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from(["pico_sp_bytelm", "pico_dummy_prefix_bytelm"]), text=texts)
-def test_byte_fallback_gives_every_text_a_probability(request, kind, text):
-    """A SentencePiece model with byte fallback spells every text (but a literal "▁" under a dummy prefix,
-    which it reads as a space), so no byte of such a text has probability zero, with or without a dummy
-    prefix (whatever character the text starts with)."""
+@given(kind=st.sampled_from(["pico_bytelm", "pico_sp_bytelm", "pico_dummy_prefix_bytelm"]), text=texts)
+def test_every_text_the_tokenizer_spells_has_a_probability(request, kind, text):
+    """A byte-level BPE and SentencePiece with byte fallback spell every text (but a literal "▁" under a
+    dummy prefix, which is read as a space), so no byte of such a text has probability zero, with or
+    without a dummy prefix (whatever character the text starts with)."""
     lm = request.getfixturevalue(kind)
     data = text.encode()
     assume(data and lm.tokenizer.byte_view.join(lm.tokenizer.encode(text)) == lm.stream_prefix + data)

@@ -26,6 +26,7 @@ ENGLISH_SAMPLE = REPO / "corpora" / "en" / "sample.txt"
 settings.register_profile(
     "tokwork", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+settings.register_profile("deep", parent=settings.get_profile("tokwork"), max_examples=2000)  # a search, not CI
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tokwork"))
 
 # Characters that tokenizers treat specially: SentencePiece's space mark, GPT-2's space and newline

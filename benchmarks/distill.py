@@ -147,8 +147,13 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
             subprocess.run([sys.executable, str(Path(__file__).resolve()), "--stage", json.dumps(stage)], check=True)
         return read_distill_card(out)
 
+    def spent_seconds(card) -> float:
+        """Seconds of training as the points count them: CPU time / threads, wall time on a GPU (where the
+        CPU runs at about one thread)."""
+        return card.seconds if card.device == "cuda" else card.cpu_seconds / threads
+
     for index, point in enumerate([budget_minutes] if budget_minutes else at_steps or minutes):
-        budget = point * 60 * threads  # CPU seconds
+        budget = point * 60
         if budget_minutes:
             card = train_to(UNPLANNED_STEPS)
         elif at_steps or step_minutes is not None:
@@ -156,18 +161,19 @@ def run(teacher: Path, student: Path, corpus: Path, *, loss: str, train: str, mi
             if card is None or card.step < steps:
                 card = train_to(steps)
         by_cpu_time = not budget_minutes and not at_steps and step_minutes is None
-        while by_cpu_time and (card is None or card.cpu_seconds < 0.98 * budget):
+        while by_cpu_time and (card is None or spent_seconds(card) < 0.98 * budget):
             if card is None:
                 steps = 3  # a first stage to learn what a step costs
             else:
-                per_step = card.cpu_seconds / card.step
-                steps = card.step + max(1, math.ceil((budget - card.cpu_seconds) / per_step))
+                per_step = spent_seconds(card) / card.step
+                steps = card.step + max(1, math.ceil((budget - spent_seconds(card)) / per_step))
             # the steps are planned at the pace so far; a stage whose steps turn out dearer stops once its
-            # wall time could hold the CPU time left (CPU time at most threads x wall), not past the point
-            left = budget - (card.cpu_seconds if card else 0.0)
-            card = train_to(steps, guard=max(1.0, left / threads))
+            # wall time could hold the time left (on a CPU, CPU time is at most threads x wall), not past the
+            # point
+            left = budget - (spent_seconds(card) if card else 0.0)
+            card = train_to(steps, guard=max(1.0, left))
         last = budget_minutes or index == len(at_steps or minutes) - 1
-        spent = card.seconds / 60 if card.device == "cuda" else card.cpu_seconds / 60 / threads
+        spent = spent_seconds(card) / 60
         row = {"minutes": round(spent, 2), "wall_minutes": round(card.seconds / 60, 2),
                "step": card.step, **({"quiet_minutes": round(card.step * step_minutes, 2)} if step_minutes else {}),
                **({"planned_steps": card.training["steps"], "planned_at": card.training["planned_at"],

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from tokwork.cli.console import out
 from tokwork.errors import TokworkError
+from tokwork.progress import byte_progress
 
 bytes_app = typer.Typer(help="Exact next-byte probabilities from any tokenized LM (Phan et al. 2024).",
                         no_args_is_help=True)
@@ -110,9 +111,10 @@ def score_command(
     from tokwork.bytelevel import TextScore
 
     lm = _load(model, tokenizer, tolerance)
-    scores = lm.score(data, prompt=prompt.encode("utf-8")) if per_byte else None
-    whole = lm.score_text(data, prompt=prompt.encode("utf-8")) if scores is None else TextScore(
-        scores.logprob, scores.logprob_bound, len(data), scores.stats)  # score holds the text's probability too
+    with byte_progress("scoring", len(data)) as advance:  # window by window, for a text longer than the context
+        scores = lm.score(data, prompt=prompt.encode("utf-8"), progress=advance) if per_byte else None
+        whole = lm.score_text(data, prompt=prompt.encode("utf-8"), progress=advance) if scores is None else TextScore(
+            scores.logprob, scores.logprob_bound, len(data), scores.stats)  # score holds the text's probability too
     table = Table(show_header=False)
     table.add_row("bytes", f"{len(data):,}")
     table.add_row("bits per byte", f"{whole.bits_per_byte:.4f} ± {whole.bits_per_byte_bound:.1e} "

@@ -59,6 +59,14 @@ def test_long_text_scores_as_the_sum_of_its_windows(short_lm, long_text):
     assert scores.logprob == pytest.approx(whole.logprob, abs=1e-9)
 
 
+def test_progress_is_told_each_windows_bytes(short_lm, long_text):
+    prompt, text = long_text[:30], long_text[30:]
+    for score in (short_lm.score, short_lm.score_text):
+        told = []
+        found = score(text, prompt=prompt, progress=told.append)
+        assert sum(told) == len(text) and len(told) == found.stats["windows"] >= 2
+
+
 def test_a_text_that_fits_is_one_window(short_lm, long_text):
     short = long_text[:60]
     assert len(text_windows(short_lm, short, 0)) == 1

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -29,12 +31,14 @@ from tokwork.bytelevel.certified import (
 from tokwork.bytelevel.covers import END, CoverMasses, cover_masses
 from tokwork.bytelevel.tree import SortedHead, TokenTree, context_length
 from tokwork.bytelevel.vocabulary import ByteVocabulary
-from tokwork.bytelevel.windows import text_windows
+from tokwork.bytelevel.windows import Window, text_windows
 from tokwork.errors import ParameterError, TokenizerFormatError, TokworkError
 from tokwork.kernels.segment_sum import segment_sum
 from tokwork.loader import load_tokenizer
 from tokwork.progress import transformers_bars_off
 from tokwork.tokenizer import Tokenizer
+
+T = TypeVar("T")
 
 DOCUMENT_SEPARATOR = "<|endoftext|>"
 # Models may pad their embedding matrix past the tokenizer's last id; more than this many extra rows
@@ -271,18 +275,20 @@ class ByteLM:
         found = self.score_text(text, prompt=prompt)
         return (found.logprob, found.bound) if return_bound else found.logprob
 
-    def score_text(self, text: bytes, *, prompt: bytes = b"") -> TextScore:
+    def score_text(self, text: bytes, *, prompt: bytes = b"",
+                   progress: Callable[[int], None] | None = None) -> TextScore:
         """The log-probability of `text` after `prompt` as `logprob` gives it, with its bound, bits per byte
         and what it cost. Only the cover states that can end the text are evaluated (the tokenizer's encoding
         of the text and a few branches at its end), so this costs about one forward over the text's tokens,
         where `score`, which normalises at every byte, evaluates a cover state at nearly every byte. A text
-        longer than the model's context is scored in windows (`windows.py`; `stats["windows"]`)."""
+        longer than the model's context is scored in windows (`windows.py`; `stats["windows"]`), and
+        `progress` is told each window's bytes once it is scored (for a progress bar)."""
         text, prompt = bytes(text), bytes(prompt)
         if not text:
             return TextScore(0.0, 0.0, 0, {"tolerance": self.tolerance})
         started = time.perf_counter()
         data = prompt + text
-        parts = [self._window_logprob(data[w.context:w.start], data[w.start:w.stop])
+        parts = [_told(progress, w, self._window_logprob(data[w.context:w.start], data[w.start:w.stop]))
                  for w in text_windows(self, data, len(prompt))]
         stats = {**_summed([counts for _, _, counts in parts]), "seconds": time.perf_counter() - started,
                  "tolerance": self.tolerance, "windows": len(parts)}
@@ -308,16 +314,18 @@ class ByteLM:
             raise _zero_probability(self, data, length - 1)
         return float(np.log(mass) + scale), float(cover_sum_bound(found.missing_at(length - 1), mass))
 
-    def score(self, text: bytes, *, prompt: bytes = b"", distributions: bool = False) -> ByteScores:
+    def score(self, text: bytes, *, prompt: bytes = b"", distributions: bool = False,
+              progress: Callable[[int], None] | None = None) -> ByteScores:
         """Normalised log P(byte | preceding bytes) for every byte of `text` after `prompt`, from one
         evaluation of the cover tree (a few batched forwards for the whole text); exact up to the certified
         per-byte bounds in `bounds` (at most the tolerance). `stats` counts forwards, positions run and
         cover states (all of them, and those evaluated). A text longer than the model's context is scored
-        in windows (`windows.py`; `stats["windows"]`)."""
+        in windows (`windows.py`; `stats["windows"]`), and `progress` is told each window's bytes once it
+        is scored."""
         text, prompt = bytes(text), bytes(prompt)
         data = prompt + text
         started = time.perf_counter()
-        parts = [self._window_scores(data[w.context:w.start], data[w.start:w.stop], distributions)
+        parts = [_told(progress, w, self._window_scores(data[w.context:w.start], data[w.start:w.stop], distributions))
                  for w in text_windows(self, data, len(prompt))]
         stats = {**_summed([part.stats for part in parts]), "seconds": time.perf_counter() - started,
                  "tolerance": self.tolerance, "windows": len(parts)}
@@ -358,6 +366,13 @@ class ByteLM:
         from tokwork.bytelevel.sampling import generate
 
         return generate(self, bytes(prompt), max_bytes, **options)
+
+
+def _told(progress: Callable[[int], None] | None, window: Window, result: T) -> T:
+    """`result`, once `progress` (if any) has been told the bytes of the window it scored."""
+    if progress is not None:
+        progress(window.stop - window.start)
+    return result
 
 
 def _summed(counts: list[dict]) -> dict:

@@ -159,8 +159,9 @@ def generate_command(
     if output_format not in ("text", "hex"):
         raise TokworkError(f"unknown --format '{output_format}'; choose text or hex")
     lm = _load(model, tokenizer, tolerance)
-    result = lm.generate(_prompt(prompt, hex_prompt), max_bytes, greedy=greedy, temperature=temperature,
-                         top_k=top_k, seed=seed, lookahead=lookahead)
+    with byte_progress("generating", max_bytes) as advance:
+        result = lm.generate(_prompt(prompt, hex_prompt), max_bytes, greedy=greedy, temperature=temperature,
+                             top_k=top_k, seed=seed, lookahead=lookahead, progress=advance)
     if output_format == "hex":
         print(result.data.hex())
     else:

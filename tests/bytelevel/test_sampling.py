@@ -53,6 +53,12 @@ def test_state_advanced_byte_by_byte_keeps_the_exact_distribution(request, fixtu
         state.advance(byte)
 
 
+def test_generation_tells_progress_of_each_byte(pico_bytelm):
+    told = []
+    made = pico_bytelm.generate(b"The ", 12, seed=3, stop_at_end=False, progress=told.append)
+    assert told == [1] * len(made.data) and len(made.data) == 12
+
+
 def test_lazy_state_after_advancing_samples_exactly(pico_bytelm):
     lm = pico_bytelm
     state = ByteState(lm, b"The ca")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -306,14 +306,15 @@ class ByteState:
 
 def generate(lm: ByteLM, prompt: bytes, max_bytes: int, *, greedy: bool = False, temperature: float = 1.0,
              top_k: int = 0, seed: int = 0, stop_at_end: bool = True, tolerance: float | None = None,
-             lookahead: int = LOOKAHEAD_TOKENS) -> Generation:
+             lookahead: int = LOOKAHEAD_TOKENS, progress: Callable[[int], None] | None = None) -> Generation:
     """Generate up to `max_bytes` bytes after `prompt`. Plain sampling (temperature 1, no top-k) is exact
     and lazy; `greedy` takes the most probable byte, certified (exact whatever the tolerance, bound 0);
     `temperature` and `top_k` reshape the next-byte distribution before sampling, which is exact up to
     `tolerance` (the model's by default; the bound reached is `Generation.bound`). Stops early at end of
     text when `stop_at_end`. `lookahead` is the most predicted tokens each forward runs ahead (0: none;
     more trades positions, cheap on a GPU, for fewer forwards). Generation stops where the model's context
-    is full (`Generation.context_full`); a prompt that fills it alone is refused."""
+    is full (`Generation.context_full`); a prompt that fills it alone is refused. `progress` is told of each
+    byte as it is generated (for a progress bar)."""
     if max_bytes < 0:
         raise ParameterError(f"max bytes {max_bytes} must be at least 0")
     if temperature <= 0:
@@ -347,6 +348,8 @@ def generate(lm: ByteLM, prompt: bytes, max_bytes: int, *, greedy: bool = False,
             continue
         out.append(byte)
         state.advance(byte)
+        if progress is not None:
+            progress(1)
     tree = state.tree
     return Generation(bytes(out), ended, tree.forward_calls, tree.model_seconds,
                       time.perf_counter() - started, rejections, bound, full)

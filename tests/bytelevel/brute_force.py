@@ -96,24 +96,18 @@ class BruteForce:
                 decoded = part.decode("utf-8", errors="ignore")
                 if decoded:
                     chars.add(decoded[0])
-        found = set()
-        for ids in self.tokenizer.encode_batch(sorted(chars)):
-            spelled, taken = b"", []
-            for token in ids:
-                if len(spelled) >= 1:
-                    break
-                spelled += self.tokens.get(token, b"\x00" * 99)
-                taken.append(token)
-            if spelled == b" ":
-                found.add(tuple(taken))
-        return found
+        return self.cuts_spelling(self.tokenizer.encode_batch(sorted(chars)), b" ")
 
     @functools.cache  # noqa: B019
     def completed_cuts(self, lead: bytes, head: bytes, cut: bytes) -> set[tuple[int, ...]]:
         """The token prefixes spelling exactly `lead` + `head` + `cut` in the encodings of `head` followed
         by every character that starts with `cut` (`lead`: the dummy-prefix space, if any)."""
-        data, found = lead + head + cut, set()
-        for ids in self.completed_encodings(head, cut):
+        return self.cuts_spelling(self.completed_encodings(head, cut), lead + head + cut)
+
+    def cuts_spelling(self, encodings, data: bytes) -> set[tuple[int, ...]]:
+        """The distinct token prefixes of `encodings` whose bytes are exactly `data`."""
+        found = set()
+        for ids in encodings:
             spelled, taken = b"", []
             for token in ids:
                 if len(spelled) >= len(data):

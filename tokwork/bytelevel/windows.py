@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 # Positions a window leaves free: a window's own encoding may differ from the whole text's near its first
 # token, and a cover state adds a token after a prefix.
 ROOM = 16
-# A window's prompt holds at least this many bytes: under a dummy-prefix SentencePiece the first byte of a
-# text whose first character the tokenizer keeps apart from the prefix space gets probability zero (the
-# prefix space alone is not a canonical state), which a one-byte prompt would run into.
+# A window's prompt holds at least this many bytes. It was set to keep windows off a dummy-prefix
+# SentencePiece's first byte, which gave some texts probability zero until the prefix space alone became a
+# canonical state (`CanonicalEncoder.prefix_states`); it stays so that windows are cut as they were.
 MIN_CONTEXT_BYTES = 2
 
 

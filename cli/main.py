@@ -6,6 +6,7 @@ every command. No computation lives here: each command calls one library functio
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import typer
@@ -60,6 +61,21 @@ app.command("eval")(eval_command)
 app.command("distill")(distill_command)
 app.command("bench")(bench_command)
 app.command("adapt")(adapt_command)
+
+
+def flow_help(group: typer.Typer) -> None:
+    """Give every command of `group` and its sub-groups its docstring as help with each paragraph on one
+    line. typer (rich markup) keeps a paragraph's line breaks in the command lists and in the paragraphs
+    after the first, so a docstring wrapped at the source's width printed broken mid-sentence."""
+    for info in group.registered_commands:
+        if info.help is None and info.callback is not None:
+            text = inspect.cleandoc(info.callback.__doc__ or "")
+            info.help = "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
+    for sub in group.registered_groups:
+        flow_help(sub.typer_instance)
+
+
+flow_help(app)
 
 
 def fail(message: str) -> int:

@@ -75,21 +75,28 @@ def test_console_script_help_everywhere():
         assert "Usage" in done.stdout
 
 
-def test_help_paragraphs_after_the_first_are_single_lines():
-    """typer joins the lines of a command's first help paragraph but keeps every line break of the later
-    ones, so a later paragraph wrapped in the source prints broken mid-sentence in `--help`."""
+def test_help_prints_each_paragraph_of_a_docstring_as_one_flowing_paragraph(capsys):
+    """typer (rich markup) keeps a paragraph's line breaks in the command lists and in the paragraphs
+    after the first, so a docstring wrapped in the source printed broken mid-sentence; each command's help
+    is its docstring with every paragraph on one line, no word lost."""
     import inspect
 
     from tokwork.cli.main import app
 
     def commands(group):
         for info in group.registered_commands:
-            yield info.name or info.callback.__name__, info.callback
+            yield info.name or info.callback.__name__, info
         for sub in group.registered_groups:
             yield from commands(sub.typer_instance)
 
     named = dict(commands(app))
-    assert {"distill", "adapt", "score", "bpe"} <= set(named)
-    for name, callback in named.items():
-        later = (inspect.getdoc(callback) or "").split("\n\n")[1:]
-        assert not [p for p in later if "\n" in p], name
+    assert {"distill", "adapt", "score", "bpe", "generate"} <= set(named)
+    for name, info in named.items():
+        doc = inspect.cleandoc(info.callback.__doc__ or "")
+        assert info.help.split("\n\n") == [" ".join(p.split()) for p in doc.split("\n\n")], name
+    assert main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    rows = [line for line in listing.splitlines() if "│" in line]
+    distill = next(i for i, line in enumerate(rows) if line.split("│")[1].split()[:1] == ["distill"])
+    # the summary fills each row of the panel before it wraps (it broke after "gives the same")
+    assert len(rows[distill].rstrip("│ ")) > 64 and len(rows[distill + 1].rstrip("│ ")) > 64

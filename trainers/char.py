@@ -51,8 +51,8 @@ class CharConfig:
         """Raise `ParameterError` for settings that cannot give a character-level tokenizer."""
         if self.mode not in MODES:
             raise ParameterError(f"unknown char mode '{self.mode}'; choose one of {', '.join(MODES)}")
-        check_vocab_size(self.rounded_vocab_size, minimum=BYTE_ALPHABET + 1,
-                         what="the byte alphabet plus the end-of-text token")
+        for size in (self.vocab_size, self.rounded_vocab_size):  # the size asked is named where it is refused
+            check_vocab_size(size, minimum=BYTE_ALPHABET + 1, what="the byte alphabet plus the end-of-text token")
         if self.max_token_length < 2:
             raise ParameterError(f"max token length {self.max_token_length} must be at least 2 bytes")
 

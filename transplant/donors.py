@@ -108,10 +108,15 @@ class TextEncoder(DonorSpace):
 
     def encode(self, texts: list[str], *, progress: bool = False) -> torch.Tensor:
         """Mean-pooled, L2-normalised sentence vectors of `texts`."""
+        from safetensors import SafetensorError
         from transformers import AutoModel, AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        model = AutoModel.from_pretrained(self.path, local_files_only=True, dtype=torch.float32).eval()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+            model = AutoModel.from_pretrained(self.path, local_files_only=True, dtype=torch.float32).eval()
+        except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as err:
+            reason = " ".join(str(err).split())[:200] or type(err).__name__
+            raise TokworkError(f"donor text encoder '{self.path}' cannot be loaded: {reason}") from None
         order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths pad little
         result = torch.empty((len(texts), model.config.hidden_size))
         starts = range(0, len(texts), self.batch_size)

@@ -53,6 +53,15 @@ def test_bad_input(pico_folder, pico_sentencepiece, tmp_path, capsys):
                     "do not belong together")
     _one_line_error(capsys, ["bytes", "next", str(pico_folder), "e697", "--hex"], "inside a UTF-8 character")
     _one_line_error(capsys, ["bytes", "score", str(tmp_path / "missing"), "x"], "not a model folder")
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for part in pico_folder.iterdir():
+        weights = part.read_bytes()
+        (corrupt / part.name).write_bytes(weights[:len(weights) // 2] if part.suffix == ".safetensors" else weights)
+    _one_line_error(capsys, ["bytes", "score", str(corrupt), "x"], "not a causal language model folder",
+                    "deserializing")
+    _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "-n", "0"], "--max-bytes 0")
+    _one_line_error(capsys, ["bytes", "next", str(pico_folder), "The ", "--top", "0"], "--top 0")
     # find a length at which greedy output stops inside a character, then ask for it as text
     assert main(["bytes", "generate", str(pico_folder), "The ", "-n", "24", "--greedy", "--format", "hex"]) == 0
     data = bytes.fromhex(capsys.readouterr().out.split()[0])

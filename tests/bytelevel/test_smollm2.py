@@ -46,3 +46,14 @@ def test_text_with_a_byte_no_token_spells_is_refused(capsys):
     assert main(["bytes", "score", "smollm2", "a\x04b"]) == 2
     err = capsys.readouterr().err
     assert "0x04" in err and "byte view is incomplete" in err
+
+
+def test_text_that_is_not_utf8_is_refused_as_such(tmp_path, capsys):
+    broken = tmp_path / "latin1.txt"
+    broken.write_bytes("caf\u00e9 au lait".encode("latin-1"))
+    assert main(["bytes", "score", "smollm2", "--file", str(broken), "--per-byte"]) == 2
+    err = capsys.readouterr().err
+    assert "0xe9 at offset 3" in err and "not UTF-8" in err and len(err.strip().splitlines()) == 1
+    # a file's name given as the TEXT argument is scored as text, with a note saying how to score the file
+    assert main(["bytes", "score", "smollm2", str(broken)]) == 0
+    assert f"pass --file {broken}" in capsys.readouterr().err

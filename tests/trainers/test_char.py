@@ -41,6 +41,7 @@ def test_round_trip_and_byte_view_on_arbitrary_text(trained, name):
 
 test_bad_parameters = bad_parameters_test([
     (CharConfig(vocab_size=100), "below the byte alphabet"),
+    (CharConfig(vocab_size=-5), "vocab size -5 is below"),
     (CharConfig(vocab_size=1000, mode="word"), "unknown char mode"),
     (CharConfig(vocab_size=1000, max_token_length=1), "max token length"),
 ])

@@ -56,3 +56,16 @@ def test_minilm_separates_words_but_not_case():
     assert torch.allclose(vectors[0], vectors[1], atol=1e-5) and torch.allclose(vectors[0], vectors[2], atol=1e-5)
     assert float(vectors[0] @ vectors[3]) < 0.9
     assert torch.allclose(vectors.norm(dim=1), torch.ones(4), atol=1e-5)
+
+
+def test_a_corrupt_text_encoder_folder_is_one_error(tmp_path):
+    from tokwork.transplant.donors import minilm_folder
+
+    copy = tmp_path / "encoder"
+    copy.mkdir()
+    for part in minilm_folder().iterdir():
+        if part.is_file():
+            data = part.read_bytes()
+            (copy / part.name).write_bytes(data[:1000] if part.suffix == ".safetensors" else data)
+    with pytest.raises(TokworkError, match="donor text encoder .* cannot be loaded"):
+        resolve_donor(str(copy)).encode(["hello"])

@@ -10,6 +10,7 @@ is added in front of every text internally and conditioned on, so users never se
 
 from __future__ import annotations
 
+import codecs
 import os
 import time
 from collections.abc import Callable
@@ -168,6 +169,7 @@ class ByteLM:
                         dtype: torch.dtype = torch.float32, device: str = "cpu", **options) -> ByteLM:
         """Load an HF causal-LM folder (offline) and its tokenizer (the folder's own unless given)."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from safetensors import SafetensorError
         from transformers import AutoModelForCausalLM
 
         path = Path(path)
@@ -176,8 +178,8 @@ class ByteLM:
         try:
             with transformers_bars_off():
                 model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
-        except (OSError, ValueError, KeyError) as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:  # corrupt weights too
+            reason = " ".join(str(err).split())[:200] or type(err).__name__
             raise TokworkError(f"'{path}' is not a causal language model folder ({reason})") from None
         if not isinstance(tokenizer, Tokenizer):
             tokenizer = load_tokenizer(tokenizer if tokenizer is not None else path)
@@ -385,9 +387,24 @@ def _show(data: bytes) -> str:
     return repr(shown) if len(data) <= 40 else "..." + repr(shown)
 
 
+def _first_non_utf8(data: bytes) -> int | None:
+    """Offset of the first byte where `data` stops being UTF-8 (an unfinished last character is fine)."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError as err:
+        return err.start
+    return None
+
+
 def _zero_probability(lm: ByteLM, data: bytes, offset: int) -> TokworkError:
     """The error for a text the model gives probability zero at `offset`, naming the first byte up to there
-    that no token contains, if any (a whole text's probability fails at its end, whatever the cause)."""
+    that breaks UTF-8 or that no token contains, if any (a whole text's probability fails at its end,
+    whatever the cause)."""
+    broken = _first_non_utf8(data[:offset + 1])
+    if broken is not None:
+        return ParameterError(f"byte 0x{data[broken]:02x} at offset {broken} has probability zero: the text is not "
+                              "UTF-8 there, and the byte level is a model of text (a byte that breaks UTF-8 never "
+                              "comes next)")
     spelled = set().union(*(piece for piece in lm.vocab.pieces if piece))
     missing = next((i for i in range(offset + 1) if data[i] not in spelled), None)
     if missing is not None:

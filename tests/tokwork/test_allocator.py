@@ -55,10 +55,12 @@ def test_steps_reuse_the_pages_they_freed_inside_and_fault_them_in_after():
     assert counts["applied"]
     typical = sorted(counts["default"])[3]  # glibc's default: every step faults its large buffers in anew
     assert typical > 100_000
-    # Six steps fault in about one step's memory in all where the defaults fault in each step's anew; a
-    # later step may still take some new pages where the heap's free chunks are split to another shape.
-    assert sum(counts["kept"]) < 1.5 * typical
-    assert sum(counts["kept"][3:]) < typical / 2  # once each shape has been seen, most of it comes from the heap
+    # The defaults fault each step's memory in anew (six steps' worth, three in steps 3-5). Kept, the six
+    # steps fault in 0.6-1.65 steps' worth in all and at most 0.6 in steps 3-5 (20 runs): which of the
+    # logits-sized buffers (a third of a step each) still need new pages depends on how the heap's free
+    # chunks were split, so the bounds leave room for that and stay far below the defaults.
+    assert sum(counts["kept"]) < 2.5 * typical
+    assert sum(counts["kept"][3:]) < typical  # once each shape has been seen, most of it comes from the heap
     assert counts["after"][0] > typical / 2  # defaults back, the free pages returned to the kernel
 
 

@@ -191,8 +191,8 @@ def pooled(paths: list[Path]) -> None:
 
 
 def main() -> None:
-    from tokwork.metrics.bench import reference_tokenizers
     from tokwork.metrics.parallel import DEFAULT_LANGUAGES, available_languages
+    from tokwork.reference_tokenizers import reference_tokenizers
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per configuration")

@@ -287,7 +287,7 @@ def print_tables(summaries: dict, runs: dict, verdicts: dict, udhr: dict, codes:
 
 
 def main() -> None:
-    from tokwork.metrics.bench import reference_tokenizers
+    from tokwork.reference_tokenizers import reference_tokenizers
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=SIZES)

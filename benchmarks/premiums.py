@@ -84,7 +84,8 @@ def summary_table(summary: dict[str, dict]) -> list[str]:
 
 def main() -> None:
     from tokwork.cache import cache_dir
-    from tokwork.metrics.bench import BenchConfig, reference_tokenizers, run_bench
+    from tokwork.metrics.bench import BenchConfig, run_bench
+    from tokwork.reference_tokenizers import reference_tokenizers
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=SWEEP_SIZES)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tokwork.cache import cache_dir
 from tokwork.distributed import check_engine, default_workers, run_jobs
 from tokwork.errors import ParameterError
 from tokwork.loader import tokenizer_file
@@ -33,20 +32,6 @@ from tokwork.metrics.scripts import UNKNOWN_SCRIPT, is_non_latin
 from tokwork.metrics.tasks import run_task, tokenizer_tasks, worker_tasks
 from tokwork.metrics.words import has_words
 from tokwork.outputs import check_output_directory
-
-# The reference tokenizers `make tokenizers` fetches, by name, relative to the tokwork cache.
-REFERENCE_TOKENIZERS = {
-    "gpt2": "tokenizers/gpt2", "cl100k": "tokenizers/tiktoken/cl100k_base.tiktoken",
-    "o200k": "tokenizers/tiktoken/o200k_base.tiktoken", "llama3": "tokenizers/llama3",
-    "gemma3": "tokenizers/gemma3", "qwen3": "tokenizers/qwen3",
-}
-
-
-def reference_tokenizers() -> dict[str, str]:
-    """{name: path} of the reference tokenizers present in the cache (fetch them with `make tokenizers`)."""
-    root = cache_dir()
-    return {name: str(root / relative) for name, relative in REFERENCE_TOKENIZERS.items()
-            if (root / relative).exists()}
 
 
 @dataclass

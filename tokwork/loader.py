@@ -16,6 +16,7 @@ from tokwork.errors import ParameterError, TokenizerFormatError
 from tokwork.formats.hf_json import HFTokenizer
 from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
 from tokwork.formats.tiktoken_file import TiktokenTokenizer
+from tokwork.reference_tokenizers import tokenizer_path
 from tokwork.sampling.stochastic import (
     STOCHASTIC_NAME,
     StochasticTokenizer,
@@ -30,7 +31,10 @@ def tokenizer_stamp(path: str | Path) -> tuple[tuple[str, tuple[int, int, int] |
     or a file's folder), by name; empty when `path` does not exist. Caches of tokenizers loaded by path key
     on it too, so that a long-lived process (a notebook, a Ray worker) never encodes with a tokenizer whose
     files were replaced since it was loaded."""
-    path = Path(path)
+    try:
+        path = tokenizer_path(path)
+    except TokenizerFormatError:
+        return ()
     folder = path if path.is_dir() else path.parent
     try:
         if not path.exists():
@@ -44,8 +48,9 @@ def tokenizer_stamp(path: str | Path) -> tuple[tuple[str, tuple[int, int, int] |
 def tokenizer_file(path: str | Path) -> Path:
     """The file `load_tokenizer(path)` reads: `path` itself, or for a folder its `tokenizer.json`, else its
     first SentencePiece `.model`, else its first `.tiktoken`. Raises `TokenizerFormatError` naming the path
-    when it is missing, or a folder or file in none of these formats; reads nothing."""
-    path = Path(path)
+    when it is missing, or a folder or file in none of these formats; reads nothing. A reference name
+    (`gpt2`, `llama3`, ...; `reference_tokenizers.py`) means that tokenizer in the cache."""
+    path = tokenizer_path(path)
     if not path.exists():
         raise TokenizerFormatError(f"tokenizer '{path}' does not exist")
     if path.is_dir():
@@ -71,7 +76,7 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 
     A stochastic tokenizer's folder gives its deterministic base here; `open_tokenizer` gives it sampling.
     """
-    path = Path(path)
+    path = tokenizer_path(path)
     file = tokenizer_file(path)
     if file.suffix == ".model":
         return SentencePieceTokenizer.from_path(file)
@@ -102,7 +107,8 @@ def open_tokenizer(path: str | Path, *, seed: int | None = None) -> Tokenizer:
 
     Raises `ParameterError` when a seed is given for a tokenizer that is not stochastic.
     """
-    if Path(path).is_dir() and is_stochastic_directory(path):
+    path = tokenizer_path(path)
+    if path.is_dir() and is_stochastic_directory(path):
         return load_stochastic(path, seed=seed)
     if seed is not None:
         raise ParameterError(f"--seed applies to stochastic tokenizers, and '{path}' is deterministic; "

@@ -276,3 +276,24 @@ def test_pieces_of_a_stored_view_equal_one_at_a_time(tmp_path, monkeypatch):
     assert stored.pieces(ids) == [stored[i] for i in ids]  # also once indexing has listed the offsets
     assert built.pieces(ids) == [built[i] for i in ids]  # a view built in memory
     assert None in stored.pieces(ids)
+
+
+def test_reference_tokenizers_are_taken_by_name(tmp_path, monkeypatch):
+    """`gpt2`, `cl100k`... mean the reference tokenizers in the cache wherever a tokenizer path is taken;
+    a file or folder of that name wins, and a name not fetched says how to fetch it."""
+    from tokwork.loader import open_tokenizer, tokenizer_file
+
+    gpt2 = load_tokenizer(reference_tokenizer_path("gpt2"))
+    cl100k = load_tokenizer(reference_tokenizer_path("cl100k_base"))
+    monkeypatch.chdir(tmp_path)
+    assert load_tokenizer("gpt2").encode("Hello world") == gpt2.encode("Hello world") == [15496, 995]
+    assert open_tokenizer("cl100k").encode("Hello world") == cl100k.encode("Hello world")
+    assert tokenizer_file("gpt2") == reference_tokenizer_path("gpt2") / "tokenizer.json"
+    shutil.copytree(reference_tokenizer_path("llama3"), tmp_path / "gpt2")  # a local folder of that name
+    assert tokenizer_file("gpt2").resolve() == tmp_path / "gpt2" / "tokenizer.json"
+    assert load_tokenizer("gpt2").vocab_size != gpt2.vocab_size
+    monkeypatch.setenv("TOKWORK_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(TokenizerFormatError, match="reference tokenizer 'qwen3' is not in the tokwork cache.*make tokenizers"):
+        load_tokenizer("qwen3")
+    with pytest.raises(TokenizerFormatError, match="tokenizer 'nope' does not exist"):
+        load_tokenizer("nope")

@@ -14,9 +14,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def smollm2_bytelm():
     from tokwork.bytelevel import ByteLM
-    from tokwork.smollm2 import smollm2_folder
 
-    return ByteLM.from_pretrained(smollm2_folder())
+    return ByteLM.from_pretrained("smollm2")  # the alias names the converted folder, as on the command line
 
 
 def test_capital_of_france_mid_token(smollm2_bytelm):

@@ -37,6 +37,7 @@ from tokwork.errors import ParameterError, TokenizerFormatError, TokworkError
 from tokwork.kernels.segment_sum import segment_sum
 from tokwork.loader import load_tokenizer
 from tokwork.progress import transformers_bars_off
+from tokwork.smollm2 import resolve_model_path
 from tokwork.tokenizer import Tokenizer
 
 T = TypeVar("T")
@@ -167,12 +168,13 @@ class ByteLM:
     @classmethod
     def from_pretrained(cls, path: str | Path, *, tokenizer: str | Path | Tokenizer | None = None,
                         dtype: torch.dtype = torch.float32, device: str = "cpu", **options) -> ByteLM:
-        """Load an HF causal-LM folder (offline) and its tokenizer (the folder's own unless given)."""
+        """Load an HF causal-LM folder (offline; 'smollm2' names the converted SmolLM2 folder) and its
+        tokenizer (the folder's own unless given; a reference name such as 'gpt2' also works there)."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from safetensors import SafetensorError
         from transformers import AutoModelForCausalLM
 
-        path = Path(path)
+        path = resolve_model_path(path)
         if not path.is_dir() or not (path / "config.json").is_file():
             raise TokworkError(f"model '{path}' is not a model folder with a config.json")
         try:

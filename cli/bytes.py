@@ -210,7 +210,8 @@ def ensemble_command(
         out.print(table)
         return
     data = _text_input(text, file)
-    scores = ensemble.score(data)
+    with byte_progress("scoring", len(data) * len(models)) as advance:  # member after member
+        scores = ensemble.score(data, progress=advance)
     table = Table(title=f"bits per byte on {len(data):,} bytes")
     table.add_column("model")
     table.add_column("bits per byte", justify="right")

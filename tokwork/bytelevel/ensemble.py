@@ -7,7 +7,7 @@ Tokenized Language Models", use the same byte-level view to ensemble models whos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,14 +54,17 @@ class ByteEnsemble:
         """The mixture of the members' next-byte distributions (256 bytes, then end of text)."""
         return sum(w * m.next_byte_probs(prefix) for w, m in zip(self.weights, self.members, strict=True))
 
-    def score(self, text: bytes, *, prompt: bytes = b"") -> EnsembleScores:
-        """log P_ensemble(byte | preceding bytes) for every byte of `text`, with each member's own."""
+    def score(self, text: bytes, *, prompt: bytes = b"",
+              progress: Callable[[int], None] | None = None) -> EnsembleScores:
+        """log P_ensemble(byte | preceding bytes) for every byte of `text`, with each member's own. The
+        members score the text one after another; `progress` is told each window's bytes as a member
+        scores it (the text's length times the number of members in all)."""
         text = bytes(text)
         codes = np.frombuffer(text, dtype=np.uint8)
         mixture = np.zeros((len(text), END + 1))
         members = []
         for weight, member in zip(self.weights, self.members, strict=True):
-            scores = member.score(text, prompt=prompt, distributions=True)
+            scores = member.score(text, prompt=prompt, distributions=True, progress=progress)
             mixture += weight * scores.distributions
             members.append(scores.logprobs)
         return EnsembleScores(np.log(mixture[np.arange(len(text)), codes]), members)

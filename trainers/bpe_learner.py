@@ -213,6 +213,26 @@ def _gained_pairs(changes: np.ndarray, change_keys: np.ndarray) -> Iterator[tupl
         yield k, gained_words[bounds[i]:bounds[i + 1]]
 
 
+def merge_and_requeue(queue: list, sequence: int, pair_counts: dict, counts: np.ndarray, positions: np.ndarray,
+                      pair: tuple[int, int], new_id: int, words: tuple, max_length: int) -> int:
+    """Merge `pair` into `new_id` in the words at `positions` (`words`: symbols, starts, lengths and token
+    lengths), update `pair_counts` by the pairs lost and formed, and queue each formed pair that occurs with
+    the words where it formed; returns the next queue sequence number."""
+    symbols, starts, lengths, token_length = words
+    changes = _merge_in_words(positions, *pair, new_id, symbols, starts, lengths, token_length, max_length)
+    if len(changes) == 0:
+        return sequence
+    change_keys, unique_keys, sums = _pair_deltas(changes, counts)
+    for k, delta in zip(unique_keys.tolist(), sums.tolist(), strict=True):
+        pair_counts[k] = pair_counts.get(k, 0) + delta
+    for k, pushed in _gained_pairs(changes, change_keys):
+        count = pair_counts[k]
+        if count > 0:
+            heapq.heappush(queue, (-count, k >> 32, k & 0xFFFFFFFF, sequence, pushed))
+            sequence += 1
+    return sequence
+
+
 def learn_bpe(
     word_counts: Mapping[str, int],
     *,
@@ -255,18 +275,8 @@ def learn_bpe(
             break
         new_id = tokens.merged(first, second)
         merges.append((first, second))
-        changes = _merge_in_words(positions, first, second, new_id, symbols, starts, lengths, tokens.length,
-                                  max_length)
-        if len(changes) == 0:
-            continue
-        change_keys, unique_keys, sums = _pair_deltas(changes, counts)
-        for k, delta in zip(unique_keys.tolist(), sums.tolist(), strict=True):
-            pair_counts[k] = pair_counts.get(k, 0) + delta
-        for k, pushed in _gained_pairs(changes, change_keys):
-            count = pair_counts[k]
-            if count > 0:
-                heapq.heappush(queue, (-count, k >> 32, k & 0xFFFFFFFF, sequence, pushed))
-                sequence += 1
+        sequence = merge_and_requeue(queue, sequence, pair_counts, counts, positions, (first, second), new_id,
+                                     (symbols, starts, lengths, tokens.length), max_length)
 
     return LearnedBPE(vocab=dict(tokens.token_to_id), merges=tokens.ranked_merges(merges))
 

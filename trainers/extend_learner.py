@@ -96,13 +96,7 @@ def learn_extension(segmentations: Segmentations, *, next_id: int, add: int, min
     added token's text: no text may turn into a special token) is skipped.
     """
     # numba loads only when an extension runs, not whenever the trainers are imported
-    from tokwork.trainers.bpe_learner import (
-        NO_LIMIT,
-        _gained_pairs,
-        _initial_pairs,
-        _merge_in_words,
-        _pair_deltas,
-    )
+    from tokwork.trainers.bpe_learner import NO_LIMIT, _initial_pairs, merge_and_requeue
 
     learned = LearnedExtension()
     learned.new_characters = new_characters(segmentations, limit=add, min_frequency=min_frequency)
@@ -155,17 +149,8 @@ def learn_extension(segmentations: Segmentations, *, next_id: int, add: int, min
                 continue
             learned.reused += 1
         ranked.append((first, second))
-        changes = _merge_in_words(positions, first, second, result, symbols, starts, lengths, token_length,
-                                  NO_LIMIT)
-        if len(changes) == 0:
-            continue
-        change_keys, unique_keys, sums = _pair_deltas(changes, counts)
-        for k, delta in zip(unique_keys.tolist(), sums.tolist(), strict=True):
-            pair_counts[k] = pair_counts.get(k, 0) + delta
-        for k, pushed in _gained_pairs(changes, change_keys):
-            if pair_counts[k] > 0:
-                heapq.heappush(queue, (-pair_counts[k], k >> 32, k & 0xFFFFFFFF, sequence, pushed))
-                sequence += 1
+        sequence = merge_and_requeue(queue, sequence, pair_counts, counts, positions, (first, second), result,
+                                     (symbols, starts, lengths, token_length), NO_LIMIT)
     # A pair merged twice keeps the rank of its last merge, as in `tokenizers` and `learn_bpe`.
     last_rank = {pair: rank for rank, pair in enumerate(ranked)}
     learned.merges = sorted(last_rank, key=last_rank.__getitem__)

@@ -250,13 +250,26 @@ def write_atomic(path, text):
     print(f"wrote {path} ({len(text.encode()):,} bytes)")
 
 
+def write_splits(out_dir, splits):
+    """Write each split's documents as `<split>.txt` (separated by a blank line) and where each document
+    lies in them as `documents.tsv` (name, split, byte offset, bytes)."""
+    rows = []
+    for split, documents in splits.items():
+        write_atomic(out_dir / f"{split}.txt", "\n\n".join(text for _, text in documents) + "\n")
+        offset = 0
+        for name, text in documents:
+            rows.append(f"{name}\t{split}\t{offset}\t{len(text.encode())}")
+            offset += len(text.encode()) + 2
+    write_atomic(out_dir / "documents.tsv", "name\tsplit\toffset\tbytes\n" + "\n".join(rows) + "\n")
+
+
 def sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def build_corpus(out_dir, debs_dir):
     """Extract every package into train/held-out documents; return the manifest."""
-    splits, rows, packages, seen = {"train": [], "heldout": []}, [], {}, set()
+    splits, packages, seen = {"train": [], "heldout": []}, {}, set()
     for package in PACKAGES:
         deb = download(package, debs_dir)
         version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], check=True,
@@ -270,13 +283,7 @@ def build_corpus(out_dir, debs_dir):
                 documents, nbytes = documents + 1, nbytes + len(text.encode())
         packages[package] = {"version": version, "deb": deb.name, "documents": documents,
                              "bytes": nbytes, **stats}
-    for split, documents in splits.items():
-        write_atomic(out_dir / f"{split}.txt", "\n\n".join(text for _, text in documents) + "\n")
-        offset = 0
-        for name, text in documents:
-            rows.append(f"{name}\t{split}\t{offset}\t{len(text.encode())}")
-            offset += len(text.encode()) + 2
-    write_atomic(out_dir / "documents.tsv", "name\tsplit\toffset\tbytes\n" + "\n".join(rows) + "\n")
+    write_splits(out_dir, splits)
     release = re.search(r"^VERSION_CODENAME=(\S+)", Path("/etc/os-release").read_text(), re.M)
     manifest = {"source": f"Debian {release.group(1) if release else '?'} via apt-get download",
                 "packages": packages, "total_bytes": sum(p["bytes"] for p in packages.values()),

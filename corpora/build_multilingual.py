@@ -51,7 +51,15 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from build_english import HELDOUT_ONE_IN, PageText, copyright_license, sha256, squeeze, write_atomic
+from build_english import (
+    HELDOUT_ONE_IN,
+    PageText,
+    copyright_license,
+    sha256,
+    squeeze,
+    write_atomic,
+    write_splits,
+)
 
 from tokwork.cache import cache_root
 from tokwork.errors import TokworkError
@@ -559,14 +567,8 @@ def build_corpora(cache):
 
 def write_language(out_dir, corpus, packages):
     """Write one language's train/held-out text, documents.tsv and manifest.json; return its summary."""
-    splits, rows = split_documents(corpus.documents), []
-    for split, documents in splits.items():
-        write_atomic(out_dir / f"{split}.txt", "\n\n".join(text for _, text in documents) + "\n")
-        offset = 0
-        for name, text in documents:
-            rows.append(f"{name}\t{split}\t{offset}\t{len(text.encode())}")
-            offset += len(text.encode()) + 2
-    write_atomic(out_dir / "documents.tsv", "name\tsplit\toffset\tbytes\n" + "\n".join(rows) + "\n")
+    splits = split_documents(corpus.documents)
+    write_splits(out_dir, splits)
     train_text = (out_dir / "train.txt").read_text(encoding="utf-8")
     summary = {
         "script": dominant_script(train_text), "scripts_kept": list(corpus.scripts),

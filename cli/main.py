@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 from tokwork.cli.adapt import adapt_command
 from tokwork.cli.bench import bench_command
 from tokwork.cli.bytes import bytes_app
+from tokwork.cli.cache import cache_command
 from tokwork.cli.distill import distill_command
 from tokwork.cli.encode import encode_command
 from tokwork.cli.eval import eval_command
@@ -61,6 +62,7 @@ app.command("eval")(eval_command)
 app.command("distill")(distill_command)
 app.command("bench")(bench_command)
 app.command("adapt")(adapt_command)
+app.command("cache")(cache_command)
 
 
 def flow_help(group: typer.Typer) -> None:

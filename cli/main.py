@@ -41,6 +41,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tokwork import __version__
+
+        print(f"tokwork {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", help="Print tokwork's version and stop.",
+                                          is_eager=True, callback=_print_version)) -> None:
+    """Options of the tokwork command itself, before any sub-command."""
+
+
 train_app = typer.Typer(
     help="Train a tokenizer on files, folders, .gz or .jsonl corpora; writes tokenizer files + tokwork.json.",
     no_args_is_help=True,

@@ -100,3 +100,16 @@ def test_help_prints_each_paragraph_of_a_docstring_as_one_flowing_paragraph(caps
     distill = next(i for i, line in enumerate(rows) if line.split("│")[1].split()[:1] == ["distill"])
     # the summary fills each row of the panel before it wraps (it broke after "gives the same")
     assert len(rows[distill].rstrip("│ ")) > 64 and len(rows[distill + 1].rstrip("│ ")) > 64
+
+
+def test_version_is_the_packages(capsys):
+    import re
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from tokwork import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"tokwork {__version__}"
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    assert re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1) == __version__ == version("tokwork")

@@ -42,6 +42,14 @@ def _prompt(prompt: str, hex_prompt: bool) -> bytes:
         raise TokworkError(f"--hex prompt '{prompt}' is not hexadecimal bytes (e.g. 54686520e697)") from None
 
 
+def _names_a_file(text: str) -> bool:
+    """Whether `text` is the path of an existing file (a long text or one no path can be is not)."""
+    try:
+        return "\n" not in text and Path(text).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _text_input(text: str | None, file: Path | None) -> bytes:
     """The bytes to score: the file's with --file, else the TEXT argument's UTF-8 (with a note when that
     argument names a file, which a user most likely meant to score)."""
@@ -51,7 +59,7 @@ def _text_input(text: str | None, file: Path | None) -> bytes:
         if not file.is_file():
             raise TokworkError(f"file '{file}' does not exist")
         return file.read_bytes()
-    if Path(text).is_file():
+    if _names_a_file(text):
         err.print(f"note: scoring the text '{text}' itself; to score that file's bytes, pass --file {text}",
                   soft_wrap=True, markup=False)
     return text.encode("utf-8")

@@ -31,6 +31,8 @@ def test_next_score_generate_and_ensemble(pico_folder, pico_sentencepiece, tmp_p
     assert "0x" in capsys.readouterr().out
     assert main(["bytes", "score", str(pico_folder), "Le café."]) == 0
     shown = capsys.readouterr().out
+    assert main(["bytes", "score", str(pico_folder), "Le café. " * 600]) == 0  # longer than any file name
+    assert "bits per byte" in capsys.readouterr().out
     assert "bits per byte" in shown and "text's probability" in shown and "normalised" not in shown
     assert main(["bytes", "score", str(pico_folder), "Le café.", "--per-byte"]) == 0
     shown = capsys.readouterr().out

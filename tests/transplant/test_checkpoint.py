@@ -70,3 +70,18 @@ def test_transplant_onto_gpt2_tokenizer_matches_the_reference(pico, tmp_path, re
     model = AutoModelForCausalLM.from_pretrained(out)
     assert model.config.vocab_size == 50257 and model.config.eos_token_id == 50256
     assert result.report.exact == 26 and result.report.special == 1  # every source token with bytes
+
+
+def test_library_calls_draw_no_transformers_bars(pico, tmp_path, capfd):
+    """Loading and writing a checkpoint from Python leaves stderr alone: transformers draws a bar for each
+    by default, which the commands switched off and library callers saw."""
+    from transformers.utils import logging as hf_logging
+
+    from tokwork.transplant.checkpoint import load_checkpoint
+
+    hf_logging.enable_progress_bar()
+    source, target = pico()
+    transplant_vocabulary(source, target, tmp_path / "out", method="mean")
+    load_checkpoint(tmp_path / "out")
+    assert capfd.readouterr().err == ""
+    assert hf_logging.is_progress_bar_enabled()  # the caller's setting is left as it was

@@ -26,6 +26,7 @@ from tokwork.card import (
 )
 from tokwork.errors import TokworkError
 from tokwork.outputs import output_directory
+from tokwork.progress import transformers_bars_off
 from tokwork.transplant.optimizer_state import load_optimizer, save_optimizer
 
 KIND = "distill"
@@ -88,7 +89,7 @@ def load_optimizer_state(folder: str | Path, optimizer: torch.optim.Optimizer) -
 def save_distilled(folder: str | Path, model: Any, tokenizer_folder: Path, card: DistillCard,
                    optimizer: torch.optim.Optimizer | None) -> Path:
     """Write the student (weights, its tokenizer's files, card, optimizer state) to `folder`, atomically."""
-    with output_directory(folder, force=True) as staging:
+    with output_directory(folder, force=True) as staging, transformers_bars_off():
         model.save_pretrained(staging)
         for name in TOKENIZER_FILES:
             if (tokenizer_folder / name).is_file():

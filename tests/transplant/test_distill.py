@@ -707,6 +707,23 @@ def test_cli_float32_runs_in_float32_and_a_resumed_run_keeps_its_own_choice(pair
     assert json.loads((other / "tokwork.json").read_text())["precision"] == "bfloat16 autocast"
 
 
+def test_cli_says_which_given_settings_a_resumed_run_does_not_take(pair, tmp_path, capsys):
+    teacher, student, corpus = pair
+    out = tmp_path / "out"
+    command = ["distill", str(teacher), str(student), "--corpus", str(corpus), "-o", str(out), "--batch-size", "2",
+               "--text-chars", "48", "-q"]
+    assert main([*command, "--loss", "lm", "--steps", "2"]) == 0
+    assert "note" not in capsys.readouterr().err
+    assert main([*command, "--loss", "lm", "--steps", "3"]) == 0  # the same settings again: nothing to say
+    assert "note" not in capsys.readouterr().err
+    assert main([*command, "--loss", "alm", "--lr", "1e-4", "--steps", "4"]) == 0
+    note = capsys.readouterr().err
+    assert "resuming the run in" in note and "--loss alm (the run's: lm)" in note
+    assert "--lr 0.0001 (the run's: default)" in note and "--fresh" in note and "--batch-size" not in note
+    card = json.loads((out / "tokwork.json").read_text())
+    assert card["step"] == 4 and card["training"]["loss"] == "lm" and card["training"]["learning_rate"] is None
+
+
 @pytest.fixture
 def bad(pair, tmp_path):
     from transformers import BertConfig, BertModel

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from tokwork.cli.console import err, out
+from tokwork.cli.console import out
 from tokwork.cli.options import DistillBatchOpt, DistillTextCharsOpt, Float32Opt, TrainingCorpusOpt
+from tokwork.cli.resumed import note_settings_kept
 
 # options a resumed run takes from its card instead, named as the card's fields (--float32: bf16 negated)
 RESUMED_SETTINGS = ("loss", "train", "batch_size", "text_chars", "learning_rate", "temperature", "seed", "save_every",
@@ -119,7 +120,7 @@ def distill_command(
     budget = None
     resuming = not fresh and is_distill_folder(output)
     if resuming:
-        _note_settings_kept(ctx, read_distill_card(output).training, output)
+        note_settings_kept(ctx, read_distill_card(output).training, output, RESUMED_SETTINGS)
     if steps is None and resuming:
         saved = read_distill_card(output).training  # the same command again goes on to the run's own end
         steps = saved.get("steps") if isinstance(saved, dict) else None
@@ -165,21 +166,3 @@ def _heldout_row(table: Table, card) -> None:
     if track is not None and track.scores:
         table.add_row("held-out", describe(track, track.scores[-1]))
 
-
-def _note_settings_kept(ctx: typer.Context, saved: dict, output: Path) -> None:
-    """Say which settings given on this command line a resumed run does not take (it keeps its own)."""
-    given = {name: value for name, value in ctx.params.items()  # typer may carry its own click: compare by name
-             if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"}
-    kept = [(name, value, saved.get(name)) for name, value in given.items()
-            if name in RESUMED_SETTINGS and value != saved.get(name)]
-    if "float32" in given and given["float32"] == bool(saved.get("bf16", True)):
-        kept.append(("float32", given["float32"], not saved.get("bf16", True)))
-    if kept:
-        flag = {param.name: param.opts[0] for param in ctx.command.params}
-        shown = ", ".join(f"{flag[name]} {_shown(value)} (the run's: {_shown(own)})" for name, value, own in kept)
-        err.print(f"note: resuming the run in {output} with its own settings, not these: {shown}; pass --fresh to "
-                  "start over with them", soft_wrap=True, markup=False)
-
-
-def _shown(value) -> str:
-    return "default" if value is None else str(value)

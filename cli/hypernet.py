@@ -9,6 +9,7 @@ from rich.table import Table
 
 from tokwork.cli.console import out
 from tokwork.cli.options import Float32Opt, TrainingCorpusOpt
+from tokwork.cli.resumed import note_settings_kept
 from tokwork.errors import ParameterError
 
 hypernet_app = typer.Typer(help="Zero-shot tokenizer-transfer hypernetworks (ZeTT) for `transplant --method "
@@ -25,8 +26,14 @@ def parse_range(text: str, *, name: str) -> tuple[int, int]:
     return pair
 
 
+# options a resumed run takes from its card instead, named as the card's fields (width, layers: its shape)
+RESUMED_SETTINGS = ("warmup_steps", "batch_size", "sequence_length", "new_tokens", "vocab_sizes", "learning_rate",
+                    "lm_learning_rate", "seed", "save_every", "width", "layers")
+
+
 @hypernet_app.command("train")
 def train_command(
+    ctx: typer.Context,
     source: Path = typer.Argument(..., help="Source model: an HF folder (config.json + safetensors + tokenizer).",
                                   show_default=False),
     corpus: list[str] = TrainingCorpusOpt,
@@ -65,9 +72,15 @@ def train_command(
     """
     from transformers.utils import logging as transformers_logging
 
+    from tokwork.transplant.hypernet.checkpoint import is_hypernet_folder, read_hypernet_card
     from tokwork.transplant.hypernet.training import TrainingConfig, train_hypernet
 
     transformers_logging.disable_progress_bar()
+    if not fresh and is_hypernet_folder(output):
+        card = read_hypernet_card(output)
+        saved = {**card.training, **card.model, "vocab_sizes": list(card.training.get("vocab_sizes", ()))}
+        note_settings_kept(ctx, saved, output, RESUMED_SETTINGS,
+                           parsed={"vocab_sizes": list(parse_range(vocab_sizes, name="--vocab-sizes"))})
     config = TrainingConfig(steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
                             sequence_length=sequence_length, new_tokens=new_tokens, learning_rate=learning_rate,
                             lm_learning_rate=lm_learning_rate, seed=seed, save_every=save_every,

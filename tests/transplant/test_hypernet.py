@@ -207,6 +207,15 @@ def test_cli_trains_and_transplants_a_checkpoint_transformers_loads(models, tmp_
     assert card["kind"] == "hypernet" and card["step"] == 6 and card["training"]["seed"] == 3
     assert card["precision"] == "float32" and card["training"]["bf16"] is False
     assert card["model"]["width"] == 32 and card["model"]["layers"] == 1
+    # resumed with options the run does not take: it keeps its own, and a note names them
+    capsys.readouterr()
+    assert main(["hypernet", "train", str(models["tied"]), "--corpus", str(corpus), "-o", str(hn), "--steps", "7",
+                 "--vocab-sizes", "300-500", "--seed", "3", "--width", "64", "--lr", "0.01", "--float32", "-q"]) == 0
+    note = capsys.readouterr().err
+    assert "--width 64 (the run's: 32)" in note and "--lr 0.01 (the run's: 0.001)" in note
+    assert "--vocab-sizes" not in note and "--seed" not in note and "--float32" not in note
+    card = json.loads((hn / "tokwork.json").read_text())
+    assert card["step"] == 7 and card["model"]["width"] == 32 and card["training"]["learning_rate"] == 0.001
     assert main(["transplant", str(models["tied"]), str(models["target"]), "-o", str(out), "--method", "hypernet",
                  "--hypernet", str(hn), "-q"]) == 0
     model = AutoModelForCausalLM.from_pretrained(out).eval()

@@ -1,0 +1,36 @@
+"""The note a command that resumes a run gives when options on its command line differ from the run's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import typer
+
+from tokwork.cli.console import err
+
+
+def note_settings_kept(ctx: typer.Context, saved: dict, output: Path, names: Iterable[str], *,
+                       parsed: dict | None = None) -> None:
+    """Say which of the options `names` given on this command line a resumed run does not take: it keeps
+    `saved` (its card's settings, by the same names; `float32` is compared with the card's `bf16`).
+    `parsed` gives an option's value as the card holds it where the command line spells it otherwise."""
+    given = {name: (parsed or {}).get(name, value) for name, value in ctx.params.items()
+             if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"}  # typer's click or click
+    kept = [(name, value, saved.get(name)) for name, value in given.items()
+            if name in set(names) and value != saved.get(name)]
+    if "float32" in given and given["float32"] == bool(saved.get("bf16", True)):
+        kept.append(("float32", given["float32"], not saved.get("bf16", True)))
+    if kept:
+        flag = {param.name: param.opts[0] for param in ctx.command.params}
+        shown = ", ".join(f"{flag[name]} {_shown(value)} (the run's: {_shown(own)})" for name, value, own in kept)
+        err.print(f"note: resuming the run in {output} with its own settings, not these: {shown}; pass --fresh to "
+                  "start over with them", soft_wrap=True, markup=False)
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "default"
+    if isinstance(value, (list, tuple)):
+        return "-".join(str(v) for v in value)
+    return str(value)

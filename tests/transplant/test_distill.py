@@ -707,6 +707,39 @@ def test_cli_float32_runs_in_float32_and_a_resumed_run_keeps_its_own_choice(pair
     assert json.loads((other / "tokwork.json").read_text())["precision"] == "bfloat16 autocast"
 
 
+@pytest.mark.parametrize(("changes", "rounding"), [
+    ({"loss": "alm+lm", "bf16": False}, 1e-5), ({"loss": "alm+lm", "alm_chunks": "space", "bf16": False}, 1e-5),
+    ({"loss": "alm+side", "bf16": False}, 1e-5), ({"loss": "alm+latents", "bf16": False}, 1e-5),
+    ({"loss": "alm+lm"}, 1e-2)])  # bfloat16 where the CPU has its units: the whole logits' grads are bf16-rounded
+def test_a_batch_read_through_the_output_layer_by_blocks_trains_as_the_whole_logits(pair, monkeypatch, changes,
+                                                                                   rounding):
+    """Past MAX_LOGITS the output layer is applied a block of positions at a time (bounded memory for
+    large batches); a batch's loss parts and gradients are those of the whole logits, to float rounding."""
+    from tokwork.transplant.distill import head_logprobs
+
+    teacher, student, corpus = pair
+    config = _fast(**changes)
+
+    def first_batch() -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        teacher_cp, student_cp = load_checkpoint(teacher), load_checkpoint(student)
+        distiller = Distiller(teacher_cp, student_cp, config, torch.device("cpu"),
+                              new_row_ids(teacher_cp, student_cp), [corpus])
+        parts = distiller.losses(distiller.batch([next(distiller.texts) for _ in range(config.batch_size)]))
+        sum(parts.values()).backward()
+        return ({name: float(value.detach()) for name, value in parts.items()},
+                {name: p.grad.clone() for name, p in student_cp.model.named_parameters() if p.grad is not None})
+
+    whole_parts, whole_grads = first_batch()
+    monkeypatch.setattr(head_logprobs, "MAX_LOGITS", 0)
+    monkeypatch.setattr(head_logprobs, "BLOCK_LOGITS", 1000)  # a few positions a block
+    parts, grads = first_batch()
+    assert parts == pytest.approx(whole_parts, rel=rounding, abs=1e-6)
+    assert grads.keys() == whole_grads.keys()
+    for name, grad in whole_grads.items():
+        scale = float(grad.abs().max())  # rounding of the log-softmax and the products, on the gradient's scale
+        torch.testing.assert_close(grads[name], grad, rtol=10 * rounding, atol=rounding * scale, msg=name)
+
+
 def test_cli_says_which_given_settings_a_resumed_run_does_not_take(pair, tmp_path, capsys):
     teacher, student, corpus = pair
     out = tmp_path / "out"

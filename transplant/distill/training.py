@@ -35,10 +35,12 @@ from tokwork.transplant.devices import (
     training_adam,
     training_autocast,
     use_training_attention,
+    uses_bfloat16,
 )
 from tokwork.transplant.distill.balance import balanced_weights, output_layer_input
 from tokwork.transplant.distill.config import REPLAN_EVERY, DistillConfig
 from tokwork.transplant.distill.first_pieces import first_piece_groups, group_logprobs
+from tokwork.transplant.distill.head_logprobs import block_token_logprobs, reads_by_block
 from tokwork.transplant.distill.heldout import (
     HeldoutTrack,
     pooled_bits_per_byte,
@@ -132,7 +134,7 @@ def space_token_mask(tokenizer, rows: int) -> torch.Tensor:
 
 def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str | None = None,
                    space_mask: torch.Tensor | None = None, shared_ids: torch.Tensor | None = None,
-                   groups: tuple[torch.Tensor, int] | None = None,
+                   groups: tuple[torch.Tensor, int] | None = None, whole_logits: bool = False,
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Per-token log-probabilities of one side, their sums per aligned chunk (the dummy chunk dropped),
     with `latent_layers` the hidden states at each chunk's last token, shape (layers, chunks, width), and
@@ -142,7 +144,8 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
     space (`alm_chunks="space"`: the chunk's bytes followed by a space, the same event for both models).
 
     The model runs in bfloat16 autocast when `bf16` and the device is fast at it (`tokwork.transplant.devices`); weights,
-    log-probabilities and sums stay float32.
+    log-probabilities and sums stay float32. A batch with more logits than `head_logprobs.MAX_LOGITS` reads
+    its output layer a block of positions at a time, unless `whole_logits` (the gradient balance hooks it).
     """
     device = side.ids.device
     packed = {}
@@ -151,18 +154,31 @@ def _scored_chunks(model, side, batch: Batch, *, bf16: bool, latent_layers: str 
         packed = {"position_ids": side.positions, "segment_lengths": segment_lengths(side.segments)}
     elif side.segments is not None:  # several texts a row: each attends to itself, from position 0
         packed = {"position_ids": side.positions, "attention_mask": packed_attention_mask(side.segments, model.dtype)}
+    by_block = reads_by_block(model, side.ids, whole_logits=whole_logits)
     with training_autocast(bf16, device):
-        output = model(side.ids, use_cache=False, output_hidden_states=latent_layers is not None, **packed)
-    logprobs = token_logprobs(output.logits, side.ids)
+        if by_block:  # the decoder alone; the output layer read a block of positions at a time
+            output = model.get_decoder()(side.ids, use_cache=False, output_hidden_states=latent_layers is not None,
+                                         **packed)
+            weight = model.get_output_embeddings().weight
+            compute = torch.bfloat16 if uses_bfloat16(bf16, device) else weight.dtype
+            logprobs = block_token_logprobs(output.last_hidden_state, weight, side.ids, compute=compute)
+        else:
+            output = model(side.ids, use_cache=False, output_hidden_states=latent_layers is not None, **packed)
+    if not by_block:
+        logprobs = token_logprobs(output.logits, side.ids)
     sums = chunk_logprobs((logprobs * side.mask).reshape(-1), side.chunks, batch.chunks + 1)[:-1]
     states = next_shared = None
     next_wanted = shared_ids is not None or groups is not None
     if latent_layers is not None or space_mask is not None or next_wanted:
         last = chunk_last_targets(side.chunks, batch.chunks).clamp(min=0)
-        targets = output.logits.shape[1] - 1  # target t of a row is token t + 1: each chunk's last token is at
+        targets = side.ids.shape[1] - 1  # target t of a row is token t + 1: each chunk's last token is at
         row, position = last // targets, last % targets + 1  # this row and position, which has read the chunk
-    if space_mask is not None or next_wanted:
-        after = output.logits[row, position].float()  # what the model expects after each chunk
+    if space_mask is not None or next_wanted:  # what the model expects after each chunk
+        if by_block:
+            with training_autocast(bf16, device):
+                after = (output.last_hidden_state[row, position].to(compute) @ weight.to(compute).T).float()
+        else:
+            after = output.logits[row, position].float()
         normaliser = torch.logsumexp(after, -1, keepdim=True)
     if shared_ids is not None:  # log-probability of each shared token coming next
         next_shared = after.index_select(1, shared_ids) - normaliser
@@ -254,7 +270,7 @@ class Distiller:
             logprobs, student_chunks, student_states, student_next = _scored_chunks(
                 self.student, batch.student, batch, bf16=config.bf16, latent_layers=layers,
                 space_mask=self.space_masks[1] if "alm" in wanted else None, shared_ids=self.shared_ids[1],
-                groups=self.groups[1])
+                groups=self.groups[1], whole_logits=config.balance == "gradient")
         self.output_input = seen[-1] if seen else None
         if "alm" in wanted:
             parts["alm"] = alm_loss(teacher_chunks[batch.valid], student_chunks[batch.valid],

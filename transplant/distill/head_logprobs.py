@@ -1,9 +1,9 @@
 """Next-token log-probabilities read through the output layer a block of positions at a time.
 
-A batch's logits are positions x vocabulary: 32 texts of 2,048 characters onto GPT-2's 50,257 tokens are
-some 16,000 positions and 3.2 GB of float32 logits, and the model's own forward, the log-softmax, its
-backward and the teacher's copy hold several such buffers (one such run of `tokwork distill` peaked at 24
-GB). Past `MAX_LOGITS` entries the distillation runs the decoder alone and applies the output layer itself,
+A batch's logits are positions x vocabulary: 16 texts of 2,048 characters onto GPT-2's 50,257 tokens are
+about 8,000 positions and 1.6 GB of float32 logits, and the model's own forward, the log-softmax, its
+backward and the teacher's copy hold several such buffers (such a run peaked at 23 GB against 14 GB read
+by blocks: benchmarks/distill_memory.py). Past `MAX_LOGITS` entries the distillation runs the decoder alone and applies the output layer itself,
 `BLOCK_LOGITS` entries at a time, keeping only each position's log-normaliser and the picked token's
 log-probability; the backward computes each block's logits again. The output layer then holds one block's
 logits whatever the batch, for one more matrix product per block. Only a plain output layer (a linear map

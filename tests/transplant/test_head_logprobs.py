@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tokwork.output_layer import plain_output_layer
 from tokwork.pico import pico_model
 from tokwork.transplant.distill import head_logprobs
-from tokwork.transplant.distill.head_logprobs import block_token_logprobs, plain_head, reads_by_block
+from tokwork.transplant.distill.head_logprobs import block_token_logprobs, reads_by_block
 from tokwork.transplant.distill.losses import token_logprobs
 
 
@@ -24,7 +25,7 @@ def test_blocks_give_the_whole_logits_log_probabilities_and_gradients(kind, tied
     (whole * weights).sum().backward()
     expected = {name: p.grad.clone() for name, p in model.named_parameters()}
     model.zero_grad()
-    head = plain_head(model)
+    head = plain_output_layer(model)
     assert head is not None
     hidden = model.get_decoder()(ids).last_hidden_state
     blocks = block_token_logprobs(hidden, head.weight, ids, compute=torch.float64)
@@ -54,4 +55,4 @@ def test_only_large_batches_of_plain_heads_read_by_block(monkeypatch):
     monkeypatch.setattr(head_logprobs, "MAX_LOGITS", 100_000)
     assert reads_by_block(model, ids) and not reads_by_block(model, ids, whole_logits=True)
     model.config.final_logit_softcapping = 30.0  # Gemma's logits are not a plain product
-    assert plain_head(model) is None and not reads_by_block(model, ids)
+    assert plain_output_layer(model) is None and not reads_by_block(model, ids)

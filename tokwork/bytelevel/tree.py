@@ -22,6 +22,7 @@ import torch
 
 from tokwork.attention_mask import additive_mask
 from tokwork.errors import TokworkError
+from tokwork.output_layer import plain_output_layer
 
 ROOT = 0
 
@@ -60,11 +61,7 @@ class SortedHead:
         self.column_of = np.empty(len(order), dtype=np.int64)
         self.column_of[order] = np.arange(len(order))
         head = model.get_output_embeddings()
-        config = model.config
-        plain = (isinstance(head, torch.nn.Linear) and head.bias is None
-                 and not getattr(config, "final_logit_softcapping", None)
-                 and getattr(config, "logit_scale", None) in (None, 1.0)
-                 and callable(getattr(model, "get_decoder", None)))
+        plain = plain_output_layer(model) is not None
         device = head.weight.device if head is not None else torch.device("cpu")
         self.weight = head.weight.detach()[self.order.to(device)].contiguous() if plain else None
         self.gather = None if plain else self.order.to(device)

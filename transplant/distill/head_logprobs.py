@@ -18,26 +18,17 @@ import os
 
 import torch
 
+from tokwork.output_layer import plain_output_layer
+
 # 134M entries (512 MB of float32 logits): larger batches are read block by block; TOKWORK_MAX_LOGITS sets
 # another limit (a very large one keeps the whole logits always, as before this module)
 MAX_LOGITS = int(os.environ.get("TOKWORK_MAX_LOGITS") or 1 << 27)
 BLOCK_LOGITS = 1 << 24  # entries of one block's logits (64 MB of float32)
 
 
-def plain_head(model) -> torch.nn.Linear | None:
-    """The model's output layer when its logits are exactly `decoder(...) @ head.weight.T`, else None."""
-    head = model.get_output_embeddings()
-    config = model.config
-    plain = (isinstance(head, torch.nn.Linear) and head.bias is None
-             and not getattr(config, "final_logit_softcapping", None)
-             and getattr(config, "logit_scale", None) in (None, 1.0)
-             and callable(getattr(model, "get_decoder", None)))
-    return head if plain else None
-
-
 def reads_by_block(model, ids: torch.Tensor, *, whole_logits: bool = False) -> bool:
     """Whether a forward of `ids` through `model` should read its logits block by block."""
-    if whole_logits or plain_head(model) is None:
+    if whole_logits or plain_output_layer(model) is None:
         return False
     return ids.numel() * model.get_output_embeddings().weight.shape[0] > MAX_LOGITS
 

@@ -68,7 +68,8 @@ def _text_input(text: str | None, file: Path | None) -> bytes:
 @bytes_app.command("next")
 def next_command(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    prompt: str = typer.Argument(..., help="Text whose next characters to show; it may end mid-word."),
+    prompt: str = typer.Argument(..., help="Text whose next characters to show; it may end mid-word (\"\": how "
+                                 "texts begin)."),
     tokenizer: str | None = typer.Option(None, help=TOKENIZER_HELP),
     top: int = typer.Option(10, help="How many to show."),
     show_bytes: bool = typer.Option(False, "--bytes", help="Show next bytes instead of characters."),
@@ -77,12 +78,10 @@ def next_command(
 ) -> None:
     """The next-character (or next-byte) distribution after a prompt, exact up to a certified bound."""
     data = _prompt(prompt, hex_prompt)
-    if not data:
-        raise TokworkError("the prompt is empty; give the text whose next characters you want")
     if top < 1:
         raise TokworkError(f"--top {top} must be at least 1")
     lm = _load(model, tokenizer, tolerance)
-    table = Table(title=f"after {data[-60:]!r}")
+    table = Table(title=f"after {data[-60:]!r}" if data else "at the start of a text")
     table.add_column("next")
     table.add_column("probability", justify="right")
     if show_bytes:
@@ -206,9 +205,7 @@ def ensemble_command(
     from tokwork.bytelevel.ensemble import ByteEnsemble
 
     ensemble = ByteEnsemble([_load(m, None) for m in models])
-    if next_prompt is not None:
-        if not next_prompt:
-            raise TokworkError("the --next prompt is empty; give the text whose next characters you want")
+    if next_prompt is not None:  # "" gives how texts begin
         probs = ensemble.next_byte_probs(next_prompt.encode("utf-8"))
         table = Table(title="ensemble next bytes")
         table.add_column("next")

@@ -29,6 +29,8 @@ def test_next_score_generate_and_ensemble(pico_folder, pico_sentencepiece, tmp_p
     assert "probability" in capsys.readouterr().out
     assert main(["bytes", "next", str(pico_folder), "546865e697", "--hex", "--bytes"]) == 0
     assert "0x" in capsys.readouterr().out
+    assert main(["bytes", "next", str(pico_folder), "", "--top", "3"]) == 0  # how texts begin
+    assert "at the start of a text" in capsys.readouterr().out
     assert main(["bytes", "score", str(pico_folder), "Le café."]) == 0
     shown = capsys.readouterr().out
     assert main(["bytes", "score", str(pico_folder), "Le café. " * 600]) == 0  # longer than any file name
@@ -47,7 +49,6 @@ def test_next_score_generate_and_ensemble(pico_folder, pico_sentencepiece, tmp_p
 
 
 def test_bad_input(pico_folder, pico_sentencepiece, tmp_path, capsys):
-    _one_line_error(capsys, ["bytes", "next", str(pico_folder), ""], "prompt is empty")
     sp_folder = tmp_path / "sp"
     sp_folder.mkdir()
     pico_sentencepiece.save(sp_folder)

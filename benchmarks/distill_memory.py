@@ -1,5 +1,6 @@
 """Peak memory and CPU time of `tokwork distill` steps on large batches: the output layer read a block of
-positions at a time (the default past `head_logprobs.MAX_LOGITS` logits) against the whole logits.
+positions at a time (the default past `head_logprobs.MAX_LOGITS` logits) against the whole logits, and
+with `--checkpoint-activations` as well (the student's layers recompute their activations in the backward).
 
 SmolLM2-135M teaching its hybrid transplant onto GPT-2's vocabulary (the student of benchmarks/distill.py,
 built there), on the en-docs training split, 2 threads; each run is a fresh `tokwork distill ... --steps N`
@@ -29,19 +30,20 @@ STUDENT = REPO / "build" / "bench" / "distill" / "gpt2-hybrid"
 WHOLE = str(1 << 62)
 
 
-def run(batch: int, chars: int, steps: int, whole: bool, work: Path) -> dict:
+def run(batch: int, chars: int, steps: int, whole: bool, work: Path, *, recompute: bool = False) -> dict:
     """One fresh distillation of `steps` steps; its wall and CPU seconds, peak memory and last losses."""
-    out = work / f"run-{batch}x{chars}-{'whole' if whole else 'blocks'}"
+    setup = "whole" if whole else "blocks+recompute" if recompute else "blocks"
+    out = work / f"run-{batch}x{chars}-{setup}"
     env = {**os.environ, "TOKWORK_MAX_LOGITS": WHOLE} if whole else {
         k: v for k, v in os.environ.items() if k != "TOKWORK_MAX_LOGITS"}
     command = [str(Path(sys.executable).parent / "tokwork"), "distill", "smollm2", str(STUDENT), "--corpus",
                str(cache_root() / "corpora" / "en-docs" / "train.txt"), "-o", str(out), "--steps", str(steps),
                "--batch-size", str(batch), "--text-chars", str(chars), "--save-every", str(steps), "--threads", "2",
-               "--fresh", "-q"]
+               "--fresh", "-q", *(["--checkpoint-activations"] if recompute else [])]
     usage = child_usage.measure(command, env=env)
     card = json.loads((out / "tokwork.json").read_text())
     shutil.rmtree(out)
-    return {"batch_size": batch, "text_chars": chars, "steps": steps, "output_layer": "whole" if whole else "blocks",
+    return {"batch_size": batch, "text_chars": chars, "steps": steps, "setup": setup,
             "wall_seconds": round(usage.wall_seconds, 2), "cpu_seconds": round(usage.cpu_seconds, 2),
             "peak_rss_mib": round(usage.peak_rss_mib), "precision": card["precision"],
             "training_seconds": round(card["seconds"], 2), "last": card["history"][-1]}
@@ -59,10 +61,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=REPO / "build") as scratch:
         for spec in args.batches:
             batch, chars = (int(x) for x in spec.split("x"))
-            for whole in (True, False):
-                row = run(batch, chars, args.steps, whole, Path(scratch))
+            for whole, recompute in ((True, False), (False, False), (False, True)):
+                row = run(batch, chars, args.steps, whole, Path(scratch), recompute=recompute)
                 rows.append(row)
-                print(f"{batch:>3} x {chars:>5} chars  {row['output_layer']:<6}  peak {row['peak_rss_mib']:>7,} MiB  "
+                print(f"{batch:>3} x {chars:>5} chars  {row['setup']:<16}  peak {row['peak_rss_mib']:>7,} MiB  "
                       f"{row['cpu_seconds']:>7.1f} CPU s  ({row['precision']}; last losses {row['last']})", flush=True)
     floor = child_usage.launcher_floor_mib()
     result = {"machine": machine_info(threads=2), "launcher_floor_mib": round(floor, 1), "rows": rows}

@@ -75,6 +75,10 @@ def distill_command(
     save_every: int = typer.Option(50, "--save-every", help="Steps between checkpoints."),
     device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),
     float32: bool = Float32Opt,
+    checkpoint_activations: bool = typer.Option(False, "--checkpoint-activations", help="The student's layers keep "
+                                                "only their inputs and compute the rest again in the backward: "
+                                                "about one more forward's work for much less memory on large "
+                                                "batches; the same numbers, so a resumed run may change it."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an existing folder."),
     force: bool = typer.Option(False, "--force", help="Replace an output folder that tokwork did not make."),
@@ -133,7 +137,8 @@ def distill_command(
                            save_every=save_every, alm_chunks=alm_chunks, latent_layers=latent_layers,
                            latent_weight=latent_weight, side_weight=side_weight, side_outcomes=side_outcomes,
                            balance=balance, alm_diff=alm_diff, schedule=schedule, budget_minutes=budget,
-                           new_rows_rate=new_rows_rate, bf16=not float32)
+                           new_rows_rate=new_rows_rate, bf16=not float32,
+                           checkpoint_activations=checkpoint_activations)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60,
                    heldout=texts, eval_every=eval_every, best_output=best_output)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from tokwork.bytelevel.tree import context_length
 from tokwork.corpus import expand_corpus_paths
 from tokwork.errors import CorpusError, ParameterError
 from tokwork.progress import track
@@ -87,7 +88,8 @@ def score_text(model, tokenizer: Tokenizer, text: str, *, name: str = "text", wi
 
 def bits_per_byte(model, tokenizer: Tokenizer, texts: dict[str, str], *, window: int = 1024,
                   progress: bool = False) -> Evaluation:
-    """Score each named text (a language, a file) and return bits per byte per text and in total."""
+    """Score each named text (a language, a file) and return bits per byte per text and in total, in windows
+    of `window` tokens (at most the model's context length)."""
     if window < 2:
         raise ParameterError(f"window {window} is too small; use at least 2 tokens (1024 is usual)")
     if model.get_input_embeddings().weight.shape[0] < tokenizer.vocab_size:
@@ -95,6 +97,8 @@ def bits_per_byte(model, tokenizer: Tokenizer, texts: dict[str, str], *, window:
             f"the model has {model.get_input_embeddings().weight.shape[0]} embedding rows but the tokenizer "
             f"has {tokenizer.vocab_size} tokens; they do not belong together"
         )
+    limit = context_length(model)
+    window = min(window, limit) if limit is not None else window  # positions past it were never trained
     model.eval()
     evaluation = Evaluation(window=window)
     for name, text in track(list(texts.items()), "scoring", enabled=progress):

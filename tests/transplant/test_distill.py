@@ -740,6 +740,36 @@ def test_a_batch_read_through_the_output_layer_by_blocks_trains_as_the_whole_log
         torch.testing.assert_close(grads[name], grad, rtol=10 * rounding, atol=rounding * scale, msg=name)
 
 
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_recomputing_activations_trains_as_keeping_them(tmp_path, kind):
+    """--checkpoint-activations: the student's layers recompute their activations in the backward (in
+    training mode, every dropout at 0: GPT-2's pico model has dropout); the run's losses, held-out scores
+    and weights are those of the same run keeping them, bit for bit on this CPU."""
+    source = byte_level_tokenizer(tmp_path / "source")
+    pico_model(source, rows=load_tokenizer(source).vocab_size, kind=kind)
+    student = tmp_path / "student"
+    transplant_vocabulary(source, sentencepiece_style_tokenizer(tmp_path / "target"), student, method="subword-mean")
+    corpus = _corpus(tmp_path / "corpus.txt")
+    heldout = {"held": ENGLISH_SAMPLE.read_text(encoding="utf-8")[:300]}
+    runs = {}
+    for recompute in (False, True):
+        out = tmp_path / f"out-{recompute}"
+        runs[recompute] = distill(source, student, [corpus], out, config=_fast(steps=3, checkpoint_activations=recompute),
+                                  progress=False, heldout=heldout)
+    strip = [[{k: v for k, v in entry.items() if k != "seconds"} for entry in run.history] for run in runs.values()]
+    assert strip[0] == strip[1]
+    assert runs[True].heldout["scores"] == runs[False].heldout["scores"]
+    assert runs[True].training["checkpoint_activations"] and not runs[False].training["checkpoint_activations"]
+    kept, recomputed = load_file(tmp_path / "out-False" / "model.safetensors"), load_file(tmp_path / "out-True" / "model.safetensors")
+    assert all(torch.equal(recomputed[name], weights) for name, weights in kept.items())
+    config = json.loads((tmp_path / "out-True" / "config.json").read_text())
+    assert config == json.loads((tmp_path / "out-False" / "config.json").read_text())  # nothing of it saved
+    # a resumed run takes it from the caller: it changes no number
+    resumed = distill(source, student, [corpus], tmp_path / "out-False", config=_fast(steps=4, checkpoint_activations=True),
+                      progress=False)
+    assert resumed.step == 4 and resumed.training["checkpoint_activations"]
+
+
 def test_cli_says_which_given_settings_a_resumed_run_does_not_take(pair, tmp_path, capsys):
     teacher, student, corpus = pair
     out = tmp_path / "out"

@@ -69,6 +69,8 @@ class DistillConfig:
     # as a multiple of the rest's (they start furthest from where they belong)
     seed: int = 0
     bf16: bool = True  # forward passes in bfloat16 autocast where it is faster (a GPU, a CPU with bf16 units)
+    checkpoint_activations: bool = False  # the student's layers keep only their inputs and compute the rest
+    # again in the backward: about one more forward's work for a fraction of the activations' memory
     pack: bool = True  # a batch's texts packed into rows (each attends to itself), not padded one to a row:
     # the same losses at fewer positions (`packing.py`)
     segment_attention: bool = True  # packed: every text of a batch in one row, attended one text at a time

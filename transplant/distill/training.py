@@ -26,6 +26,7 @@ from tokwork.corpus import expand_corpus_paths
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
+from tokwork.transplant.activation_checkpoints import evaluating, recompute_activations
 from tokwork.transplant.align import align_vocabularies
 from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
 from tokwork.transplant.devices import (
@@ -215,6 +216,8 @@ class Distiller:
         for parameter in self.teacher.parameters():
             parameter.requires_grad_(False)
         self.student = student.model.to(device).eval()  # no dropout: the student is fit, not regularised
+        if config.checkpoint_activations:
+            recompute_activations(self.student, role="student")
         for model in (self.teacher, self.student):  # both alike: the same model scores the same as both
             use_training_attention(model, device)
         # one row a batch, each text attended alone, where both models take it (`segment_attention.py`)
@@ -383,7 +386,9 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
         steps = config.steps
         if config.budget_minutes is not None and card.training.get("planned_at") is not None:
             steps = min(steps, card.training["steps"])  # planned by its budget: on to the planned end
-        config = DistillConfig.from_json({**card.training, "steps": steps})
+        # recomputing activations changes no number, so a resumed run takes it from the caller
+        config = DistillConfig.from_json({**card.training, "steps": steps,
+                                          "checkpoint_activations": config.checkpoint_activations})
     new_ids = new_row_ids(teacher_checkpoint, student_checkpoint)
     if config.train == "new-rows" and not len(new_ids):
         raise DistillError(f"the student '{student}' has no new rows (every token is one of the teacher's); "
@@ -439,7 +444,7 @@ class _HeldoutScorer:
 
     def score(self, step: int) -> str:
         """Score the student after `step` steps, record it in the card and return it as a short note."""
-        with self._timed():
+        with self._timed(), evaluating(self.distiller.student):
             bits = pooled_bits_per_byte(self.distiller.student, self.distiller.student_tokenizer, self.texts)
         score = self.track.add(step, bits)
         self.card.heldout = self.track.as_json()

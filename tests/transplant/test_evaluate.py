@@ -59,3 +59,17 @@ def test_per_text_and_total(pico, tmp_path):
     (tmp_path / "c.txt").write_bytes(b"caf\xe9")
     with pytest.raises(CorpusError, match="not UTF-8"):
         read_texts([tmp_path / "c.txt"])
+
+
+def test_windows_are_at_most_the_models_context(pico):
+    """A model of 128 positions (learned position rows, GPT-2 style) scored with the default window of 1,024
+    tokens: windows of 128, as if asked for them (it raised IndexError past the position table)."""
+    source, _ = pico(kind="gpt2")
+    checkpoint = load_checkpoint(source)
+    assert checkpoint.model.config.n_positions == 128
+    text = "hello world, " * 200
+    evaluation = bits_per_byte(checkpoint.model, checkpoint.tokenizer, {"long": text})
+    assert evaluation.window == 128
+    assert evaluation.total.tokens > 300
+    assert evaluation.total.bits == pytest.approx(score_text(checkpoint.model, checkpoint.tokenizer, text,
+                                                             window=128).bits, rel=1e-9)

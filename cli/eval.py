@@ -18,7 +18,7 @@ def eval_command(
     texts: list[Path] = typer.Argument(..., help="Text files or folders (one score per file: per language "
                                                  "for corpora/udhr).", show_default=False),
     tokenizer: Path | None = typer.Option(None, "--tokenizer", help="Use this tokenizer instead of the model's."),
-    window: int = typer.Option(1024, "--window", help="Tokens per scored window."),
+    window: int = typer.Option(1024, "--window", help="Tokens per scored window (at most the model's context)."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle",
                                       help="Load pickle weights (pytorch_model.bin); they can run code."),

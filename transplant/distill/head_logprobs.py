@@ -1,14 +1,14 @@
 """Next-token log-probabilities read through the output layer a block of positions at a time.
 
-A batch's logits are positions x vocabulary: 16 texts of 2,048 characters onto GPT-2's 50,257 tokens are
-about 8,000 positions and 1.6 GB of float32 logits, and the model's own forward, the log-softmax, its
-backward and the teacher's copy hold several such buffers (such a run peaked at 19-23 GB against 14 GB read
-by blocks: benchmarks/distill_memory.py). Past `MAX_LOGITS` entries the distillation runs the decoder alone and applies the output layer itself,
-`BLOCK_LOGITS` entries at a time, keeping only each position's log-normaliser and the picked token's
-log-probability; the backward computes each block's logits again. The output layer then holds one block's
-logits whatever the batch, for one more matrix product per block. Only a plain output layer (a linear map
-without bias, no logit softcapping or scale, the decoder reachable) is read this way; any other model
-keeps the whole logits, as do batches below the limit (whose arithmetic is then the same as before) and
+A batch's logits are positions x vocabulary: 16 texts of 2,048 characters onto GPT-2's 50,257 tokens are about
+8,000 positions and 1.6 GB of float32 logits, and the model's own forward, the log-softmax, its backward and
+the teacher's copy hold several such buffers (such a run peaked at 19-23 GB against 14 GB read by blocks:
+benchmarks/distill_memory.py). Past `MAX_LOGITS` entries the distillation runs the decoder alone and applies
+the output layer itself, `BLOCK_LOGITS` entries at a time, keeping only each position's log-normaliser and the
+picked token's log-probability; the backward computes each block's logits again. The output layer then holds
+one block's logits whatever the batch, for one more matrix product per block. Only a plain output layer (a
+linear map without bias, no logit softcapping or scale, the decoder reachable) is read this way; any other
+model keeps the whole logits, as do batches below the limit (whose arithmetic is then the same as before) and
 runs that weigh their loss parts by gradient (`--balance gradient` reads the output layer's input by a hook).
 """
 

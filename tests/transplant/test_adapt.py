@@ -303,3 +303,24 @@ def test_bad_input_is_one_line_and_writes_nothing(bad, capsys, case):
     assert "Traceback" not in err
     assert not bad["out"].exists() and not any(p.name.startswith(".") for p in bad["tmp"].iterdir())
     assert [p.name for p in bad["foreign"].iterdir()] == ["keep.txt"]
+
+
+def test_the_distill_steps_record_leaves_out_what_changes_no_number(tmp_path):
+    """A work area made before `checkpoint_activations` existed recorded the distillation's settings
+    without it; recomputing activations changes no number, so either setting still matches that record."""
+    from tokwork.transplant.adapt.resume import plan_inputs
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "tokenizer.json").write_text("{}")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("text", encoding="utf-8")
+
+    def digest(distill: DistillConfig) -> str:
+        config = AdaptConfig(model=str(model), language="xx", corpus=[str(corpus)], heldout={}, distill=distill)
+        return plan_inputs(config, model, [corpus], {}, None)["distill"]["digest"]
+
+    assert digest(DistillConfig(checkpoint_activations=True)) == digest(DistillConfig())
+    assert "checkpoint_activations" not in json.dumps(plan_inputs(
+        AdaptConfig(model=str(model), language="xx", corpus=[str(corpus)], heldout={}), model, [corpus], {}, None))
+    assert digest(DistillConfig(learning_rate=1e-4)) != digest(DistillConfig())

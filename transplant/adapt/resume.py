@@ -45,6 +45,12 @@ def fingerprint(paths: Sequence[Path]) -> list[list]:
     return prints
 
 
+def _numbers_of(training: dict) -> dict:
+    """A distillation's settings less those that change no number it computes (recomputing activations), so
+    that a work area made before such a setting existed, or with it set otherwise, is still recognised."""
+    return {key: value for key, value in training.items() if key != "checkpoint_activations"}
+
+
 def plan_inputs(config: AdaptConfig, model: Path, corpus: Sequence[Path], texts: dict[str, str],
                 donor: str | None) -> dict[str, dict]:
     """The inputs of each step, each chained to the one before by its digest (`after`); equal inputs give
@@ -56,7 +62,7 @@ def plan_inputs(config: AdaptConfig, model: Path, corpus: Sequence[Path], texts:
                    "min_frequency": config.min_frequency},
         "transplant": {"model": weights, "method": config.method,
                        "options": {k: str(v) for k, v in sorted(config.options.items())}, "donor": donor},
-        "distill": {"model": weights, "corpus": text, "training": config.distill.as_json(),
+        "distill": {"model": weights, "corpus": text, "training": _numbers_of(config.distill.as_json()),
                     "minutes": config.distill_minutes},
         "evaluate": {"model": weights, "window": config.window,
                      "texts": {name: _sha256(t.encode("utf-8")) for name, t in texts.items()}},

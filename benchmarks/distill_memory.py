@@ -28,6 +28,7 @@ from tokwork.cache import cache_root
 REPO = Path(__file__).resolve().parent.parent
 STUDENT = REPO / "build" / "bench" / "distill" / "gpt2-hybrid"
 WHOLE = str(1 << 62)
+SETUPS = {"whole": (True, False), "blocks": (False, False), "blocks+recompute": (False, True)}  # (whole, recompute)
 
 
 def run(batch: int, chars: int, steps: int, whole: bool, work: Path, *, recompute: bool = False) -> dict:
@@ -53,6 +54,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", nargs="+", default=["8x512", "16x2048"], help="TEXTSxCHARS per step")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS),
+                        help="which of the three to run (a batch whose whole logits cannot fit: leave out 'whole')")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "distill_memory.json")
     args = parser.parse_args()
     if not (STUDENT / "config.json").is_file():
@@ -61,7 +64,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=REPO / "build") as scratch:
         for spec in args.batches:
             batch, chars = (int(x) for x in spec.split("x"))
-            for whole, recompute in ((True, False), (False, False), (False, True)):
+            for whole, recompute in (SETUPS[name] for name in args.setups):
                 row = run(batch, chars, args.steps, whole, Path(scratch), recompute=recompute)
                 rows.append(row)
                 print(f"{batch:>3} x {chars:>5} chars  {row['setup']:<16}  peak {row['peak_rss_mib']:>7,} MiB  "

@@ -17,8 +17,9 @@ def note_settings_kept(ctx: typer.Context, saved: dict, output: Path, names: Ite
     `parsed` gives an option's value as the card holds it where the command line spells it otherwise."""
     given = {name: (parsed or {}).get(name, value) for name, value in ctx.params.items()
              if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"}  # typer's click or click
+    names = set(names)
     kept = [(name, value, saved.get(name)) for name, value in given.items()
-            if name in set(names) and value != saved.get(name)]
+            if name in names and value != saved.get(name)]
     if "float32" in given and given["float32"] == bool(saved.get("bf16", True)):
         kept.append(("float32", given["float32"], not saved.get("bf16", True)))
     if kept:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from tokwork.bytelevel.tree import context_length
+from tokwork.causal_lm import context_length
 from tokwork.corpus import expand_corpus_paths
 from tokwork.errors import CorpusError, ParameterError
 from tokwork.progress import track

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tokwork.output_layer import plain_output_layer
+from tokwork.causal_lm import plain_output_layer
 from tokwork.pico import pico_model
 from tokwork.transplant.distill import head_logprobs
 from tokwork.transplant.distill.head_logprobs import block_token_logprobs, reads_by_block

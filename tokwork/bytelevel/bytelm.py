@@ -30,9 +30,10 @@ from tokwork.bytelevel.certified import (
     probability_bound,
 )
 from tokwork.bytelevel.covers import END, CoverMasses, cover_masses
-from tokwork.bytelevel.tree import SortedHead, TokenTree, context_length
+from tokwork.bytelevel.tree import SortedHead, TokenTree
 from tokwork.bytelevel.vocabulary import ByteVocabulary
 from tokwork.bytelevel.windows import Window, text_windows
+from tokwork.causal_lm import context_length
 from tokwork.errors import ParameterError, TokenizerFormatError, TokworkError
 from tokwork.kernels.segment_sum import segment_sum
 from tokwork.loader import load_tokenizer

@@ -21,21 +21,14 @@ import numpy as np
 import torch
 
 from tokwork.attention_mask import additive_mask
+from tokwork.causal_lm import context_length, plain_output_layer
 from tokwork.errors import TokworkError
-from tokwork.output_layer import plain_output_layer
 
 ROOT = 0
 
 
 class ContextFullError(TokworkError):
     """A node would sit past the last position the model was trained for (its context length)."""
-
-
-def context_length(model) -> int | None:
-    """The most positions `model` reads (its config's `max_position_embeddings`, GPT-2's `n_positions`);
-    None when the config does not say."""
-    found = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    return int(found) if isinstance(found, int) and found > 0 else None
 
 
 def _with_position(spans: np.ndarray, position: int) -> np.ndarray:

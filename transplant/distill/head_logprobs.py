@@ -18,7 +18,7 @@ import os
 
 import torch
 
-from tokwork.output_layer import plain_output_layer
+from tokwork.causal_lm import plain_output_layer
 
 # 134M entries (512 MB of float32 logits): larger batches are read block by block; TOKWORK_MAX_LOGITS sets
 # another limit (a very large one keeps the whole logits always, as before this module)

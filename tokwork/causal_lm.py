@@ -1,0 +1,29 @@
+"""What code that runs a Hugging Face causal LM in its own way needs to know of it.
+
+Its context length (the byte level's tree and windows, `tokwork eval`'s windows), and whether its logits
+are a plain product of its last hidden states and its output layer: the byte level (its rows reordered)
+and the distillation (a block of positions at a time) apply that layer themselves only then.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def plain_output_layer(model) -> torch.nn.Linear | None:
+    """The model's output layer when its logits are exactly `model.get_decoder()(...) @ layer.weight.T` (a
+    linear map without bias, no logit softcapping or scale, the decoder reachable), else None."""
+    head = model.get_output_embeddings()
+    config = model.config
+    plain = (isinstance(head, torch.nn.Linear) and head.bias is None
+             and not getattr(config, "final_logit_softcapping", None)
+             and getattr(config, "logit_scale", None) in (None, 1.0)
+             and callable(getattr(model, "get_decoder", None)))
+    return head if plain else None
+
+
+def context_length(model) -> int | None:
+    """The most positions `model` reads (its config's `max_position_embeddings`, GPT-2's `n_positions`);
+    None when the config does not say."""
+    found = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return int(found) if isinstance(found, int) and found > 0 else None

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import err, out
-from tokwork.cli.options import DistillBatchOpt, DistillTextCharsOpt, QuietOpt
+from tokwork.cli.options import CheckpointActivationsOpt, DistillBatchOpt, DistillTextCharsOpt, QuietOpt
 
 STATE_WORDS = {"done": "done", "skipped": "already done with these inputs, skipped"}
 
@@ -56,6 +56,7 @@ def adapt_command(
                                             "(default 3e-5)."),
     batch_size: int = DistillBatchOpt,
     text_chars: int = DistillTextCharsOpt,
+    checkpoint_activations: bool = CheckpointActivationsOpt,
     heldout_chars: int | None = typer.Option(None, "--heldout-chars", help="Score at most this many characters "
                                              "of each held-out text (cut at a paragraph end); default all."),
     keep_work: bool = typer.Option(False, "--keep-work", help="Keep the work area (.OUT.adapt-work: each step's "
@@ -92,6 +93,7 @@ def adapt_command(
                          options={"hypernet": hypernet} if hypernet else {}, donor=donor,
                          distill=DistillConfig(steps=steps, batch_size=batch_size, text_chars=text_chars,
                                                schedule=distill_schedule, learning_rate=distill_lr,
+                                               checkpoint_activations=checkpoint_activations,
                                                budget_minutes=planned_minutes(distill_schedule, distill_steps,
                                                                               distill_minutes)),
                          distill_minutes=distill_minutes, heldout_chars=heldout_chars)

@@ -8,7 +8,13 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.cli.options import DistillBatchOpt, DistillTextCharsOpt, Float32Opt, TrainingCorpusOpt
+from tokwork.cli.options import (
+    CheckpointActivationsOpt,
+    DistillBatchOpt,
+    DistillTextCharsOpt,
+    Float32Opt,
+    TrainingCorpusOpt,
+)
 from tokwork.cli.resumed import note_settings_kept
 
 # options a resumed run takes from its card instead, named as the card's fields (--float32: bf16 negated)
@@ -75,10 +81,7 @@ def distill_command(
     save_every: int = typer.Option(50, "--save-every", help="Steps between checkpoints."),
     device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),
     float32: bool = Float32Opt,
-    checkpoint_activations: bool = typer.Option(False, "--checkpoint-activations", help="The student's layers keep "
-                                                "only their inputs and compute the rest again in the backward: "
-                                                "about one more forward's work for much less memory on large "
-                                                "batches; the same numbers, so a resumed run may change it."),
+    checkpoint_activations: bool = CheckpointActivationsOpt,
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an existing folder."),
     force: bool = typer.Option(False, "--force", help="Replace an output folder that tokwork did not make."),

@@ -19,3 +19,7 @@ DistillTextCharsOpt = typer.Option(512, "--text-chars", help="Distillation: char
 Float32Opt = typer.Option(False, "--float32", help="Run the model in float32 where bfloat16 autocast is the default "
                           "(a GPU, a CPU with AMX or AVX-512 BF16: there a bfloat16 step costs about half a float32 "
                           "one); a resumed run keeps its own choice.")
+CheckpointActivationsOpt = typer.Option(False, "--checkpoint-activations", help="Distillation: the student's "
+                                        "layers keep only their inputs and compute the rest again in the "
+                                        "backward: about one more forward's work for much less memory on large "
+                                        "batches; the same numbers, so a resumed run may change it.")

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.cli.options import QuietOpt
+from tokwork.cli.options import CheckpointActivationsOpt, QuietOpt
 
 
 def list_methods_callback(value: bool) -> None:
@@ -57,6 +57,7 @@ def transplant_command(
     heldout: list[str] | None = typer.Option(None, "--heldout", help="With --distill-steps: text never trained "
                                              "on, scored in bits per byte during the distillation (see `tokwork "
                                              "distill --help`).", show_default=False),
+    checkpoint_activations: bool = CheckpointActivationsOpt,
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     quiet: bool = QuietOpt,
     list_methods: bool = typer.Option(False, "--list-methods", help="List the methods and exit.",
@@ -71,10 +72,10 @@ def transplant_command(
     given = {"k": k, "mix": mix, "temperature": temperature, "calibrate": calibrate, "seed": seed,
              "hypernet": hypernet}
     options = {name: value for name, value in given.items() if value is not None}
-    if distill_steps is not None or corpus or heldout:
+    if distill_steps is not None or corpus or heldout or checkpoint_activations:
         _transplant_and_distill(source, target, output, method=method, options=options, donor=donor,
                                 steps=distill_steps, corpus=corpus, heldout=heldout, allow_pickle=allow_pickle,
-                                force=force, quiet=quiet)
+                                force=force, quiet=quiet, checkpoint_activations=checkpoint_activations)
         return
     result = transplant_vocabulary(source, target, output, method=method, options=options, donor=donor,
                                    allow_pickle=allow_pickle, force=force, progress=not quiet)
@@ -93,7 +94,7 @@ def transplant_command(
 
 def _transplant_and_distill(source: Path, target: Path, output: Path, *, method: str, options: dict, donor: str,
                             steps: int | None, corpus: list[str] | None, heldout: list[str] | None,
-                            allow_pickle: bool, force: bool, quiet: bool) -> None:
+                            allow_pickle: bool, force: bool, quiet: bool, checkpoint_activations: bool) -> None:
     from tokwork.cli.distill import _heldout_row
     from tokwork.errors import ParameterError
     from tokwork.transplant.distill.chain import transplant_and_distill
@@ -103,9 +104,12 @@ def _transplant_and_distill(source: Path, target: Path, output: Path, *, method:
     if steps is None or not corpus:
         raise ParameterError("--distill-steps and --corpus go together: give both to distill after the "
                              "transplant, or neither" + (" (--heldout is scored during that distillation)"
-                                                         if heldout else ""))
+                                                         if heldout else "")
+                             + (" (--checkpoint-activations is for that distillation)"
+                                if checkpoint_activations else ""))
     texts = read_heldout(heldout, corpus) if heldout else None
-    card = transplant_and_distill(source, target, output, corpus=corpus, config=DistillConfig(steps=steps),
+    config = DistillConfig(steps=steps, checkpoint_activations=checkpoint_activations)
+    card = transplant_and_distill(source, target, output, corpus=corpus, config=config,
                                   method=method, options=options, donor=donor, allow_pickle=allow_pickle,
                                   force=force, progress=not quiet, heldout=texts)
     last = card.history[-1] if card.history else {}

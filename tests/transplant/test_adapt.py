@@ -245,7 +245,8 @@ def test_cli_writes_the_model_its_card_and_a_report(setup, tmp_path, capsys, mon
 
 def test_cli_hands_the_distillation_its_schedule_and_rate(setup, tmp_path, monkeypatch):
     """The options reach the distillation's settings (`tokwork distill`'s tests train with them): without
-    --distill-steps a linear schedule is planned by --distill-minutes, with them over the steps."""
+    --distill-steps a linear schedule is planned by --distill-minutes, with them over the steps; recomputing
+    activations is passed on."""
     from tokwork.transplant.adapt import pipeline
 
     class Handed(Exception):
@@ -256,14 +257,14 @@ def test_cli_hands_the_distillation_its_schedule_and_rate(setup, tmp_path, monke
 
     monkeypatch.setattr(pipeline, "adapt_model", capture)
     args = cli_args(setup, tmp_path / "out", "--distill-schedule", "linear", "--distill-lr", "1e-4",
-                    "--distill-minutes", "3")
+                    "--distill-minutes", "3", "--checkpoint-activations")
     at = args.index("--distill-steps")
     for given, budget, steps in ((args[:at] + args[at + 2:], 3.0, 1_000_000), (args, None, 2)):
         with pytest.raises(Handed) as handed:
             main(given)
         distill = handed.value.args[0]
-        assert (distill.schedule, distill.learning_rate, distill.budget_minutes, distill.steps) == \
-            ("linear", 1e-4, budget, steps)
+        assert (distill.schedule, distill.learning_rate, distill.budget_minutes, distill.steps,
+                distill.checkpoint_activations) == ("linear", 1e-4, budget, steps, True)
         distill.validate()
 
 

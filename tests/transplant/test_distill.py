@@ -859,15 +859,19 @@ def test_transplant_can_chain_a_distillation_and_resume_it(pico, tmp_path, capsy
     assert card["transplant"]["method"] == "subword-mean" and card["transplant"]["target"] == str(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "healed", *sorted(
         p.name for p in tmp_path.iterdir() if p.name.startswith(("source", "target")))]
-    assert main([*command, "3"]) == 0  # the same command with more steps resumes; no second transplant
+    assert not card["training"]["checkpoint_activations"]
+    # the same command with more steps resumes (no second transplant), here recomputing activations
+    assert main([*command, "3", "--checkpoint-activations"]) == 0
     card = json.loads((out / "tokwork.json").read_text())
     assert card["step"] == 3 and card["transplant"]["method"] == "subword-mean"
+    assert card["training"]["checkpoint_activations"]
     assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size == load_tokenizer(target).vocab_size
 
 
 @pytest.mark.parametrize("extra, message", [
     (("--distill-steps", "2"), "go together"),
     (("--corpus", "CORPUS"), "go together"),
+    (("--checkpoint-activations",), "is for that distillation"),
     (("--distill-steps", "0", "--corpus", "CORPUS"), "steps must be positive"),
     (("--distill-steps", "2", "--corpus", "MISSING"), "does not exist"),
 ])

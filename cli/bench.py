@@ -47,7 +47,16 @@ def bench_command(
     from tokwork.metrics.bench import BenchConfig, parse_lexicon_entries, parse_tokenizer_entries, run_bench
     from tokwork.metrics.report import write_report
 
-    codes = [c.strip() for c in languages.split(",") if c.strip()] if languages else None
+    from tokwork.errors import ParameterError
+
+    if workers is not None and engine == "ray":
+        raise ParameterError("--workers sets this machine's processes (--engine local); Ray places its own tasks")
+    codes = None
+    if languages is not None:
+        codes = [c.strip() for c in languages.split(",")]
+        if not all(codes):
+            raise ParameterError(f"--languages '{languages}' has an empty code; give codes separated by commas, "
+                                 "or 'all'")
     config = BenchConfig(tokenizers=parse_tokenizer_entries(tokenizer), corpus=corpus, languages=codes,
                          pivot=pivot, reference=reference, alpha=alpha, full_vocab=full_vocab,
                          lexicons=parse_lexicon_entries(lexicon), wordfreq_list=wordfreq_list,
@@ -55,7 +64,8 @@ def bench_command(
     results = run_bench(config, engine=engine, workers=workers, address=address, progress=not quiet,
                         output=output, force=force)
     report = write_report(results, output, force=force, plots=plots)
-    table = Table(title=f"{len(results.corpus['languages'])} languages, premiums against {config.pivot}")
+    count = len(results.corpus["languages"])
+    table = Table(title=f"{count} language{'s' if count != 1 else ''}, premiums against {config.pivot}")
     for column in ("tokenizer", "vocab", "bytes/token", "mean premium", "non-Latin premium", "Rényi eff."):
         table.add_column(column, justify="left" if column == "tokenizer" else "right")
     for t in results.summary["tokenizers"]:

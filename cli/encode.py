@@ -13,6 +13,8 @@ from tokwork.cli.console import out
 from tokwork.cli.options import AddressOpt, ForceOpt, QuietOpt, TextFieldOpt
 from tokwork.errors import ParameterError, TokworkError
 
+MAX_SAMPLES = 1_000  # segmentations `--samples` shows; each is a full encoding kept for display
+
 
 def encode_command(
     tokenizer: str = typer.Argument(..., help="tokenizer.json, a folder with one, a .model, a .tiktoken file, "
@@ -56,8 +58,8 @@ def encode_command(
         raise TokworkError("give either a TEXT argument or --file, not both or neither")
     if output_format not in ("table", "ids", "json"):
         raise TokworkError(f"unknown --format '{output_format}'; choose table, ids or json")
-    if samples < 1:
-        raise ParameterError(f"--samples {samples} must be at least 1")
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise ParameterError(f"--samples {samples} must lie in [1, {MAX_SAMPLES:,}] (segmentations to show)")
     from tokwork.corpus import iter_texts
 
     source = text if text is not None else "".join(iter_texts([file]))
@@ -81,7 +83,8 @@ def _show_one(tok, source: str, ids: list[int], *, output_format: str, limit: in
         out.print(" ".join(map(str, ids)), soft_wrap=True)
         return
     if output_format == "json":
-        rows = [{"id": i, "piece": tok.id_to_token(i), "bytes": _show(view[i])} for i in ids]
+        rows = [{"id": i, "piece": tok.id_to_token(i), "bytes": None if view[i] is None else view[i].hex()}
+                for i in ids]  # the token's bytes in hex (None for a special token), which any program reads
         print(json.dumps({"tokens": rows, "count": len(ids), "bytes": nbytes, "round_trip": exact},
                          ensure_ascii=False))
         return

@@ -7,6 +7,9 @@ every command. No computation lives here: each command calls one library functio
 from __future__ import annotations
 
 import inspect
+import multiprocessing
+import os
+import signal
 import sys
 
 import typer
@@ -103,6 +106,11 @@ def fail(message: str) -> int:
     return 2
 
 
+INTERRUPTED, TERMINATED = 130, 143  # the shells' codes for SIGINT and SIGTERM
+_terminated = False  # set by the SIGTERM handler that `run` installs
+WORKER_GRACE_SECONDS = 2  # how long a worker may take to end on SIGTERM before it is killed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI on `argv` and return its exit code (tests call this; the console script calls `run`)."""
     try:
@@ -116,13 +124,40 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as err:
         return err.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        print("tokwork: interrupted", file=sys.stderr)
-        return 130
+        result = INTERRUPTED
     except TokworkError as err:
         return fail(str(err))
+    if result == INTERRUPTED:  # typer returns the code of an interrupt itself
+        print(f"tokwork: {'terminated' if _terminated else 'interrupted'}", file=sys.stderr)
+        return TERMINATED if _terminated else INTERRUPTED
     return result if isinstance(result, int) else 0
+
+
+def _on_terminate(main_process: int):
+    """A SIGTERM handler (kill, timeout, a job scheduler): in the command's own process, end its worker
+    processes (which, unlike with Ctrl-C, were not signalled with it) and unwind as Ctrl-C does, so that no
+    output is half written; in a forked worker, die as the default action would."""
+    def handle(signum, frame) -> None:
+        global _terminated
+        if os.getpid() != main_process:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        children = multiprocessing.active_children()
+        for child in children:
+            child.terminate()
+        for child in children:  # a child just forked may lose the signal (Python clears its flags there)
+            child.join(WORKER_GRACE_SECONDS)
+            if child.is_alive():
+                child.kill()
+                child.join()
+        _terminated = True
+        raise KeyboardInterrupt
+
+    return handle
 
 
 def run() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _on_terminate(os.getpid()))
     sys.exit(main())

@@ -33,6 +33,8 @@ from tokwork.metrics.tasks import run_task, tokenizer_tasks, worker_tasks
 from tokwork.metrics.words import has_words
 from tokwork.outputs import check_output_directory
 
+REPORT_KIND = "bench"  # the card kind of a benchmark's report folder, which a new report may replace
+
 
 @dataclass
 class BenchConfig:
@@ -151,9 +153,10 @@ def run_bench(config: BenchConfig, *, engine: str = "local", workers: int | None
     tokenizer).
     """
     started = time.perf_counter()
-    check_engine(engine)
+    check_engine(engine, address=address)
     if output is not None:
-        check_output_directory(output, force=force)
+        check_output_directory(output, force=force, kinds=(REPORT_KIND,),
+                               inputs=[config.corpus, *config.tokenizers.values(), *config.lexicons.values()])
     if workers is None:
         workers = default_workers(len(config.tokenizers))
     in_this_process = engine == "local" and workers == 1

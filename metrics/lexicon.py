@@ -127,6 +127,8 @@ def read_word_list(path: str | Path) -> frozenset[str]:
         raise ParameterError(f"lexicon file '{path}' does not exist") from None
     except UnicodeDecodeError as err:
         raise ParameterError(f"lexicon file '{path}' is not UTF-8 at byte {err.start}") from None
+    except OSError as err:  # a folder, a file this user cannot read
+        raise ParameterError(f"cannot read lexicon file '{path}': {err.strerror or err}") from None
     words = frozenset(_file_normalize(w) for line in lines if (w := line.split("\t")[0].strip()))
     if not words:
         raise ParameterError(f"lexicon file '{path}' holds no words")

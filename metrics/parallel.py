@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tokwork.errors import CorpusError
-from tokwork.metrics.scripts import dominant_script
+from tokwork.metrics.scripts import dominant_script, is_script_code
 
 SHIPPED_UDHR = Path(__file__).resolve().parent.parent / "corpora" / "udhr"
 
@@ -80,16 +80,27 @@ def read_language_table(folder: Path) -> dict[str, dict[str, str]]:
     table = folder / "languages.tsv"
     if not table.is_file():
         return {}
-    with table.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+    try:
+        with table.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"'{table}' is not UTF-8 at byte {err.start}") from None
     if rows and "code" not in rows[0]:
         raise CorpusError(f"'{table}' has no 'code' column; expected columns code, name, script")
+    for line, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            raise CorpusError(f"'{table}' line {line} has {'more' if None in row else 'fewer'} tab-separated "
+                              "fields than its header")
+        script = row.get("script")
+        if script and not is_script_code(script):
+            raise CorpusError(f"'{table}' line {line} gives script '{script}' for '{row['code']}', which is not an "
+                              "ISO 15924 code (Latn, Cyrl, Arab, Jpan, ...); leave it empty to read it from the text")
     return {row["code"]: row for row in rows}
 
 
 def available_languages(corpus: str | Path) -> list[str]:
     """Codes of every language that has a text file in the corpus folder, sorted."""
-    return sorted(p.stem for p in resolve_corpus(corpus).glob("*.txt") if not p.name.startswith("."))
+    return sorted(p.stem for p in resolve_corpus(corpus).glob("*.txt") if not p.name.startswith(".") and p.is_file())
 
 
 def load_parallel_corpus(
@@ -113,7 +124,8 @@ def load_parallel_corpus(
         role = "pivot language" if missing[0] == pivot and pivot not in languages else "language"
         raise CorpusError(
             f"{role} '{missing[0]}' has no text in '{folder}' (no {missing[0]}.txt); "
-            f"available: {', '.join(present[:12])}{' ...' if len(present) > 12 else ''}"
+            + (f"available: {', '.join(present[:12])}{' ...' if len(present) > 12 else ''}" if present
+               else "the folder holds no <language code>.txt file")
         )
     table = read_language_table(folder)
     read = {code: _read_language(folder, code, table.get(code, {})) for code in wanted}
@@ -124,8 +136,19 @@ def load_parallel_corpus(
                 f"parallel corpus '{folder}' is not aligned: {code}.txt has {len(read[code].blocks)} blocks "
                 f"but {pivot}.txt has {expected}; every language needs the same blocks, separated by one blank line"
             )
+        _check_no_lone_empty_block(read[code], read[pivot], folder)
     ordered = {code: read[code] for code in dict.fromkeys([*languages, pivot])}
     return ParallelCorpus(path=folder, pivot=pivot, languages=ordered)
+
+
+def _check_no_lone_empty_block(language: Language, pivot: Language, folder: Path) -> None:
+    """Refuse a block that is empty in one text and not in the other: an extra blank line that shifts the
+    blocks after it (counts can still agree when another line is missing further on)."""
+    for number, (mine, theirs) in enumerate(zip(language.blocks, pivot.blocks, strict=True), start=1):
+        if bool(mine.strip()) != bool(theirs.strip()):
+            empty, other = (language, pivot) if not mine.strip() else (pivot, language)
+            raise CorpusError(f"parallel corpus '{folder}' is not aligned: block {number} of {empty.code}.txt is "
+                              f"empty and that of {other.code}.txt is not (an extra blank line?)")
 
 
 def _read_language(folder: Path, code: str, row: dict[str, str]) -> Language:

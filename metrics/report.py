@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tokwork.card import created_now, library_versions, write_card
-from tokwork.metrics.bench import BenchResults
+from tokwork.metrics.bench import REPORT_KIND, BenchResults
 from tokwork.metrics.plots import draw_all
 from tokwork.metrics.scripts import LATIN, UNKNOWN_SCRIPT
 from tokwork.outputs import output_directory
@@ -178,7 +178,7 @@ def write_report(results: BenchResults, output: str | Path, *, force: bool = Fal
     """Write results.json, results.csv, report.html and, with `plots`, the figures (PNG files, embedded in
     the report too; drawing them takes seconds, longer than a small run measures) into `output`
     (atomically); return the path of report.html."""
-    with output_directory(output, force=force) as staging:
+    with output_directory(output, force=force, kinds=(REPORT_KIND,)) as staging:
         data = results.as_json()
         (staging / "results.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")
         write_csv(results.summary["rows"], staging / "results.csv")
@@ -186,7 +186,7 @@ def write_report(results: BenchResults, output: str | Path, *, force: bool = Fal
                    if plots else [])
         (staging / "report.html").write_text(render_html(results, figures), encoding="utf-8")
         files = sorted(p.name for p in staging.iterdir())
-        card = {"kind": "bench", "config": data["config"], "files": files, "libraries": library_versions(),
+        card = {"kind": REPORT_KIND, "config": data["config"], "files": files, "libraries": library_versions(),
                 "created": created_now()}
         write_card(staging, card)
     return Path(output) / "report.html"

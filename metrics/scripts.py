@@ -57,6 +57,19 @@ def dominant_script(text: str) -> str:
     return top
 
 
+# ISO 15924 codes that name no Unicode Script property value (fontTools lists those): writing systems that
+# mix scripts, variants of one, and the codes for symbols and unwritten text.
+COMPOSITE_SCRIPTS = frozenset({"Jpan", "Kore", "Hans", "Hant", "Hanb", "Jamo", "Latf", "Latg", "Syre", "Syrj",
+                               "Syrn", "Aran", "Cyrs", "Geok", "Zmth", "Zsye", "Zsym", "Zxxx"})
+
+
+def is_script_code(code: str) -> bool:
+    """Whether `code` is an ISO 15924 script code (or `unknown`), as a language table may name it."""
+    from fontTools.unicodedata import Scripts
+
+    return code in Scripts.NAMES or code in COMPOSITE_SCRIPTS or code == UNKNOWN_SCRIPT
+
+
 def is_non_latin(script: str) -> bool:
     """True for a known script other than Latin: the languages the non-Latin premium pools. `unknown` is
     neither Latin nor non-Latin."""

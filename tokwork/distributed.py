@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -25,12 +26,16 @@ from tokwork.progress import track
 ENGINES = ("local", "ray")
 INSTALL_HINT = "pip install 'tokwork[ray]'"
 TASK_RETRIES = 3
+REACH_SECONDS = 10  # how long a cluster's address may take to answer a connection
 
 
-def check_engine(engine: str, *, choices: Sequence[str] = ENGINES) -> None:
-    """Refuse an unknown engine, and the Ray engine when Ray is not installed (saying how to install it)."""
+def check_engine(engine: str, *, choices: Sequence[str] = ENGINES, address: str | None = None) -> None:
+    """Refuse an unknown engine, the Ray engine when Ray is not installed (saying how to install it), and
+    a Ray cluster's `address` with another engine (it would be ignored)."""
     if engine not in choices:
         raise ParameterError(f"unknown engine '{engine}'; choose one of {', '.join(choices)}")
+    if address and engine != "ray":
+        raise ParameterError(f"--address names a Ray cluster, which only --engine ray uses (the engine is '{engine}')")
     if engine == "ray":
         _import_ray()
 
@@ -58,6 +63,8 @@ def ray_cluster(address: str | None = None) -> Iterator[Any]:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     settings = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
                 "configure_logging": True}
+    if address:
+        _check_reachable(address)
     try:
         if address:
             ray.init(address=address, **settings)
@@ -70,6 +77,18 @@ def ray_cluster(address: str | None = None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a `host:port` address nothing answers at, before Ray waits minutes for it (other forms, such as
+    `auto`, are Ray's to resolve)."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=REACH_SECONDS).close()
+    except OSError as err:
+        raise TokworkError(f"cannot reach a Ray cluster at '{address}': {err.strerror or err}") from None
 
 
 def run_jobs(
@@ -90,7 +109,7 @@ def run_jobs(
     local one). With `on_result(index, result)`, each result is handed over as soon as it is done (in any
     order) and not kept, so that large results stream to disk instead of piling up; the list is then empty.
     """
-    check_engine(engine)
+    check_engine(engine, address=address)
     if workers is not None and workers < 1:
         raise ParameterError(f"workers {workers} must be at least 1")
     kept: dict[int, Any] = {}

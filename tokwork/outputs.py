@@ -2,17 +2,22 @@
 
 A failed or interrupted run leaves the previous output (or nothing) where the user looks, never a half
 written directory. One rule decides whether an output directory may be written, for every command and
-library call (`check_output_directory`): an earlier tokwork output (a folder with its `tokwork.json` card) is
-replaced; a non-empty folder that tokwork did not write is replaced only with `force=True`; a file in the
-way is always refused.
+library call (`check_output_directory`): an earlier tokwork output of the same family (a folder whose
+`tokwork.json` card names one of the kinds the caller makes: a tokenizer replaces a tokenizer, a report a
+report) is replaced; a non-empty folder that tokwork did not write, or a tokwork output of another
+family, is replaced only with `force=True`; a file in the way, a folder that is or holds one of the run's
+inputs, and the current folder, one above it, the home folder or the root are always refused. What is
+renamed into place gets the permissions the user's umask gives new folders and files (a temporary path
+is made private).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,36 +25,112 @@ from tokwork.card import CARD_NAME
 from tokwork.errors import OutputError
 
 
-def check_output_directory(path: str | Path, *, force: bool = False) -> Path:
-    """Refuse an output directory that is a file, or a non-empty folder tokwork did not write (no card),
-    unless `force` is given; an earlier tokwork output passes, to be replaced.
+def check_output_directory(path: str | Path, *, force: bool = False, kinds: Collection[str | None] | None = None,
+                           inputs: Iterable[str | Path] = ()) -> Path:
+    """Refuse an output directory that is a file, that is or holds one of `inputs` (which replacing it
+    would delete), or that is the current folder, one above it, the home folder or the root; and, unless
+    `force`, a non-empty folder tokwork did not write (no card) or a tokwork output whose card kind is not
+    one of `kinds` (None: any kind). An earlier output of those kinds passes, to be replaced.
 
     Call it before long work starts so that the user learns of the clash at once.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"output '{path}' exists and is a file, not a directory; choose another path")
-    if path.is_dir() and any(path.iterdir()) and not (path / CARD_NAME).is_file() and not force:
+    check_room_for(path)
+    _refuse_places_that_hold_more(path, inputs)
+    if not path.is_dir() or force or not any(path.iterdir()):
+        return path
+    if not (path / CARD_NAME).is_file():
         raise OutputError(
             f"output directory '{path}' already exists and is not a tokwork output; pass --force to replace it"
         )
+    card = _read_card(path)
+    kind = card.get("kind") if isinstance(card.get("kind"), str) else (None if card else "")
+    if kinds is not None and kind not in kinds:
+        held = f"a tokwork '{kind}' output" if kind else "a tokwork output of another kind"
+        raise OutputError(f"output directory '{path}' holds {held}, not one this command writes; choose another "
+                          "path or pass --force to replace it")
+    written = card.get("files")
+    if isinstance(written, list):
+        others = sorted({p.name for p in path.iterdir()} - {CARD_NAME, *map(str, written)})
+        if others:
+            raise OutputError(f"output directory '{path}' also holds files tokwork did not write there "
+                              f"({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); move them or pass "
+                              "--force to replace the folder")
     return path
 
 
+def check_room_for(path: str | Path) -> None:
+    """Refuse an output path that cannot be made: one below a file, or in a folder this user cannot write
+    in (checked before the work, so that a long run does not end in a failed rename)."""
+    folder = Path(path).absolute().parent
+    while not folder.exists() and not folder.is_symlink():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write '{path}': '{folder}' is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write '{path}': no permission to write in '{folder}'")
+
+
+def _refuse_places_that_hold_more(path: Path, inputs: Iterable[str | Path]) -> None:
+    """Refuse, even with --force, an output whose replacement would take more than an output with it."""
+    where = path.resolve()
+    here = Path.cwd().resolve()
+    places = {here: "the current folder", Path.home().resolve(): "the home folder", Path(where.anchor): "the root"}
+    place = places.get(where) or ("a folder that holds the current one" if where in here.parents else None)
+    if place:
+        raise OutputError(f"output '{path}' is {place}, which replacing would delete; give a new folder's name")
+    for given in inputs:
+        source = Path(given)
+        if source.exists() and (source.resolve() == where or where in source.resolve().parents):
+            raise OutputError(f"output '{path}' {'is' if source.resolve() == where else 'holds'} the input "
+                              f"'{given}', which replacing it would delete; choose another output folder")
+
+
+def _read_card(path: Path) -> dict:
+    """A folder's card as written; {} for one that cannot be read or is not a JSON object."""
+    try:
+        data = json.loads((path / CARD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 @contextmanager
-def output_directory(path: str | Path, *, force: bool = False) -> Iterator[Path]:
+def _refused_as_output_error(path: Path) -> Iterator[None]:
+    """The system's refusal to make a folder or file next to `path`, as a one-line `OutputError`."""
+    try:
+        yield
+    except OSError as err:
+        raise OutputError(f"cannot write '{path}': {err.strerror or err}") from None
+
+
+def _publish(staging: Path, *, directory: bool) -> None:
+    """Give a temporary directory or file (made private by tempfile) the mode the umask gives new ones."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(staging, (0o777 if directory else 0o666) & ~mask)
+
+
+@contextmanager
+def output_directory(path: str | Path, *, force: bool = False, kinds: Collection[str | None] | None = None,
+                     inputs: Iterable[str | Path] = ()) -> Iterator[Path]:
     """Yield an empty temporary directory beside `path`; on success it replaces `path` in one rename.
 
-    On an exception the temporary directory is removed and `path` is left as it was.
+    On an exception the temporary directory is removed and `path` is left as it was. `force`, `kinds`
+    and `inputs` are `check_output_directory`'s.
     """
-    path = check_output_directory(path, force=force).absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    path = check_output_directory(path, force=force, kinds=kinds, inputs=inputs).absolute()
+    with _refused_as_output_error(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _publish(staging, directory=True)
     if path.exists():
         retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
         os.replace(path, retired / path.name)
@@ -67,8 +148,10 @@ def output_file(path: str | Path, *, force: bool = True) -> Iterator[Path]:
         raise OutputError(f"output '{path}' is a directory; give a file name")
     if path.exists() and not force:
         raise OutputError(f"output file '{path}' exists; pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    check_room_for(path)
+    with _refused_as_output_error(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     os.close(handle)
     staging = Path(staging_name)
     try:
@@ -76,4 +159,5 @@ def output_file(path: str | Path, *, force: bool = True) -> Iterator[Path]:
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
+    _publish(staging, directory=False)
     os.replace(staging, path)

@@ -49,6 +49,7 @@ from tokwork.tokenizer import Tokenizer
 
 ENCODE_ENGINES = ("stream", *ENGINES)
 NPY_HEADER_BYTES = 128
+KIND = "token-ids"  # the card kind of a folder of shards, which a new encoding may replace
 
 
 def npy_header(dtype: np.dtype, count: int) -> bytes:
@@ -120,7 +121,7 @@ def encode_corpus(
     `CorpusError` for a missing, empty or undecodable corpus (leaving nothing behind). Everything but the
     corpus's text is checked before encoding starts.
     """
-    check_engine(engine, choices=ENCODE_ENGINES)
+    check_engine(engine, choices=ENCODE_ENGINES, address=address)
     output = Path(output)
     if engine == "stream":
         return _encode_stream(tokenizer, corpus, output, seed=seed, shard_tokens=shard_tokens, eos=eos,
@@ -173,7 +174,7 @@ def _encode_stream(tokenizer: str | Path, corpus: Sequence[str | Path], output: 
     if shard_tokens is None and output.suffix != ".npy":
         raise OutputError(f"output '{output}' must end in .npy (or pass --shard-tokens N to write a folder of shards)")
     if shard_tokens is not None:
-        check_output_directory(output, force=force)
+        check_output_directory(output, force=force, kinds=(KIND,), inputs=[tokenizer, *corpus])
     opened = open_tokenizer(tokenizer, seed=seed)
     eos_id = _end_of_text(opened, eos)
     paths = expand_corpus_paths(corpus)
@@ -188,7 +189,7 @@ def _encode_stream(tokenizer: str | Path, corpus: Sequence[str | Path], output: 
 
         batches = _id_batches(opened, paths, eos=eos_id, text_field=text_field, dtype=dtype, advance=counting)
         if shard_tokens is None:
-            with output_file(output, force=True) as staging:
+            with output_file(output, force=force) as staging:
                 writer = NpyAppender(staging, dtype)
                 try:
                     for ids in batches:
@@ -198,10 +199,10 @@ def _encode_stream(tokenizer: str | Path, corpus: Sequence[str | Path], output: 
                 _check_not_empty(report.text_bytes, paths)
             report.files = [output]
         else:
-            with output_directory(output, force=force) as staging:
+            with output_directory(output, force=force, kinds=(KIND,)) as staging:
                 _write_shards(batches, staging, dtype, shard_tokens, report)
                 _check_not_empty(report.text_bytes, paths)
-                manifest = {"kind": "token-ids", "tokenizer": str(opened.source), "dtype": dtype.name,
+                manifest = {"kind": KIND, "tokenizer": str(opened.source), "dtype": dtype.name,
                             "eos": eos_id, "tokens": report.tokens, "text_bytes": report.text_bytes,
                             "corpus": [str(p) for p in paths], "stochastic": report.stochastic,
                             "shards": [{"file": p.name, "tokens": n}
@@ -240,7 +241,7 @@ def _encode_corpus_shards(tokenizer: str | Path, corpus: Sequence[str | Path], o
     start = time.perf_counter()
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise ParameterError(f"seed {seed} must lie in [0, 2**63 - 1]")
-    check_output_directory(output, force=force)
+    check_output_directory(output, force=force, kinds=(KIND,), inputs=[tokenizer, *corpus])
     opened = open_tokenizer(tokenizer)  # a fresh one: the workers' cached ones are re-seeded per shard
     eos_id = _end_of_text(opened, eos)
     run_seed = seed if seed is not None else getattr(opened, "seed", None)  # the saved seed of a stochastic one
@@ -248,7 +249,7 @@ def _encode_corpus_shards(tokenizer: str | Path, corpus: Sequence[str | Path], o
     shards = plan_shards(paths, shard_bytes=shard_bytes)
     jobs = [EncodeJob(shard, number, str(tokenizer), run_seed, eos, text_field)
             for number, shard in enumerate(shards)]
-    with output_directory(output, force=force) as staging:
+    with output_directory(output, force=force, kinds=(KIND,)) as staging:
         entries = []
 
         def write(index: int, result: EncodedShard) -> None:
@@ -265,7 +266,7 @@ def _encode_corpus_shards(tokenizer: str | Path, corpus: Sequence[str | Path], o
         text_bytes = sum(entry["text_bytes"] for entry in entries)
         _check_not_empty(text_bytes, paths)
         dtype = ids_dtype(opened.vocab_size).name
-        manifest = {"kind": "token-ids", "tokenizer": str(tokenizer), "dtype": dtype, "eos": eos_id,
+        manifest = {"kind": KIND, "tokenizer": str(tokenizer), "dtype": dtype, "eos": eos_id,
                     "seed": run_seed, "engine": engine, "tokens": sum(e["tokens"] for e in entries),
                     "corpus": [str(p) for p in paths], "seconds": round(time.perf_counter() - start, 3),
                     "shards": entries}

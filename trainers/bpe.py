@@ -52,7 +52,7 @@ def train_bpe(
     learned from counts taken on "local" (also for "hf") or "ray". Raises `ParameterError` for an engine
     not in `BPE_ENGINES`.
     """
-    check_engine(engine, choices=BPE_ENGINES)
+    check_engine(engine, choices=BPE_ENGINES, address=address)
     if parity is not None:
         from tokwork.trainers.parity_bpe import train_parity_bpe
 

@@ -310,7 +310,7 @@ def train_bpe_from_counts(
     the same merges from them, so the result is the tokenizer `train_bpe(engine="hf")` writes.
     """
     config.validate()
-    check_engine(engine)
+    check_engine(engine, address=address)
     start = time.perf_counter()
     backend = empty_byte_level_bpe(config)
     table, files = count_pretokens(corpus, tokenizer_json=backend.to_str(), engine=engine, address=address,

@@ -24,6 +24,17 @@ MAX_VOCAB_SIZE = 1 << 21
 TRAINING_BLOCK_CHARS = 1 << 16
 
 
+def check_special_tokens(tokens: list[str]) -> None:
+    """Refuse special tokens that would break ordinary text: an empty one, or one of a single character
+    (text is cut at every occurrence of a special token, so a special "a" takes every a out of words)."""
+    for token in tokens:
+        if not token.strip():
+            raise ParameterError(f"special token {token!r} is empty or blank; give a marker such as <|endoftext|>")
+        if len(token) == 1:
+            raise ParameterError(f"special token {token!r} is one character, which ordinary text holds: the "
+                                 "tokenizer would cut it out of every word; give a marker such as <|endoftext|>")
+
+
 def check_vocab_size(vocab_size: int, *, minimum: int, what: str = "the byte alphabet") -> None:
     """Refuse vocabulary sizes below what the tokenizer needs or absurdly above any real vocabulary."""
     if vocab_size < minimum:
@@ -50,6 +61,7 @@ class BPEConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot give a sensible tokenizer."""
+        check_special_tokens([self.eos_token, *self.special_tokens])
         check_vocab_size(self.vocab_size, minimum=BYTE_ALPHABET + len(self.all_special_tokens),
                          what=f"the byte alphabet plus {len(self.all_special_tokens)} special token(s)")
         if self.split not in SPLIT_PATTERNS:

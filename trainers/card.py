@@ -16,6 +16,10 @@ from tokwork.corpus import CorpusFile
 from tokwork.outputs import output_directory
 from tokwork.tokenizer import Tokenizer
 
+# The kinds of the tokenizers the trainers write (cards' "kind"): an output of one of them may be replaced
+# by a newly trained tokenizer without --force.
+TOKENIZER_KINDS = ("bpe", "char", "supertoken", "stochastic", "extend", "unigram", "sentencepiece-bpe")
+
 
 @dataclass
 class TrainingCard:
@@ -57,7 +61,7 @@ class TrainedTokenizer:
 
     def save(self, directory: str | Path, *, force: bool = False) -> Path:
         """Write the tokenizer files and `tokwork.json` into `directory`, atomically; return the path."""
-        with output_directory(directory, force=force) as staging:
+        with output_directory(directory, force=force, kinds=TOKENIZER_KINDS) as staging:
             written = self.tokenizer.save(staging)
             self.card.files = sorted(p.name for p in written)
             write_card(staging, self.card)

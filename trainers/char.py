@@ -21,7 +21,7 @@ from tokwork.corpus import CorpusReader
 from tokwork.errors import ParameterError
 from tokwork.formats.hf_json import HFTokenizer
 from tokwork.trainers.bpe import train_bpe
-from tokwork.trainers.bpe_model import BYTE_ALPHABET, BPEConfig, check_vocab_size
+from tokwork.trainers.bpe_model import BYTE_ALPHABET, BPEConfig, check_special_tokens, check_vocab_size
 from tokwork.trainers.card import TrainedTokenizer, TrainingCard
 
 MODES = ("bpe", "char")
@@ -51,6 +51,7 @@ class CharConfig:
         """Raise `ParameterError` for settings that cannot give a character-level tokenizer."""
         if self.mode not in MODES:
             raise ParameterError(f"unknown char mode '{self.mode}'; choose one of {', '.join(MODES)}")
+        check_special_tokens([self.eos_token])
         for size in (self.vocab_size, self.rounded_vocab_size):  # the size asked is named where it is refused
             check_vocab_size(size, minimum=BYTE_ALPHABET + 1, what="the byte alphabet plus the end-of-text token")
         if self.max_token_length < 2:

@@ -410,7 +410,7 @@ def train_parity_bpe(
     """
     config.validate()
     parity.validate()
-    check_engine(engine)
+    check_engine(engine, address=address)
     start = time.perf_counter()
     dev = read_parallel_dev(parity.dev, pivot=parity.pivot)
     language_of = training_languages(corpus, dev)

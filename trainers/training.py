@@ -18,7 +18,7 @@ from tokwork.outputs import check_output_directory
 from tokwork.sampling import StochasticConfig
 from tokwork.trainers.bpe import train_bpe
 from tokwork.trainers.bpe_model import BPEConfig
-from tokwork.trainers.card import TrainedTokenizer
+from tokwork.trainers.card import TOKENIZER_KINDS, TrainedTokenizer
 from tokwork.trainers.char import CharConfig, train_char
 from tokwork.trainers.extend import ExtendConfig, extend_tokenizer
 from tokwork.trainers.stochastic import make_stochastic
@@ -46,7 +46,9 @@ def train_tokenizer(corpus: Sequence[str | Path], config: Any, output: str | Pat
     """
     trainer = TRAINERS[type(config)]
     config.validate()
-    check_output_directory(output, force=force)
+    parity = options.get("parity")
+    inputs = [*corpus, *(p for p in (getattr(config, "base", None), getattr(parity, "dev", None)) if p)]
+    check_output_directory(output, force=force, kinds=TOKENIZER_KINDS, inputs=inputs)
     trained = trainer(corpus, config, text_field=text_field, progress=progress, **options)
     return trained, trained.save(output, force=force)
 
@@ -56,6 +58,6 @@ def make_stochastic_tokenizer(base: str | Path, config: StochasticConfig, output
     """A stochastic tokenizer over the tokenizer at `base` (`make_stochastic`), written with its card into
     `output`; returns it with the folder written. The config and the output folder are checked first."""
     config.validate()
-    check_output_directory(output, force=force)
+    check_output_directory(output, force=force, kinds=TOKENIZER_KINDS, inputs=[base])
     made = make_stochastic(base, config)
     return made, made.save(output, force=force)

@@ -26,6 +26,10 @@ from tokwork.tokenizer import Tokenizer
 from tokwork.transplant.align import Alignment
 from tokwork.transplant.registry import Embeddings
 
+# The kinds of the model checkpoints tokwork writes (transplant, distill, the best student, adapt; None for
+# a transplant's card from before cards named their kind): one may be replaced by another without --force.
+MODEL_KINDS = (None, "transplant", "distill", "distill-best", "adapt")
+
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -114,6 +118,7 @@ class TransplantCard:
     tied: bool
     seconds: float
     versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
+    kind: str = "transplant"
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -179,7 +184,7 @@ def write_checkpoint(source: Checkpoint, alignment: Alignment, embeddings: Embed
     The in-memory source model is changed (its matrices are replaced); the source folder is not.
     """
     model = apply_embeddings(source.model, alignment, embeddings)
-    with output_directory(output, force=force) as staging:
+    with output_directory(output, force=force, kinds=MODEL_KINDS) as staging:
         with transformers_bars_off():
             model.save_pretrained(staging)
         _save_target_tokenizer(alignment.target, staging)

@@ -16,6 +16,7 @@ from tokwork.loader import load_tokenizer
 from tokwork.outputs import check_output_directory
 from tokwork.transplant.align import Alignment, AlignmentReport, align_vocabularies
 from tokwork.transplant.checkpoint import (
+    MODEL_KINDS,
     TransplantCard,
     check_checkpoint_folder,
     check_target_tokenizer,
@@ -52,7 +53,8 @@ def transplant_vocabulary(source: str | Path, target: str | Path, output: str | 
     info = get_method(method)
     options = check_options(info, dict(options or {}))
     if output is not None:
-        check_output_directory(output, force=force)
+        check_output_directory(output, force=force, kinds=MODEL_KINDS,
+                               inputs=[source, target, *([donor] if isinstance(donor, str | Path) else [])])
     check_checkpoint_folder(source, allow_pickle=allow_pickle)
     target_tokenizer = load_tokenizer(target)
     target_tokenizer.byte_view  # noqa: B018  (raises now for a tokenizer without one)

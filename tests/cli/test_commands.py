@@ -113,3 +113,38 @@ def test_version_is_the_packages(capsys):
     assert capsys.readouterr().out.strip() == f"tokwork {__version__}"
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1) == __version__ == version("tokwork")
+
+
+def test_sigterm_ends_the_workers_and_unwinds_as_an_interrupt(tmp_path):
+    """kill/timeout send SIGTERM to the command alone (Ctrl-C reaches its workers too): the handler ends
+    the worker processes and unwinds, so that outputs are not half written and no worker outlives it."""
+    script = (
+        "import multiprocessing, os, signal, sys, time\n"
+        "from tokwork.cli.main import _on_terminate\n"
+        "signal.signal(signal.SIGTERM, _on_terminate(os.getpid()))\n"
+        "context = multiprocessing.get_context('fork')\n"
+        "for wait_until_running in (True, False):\n"
+        "    worker = context.Process(target=time.sleep, args=(60,))\n"
+        "    worker.start()\n"
+        "    try:\n"
+        "        time.sleep(1 if wait_until_running else 0)\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(30)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print(worker.exitcode)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    running, just_forked = done.stdout.split()
+    # a worker just forked may lose the signal (Python clears its pending flags there) and is then killed
+    assert done.returncode == 0 and running == "-15" and just_forked in ("-15", "-9"), done.stderr
+
+
+def test_a_terminated_command_exits_143(monkeypatch, capsys):
+    from tokwork.cli import main as cli_main
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main, "app", interrupted)
+    assert cli_main.main([]) == 130 and capsys.readouterr().err.strip() == "tokwork: interrupted"
+    monkeypatch.setattr(cli_main, "_terminated", True)
+    assert cli_main.main([]) == 143 and capsys.readouterr().err.strip() == "tokwork: terminated"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,21 @@ def unaligned_corpus(tmp_path):
                               {"eng": "Latn", "ell": "Grek"}))
 
 
+def changed_corpus(tmp_path, *, table: bytes | None = None, eng: list[str] | None = None) -> str:
+    """The toy corpus with its `languages.tsv` or its English blocks replaced."""
+    folder = write_parallel(tmp_path / "changed", {"eng": eng or TOY_TEXTS["eng"], "ell": TOY_TEXTS["ell"]},
+                            {"eng": "Latn", "ell": "Grek"})
+    if table is not None:
+        (folder / "languages.tsv").write_bytes(table)
+    return str(folder)
+
+
+def lone_empty_block(tmp_path):
+    """English with an extra blank line after its first block and one block fewer at the end: the counts
+    agree, the blocks do not."""
+    return changed_corpus(tmp_path, eng=[TOY_TEXTS["eng"][0], "", *TOY_TEXTS["eng"][1:-1]])
+
+
 ERRORS = {
     "language without text": (lambda tmp, tok: ["-t", tok, "-l", "eng,xyz"],
                               "language 'xyz' has no text in"),
@@ -96,6 +112,29 @@ ERRORS = {
                              "lexicon file"),
     "output not a tokwork output": (lambda tmp, tok: ["-t", tok, "-l", "eng", "-o", str(tmp / "precious")],
                                     "exists and is not a tokwork output; pass --force"),
+    "output that is a tokenizer": (lambda tmp, tok: ["-t", tok, "-l", "eng", "-o", str(tmp / "trained")],
+                                   "holds a tokwork 'bpe' output, not one this command writes"),
+    "output that is an input, even with --force": (
+        lambda tmp, tok: ["-t", f"mine={tmp / 'trained'}", "-l", "eng", "-o", str(tmp / "trained"), "--force"],
+        "is the input"),
+    "an empty language code": (lambda tmp, tok: ["-t", tok, "-l", "eng,,fra"], "has an empty code"),
+    "no language code": (lambda tmp, tok: ["-t", tok, "-l", ""], "has an empty code"),
+    "a cluster address without Ray": (lambda tmp, tok: ["-t", tok, "-l", "eng", "--address", "127.0.0.1:1"],
+                                      "only --engine ray uses"),
+    "workers with Ray": (lambda tmp, tok: ["-t", tok, "-l", "eng", "--engine", "ray", "--workers", "2"],
+                         "Ray places its own tasks"),
+    "a table that is not UTF-8": (lambda tmp, tok: ["-t", tok, "--corpus", changed_corpus(tmp, table=b"code\xff\n")],
+                                  "languages.tsv' is not UTF-8 at byte 4"),
+    "a script that is no ISO 15924 code": (
+        lambda tmp, tok: ["-t", tok, "--corpus", changed_corpus(tmp, table=b"code\tscript\neng\tLatn\nell\tGreek\n")],
+        "line 3 gives script 'Greek' for 'ell', which is not an ISO 15924 code"),
+    "a table row short of fields": (
+        lambda tmp, tok: ["-t", tok, "--corpus", changed_corpus(tmp, table=b"code\tscript\neng\n")],
+        "line 2 has fewer tab-separated fields than its header"),
+    "an extra blank line": (lambda tmp, tok: ["-t", tok, "--corpus", lone_empty_block(tmp)],
+                            "block 2 of eng.txt is empty and that of ell.txt is not"),
+    "a folder as a lexicon": (lambda tmp, tok: ["-t", tok, "-l", "eng", "--lexicon", f"eng={tmp}"],
+                              "cannot read lexicon file"),
 }
 
 
@@ -104,6 +143,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, gpt2, case):
     (tmp_path / "tokenizer.json").write_text('{"model": {"type": "BPE", "vocab": ', encoding="utf-8")
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "notes.txt").write_text("keep", encoding="utf-8")
+    (tmp_path / "trained").mkdir()  # a tokenizer's folder as `tokwork train` leaves it
+    shutil.copy(f"{gpt2}/tokenizer.json" if Path(gpt2).is_dir() else gpt2, tmp_path / "trained" / "tokenizer.json")
+    (tmp_path / "trained" / "tokwork.json").write_text('{"kind": "bpe", "files": ["tokenizer.json"]}', "utf-8")
     make_args, message = ERRORS[case]
     args = make_args(tmp_path, f"gpt2={gpt2}")
     if "-o" not in args:
@@ -114,3 +156,4 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, gpt2, case):
     assert len(lines) == 1 and lines[0].startswith("tokwork: error: ") and message in lines[0], stderr
     assert not (tmp_path / "out").exists()
     assert (tmp_path / "precious" / "notes.txt").read_text(encoding="utf-8") == "keep"
+    assert sorted(p.name for p in (tmp_path / "trained").iterdir()) == ["tokenizer.json", "tokwork.json"]

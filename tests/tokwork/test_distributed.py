@@ -105,6 +105,29 @@ def test_an_unknown_engine_names_every_engine_of_the_feature():
         encode_corpus("gpt2", [ENGLISH_SAMPLE], "ids.npy", engine="hff", progress=False)
 
 
+def test_a_cluster_address_nothing_answers_at_is_refused_at_once():
+    import socket
+    import time
+
+    from tokwork.distributed import _check_reachable
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.perf_counter()
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(TokworkError, match=f"cannot reach a Ray cluster at '{address}'"):
+            _check_reachable(address)
+    assert time.perf_counter() - started < 5
+    _check_reachable("auto")  # Ray's own to resolve
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        _check_reachable(f"127.0.0.1:{listening.getsockname()[1]}")
+    with pytest.raises(TokworkError, match="only --engine ray uses"):
+        run_jobs(str, [1], engine="local", address="127.0.0.1:6379")
+
+
 def test_base_install_does_not_pull_ray():
     requirements = metadata.requires("tokwork") or []
     ray = [r for r in requirements if r.split(";")[0].strip().startswith("ray")]

@@ -182,6 +182,8 @@ def test_wrapper_keeps_a_literal_space_mark_that_plain_sentencepiece_loses(tmp_p
     text = "a▁b ▁"
     assert tok.decode(tok.encode(text)) == text
     assert tok.processor.decode(tok.processor.encode(text)) != text
+    assert tok.normalize(text) == text  # what `encode`'s round-trip check compares with keeps the mark too
+    assert tok.normalize("x\u00a0▁ y") == tok.decode(tok.encode("x\u00a0▁ y"))  # NFKC on each side of it
 
 
 def test_byte_level_fast_path_equals_the_decoder_chain_step_by_step(reference_tokenizer):

@@ -104,6 +104,11 @@ class SentencePieceTokenizer(Tokenizer):
         return SpecialTokens(bos=role(p.bos_id()), eos=role(p.eos_id()), pad=role(p.pad_id()), unk=role(p.unk_id()))
 
     def normalize(self, text: str) -> str:
+        if self._mark_ids is not None and SPACE_MARK in text:  # as `encode` parts it: a literal mark is kept
+            return SPACE_MARK.join(self._normalize_part(part) for part in text.split(SPACE_MARK))
+        return self._normalize_part(text)
+
+    def _normalize_part(self, text: str) -> str:
         normalized = self.processor.normalize(text).replace(SPACE_MARK, " ")
         if self.adds_dummy_prefix and normalized.startswith(" "):
             normalized = normalized[1:]

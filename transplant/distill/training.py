@@ -28,7 +28,7 @@ from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
 from tokwork.transplant.activation_checkpoints import evaluating, recompute_activations
 from tokwork.transplant.align import align_vocabularies
-from tokwork.transplant.checkpoint import Checkpoint, load_checkpoint
+from tokwork.transplant.checkpoint import MODEL_KINDS, Checkpoint, load_checkpoint
 from tokwork.transplant.devices import (
     joined_precision,
     pick_device,
@@ -367,7 +367,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
         if Path(best_output).absolute() == Path(output).absolute():
             raise ParameterError(f"the best student's folder '{best_output}' must not be the output folder, "
                                  "which holds the last step to resume from")
-        check_output_directory(best_output, force=force)
+        check_output_directory(best_output, force=force, kinds=MODEL_KINDS, inputs=[teacher, student, *corpus])
     if max_seconds is not None and max_seconds <= 0:
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
     if stop_after is not None and stop_after <= 0:
@@ -376,7 +376,8 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     resume = not fresh and is_distill_folder(output)
     card = read_distill_card(output) if resume else None
     if not resume:
-        check_output_directory(output, force=force or fresh)
+        check_output_directory(output, force=force or fresh, kinds=MODEL_KINDS,
+                               inputs=[teacher, student, *corpus])
     corpus_paths = expand_corpus_paths(corpus)
     teacher_checkpoint = load_checkpoint(teacher)
     check_causal_lm(teacher_checkpoint, "teacher")

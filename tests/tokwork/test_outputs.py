@@ -1,0 +1,149 @@
+"""What an output may replace: the same family of tokwork output, never its inputs or the folders around
+the user, nothing the user put there; what cannot be written is refused before the work; what is written
+gets the umask's permissions."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from tests.conftest import UDHR
+from tokwork.cli.main import main
+from tokwork.errors import OutputError
+from tokwork.outputs import check_output_directory, output_directory, output_file
+
+
+@pytest.fixture
+def place(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good.txt").write_text((UDHR / "eng.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    return tmp_path
+
+
+def card(folder, **fields) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokwork.json").write_text(json.dumps(fields), encoding="utf-8")
+
+
+def test_an_output_replaces_only_its_own_family_without_force(place):
+    card(place / "report", kind="bench", files=[])
+    card(place / "old-transplant", method="omp")  # transplants' cards named no kind before
+    assert check_output_directory(place / "report", kinds=("bench",)) == place / "report"
+    assert check_output_directory(place / "old-transplant", kinds=(None, "transplant"))
+    with pytest.raises(OutputError, match="holds a tokwork 'bench' output, not one this command writes"):
+        check_output_directory(place / "report", kinds=("bpe",))
+    with pytest.raises(OutputError, match="a tokwork output of another kind"):
+        check_output_directory(place / "old-transplant", kinds=("bpe",))
+    assert check_output_directory(place / "report", kinds=("bpe",), force=True)
+    (place / "report" / "tokwork.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(OutputError, match="another kind"):
+        check_output_directory(place / "report", kinds=("bench",))
+
+
+def test_files_the_card_does_not_list_are_kept_unless_forced(place):
+    card(place / "tok", kind="bpe", files=["tokenizer.json"])
+    (place / "tok" / "tokenizer.json").write_text("{}", encoding="utf-8")
+    assert check_output_directory(place / "tok", kinds=("bpe",))
+    (place / "tok" / "NOTES.md").write_text("mine", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"also holds files tokwork did not write there \(NOTES.md\)"):
+        check_output_directory(place / "tok", kinds=("bpe",))
+    assert check_output_directory(place / "tok", kinds=("bpe",), force=True)
+
+
+def test_inputs_and_the_folders_around_the_user_are_refused_even_with_force(place):
+    (place / "data").mkdir()
+    (place / "data" / "corpus.txt").write_text("text", encoding="utf-8")
+    cases = {place / "data": "holds the input", place / "data" / "corpus.txt": "exists and is a file"}
+    for output, message in cases.items():
+        with pytest.raises(OutputError, match=message):
+            check_output_directory(output, force=True, inputs=[place / "data" / "corpus.txt"])
+    with pytest.raises(OutputError, match="is the input"):
+        check_output_directory(place / "data", force=True, inputs=[place / "data"])
+    for output, message in ((".", "is the current folder"), ("..", "a folder that holds the current one"),
+                            ("/", "is the root"), (os.path.expanduser("~"), "the home folder")):
+        with pytest.raises(OutputError, match=message):
+            check_output_directory(output, force=True)
+    assert check_output_directory("gpt2", inputs=["gpt2"])  # a name that is no path here is no input
+
+
+def test_an_output_that_cannot_be_made_is_refused_before_the_work(place):
+    (place / "a-file").write_text("x", encoding="utf-8")
+    with pytest.raises(OutputError, match="'.*a-file' is a file, not a folder"):
+        check_output_directory(place / "a-file" / "deeper" / "out")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        with output_file(place / "a-file" / "ids.npy"):
+            pass
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = place / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(OutputError, match="no permission to write"):
+            check_output_directory(locked / "out")
+
+
+def test_what_is_written_gets_the_umasks_permissions(place):
+    mask = os.umask(0o022)
+    try:
+        with output_directory(place / "out") as staging:
+            (staging / "a.txt").write_text("a", encoding="utf-8")
+        with output_file(place / "ids.bin") as staging:
+            staging.write_bytes(b"1")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((place / "out").stat().st_mode) == 0o755
+    assert stat.S_IMODE((place / "ids.bin").stat().st_mode) == 0o644
+
+
+def cli(capsys, *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+def test_the_commands_keep_what_is_not_theirs(place, capsys):
+    code, err = cli(capsys, "train", "bpe", "good.txt", "-v", "300", "-o", "tok", "-q")
+    assert code == 0, err
+    (place / "tok" / "NOTES.md").write_text("mine", encoding="utf-8")
+    code, err = cli(capsys, "train", "bpe", "good.txt", "-v", "310", "-o", "tok", "-q")
+    assert code == 2 and "NOTES.md" in err and (place / "tok" / "NOTES.md").is_file()
+    (place / "tok" / "NOTES.md").unlink()
+    assert cli(capsys, "train", "char", "good.txt", "-v", "300", "-o", "tok", "-q")[0] == 0  # a tokenizer
+    card(place / "report", kind="bench", files=[])
+    code, err = cli(capsys, "train", "bpe", "good.txt", "-v", "300", "-o", "report", "-q")
+    assert code == 2 and "holds a tokwork 'bench' output" in err and len(err.strip().splitlines()) == 1
+    (place / "corpus").mkdir()
+    (place / "good.txt").rename(place / "corpus" / "good.txt")
+    code, err = cli(capsys, "train", "bpe", "corpus", "-v", "300", "-o", "corpus", "-q", "--force")
+    assert code == 2 and "is the input 'corpus'" in err and (place / "corpus" / "good.txt").is_file()
+    code, err = cli(capsys, "train", "bpe", "corpus", "-v", "300", "-o", ".", "-q", "--force")
+    assert code == 2 and "is the current folder" in err and (place / "corpus" / "good.txt").is_file()
+
+
+def test_encode_keeps_an_ids_file_it_was_not_told_to_replace(place, capsys):
+    np.save(place / "precious.npy", np.arange(5))
+    code, err = cli(capsys, "encode", "gpt2", "--file", "good.txt", "--out", "precious.npy", "-q")
+    assert code == 2 and "exists; pass --force" in err
+    assert np.load(place / "precious.npy").tolist() == [0, 1, 2, 3, 4]
+    assert cli(capsys, "encode", "gpt2", "--file", "good.txt", "--out", "precious.npy", "-q", "--force")[0] == 0
+    assert len(np.load(place / "precious.npy")) > 1000
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--eos-token", "a"), "special token 'a' is one character"),
+    (("--eos-token", ""), "special token '' is empty or blank"),
+    (("--special", " "), "special token ' ' is empty or blank"),
+])
+def test_special_tokens_that_would_break_text_are_refused(place, capsys, args, message):
+    code, err = cli(capsys, "train", "bpe", "good.txt", "-v", "300", "-o", "tok", "-q", *args)
+    assert code == 2 and message in err and not (place / "tok").exists()
+
+
+def test_encode_shows_bytes_a_program_reads_and_bounds_its_samples(place, capsys):
+    assert main(["encode", "gpt2", "hé", "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [row["bytes"] for row in shown["tokens"]] == ["68", "c3a9"]
+    assert bytes.fromhex("".join(row["bytes"] for row in shown["tokens"])).decode() == "hé"
+    code, err = cli(capsys, "encode", "gpt2", "hi", "--samples", "100000000")
+    assert code == 2 and "must lie in [1, 1,000]" in err

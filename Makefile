@@ -75,7 +75,7 @@ demo: $(STAMP) tokenizers
 	@rm -rf $(DEMO_DIR)/bpe
 	$(VENV)/bin/tokwork train bpe corpora/udhr corpora/en/sample.txt --vocab-size 8000 -o $(DEMO_DIR)/bpe --force
 	$(VENV)/bin/tokwork info $(DEMO_DIR)/bpe
-	$(VENV)/bin/tokwork encode $(DEMO_DIR)/bpe "Tokenizers split text. Токенизаторы делят текст. 分词器把文本切开。"
+	$(VENV)/bin/tokwork encode $(DEMO_DIR)/bpe "Byte-level BPE, 日本語."
 	@echo "demo output: $(DEMO_DIR)/bpe (tokenizer.json, tokenizer_config.json, tokwork.json)"
 	$(VENV)/bin/tokwork bench $(BENCH_TOKENIZERS) --plots -o $(DEMO_DIR)/bench
 

@@ -14,13 +14,17 @@ from tokwork.cli.options import AddressOpt, ForceOpt, QuietOpt
 def bench_command(
     tokenizer: list[str] = typer.Option(..., "--tokenizer", "-t", show_default=False,
                                         help="NAME=PATH of a tokenizer (repeatable): tokenizer.json, a folder "
-                                             "with one, a .model or a .tiktoken file."),
+                                             "with one, a .model or a .tiktoken file, or a reference name (gpt2, "
+                                             "cl100k, o200k, llama3, gemma3, qwen3); a bare PATH or name is "
+                                             "named after itself."),
     output: Path = typer.Option(..., "--output", "-o", show_default=False,
                                 help="Output directory for results.json/csv, report.html and plots."),
     languages: str | None = typer.Option(None, "--languages", "-l",
                                          help="Comma-separated language codes, or 'all' (default: a fixed list "
                                               "of 56 for the shipped UDHR, every file for another corpus)."),
-    corpus: str = typer.Option("udhr", help="'udhr' (shipped) or a folder of aligned <code>.txt files."),
+    corpus: str = typer.Option("udhr", help="'udhr' (shipped) or a folder of parallel <code>.txt files: the same "
+                               "blocks (articles, paragraphs) in every language, separated by one blank line, "
+                               "with an optional languages.tsv (columns code, name, script: an ISO 15924 code)."),
     pivot: str = typer.Option("eng", help="Language the premiums are relative to."),
     reference: str | None = typer.Option(None, help="Tokenizer name for the normalized sequence length "
                                                      "(default: the first one)."),

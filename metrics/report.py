@@ -145,10 +145,7 @@ def render_html(results: BenchResults, figures: list[Path]) -> str:
 <p class="meta">{html.escape(meta)}</p>
 <h2>Tokenizers</h2>
 {_table(summary["tokenizers"], [("tokenizer", "tokenizer")], TOKENIZER_COLUMNS)}
-<h2>Cross-lingual premiums</h2>
-<div class="figures">{images[0]}{images[1]}</div>
-<h2>Compression and entropy</h2>
-<div class="figures">{images[2]}{images[3]}</div>
+{_figures_html(images)}
 <h2>Premium by language</h2>
 {_premium_table(summary, config.pivot)}
 <h2>By script</h2>
@@ -163,6 +160,14 @@ def render_html(results: BenchResults, figures: list[Path]) -> str:
 {_notes_html(results)}
 </body></html>
 """
+
+
+def _figures_html(images: list[str]) -> str:
+    """The two sections of figures, or a line saying how to get them (a run without --plots draws none)."""
+    if not any(images):
+        return '<p class="meta">No figures: run with --plots to draw and embed them.</p>'
+    return (f'<h2>Cross-lingual premiums</h2>\n<div class="figures">{images[0]}{images[1]}</div>\n'
+            f'<h2>Compression and entropy</h2>\n<div class="figures">{images[2]}{images[3]}</div>')
 
 
 def write_csv(rows: list[dict], path: Path) -> None:

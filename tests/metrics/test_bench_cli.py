@@ -54,7 +54,8 @@ def test_bench_writes_results_plots_and_a_self_contained_report(tmp_path, capsys
     assert code == 0, stderr
     assert [t["tokenizer"] for t in read_json(out / "results.json")["tokenizers"]] == ["gpt2"]
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.csv", "results.json", "tokwork.json"]
-    assert "<img" not in (out / "report.html").read_text(encoding="utf-8")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<img" not in html and "Cross-lingual premiums" not in html and "run with --plots" in html
 
 
 def test_a_new_language_file_in_a_corpus_folder_works(tmp_path, capsys, gpt2):

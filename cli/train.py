@@ -64,9 +64,30 @@ def report(trained, output: Path) -> None:
     table.add_row("files", ", ".join(card.files))
     table.add_row("written to", str(output))
     out.print(table)
+    shortfall = vocab_shortfall_note(card, trained.tokenizer.vocab_size)
+    if shortfall:
+        err.print(shortfall, soft_wrap=True, markup=False)
     warning = stopped_languages_warning(card)
     if warning:
         err.print(warning, soft_wrap=True, markup=False)
+
+
+def vocab_shortfall_note(card, size: int) -> str | None:
+    """One line when the corpus gave fewer tokens than were asked for (None otherwise): a small corpus runs
+    out of pairs to merge (pieces, characters) long before a large vocabulary is full."""
+    asked = card.parameters.get("vocab_size")
+    if not isinstance(asked, int) or size >= asked:
+        return None
+    parameters = card.parameters
+    frequency, longest = parameters.get("min_frequency"), parameters.get("max_token_length")
+    if parameters.get("mode") == "char":
+        why = "the corpus has no other character"
+    elif isinstance(frequency, int):
+        within = f" into a token of at most {longest} bytes" if isinstance(longest, int) else ""
+        why = f"no other pair merges{within} and occurs at least {frequency} times"
+    else:
+        why = "the corpus holds no more"
+    return f"note: {size:,} tokens, fewer than the {asked:,} asked: {why}; a larger corpus gives more"
 
 
 def stopped_languages_warning(card) -> str | None:

@@ -58,7 +58,8 @@ def is_jsonl(path: Path) -> bool:
 def expand_corpus_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Resolve files, folders (searched recursively for text, `.jsonl` and `.gz` files) and globs to files.
 
-    Raises `CorpusError` naming the first path that does not exist or a folder with no corpus files.
+    A file named twice (itself and within a folder given too) is read once, where it first comes. Raises
+    `CorpusError` naming the first path that does not exist or a folder with no corpus files.
     """
     files: list[Path] = []
     for raw in paths:
@@ -78,11 +79,16 @@ def expand_corpus_paths(paths: Iterable[str | Path]) -> list[Path]:
             if not found:
                 raise CorpusError(f"corpus pattern '{raw}' matches no files")
             files.extend(found)
+        elif path.exists():
+            raise CorpusError(f"corpus '{path}' is neither a file nor a folder (a device or a pipe?)")
         else:
             raise CorpusError(f"corpus file '{path}' does not exist")
     if not files:
         raise CorpusError("no corpus given: pass at least one file or folder")
-    return files
+    first: dict[Path, Path] = {}
+    for file in files:
+        first.setdefault(file.resolve(), file)
+    return list(first.values())
 
 
 class _HashingReader:

@@ -8,6 +8,7 @@ decodes back to itself exactly. `tokwork.trainers.bpe` trains it with the `token
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from tokenizers import Tokenizer as BackendTokenizer
@@ -93,14 +94,15 @@ def trainer_length_limit(config: BPEConfig) -> int | None:
 
 
 def bpe_trainer(config: BPEConfig, *, show_progress: bool) -> trainers.BpeTrainer:
-    """The `tokenizers` trainer for the config (all 256 bytes in the alphabet, specials first)."""
+    """The `tokenizers` trainer for the config (all 256 bytes in the alphabet, specials first). Its bars
+    draw on stdout and leave blank lines there when that is not a terminal, so they show only on one."""
     return trainers.BpeTrainer(
         vocab_size=config.vocab_size,
         min_frequency=config.min_frequency,
         special_tokens=config.all_special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         max_token_length=trainer_length_limit(config),
-        show_progress=show_progress,
+        show_progress=show_progress and sys.stdout.isatty(),
     )
 
 

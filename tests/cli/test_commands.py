@@ -148,3 +148,17 @@ def test_a_terminated_command_exits_143(monkeypatch, capsys):
     assert cli_main.main([]) == 130 and capsys.readouterr().err.strip() == "tokwork: interrupted"
     monkeypatch.setattr(cli_main, "_terminated", True)
     assert cli_main.main([]) == 143 and capsys.readouterr().err.strip() == "tokwork: terminated"
+
+
+def test_a_corpus_too_small_for_the_vocabulary_is_noted(tmp_path, capsys):
+    (tmp_path / "small.txt").write_text("a small corpus, a small vocabulary\n" * 3, encoding="utf-8")
+    assert main(["train", "bpe", str(tmp_path / "small.txt"), "-v", "5000", "-o", str(tmp_path / "tok"), "-q"]) == 0
+    note = capsys.readouterr().err
+    assert "fewer than the 5,000 asked: no other pair merges and occurs at least 2 times" in note
+
+
+def test_output_to_a_file_holds_no_progress_bar_lines(tmp_path, capfd):
+    """The `tokenizers` trainer draws its bars on stdout (blank lines there when it is not a terminal)."""
+    assert main(["train", "bpe", str(UDHR / "eng.txt"), "-v", "400", "-o", str(tmp_path / "tok")]) == 0
+    printed = capfd.readouterr().out
+    assert printed.startswith(" kind"), repr(printed[:40])

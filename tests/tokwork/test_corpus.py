@@ -61,6 +61,11 @@ def test_folders_are_searched_recursively_and_sorted(tmp_path):
     (tmp_path / "notes.md").write_text("ignored", encoding="utf-8")
     files = expand_corpus_paths([tmp_path])
     assert [f.relative_to(tmp_path).as_posix() for f in files] == ["b.txt", "sub/a.txt"]
+    # a file named again, itself or within a folder, is read once, where it first comes
+    files = expand_corpus_paths([tmp_path / "sub" / "a.txt", tmp_path, tmp_path / "b.txt"])
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["sub/a.txt", "b.txt"]
+    with pytest.raises(CorpusError, match="is neither a file nor a folder"):
+        expand_corpus_paths(["/dev/null"])
 
 
 def test_inspect_reports_sizes_and_the_sha256_of_the_file_on_disk(tmp_path):

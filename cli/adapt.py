@@ -13,7 +13,13 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import err, out
-from tokwork.cli.options import CheckpointActivationsOpt, DistillBatchOpt, DistillTextCharsOpt, QuietOpt
+from tokwork.cli.options import (
+    CheckpointActivationsOpt,
+    DistillBatchOpt,
+    DistillTextCharsOpt,
+    QuietOpt,
+    ThreadsOpt,
+)
 
 STATE_WORDS = {"done": "done", "skipped": "already done with these inputs, skipped"}
 
@@ -63,7 +69,7 @@ def adapt_command(
                                    "output) after the output is written."),
     device: str = typer.Option("auto", "--device", help="Distillation device: auto (GPU when present), cpu or "
                                "cuda."),
-    threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
+    threads: int | None = ThreadsOpt,
     force: bool = typer.Option(False, "--force", help="Replace an output folder (or work area) that tokwork did "
                                "not make."),
     quiet: bool = QuietOpt,

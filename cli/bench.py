@@ -48,10 +48,9 @@ def bench_command(
                                             "(default: one per CPU, at most one per tokenizer; 1: this process)."),
 ) -> None:
     """Compression, entropy, premiums and integrity of tokenizers across languages; writes report.html."""
+    from tokwork.errors import ParameterError
     from tokwork.metrics.bench import BenchConfig, parse_lexicon_entries, parse_tokenizer_entries, run_bench
     from tokwork.metrics.report import write_report
-
-    from tokwork.errors import ParameterError
 
     if workers is not None and engine == "ray":
         raise ParameterError("--workers sets this machine's processes (--engine local); Ray places its own tasks")

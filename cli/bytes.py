@@ -21,16 +21,36 @@ TOLERANCE_HELP = ("Certified bound asked for: cover states that cannot move a pr
                   "Default: ByteLM's, 1e-6.")
 
 
-def _load(model: str, tokenizer: str | None, tolerance: float | None = None):
+START_HELP = ("The token a text starts after, e.g. '<|im_start|>' (default: what the tokenizer puts in front of "
+              "a text, else <|endoftext|>, else bos, else eos; tokwork eval starts after bos, else eos).")
+
+
+def _load(model: str, tokenizer: str | None, tolerance: float | None = None, start: str | None = None):
     import torch
 
     from tokwork.bytelevel import ByteLM
     from tokwork.bytelevel.certified import check_tolerance
+    from tokwork.loader import load_tokenizer
     from tokwork.smollm2 import resolve_model_path
 
     options = {} if tolerance is None else {"tolerance": check_tolerance(tolerance)}  # fails before loading
+    path = resolve_model_path(model)
+    if start is not None:
+        opened = load_tokenizer(tokenizer if tokenizer is not None else path)
+        start_id = opened.token_to_id(start)
+        if start_id is None:
+            raise TokworkError(f"--start '{start}' is not a token of the tokenizer; give one of its special "
+                               f"tokens, such as {', '.join(repr(n) for n in _special_names(opened)) or 'its bos'}")
+        options.update(tokenizer=opened, start_ids=[start_id])
+    else:
+        options["tokenizer"] = tokenizer
     torch.set_num_threads(max(torch.get_num_threads(), 1))
-    return ByteLM.from_pretrained(resolve_model_path(model), tokenizer=tokenizer, **options)
+    return ByteLM.from_pretrained(path, **options)
+
+
+def _special_names(tokenizer) -> list[str]:
+    names = tokenizer.describe().get("special_names", {})
+    return list(dict.fromkeys(name for name in names.values() if name))
 
 
 def _prompt(prompt: str, hex_prompt: bool) -> bytes:
@@ -50,19 +70,23 @@ def _names_a_file(text: str) -> bool:
         return False
 
 
-def _text_input(text: str | None, file: Path | None) -> bytes:
-    """The bytes to score: the file's with --file, else the TEXT argument's UTF-8 (with a note when that
-    argument names a file, which a user most likely meant to score)."""
+def _text_input(text: str | None, file: Path | None, *, text_given_as: str = "a TEXT argument") -> bytes:
+    """The bytes to score, never empty: the file's with --file, else the text's UTF-8 (with a note when the
+    text names a file, which a user most likely meant to score)."""
     if (text is None) == (file is None):
-        raise TokworkError("give either a TEXT argument or --file, not both or neither")
+        raise TokworkError(f"give either {text_given_as} or --file, not both or neither")
     if file is not None:
         if not file.is_file():
             raise TokworkError(f"file '{file}' does not exist")
-        return file.read_bytes()
-    if _names_a_file(text):
-        err.print(f"note: scoring the text '{text}' itself; to score that file's bytes, pass --file {text}",
-                  soft_wrap=True, markup=False)
-    return text.encode("utf-8")
+        data = file.read_bytes()
+    else:
+        if _names_a_file(text):
+            err.print(f"note: scoring the text '{text}' itself; to score that file's bytes, pass --file {text}",
+                      soft_wrap=True, markup=False)
+        data = text.encode("utf-8")
+    if not data:
+        raise TokworkError("the text is empty; there is nothing to score")
+    return data
 
 
 @bytes_app.command("next")
@@ -75,12 +99,13 @@ def next_command(
     show_bytes: bool = typer.Option(False, "--bytes", help="Show next bytes instead of characters."),
     hex_prompt: bool = typer.Option(False, "--hex", help="The prompt is hex bytes (may end mid-character)."),
     tolerance: float | None = typer.Option(None, help=TOLERANCE_HELP, show_default=False),
+    start: str | None = typer.Option(None, "--start", help=START_HELP, show_default=False),
 ) -> None:
     """The next-character (or next-byte) distribution after a prompt, exact up to a certified bound."""
     data = _prompt(prompt, hex_prompt)
     if top < 1:
         raise TokworkError(f"--top {top} must be at least 1")
-    lm = _load(model, tokenizer, tolerance)
+    lm = _load(model, tokenizer, tolerance, start)
     table = Table(title=f"after {data[-60:]!r}" if data else "at the start of a text")
     table.add_column("next")
     table.add_column("probability", justify="right")
@@ -108,6 +133,7 @@ def score_command(
              "at nearly every byte, about four times the model work of the text's probability alone."),
     tokenizer: str | None = typer.Option(None, help=TOKENIZER_HELP),
     tolerance: float | None = typer.Option(None, help=TOLERANCE_HELP, show_default=False),
+    start: str | None = typer.Option(None, "--start", help=START_HELP, show_default=False),
 ) -> None:
     """Byte-level log-probability and bits per byte of a text, exact up to a certified bound.
 
@@ -120,11 +146,9 @@ def score_command(
     A text longer than the model's context is scored in windows of whole tokens, each conditioned on the token before it, as tokwork eval does.
     """
     data = _text_input(text, file)
-    if not data:
-        raise TokworkError("the text is empty; there is nothing to score")
     from tokwork.bytelevel import TextScore
 
-    lm = _load(model, tokenizer, tolerance)
+    lm = _load(model, tokenizer, tolerance, start)
     with byte_progress("scoring", len(data)) as advance:  # window by window, for a text longer than the context
         scores = lm.score(data, prompt=prompt.encode("utf-8"), progress=advance) if per_byte else None
         whole = lm.score_text(data, prompt=prompt.encode("utf-8"), progress=advance) if scores is None else TextScore(
@@ -157,13 +181,14 @@ def generate_command(
     greedy: bool = typer.Option(False, help="Take the most probable byte each time (exact: the byte full "
                                 "evaluation would pick; the tolerance does not apply)."),
     temperature: float = typer.Option(1.0, help="Reshape the exact distribution (1 = exact, lazy sampling)."),
-    top_k: int = typer.Option(0, "--top-k", help="Sample among the k most probable bytes (0 = all)."),
+    top_k: int = typer.Option(0, "--top-k", min=0, help="Sample among the k most probable bytes (0 = all)."),
     seed: int = typer.Option(0, help="Random seed."),
     output_format: str = typer.Option("text", "--format", help="text (must be UTF-8) or hex."),
     hex_prompt: bool = typer.Option(False, "--hex", help="The prompt is hex bytes."),
     tokenizer: str | None = typer.Option(None, help=TOKENIZER_HELP),
     tolerance: float | None = typer.Option(None, help=TOLERANCE_HELP + " Plain sampling stays exact.",
                                            show_default=False),
+    start: str | None = typer.Option(None, "--start", help=START_HELP, show_default=False),
     lookahead: int = typer.Option(3, help="Most predicted tokens whose cover states each forward also runs, "
                                   "so that the text finds them run (0 = none; more trades positions, cheap on "
                                   "a GPU, for fewer forwards). Never changes the distribution."),
@@ -174,7 +199,7 @@ def generate_command(
         raise TokworkError(f"unknown --format '{output_format}'; choose text or hex")
     if max_bytes < 1:
         raise TokworkError(f"--max-bytes {max_bytes} must be at least 1")
-    lm = _load(model, tokenizer, tolerance)
+    lm = _load(model, tokenizer, tolerance, start)
     with byte_progress("generating", max_bytes) as advance:
         result = lm.generate(_prompt(prompt, hex_prompt), max_bytes, greedy=greedy, temperature=temperature,
                              top_k=top_k, seed=seed, lookahead=lookahead, progress=advance)
@@ -204,6 +229,9 @@ def ensemble_command(
     """Mean of the members' next-byte distributions: bits per byte of each member and of the ensemble."""
     from tokwork.bytelevel.ensemble import ByteEnsemble
 
+    if next_prompt is not None and (text is not None or file is not None):
+        raise TokworkError("--next shows the next characters of a prompt; give it without --text or --file")
+    data = None if next_prompt is not None else _text_input(text, file, text_given_as="--text")
     ensemble = ByteEnsemble([_load(m, None) for m in models])
     if next_prompt is not None:  # "" gives how texts begin
         probs = ensemble.next_byte_probs(next_prompt.encode("utf-8"))
@@ -214,7 +242,6 @@ def ensemble_command(
             table.add_row("<end>" if index == 256 else repr(bytes([index])), f"{probs[index]:.4f}")
         out.print(table)
         return
-    data = _text_input(text, file)
     with byte_progress("scoring", len(data) * len(models)) as advance:  # member after member
         scores = ensemble.score(data, progress=advance)
     table = Table(title=f"bits per byte on {len(data):,} bytes")

@@ -11,7 +11,8 @@ from tokwork.cli.console import out
 
 def cache_command(
     clear: list[str] = typer.Option([], "--clear", show_default=False,
-                                    help="Remove this cache folder (repeatable; 'all' for every one)."),
+                                    help="Remove this cache folder (repeatable; 'all' for every folder tokwork "
+                                         "makes; other folders are left alone)."),
 ) -> None:
     """Show the tokwork cache ($TOKWORK_CACHE, else ~/.cache/tokwork): each folder, what it holds, its size
     and how it comes back once cleared.

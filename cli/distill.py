@@ -13,9 +13,10 @@ from tokwork.cli.options import (
     DistillBatchOpt,
     DistillTextCharsOpt,
     Float32Opt,
+    ThreadsOpt,
     TrainingCorpusOpt,
 )
-from tokwork.cli.resumed import note_settings_kept
+from tokwork.cli.resumed import note_inputs_kept, note_settings_kept
 
 # options a resumed run takes from its card instead, named as the card's fields (--float32: bf16 negated)
 RESUMED_SETTINGS = ("loss", "train", "batch_size", "text_chars", "learning_rate", "temperature", "seed", "save_every",
@@ -82,7 +83,7 @@ def distill_command(
     device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),
     float32: bool = Float32Opt,
     checkpoint_activations: bool = CheckpointActivationsOpt,
-    threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
+    threads: int | None = ThreadsOpt,
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an existing folder."),
     force: bool = typer.Option(False, "--force", help="Replace an output folder that tokwork did not make."),
     heldout: list[str] | None = typer.Option(None, "--heldout", help="Text never trained on (files or folders; "
@@ -127,7 +128,13 @@ def distill_command(
     budget = None
     resuming = not fresh and is_distill_folder(output)
     if resuming:
-        note_settings_kept(ctx, read_distill_card(output).training, output, RESUMED_SETTINGS)
+        from tokwork.corpus import expand_corpus_paths
+
+        run = read_distill_card(output)
+        note_settings_kept(ctx, run.training, output, RESUMED_SETTINGS)
+        note_inputs_kept(output, {"teacher": run.teacher, "student": run.student, "corpus": run.corpus},
+                         {"teacher": teacher, "student": student,
+                          "corpus": [str(p) for p in expand_corpus_paths(corpus)]})
     if steps is None and resuming:
         saved = read_distill_card(output).training  # the same command again goes on to the run's own end
         steps = saved.get("steps") if isinstance(saved, dict) else None

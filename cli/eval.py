@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.cli.options import QuietOpt
+from tokwork.cli.options import QuietOpt, ThreadsOpt
 
 
 def eval_command(
@@ -19,7 +19,7 @@ def eval_command(
                                                  "for corpora/udhr).", show_default=False),
     tokenizer: Path | None = typer.Option(None, "--tokenizer", help="Use this tokenizer instead of the model's."),
     window: int = typer.Option(1024, "--window", help="Tokens per scored window (at most the model's context)."),
-    threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice)."),
+    threads: int | None = ThreadsOpt,
     allow_pickle: bool = typer.Option(False, "--allow-pickle",
                                       help="Load pickle weights (pytorch_model.bin); they can run code."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

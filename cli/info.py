@@ -36,6 +36,16 @@ def info_command(
     table.add_row("single-byte tokens", f"{summary['single_byte_tokens']}/256")
     table.add_row("dummy prefix", "yes" if summary["dummy_prefix"] else "no")
     if "trained" in summary:
-        trained = summary["trained"]
-        table.add_row("trained", f"{trained['kind']} on {trained['corpus_bytes']:,} bytes in {trained['seconds']:.1f} s")
+        table.add_row(*_made(summary["trained"]))
     out.print(table)
+
+
+def _made(card: dict) -> tuple[str, str]:
+    """The row of how the card says the tokenizer was made: trained on so many bytes, or a stochastic
+    tokenizer's method and base."""
+    kind, parameters = card.get("kind") or "by tokwork", card.get("parameters") or {}
+    if isinstance(card.get("corpus_bytes"), int) and card["corpus_bytes"] > 0:
+        return "trained", f"{kind} on {card['corpus_bytes']:,} bytes in {card.get('seconds') or 0:.1f} s"
+    if kind == "stochastic" and parameters.get("base"):
+        return "made", f"stochastic ({parameters.get('method', 'sampling')}) over {parameters['base']}"
+    return "made", kind

@@ -23,3 +23,4 @@ CheckpointActivationsOpt = typer.Option(False, "--checkpoint-activations", help=
                                         "layers keep only their inputs and compute the rest again in the "
                                         "backward: about one more forward's work for much less memory on large "
                                         "batches; the same numbers, so a resumed run may change it.")
+ThreadsOpt = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: torch's choice).")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from tokwork.cli.console import out
+from tokwork.cli.console import err, out
 from tokwork.cli.options import CheckpointActivationsOpt, QuietOpt
 
 
@@ -112,9 +112,14 @@ def _transplant_and_distill(source: Path, target: Path, output: Path, *, method:
     card = transplant_and_distill(source, target, output, corpus=corpus, config=config,
                                   method=method, options=options, donor=donor, allow_pickle=allow_pickle,
                                   force=force, progress=not quiet, heldout=texts)
+    made = card.transplant or {}
+    if made and (made.get("method"), made.get("target")) != (method, str(target)):
+        err.print(f"note: {output} holds a distillation of the transplant onto {made.get('target')} by "
+                  f"{made.get('method')}, which this run resumed; to transplant anew, give another output "
+                  "folder or delete this one", soft_wrap=True, markup=False)
     last = card.history[-1] if card.history else {}
     table = Table(show_header=False, box=None)
-    table.add_row("method", method)
+    table.add_row("method", made.get("method", method))
     table.add_row("new rows", f"{card.new_rows:,}")
     table.add_row("distilled", f"{card.step:,} steps ({card.training['loss']}, trains {card.training['train']}); "
                   f"last loss " + (", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "lm") if k in last) or "-"))

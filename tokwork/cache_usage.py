@@ -61,10 +61,15 @@ def cache_usage() -> list[CacheFolder]:
 
 
 def clear_cache(names: list[str]) -> int:
-    """Remove the named cache folders (`all`: every one) and return the bytes freed. A name that is not a
-    folder of the cache is refused before anything is removed."""
-    folders = {f.name: f for f in cache_usage()}
+    """Remove the named cache folders (`all`: every folder tokwork makes) and return the bytes freed. Only
+    folders tokwork makes are removed: a name that is not one of them, or not in the cache, is refused
+    before anything is removed (a cache root set to a folder of one's own must not lose it)."""
+    folders = {f.name: f for f in cache_usage() if f.name in KINDS}
     wanted = list(folders) if "all" in names else list(dict.fromkeys(names))
+    foreign = [n for n in wanted if n not in KINDS]
+    if foreign:
+        raise ParameterError(f"{', '.join(repr(n) for n in foreign)} in {cache_root()} is not a folder tokwork "
+                             f"makes ({', '.join(KINDS)}); tokwork leaves it alone")
     unknown = [n for n in wanted if n not in folders]
     if unknown:
         shown = ", ".join(folders) or "none: the cache is empty"

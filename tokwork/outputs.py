@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tokwork.card import CARD_NAME
+from tokwork.card import CARD_NAME, write_card
 from tokwork.errors import OutputError
 
 
@@ -106,11 +106,25 @@ def _refused_as_output_error(path: Path) -> Iterator[None]:
         raise OutputError(f"cannot write '{path}': {err.strerror or err}") from None
 
 
+def _list_files_in_card(staging: Path) -> None:
+    """Record in the output's card (when it has one) the names of what it holds, so that a later run
+    replacing it can tell the user's own files from tokwork's."""
+    card = _read_card(staging) if (staging / CARD_NAME).is_file() else {}
+    if card:
+        card["files"] = sorted(p.name for p in staging.iterdir() if p.name != CARD_NAME)
+        write_card(staging, card)
+
+
 def _publish(staging: Path, *, directory: bool) -> None:
-    """Give a temporary directory or file (made private by tempfile) the mode the umask gives new ones."""
+    """Give a temporary directory or file, and what the directory holds, the modes the umask gives new
+    ones (tempfile makes them private, and so do some writers, such as safetensors')."""
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(staging, (0o777 if directory else 0o666) & ~mask)
+    if directory:
+        for inner in staging.rglob("*"):
+            if not inner.is_symlink():
+                os.chmod(inner, (0o777 if inner.is_dir() else 0o666) & ~mask)
 
 
 @contextmanager
@@ -130,6 +144,7 @@ def output_directory(path: str | Path, *, force: bool = False, kinds: Collection
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _list_files_in_card(staging)
     _publish(staging, directory=True)
     if path.exists():
         retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))

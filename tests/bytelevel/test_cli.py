@@ -73,6 +73,13 @@ def test_bad_input(pico_folder, pico_sentencepiece, tmp_path, capsys):
                     "not UTF-8 text")
     _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "--lookahead", "-1"],
                     "lookahead -1")
+    _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "--top-k", "-1"], "x>=0")
+    _one_line_error(capsys, ["bytes", "score", str(pico_folder), "The ", "--start", "<nope>"],
+                    "--start '<nope>' is not a token of the tokenizer")
+    ensemble = ["bytes", "ensemble", str(pico_folder), str(pico_folder)]
+    _one_line_error(capsys, [*ensemble, "--text", ""], "the text is empty")
+    _one_line_error(capsys, [*ensemble, "--text", "x", "--next", "ab"], "give it without --text or --file")
+    _one_line_error(capsys, ensemble, "give either --text or --file")
 
 
 def test_lookahead_changes_no_output_of_greedy_decoding(pico_folder, capsys):
@@ -99,3 +106,15 @@ def _utf8(data: bytes) -> bool:
         return True
     except UnicodeDecodeError:
         return False
+
+
+def test_start_names_the_token_a_text_starts_after(pico_folder, capsys):
+    from tokwork.bytelevel import ByteLM
+
+    lm = ByteLM.from_pretrained(pico_folder)
+    default = lm.tokenizer.id_to_token(lm.start_ids[0])
+    shown = {}
+    for start in ([], ["--start", default], ["--start", "a"]):
+        assert main(["bytes", "score", str(pico_folder), "The cat sat.", *start]) == 0
+        shown[tuple(start)] = next(line for line in capsys.readouterr().out.splitlines() if "bits per byte" in line)
+    assert shown[()] == shown[("--start", default)] != shown[("--start", "a")]

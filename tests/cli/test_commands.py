@@ -162,3 +162,9 @@ def test_output_to_a_file_holds_no_progress_bar_lines(tmp_path, capfd):
     assert main(["train", "bpe", str(UDHR / "eng.txt"), "-v", "400", "-o", str(tmp_path / "tok")]) == 0
     printed = capfd.readouterr().out
     assert printed.startswith(" kind"), repr(printed[:40])
+
+
+@pytest.mark.parametrize("command", ["eval", "distill", "adapt"])
+def test_thread_counts_below_one_are_refused(command, capsys):
+    assert main([command, "--threads", "-1"]) == 2
+    assert "Invalid value for '--threads': -1 is not in the range x>=1" in capsys.readouterr().err

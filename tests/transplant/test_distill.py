@@ -785,6 +785,15 @@ def test_cli_says_which_given_settings_a_resumed_run_does_not_take(pair, tmp_pat
     assert "--lr 0.0001 (the run's: default)" in note and "--fresh" in note and "--batch-size" not in note
     card = json.loads((out / "tokwork.json").read_text())
     assert card["step"] == 4 and card["training"]["loss"] == "lm" and card["training"]["learning_rate"] is None
+    # other inputs: the run goes on with its own and says so (the same folder by another spelling is no change)
+    other = tmp_path / "other.txt"
+    other.write_text(corpus.read_text(encoding="utf-8"), encoding="utf-8")
+    moved = ["distill", str(student), str(teacher), "--corpus", str(other), *command[5:]]
+    assert main([*moved, "--loss", "lm", "--steps", "5"]) == 0
+    note = capsys.readouterr().err
+    assert "with its own inputs, not these: teacher" in note and f"corpus {other} (the run's: {corpus})" in note
+    assert main([*command[:4], f"{corpus.parent}/./{corpus.name}", *command[5:], "--loss", "lm", "--steps", "6"]) == 0
+    assert "note" not in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -865,6 +874,12 @@ def test_transplant_can_chain_a_distillation_and_resume_it(pico, tmp_path, capsy
     card = json.loads((out / "tokwork.json").read_text())
     assert card["step"] == 3 and card["transplant"]["method"] == "subword-mean"
     assert card["training"]["checkpoint_activations"]
+    capsys.readouterr()
+    # another method on the same output resumes the distillation, which says so and shows the run's method
+    assert main([*command[:5], "--method", "zero", *command[7:], "4"]) == 0
+    shown = capsys.readouterr()
+    assert "by subword-mean, which this run resumed" in shown.err and "subword-mean" in shown.out
+    assert json.loads((out / "tokwork.json").read_text())["transplant"]["method"] == "subword-mean"
     assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size == load_tokenizer(target).vocab_size
 
 

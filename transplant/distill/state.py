@@ -61,6 +61,7 @@ class DistillCard(JsonCard):
     heldout: dict[str, Any] | None = None  # held-out bits per byte: the teacher's and the student's by step
     precision: str | None = None  # what the forwards ran in (`devices.precision_of`); None in older cards
     kind: str = KIND
+    files: list[str] | None = None  # what the folder holds, set as it is written (`tokwork.outputs`)
 
 
 

@@ -95,6 +95,7 @@ class HypernetCard(JsonCard):
     versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
     precision: str | None = None  # what the model's forwards ran in (`devices.precision_of`); None in older cards
     kind: str = KIND
+    files: list[str] | None = None  # what the folder holds, set as it is written (`tokwork.outputs`)
 
 
     @property

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tokwork.metrics.plots import DPI, _colors, _figure
 from tokwork.metrics.report import STYLE, _image, _table
-from tokwork.outputs import output_file
+from tokwork.outputs import list_files_in_card, output_file
 
 REPORT = "report.html"
 FIGURE = "adapt.png"
@@ -70,4 +70,5 @@ model, of the transplanted model before training (zero-shot) and after distillat
 """
     with output_file(folder / REPORT) as staging:
         staging.write_text(page, encoding="utf-8")
+    list_files_in_card(folder)  # the report and its figure are the output's files too
     return folder / REPORT

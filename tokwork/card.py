@@ -71,8 +71,13 @@ def write_card(directory: str | Path, card: Mapping[str, Any] | Any) -> Path:
     place as a whole (`tokwork.outputs.output_directory`)."""
     data = dict(card) if isinstance(card, Mapping) else card.as_json()
     path = Path(directory) / CARD_NAME
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(card_text(data), encoding="utf-8")
     return path
+
+
+def card_text(data: Mapping[str, Any]) -> str:
+    """A card as its file holds it: indented JSON, non-ASCII text as it is."""
+    return json.dumps(dict(data), indent=2, ensure_ascii=False) + "\n"
 
 
 def read_card(directory: str | Path) -> dict[str, Any]:

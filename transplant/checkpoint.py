@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from tokwork.card import MODEL_LIBRARIES, library_versions, write_card
+from tokwork.causal_lm import check_tokenizer_fits
 from tokwork.errors import TokworkError
 from tokwork.loader import load_tokenizer
 from tokwork.outputs import output_directory
@@ -102,6 +103,8 @@ def load_checkpoint(path: str | Path, *, tokenizer: str | Path | None = None,
         reason = " ".join(str(err).split())[:200] or type(err).__name__
         raise CheckpointError(f"model '{path}' cannot be loaded: {reason}") from None
     model.eval()
+    if tokenizer is not None:  # the folder's own fits by construction; another one may not
+        check_tokenizer_fits(model, loaded_tokenizer)
     return Checkpoint(path=path, model=model, tokenizer=loaded_tokenizer)
 
 

@@ -118,3 +118,15 @@ def test_start_names_the_token_a_text_starts_after(pico_folder, capsys):
         assert main(["bytes", "score", str(pico_folder), "The cat sat.", *start]) == 0
         shown[tuple(start)] = next(line for line in capsys.readouterr().out.splitlines() if "bits per byte" in line)
     assert shown[()] == shown[("--start", default)] != shown[("--start", "a")]
+
+
+def test_a_str_is_read_as_its_utf8(pico_folder):
+    from tokwork.bytelevel import ByteLM
+
+    lm = ByteLM.from_pretrained(pico_folder)
+    text = "Thé cat"
+    assert lm.logprob(text) == lm.logprob(text.encode())
+    assert lm.score_text(text, prompt="A ").logprob == lm.score_text(text.encode(), prompt=b"A ").logprob
+    assert (lm.next_byte_probs("Th") == lm.next_byte_probs(b"Th")).all()
+    with pytest.raises(TypeError, match="reads bytes or str, not int"):
+        lm.next_byte_probs(5)

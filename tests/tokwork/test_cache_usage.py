@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tokwork.cache_usage import cache_usage, clear_cache
-from tokwork.errors import ParameterError
 from tokwork.cli.main import main
+from tokwork.errors import ParameterError
 
 
 def _fill(root):

@@ -74,9 +74,8 @@ def test_an_output_that_cannot_be_made_is_refused_before_the_work(place):
     (place / "a-file").write_text("x", encoding="utf-8")
     with pytest.raises(OutputError, match="'.*a-file' is a file, not a folder"):
         check_output_directory(place / "a-file" / "deeper" / "out")
-    with pytest.raises(OutputError, match="is a file, not a folder"):
-        with output_file(place / "a-file" / "ids.npy"):
-            pass
+    with pytest.raises(OutputError, match="is a file, not a folder"), output_file(place / "a-file" / "ids.npy"):
+        pass
     if os.geteuid() != 0:  # root may write anywhere
         locked = place / "locked"
         locked.mkdir(mode=0o500)
@@ -89,11 +88,14 @@ def test_what_is_written_gets_the_umasks_permissions(place):
     try:
         with output_directory(place / "out") as staging:
             (staging / "a.txt").write_text("a", encoding="utf-8")
+            (staging / "weights.bin").write_bytes(b"w")
+            os.chmod(staging / "weights.bin", 0o600)  # as safetensors writes its files
         with output_file(place / "ids.bin") as staging:
             staging.write_bytes(b"1")
     finally:
         os.umask(mask)
     assert stat.S_IMODE((place / "out").stat().st_mode) == 0o755
+    assert stat.S_IMODE((place / "out" / "weights.bin").stat().st_mode) == 0o644
     assert stat.S_IMODE((place / "ids.bin").stat().st_mode) == 0o644
 
 
@@ -147,3 +149,13 @@ def test_encode_shows_bytes_a_program_reads_and_bounds_its_samples(place, capsys
     assert bytes.fromhex("".join(row["bytes"] for row in shown["tokens"])).decode() == "hé"
     code, err = cli(capsys, "encode", "gpt2", "hi", "--samples", "100000000")
     assert code == 2 and "must lie in [1, 1,000]" in err
+
+
+def test_every_card_lists_what_its_folder_holds(place):
+    with output_directory(place / "model", kinds=("transplant",)) as staging:
+        (staging / "model.safetensors").write_bytes(b"w")
+        (staging / "tokwork.json").write_text(json.dumps({"kind": "transplant"}), encoding="utf-8")
+    assert json.loads((place / "model" / "tokwork.json").read_text())["files"] == ["model.safetensors"]
+    (place / "model" / "README.md").write_text("my notes", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"\(README.md\)"):
+        check_output_directory(place / "model", kinds=("transplant",))

@@ -74,3 +74,20 @@ def test_the_shared_reader_reads_what_the_librarys_reader_reads(tmp_path):
     assert [t.name for t in shared.tensors] == [t.name for t in plain.tensors]
     for mine, theirs in zip(shared.tensors, plain.tensors, strict=True):
         assert np.array_equal(mine.data, theirs.data) and mine.shape.tolist() == theirs.shape.tolist()
+
+
+def test_a_cut_weights_file_is_not_taken_for_the_conversion(tmp_path):
+    """`smollm2_folder` converts again when its cached weights are not whole (a copy cut short)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from tokwork.smollm2 import whole_safetensors
+
+    path = tmp_path / "model.safetensors"
+    save_file({"a": torch.zeros(64), "b": torch.ones(3, 5)}, path)
+    assert whole_safetensors(path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-7])
+    assert not whole_safetensors(path)
+    path.write_bytes(b"not a safetensors file")
+    assert not whole_safetensors(path) and not whole_safetensors(tmp_path / "missing.safetensors")

@@ -39,3 +39,15 @@ test_bad_parameters = bad_parameters_test([
     (UnigramConfig(vocab_size=5000, model_type="wordpiece"), "unknown model type"),
     (UnigramConfig(vocab_size=5000, character_coverage=0.1), "character coverage"),
 ])
+
+
+def test_a_vocabulary_below_the_corpus_characters_is_refused_in_tokworks_terms(tmp_path):
+    import pytest
+
+    from tests.conftest import udhr_files
+    from tokwork.errors import ParameterError
+    from tokwork.trainers.unigram import train_unigram
+
+    with pytest.raises(ParameterError, match=r"vocab size 300 is below the [\d,]+ characters and pieces .* "
+                                             r"--character-coverage 0.9995; raise --vocab-size"):
+        train_unigram(udhr_files(), UnigramConfig(vocab_size=300), progress=False)

@@ -109,3 +109,11 @@ def test_eval_bad_input_is_one_line(bad_inputs, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert main(["eval", str(cases / "pickled"), str(cases / "exists" / "keep.txt")]) == 2
     assert "pass --allow-pickle" in capsys.readouterr().err
+    # a tokenizer far smaller than the model's rows (or larger) is not the one it was trained with
+    from tokwork import load_tokenizer
+    from tokwork.pico import pico_model
+
+    padded = cases / "padded"
+    pico_model(load_tokenizer(source).vocab_size + 2000).float().save_pretrained(padded)
+    assert main(["eval", str(padded), str(cases / "exists" / "keep.txt"), "--tokenizer", str(source)]) == 2
+    assert "do not belong together: the model predicts" in capsys.readouterr().err

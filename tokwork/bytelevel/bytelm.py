@@ -33,7 +33,7 @@ from tokwork.bytelevel.covers import END, CoverMasses, cover_masses
 from tokwork.bytelevel.tree import SortedHead, TokenTree
 from tokwork.bytelevel.vocabulary import ByteVocabulary
 from tokwork.bytelevel.windows import Window, text_windows
-from tokwork.causal_lm import context_length
+from tokwork.causal_lm import check_tokenizer_fits, context_length, model_rows
 from tokwork.errors import ParameterError, TokenizerFormatError, TokworkError
 from tokwork.kernels.segment_sum import segment_sum
 from tokwork.loader import load_tokenizer
@@ -44,9 +44,6 @@ from tokwork.tokenizer import Tokenizer
 T = TypeVar("T")
 
 DOCUMENT_SEPARATOR = "<|endoftext|>"
-# Models may pad their embedding matrix past the tokenizer's last id; more than this many extra rows
-# means the model was trained with another tokenizer.
-MAX_PADDING_ROWS = 1024
 
 
 def default_start_ids(tokenizer: Tokenizer) -> list[int]:
@@ -68,12 +65,6 @@ def default_end_id(tokenizer: Tokenizer) -> int | None:
     """The token that ends a text: the document separator `<|endoftext|>` if present, else eos."""
     separator = tokenizer.token_to_id(DOCUMENT_SEPARATOR)
     return separator if separator is not None else tokenizer.specials.eos
-
-
-def model_rows(model) -> int:
-    """Number of next-token logits the model produces."""
-    head = model.get_output_embeddings()
-    return int(head.weight.shape[0]) if head is not None else int(model.config.vocab_size)
 
 
 @dataclass
@@ -136,16 +127,14 @@ class ByteLM:
 
     `tolerance` is the certified bound asked for: every normalised next-byte probability and every scored
     log-probability differs from the exact one by at most this much (0: evaluate every cover state).
+    Texts and prompts are bytes; a str is read as its UTF-8.
     """
 
     def __init__(self, model, tokenizer: Tokenizer, *, start_ids: list[int] | None = None,
                  end_id: int | None = None, backend: str = "auto", chunk_nodes: int = 512,
                  context_pretokens: int = 2, tolerance: float = DEFAULT_TOLERANCE):
+        check_tokenizer_fits(model, tokenizer)
         rows = model_rows(model)
-        if rows < tokenizer.vocab_size or rows > tokenizer.vocab_size + MAX_PADDING_ROWS:
-            raise TokenizerFormatError(
-                f"model and tokenizer do not belong together: the model predicts {rows:,} tokens, the "
-                f"tokenizer has {tokenizer.vocab_size:,}; pass the tokenizer the model was trained with")
         self.model = model.eval()
         self.context_length = context_length(model)  # positions the model reads; None: its config does not say
         self.tokenizer = tokenizer
@@ -212,20 +201,20 @@ class ByteLM:
         return found
 
     # --- the API --------------------------------------------------------------------------------------
-    def next_byte_masses(self, prefix: bytes) -> tuple[np.ndarray, float]:
+    def next_byte_masses(self, prefix: bytes | str) -> tuple[np.ndarray, float]:
         """P(prefix·b) for the 256 bytes and end of text (index 256), as (masses, log scale):
         P(prefix·b) = exp(log_scale) * masses[b] (lower bounds when states were pruned)."""
-        prefix = bytes(prefix)
+        prefix = as_bytes(prefix)
         found = self.masses(prefix, [len(prefix)])
         return found.masses[0], float(found.log_scale[0])
 
-    def next_byte_probs(self, prefix: bytes, *,
+    def next_byte_probs(self, prefix: bytes | str, *,
                         return_bound: bool = False) -> np.ndarray | tuple[np.ndarray, float]:
         """The next-byte distribution after `prefix`: 257 probabilities (256 bytes, then end of text),
         P(b | prefix) = P(prefix·b) / sum over b' of P(prefix·b'), exact up to the certified bound (at most
         the tolerance), which `return_bound` returns with it. The prefix may end mid-token and
         mid-character."""
-        prefix = bytes(prefix)
+        prefix = as_bytes(prefix)
         found = self.masses(prefix, [len(prefix)])
         masses = found.masses[0]
         total = masses.sum()
@@ -236,14 +225,14 @@ class ByteLM:
             return masses / total, float(probability_bound(found.missing[0], total))
         return masses / total
 
-    def next_characters(self, prefix: bytes, *, top: int = 10, expand: int = 4, return_bound: bool = False
+    def next_characters(self, prefix: bytes | str, *, top: int = 10, expand: int = 4, return_bound: bool = False
                         ) -> list[tuple[str, float]] | tuple[list[tuple[str, float]], float]:
         """The most probable next characters (UTF-8) after `prefix`, with their probabilities; the
         `expand` most probable multi-byte starts are followed byte by byte. End of text shows as "".
         `return_bound` also returns the certified bound on every probability listed: a character's
         probability is a product of next-byte probabilities (each at most 1), so its error is at most the
         sum of their bounds."""
-        prefix = bytes(prefix)
+        prefix = as_bytes(prefix)
         if not self.canonical_text(prefix).is_boundary(len(prefix) + len(self.stream_prefix)):
             raise ParameterError("the prompt ends inside a UTF-8 character, so its next characters are not "
                                  "text; ask for the next bytes instead")
@@ -272,7 +261,7 @@ class ByteLM:
         chars = [(char, probability) for char, probability, _ in shown]
         return (chars, max((item[2] for item in shown), default=0.0)) if return_bound else chars
 
-    def logprob(self, text: bytes, *, prompt: bytes = b"",
+    def logprob(self, text: bytes | str, *, prompt: bytes | str = b"",
                 return_bound: bool = False) -> float | tuple[float, float]:
         """log P(prompt·text) - log P(prompt) (natural log), P being the cover sum over canonical committed
         parts, for a prompt that ends anywhere, mid-token or mid-character; exact up to the certified
@@ -280,7 +269,7 @@ class ByteLM:
         found = self.score_text(text, prompt=prompt)
         return (found.logprob, found.bound) if return_bound else found.logprob
 
-    def score_text(self, text: bytes, *, prompt: bytes = b"",
+    def score_text(self, text: bytes | str, *, prompt: bytes | str = b"",
                    progress: Callable[[int], None] | None = None) -> TextScore:
         """The log-probability of `text` after `prompt` as `logprob` gives it, with its bound, bits per byte
         and what it cost. Only the cover states that can end the text are evaluated (the tokenizer's encoding
@@ -288,7 +277,7 @@ class ByteLM:
         where `score`, which normalises at every byte, evaluates a cover state at nearly every byte. A text
         longer than the model's context is scored in windows (`windows.py`; `stats["windows"]`), and
         `progress` is told each window's bytes once it is scored (for a progress bar)."""
-        text, prompt = bytes(text), bytes(prompt)
+        text, prompt = as_bytes(text), as_bytes(prompt)
         if not text:
             return TextScore(0.0, 0.0, 0, {"tolerance": self.tolerance})
         started = time.perf_counter()
@@ -319,7 +308,7 @@ class ByteLM:
             raise _zero_probability(self, data, length - 1)
         return float(np.log(mass) + scale), float(cover_sum_bound(found.missing_at(length - 1), mass))
 
-    def score(self, text: bytes, *, prompt: bytes = b"", distributions: bool = False,
+    def score(self, text: bytes | str, *, prompt: bytes | str = b"", distributions: bool = False,
               progress: Callable[[int], None] | None = None) -> ByteScores:
         """Normalised log P(byte | preceding bytes) for every byte of `text` after `prompt`, from one
         evaluation of the cover tree (a few batched forwards for the whole text); exact up to the certified
@@ -327,7 +316,7 @@ class ByteLM:
         cover states (all of them, and those evaluated). A text longer than the model's context is scored
         in windows (`windows.py`; `stats["windows"]`), and `progress` is told each window's bytes once it
         is scored."""
-        text, prompt = bytes(text), bytes(prompt)
+        text, prompt = as_bytes(text), as_bytes(prompt)
         data = prompt + text
         started = time.perf_counter()
         parts = [_told(progress, w, self._window_scores(data[w.context:w.start], data[w.start:w.stop], distributions))
@@ -365,12 +354,21 @@ class ByteLM:
         return ByteScores(logprobs, logprob, found.masses / totals[:, None] if distributions else None, counts,
                           bounds, logprob_error)
 
-    def generate(self, prompt: bytes, max_bytes: int, **options):
+    def generate(self, prompt: bytes | str, max_bytes: int, **options):
         """Sample (or greedily decode) up to `max_bytes` bytes after `prompt` at the byte level; see
         `tokwork.bytelevel.sampling.generate` for the options."""
         from tokwork.bytelevel.sampling import generate
 
-        return generate(self, bytes(prompt), max_bytes, **options)
+        return generate(self, as_bytes(prompt), max_bytes, **options)
+
+
+def as_bytes(value: bytes | str) -> bytes:
+    """A text as the byte level reads it: bytes (or a bytes-like object) as they are, a str as its UTF-8."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, int) or not hasattr(value, "__len__"):
+        raise TypeError(f"the byte level reads bytes or str, not {type(value).__name__}")
+    return bytes(value)
 
 
 def _told(progress: Callable[[int], None] | None, window: Window, result: T) -> T:

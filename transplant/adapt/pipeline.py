@@ -184,4 +184,4 @@ def _assemble(config: AdaptConfig, output: Path, folders: dict[str, Path], recor
                 _link_or_copy(path, staging / path.name)
         (staging / EVALUATION).write_text(json.dumps(evaluation, indent=2) + "\n", encoding="utf-8")
         write_card(staging, card)
-    return card
+    return read_card(output)  # as written: with the list of its files

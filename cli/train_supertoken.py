@@ -20,7 +20,8 @@ def supertoken_arguments(
                                       "characters with weights, e.g. '6-18:0.7,19-28:0.3' or '4-12'."),
     seed: int = typer.Option(0, help="Random-chunk: seed of the chunk lengths."),
     min_frequency: int = typer.Option(2, help="Least count of a pair to be merged."),
-    split: str = typer.Option("gpt2", help="Two-stage: stage-1 pre-tokenization pattern: gpt2, cl100k or o200k."),
+    split: str = typer.Option("gpt2", help="Two-stage: stage-1 pre-tokenization pattern: gpt2, cl100k or o200k "
+                              "(random-chunk cuts text without one)."),
     eos_token: str = typer.Option("<|endoftext|>", help="End-of-text token (also used as bos)."),
 ) -> dict[str, Any]:
     """Supertokens: tokens may span several words; writes one standard tokenizer.json."""

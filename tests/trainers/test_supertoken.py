@@ -244,6 +244,10 @@ test_bad_parameters = bad_parameters_test([
     (SupertokenConfig(vocab_size=1000, method="random-chunk", chunk_lengths="0-5"), "chunk length 0"),
     (SupertokenConfig(vocab_size=1000, method="random-chunk", chunk_lengths="5-x"), "must look like"),
     (SupertokenConfig(vocab_size=1000, method="stochastic"), "unknown supertoken method"),
+    (SupertokenConfig(vocab_size=1000, method="random-chunk", transition=500), "--transition does nothing"),
+    (SupertokenConfig(vocab_size=1000, method="random-chunk", split="o200k"), "--split does nothing"),
+    (SupertokenConfig(vocab_size=1000, chunk_lengths="3-9"), "--chunk-lengths does nothing with --method two"),
+    (SupertokenConfig(vocab_size=1000, seed=3), "--seed does nothing with --method two-stage"),
 ])
 
 

@@ -72,6 +72,12 @@ class SupertokenConfig:
         """Raise `ParameterError` for settings that cannot give a supertoken tokenizer."""
         if self.method not in METHODS:
             raise ParameterError(f"unknown supertoken method '{self.method}'; choose one of {', '.join(METHODS)}")
+        unused = ([("--transition", self.transition is not None), ("--split", self.split != "gpt2")]
+                  if self.method != "two-stage" else
+                  [("--chunk-lengths", self.chunk_lengths != DEFAULT_CHUNK_LENGTHS), ("--seed", self.seed != 0)])
+        for option, given in unused:  # the card records settings: none that did nothing
+            if given:
+                raise ParameterError(f"{option} does nothing with --method {self.method}; leave it out")
         self.bpe_config(self.vocab_size).validate()
         if self.method == "two-stage":
             t = self.transition_point

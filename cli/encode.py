@@ -60,9 +60,7 @@ def encode_command(
         raise TokworkError(f"unknown --format '{output_format}'; choose table, ids or json")
     if not 1 <= samples <= MAX_SAMPLES:
         raise ParameterError(f"--samples {samples} must lie in [1, {MAX_SAMPLES:,}] (segmentations to show)")
-    from tokwork.corpus import iter_texts
-
-    source = text if text is not None else "".join(iter_texts([file]))
+    source = text if text is not None else _file_text(file, text_field)
     tok = open_tokenizer(tokenizer, seed=seed)
     if samples > 1 and not isinstance(tok, StochasticTokenizer):
         raise ParameterError(f"--samples needs a stochastic tokenizer, and '{tokenizer}' is deterministic; "
@@ -72,6 +70,15 @@ def encode_command(
         _show_samples(tok, source, segmentations, output_format=output_format, limit=limit)
     else:
         _show_one(tok, source, segmentations[0], output_format=output_format, limit=limit)
+
+
+def _file_text(file: Path, text_field: str) -> str:
+    """The text `--file` encodes: a text file as it is, a `.jsonl` file's records one per line (they are
+    separate documents, which `--out` ends with end-of-text)."""
+    from tokwork.corpus import expand_corpus_paths, is_jsonl, iter_texts
+
+    return "".join("\n".join(iter_texts([path], text_field=text_field)) if is_jsonl(path)
+                   else "".join(iter_texts([path])) for path in expand_corpus_paths([file]))
 
 
 def _show_one(tok, source: str, ids: list[int], *, output_format: str, limit: int) -> None:

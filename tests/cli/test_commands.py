@@ -168,3 +168,12 @@ def test_output_to_a_file_holds_no_progress_bar_lines(tmp_path, capfd):
 def test_thread_counts_below_one_are_refused(command, capsys):
     assert main([command, "--threads", "-1"]) == 2
     assert "Invalid value for '--threads': -1 is not in the range x>=1" in capsys.readouterr().err
+
+
+def test_encode_file_shows_jsonl_records_one_per_line(tmp_path, capsys):
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"text": "hello"}\n{"text": "world"}\n', encoding="utf-8")
+    assert main(["encode", "gpt2", "--file", str(records), "--format", "ids"]) == 0
+    from_file = capsys.readouterr().out
+    assert main(["encode", "gpt2", "hello\nworld", "--format", "ids"]) == 0
+    assert from_file == capsys.readouterr().out

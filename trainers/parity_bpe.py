@@ -175,7 +175,8 @@ def read_parallel_dev(folder: str | Path, *, pivot: str | None = None) -> Parall
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise CorpusError(f"parity dev folder '{folder}' does not exist; pass a folder of <code>.txt files")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise CorpusError(f"parity dev folder '{folder}' {what}; pass a folder of <code>.txt files")
     files = {path.name[: -len(".txt")]: path for path in sorted(folder.glob("*.txt")) if path.is_file()}
     if not files:
         raise CorpusError(f"parity dev folder '{folder}' holds no <code>.txt files")

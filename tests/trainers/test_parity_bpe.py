@@ -230,6 +230,10 @@ def test_dev_files_without_blank_lines_are_compared_line_by_line(tmp_path):
     with pytest.raises(CorpusError, match=r"dev set not parallel: '.*fra.txt' has 2 lines but the pivot "
                                           r"'.*eng.txt' has 3 lines"):
         read_parallel_dev(folder)
+    with pytest.raises(CorpusError, match="is a file, not a folder"):
+        read_parallel_dev(folder / "eng.txt")
+    with pytest.raises(CorpusError, match="does not exist"):
+        read_parallel_dev(folder / "none")
 
 
 @pytest.fixture

@@ -362,3 +362,20 @@ def test_methods_that_do_not_fit_the_base_are_refused(trained, sentencepiece_bpe
         StochasticTokenizer(load_tokenizer(sentencepiece_bpe), method="unigram-sampling")
     with pytest.raises(ParameterError, match="--seed applies to stochastic tokenizers"):
         open_tokenizer(trained("bpe")[1], seed=3)
+
+
+def test_a_base_with_nothing_to_split_gives_a_folder_that_loads(tmp_path):
+    """StochasTok over a BPE without merges: an empty expansion table, saved and read back; samples are
+    the base's segmentation."""
+    from tokwork.loader import open_tokenizer
+    from tokwork.sampling import StochasticConfig
+    from tokwork.trainers.bpe import train_bpe
+    from tokwork.trainers.bpe_model import BPEConfig
+    from tokwork.trainers.training import make_stochastic_tokenizer
+
+    base = train_bpe(udhr_files()[:1], BPEConfig(vocab_size=257), progress=False)
+    base.save(tmp_path / "base")
+    make_stochastic_tokenizer(tmp_path / "base", StochasticConfig(method="stochastok"), tmp_path / "st")
+    opened = open_tokenizer(tmp_path / "st", seed=1)
+    text = "abc déjà"
+    assert opened.encode(text) == base.tokenizer.encode(text) and opened.decode(opened.encode(text)) == text

@@ -83,6 +83,8 @@ class ExpansionTable:
         try:
             tokens = np.repeat(np.array([int(key) for key in data], dtype=np.int64), [len(v) for v in data.values()])
             pairs = np.array(list(chain.from_iterable(data.values())), dtype=np.int64)
+            if not len(tokens):  # a base with no token made of two others: nothing to split
+                pairs = pairs.reshape(0, 2)
         except (TypeError, ValueError):
             pairs = None
         if pairs is None or pairs.shape != (len(tokens), 2):

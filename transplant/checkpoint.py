@@ -10,6 +10,7 @@ those of the new tokenizer, and it is written to a temporary sibling that is ren
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,32 @@ def _save_target_tokenizer(target: Tokenizer, folder: Path) -> None:
                                                   encoding="utf-8")
 
 
+CHAT_TEMPLATE = "chat_template.jinja"
+
+
+def carry_chat_template(source: Path, target: Tokenizer, folder: Path) -> bool:
+    """Copy the source model's chat template (its `chat_template.jinja`, or the one in its
+    `tokenizer_config.json`) into `folder` when the target tokenizer has every special token the template
+    writes (`<|im_start|>`, ...), as an extension of the model's own tokenizer does: the chat model stays a
+    chat model. A target without them (another family's vocabulary) gets none. Returns whether it did."""
+    template = None
+    if (source / CHAT_TEMPLATE).is_file():
+        template = (source / CHAT_TEMPLATE).read_text(encoding="utf-8")
+    elif (source / "tokenizer_config.json").is_file():
+        try:
+            found = json.loads((source / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template")
+        except (ValueError, AttributeError):
+            found = None
+        template = found if isinstance(found, str) else None
+    if not template:
+        return False
+    specials = set(re.findall(r"<\|[^|<>\s]+\|>|<(?:s|/s|start_of_turn|end_of_turn|bos|eos)>", template))
+    if not all(target.token_to_id(token) is not None for token in specials):
+        return False
+    (folder / CHAT_TEMPLATE).write_text(template, encoding="utf-8")
+    return True
+
+
 def apply_embeddings(model: Any, alignment: Alignment, embeddings: Embeddings) -> Any:
     """Replace `model`'s input and output matrices (in place) and set its vocabulary size and specials."""
     rows = alignment.target_rows
@@ -191,5 +218,6 @@ def write_checkpoint(source: Checkpoint, alignment: Alignment, embeddings: Embed
         with transformers_bars_off():
             model.save_pretrained(staging)
         _save_target_tokenizer(alignment.target, staging)
+        carry_chat_template(source.path, alignment.target, staging)
         write_card(staging, card)
     return Path(output)

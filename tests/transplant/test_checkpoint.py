@@ -85,3 +85,20 @@ def test_library_calls_draw_no_transformers_bars(pico, tmp_path, capfd):
     load_checkpoint(tmp_path / "out")
     assert capfd.readouterr().err == ""
     assert hf_logging.is_progress_bar_enabled()  # the caller's setting is left as it was
+
+
+def test_a_chat_template_goes_along_where_the_target_has_its_tokens(pico, tmp_path, reference_tokenizer):
+    """The source's chat template is carried onto a target with every special token it writes (an extended
+    tokenizer keeps them all); onto another family's vocabulary it would name tokens that do not exist."""
+    from transformers import AutoTokenizer
+
+    source, _ = pico()
+    gpt2 = reference_tokenizer("gpt2")
+    template = "{% for m in messages %}{{ m['content'] }}<|endoftext|>{% endfor %}"
+    (source / "chat_template.jinja").write_text(template, encoding="utf-8")
+    transplant_vocabulary(source, gpt2.source, tmp_path / "carried", method="subword-mean")
+    chat = AutoTokenizer.from_pretrained(tmp_path / "carried")
+    assert chat.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False) == "hi<|endoftext|>"
+    (source / "chat_template.jinja").write_text(template.replace("<|endoftext|>", "<|im_end|>"), encoding="utf-8")
+    transplant_vocabulary(source, gpt2.source, tmp_path / "left", method="subword-mean")
+    assert not (tmp_path / "left" / "chat_template.jinja").exists()

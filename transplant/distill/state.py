@@ -33,7 +33,7 @@ KIND = "distill"
 BEST_KIND = "distill-best"  # the card of `--best-output`: a finished student, not a run to resume
 OPTIMIZER = "distill-optimizer.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                   "vocab.json", "merges.txt", "added_tokens.json")
+                   "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja")
 
 
 class DistillError(TokworkError):

@@ -93,6 +93,11 @@ def adapt_command(
     transformers_logging.disable_progress_bar()
     if threads:
         torch.set_num_threads(threads)
+    from tokwork.outputs import check_output_directory
+
+    # held-out files and the hypernetwork are inputs too, which the output may not take
+    check_output_directory(output, force=True, inputs=[entry.split("=", 1)[-1] for entry in heldout or ()]
+                           + ([hypernet] if hypernet else []))
     train, texts = language_texts(language, corpus or (), heldout or ())
     steps = distill_steps if distill_steps is not None else (UNPLANNED_STEPS if distill_minutes is not None else 200)
     config = AdaptConfig(model=model, language=language, corpus=train, heldout=texts, add=add, method=method,

@@ -112,6 +112,7 @@ def distill_command(
     from transformers.utils import logging as transformers_logging
 
     from tokwork.errors import ParameterError
+    from tokwork.outputs import check_output_directory
     from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig, planned_minutes
     from tokwork.transplant.distill.heldout import HeldoutTrack, read_heldout
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
@@ -122,6 +123,9 @@ def distill_command(
         raise ParameterError("--eval-every needs --heldout: the text to score every that many steps")
     if best_output is not None and not heldout:
         raise ParameterError("--best-output needs --heldout: the text that decides which student is best")
+    for folder in (output, best_output):  # held-out files are inputs too, which no output may take
+        if folder is not None and heldout:
+            check_output_directory(folder, force=True, inputs=heldout)
     texts = read_heldout(heldout, corpus) if heldout else None
     if threads:
         torch.set_num_threads(threads)

@@ -26,7 +26,7 @@ from tokwork.metrics.entropy import MEASURES as ENTROPY_MEASURES
 from tokwork.metrics.integrity import MEASURES as INTEGRITY_MEASURES
 from tokwork.metrics.jobs import BenchJob, cached_tokenizer, run_job, token_lengths
 from tokwork.metrics.lexicon import lexicon_spec, read_word_list
-from tokwork.metrics.parallel import ParallelCorpus, load_parallel_corpus
+from tokwork.metrics.parallel import ParallelCorpus, load_parallel_corpus, resolve_corpus
 from tokwork.metrics.premiums import premium_summary, premiums_by_script
 from tokwork.metrics.scripts import UNKNOWN_SCRIPT, is_non_latin
 from tokwork.metrics.tasks import run_task, tokenizer_tasks, worker_tasks
@@ -156,7 +156,8 @@ def run_bench(config: BenchConfig, *, engine: str = "local", workers: int | None
     check_engine(engine, address=address)
     if output is not None:
         check_output_directory(output, force=force, kinds=(REPORT_KIND,),
-                               inputs=[config.corpus, *config.tokenizers.values(), *config.lexicons.values()])
+                               inputs=[resolve_corpus(config.corpus), *config.tokenizers.values(),
+                                       *config.lexicons.values()])
     if workers is None:
         workers = default_workers(len(config.tokenizers))
     in_this_process = engine == "local" and workers == 1

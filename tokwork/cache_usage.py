@@ -62,8 +62,9 @@ def cache_usage() -> list[CacheFolder]:
 
 def clear_cache(names: list[str]) -> int:
     """Remove the named cache folders (`all`: every folder tokwork makes) and return the bytes freed. Only
-    folders tokwork makes are removed: a name that is not one of them, or not in the cache, is refused
-    before anything is removed (a cache root set to a folder of one's own must not lose it)."""
+    folders by the names tokwork gives its own are removed: another name, or one not in the cache, is
+    refused before anything is removed (a cache root set to a folder of one's own keeps its other folders;
+    one of its own called, say, `models` is taken for tokwork's)."""
     folders = {f.name: f for f in cache_usage() if f.name in KINDS}
     wanted = list(folders) if "all" in names else list(dict.fromkeys(names))
     foreign = [n for n in wanted if n not in KINDS]

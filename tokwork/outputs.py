@@ -16,13 +16,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tokwork.cache import cache_root
 from tokwork.card import CARD_NAME, card_text
 from tokwork.errors import OutputError
+from tokwork.file_modes import publish_modes
+from tokwork.reference_tokenizers import REFERENCE_TOKENIZERS
+from tokwork.smollm2 import ALIAS as MODEL_ALIAS
+from tokwork.smollm2 import FOLDER_NAME as MODEL_FOLDER
 
 
 def check_output_directory(path: str | Path, *, force: bool = False, kinds: Collection[str | None] | None = None,
@@ -35,8 +42,16 @@ def check_output_directory(path: str | Path, *, force: bool = False, kinds: Coll
     Call it before long work starts so that the user learns of the clash at once.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    try:
+        is_file = path.exists() and not path.is_dir()
+        dangling = path.is_symlink() and not path.exists()
+        path.resolve(strict=False)
+    except (OSError, RuntimeError) as err:  # a name too long, a link that loops
+        raise OutputError(f"cannot write '{path}': {getattr(err, 'strerror', None) or err}") from None
+    if is_file:
         raise OutputError(f"output '{path}' exists and is a file, not a directory; choose another path")
+    if dangling:
+        raise OutputError(f"output '{path}' is a link to nothing ({os.readlink(path)}); remove it or give another name")
     check_room_for(path)
     _refuse_places_that_hold_more(path, inputs)
     if not path.is_dir() or force or not any(path.iterdir()):
@@ -46,14 +61,15 @@ def check_output_directory(path: str | Path, *, force: bool = False, kinds: Coll
             f"output directory '{path}' already exists and is not a tokwork output; pass --force to replace it"
         )
     card = _read_card(path)
-    kind = card.get("kind") if isinstance(card.get("kind"), str) else (None if card else "")
+    kind = card.get("kind") if isinstance(card.get("kind"), str) else (None if _older_transplant(card) else "")
     if kinds is not None and kind not in kinds:
         held = f"a tokwork '{kind}' output" if kind else "a tokwork output of another kind"
         raise OutputError(f"output directory '{path}' holds {held}, not one this command writes; choose another "
                           "path or pass --force to replace it")
-    written = card.get("files")
-    if isinstance(written, list):
-        others = sorted({p.name for p in path.iterdir()} - {CARD_NAME, *map(str, written)})
+    written = card.get("files", None if "files" not in card else [])  # no list: cards from before they had one
+    if written is not None:
+        listed = {str(name) for name in written} if isinstance(written, list) else set()
+        others = sorted({p.name for p in path.iterdir()} - {CARD_NAME, *listed})
         if others:
             raise OutputError(f"output directory '{path}' also holds files tokwork did not write there "
                               f"({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); move them or pass "
@@ -76,16 +92,38 @@ def check_room_for(path: str | Path) -> None:
 def _refuse_places_that_hold_more(path: Path, inputs: Iterable[str | Path]) -> None:
     """Refuse, even with --force, an output whose replacement would take more than an output with it."""
     where = path.resolve()
-    here = Path.cwd().resolve()
-    places = {here: "the current folder", Path.home().resolve(): "the home folder", Path(where.anchor): "the root"}
-    place = places.get(where) or ("a folder that holds the current one" if where in here.parents else None)
+    here, cache = Path.cwd().resolve(), cache_root().resolve()
+    places = {here: "the current folder", Path.home().resolve(): "the home folder", Path(where.anchor): "the root",
+              cache: "the tokwork cache"}
+    place = places.get(where) or ("a folder that holds the current one" if where in here.parents else None) or (
+        "a folder that holds the tokwork cache" if where in cache.parents else None)
     if place:
         raise OutputError(f"output '{path}' is {place}, which replacing would delete; give a new folder's name")
     for given in inputs:
-        source = Path(given)
-        if source.exists() and (source.resolve() == where or where in source.resolve().parents):
-            raise OutputError(f"output '{path}' {'is' if source.resolve() == where else 'holds'} the input "
-                              f"'{given}', which replacing it would delete; choose another output folder")
+        for source in _input_paths(given):
+            if source.exists() and (source.resolve() == where or where in source.resolve().parents):
+                raise OutputError(f"output '{path}' {'is' if source.resolve() == where else 'holds'} the input "
+                                  f"'{given}', which replacing it would delete; choose another output folder")
+
+
+def _input_paths(given: str | Path) -> Iterator[Path]:
+    """Where an input lies: its path, and for a name that is no path here, what the name stands for (a
+    reference tokenizer, the SmolLM2 alias: folders in the cache) or, for a pattern, the files it matches."""
+    path = Path(given)
+    yield path
+    if path.exists():
+        return
+    if str(given) in REFERENCE_TOKENIZERS:
+        yield cache_root() / REFERENCE_TOKENIZERS[str(given)]
+    if str(given) == MODEL_ALIAS:
+        yield cache_root() / "models" / MODEL_FOLDER
+    if any(mark in str(given) for mark in "*?["):
+        yield from Path().glob(str(given))
+
+
+def _older_transplant(card: dict) -> bool:
+    """A transplant's card from before cards named their kind (it has the transplant's own fields)."""
+    return "kind" not in card and {"method", "alignment", "source", "target"} <= card.keys()
 
 
 def _read_card(path: Path) -> dict:
@@ -117,18 +155,6 @@ def list_files_in_card(folder: Path) -> None:
             staging.write_text(card_text(card), encoding="utf-8")
 
 
-def _publish(staging: Path, *, directory: bool) -> None:
-    """Give a temporary directory or file, and what the directory holds, the modes the umask gives new
-    ones (tempfile makes them private, and so do some writers, such as safetensors')."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(staging, (0o777 if directory else 0o666) & ~mask)
-    if directory:
-        for inner in staging.rglob("*"):
-            if not inner.is_symlink():
-                os.chmod(inner, (0o777 if inner.is_dir() else 0o666) & ~mask)
-
-
 @contextmanager
 def output_directory(path: str | Path, *, force: bool = False, kinds: Collection[str | None] | None = None,
                      inputs: Iterable[str | Path] = ()) -> Iterator[Path]:
@@ -146,21 +172,46 @@ def output_directory(path: str | Path, *, force: bool = False, kinds: Collection
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    list_files_in_card(staging)
-    _publish(staging, directory=True)
-    if path.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-        os.replace(path, retired / path.name)
-        os.replace(staging, path)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, path)
+    with _interrupts_deferred(), _refused_as_output_error(path):  # no half-moved output on Ctrl-C or kill
+        list_files_in_card(staging)
+        publish_modes(staging)
+        if path.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, retired / path.name)
+            os.replace(staging, path)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, path)
 
 
 @contextmanager
-def output_file(path: str | Path, *, force: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is renamed onto `path`, on failure removed."""
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while an output is moved into place, and act on one afterwards, so that an
+    interrupt leaves the old output or the new one, never a half-moved pair of folders."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, lambda number, frame: caught.append(number)) for number in held}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        if caught:
+            os.kill(os.getpid(), caught[0])  # the output is in place; now the interrupt takes its course
+
+
+@contextmanager
+def output_file(path: str | Path, *, force: bool = True, inputs: Iterable[str | Path] = ()) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is renamed onto `path`, on failure removed. A
+    path that is one of `inputs` is refused, even with `force`."""
     path = Path(path).absolute()
+    for given in inputs:
+        if any(source.exists() and source.resolve() == path.resolve() for source in _input_paths(given)):
+            raise OutputError(f"output '{path}' is the input '{given}', which writing it would destroy; choose "
+                              "another output file")
     if path.is_dir():
         raise OutputError(f"output '{path}' is a directory; give a file name")
     if path.exists() and not force:
@@ -176,5 +227,5 @@ def output_file(path: str | Path, *, force: bool = True) -> Iterator[Path]:
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
-    _publish(staging, directory=False)
+    publish_modes(staging)
     os.replace(staging, path)

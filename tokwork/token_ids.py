@@ -189,7 +189,7 @@ def _encode_stream(tokenizer: str | Path, corpus: Sequence[str | Path], output: 
 
         batches = _id_batches(opened, paths, eos=eos_id, text_field=text_field, dtype=dtype, advance=counting)
         if shard_tokens is None:
-            with output_file(output, force=force) as staging:
+            with output_file(output, force=force, inputs=[tokenizer, *corpus]) as staging:
                 writer = NpyAppender(staging, dtype)
                 try:
                     for ids in batches:

@@ -54,7 +54,8 @@ def transplant_vocabulary(source: str | Path, target: str | Path, output: str | 
     options = check_options(info, dict(options or {}))
     if output is not None:
         check_output_directory(output, force=force, kinds=MODEL_KINDS,
-                               inputs=[source, target, *([donor] if isinstance(donor, str | Path) else [])])
+                               inputs=[source, target, *([donor] if isinstance(donor, str | Path) else []),
+                                       *([options["hypernet"]] if options.get("hypernet") else [])])
     check_checkpoint_folder(source, allow_pickle=allow_pickle)
     target_tokenizer = load_tokenizer(target)
     target_tokenizer.byte_view  # noqa: B018  (raises now for a tokenizer without one)

@@ -31,7 +31,7 @@ def card(folder, **fields) -> None:
 
 def test_an_output_replaces_only_its_own_family_without_force(place):
     card(place / "report", kind="bench", files=[])
-    card(place / "old-transplant", method="omp")  # transplants' cards named no kind before
+    card(place / "old-transplant", method="omp", alignment={}, source="s", target="t")  # they named no kind before
     assert check_output_directory(place / "report", kinds=("bench",)) == place / "report"
     assert check_output_directory(place / "old-transplant", kinds=(None, "transplant"))
     with pytest.raises(OutputError, match="holds a tokwork 'bench' output, not one this command writes"):
@@ -159,3 +159,55 @@ def test_every_card_lists_what_its_folder_holds(place):
     (place / "model" / "README.md").write_text("my notes", encoding="utf-8")
     with pytest.raises(OutputError, match=r"\(README.md\)"):
         check_output_directory(place / "model", kinds=("transplant",))
+
+
+def test_inputs_given_by_name_or_pattern_and_the_cache_itself_are_refused(place, monkeypatch):
+    cache = place / "deep" / "cache"
+    monkeypatch.setenv("TOKWORK_CACHE", str(cache))
+    (cache / "tokenizers" / "gpt2").mkdir(parents=True)
+    (cache / "models" / "smollm2-135m-instruct").mkdir(parents=True)
+    for name, folder in (("gpt2", "tokenizers/gpt2"), ("smollm2", "models/smollm2-135m-instruct")):
+        with pytest.raises(OutputError, match=f"is the input '{name}'"):
+            check_output_directory(cache / folder, force=True, inputs=[name])
+    with pytest.raises(OutputError, match="is the tokwork cache"):
+        check_output_directory(cache, force=True)
+    with pytest.raises(OutputError, match="holds the tokwork cache"):
+        check_output_directory(place / "deep", force=True)
+    (place / "texts").mkdir()
+    (place / "texts" / "a.txt").write_text("a", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"holds the input 'texts/\*.txt'"):
+        check_output_directory(place / "texts", force=True, inputs=["texts/*.txt"])
+    with pytest.raises(OutputError, match="is the input 'texts/a.txt'"), output_file(place / "texts" / "a.txt",
+                                                                                     inputs=["texts/a.txt"]):
+        pass
+    assert (place / "texts" / "a.txt").read_text(encoding="utf-8") == "a"
+
+
+def test_paths_that_cannot_be_outputs_are_one_line_errors(place):
+    (place / "dangling").symlink_to(place / "nowhere")
+    with pytest.raises(OutputError, match="is a link to nothing"):
+        check_output_directory(place / "dangling")
+    with pytest.raises(OutputError, match="cannot write"):
+        check_output_directory(place / ("a" * 300))
+
+
+def test_a_card_with_no_usable_file_list_or_kind_protects_the_folder(place):
+    card(place / "odd-list", kind="bpe", files="tokenizer.json")
+    (place / "odd-list" / "mine.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"\(mine.txt\)"):
+        check_output_directory(place / "odd-list", kinds=("bpe",))
+    card(place / "no-kind", note="made by hand")
+    with pytest.raises(OutputError, match="a tokwork output of another kind"):
+        check_output_directory(place / "no-kind", kinds=(None, "transplant"))
+
+
+def test_an_interrupt_while_an_output_moves_into_place_waits_for_it(place):
+    import signal
+
+    from tokwork.outputs import _interrupts_deferred
+
+    moved = False
+    with pytest.raises(KeyboardInterrupt), _interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        moved = True
+    assert moved

@@ -1108,7 +1108,10 @@ def test_best_output_is_refused_without_heldout_text_or_in_place_of_the_output(p
     command = ["distill", str(teacher), str(student), "--corpus", str(corpus), "--steps", "2", "--text-chars", "48",
                "-q", "-o", str(tmp_path / "out")]
     for extra, message in ((("--best-output", str(tmp_path / "best")), "needs --heldout"),
-                           (("--heldout", str(held), "--best-output", str(tmp_path / "out")), "must not be the output"),
+                           (("--heldout", str(held), "--best-output", str(tmp_path / "out")), "must lie apart"),
+                           (("--heldout", str(held), "--best-output", f"{tmp_path}/x/../out"), "must lie apart"),
+                           (("--heldout", str(held), "--best-output", str(tmp_path / "out" / "best")), "must lie apart"),
+                           (("--heldout", str(held), "--best-output", str(tmp_path)), "holds the input"),
                            (("--heldout", str(held), "--best-output", str(held)), "is a file")):
         code = main([*command, *extra])
         err = capsys.readouterr().err

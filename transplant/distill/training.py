@@ -364,9 +364,11 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     if best_output is not None:
         if not heldout:
             raise ParameterError("keeping the best student needs held-out text to score it on")
-        if Path(best_output).absolute() == Path(output).absolute():
-            raise ParameterError(f"the best student's folder '{best_output}' must not be the output folder, "
-                                 "which holds the last step to resume from")
+        best, last = Path(best_output).resolve(), Path(output).resolve()
+        if best == last or last in best.parents or best in last.parents:
+            raise ParameterError(f"the best student's folder '{best_output}' must lie apart from the output "
+                                 f"folder '{output}' (not the same, not one inside the other): that holds the last "
+                                 "step to resume from")
         check_output_directory(best_output, force=force, kinds=MODEL_KINDS, inputs=[teacher, student, *corpus])
     if max_seconds is not None and max_seconds <= 0:
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
@@ -375,9 +377,9 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     output = Path(output)
     resume = not fresh and is_distill_folder(output)
     card = read_distill_card(output) if resume else None
-    if not resume:
-        check_output_directory(output, force=force or fresh, kinds=MODEL_KINDS,
-                               inputs=[teacher, student, *corpus])
+    # a resumed run writes its folder anew too: the same checks (its student is that folder, no input)
+    check_output_directory(output, force=force or fresh, kinds=MODEL_KINDS,
+                           inputs=[teacher, *corpus, *([] if resume else [student])])
     corpus_paths = expand_corpus_paths(corpus)
     teacher_checkpoint = load_checkpoint(teacher)
     check_causal_lm(teacher_checkpoint, "teacher")

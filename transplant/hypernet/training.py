@@ -264,8 +264,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     output = Path(output)
     resume = not fresh and is_hypernet_folder(output)
     card = read_hypernet_card(output) if resume else None
-    if not resume:
-        check_output_directory(output, force=force or fresh, kinds=(KIND,), inputs=[source, *corpus])
+    check_output_directory(output, force=force or fresh, kinds=(KIND,), inputs=[source, *corpus])  # resumed too
     text = TrainingText.read(corpus, max_bytes=config.max_corpus_bytes)
     checkpoint = load_checkpoint(source)
     info = SourceInfo.of(checkpoint.tokenizer, checkpoint.input_embeddings(), checkpoint.output_embeddings())

@@ -13,6 +13,7 @@ is made private).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -118,7 +119,7 @@ def _input_paths(given: str | Path) -> Iterator[Path]:
     if str(given) == MODEL_ALIAS:
         yield cache_root() / "models" / MODEL_FOLDER
     if any(mark in str(given) for mark in "*?["):
-        yield from Path().glob(str(given))
+        yield from map(Path, glob.glob(str(given)))  # absolute patterns too
 
 
 def _older_transplant(card: dict) -> bool:

@@ -48,7 +48,9 @@ def test_round_trip_and_byte_view_on_arbitrary_text(trained, name):
 def test_nfkc_variant_round_trips_normalised_text(trained):
     tok = trained("bpe-nfkc")[0].tokenizer
     assert tok.normalize("ﬁ Å") == unicodedata.normalize("NFKC", "ﬁ Å")
-    assert_round_trips_any_text(tok, normalize=lambda text: unicodedata.normalize("NFKC", text))
+    # the tokenizer's own NFKC, not Python's: their Unicode versions differ (U+1FBF0, a digit added in
+    # Unicode 13, is mapped to "0" by Python 3.11 and kept by the `tokenizers` normaliser)
+    assert_round_trips_any_text(tok, normalize=tok.normalize)
 
 
 def test_real_data_round_trip_and_compression(trained, udhr_texts):

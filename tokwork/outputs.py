@@ -67,8 +67,8 @@ def check_output_directory(path: str | Path, *, force: bool = False, kinds: Coll
         held = f"a tokwork '{kind}' output" if kind else "a tokwork output of another kind"
         raise OutputError(f"output directory '{path}' holds {held}, not one this command writes; choose another "
                           "path or pass --force to replace it")
-    written = card.get("files", None if "files" not in card else [])  # no list: cards from before they had one
-    if written is not None:
+    if "files" in card:  # cards from before they listed their files have nothing to go by
+        written = card["files"]
         listed = {str(name) for name in written} if isinstance(written, list) else set()
         others = sorted({p.name for p in path.iterdir()} - {CARD_NAME, *listed})
         if others:

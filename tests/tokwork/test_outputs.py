@@ -193,10 +193,11 @@ def test_paths_that_cannot_be_outputs_are_one_line_errors(place):
 
 
 def test_a_card_with_no_usable_file_list_or_kind_protects_the_folder(place):
-    card(place / "odd-list", kind="bpe", files="tokenizer.json")
-    (place / "odd-list" / "mine.txt").write_text("mine", encoding="utf-8")
-    with pytest.raises(OutputError, match=r"\(mine.txt\)"):
-        check_output_directory(place / "odd-list", kinds=("bpe",))
+    for odd in ("tokenizer.json", None):
+        card(place / "odd-list", kind="bpe", files=odd)
+        (place / "odd-list" / "mine.txt").write_text("mine", encoding="utf-8")
+        with pytest.raises(OutputError, match=r"\(mine.txt\)"):
+            check_output_directory(place / "odd-list", kinds=("bpe",))
     card(place / "no-kind", note="made by hand")
     with pytest.raises(OutputError, match="a tokwork output of another kind"):
         check_output_directory(place / "no-kind", kinds=(None, "transplant"))

@@ -21,16 +21,16 @@ import signal
 import tempfile
 import threading
 from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tokwork.cache import cache_root
 from tokwork.card import CARD_NAME, card_text
-from tokwork.errors import OutputError
+from tokwork.errors import OutputError, TokworkError
 from tokwork.file_modes import publish_modes
-from tokwork.reference_tokenizers import REFERENCE_TOKENIZERS
+from tokwork.reference_tokenizers import tokenizer_path
 from tokwork.smollm2 import ALIAS as MODEL_ALIAS
-from tokwork.smollm2 import FOLDER_NAME as MODEL_FOLDER
+from tokwork.smollm2 import converted_path
 
 
 def check_output_directory(path: str | Path, *, force: bool = False, kinds: Collection[str | None] | None = None,
@@ -100,11 +100,22 @@ def _refuse_places_that_hold_more(path: Path, inputs: Iterable[str | Path]) -> N
         "a folder that holds the tokwork cache" if where in cache.parents else None)
     if place:
         raise OutputError(f"output '{path}' is {place}, which replacing would delete; give a new folder's name")
+    clash = _input_at_or_below(where, inputs)
+    if clash:
+        given, exactly = clash
+        raise OutputError(f"output '{path}' {'is' if exactly else 'holds'} the input '{given}', which replacing it "
+                          "would delete; choose another output folder")
+
+
+def _input_at_or_below(where: Path, inputs: Iterable[str | Path]) -> tuple[str | Path, bool] | None:
+    """The first input that lies at `where` (resolved) or inside it, and whether it is `where` itself."""
     for given in inputs:
         for source in _input_paths(given):
-            if source.exists() and (source.resolve() == where or where in source.resolve().parents):
-                raise OutputError(f"output '{path}' {'is' if source.resolve() == where else 'holds'} the input "
-                                  f"'{given}', which replacing it would delete; choose another output folder")
+            if source.exists():
+                found = source.resolve()
+                if found == where or where in found.parents:
+                    return given, found == where
+    return None
 
 
 def _input_paths(given: str | Path) -> Iterator[Path]:
@@ -114,10 +125,10 @@ def _input_paths(given: str | Path) -> Iterator[Path]:
     yield path
     if path.exists():
         return
-    if str(given) in REFERENCE_TOKENIZERS:
-        yield cache_root() / REFERENCE_TOKENIZERS[str(given)]
+    with suppress(TokworkError):  # a reference tokenizer not fetched: nothing there to protect
+        yield tokenizer_path(path)  # the path itself again when it names no reference tokenizer
     if str(given) == MODEL_ALIAS:
-        yield cache_root() / "models" / MODEL_FOLDER
+        yield converted_path()
     if any(mark in str(given) for mark in "*?["):
         yield from map(Path, glob.glob(str(given)))  # absolute patterns too
 
@@ -209,12 +220,12 @@ def output_file(path: str | Path, *, force: bool = True, inputs: Iterable[str | 
     """Yield a temporary path beside `path`; on success it is renamed onto `path`, on failure removed. A
     path that is one of `inputs` is refused, even with `force`."""
     path = Path(path).absolute()
-    for given in inputs:
-        if any(source.exists() and source.resolve() == path.resolve() for source in _input_paths(given)):
-            raise OutputError(f"output '{path}' is the input '{given}', which writing it would destroy; choose "
-                              "another output file")
     if path.is_dir():
         raise OutputError(f"output '{path}' is a directory; give a file name")
+    clash = _input_at_or_below(path.resolve(), inputs)
+    if clash:
+        raise OutputError(f"output '{path}' is the input '{clash[0]}', which writing it would destroy; choose "
+                          "another output file")
     if path.exists() and not force:
         raise OutputError(f"output file '{path}' exists; pass --force to replace it")
     check_room_for(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokwork.cache import cache_dir
+from tokwork.cache import cache_root
 from tokwork.errors import TokworkError
 from tokwork.file_modes import publish_modes
 from tokwork.progress import transformers_bars_off
@@ -142,9 +142,15 @@ def whole_safetensors(path: Path) -> bool:
         return False
 
 
+def converted_path() -> Path:
+    """Where the converted SmolLM2 folder lies in the cache, made yet or not (nothing is created)."""
+    return cache_root() / "models" / FOLDER_NAME
+
+
 def smollm2_folder(*, force: bool = False) -> Path:
     """The HF folder of SmolLM2-135M-Instruct (float32 safetensors + tokenizer), converted on first use."""
-    target = cache_dir("models") / FOLDER_NAME
+    target = converted_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
     if (target / "config.json").is_file() and whole_safetensors(target / "model.safetensors") and not force:
         return target  # a cut or damaged copy is converted again
     gguf = smollm2_gguf()

@@ -190,8 +190,7 @@ def write_report(results: BenchResults, output: str | Path, *, force: bool = Fal
         figures = (draw_all(results.summary, staging, pivot=results.config.pivot, alpha=results.config.alpha)
                    if plots else [])
         (staging / "report.html").write_text(render_html(results, figures), encoding="utf-8")
-        files = sorted(p.name for p in staging.iterdir())
-        card = {"kind": REPORT_KIND, "config": data["config"], "files": files, "libraries": library_versions(),
-                "created": created_now()}
+        card = {"kind": REPORT_KIND, "config": data["config"], "libraries": library_versions(),
+                "created": created_now()}  # its "files" are listed as the folder is written (tokwork.outputs)
         write_card(staging, card)
     return Path(output) / "report.html"

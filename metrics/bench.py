@@ -168,7 +168,7 @@ def run_bench(config: BenchConfig, *, engine: str = "local", workers: int | None
     else:
         grouped = worker_tasks(jobs, workers) if engine == "local" else tokenizer_tasks(jobs)
         tasks = run_jobs(run_task, grouped, engine=engine, workers=workers, address=address,
-                         description="measuring", progress=progress)
+                         description="measuring", progress=progress, sizes=[len(task) for task in grouped])
         results = [result for task in tasks for result in task]
     languages = {code: {"name": lang.name, "script": lang.script, "bcp47": lang.bcp47,
                         "script_from_text": lang.script_from_text}

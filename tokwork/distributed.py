@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tokwork.errors import ParameterError, TokworkError
-from tokwork.progress import track
+from tokwork.progress import count_progress
 
 ENGINES = ("local", "ray")
 INSTALL_HINT = "pip install 'tokwork[ray]'"
@@ -101,6 +101,7 @@ def run_jobs(
     description: str = "working",
     progress: bool = False,
     on_result: Callable[[int, Any], None] | None = None,
+    sizes: Sequence[int] | None = None,
 ) -> list[Any]:
     """Apply `function` to every job and return the results in job order, on the chosen engine.
 
@@ -108,6 +109,8 @@ def run_jobs(
     one per CPU, at most one per job); the Ray engine runs them on the cluster at `address` (default: a
     local one). With `on_result(index, result)`, each result is handed over as soon as it is done (in any
     order) and not kept, so that large results stream to disk instead of piling up; the list is then empty.
+    The progress bar counts jobs, or units of work where `sizes` gives each job's count (a job that holds
+    several of the caller's items).
     """
     check_engine(engine, address=address)
     if workers is not None and workers < 1:
@@ -120,16 +123,20 @@ def run_jobs(
         else:
             on_result(index, result)
 
+    if sizes is not None and len(sizes) != len(jobs):
+        raise ValueError(f"{len(sizes)} sizes for {len(jobs)} jobs")
+    weights = [1] * len(jobs) if sizes is None else list(sizes)
     count = default_workers(len(jobs)) if workers is None else min(workers, len(jobs))
-    if engine == "local" and count <= 1:
-        for index, job in enumerate(track(jobs, description, total=len(jobs), enabled=progress)):
-            take(index, function(job))
-    elif engine == "local":
-        with _completion_bar(description, len(jobs), progress) as advance:
-            _run_on_processes(function, jobs, count, take, advance)
-    else:
-        with ray_cluster(address) as ray, _completion_bar(description, len(jobs), progress) as advance:
-            _run_on_ray(ray, function, jobs, description, take, advance)
+    with count_progress(description, sum(weights), enabled=progress) as advance:
+        if engine == "local" and count <= 1:
+            for index, job in enumerate(jobs):
+                take(index, function(job))
+                advance(weights[index])
+        elif engine == "local":
+            _run_on_processes(function, jobs, count, take, lambda index: advance(weights[index]))
+        else:
+            with ray_cluster(address) as ray:
+                _run_on_ray(ray, function, jobs, description, take, lambda index: advance(weights[index]))
     return [kept[index] for index in sorted(kept)]
 
 
@@ -145,7 +152,7 @@ def _run_on_processes(function, jobs: Sequence[Any], workers: int, take, advance
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     take(index_of[future], future.result())
-                    advance()
+                    advance(index_of[future])
         finally:
             for future in pending:
                 future.cancel()
@@ -160,7 +167,7 @@ def _run_on_ray(ray, function, jobs: Sequence[Any], description: str, take, adva
         done, pending = ray.wait(pending, num_returns=1)
         for reference in done:
             take(index_of[reference], _result(ray, reference, description))
-            advance()
+            advance(index_of[reference])
 
 
 def _result(ray, reference, description: str):
@@ -175,18 +182,3 @@ def _result(ray, reference, description: str):
     except ray.exceptions.RayError as err:
         reason = str(err).strip().splitlines()[0]
         raise TokworkError(f"{description} could not finish after {TASK_RETRIES} retries: {reason}") from None
-
-
-@contextmanager
-def _completion_bar(description: str, total: int, enabled: bool) -> Iterator[Callable[[], None]]:
-    items = iter(range(total))
-    bar = track(items, description, total=total, enabled=enabled)
-
-    def advance() -> None:
-        next(bar, None)
-
-    try:
-        yield advance
-    finally:
-        for _ in bar:
-            pass

@@ -47,6 +47,20 @@ def track(items: Iterable, description: str, *, total: int | None = None, enable
 
 
 @contextmanager
+def count_progress(description: str, total: int, *, enabled: bool = True) -> Iterator:
+    """A progress bar counting units of work done in any order; yields `advance(n=1)`. Silent when
+    `enabled` is false."""
+    if not enabled or not _console.is_terminal:
+        yield lambda n=1: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=_console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+@contextmanager
 def loss_progress(description: str, total: int, done: int, *, enabled: bool = True) -> Iterator:
     """A progress bar over training steps (starting at `done`) that shows the latest loss and a short
     note (such as a held-out score); yields `update(step, loss, note=None, total=None)`, where a note of None

@@ -219,3 +219,28 @@ def test_a_failed_distributed_encoding_leaves_no_output(ray_local, tmp_path):
         encode_corpus(reference_tokenizer_path("gpt2"), [ENGLISH_SAMPLE, bad], tmp_path / "ids", engine="ray",
                       shard_bytes=200_000, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt"]
+
+
+def _len_of(job):
+    return len(job)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_progress_bar_counts_each_jobs_units_of_work(monkeypatch, workers):
+    # bench hands each worker a task of several tokenizer x language jobs; its bar counts those jobs.
+    import contextlib
+
+    import tokwork.distributed as distributed
+
+    steps: list[tuple[int, int]] = []
+
+    @contextlib.contextmanager
+    def recording(description, total, *, enabled=True):
+        yield lambda n=1: steps.append((total, n))
+
+    monkeypatch.setattr(distributed, "count_progress", recording)
+    jobs = ["abc", "de", "f"]
+    assert run_jobs(_len_of, jobs, workers=workers, progress=True, sizes=[3, 2, 1]) == [3, 2, 1]
+    assert sorted(steps) == [(6, 1), (6, 2), (6, 3)]
+    with pytest.raises(ValueError, match="2 sizes for 3 jobs"):
+        run_jobs(_len_of, jobs, sizes=[1, 2])

@@ -20,8 +20,9 @@ def encode_command(
     tokenizer: str = typer.Argument(..., help="tokenizer.json, a folder with one, a .model, a .tiktoken file, "
                                     "or a stochastic tokenizer folder (tokwork train stochastic)."),
     text: str | None = typer.Argument(None, help="Text to encode (or use --file)."),
-    file: Path | None = typer.Option(None, "--file", "-f", help="Encode the text of this UTF-8 file "
-                                     "(with --out: a corpus of files, folders, .gz, .jsonl)."),
+    file: Path | None = typer.Option(None, "--file", "-f", help="Encode the text of this UTF-8 file, a "
+                                     "leading byte order mark dropped as corpora drop it (with --out: a corpus "
+                                     "of files, folders, .gz, .jsonl)."),
     output_format: str = typer.Option("table", "--format", help="table, ids or json."),
     limit: int = typer.Option(60, help="Rows shown in the table (0 for all)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of a stochastic tokenizer (default: the saved one)."),

@@ -682,6 +682,8 @@ def test_cli_writes_a_plain_hf_folder_with_a_card(pair, tmp_path, capsys):
     assert card["kind"] == "distill" and card["step"] == 4 and card["teacher"] == str(teacher)
     assert card["precision"] == precision_of(True, "cpu") and f"({card['precision']})" in printed
     assert card["corpus"] == [str(corpus)] and card["history"] and card["seconds"] > 0
+    # no --lr given: the card says which rate the run used (--train all's default), not just "none given"
+    assert card["training"]["learning_rate"] is None and card["training"]["peak_learning_rate"] == 3e-5
     model = AutoModelForCausalLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
     ids = tokenizer("hello world", return_tensors="pt").input_ids

@@ -194,6 +194,12 @@ class DistillConfig:
     def as_json(self) -> dict:
         return asdict(self)
 
+    def as_card(self) -> dict:
+        """The settings as the card records them: with the peak learning rate the run uses (the default
+        rate of its `train` choice where `learning_rate` is None, which stays None so that a resumed run
+        keeps following the default)."""
+        return {**self.as_json(), "peak_learning_rate": self.peak_learning_rate}
+
     @classmethod
     def from_json(cls, data: dict) -> DistillConfig:
         known = {f.name for f in fields(cls)}

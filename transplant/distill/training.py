@@ -327,7 +327,7 @@ class Distiller:
 def _new_card(teacher: Path, student: Path, corpus: list[Path], config: DistillConfig, new_rows: int,
               trained: int, device: torch.device) -> DistillCard:
     return DistillCard(teacher=str(teacher), student=str(student), corpus=[str(p) for p in corpus],
-                       training=config.as_json(), new_rows=new_rows, trained_parameters=trained,
+                       training=config.as_card(), new_rows=new_rows, trained_parameters=trained,
                        device=device.type, threads=torch.get_num_threads())
 
 
@@ -408,7 +408,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     else:
         load_optimizer_state(output, distiller.optimizer)
         distiller.skip(card.step)
-    card.training = config.as_json()
+    card.training = config.as_card()
     card.precision = joined_precision(card.precision, precision_of(config.bf16, chosen))
     tokenizer_folder = output if resume else Path(student)
     scorer = None
@@ -497,11 +497,11 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
                                                 seconds_before + elapsed), stop_after or config.steps)
                 else:  # the budget ran out within the warm-up: the run ends here
                     config.end_plan(done)
-                card.training = config.as_json()
+                card.training = config.as_card()
             elif replan_due(config, done, len(durations), max_seconds) and config.replan(
                     done, float(np.median(durations[-REPLAN_EVERY:])), seconds_before + elapsed):
                 end = min(config.steps, stop_after or config.steps)
-                card.training = config.as_json()
+                card.training = config.as_card()
                 planned = True  # the progress bar's total moves with it
             last = done == end or out_of_time
             note = scorer.score(done) if scorer is not None and scorer.due(done, last) else None

@@ -132,9 +132,14 @@ class TransplantCard:
         return cls(**data)
 
 
-def _set_special_ids(config: Any, target: Tokenizer) -> None:
+# The special ids generation reads (GenerationConfig keeps no others: an unk id set there is lost on reload).
+GENERATION_ROLES = ("bos", "eos", "pad")
+
+
+def _set_special_ids(config: Any, target: Tokenizer, roles: tuple[str, ...] | None = None) -> None:
     for role, token_id in target.specials.as_json().items():
-        setattr(config, f"{role}_token_id", token_id)
+        if roles is None or role in roles:
+            setattr(config, f"{role}_token_id", token_id)
 
 
 def check_target_tokenizer(target: Tokenizer) -> None:
@@ -203,7 +208,7 @@ def apply_embeddings(model: Any, alignment: Alignment, embeddings: Embeddings) -
     model.config.vocab_size = rows
     _set_special_ids(model.config, alignment.target)
     if getattr(model, "generation_config", None) is not None:
-        _set_special_ids(model.generation_config, alignment.target)
+        _set_special_ids(model.generation_config, alignment.target, GENERATION_ROLES)
     return model
 
 

@@ -39,6 +39,11 @@ def test_written_checkpoint_reloads_with_the_same_logits_on_shared_tokens(pico, 
     assert (model.get_output_embeddings().weight is model.get_input_embeddings().weight) == tied
     specials = target_tok.specials
     assert (model.config.bos_token_id, model.config.eos_token_id) == (specials.bos, specials.eos)
+    # generation reads bos, eos and pad from the generation config; what is written there survives a reload
+    written = json.loads((out / "generation_config.json").read_text())
+    assert (written.get("bos_token_id"), written.get("eos_token_id")) == (specials.bos, specials.eos)
+    model.generation_config.save_pretrained(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "generation_config.json").read_text()) == written
 
     target_ids, source_ids = shared_ids(result)
     for new, old in [(model.get_input_embeddings().weight, original.get_input_embeddings().weight),

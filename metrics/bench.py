@@ -219,8 +219,8 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 
 def _pooled_counts(rows: list[dict]) -> TextCounts:
-    return TextCounts.pooled([TextCounts(r["bytes"], r["chars"], r["tokens"], r["words"], r["split_words"])
-                              for r in rows])
+    return TextCounts.pooled([TextCounts(r["bytes"], r["chars"], r["tokens"], r["words"], r["split_words"],
+                                         r["word_tokens"]) for r in rows])
 
 
 def _tokenizer_summary(config: BenchConfig, name: str, rows: list[dict], jobs: list[dict],

@@ -2,7 +2,8 @@
 
 From counts that pool by addition (bytes, characters, tokens, words, split words of a text), the usual
 measures: bytes and characters per token, fertility (tokens per word; Rust et al. 2021, "How good is your
-tokenizer?"), the share of words split into two or more tokens, and the normalized sequence length
+tokenizer?", whose words are a treebank's; here words are runs of letters and digits, so the tokens counted
+are those that carry part of a word), the share of words split into two or more tokens, and the normalized sequence length
 (tokens against a reference tokenizer's on the same text; Dagan et al. 2024, "Getting the most out of your
 tokenizer for pre-training and domain adaptation"). Word measures are None where words are not counted.
 """
@@ -21,16 +22,21 @@ class TextCounts:
     tokens: int
     words: int | None = None
     split_words: int | None = None
+    word_tokens: int | None = None  # tokens that overlap at least one word
 
     def __add__(self, other: TextCounts) -> TextCounts:
         words = None if self.words is None or other.words is None else self.words + other.words
         split = None if words is None else self.split_words + other.split_words
+        carried = (None if words is None or self.word_tokens is None or other.word_tokens is None
+                   else self.word_tokens + other.word_tokens)
         return TextCounts(self.bytes + other.bytes, self.chars + other.chars, self.tokens + other.tokens,
-                          words, split)
+                          words, split, carried)
 
     @classmethod
     def pooled(cls, counts: list[TextCounts]) -> TextCounts:
         """The counts of several texts together; words only when every text has them."""
+        if not counts:
+            raise ValueError("pooling needs the counts of at least one text")
         total = counts[0]
         for more in counts[1:]:
             total = total + more
@@ -57,8 +63,10 @@ def chars_per_token(counts: TextCounts) -> float | None:
 
 
 def fertility(counts: TextCounts) -> float | None:
-    """Tokens per word of the text (None where words are not counted)."""
-    return _ratio(counts.tokens, counts.words)
+    """Tokens per word: the tokens that carry part of a word, per word (None where words are not counted).
+    Tokens of spaces or punctuation alone are not counted: a text whose words are all kept whole has
+    fertility 1 however much punctuation it holds, and a token spanning two words counts once."""
+    return _ratio(counts.word_tokens, counts.words)
 
 
 def split_share(counts: TextCounts) -> float | None:

@@ -26,7 +26,7 @@ from tokwork.metrics.compression import TextCounts
 from tokwork.metrics.entropy import DEFAULT_ALPHA, entropy_profile
 from tokwork.metrics.integrity import integrity_metrics, lexicon_mask, word_candidate
 from tokwork.metrics.lexicon import LexiconSpec, load_lexicon
-from tokwork.metrics.words import block_word_spans, has_words, place_tokens, tokens_per_word
+from tokwork.metrics.words import block_word_spans, has_words, place_tokens, tokens_per_word, word_token_count
 from tokwork.tokenizer import Tokenizer
 
 
@@ -98,17 +98,17 @@ def _lexicon_mask(blocks: tuple[str, ...], spec: LexiconSpec) -> np.ndarray:
 
 def align_words(script: str, tokenizer: Tokenizer, normalized: list[str], lengths: np.ndarray,
                 block_tokens: list[int]):
-    """The words of the (normalised) blocks and how many tokens overlap each, given the byte lengths of
-    all tokens and each block's token count; or (None, None, why) where the script has no words or the
-    tokens cannot be placed. The byte view's exactness (`join(encode(t)) == normalize(t)`) is the core's
+    """The words of the (normalised) blocks, how many tokens overlap each and how many tokens overlap any,
+    given the byte lengths of all tokens and each block's token count; or (None, None, None, why) where the
+    script has no words or the tokens cannot be placed. The byte view's exactness (`join(encode(t)) == normalize(t)`) is the core's
     tested promise, so lengths suffice to place the tokens."""
     if not has_words(script):
-        return None, None, f"script {script} does not separate words with spaces"
+        return None, None, None, f"script {script} does not separate words with spaces"
     words, starts, ends, block_bytes = _block_words(tuple(normalized))
     placed = place_tokens(lengths, block_tokens, block_bytes, dummy_prefix=tokenizer.byte_view.strips_leading_space)
     if placed is None:
-        return None, None, "the tokens do not spell the text (unknown or special tokens)"
-    return words, tokens_per_word(placed, starts, ends), None
+        return None, None, None, "the tokens do not spell the text (unknown or special tokens)"
+    return words, tokens_per_word(placed, starts, ends), word_token_count(placed, starts, ends), None
 
 
 def run_job(job: BenchJob) -> dict:
@@ -122,7 +122,7 @@ def run_job(job: BenchJob) -> dict:
     bounds = np.cumsum([0, *sizes])
     blocks = [ids[a:b] for a, b in itertools.pairwise(bounds)]
     normalized = [tokenizer.normalize(block) for block in job.blocks]
-    words, per_word, note = align_words(job.script, tokenizer, normalized, _token_lengths(path, stamp)[ids], sizes)
+    words, per_word, word_tokens, note = align_words(job.script, tokenizer, normalized, _token_lengths(path, stamp)[ids], sizes)
 
     unique_ids, counts = np.unique(ids, return_counts=True)
     entropy = (entropy_profile(counts, alpha=job.alpha, vocab_size=tokenizer.vocab_size,
@@ -140,6 +140,7 @@ def run_job(job: BenchJob) -> dict:
         tokens=int(ids.size),
         words=None if words is None else len(words),
         split_words=None if per_word is None else int((per_word >= 2).sum()),
+        word_tokens=word_tokens,
     )
     return {
         "tokenizer": job.tokenizer,

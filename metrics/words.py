@@ -5,7 +5,8 @@ Devanagari vowel signs or a Persian ZWNJ stay inside their word; punctuation and
 Scripts that do not put spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar, Tibetan) have no such
 words, and word-level measures are not defined for them. Tokens are placed on the text by the byte
 lengths of their byte view, so the alignment is exact for every format; a word is split when two or more
-tokens overlap it (Rust et al. 2021, "How good is your tokenizer?", count such continued words).
+tokens overlap it (Rust et al. 2021, "How good is your tokenizer?", count such continued words), and the
+tokens that carry words are those overlapping at least one (what fertility counts per word).
 """
 
 from __future__ import annotations
@@ -52,6 +53,18 @@ def tokens_per_word(token_ends: np.ndarray, word_starts: np.ndarray, word_ends: 
     first = np.searchsorted(token_ends, word_starts, side="right")
     last = np.searchsorted(token_ends, word_ends - 1, side="right")
     return last - first + 1
+
+
+def word_token_count(token_ends: np.ndarray, word_starts: np.ndarray, word_ends: np.ndarray) -> int:
+    """How many tokens overlap at least one word (a token spanning two words counts once; tokens of spaces
+    or punctuation alone count not at all), given each token's end offset (ascending) and the words in
+    order."""
+    if not len(word_starts):
+        return 0
+    first = np.searchsorted(token_ends, word_starts, side="right")
+    last = np.searchsorted(token_ends, word_ends - 1, side="right")
+    shared = np.maximum(last[:-1] - first[1:] + 1, 0)  # tokens the next word begins in
+    return int((last - first + 1).sum() - shared.sum())
 
 
 def block_word_spans(blocks: tuple[str, ...]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:

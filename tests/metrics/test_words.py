@@ -13,6 +13,7 @@ from tokwork.metrics.words import (
     place_tokens,
     tokens_per_word,
     word_spans,
+    word_token_count,
 )
 
 
@@ -34,6 +35,20 @@ def test_tokens_per_word_by_hand():
     assert tokens_per_word(np.array([3, 5, 7]), np.array([0, 4]), np.array([3, 7])).tolist() == [1, 2]
     # one token over both words (a superword) counts once for each
     assert tokens_per_word(np.array([7]), np.array([0, 4]), np.array([3, 7])).tolist() == [1, 1]
+
+
+def test_tokens_that_carry_words_by_hand():
+    # "Hello, world! Yes." as Hello|,| world|!| Yes|.: three words kept whole; "," "!" "." carry none
+    words, starts, ends = word_spans("Hello, world! Yes.")
+    token_ends = np.array([5, 6, 12, 13, 17, 18])
+    assert tokens_per_word(token_ends, starts, ends).tolist() == [1, 1, 1]
+    assert word_token_count(token_ends, starts, ends) == 3
+    # "the cat": the|" c"|"at" carries the words with 3 tokens; one superword token carries both with 1
+    assert word_token_count(np.array([3, 5, 7]), np.array([0, 4]), np.array([3, 7])) == 3
+    assert word_token_count(np.array([7]), np.array([0, 4]), np.array([3, 7])) == 1
+    # "ab cd" as "a"|"b c"|"d": the middle token ends one word and begins the next, counted once
+    assert word_token_count(np.array([1, 4, 5]), np.array([0, 3]), np.array([2, 5])) == 3
+    assert word_token_count(np.array([5]), np.zeros(0, np.int64), np.zeros(0, np.int64)) == 0
 
 
 def test_tokens_of_several_blocks_are_placed_on_the_joined_text():
@@ -64,8 +79,8 @@ def test_split_words_on_real_tokenizers(reference_tokenizer):
     for text, expected in (("the cat sat on the mat", [1] * 6), ("नमस्ते दुनिया", None)):
         ids = tok.encode(text)
         lengths = np.array([len(tok.byte_view[i]) for i in ids])
-        words, per_word, note = align_words("Latn", tok, [text], lengths, [len(ids)])
-        assert note is None and len(words) == len(per_word)
+        words, per_word, word_tokens, note = align_words("Latn", tok, [text], lengths, [len(ids)])
+        assert note is None and len(words) == len(per_word) and word_tokens <= len(ids)
         if expected:
             assert per_word.tolist() == expected
         else:

@@ -201,6 +201,7 @@ def summarize(config: BenchConfig, languages: dict[str, dict], results: list[dic
             row.update(job["entropy"] or dict.fromkeys(ENTROPY_MEASURES))
             row.update(job["integrity"] or dict.fromkeys(INTEGRITY_MEASURES))
             row.update(lexicon=job["lexicon"], word_note=job["word_note"],
+                       tokens_without_bytes=job["tokens_without_bytes"],
                        normalized_blocks=job["normalized_blocks"], normalized_bytes=job["normalized_bytes"],
                        block_tokens=job["block_tokens"])
             rows.append(row)
@@ -269,11 +270,16 @@ def _script_summaries(config: BenchConfig, names: list[str], rows: list[dict]) -
 
 def _notes(config: BenchConfig, names: list[str], codes: list[str], languages: dict[str, dict],
            by_key: dict) -> dict:
-    """What the reader must know to read the numbers: which text each tokenizer's tokens spell, where
-    words are not counted and why, which languages have no lexicon, which scripts were read off the text
+    """What the reader must know to read the numbers: which text each tokenizer's tokens spell, which
+    tokenizers give tokens that stand for no text (unknown tokens: their compression is not comparable),
+    where words are not counted and why, which languages have no lexicon, which scripts were read off the text
     and which languages the non-Latin premium pools (never those of unknown script)."""
-    normalizing, unplaced = {}, {}
+    normalizing, unplaced, unknown = {}, {}, {}
     for name in names:
+        shares = {c: by_key[(name, c)]["tokens_without_bytes"] / by_key[(name, c)]["counts"]["tokens"]
+                  for c in codes if by_key[(name, c)]["tokens_without_bytes"]}
+        if shares:
+            unknown[name] = shares
         changed = {c: by_key[(name, c)]["normalized_blocks"] for c in codes if by_key[(name, c)]["normalized_blocks"]}
         if changed:
             normalizing[name] = changed
@@ -287,6 +293,7 @@ def _notes(config: BenchConfig, names: list[str], codes: list[str], languages: d
         "normalizing_tokenizers": normalizing,
         "unspaced_languages": [c for c in codes if not has_words(languages[c]["script"])],
         "tokens_not_spelling_text": unplaced,
+        "tokens_without_bytes": unknown,
         "lexicons": {c: by_key[(first, c)]["lexicon"] for c in codes if by_key[(first, c)]["lexicon"]},
         "without_lexicon": [c for c in codes if not by_key[(first, c)]["lexicon"]],
         "scripts_from_text": {c: languages[c]["script"] for c in codes if languages[c].get("script_from_text")},

@@ -5,7 +5,11 @@ Integrity: Turkish as a Benchmark"), whose %TR counts tokens that are valid word
 %Pure tokens that are whole linguistic units: here, against a pluggable lexicon (`tokwork.metrics.lexicon`),
 
 - `lexicon_tokens`: of the token occurrences that are word material (a letter, or part of a character),
-  the share whose text (surrounding spaces dropped) is a lexicon word;
+  the share that are a lexicon word where they stand: the token holds one whole word of the text and no
+  other, and its text (surrounding spaces dropped) is a lexicon word. Word lists hold every letter and many
+  fragments ("ung", "en" in German), so a token is not taken for a word out of place: a character-level
+  tokenizer's "a" inside "cat" is not one. In scripts without spaces between words (no words to place
+  tokens on) the token's text alone decides;
 - `lexicon_words_whole`: of the text's words that are lexicon words, the share kept as one token;
 - `lexicon_coverage`: the share of the text's words found in the lexicon at all (how well the lexicon fits
   the text; low coverage makes the other two less telling).
@@ -36,15 +40,20 @@ def word_candidate(piece: bytes | None) -> str | None:
     return text if LETTER.search(text) else None
 
 
-def lexicon_token_share(candidates: Sequence[str | None], counts: Sequence[int], lexicon: Lexicon) -> float | None:
-    """Share of word-material token occurrences that are whole lexicon words; `candidates[i]` is
-    `word_candidate` of a token occurring `counts[i]` times. None when no token is word material."""
+def lexicon_token_share(candidates: Sequence[str | None], counts: Sequence[int], lexicon: Lexicon, *,
+                        whole_word_tokens: Sequence[str | None] | None = None) -> float | None:
+    """Share of word-material token occurrences that are lexicon words; `candidates[i]` is `word_candidate`
+    of a token occurring `counts[i]` times. With `whole_word_tokens` (the `word_candidate` of each token
+    occurrence that holds one whole word of the text alone) only those can count as words; without, every
+    occurrence of a lexicon word does. None when no token is word material."""
     material = words = 0
     for candidate, count in zip(candidates, counts, strict=True):
         if candidate is not None:
             material += count
-            if candidate and candidate in lexicon:
+            if whole_word_tokens is None and candidate and candidate in lexicon:
                 words += count
+    if whole_word_tokens is not None:
+        words = sum(1 for candidate in whole_word_tokens if candidate and candidate in lexicon)
     return words / material if material else None
 
 
@@ -69,10 +78,12 @@ def lexicon_mask(words: Sequence[str], lexicon: Lexicon) -> np.ndarray:
 
 def integrity_metrics(candidates: Sequence[str | None], counts: Sequence[int], lexicon: Lexicon, *,
                       words: Sequence[str] | None, tokens_per_word: np.ndarray | None,
-                      in_lexicon: np.ndarray | None = None) -> dict:
-    """All integrity measures of one text (tokens given as `word_candidate`s with their counts); the
-    word-level ones are None when the text has no words."""
-    result = {"lexicon_tokens": lexicon_token_share(candidates, counts, lexicon)}
+                      in_lexicon: np.ndarray | None = None,
+                      whole_word_tokens: Sequence[str | None] | None = None) -> dict:
+    """All integrity measures of one text (tokens given as `word_candidate`s with their counts, and those
+    holding a whole word alone as `whole_word_tokens`); the word-level ones are None when the text has no
+    words."""
+    result = {"lexicon_tokens": lexicon_token_share(candidates, counts, lexicon, whole_word_tokens=whole_word_tokens)}
     if words is None or tokens_per_word is None:
         result.update(lexicon_coverage=None, lexicon_words_whole=None)
     else:

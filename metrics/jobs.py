@@ -26,7 +26,14 @@ from tokwork.metrics.compression import TextCounts
 from tokwork.metrics.entropy import DEFAULT_ALPHA, entropy_profile
 from tokwork.metrics.integrity import integrity_metrics, lexicon_mask, word_candidate
 from tokwork.metrics.lexicon import LexiconSpec, load_lexicon
-from tokwork.metrics.words import block_word_spans, has_words, place_tokens, tokens_per_word, word_token_count
+from tokwork.metrics.words import (
+    block_word_spans,
+    has_words,
+    place_tokens,
+    sole_tokens,
+    tokens_per_word,
+    word_token_count,
+)
 from tokwork.tokenizer import Tokenizer
 
 
@@ -96,19 +103,30 @@ def _lexicon_mask(blocks: tuple[str, ...], spec: LexiconSpec) -> np.ndarray:
     return lexicon_mask(_block_words(blocks)[0], load_lexicon(spec))
 
 
+@dataclass(frozen=True)
+class WordAlignment:
+    """The words of a text and how its tokens lie on them."""
+
+    words: list[str]
+    tokens_per_word: np.ndarray  # tokens overlapping each word
+    word_tokens: int  # tokens overlapping any word
+    sole_tokens: np.ndarray  # per word, the index of the token holding it alone, or -1
+
+
 def align_words(script: str, tokenizer: Tokenizer, normalized: list[str], lengths: np.ndarray,
-                block_tokens: list[int]):
-    """The words of the (normalised) blocks, how many tokens overlap each and how many tokens overlap any,
-    given the byte lengths of all tokens and each block's token count; or (None, None, None, why) where the
-    script has no words or the tokens cannot be placed. The byte view's exactness (`join(encode(t)) == normalize(t)`) is the core's
-    tested promise, so lengths suffice to place the tokens."""
+                block_tokens: list[int]) -> tuple[WordAlignment | None, str | None]:
+    """How the tokens lie on the words of the (normalised) blocks, given the byte lengths of all tokens and
+    each block's token count; or (None, why) where the script has no words or the tokens cannot be placed.
+    The byte view's exactness (`join(encode(t)) == normalize(t)`) is the core's tested promise, so lengths
+    suffice to place the tokens."""
     if not has_words(script):
-        return None, None, None, f"script {script} does not separate words with spaces"
+        return None, f"script {script} does not separate words with spaces"
     words, starts, ends, block_bytes = _block_words(tuple(normalized))
     placed = place_tokens(lengths, block_tokens, block_bytes, dummy_prefix=tokenizer.byte_view.strips_leading_space)
     if placed is None:
-        return None, None, None, "the tokens do not spell the text (unknown or special tokens)"
-    return words, tokens_per_word(placed, starts, ends), word_token_count(placed, starts, ends), None
+        return None, "the tokens do not spell the text (unknown or special tokens)"
+    return WordAlignment(words, tokens_per_word(placed, starts, ends), word_token_count(placed, starts, ends),
+                         sole_tokens(placed, starts, ends)), None
 
 
 def run_job(job: BenchJob) -> dict:
@@ -122,7 +140,8 @@ def run_job(job: BenchJob) -> dict:
     bounds = np.cumsum([0, *sizes])
     blocks = [ids[a:b] for a, b in itertools.pairwise(bounds)]
     normalized = [tokenizer.normalize(block) for block in job.blocks]
-    words, per_word, word_tokens, note = align_words(job.script, tokenizer, normalized, _token_lengths(path, stamp)[ids], sizes)
+    lengths = _token_lengths(path, stamp)[ids]
+    aligned, note = align_words(job.script, tokenizer, normalized, lengths, sizes)
 
     unique_ids, counts = np.unique(ids, return_counts=True)
     entropy = (entropy_profile(counts, alpha=job.alpha, vocab_size=tokenizer.vocab_size,
@@ -130,17 +149,23 @@ def run_job(job: BenchJob) -> dict:
     integrity = None
     if job.lexicon is not None:
         lexicon = load_lexicon(job.lexicon)
-        known = _lexicon_mask(tuple(normalized), job.lexicon) if words is not None else None
+        known = whole = None
+        if aligned is not None:
+            known = _lexicon_mask(tuple(normalized), job.lexicon)
+            sole = aligned.sole_tokens[aligned.sole_tokens >= 0]
+            whole = word_candidates(path, stamp, ids[sole].tolist())
         integrity = integrity_metrics(word_candidates(path, stamp, unique_ids.tolist()), counts.tolist(), lexicon,
-                                      words=words, tokens_per_word=per_word, in_lexicon=known)
+                                      words=None if aligned is None else aligned.words,
+                                      tokens_per_word=None if aligned is None else aligned.tokens_per_word,
+                                      in_lexicon=known, whole_word_tokens=whole)
         lexicon.keep_answers()
     counts_total = TextCounts(
         bytes=sum(len(b.encode("utf-8")) for b in job.blocks),
         chars=sum(len(b) for b in job.blocks),
         tokens=int(ids.size),
-        words=None if words is None else len(words),
-        split_words=None if per_word is None else int((per_word >= 2).sum()),
-        word_tokens=word_tokens,
+        words=None if aligned is None else len(aligned.words),
+        split_words=None if aligned is None else int((aligned.tokens_per_word >= 2).sum()),
+        word_tokens=None if aligned is None else aligned.word_tokens,
     )
     return {
         "tokenizer": job.tokenizer,
@@ -150,6 +175,7 @@ def run_job(job: BenchJob) -> dict:
         "block_tokens": sizes,
         "counts": counts_total.as_json(),
         "word_note": note,
+        "tokens_without_bytes": int((lengths < 0).sum()),  # unknown or special tokens: no length of text
         "normalized_blocks": sum(n != b for n, b in zip(normalized, job.blocks, strict=True)),
         "normalized_bytes": sum(len(n.encode("utf-8")) for n in normalized),
         "entropy": entropy,

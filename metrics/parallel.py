@@ -81,7 +81,7 @@ def read_language_table(folder: Path) -> dict[str, dict[str, str]]:
     if not table.is_file():
         return {}
     try:
-        with table.open(encoding="utf-8", newline="") as handle:
+        with table.open(encoding="utf-8-sig", newline="") as handle:  # spreadsheets write a BOM
             rows = list(csv.DictReader(handle, delimiter="\t"))
     except UnicodeDecodeError as err:
         raise CorpusError(f"'{table}' is not UTF-8 at byte {err.start}") from None

@@ -96,6 +96,11 @@ def _notes_html(results: BenchResults) -> str:
     for name, codes in notes["tokens_not_spelling_text"].items():
         items.append(f"{name}'s tokens do not spell the text (unknown or special tokens) in {', '.join(codes)}: "
                      "no word measures there.")
+    for name, shares in notes.get("tokens_without_bytes", {}).items():
+        listed = ", ".join(f"{code} {share:.1%}" for code, share in shares.items())
+        items.append(f"{name} gives tokens that stand for no text (unknown or special tokens; share of its tokens: "
+                     f"{listed}): each counts as one token of unknown length, so its bytes/token, premiums, NSL "
+                     "and entropy there are not comparable with other tokenizers'.")
     sources = sorted(set(notes["lexicons"].values()))
     items.append(f"Lexicons: {'; '.join(sources) if sources else 'none'}. Languages without a lexicon "
                  f"(no integrity measures): {', '.join(notes['without_lexicon']) or 'none'}.")

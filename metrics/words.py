@@ -67,6 +67,17 @@ def word_token_count(token_ends: np.ndarray, word_starts: np.ndarray, word_ends:
     return int((last - first + 1).sum() - shared.sum())
 
 
+def sole_tokens(token_ends: np.ndarray, word_starts: np.ndarray, word_ends: np.ndarray) -> np.ndarray:
+    """For each word, the index of the one token that holds it and no other word, or -1 where the word is
+    split or its token reaches into another word (a superword)."""
+    first = np.searchsorted(token_ends, word_starts, side="right")
+    last = np.searchsorted(token_ends, word_ends - 1, side="right")
+    alone = first == last
+    alone[1:] &= first[1:] != last[:-1]
+    alone[:-1] &= last[:-1] != first[1:]
+    return np.where(alone, first, -1)
+
+
 def block_word_spans(blocks: tuple[str, ...]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """The words of several blocks with start and end offsets in the bytes of the blocks joined end to
     end, and the UTF-8 size of each block."""

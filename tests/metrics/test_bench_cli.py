@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import UDHR, reference_tokenizer_path
 from tests.metrics.conftest import TOY_TEXTS, read_json, write_parallel
 from tokwork.cli.main import main
+from tokwork.metrics.bench import BenchConfig, run_bench
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -158,3 +159,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, gpt2, case):
     assert not (tmp_path / "out").exists()
     assert (tmp_path / "precious" / "notes.txt").read_text(encoding="utf-8") == "keep"
     assert sorted(p.name for p in (tmp_path / "trained").iterdir()) == ["tokenizer.json", "tokwork.json"]
+
+
+def test_a_language_table_with_a_byte_order_mark_is_read(tmp_path, gpt2):
+    # spreadsheets save TSV files with a BOM; the 'code' column is still the first one
+    corpus = changed_corpus(tmp_path, table="\ufeffcode\tname\tscript\neng\tEnglish\tLatn\nell\tGreek\tGrek\n".encode())
+    config = BenchConfig(tokenizers={"gpt2": gpt2}, corpus=corpus, wordfreq=False)
+    results = run_bench(config, progress=False)
+    assert results.corpus["languages"]["ell"]["name"] == "Greek"

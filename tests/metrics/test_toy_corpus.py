@@ -104,6 +104,40 @@ def test_integrity_against_a_word_list(results):
     assert results.summary["notes"]["lexicons"]["eng"].startswith("word list ")
 
 
+def test_a_letter_in_the_word_list_is_a_word_only_where_it_stands_alone(toy_corpus, toy_tokenizers, tmp_path):
+    # word lists hold single letters (wordfreq's hold every letter): one token per byte must not score as words
+    lexicon = tmp_path / "eng.txt"
+    lexicon.write_text("the\ncat\na\nt\nc\n", encoding="utf-8")
+    config = BenchConfig(tokenizers={"bytes": toy_tokenizers["bytes"]}, corpus=str(toy_corpus), reference="bytes",
+                         lexicons={"eng": str(lexicon)}, wordfreq=False, languages=["eng"])
+    eng = row(run_bench(config, progress=False), "bytes", "eng")
+    # 25 letters, each a token; only the article "a" of "a cat ran." is a whole word held by one token
+    assert eng["lexicon_tokens"] == pytest.approx(1 / 25)
+
+
+def test_tokens_that_stand_for_no_text_are_counted_and_noted(toy_corpus, toy_tokenizers, tmp_path):
+    # a unigram model of English letters without byte fallback: each Greek word is one unknown token
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    from tokwork.metrics.report import write_report
+
+    letters = sorted(set("".join(TOY_TEXTS["eng"])) - {" "})
+    backend = Tokenizer(models.Unigram([("<unk>", 0.0), ("▁", -2.0)] + [(c, -3.0) for c in letters], unk_id=0))
+    backend.pre_tokenizer, backend.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+    backend.add_special_tokens(["<unk>"])
+    backend.save(str(tmp_path / "letters.json"))
+    config = BenchConfig(tokenizers={"letters": str(tmp_path / "letters.json"), "bytes": toy_tokenizers["bytes"]},
+                         corpus=str(toy_corpus), reference="bytes", wordfreq=False)
+    results = run_bench(config, progress=False)
+    ell, eng = row(results, "letters", "ell"), row(results, "letters", "eng")
+    assert eng["tokens_without_bytes"] == 0 and row(results, "bytes", "ell")["tokens_without_bytes"] == 0
+    assert 0 < ell["tokens_without_bytes"] < ell["tokens"]
+    shares = results.summary["notes"]["tokens_without_bytes"]
+    assert shares == {"letters": {"ell": ell["tokens_without_bytes"] / ell["tokens"]}}
+    report = write_report(results, tmp_path / "report").read_text(encoding="utf-8")
+    assert "letters gives tokens that stand for no text" in report and "not comparable" in report
+
+
 def test_entropy_of_the_token_stream(results):
     eng = row(results, "toy", "eng")
     # the x2, " cat" x2, " sat", ".", " dog", " ran" x2, "a" ... as counts: "." 3, the 2, cat 2, ran 2, 1, 1, 1

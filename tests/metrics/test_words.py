@@ -12,6 +12,7 @@ from tokwork.metrics.words import (
     has_words,
     place_tokens,
     tokens_per_word,
+    sole_tokens,
     word_spans,
     word_token_count,
 )
@@ -51,6 +52,15 @@ def test_tokens_that_carry_words_by_hand():
     assert word_token_count(np.array([5]), np.zeros(0, np.int64), np.zeros(0, np.int64)) == 0
 
 
+def test_the_token_that_holds_a_word_alone_by_hand():
+    # "the cat": the|" c"|"at": "the" is token 0's alone, "cat" is split
+    assert sole_tokens(np.array([3, 5, 7]), np.array([0, 4]), np.array([3, 7])).tolist() == [0, -1]
+    # a superword token holds both words: neither alone
+    assert sole_tokens(np.array([7]), np.array([0, 4]), np.array([3, 7])).tolist() == [-1, -1]
+    # "a bc d" as "a b"|"c"|" d": "a" and "bc" share token 0, "d" is token 2's alone
+    assert sole_tokens(np.array([3, 4, 6]), np.array([0, 2, 5]), np.array([1, 4, 6])).tolist() == [-1, -1, 2]
+
+
 def test_tokens_of_several_blocks_are_placed_on_the_joined_text():
     words, starts, ends, sizes = block_word_spans(("the cat", "a dog."))
     assert words == ["the", "cat", "a", "dog"]
@@ -79,8 +89,9 @@ def test_split_words_on_real_tokenizers(reference_tokenizer):
     for text, expected in (("the cat sat on the mat", [1] * 6), ("नमस्ते दुनिया", None)):
         ids = tok.encode(text)
         lengths = np.array([len(tok.byte_view[i]) for i in ids])
-        words, per_word, word_tokens, note = align_words("Latn", tok, [text], lengths, [len(ids)])
-        assert note is None and len(words) == len(per_word) and word_tokens <= len(ids)
+        aligned, note = align_words("Latn", tok, [text], lengths, [len(ids)])
+        words, per_word = aligned.words, aligned.tokens_per_word
+        assert note is None and len(words) == len(per_word) and aligned.word_tokens <= len(ids)
         if expected:
             assert per_word.tolist() == expected
         else:

@@ -28,7 +28,8 @@ def bench_command(
     pivot: str = typer.Option("eng", help="Language the premiums are relative to."),
     reference: str | None = typer.Option(None, help="Tokenizer name for the normalized sequence length "
                                                      "(default: the first one)."),
-    alpha: float = typer.Option(2.5, help="Order of the Rényi entropy."),
+    alpha: float = typer.Option(2.5, help="Order of the Rényi entropy (above 0, below 100; 2.5 is Zouhar "
+                                "et al.'s)."),
     full_vocab: bool = typer.Option(False, "--full-vocab", help="Efficiencies over log2 of the full vocabulary "
                                                                  "instead of the distinct tokens observed."),
     lexicon: list[str] = typer.Option([], "--lexicon", help="CODE=FILE: a word list for one language "

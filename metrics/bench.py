@@ -11,7 +11,7 @@ tokenizer, pooled entropy and vocabulary use. `tokwork.metrics.report` writes th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,8 +53,16 @@ class BenchConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot give a benchmark."""
+        if not isinstance(self.tokenizers, Mapping):
+            raise ParameterError("tokenizers must map names to tokenizer paths, e.g. {'gpt2': PATH}, "
+                                 f"not a {type(self.tokenizers).__name__}")
         if not self.tokenizers:
             raise ParameterError("no tokenizer given: pass --tokenizer NAME=PATH at least once")
+        if self.languages is not None and (isinstance(self.languages, str) or not self.languages):
+            raise ParameterError("languages must be a non-empty list of language codes (or None for the "
+                                 f"corpus's default set), not {self.languages!r}")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float):
+            raise ParameterError(f"Rényi alpha must be a number, not {self.alpha!r}")
         if self.reference is not None and self.reference not in self.tokenizers:
             raise ParameterError(f"reference tokenizer '{self.reference}' is not one of the --tokenizer names "
                                  f"({', '.join(self.tokenizers)})")
@@ -153,11 +161,14 @@ def run_bench(config: BenchConfig, *, engine: str = "local", workers: int | None
     tokenizer).
     """
     started = time.perf_counter()
+    config.validate()
     check_engine(engine, address=address)
     if output is not None:
         check_output_directory(output, force=force, kinds=(REPORT_KIND,),
                                inputs=[resolve_corpus(config.corpus), *config.tokenizers.values(),
                                        *config.lexicons.values()])
+    if workers is not None and workers < 1:
+        raise ParameterError(f"workers {workers} must be at least 1")
     if workers is None:
         workers = default_workers(len(config.tokenizers))
     in_this_process = engine == "local" and workers == 1

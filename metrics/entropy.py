@@ -10,8 +10,9 @@ by adding counts.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -26,7 +27,13 @@ def token_counts(tokens: Iterable[Hashable]) -> np.ndarray:
 
 
 def _probabilities(counts) -> np.ndarray:
+    if isinstance(counts, Mapping):  # a Counter of tokens
+        counts = list(counts.values())
     counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 1:
+        raise ValueError(f"entropy takes a flat list of counts, not an array of shape {counts.shape}")
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        raise ValueError("token counts must be finite and non-negative")
     counts = counts[counts > 0]
     if counts.size == 0:
         raise ValueError("entropy of an empty token stream")
@@ -36,19 +43,33 @@ def _probabilities(counts) -> np.ndarray:
 def shannon_entropy(counts) -> float:
     """Shannon entropy in bits of the distribution the counts give."""
     p = _probabilities(counts)
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: one type gives 0, not -0
 
 
 def renyi_entropy(counts, *, alpha: float = DEFAULT_ALPHA) -> float:
-    """Rényi entropy of order `alpha` in bits (Shannon's at alpha = 1, log2 of the types at alpha = 0)."""
+    """Rényi entropy of order `alpha` >= 0 in bits (Shannon's at alpha = 1, log2 of the types at alpha = 0,
+    the min-entropy -log2 max p at alpha = inf), accurate for every order: near 1, where the textbook form
+    divides two vanishing quantities, and for large orders, where p ** alpha underflows."""
+    if not alpha >= 0:
+        raise ValueError(f"Rényi entropy needs an order alpha >= 0, not {alpha}")
     p = _probabilities(counts)
     if alpha == 1:
         return shannon_entropy(counts)
-    return float(np.log2((p ** alpha).sum()) / (1 - alpha))
+    if math.isinf(alpha):
+        return float(-np.log2(p.max())) + 0.0
+    if abs(alpha - 1) < 0.5:
+        # sum p^a - 1 = sum p (p^(a-1) - 1), each term by expm1: no cancellation however close a is to 1
+        excess = float((p * np.expm1((alpha - 1) * np.log(p))).sum())
+        return math.log1p(excess) / ((1 - alpha) * math.log(2)) + 0.0
+    top = p.max()  # sum p^a = top^a * sum (p / top)^a, whose sum is at least 1
+    return float((alpha * np.log2(top) + np.log2(((p / top) ** alpha).sum())) / (1 - alpha)) + 0.0
 
 
 def _efficiency(entropy: float, counts, vocab_size: int | None) -> float | None:
-    size = vocab_size if vocab_size is not None else int((np.asarray(counts) > 0).sum())
+    types = int((_probabilities(counts) > 0).sum())
+    if vocab_size is not None and vocab_size < types:
+        raise ValueError(f"a vocabulary of {vocab_size} tokens cannot hold the {types} distinct tokens counted")
+    size = vocab_size if vocab_size is not None else types
     return float(entropy / np.log2(size)) if size > 1 else None
 
 
@@ -66,6 +87,8 @@ def conditional_entropy(sequences: Iterable[Sequence[int]]) -> float | None:
     """H(X_t | X_t-1) in bits: the entropy of a token given the one before it, from bigram counts within
     each sequence (H of the pairs minus H of their first tokens). None when no sequence has two tokens."""
     arrays = [np.asarray(s, dtype=np.int64) for s in sequences]
+    if any(a.ndim != 1 for a in arrays):
+        raise ValueError("conditional entropy takes a list of token sequences (lists of ids), one per text")
     if not any(len(a) > 1 for a in arrays):
         return None
     ids = np.concatenate(arrays)
@@ -80,7 +103,9 @@ def conditional_entropy(sequences: Iterable[Sequence[int]]) -> float | None:
 
 def vocabulary_utilisation(types: int, vocab_size: int) -> float:
     """Share of the vocabulary that a text uses at least once."""
-    return types / vocab_size if vocab_size else 0.0
+    if vocab_size <= 0 or not 0 <= types <= vocab_size:
+        raise ValueError(f"{types} distinct tokens cannot be used out of a vocabulary of {vocab_size}")
+    return types / vocab_size
 
 
 def entropy_profile(counts, *, alpha: float = DEFAULT_ALPHA, vocab_size: int, full_vocab: bool = False,

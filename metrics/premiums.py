@@ -31,10 +31,11 @@ def block_premiums(tokens: Sequence[int], pivot_tokens: Sequence[int]) -> list[f
 
 def premium_summary(tokens: Sequence[int], pivot_tokens: Sequence[int]) -> dict[str, float]:
     """Corpus-level premium plus the spread of the per-block premiums (mean, median, sd, p10, p90, range)."""
+    corpus_premium = premium(sum(tokens), sum(pivot_tokens))  # refuses a pivot without tokens
     per_block = np.asarray(block_premiums(tokens, pivot_tokens))
     p10, p90 = np.percentile(per_block, [10, 90])  # one call: a benchmark summarises hundreds of these
     return {
-        "premium": premium(sum(tokens), sum(pivot_tokens)),
+        "premium": corpus_premium,
         "mean": float(per_block.mean()),
         "median": float(np.median(per_block)),
         "sd": float(per_block.std(ddof=1)) if per_block.size > 1 else 0.0,
@@ -53,9 +54,14 @@ def gini(values: Sequence[float]) -> float:
     measure of Foroutan et al. 2025 ("Parity-Aware Byte-Pair Encoding: Improving Cross-lingual Fairness in
     Tokenization"); it does not depend on the pivot, unlike premiums.
     """
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    if x.ndim != 1 or x.size == 0:
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"a Gini coefficient needs a flat list of values, not an array of shape {x.shape}")
+    if x.size == 0:
         raise ValueError("a Gini coefficient needs a non-empty list of values")
+    if not np.isfinite(x).all():
+        raise ValueError("a Gini coefficient needs finite values")
+    x = np.sort(x)
     if x[0] < 0:
         raise ValueError(f"a Gini coefficient needs non-negative values, got {x[0]}")
     total = x.sum()

@@ -86,3 +86,47 @@ def test_renyi_is_at_most_log_types_and_decreases_with_alpha(counts, alpha):
     assert renyi_entropy(counts, alpha=alpha) <= top + 1e-9
     assert renyi_entropy(counts, alpha=alpha + 1) <= renyi_entropy(counts, alpha=alpha) + 1e-9
     assert renyi_entropy(counts, alpha=1) == pytest.approx(shannon_entropy(counts))
+
+
+def textbook_renyi(p: np.ndarray, alpha: float) -> float:
+    """log2(sum p^a) / (1 - a) in exact rational arithmetic's stead: Python's fsum of the terms."""
+    return math.log2(math.fsum(float(x) ** alpha for x in p)) / (1 - alpha)
+
+
+def test_renyi_is_accurate_at_every_order():
+    counts = np.random.default_rng(0).integers(1, 1000, 5000)
+    p = counts / counts.sum()
+    shannon = shannon_entropy(counts)
+    variance = float(np.var(np.log(p), ddof=0) * 0 + (p * np.log(p) ** 2).sum() - ((p * np.log(p)).sum()) ** 2)
+    for gap in (2.0**-52, 1e-12, -1e-15, 1e-9, -1e-6):
+        # near 1: H_a = H - (a - 1) Var(ln p) / (2 ln 2) + O((a - 1)^2)
+        expected = shannon - gap * variance / (2 * math.log(2))
+        assert renyi_entropy(counts, alpha=1 + gap) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    for alpha in (0.3, 0.9, 1.2, 2.5, 10):
+        assert renyi_entropy(counts, alpha=alpha) == pytest.approx(textbook_renyi(p, alpha), rel=1e-12)
+    picked = [3, 2, 1, 1]  # large orders approach the min-entropy -log2 max p without underflowing
+    assert renyi_entropy(picked, alpha=1000) == pytest.approx(1000 * math.log2(3 / 7) / -999 + 0, rel=1e-9)
+    assert renyi_entropy(picked, alpha=math.inf) == pytest.approx(-math.log2(3 / 7))
+    assert renyi_entropy(picked, alpha=0) == pytest.approx(2.0)
+
+
+def test_one_type_has_zero_entropy_not_minus_zero():
+    assert math.copysign(1, shannon_entropy([5])) == 1 and math.copysign(1, renyi_entropy([5])) == 1
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: renyi_entropy([3, 2], alpha=-1), "order alpha >= 0"),
+    (lambda: shannon_entropy([-1, 2]), "non-negative"),
+    (lambda: shannon_efficiency([3, 2, 1, 1], vocab_size=2), "cannot hold the 4 distinct tokens"),
+    (lambda: vocabulary_utilisation(10, 5), "out of a vocabulary of 5"),
+    (lambda: conditional_entropy([1, 2, 3]), "list of token sequences"),
+])
+def test_api_misuse_is_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_a_counter_of_tokens_is_counts():
+    from collections import Counter
+
+    assert shannon_entropy(Counter(PICKED)) == pytest.approx(shannon_entropy(token_counts(PICKED)))

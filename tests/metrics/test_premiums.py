@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokwork.metrics.premiums import gini, premium
+from tokwork.metrics.premiums import gini, premium, premium_summary
 
 counts = st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=30)
 
@@ -40,8 +40,8 @@ def test_gini_equals_the_pairwise_definition_and_ignores_scale_and_order(values)
     assert gini([3 * v for v in reversed(values)]) == pytest.approx(value, abs=1e-12)
 
 
-@pytest.mark.parametrize("values", [[], [1, -2]])
-def test_gini_refuses_empty_or_negative_values(values):
+@pytest.mark.parametrize("values", [[], [1, -2], 5, [[1, 2], [3, 4]], [float("nan"), 1]])
+def test_gini_refuses_empty_negative_or_malformed_values(values):
     with pytest.raises(ValueError):
         gini(values)
 
@@ -50,3 +50,8 @@ def test_premium_is_a_ratio_to_the_pivot():
     assert premium(150, 100) == 1.5
     with pytest.raises(ValueError):
         premium(3, 0)
+
+
+def test_a_pivot_without_tokens_is_refused_by_name():
+    with pytest.raises(ValueError, match="the pivot text has no tokens"):
+        premium_summary([1, 2], [0, 0])

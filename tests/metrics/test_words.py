@@ -11,8 +11,8 @@ from tokwork.metrics.words import (
     byte_offsets,
     has_words,
     place_tokens,
-    tokens_per_word,
     sole_tokens,
+    tokens_per_word,
     word_spans,
     word_token_count,
 )

@@ -106,7 +106,9 @@ def _notes_html(results: BenchResults) -> str:
                  f"(no integrity measures): {', '.join(notes['without_lexicon']) or 'none'}.")
     items.extend(_script_notes(notes))
     items.append(f"Premium = tokens / tokens of '{config.pivot}' on the same blocks (Petrov et al. 2023); the "
-                 "table gives the corpus-level ratio, p10/p90 the spread over blocks. NSL = tokens / tokens of "
+                 "table gives the corpus-level ratio, p10/p90 the spread over blocks; mean and max premiums leave the "
+                 "pivot out (its premium is 1 by definition), and the by-script Rényi efficiency is the mean over "
+                 "the script's languages. NSL = tokens / tokens of "
                  f"'{config.reference_name}' (Dagan et al. 2024). Rényi efficiency H_{config.alpha:g} / log2 |V| "
                  f"with |V| = {'the full vocabulary' if config.full_vocab else 'distinct tokens observed'} "
                  "(Zouhar et al. 2023). Integrity after Bayram et al. 2025 (%TR, %Pure).")

@@ -16,7 +16,7 @@ fresh process of this script, the two settings alternating, and the parent merge
 - all threads: none of these set, so `encode_batch` of `tokenizers` and SentencePiece use every core.
 Where the time goes: the stochastic encoders call the base's batch encoder (parallel at all threads) and
 then a numba kernel that runs on one thread (StochasTok's splits, BPE-dropout's re-merging); unigram
-sampling encodes text by text on one thread (sentencepiece's seed is process-wide). So at all threads a
+sampling samples each text's lattice in a numba kernel on one thread. So at all threads a
 faster base shrinks the deterministic time and not the sampling part, and the ratio alone can hide the
 cost; `seconds_per_mb` (median seconds over MB of UTF-8) and `added_seconds_per_mb` (over the
 deterministic encoder's, same setting) give it absolutely. A ratio is the median deterministic time over

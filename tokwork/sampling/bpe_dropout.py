@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from tokwork.sampling.merge_table import MergeTable, merge_table
+from tokwork.sampling.numba_tables import fill_hash, hash_lookup, heap_pop, heap_push
 from tokwork.sampling.per_tokenizer import once_per_tokenizer
 from tokwork.sampling.ragged_ids import flatten_ids, unflatten_ids
 from tokwork.sampling.random_streams import next_unit, text_state
@@ -33,40 +34,6 @@ from tokwork.sampling.stored_tables import stored_arrays
 from tokwork.tokenizer import Tokenizer
 
 _POSITION_BITS = 32
-_EMPTY = -1
-_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
-
-
-@njit(cache=True)
-def _slot(key, mask):
-    return np.int64((np.uint64(key) * _FIBONACCI) >> np.uint64(32)) & mask
-
-
-@njit(cache=True)
-def _fill_hash(keys, values, size):
-    slot_keys = np.full(size, _EMPTY, np.int64)
-    slot_values = np.empty(size, np.int64)
-    for i in range(len(keys)):
-        at = _slot(keys[i], size - 1)
-        while slot_keys[at] != _EMPTY and slot_keys[at] != keys[i]:
-            at = (at + 1) & (size - 1)
-        slot_keys[at] = keys[i]
-        slot_values[at] = values[i]
-    return slot_keys, slot_values
-
-
-@njit(cache=True)
-def _lookup(slot_keys, slot_values, key):
-    """The value stored for `key` in an open-addressing hash table (size a power of two), or -1."""
-    mask = len(slot_keys) - 1
-    at = _slot(key, mask)
-    while slot_keys[at] != _EMPTY:
-        if slot_keys[at] == key:
-            return slot_values[at]
-        at = (at + 1) & mask
-    return -1
-
-
 def merge_hash(table: MergeTable) -> tuple[np.ndarray, np.ndarray]:
     """The merges as an open-addressing hash table (two arrays, at most half full) that the kernel reads:
     key left * vocab + right, value rank << 32 | merged id."""
@@ -74,42 +41,7 @@ def merge_hash(table: MergeTable) -> tuple[np.ndarray, np.ndarray]:
     keys = left * table.vocab_size + right
     values = (rank << _POSITION_BITS) | merged
     size = 1 << max(4, int(2 * len(keys)).bit_length())
-    return _fill_hash(np.ascontiguousarray(keys), np.ascontiguousarray(values), size)
-
-
-@njit(cache=True)
-def _heap_push(heap, new_ids, size, key, new_id):
-    i = size
-    heap[i] = key
-    new_ids[i] = new_id
-    while i > 0:
-        parent = (i - 1) // 2
-        if heap[parent] <= heap[i]:
-            break
-        heap[parent], heap[i] = heap[i], heap[parent]
-        new_ids[parent], new_ids[i] = new_ids[i], new_ids[parent]
-        i = parent
-    return size + 1
-
-
-@njit(cache=True)
-def _heap_pop(heap, new_ids, size):
-    key, new_id = heap[0], new_ids[0]
-    size -= 1
-    heap[0], new_ids[0] = heap[size], new_ids[size]
-    i = 0
-    while True:
-        smallest, a, b = i, 2 * i + 1, 2 * i + 2
-        if a < size and heap[a] < heap[smallest]:
-            smallest = a
-        if b < size and heap[b] < heap[smallest]:
-            smallest = b
-        if smallest == i:
-            break
-        heap[smallest], heap[i] = heap[i], heap[smallest]
-        new_ids[smallest], new_ids[i] = new_ids[i], new_ids[smallest]
-        i = smallest
-    return key, new_id, size
+    return fill_hash(np.ascontiguousarray(keys), np.ascontiguousarray(values), size)
 
 
 @njit(cache=True)
@@ -124,12 +56,12 @@ def _merge_word(sym, n, slot_keys, slot_values, vocab, p, state, nxt, prv, heap,
         nxt[i] = i + 1 if i + 1 < n else -1
         prv[i] = i - 1
     for i in range(n - 1):
-        value = _lookup(slot_keys, slot_values, sym[i] * vocab + sym[i + 1])
+        value = hash_lookup(slot_keys, slot_values, sym[i] * vocab + sym[i + 1])
         if value >= 0:
-            size = _heap_push(heap, heap_new, size, ((value >> 32) << 32) | i, value & low)
+            size = heap_push(heap, heap_new, size, ((value >> 32) << 32) | i, value & low)
     skipped = 0
     while size > 0:
-        key, new_id, size = _heap_pop(heap, heap_new, size)
+        key, new_id, size = heap_pop(heap, heap_new, size)
         if p > 0.0:
             state, u = next_unit(state)
             if u < p:
@@ -138,13 +70,13 @@ def _merge_word(sym, n, slot_keys, slot_values, vocab, p, state, nxt, prv, heap,
                 skipped += 1
                 continue
         for s in range(skipped):
-            size = _heap_push(heap, heap_new, size, skip[s], skip_new[s])
+            size = heap_push(heap, heap_new, size, skip[s], skip_new[s])
         skipped = 0
         pos = key & low
         right = nxt[pos]
         if sym[pos] < 0 or right < 0:
             continue
-        value = _lookup(slot_keys, slot_values, sym[pos] * vocab + sym[right])
+        value = hash_lookup(slot_keys, slot_values, sym[pos] * vocab + sym[right])
         if value < 0 or (value & low) != new_id:
             continue  # a stale entry: one of the two symbols has changed since it was queued
         sym[pos] = new_id
@@ -154,14 +86,14 @@ def _merge_word(sym, n, slot_keys, slot_values, vocab, p, state, nxt, prv, heap,
             prv[nxt[pos]] = pos
         before = prv[pos]
         if before >= 0:
-            value = _lookup(slot_keys, slot_values, sym[before] * vocab + sym[pos])
+            value = hash_lookup(slot_keys, slot_values, sym[before] * vocab + sym[pos])
             if value >= 0:
-                size = _heap_push(heap, heap_new, size, ((value >> 32) << 32) | before, value & low)
+                size = heap_push(heap, heap_new, size, ((value >> 32) << 32) | before, value & low)
         after = nxt[pos]
         if after >= 0:
-            value = _lookup(slot_keys, slot_values, sym[pos] * vocab + sym[after])
+            value = hash_lookup(slot_keys, slot_values, sym[pos] * vocab + sym[after])
             if value >= 0:
-                size = _heap_push(heap, heap_new, size, ((value >> 32) << 32) | pos, value & low)
+                size = heap_push(heap, heap_new, size, ((value >> 32) << 32) | pos, value & low)
     count = 0
     for i in range(n):
         if sym[i] >= 0:

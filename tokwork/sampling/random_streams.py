@@ -5,8 +5,7 @@ one, in batches of any size, or in a data loader's worker. That holds when each 
 only on (seed, text number), not on what was drawn before, so every text gets its own stream: SplitMix64
 (Steele, Lea and Flood, "Fast Splittable Pseudorandom Number Generators", 2014), whose output function
 also mixes the (seed, text number) pair into the stream's starting state. The functions are numba kernels
-that the StochasTok and BPE-dropout kernels call; `text_seed32` gives libraries with their own generator
-(sentencepiece) a 32-bit seed per text from the same mix.
+that the StochasTok and BPE-dropout kernels call, and that the SentencePiece samplers call from Python.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from numba import njit
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_MASK64 = (1 << 64) - 1
 _UNIT = 1.0 / (1 << 53)
 
 
@@ -47,18 +45,3 @@ def next_below(state, n):
     """Advance a stream; return (new state, an integer uniform in [0, n)) for 0 < n < 2**31."""
     state, u = next_unit(state)
     return state, min(np.int64(u * n), n - 1)
-
-
-def _mix64_int(z: int) -> int:
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
-def text_seed32(seed: int, index: int) -> int:
-    """A 32-bit seed for text number `index` under `seed`, for libraries that seed their own generator.
-
-    sentencepiece reserves 2**32 - 1 (it means "seed from the system"), so that value never comes out.
-    """
-    value = _mix64_int((_mix64_int(seed & _MASK64) + index) & _MASK64) & 0xFFFFFFFF
-    return value if value != 0xFFFFFFFF else 0

@@ -1,72 +1,39 @@
-"""Subword sampling by SentencePiece itself, seeded per text: unigram sampling and SentencePiece BPE-dropout.
+"""Subword sampling over SentencePiece models, seeded per text: unigram sampling and SentencePiece BPE-dropout.
 
 Unigram sampling follows Kudo, "Subword Regularization: Improving Neural Network Translation Models with
-Multiple Subword Candidates" (2018): `enable_sampling` with `alpha` (the inverse temperature of the
-segmentation distribution) and `nbest_size` (sample from the n best segmentations, or from the whole
-lattice with -1). For SentencePiece BPE models the same call is BPE-dropout (Provilkov et al., 2020) with
-`alpha` as the dropout probability.
+Multiple Subword Candidates" (2018), with `alpha` (the inverse temperature of the segmentation
+distribution) and `nbest_size` (sample from the n best segmentations, or from the whole lattice with -1).
+For SentencePiece BPE models it is BPE-dropout (Provilkov et al., 2020) with `alpha` as the dropout
+probability: sentencepiece's own `enable_sampling` options, with the same meaning.
 
-sentencepiece draws from a generator seeded by `set_random_generator_seed`, a process-wide setting that
-re-seeds the generator of the calling thread. Each text gets its own 32-bit seed from (seed, text number)
-and is encoded right after the seed is set, under a lock so that no other thread re-seeds in between:
-the same text number and seed give the same segmentation in any batch, thread or order. The price is
-that sampling runs on one thread (the tests check that this behaviour of sentencepiece still holds).
+The draws are tokwork's, not sentencepiece's: sentencepiece's generator does not repeat across processes
+(see `tokwork.sampling.piece_table`): tokwork segments over the model's own pieces and scores. Each text
+draws from its own stream of (seed, text number), so the same text number and seed give the same
+segmentation in any batch, thread, order or process.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-
-import sentencepiece as spm
 
 from tokwork.errors import ParameterError
 from tokwork.formats.sentencepiece_model import SPACE_MARK, SentencePieceTokenizer
-from tokwork.sampling.random_streams import text_seed32
+from tokwork.sampling.piece_bpe_dropout import bpe_dropout
+from tokwork.sampling.piece_table import PieceTable, protobuf_fields
+from tokwork.sampling.random_streams import text_state
+from tokwork.sampling.unigram_lattice import sample_unigram, sample_unigram_nbest
 from tokwork.tokenizer import Tokenizer
 
-_SEED_LOCK = threading.Lock()
 _MODEL_TYPES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}
-
-
-def _varint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, at
-
-
-def _fields(data: bytes):
-    """(field number, wire type, value) of a serialized protobuf message, one level deep."""
-    at = 0
-    while at < len(data):
-        key, at = _varint(data, at)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, at = _varint(data, at)
-        elif wire == 1:
-            value, at = data[at:at + 8], at + 8
-        elif wire == 2:
-            length, at = _varint(data, at)
-            value, at = data[at:at + length], at + length
-        elif wire == 5:
-            value, at = data[at:at + 4], at + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield number, wire, value
 
 
 def sentencepiece_model_type(tokenizer: SentencePieceTokenizer) -> str:
     """'unigram', 'bpe', 'word' or 'char': `trainer_spec.model_type` of the model (protobuf field 2.3),
     read from the serialized model without needing the protobuf package. Unigram when unset, as in the proto."""
     model = tokenizer.processor.serialized_model_proto()
-    for number, wire, value in _fields(model):
+    for number, wire, value in protobuf_fields(model):
         if number == 2 and wire == 2:
-            for inner, inner_wire, inner_value in _fields(value):
+            for inner, inner_wire, inner_value in protobuf_fields(value):
                 if inner == 3 and inner_wire == 0:
                     return _MODEL_TYPES.get(inner_value, "unknown")
     return "unigram"
@@ -96,28 +63,34 @@ class SentencePieceSampling:
         self.mark_ids = base.encode(SPACE_MARK)
         self.splits_marks = self.mark_ids != base.processor.encode(SPACE_MARK)
         self.prefix = base.encode("", add_special_tokens=True)
+        self.table = PieceTable.from_model(base.processor.serialized_model_proto())
 
-    def _encode_one(self, text: str) -> list[int]:
-        options = {"enable_sampling": True, "alpha": self.alpha, "nbest_size": self.nbest_size}
-        processor = self.base.processor
+    def _segment(self, part: str, state):
+        normalized = self.base.processor.normalize(part)
+        if self.method == "bpe-dropout":
+            return bpe_dropout(self.table, normalized, self.alpha, state)
+        if self.nbest_size == -1:
+            return sample_unigram(self.table, normalized, self.alpha, state)
+        return sample_unigram_nbest(self.table, normalized, self.alpha, self.nbest_size, state)
+
+    def _encode_one(self, text: str, state) -> list[int]:
         if not self.splits_marks or SPACE_MARK not in text:
-            return processor.encode(text, **options)
+            return self._segment(text, state)[0]
         ids: list[int] = []
         for index, part in enumerate(text.split(SPACE_MARK)):
             if index:
                 ids.extend(self.mark_ids)
             if part:
-                ids.extend(processor.encode(part, **options))
+                segment, state = self._segment(part, state)
+                ids.extend(segment)
         return ids
 
     def sample(self, texts: Sequence[str], *, seed: int, first_index: int, add_special_tokens: bool = False,
                parse_special: bool = False) -> list[list[int]]:
-        """One sampled segmentation per text; text i is sampled under its own seed from (seed, first_index + i)."""
+        """One sampled segmentation per text; text i draws from its own stream of (seed, first_index + i)."""
         out = []
         for offset, text in enumerate(texts):
-            with _SEED_LOCK:
-                spm.set_random_generator_seed(text_seed32(seed, first_index + offset))
-                ids = self._encode_one(text)
+            ids = self._encode_one(text, text_state(seed, first_index + offset))
             out.append([*self.prefix, *ids] if add_special_tokens else ids)
         return out
 

@@ -1,0 +1,132 @@
+"""SentencePiece segmentations computed by tokwork: sentencepiece's own encode where no merge is dropped and
+no segmentation sampled, the exact distribution where one is, and the same draws in every process."""
+
+from __future__ import annotations
+
+import collections
+import math
+import subprocess
+import sys
+
+import pytest
+import sentencepiece as spm
+
+from tests.conftest import REPO, UDHR, udhr_files
+from tokwork.sampling.piece_bpe_dropout import bpe_dropout
+from tokwork.sampling.piece_table import PieceTable
+from tokwork.sampling.random_streams import text_state
+from tokwork.sampling.unigram_lattice import _lattice, best_unigram, sample_unigram, sample_unigram_nbest
+
+MODELS = {  # name: sentencepiece training options beyond the English UDHR and a vocabulary of 500
+    "unigram, bytes, dummy prefix, user symbols": dict(model_type="unigram", byte_fallback=True,
+                                                       add_dummy_prefix=True, user_defined_symbols=["<tag>", "@@"]),
+    "unigram, unknown piece": dict(model_type="unigram", byte_fallback=False),
+    "bpe, bytes, user symbols": dict(model_type="bpe", byte_fallback=True, user_defined_symbols=["<tag>"]),
+    "bpe, unknown piece, no dummy prefix": dict(model_type="bpe", byte_fallback=False, add_dummy_prefix=False),
+}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("spm")
+    made = {}
+    for index, (name, options) in enumerate(MODELS.items()):
+        prefix = folder / f"m{index}"
+        spm.SentencePieceTrainer.train(input=str(UDHR / "eng.txt"), model_prefix=str(prefix), vocab_size=500,
+                                       minloglevel=2, num_threads=1, **options)
+        processor = spm.SentencePieceProcessor(model_file=f"{prefix}.model")
+        made[name] = (processor, PieceTable.from_model(processor.serialized_model_proto()), f"{prefix}.model")
+    return made
+
+
+def texts():
+    """Real text in many scripts (most of it unknown to an English model), and the hard cases."""
+    found = [p.read_text(encoding="utf-8")[:600] for p in udhr_files()[::3]]
+    return [*found, "hello  world <tag>x @@ end", "☃☃ Ωμ  \t x", " lead and trail ", "a"]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_without_sampling_the_segmentation_is_sentencepieces_encode(models, name):
+    processor, table, _ = models[name]
+    for text in texts():
+        normalized = processor.normalize(text)
+        ours = bpe_dropout(table, normalized, 0.0, 0)[0] if "bpe" in name else best_unigram(table, normalized)
+        assert ours == processor.encode(text), text[:40]
+
+
+def segmentations(table: PieceTable, text: str):
+    """Every path through the lattice with its score (exhaustive: short texts only)."""
+    starts, ends, ids, scores = _lattice(table, text)
+    ending = [[i for i in range(len(ends)) if ends[i] == end] for end in range(len(text) + 1)]
+
+    def upto(end):
+        if end == 0:
+            yield [], 0.0
+            return
+        for i in ending[end]:
+            for path, total in upto(int(starts[i])):
+                yield [*path, i], total + float(scores[i])
+
+    for path, total in upto(len(text)):
+        yield tuple(table.output_ids([(text[starts[i]:ends[i]], int(ids[i])) for i in path])), total
+
+
+def test_unigram_samples_follow_exp_theta_score(models):
+    processor, table, _ = models["unigram, bytes, dummy prefix, user symbols"]
+    normalized, theta, draws = processor.normalize("the rights"), 0.3, 6000
+    exact = dict(segmentations(table, normalized))
+    weights = {ids: math.exp(theta * score) for ids, score in exact.items()}
+    total = sum(weights.values())
+    seen = collections.Counter(tuple(sample_unigram(table, normalized, theta, text_state(3, i))[0])
+                               for i in range(draws))
+    assert set(seen) <= set(exact)
+    for ids, weight in weights.items():
+        p = weight / total
+        assert abs(seen[ids] - draws * p) <= 5 * math.sqrt(draws * p * (1 - p)) + 2, ids
+
+
+def test_nbest_sampling_draws_among_sentencepieces_n_best(models):
+    processor, table, _ = models["unigram, bytes, dummy prefix, user symbols"]
+    text = "The quick brown fox jumps"
+    nbest = {tuple(ids) for ids in processor.nbest_encode_as_ids(text, nbest_size=6)}
+    normalized = processor.normalize(text)
+    seen = collections.Counter(tuple(sample_unigram_nbest(table, normalized, 0.0, 6, text_state(5, i))[0])
+                               for i in range(1200))
+    assert set(seen) == nbest and min(seen.values()) > 120  # theta 0: the six alike
+    best = sample_unigram_nbest(table, normalized, 1e6, 6, text_state(5, 0))[0]
+    assert best == processor.encode(text)
+
+
+def test_dropout_one_merges_nothing(models):
+    processor, table, _ = models["bpe, bytes, user symbols"]
+    normalized = processor.normalize("the <tag>rights")
+    ids = bpe_dropout(table, normalized, 1.0, text_state(0, 0))[0]
+    assert [processor.id_to_piece(i) for i in ids] == ["▁", "t", "h", "e", "▁", "<tag>", "r", "i", "g", "h", "t", "s"]
+
+
+SAMPLE_IN_A_PROCESS = """
+import json, sys
+from tokwork import load_tokenizer
+from tokwork.sampling import StochasticTokenizer
+model, method, texts = sys.argv[1], sys.argv[2], json.loads(sys.stdin.read())
+tok = StochasticTokenizer(load_tokenizer(model), method=method, p=0.3, alpha=0.2, seed=11)
+print(json.dumps(tok.encode_batch(texts)))
+"""
+
+
+@pytest.mark.parametrize(("name", "method"), [("unigram, bytes, dummy prefix, user symbols", "unigram-sampling"),
+                                              ("bpe, bytes, user symbols", "bpe-dropout")])
+def test_a_seed_gives_the_same_samples_in_another_process(models, name, method):
+    # sentencepiece's own sampling gave other samples in every new process
+    import json
+
+    from tokwork import load_tokenizer
+    from tokwork.sampling import StochasticTokenizer
+
+    path = models[name][2]
+    batch = texts()[:6]
+    here = StochasticTokenizer(load_tokenizer(path), method=method, p=0.3, alpha=0.2, seed=11).encode_batch(batch)
+    runs = [subprocess.run([sys.executable, "-c", SAMPLE_IN_A_PROCESS, path, method], input=json.dumps(batch),
+                           capture_output=True, text=True, check=True, cwd=REPO) for _ in range(2)]
+    assert [json.loads(run.stdout) for run in runs] == [here, here]
+    assert here != [load_tokenizer(path).encode(t) for t in batch]  # it does sample

@@ -112,6 +112,8 @@ def bpe_arguments(
     nfkc: bool = typer.Option(False, "--nfkc", help="Apply NFKC normalisation (then only NFKC text round-trips)."),
     special: list[str] = typer.Option([], "--special", help="Extra special token (repeatable)."),
     eos_token: str = typer.Option("<|endoftext|>", help="End-of-text token (also used as bos)."),
+    pad_token: str | None = typer.Option(None, "--pad-token", help="Padding token that transformers pads batches "
+                                         "with (a special token; added if not among --special)."),
     engine: str = typer.Option("hf", help="hf: the tokenizers trainer in this process; local / ray: count "
                                           "pre-tokens per shard (here / on Ray workers), then learn the "
                                           "same merges from the counts."),
@@ -142,7 +144,7 @@ def bpe_arguments(
 
     config = BPEConfig(vocab_size=vocab_size, min_frequency=min_frequency, split=split,
                        max_token_length=max_token_length, nfkc=nfkc, eos_token=eos_token,
-                       special_tokens=list(special))
+                       special_tokens=list(special), pad_token=pad_token)
     if parity is None and (parity_mix != 0.0 or parity_pivot is not None or parity_window != 0):
         raise ParameterError("--parity-mix, --parity-pivot and --parity-window need --parity PARALLEL_DEV")
     if parity is not None:

@@ -55,14 +55,18 @@ class BPEConfig:
     nfkc: bool = False
     eos_token: str = "<|endoftext|>"
     special_tokens: list[str] = field(default_factory=list)
+    pad_token: str | None = None  # declared as transformers' pad token (added as a special if not listed)
 
     @property
     def all_special_tokens(self) -> list[str]:
-        return [self.eos_token, *[t for t in self.special_tokens if t != self.eos_token]]
+        listed = [self.eos_token, *self.special_tokens, *([self.pad_token] if self.pad_token else [])]
+        return list(dict.fromkeys(listed))
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot give a sensible tokenizer."""
-        check_special_tokens([self.eos_token, *self.special_tokens])
+        check_special_tokens([self.eos_token, *self.special_tokens,
+                              *([self.pad_token] if self.pad_token not in (None, self.eos_token, *self.special_tokens)
+                                else [])])
         check_vocab_size(self.vocab_size, minimum=BYTE_ALPHABET + len(self.all_special_tokens),
                          what=f"the byte alphabet plus {len(self.all_special_tokens)} special token(s)")
         if self.split not in SPLIT_PATTERNS:
@@ -109,5 +113,10 @@ def bpe_trainer(config: BPEConfig, *, show_progress: bool) -> trainers.BpeTraine
 def trained_tokenizer(backend: BackendTokenizer, config: BPEConfig) -> HFTokenizer:
     """Wrap a trained byte-level BPE with the roles its `tokenizer_config.json` will name."""
     roles = {"bos_token": config.eos_token, "eos_token": config.eos_token}
+    if config.pad_token:
+        roles["pad_token"] = config.pad_token
+    extra = [t for t in config.all_special_tokens if t not in roles.values()]
+    if extra:  # transformers counts them as special (all_special_ids, skip_special_tokens) only when listed
+        roles["additional_special_tokens"] = extra
     return HFTokenizer(backend, config={"tokenizer_class": "PreTrainedTokenizerFast",
                                         "clean_up_tokenization_spaces": False, **roles})

@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from tests.conftest import ENGLISH_SAMPLE, assert_round_trips_any_text, udhr_articles
+from tests.conftest import ENGLISH_SAMPLE, UDHR, assert_round_trips_any_text, udhr_articles
 from tokwork import load_tokenizer
 from tokwork.errors import ParameterError
 from tokwork.trainers.bpe import BPEConfig, train_bpe
@@ -111,3 +111,20 @@ def test_loads_in_plain_tokenizers_and_transformers_without_tokwork(trained, pla
 def test_bad_parameters(config, message):
     with pytest.raises(ParameterError, match=message):
         config.validate()
+
+
+def test_extra_specials_and_the_pad_token_are_declared_to_transformers(tmp_path):
+    # tokenizer.json marks extra specials special; transformers also needs them named in tokenizer_config.json
+    from transformers import AutoTokenizer
+
+    config = BPEConfig(vocab_size=400, special_tokens=["<|im_start|>"], pad_token="<pad>")
+    result = train_bpe([UDHR / "eng.txt"], config, progress=False)
+    result.save(tmp_path / "tok")
+    loaded = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    ours = load_tokenizer(tmp_path / "tok")
+    assert set(loaded.all_special_tokens) == {"<|endoftext|>", "<|im_start|>", "<pad>"}
+    assert loaded.pad_token_id == ours.specials.pad == ours.token_to_id("<pad>")
+    batch = loaded(["the rights of", "all"], padding=True)["input_ids"]
+    assert batch[1][-1] == ours.specials.pad and len(batch[0]) == len(batch[1])
+    ids = loaded("<|im_start|>hello")["input_ids"]
+    assert loaded.get_special_tokens_mask(ids, already_has_special_tokens=True)[0] == 1

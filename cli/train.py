@@ -159,12 +159,17 @@ def unigram_arguments(
     model_type: str = typer.Option("unigram", help="SentencePiece model: unigram or bpe."),
     character_coverage: float = typer.Option(0.9995, help="Share of characters kept as pieces; rest are bytes."),
     split_digits: bool = typer.Option(False, "--split-digits", help="One piece per digit."),
+    max_lines: int = typer.Option(2_000_000, "--max-lines", min=0, help="Train on at most this many lines "
+                                  "(0: all), drawn by --seed from a larger corpus (SentencePiece holds them "
+                                  "in memory)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the draw of lines from a corpus above --max-lines."),
 ) -> dict[str, Any]:
     """Unigram LM (SentencePiece, byte fallback on); writes tokenizer.model."""
     from tokwork.trainers.unigram import UnigramConfig
 
     return {"config": UnigramConfig(vocab_size=vocab_size, model_type=model_type,
-                                    character_coverage=character_coverage, split_digits=split_digits)}
+                                    character_coverage=character_coverage, split_digits=split_digits,
+                                    input_sentence_size=max_lines, seed=seed)}
 
 
 def char_arguments(

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import sentencepiece as spm
 
 from tokwork.corpus import CorpusReader
@@ -37,8 +38,9 @@ class UnigramConfig:
     model_type: str = "unigram"
     character_coverage: float = 0.9995
     split_digits: bool = False
-    max_sentence_length: int = 1 << 16
-    input_sentence_size: int = 2_000_000
+    max_sentence_length: int = 1 << 16  # bytes; a longer line is cut at spaces into parts this long
+    input_sentence_size: int = 2_000_000  # lines trained on at most (0: all), drawn by `seed` when more
+    seed: int = 0
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings SentencePiece cannot train with."""
@@ -50,12 +52,43 @@ class UnigramConfig:
             raise ParameterError(f"character coverage {self.character_coverage} must lie in [0.9, 1.0]")
 
 
-def _sentences(texts: Iterable[str]) -> Iterator[str]:
-    """Lines of the corpus without their newlines (SentencePiece trains on lines; newline is a piece)."""
+def _lines(texts: Iterable[str], max_bytes: int) -> Iterator[str]:
+    """Lines of the corpus without their newlines (SentencePiece trains on lines; newline is a piece); a
+    line longer than `max_bytes` in parts that fit, cut after a space where one is near (SentencePiece
+    would skip the whole line)."""
     for text in texts:
         for line in text.split("\n"):
+            while len(line.encode("utf-8")) > max_bytes:
+                cut = len(line.encode("utf-8")[:max_bytes].decode("utf-8", "ignore"))
+                space = line.rfind(" ", cut // 2, cut)
+                cut = space + 1 if space > 0 else cut
+                yield line[:cut]
+                line = line[cut:]
             if line:
                 yield line
+
+
+def _chosen_lines(corpus: Sequence[str | Path], config: UnigramConfig, text_field: str) -> np.ndarray | None:
+    """Which lines to train on when the corpus has more than `input_sentence_size`: a seeded draw without
+    replacement (sentencepiece's own draw cannot be seeded, so a large corpus trained differently each run);
+    None when every line is used. Reads the corpus once more to count its lines."""
+    if not config.input_sentence_size:
+        return None
+    count = sum(1 for _ in _lines(CorpusReader(corpus, text_field=text_field, progress=False),
+                                  config.max_sentence_length))
+    if count <= config.input_sentence_size:
+        return None
+    keep = np.zeros(count, dtype=bool)
+    keep[np.random.default_rng(config.seed).choice(count, config.input_sentence_size, replace=False)] = True
+    return keep
+
+
+def _sentences(texts: Iterable[str], config: UnigramConfig, keep: np.ndarray | None) -> Iterator[str]:
+    lines = _lines(texts, config.max_sentence_length)
+    if keep is None:
+        yield from lines
+    else:
+        yield from (line for line, kept in zip(lines, keep, strict=True) if kept)
 
 
 def train_unigram(
@@ -64,11 +97,12 @@ def train_unigram(
     """Train a SentencePiece unigram (or BPE) model with byte fallback and return it with its card."""
     config.validate()
     start = time.perf_counter()
+    keep = _chosen_lines(corpus, config, text_field)
     reader = CorpusReader(corpus, text_field=text_field, progress=progress)
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=_sentences(reader),
+            sentence_iterator=_sentences(reader, config, keep),
             model_writer=model,
             vocab_size=config.vocab_size,
             model_type=config.model_type,
@@ -81,8 +115,8 @@ def train_unigram(
             split_digits=config.split_digits,
             user_defined_symbols=[NEWLINE_PIECE],
             max_sentence_length=config.max_sentence_length,
-            input_sentence_size=config.input_sentence_size,
-            shuffle_input_sentence=True,
+            input_sentence_size=0,  # the lines were drawn above, by the seed
+            shuffle_input_sentence=False,
             hard_vocab_limit=False,
             num_threads=os.cpu_count() or 1,
             minloglevel=2,
@@ -99,5 +133,7 @@ def train_unigram(
     tokenizer = SentencePieceTokenizer.from_bytes(model.getvalue())
     card = TrainingCard.for_corpus(config.model_type if config.model_type == "unigram" else "sentencepiece-bpe",
                                    asdict(config), reader.files, time.perf_counter() - start,
-                                   notes={"vocab_size_reached": tokenizer.vocab_size})
+                                   notes={"vocab_size_reached": tokenizer.vocab_size,
+                                          **({"lines_trained_on": f"{len(keep.nonzero()[0]):,} of {len(keep):,} "
+                                              f"(drawn with seed {config.seed})"} if keep is not None else {})})
     return TrainedTokenizer(tokenizer, card)

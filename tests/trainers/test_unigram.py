@@ -51,3 +51,40 @@ def test_a_vocabulary_below_the_corpus_characters_is_refused_in_tokworks_terms(t
     with pytest.raises(ParameterError, match=r"vocab size 300 is below the [\d,]+ characters and pieces .* "
                                              r"--character-coverage 0.9995; raise --vocab-size"):
         train_unigram(udhr_files(), UnigramConfig(vocab_size=300), progress=False)
+
+
+def test_a_line_longer_than_sentencepiece_takes_is_cut_not_dropped():
+    from tokwork.trainers.unigram import _lines
+
+    line = "word " * 30 + "ωμέγα" * 10
+    parts = list(_lines([line + "\nshort"], 40))
+    assert "".join(parts[:-1]) == line and parts[-1] == "short"
+    assert all(len(p.encode("utf-8")) <= 40 for p in parts)
+    assert parts[0].endswith(" ")  # cut after a space where one is near
+
+
+def test_a_long_line_is_trained_on(tmp_path):
+    # one 100 KB Japanese line: sentencepiece skipped it whole, so no Japanese piece was learned
+    from tests.conftest import UDHR
+    from tokwork.trainers.unigram import train_unigram
+
+    (tmp_path / "long.txt").write_text((UDHR / "jpn.txt").read_text(encoding="utf-8").replace("\n", "") * 8,
+                                       encoding="utf-8")
+    result = train_unigram([tmp_path / "long.txt"], UnigramConfig(vocab_size=1500, max_sentence_length=4096),
+                           progress=False)
+    pieces = [result.tokenizer.id_to_token(i) for i in range(result.tokenizer.vocab_size)]
+    assert sum(any("\u3040" <= c <= "\u9fff" for c in p) for p in pieces) > 100
+
+
+def test_lines_above_the_cap_are_drawn_by_the_seed(tmp_path):
+    from tests.conftest import udhr_files
+    from tokwork.trainers.unigram import train_unigram
+
+    def model(seed):
+        config = UnigramConfig(vocab_size=1500, input_sentence_size=300, seed=seed)
+        result = train_unigram(udhr_files()[:12], config, progress=False)
+        return result.tokenizer.processor.serialized_model_proto(), result.card.notes["lines_trained_on"]
+
+    first, note = model(0)
+    assert model(0)[0] == first and model(1)[0] != first
+    assert note.startswith("300 of ") and "seed 0" in note

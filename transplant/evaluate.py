@@ -112,7 +112,7 @@ def read_texts(paths: list[str | Path]) -> dict[str, str]:
     texts: dict[str, str] = {}
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes().decode("utf-8")  # as stored: CRLF stays two bytes
         except UnicodeDecodeError as err:
             raise CorpusError(f"text '{path}' is not UTF-8 at byte {err.start}") from None
         if not text:

@@ -61,6 +61,12 @@ def test_per_text_and_total(pico, tmp_path):
         read_texts([tmp_path / "c.txt"])
 
 
+def test_a_text_is_scored_as_stored(tmp_path):
+    # CRLF line ends are two bytes of the file: bits per byte divides by the file's size
+    (tmp_path / "crlf.txt").write_bytes(b"one\r\ntwo\r\n")
+    assert read_texts([tmp_path / "crlf.txt"]) == {"crlf": "one\r\ntwo\r\n"}
+
+
 def test_windows_are_at_most_the_models_context(pico):
     """A model of 128 positions (learned position rows, GPT-2 style) scored with the default window of 1,024
     tokens: windows of 128, as if asked for them (it raised IndexError past the position table)."""

@@ -107,7 +107,7 @@ def read_heldout(config: AdaptConfig, corpus: Sequence[Path]) -> dict[str, str]:
         if any(path.resolve() == c.resolve() for c in corpus):
             raise CorpusError(f"held-out text '{path}' is also in the training corpus; score text never trained on")
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes().decode("utf-8")  # as stored: CRLF stays two bytes
         except UnicodeDecodeError as err:
             raise CorpusError(f"held-out text '{path}' is not UTF-8 at byte {err.start}") from None
         if config.heldout_chars is not None and len(text) > config.heldout_chars:

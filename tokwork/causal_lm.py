@@ -8,13 +8,46 @@ and the distillation (a block of positions at a time) apply that layer themselve
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 
-from tokwork.errors import TokenizerFormatError
+from tokwork.errors import TokenizerFormatError, TokworkError
+
+# The class names transformers gives left-to-right language models (LlamaForCausalLM, GPT2LMHeadModel).
+CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
 # Models may pad their embedding matrix past the tokenizer's last id; more than this many extra rows
 # means the model was trained with another tokenizer.
 MAX_PADDING_ROWS = 1024
+
+
+def causal_lm_problem(config) -> str | None:
+    """Why a model with this config (a transformers config, or config.json as a dict) is not a
+    left-to-right language model: its config names only other architectures, such as BERT's masked LM,
+    which `AutoModelForCausalLM` still loads but whose positions see the text after them; None when it is
+    one (or does not say)."""
+    read = config.get if isinstance(config, dict) else lambda name, default=None: getattr(config, name, default)
+    architectures = read("architectures") or []
+    if architectures and not any(str(a).endswith(CAUSAL_SUFFIXES) for a in architectures):
+        return f"is a {', '.join(map(str, architectures))}, not a causal language model"
+    if read("is_encoder_decoder", False):
+        return "is an encoder-decoder model, not a causal language model"
+    return None
+
+
+def check_causal_lm(folder: Path, *, role: str = "model", why: str = "") -> None:
+    """Refuse (one line, `TokworkError`) a model folder whose config.json says it is no causal LM, before
+    loading it (transformers would load an encoder as a causal LM, with a warning); `why` ends the
+    message. A folder without a readable config.json is left to the loader to refuse."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    problem = causal_lm_problem(config) if isinstance(config, dict) else None
+    if problem:
+        raise TokworkError(f"the {role} '{folder}' {problem}{why}")
 
 
 def model_rows(model) -> int:

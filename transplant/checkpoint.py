@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from tokwork.card import MODEL_LIBRARIES, library_versions, write_card
-from tokwork.causal_lm import check_tokenizer_fits
+from tokwork.causal_lm import check_causal_lm, check_tokenizer_fits
 from tokwork.errors import TokworkError
 from tokwork.loader import load_tokenizer
 from tokwork.outputs import output_directory
@@ -82,14 +82,16 @@ def check_checkpoint_folder(path: str | Path, *, allow_pickle: bool = False) -> 
     raise CheckpointError(f"'{path}' holds no weights (model.safetensors or pytorch_model.bin)")
 
 
-def load_checkpoint(path: str | Path, *, tokenizer: str | Path | None = None,
-                    allow_pickle: bool = False) -> Checkpoint:
+def load_checkpoint(path: str | Path, *, tokenizer: str | Path | None = None, allow_pickle: bool = False,
+                    role: str = "model", why: str = "") -> Checkpoint:
     """Load a causal LM folder (or 'smollm2') in float32 (no remote code, nothing fetched) and its tokenizer.
 
     `tokenizer` overrides the folder's own tokenizer. Raises `CheckpointError` for a missing or corrupt
-    folder and for pickle weights without `allow_pickle`.
+    folder and for pickle weights without `allow_pickle`, and `TokworkError` for a model that is no causal
+    LM (named as `role`, the message ending with `why`).
     """
     path = check_checkpoint_folder(path, allow_pickle=allow_pickle)
+    check_causal_lm(path, role=role, why=why)
     loaded_tokenizer = load_tokenizer(tokenizer or path)
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM

@@ -9,6 +9,7 @@ import sys
 import pytest
 from safetensors.torch import load_file
 
+from tokwork import load_tokenizer
 from tokwork.cli.main import main
 
 TOKWORK = [sys.executable, "-m", "tokwork.cli"]
@@ -57,6 +58,13 @@ def bad_inputs(pico, tmp_path):
     exists = cases / "exists"
     exists.mkdir()
     (exists / "keep.txt").write_text("mine")
+    from transformers import BertConfig, BertForMaskedLM
+
+    encoder = cases / "encoder"  # AutoModelForCausalLM loads it (BertLMHeadModel), but it sees the future
+    BertForMaskedLM(BertConfig(vocab_size=load_tokenizer(source).vocab_size, hidden_size=16, num_hidden_layers=1,
+                               num_attention_heads=2, intermediate_size=32)).save_pretrained(encoder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (encoder / name).write_bytes((source / name).read_bytes())
     return source, target, cases
 
 
@@ -72,6 +80,8 @@ BAD = {
     "unknown method": (["{source}", "{target}", "-o", "{cases}/o7", "-m", "magic"], "unknown transplant method"),
     "option the method lacks": (["{source}", "{target}", "-o", "{cases}/o8", "-m", "mean", "-k", "3"],
                                 "does not take k"),
+    "an encoder as the source": (["{cases}/encoder", "{target}", "-o", "{cases}/o10"],
+                                 "is a BertForMaskedLM, not a causal language model"),
 }
 
 
@@ -109,6 +119,11 @@ def test_eval_bad_input_is_one_line(bad_inputs, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert main(["eval", str(cases / "pickled"), str(cases / "exists" / "keep.txt")]) == 2
     assert "pass --allow-pickle" in capsys.readouterr().err
+    for command in (["eval", str(cases / "encoder"), str(cases / "exists" / "keep.txt")],
+                    ["bytes", "next", str(cases / "encoder"), "Hello wor"]):
+        assert main(command) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "not a causal language model" in lines[0], lines
     # a tokenizer far smaller than the model's rows (or larger) is not the one it was trained with
     from tokwork import load_tokenizer
     from tokwork.pico import pico_model

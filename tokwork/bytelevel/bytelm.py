@@ -33,7 +33,7 @@ from tokwork.bytelevel.covers import END, CoverMasses, cover_masses
 from tokwork.bytelevel.tree import SortedHead, TokenTree
 from tokwork.bytelevel.vocabulary import ByteVocabulary
 from tokwork.bytelevel.windows import Window, text_windows
-from tokwork.causal_lm import check_tokenizer_fits, context_length, model_rows
+from tokwork.causal_lm import check_causal_lm, check_tokenizer_fits, context_length, model_rows
 from tokwork.errors import ParameterError, TokenizerFormatError, TokworkError
 from tokwork.kernels.segment_sum import segment_sum
 from tokwork.loader import load_tokenizer
@@ -167,6 +167,7 @@ class ByteLM:
         path = resolve_model_path(path)
         if not path.is_dir() or not (path / "config.json").is_file():
             raise TokworkError(f"model '{path}' is not a model folder with a config.json")
+        check_causal_lm(path, why="; byte-level probabilities need one")
         try:
             with transformers_bars_off():
                 model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)

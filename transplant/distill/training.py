@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from tokwork.allocator import reuse_freed_memory
+from tokwork.causal_lm import causal_lm_problem
 from tokwork.corpus import expand_corpus_paths
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
@@ -74,15 +75,12 @@ from tokwork.transplant.distill.texts import Batch, make_batch, training_texts
 from tokwork.transplant.segment_attention import NAME as SEGMENTS
 from tokwork.transplant.segment_attention import segment_lengths, use_segment_attention
 
-CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
-
 
 def check_causal_lm(checkpoint: Checkpoint, role: str) -> None:
-    """Refuse a model whose config names no causal-LM architecture (an encoder such as BERT, say)."""
-    architectures = getattr(checkpoint.model.config, "architectures", None) or []
-    if architectures and not any(a.endswith(CAUSAL_SUFFIXES) for a in architectures):
-        raise DistillError(f"the {role} '{checkpoint.path}' is a {', '.join(architectures)}, not a causal "
-                           "language model; distillation needs two causal LMs")
+    """Refuse a model that is no causal LM (an encoder such as BERT, say) or has fewer rows than tokens."""
+    problem = causal_lm_problem(checkpoint.model.config)
+    if problem:
+        raise DistillError(f"the {role} '{checkpoint.path}' {problem}; distillation needs two causal LMs")
     rows = checkpoint.input_embeddings().shape[0]
     if rows < checkpoint.tokenizer.vocab_size:
         raise DistillError(f"the {role} '{checkpoint.path}' has {rows:,} embedding rows but its tokenizer has "
@@ -381,9 +379,10 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     check_output_directory(output, force=force or fresh, kinds=MODEL_KINDS,
                            inputs=[teacher, *corpus, *([] if resume else [student])])
     corpus_paths = expand_corpus_paths(corpus)
-    teacher_checkpoint = load_checkpoint(teacher)
+    teacher_checkpoint = load_checkpoint(teacher, role="teacher", why="; distillation needs two causal LMs")
     check_causal_lm(teacher_checkpoint, "teacher")
-    student_checkpoint = load_checkpoint(output if resume else student)
+    student_checkpoint = load_checkpoint(output if resume else student, role="student",
+                                         why="; distillation needs two causal LMs")
     check_causal_lm(student_checkpoint, "student")
     if card is not None:
         steps = config.steps

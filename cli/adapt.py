@@ -65,8 +65,11 @@ def adapt_command(
     checkpoint_activations: bool = CheckpointActivationsOpt,
     heldout_chars: int | None = typer.Option(None, "--heldout-chars", help="Score at most this many characters "
                                              "of each held-out text (cut at a paragraph end); default all."),
-    keep_work: bool = typer.Option(False, "--keep-work", help="Keep the work area (.OUT.adapt-work: each step's "
-                                   "output) after the output is written."),
+    keep_work: bool = typer.Option(True, "--keep-work/--drop-work", help="Keep the work area (.OUT.adapt-work: "
+                                   "each step's output) after the output is written, so that the same command "
+                                   "with more --distill-steps goes on from the last step; --drop-work frees its "
+                                   "disk (about two models and an optimizer state), and more steps then start "
+                                   "over."),
     device: str = typer.Option("auto", "--device", help="Distillation device: auto (GPU when present), cpu or "
                                "cuda."),
     threads: int | None = ThreadsOpt,

@@ -76,9 +76,9 @@ def single_thread(run):
 
 @pytest.fixture(scope="module")
 def straight(setup, tmp_path_factory):
-    """One uninterrupted run, its work area kept."""
+    """One uninterrupted run, its work area kept (the default)."""
     out = tmp_path_factory.mktemp("straight") / "out"
-    result = single_thread(lambda: adapt_model(config(setup), out, keep_work=True, progress=False))
+    result = single_thread(lambda: adapt_model(config(setup), out, progress=False))
     return result, out, out.parent / ".out.adapt-work"
 
 
@@ -91,7 +91,7 @@ def test_each_step_is_what_the_step_alone_gives(setup, straight, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     result, out, work = straight
-    assert result.ran == list(STEPS) and result.skipped == []
+    assert result.ran == list(STEPS) and result.skipped == [] and work.is_dir()
     extended = extend_tokenizer([str(setup["train"])], ExtendConfig(base=str(setup["model"]), add=ADD),
                                 progress=False).save(tmp_path / "extend")
     for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -142,12 +142,12 @@ def test_a_run_killed_after_any_step_resumes_to_the_same_bits(setup, straight, t
     done = list(STEPS[:STEPS.index(killed_after) + 1])
     assert first.ran == done and first.output is None and not out.exists()
     (tmp_path / ".out.adapt-work" / ".distill.tmp-left-by-a-kill").mkdir()  # a kill leaves such folders
-    second = single_thread(lambda: adapt_model(config(setup), out, progress=False))
+    second = single_thread(lambda: adapt_model(config(setup), out, keep_work=False, progress=False))
     assert second.skipped == done and second.ran == [s for s in STEPS if s not in done]
     assert same_weights(out, straight_out)
     for name in ("tokenizer.json", "adapt.json"):
         assert (out / name).read_bytes() == (straight_out / name).read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the work area is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # keep_work=False: the work area is gone
 
 
 def test_a_run_killed_inside_distillation_resumes_from_its_checkpoint(setup, straight, tmp_path, monkeypatch):

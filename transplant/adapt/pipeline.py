@@ -45,7 +45,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False, keep_work: bool = False,
+def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False, keep_work: bool = True,
                 stop_after: str | None = None, device: str | None = "auto", progress: bool = True,
                 on_step: Callable[[str, str], None] | None = None) -> AdaptResult:
     """Extend, transplant, distill and evaluate (see the module's docstring); write the adapted model to
@@ -55,6 +55,7 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
     an adaptation did not write, without `force`) is refused before anything is written; a tokenizer
     that cannot be extended is refused by the first step, before it writes. Finished steps whose inputs
     are unchanged are skipped; `stop_after` ends the call after that step (the output is not written).
+    The work area stays unless `keep_work` is false (then asking for more distillation starts it over).
     `on_step(step, state)` hears "done" or "skipped" after each step (nothing before one: the first
     step's refusals must be the only thing a user sees).
     """

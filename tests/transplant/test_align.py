@@ -68,3 +68,14 @@ def test_gpt2_onto_itself_is_all_exact(reference_tokenizer):
     report = alignment.report()
     assert report.new == 0 and report.exact == gpt2.vocab_size - 1 and report.special == 1
     assert (alignment.source_ids == range(gpt2.vocab_size)).all()
+
+
+def test_a_special_playing_bos_and_eos_takes_the_source_eos_row(tmp_path, reference_tokenizer):
+    # GPT-2's <|endoftext|> is bos, eos and unk; given the source's bos row (<s>) a transplanted model never
+    # predicts it where the source would end its text, and generation does not stop
+    source = load_tokenizer(sentencepiece_style_tokenizer(tmp_path / "t"))
+    gpt2 = reference_tokenizer("gpt2")
+    alignment = align_vocabularies(source, gpt2)
+    end = gpt2.token_to_id("<|endoftext|>")
+    assert alignment.source_ids[end] == ids_of(source, "</s>") == source.specials.eos
+    assert alignment.kinds[end] == Match.SPECIAL

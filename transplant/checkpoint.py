@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from tokwork.card import MODEL_LIBRARIES, library_versions, write_card
-from tokwork.causal_lm import check_causal_lm, check_tokenizer_fits
+from tokwork.causal_lm import check_causal_lm, check_tokenizer_fits, context_length
 from tokwork.errors import TokworkError
 from tokwork.loader import load_tokenizer
 from tokwork.outputs import output_directory
@@ -47,6 +47,7 @@ class Checkpoint:
     path: Path
     model: Any
     tokenizer: Tokenizer
+    stored_dtype: torch.dtype = torch.float32  # of the weights in the folder (they are loaded in float32)
 
     @property
     def tied(self) -> bool:
@@ -108,7 +109,17 @@ def load_checkpoint(path: str | Path, *, tokenizer: str | Path | None = None, al
     model.eval()
     if tokenizer is not None:  # the folder's own fits by construction; another one may not
         check_tokenizer_fits(model, loaded_tokenizer)
-    return Checkpoint(path=path, model=model, tokenizer=loaded_tokenizer)
+    return Checkpoint(path=path, model=model, tokenizer=loaded_tokenizer, stored_dtype=stored_dtype(path))
+
+
+def stored_dtype(folder: Path) -> torch.dtype:
+    """The dtype config.json says the weights are stored in (bfloat16 and float16 kept, float32 else)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return torch.float32
+    name = (config.get("dtype") or config.get("torch_dtype")) if isinstance(config, dict) else None
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(name, torch.float32)
 
 
 @dataclass
@@ -125,6 +136,9 @@ class TransplantCard:
     seconds: float
     versions: dict[str, str] = field(default_factory=lambda: library_versions(MODEL_LIBRARIES))
     kind: str = "transplant"
+    dtype: str = "float32"  # of the written weights: the source's own where it was stored in 16 bits
+    specials: dict[str, str] = field(default_factory=dict)  # target special -> the source token whose row it got
+    chat_template: str | None = None  # "carried", "dropped: ...", or None when the source has none
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -155,13 +169,17 @@ def check_target_tokenizer(target: Tokenizer) -> None:
         )
 
 
-def _save_target_tokenizer(target: Tokenizer, folder: Path) -> None:
+def _save_target_tokenizer(target: Tokenizer, folder: Path, context: int | None) -> None:
+    """The target tokenizer's files, its length limit the model's context (GPT-2's 1,024 would cut every
+    text for a model that reads 8,192 tokens) where the model says what that is."""
     from tokwork.formats.hf_json import hf_config
 
     check_target_tokenizer(target)
     target.backend.save(str(folder / "tokenizer.json"))
     config = dict(target.config) or hf_config(target)
     config.setdefault("tokenizer_class", "PreTrainedTokenizerFast")
+    if context is not None:
+        config["model_max_length"] = context
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n",
                                                   encoding="utf-8")
 
@@ -169,11 +187,12 @@ def _save_target_tokenizer(target: Tokenizer, folder: Path) -> None:
 CHAT_TEMPLATE = "chat_template.jinja"
 
 
-def carry_chat_template(source: Path, target: Tokenizer, folder: Path) -> bool:
+def carry_chat_template(source: Path, target: Tokenizer, folder: Path) -> str | None:
     """Copy the source model's chat template (its `chat_template.jinja`, or the one in its
     `tokenizer_config.json`) into `folder` when the target tokenizer has every special token the template
     writes (`<|im_start|>`, ...), as an extension of the model's own tokenizer does: the chat model stays a
-    chat model. A target without them (another family's vocabulary) gets none. Returns whether it did."""
+    chat model. A target without them (another family's vocabulary) gets none. Returns what happened, for
+    the card: "carried", "dropped: ..." naming the missing tokens, or None when the source has none."""
     template = None
     if (source / CHAT_TEMPLATE).is_file():
         template = (source / CHAT_TEMPLATE).read_text(encoding="utf-8")
@@ -184,12 +203,13 @@ def carry_chat_template(source: Path, target: Tokenizer, folder: Path) -> bool:
             found = None
         template = found if isinstance(found, str) else None
     if not template:
-        return False
+        return None
     specials = set(re.findall(r"<\|[^|<>\s]+\|>|<(?:s|/s|start_of_turn|end_of_turn|bos|eos)>", template))
-    if not all(target.token_to_id(token) is not None for token in specials):
-        return False
+    missing = sorted(token for token in specials if target.token_to_id(token) is None)
+    if missing:
+        return f"dropped: the target tokenizer has no {', '.join(missing)}"
     (folder / CHAT_TEMPLATE).write_text(template, encoding="utf-8")
-    return True
+    return "carried"
 
 
 def apply_embeddings(model: Any, alignment: Alignment, embeddings: Embeddings) -> Any:
@@ -221,10 +241,27 @@ def write_checkpoint(source: Checkpoint, alignment: Alignment, embeddings: Embed
     The in-memory source model is changed (its matrices are replaced); the source folder is not.
     """
     model = apply_embeddings(source.model, alignment, embeddings)
+    card.dtype = str(source.stored_dtype).removeprefix("torch.")
+    card.specials = special_rows(alignment)
     with output_directory(output, force=force, kinds=MODEL_KINDS) as staging:
         with transformers_bars_off():
-            model.save_pretrained(staging)
-        _save_target_tokenizer(alignment.target, staging)
-        carry_chat_template(source.path, alignment.target, staging)
+            if source.stored_dtype != torch.float32:  # written as the source is stored: 16-bit stays 16-bit
+                model.to(source.stored_dtype).save_pretrained(staging)
+                model.to(torch.float32)
+            else:
+                model.save_pretrained(staging)
+        _save_target_tokenizer(alignment.target, staging, context_length(model))
+        card.chat_template = carry_chat_template(source.path, alignment.target, staging)
         write_card(staging, card)
     return Path(output)
+
+
+def special_rows(alignment: Alignment) -> dict[str, str]:
+    """For each target special token, the source token whose row it got ('' for a new row)."""
+    source, target = alignment.source, alignment.target
+    found = {}
+    for token_id in target.byte_view.special_ids():
+        if token_id < len(alignment.source_ids):
+            row = int(alignment.source_ids[token_id])
+            found[str(target.id_to_token(token_id))] = str(source.id_to_token(row)) if row >= 0 else ""
+    return found

@@ -107,3 +107,37 @@ def test_a_chat_template_goes_along_where_the_target_has_its_tokens(pico, tmp_pa
     (source / "chat_template.jinja").write_text(template.replace("<|endoftext|>", "<|im_end|>"), encoding="utf-8")
     transplant_vocabulary(source, gpt2.source, tmp_path / "left", method="subword-mean")
     assert not (tmp_path / "left" / "chat_template.jinja").exists()
+
+
+def test_a_16_bit_source_is_written_in_16_bits_with_its_rows_exact(pico, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    source, target = pico()
+    half = tmp_path / "bf16"
+    AutoModelForCausalLM.from_pretrained(source, dtype=torch.bfloat16).save_pretrained(half)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (half / name).write_bytes((source / name).read_bytes())
+    result = transplant_vocabulary(half, target, tmp_path / "out", method="mean")
+    written = load_file(tmp_path / "out" / "model.safetensors")
+    assert {t.dtype for t in written.values()} == {torch.bfloat16}
+    card = json.loads((tmp_path / "out" / "tokwork.json").read_text())
+    assert card["dtype"] == "bfloat16"
+    original = load_file(half / "model.safetensors")
+    name = next(k for k in written if "embed_tokens" in k)
+    target_ids, source_ids = shared_ids(result)
+    assert torch.equal(written[name][target_ids], original[name][source_ids])
+
+
+def test_the_card_says_which_row_each_special_got_and_what_became_of_the_chat_template(pico, tmp_path):
+    source, target = pico()
+    (source / "chat_template.jinja").write_text("{% for m in messages %}<|im_start|>{{ m.content }}{% endfor %}")
+    transplant_vocabulary(source, target, tmp_path / "out", method="mean")
+    card = json.loads((tmp_path / "out" / "tokwork.json").read_text())
+    # <s> is the target's bos and </s> its eos: both get the row of the source's <|endoftext|> (bos and eos)
+    assert card["specials"]["<s>"] == card["specials"]["</s>"] == "<|endoftext|>"
+    assert card["chat_template"] == "dropped: the target tokenizer has no <|im_start|>"
+    assert card["dtype"] == "float32"
+    # the tokenizer's length limit is the model's context, not the target tokenizer's own
+    config = json.loads((tmp_path / "out" / "tokenizer_config.json").read_text())
+    assert config["model_max_length"] == 128

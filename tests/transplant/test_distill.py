@@ -431,6 +431,7 @@ def test_new_rows_training_changes_only_new_rows(pair, tmp_path):
     new = new_row_ids(load_checkpoint(teacher), load_checkpoint(student))
     assert card.new_rows == len(new) > 0
     name = "model.embed_tokens.weight"
+    assert card.trained_parameters == len(new) * before[name].shape[1]  # the rows that move, not the matrix
     old = np.setdiff1d(np.arange(before[name].shape[0]), new)
     assert torch.equal(after[name][old], before[name][old])
     assert not torch.equal(after[name][new], before[name][new])

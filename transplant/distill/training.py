@@ -400,6 +400,8 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     distiller = Distiller(teacher_checkpoint, student_checkpoint, config, chosen, new_ids, corpus_paths)
     if card is None:
         trained = sum(p.numel() for p in distiller.parameters)
+        if config.train == "new-rows":  # the other rows' gradients are held at 0: they do not change
+            trained = sum(len(new_ids) * p.shape[1] for p in distiller.parameters)
         card = _new_card(Path(teacher), Path(student), corpus_paths, config, len(new_ids), trained, chosen)
         if transplant is not None:
             card.transplant = transplant

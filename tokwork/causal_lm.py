@@ -48,6 +48,32 @@ def check_causal_lm(folder: Path, *, role: str = "model", why: str = "") -> None
     problem = causal_lm_problem(config) if isinstance(config, dict) else None
     if problem:
         raise TokworkError(f"the {role} '{folder}' {problem}{why}")
+    rows = embedding_rows(Path(folder))
+    vocab_size = config.get("vocab_size") if isinstance(config, dict) else None
+    if rows is not None and isinstance(vocab_size, int) and rows != vocab_size:
+        raise TokworkError(f"the {role} '{folder}' is inconsistent: its config.json says vocab_size {vocab_size:,} "
+                           f"but its weights have {rows:,} embedding rows; set vocab_size to {rows:,}")
+
+
+# Names of the input embedding matrix in the common decoder families (Llama, Qwen, Gemma, GPT-2, GPT-NeoX).
+EMBEDDING_NAMES = ("embed_tokens.weight", "wte.weight", "embed_in.weight")
+
+
+def embedding_rows(folder: Path) -> int | None:
+    """Rows of the input embedding matrix as the folder's safetensors headers give them (no weights read);
+    None where no file or no known name says."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as weights:
+                names = weights.keys()  # a safe_open handle is no dict: it does not iterate
+                for name in names:
+                    if name.endswith(EMBEDDING_NAMES):
+                        return int(weights.get_slice(name).get_shape()[0])
+        except (OSError, SafetensorError):
+            return None  # a corrupt file: the loader says so
+    return None
 
 
 def model_rows(model) -> int:

@@ -58,6 +58,12 @@ def bad_inputs(pico, tmp_path):
     exists = cases / "exists"
     exists.mkdir()
     (exists / "keep.txt").write_text("mine")
+    wrong_size = cases / "wrong-size"  # transformers prints a load report of many lines before failing
+    wrong_size.mkdir()
+    for f in source.iterdir():
+        (wrong_size / f.name).write_bytes(f.read_bytes())
+    config = json.loads((source / "config.json").read_text())
+    (wrong_size / "config.json").write_text(json.dumps({**config, "vocab_size": config["vocab_size"] + 7}))
     from transformers import BertConfig, BertForMaskedLM
 
     encoder = cases / "encoder"  # AutoModelForCausalLM loads it (BertLMHeadModel), but it sees the future
@@ -82,6 +88,8 @@ BAD = {
                                 "does not take k"),
     "an encoder as the source": (["{cases}/encoder", "{target}", "-o", "{cases}/o10"],
                                  "is a BertForMaskedLM, not a causal language model"),
+    "a config whose vocab_size is not the weights'": (["{cases}/wrong-size", "{target}", "-o", "{cases}/o11"],
+                                                      "is inconsistent: its config.json says vocab_size"),
 }
 
 

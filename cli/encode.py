@@ -61,6 +61,12 @@ def encode_command(
         raise TokworkError(f"unknown --format '{output_format}'; choose table, ids or json")
     if not 1 <= samples <= MAX_SAMPLES:
         raise ParameterError(f"--samples {samples} must lie in [1, {MAX_SAMPLES:,}] (segmentations to show)")
+    if text is not None:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:  # the shell passed bytes that are not UTF-8 (kept as surrogates)
+            raise ParameterError(f"TEXT is not UTF-8 at character {err.start}; pass UTF-8 text, or use --file "
+                                 "for a file") from None
     source = text if text is not None else _file_text(file, text_field)
     tok = open_tokenizer(tokenizer, seed=seed)
     if samples > 1 and not isinstance(tok, StochasticTokenizer):
@@ -85,7 +91,9 @@ def _file_text(file: Path, text_field: str) -> str:
 def _show_one(tok, source: str, ids: list[int], *, output_format: str, limit: int) -> None:
     """One segmentation: ids, or JSON, or a table of id, stored piece and bytes per token."""
     view = tok.byte_view
-    exact = tok.decode(ids) == tok.normalize(source)
+    decoded = tok.decode(ids)
+    exact = decoded == source
+    normalized = not exact and decoded == tok.normalize(source)
     nbytes = len(source.encode("utf-8"))
     if output_format == "ids":
         out.print(" ".join(map(str, ids)), soft_wrap=True)
@@ -93,8 +101,8 @@ def _show_one(tok, source: str, ids: list[int], *, output_format: str, limit: in
     if output_format == "json":
         rows = [{"id": i, "piece": tok.id_to_token(i), "bytes": None if view[i] is None else view[i].hex()}
                 for i in ids]  # the token's bytes in hex (None for a special token), which any program reads
-        print(json.dumps({"tokens": rows, "count": len(ids), "bytes": nbytes, "round_trip": exact},
-                         ensure_ascii=False))
+        print(json.dumps({"tokens": rows, "count": len(ids), "bytes": nbytes, "round_trip": exact,
+                          "normalized": normalized}, ensure_ascii=False))
         return
     table = Table(title=f"{len(ids)} tokens for {nbytes} bytes ({nbytes / max(len(ids), 1):.2f} bytes/token)")
     for column in ("#", "id", "piece", "bytes"):
@@ -105,13 +113,22 @@ def _show_one(tok, source: str, ids: list[int], *, output_format: str, limit: in
     out.print(table)
     if len(shown) < len(ids):
         out.print(f"... {len(ids) - len(shown)} more (use --limit 0)")
-    out.print(f"round trip: {'exact' if exact else 'NOT exact (the tokenizer normalises or loses this text)'}")
+    out.print(f"round trip: {_round_trip(exact, normalized)}")
+
+
+def _round_trip(exact: bool, normalized: bool) -> str:
+    if exact:
+        return "exact"
+    if normalized:
+        return "NOT exact: the tokenizer normalises this text, and decoding gives the normalised text"
+    return "NOT exact: the tokenizer loses this text"
 
 
 def _show_samples(tok, source: str, segmentations: list[list[int]], *, output_format: str, limit: int) -> None:
     """Several sampled segmentations of one text, one per line, pieces separated by '|'."""
-    expected = tok.normalize(source)
-    exact = [tok.decode(ids) == expected for ids in segmentations]
+    decoded = [tok.decode(ids) for ids in segmentations]
+    exact = [text == source for text in decoded]
+    normalized = not all(exact) and all(text == tok.normalize(source) for text in decoded)
     nbytes = len(source.encode("utf-8"))
     if output_format == "ids":
         for ids in segmentations:
@@ -130,7 +147,7 @@ def _show_samples(tok, source: str, segmentations: list[list[int]], *, output_fo
         pieces = "|".join(_show(view[i], quoted=False) for i in shown) + (" ..." if len(shown) < len(ids) else "")
         table.add_row(str(number), str(len(ids)), pieces)
     out.print(table)
-    out.print(f"round trip: {'exact for every sample' if all(exact) else 'NOT exact for some samples'}")
+    out.print(f"round trip: {'exact for every sample' if all(exact) else _round_trip(False, normalized)}")
 
 
 def _show_report(report, output: Path) -> None:

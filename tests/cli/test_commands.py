@@ -177,3 +177,25 @@ def test_encode_file_shows_jsonl_records_one_per_line(tmp_path, capsys):
     from_file = capsys.readouterr().out
     assert main(["encode", "gpt2", "hello\nworld", "--format", "ids"]) == 0
     assert from_file == capsys.readouterr().out
+
+
+def test_encode_says_when_decoding_gives_the_normalised_text_not_the_input(tmp_path, capsys):
+    out = tmp_path / "nfkc"
+    assert main(["train", "bpe", str(UDHR / "eng.txt"), "-v", "400", "--nfkc", "-o", str(out), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["encode", str(out), "ﬁ ①", "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["round_trip"] is False and shown["normalized"] is True
+    assert main(["encode", str(out), "ﬁ ①"]) == 0
+    assert "NOT exact: the tokenizer normalises this text" in capsys.readouterr().out
+    assert main(["encode", str(out), "fi 1", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["round_trip"] is True
+
+
+def test_encode_refuses_text_that_is_not_utf8_in_one_line(capsys):
+    from tests.conftest import reference_tokenizer_path
+
+    # bytes that are not UTF-8 reach Python's argv as lone surrogates
+    assert main(["encode", str(reference_tokenizer_path("gpt2")), "a\udcffb"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "TEXT is not UTF-8 at character 1" in lines[0]

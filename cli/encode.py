@@ -39,7 +39,11 @@ def encode_command(
                                "(this process) or 'ray' workers into a folder, one .npy per corpus shard."),
     address: str | None = AddressOpt,
 ) -> None:
-    """Encode a text and show ids, pieces and byte view; checks that decoding gives the text back."""
+    """Encode a text and show ids, pieces and byte view; checks that decoding gives the text back.
+
+    A special token's string inside the text (such as <|endoftext|>) is encoded as ordinary text, never as
+    the special id, as for training data; --out ends each document with the end-of-text id itself.
+    """
     from tokwork.loader import open_tokenizer
     from tokwork.sampling import StochasticTokenizer
 

@@ -76,9 +76,11 @@ def vocab_shortfall_note(card, size: int) -> str | None:
     """One line when the corpus gave fewer tokens than were asked for (None otherwise): a small corpus runs
     out of pairs to merge (pieces, characters) long before a large vocabulary is full."""
     asked = card.parameters.get("vocab_size")
-    if not isinstance(asked, int) or size >= asked:
+    target = card.parameters.get("vocab_size_rounded", asked)  # a char tokenizer's power of two
+    if not isinstance(target, int) or size >= target:
         return None
     parameters = card.parameters
+    wanted = f"{asked:,} asked" if target == asked else f"{target:,} that the {asked:,} asked rounds up to"
     frequency, longest = parameters.get("min_frequency"), parameters.get("max_token_length")
     if parameters.get("mode") == "char":
         why = "the corpus has no other character"
@@ -87,7 +89,7 @@ def vocab_shortfall_note(card, size: int) -> str | None:
         why = f"no other pair merges{within} and occurs at least {frequency} times"
     else:
         why = "the corpus holds no more"
-    return f"note: {size:,} tokens, fewer than the {asked:,} asked: {why}; a larger corpus gives more"
+    return f"note: {size:,} tokens, fewer than the {wanted}: {why}; a larger corpus gives more"
 
 
 def stopped_languages_warning(card) -> str | None:

@@ -68,7 +68,7 @@ def train_char(
                         max_token_length=config.max_token_length, nfkc=config.nfkc, eos_token=config.eos_token)
         trained = train_bpe(corpus, bpe, text_field=text_field, progress=progress)
         trained.card.kind = "char"
-        trained.card.parameters = {**asdict(config), "trained_vocab_size": config.rounded_vocab_size}
+        trained.card.parameters = {**asdict(config), "vocab_size_rounded": config.rounded_vocab_size}
         return trained
     start = time.perf_counter()
     reader = CorpusReader(corpus, text_field=text_field, progress=progress)
@@ -79,9 +79,10 @@ def train_char(
     tokenizer = HFTokenizer(backend, config={"tokenizer_class": "PreTrainedTokenizerFast",
                                              "clean_up_tokenization_spaces": False, **roles})
     card = TrainingCard.for_corpus(
-        "char", {**asdict(config), "trained_vocab_size": config.rounded_vocab_size}, reader.files,
+        "char", {**asdict(config), "vocab_size_rounded": config.rounded_vocab_size}, reader.files,
         time.perf_counter() - start,
-        notes={"characters_seen": len(counts), "characters_kept": tokenizer.vocab_size - BYTE_ALPHABET - 1},
+        notes={"vocab_size_reached": tokenizer.vocab_size, "characters_seen": len(counts),
+               "characters_kept": tokenizer.vocab_size - BYTE_ALPHABET - 1},
     )
     return TrainedTokenizer(tokenizer, card)
 

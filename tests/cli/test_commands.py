@@ -155,6 +155,13 @@ def test_a_corpus_too_small_for_the_vocabulary_is_noted(tmp_path, capsys):
     assert main(["train", "bpe", str(tmp_path / "small.txt"), "-v", "5000", "-o", str(tmp_path / "tok"), "-q"]) == 0
     note = capsys.readouterr().err
     assert "fewer than the 5,000 asked: no other pair merges and occurs at least 2 times" in note
+    # a char tokenizer trains toward the power of two its size rounds up to: short of that, it says so
+    assert main(["train", "char", str(tmp_path / "small.txt"), "-v", "600", "--mode", "char",
+                 "-o", str(tmp_path / "char"), "-q"]) == 0
+    note = capsys.readouterr().err
+    assert "fewer than the 1,024 that the 600 asked rounds up to: the corpus has no other character" in note
+    card = json.loads((tmp_path / "char" / "tokwork.json").read_text())
+    assert card["notes"]["vocab_size_reached"] == load_tokenizer(tmp_path / "char").vocab_size < 1024
 
 
 def test_output_to_a_file_holds_no_progress_bar_lines(tmp_path, capfd):

@@ -13,7 +13,7 @@ def test_vocab_is_rounded_up_to_a_power_of_two(trained):
     assert [next_power_of_two(n) for n in (1, 2, 3, 1000, 1024, 1025)] == [1, 2, 4, 1024, 1024, 2048]
     result, _ = trained("char-bpe")
     assert result.tokenizer.vocab_size == 2048
-    assert result.card.parameters["vocab_size"] == 1500 and result.card.parameters["trained_vocab_size"] == 2048
+    assert result.card.parameters["vocab_size"] == 1500 and result.card.parameters["vocab_size_rounded"] == 2048
 
 
 @pytest.mark.parametrize("limit", [2, 3, 4])

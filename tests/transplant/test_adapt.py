@@ -96,7 +96,11 @@ def test_each_step_is_what_the_step_alone_gives(setup, straight, tmp_path):
                                 progress=False).save(tmp_path / "extend")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         assert (extended / name).read_bytes() == (work / "extend" / name).read_bytes()
-        assert (extended / name).read_bytes() == (out / name).read_bytes()
+    assert (extended / "tokenizer.json").read_bytes() == (out / "tokenizer.json").read_bytes()
+    # the model's tokenizer config is the extended one with the model's context as its length limit
+    extended_config = json.loads((extended / "tokenizer_config.json").read_text())
+    context = json.loads((out / "config.json").read_text())["max_position_embeddings"]
+    assert json.loads((out / "tokenizer_config.json").read_text()) == {**extended_config, "model_max_length": context}
     assert new_token_ids(work / "extend") == range(400, 400 + ADD)
     assert result.card["new_ids"] == {"start": 400, "stop": 400 + ADD}
 

@@ -31,6 +31,7 @@ lines (one sentence per line).
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import re
@@ -444,6 +445,9 @@ def train_parity_bpe(
              "counting_seconds": round(counted - start, 3),
              "learning_seconds": round(time.perf_counter() - counted, 3),
              "parity": {"pivot": dev.pivot, "global_steps": chosen.pop("", 0),
+                        # the dev texts decide every parity merge: their fingerprints say which they were
+                        "dev_sha256": {code: hashlib.sha256(text.encode("utf-8")).hexdigest()
+                                       for code, text in dev.texts.items()},
                         "steps_chosen_by": dict(sorted(chosen.items())), "dev_tokens": dev_tokens,
                         "dev_token_ratios": {code: round(count / dev_tokens[dev.pivot], 4)
                                              for code, count in dev_tokens.items()},

@@ -3,6 +3,7 @@ count across languages, standard files that round-trip any text, and one-line er
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections import Counter
@@ -176,6 +177,8 @@ def test_card_records_the_settings_and_the_ratios_of_the_saved_tokenizer(parity_
         count = len(loaded.encode((udhr_dev / f"{code}.txt").read_text(encoding="utf-8")).ids)
         assert card["notes"]["parity"]["dev_tokens"][code] == count
         assert card["notes"]["parity"]["dev_token_ratios"][code] == round(count / card["notes"]["parity"]["dev_tokens"]["eng"], 4)
+        digest = hashlib.sha256((udhr_dev / f"{code}.txt").read_bytes()).hexdigest()
+        assert card["notes"]["parity"]["dev_sha256"][code] == digest  # which dev text chose the merges
 
 
 def test_round_trip_of_any_text_with_plain_tokenizers(parity_trained):

@@ -31,6 +31,7 @@ The card (`tokwork.json`) records the base, the corpus and `new_ids` (`{"start",
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -82,12 +83,30 @@ def _hf_segmentations(base: HFTokenizer, spec: dict, words: Mapping[str, int]) -
     byte_level = base.decoder_chain.byte_level
     unk = vocab.get(spec["model"].get("unk_token") or "")
     byte_values = {} if byte_level else {i: v for i, t in strings.items() if (v := byte_fallback_value(t)) is not None}
+    splitter = None if byte_level else _unit_splitter(vocab)
     segmented = []
     for word, count in words.items():
-        ids = [token.id for token in model.tokenize(word)]
-        segmented.append((ids if byte_level else characters_for_bytes(ids, byte_values, cut={unk}), count))
+        for part in (word,) if splitter is None else (p for p in splitter.split(word) if p):
+            ids = [token.id for token in model.tokenize(part)]
+            segmented.append((ids if byte_level else characters_for_bytes(ids, byte_values, cut={unk}), count))
     starts = frozenset() if byte_level else frozenset(i for i, t in strings.items() if t.startswith(SPACE_MARK))
     return Segmentations(segmented, strings, starts_word=starts)
+
+
+def _unit_splitter(vocab: Mapping[str, int]) -> re.Pattern | None:
+    """For a SentencePiece-style base whose file has no pre-tokenizer to say so (Gemma 3's normaliser turns
+    spaces into `▁` before its split on spaces could fire): the units its trainer kept apart, read off its
+    vocabulary. No token of two or more ASCII digits: each digit stands alone (SentencePiece's
+    split_digits); no token joining a newline to anything else: runs of newlines stand alone (SentencePiece
+    trains line by line). A pattern whose split keeps those units apart, or None when the vocabulary
+    shows neither rule."""
+    tokens = list(vocab)
+    units = []
+    if not any(len(digits := t.lstrip(SPACE_MARK)) >= 2 and digits.isascii() and digits.isdigit() for t in tokens):
+        units.append("[0-9]")
+    if not any("\n" in t and t.strip("\n") for t in tokens):
+        units.append("\n+")
+    return re.compile(f"({'|'.join(units)})") if units else None
 
 
 def _extend_hf(base: HFTokenizer, corpus, config: ExtendConfig, *, text_field: str, progress: bool):

@@ -335,6 +335,25 @@ def test_real_gemma3_extends_within_words(tmp_path, reference_tokenizer):
     assert ext.decode(ext.encode(russian)) == russian
 
 
+@pytest.mark.slow
+def test_real_gemma3_keeps_digits_and_newlines_apart(tmp_path, reference_tokenizer):
+    # Gemma 3's file splits nothing (its normaliser turns spaces into ▁ first); its vocabulary shows that its
+    # trainer kept each digit and each run of newlines alone, and so does an extension of it
+    import random
+
+    draw = random.Random(0)
+    corpus = tmp_path / "numbers.txt"
+    corpus.write_text("".join(f"Version {draw.randint(10, 99)} of page {draw.randint(100, 999)}.\n\nNext line.\n\n"
+                              for _ in range(600)), encoding="utf-8")
+    base = reference_tokenizer("gemma3")
+    ext = extend(reference_tokenizer_path("gemma3"), [corpus], 20).tokenizer
+    new = [ext.id_to_token(i) for i in range(base.vocab_size, ext.vocab_size)]
+    assert new and not any(any(c.isdigit() for c in t) and len(t.lstrip("▁")) > 1 for t in new), new
+    assert not any("\n" in t and t.strip("\n") for t in new), new
+    text = "In 1999 the population was 12345.\n\nNext year"
+    assert ext.encode(text) == base.encode(text)
+
+
 # --- transplant ---------------------------------------------------------------------------------------------
 
 def test_transplant_onto_the_extension_copies_every_old_row(tmp_path):

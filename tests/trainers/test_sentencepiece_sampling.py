@@ -23,6 +23,9 @@ MODELS = {  # name: sentencepiece training options beyond the English UDHR and a
     "unigram, unknown piece": dict(model_type="unigram", byte_fallback=False),
     "bpe, bytes, user symbols": dict(model_type="bpe", byte_fallback=True, user_defined_symbols=["<tag>"]),
     "bpe, unknown piece, no dummy prefix": dict(model_type="bpe", byte_fallback=False, add_dummy_prefix=False),
+    # user-defined pieces that compete with normal ones: sentencepiece scores each at about -0.1
+    "unigram, competing user symbols": dict(model_type="unigram", byte_fallback=True,
+                                            user_defined_symbols=["tion", "ation", "ment", "the", "and", "ri", "he"]),
 }
 
 
@@ -42,7 +45,7 @@ def models(tmp_path_factory):
 def texts():
     """Real text in many scripts (most of it unknown to an English model), and the hard cases."""
     found = [p.read_text(encoding="utf-8")[:600] for p in udhr_files()[::3]]
-    return [*found, "hello  world <tag>x @@ end", "☃☃ Ωμ  \t x", " lead and trail ", "a"]
+    return [*found, "hello  world <tag>x @@ end", "☃☃ Ωμ  \t x", " lead and trail ", "a", "ondering the rights"]
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -130,3 +133,38 @@ def test_a_seed_gives_the_same_samples_in_another_process(models, name, method):
                            capture_output=True, text=True, check=True, cwd=REPO) for _ in range(2)]
     assert [json.loads(run.stdout) for run in runs] == [here, here]
     assert here != [load_tokenizer(path).encode(t) for t in batch]  # it does sample
+
+
+def with_unused(serialized: bytes, piece: str) -> bytes:
+    """The serialized model with `piece` marked unused (type 5): a type field appended to its message, which
+    protobuf reads as the last value of that field."""
+    from tokwork.sampling.piece_table import protobuf_fields
+
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+            value >>= 7
+            if not value:
+                return bytes(out)
+
+    out = bytearray()
+    for number, wire, value in protobuf_fields(serialized):
+        if wire == 2:
+            if number == 1 and any(n == 1 and v == piece.encode() for n, _, v in protobuf_fields(value)):
+                value = value + b"\x18\x05"
+            out += varint(number << 3 | 2) + varint(len(value)) + value
+        elif wire == 0:
+            out += varint(number << 3) + varint(value)
+        else:
+            out += varint(number << 3 | wire) + value
+    return bytes(out)
+
+
+def test_a_character_whose_piece_is_unused_is_written_as_unknown(models, tmp_path):
+    processor, _, path = models["bpe, bytes, user symbols"]
+    changed = with_unused(processor.serialized_model_proto(), "e")
+    unused = spm.SentencePieceProcessor(model_proto=changed)
+    table = PieceTable.from_model(changed)
+    for text in texts()[:12]:
+        assert bpe_dropout(table, unused.normalize(text), 0.0, 0)[0] == unused.encode(text), text[:40]

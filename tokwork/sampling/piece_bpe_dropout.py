@@ -44,21 +44,27 @@ def _merges(table: PieceTable):
     return slot_keys, slot_values, priority, table.types == UNUSED
 
 
-def _symbols(table: PieceTable, text: str) -> tuple[np.ndarray, np.ndarray]:
+def _symbols(table: PieceTable, text: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """The text as symbol ids (-1 for a character that is no piece) and which symbols never merge (the
-    user-defined pieces, matched longest first)."""
-    if not any(u in text for u in table.user_defined):
+    user-defined pieces, the longest at each position), and where each symbol starts (and the end)."""
+    matches = list(table.user_pattern.finditer(text)) if table.user_pattern is not None else []
+    if not matches:
         chars, inverse = np.unique(code_points(text), return_inverse=True)
         ids = np.array([table.ids.get(chr(c), -1) for c in chars.tolist()], dtype=np.int64)
-        return ids[inverse], np.zeros(len(text), dtype=np.bool_)
-    ids, frozen, at = [], [], 0
-    while at < len(text):
-        match = next((u for u in table.user_defined if text.startswith(u, at)), None)
-        piece = match or text[at]
-        ids.append(table.ids.get(piece, -1))
-        frozen.append(match is not None)
-        at += len(piece)
-    return np.array(ids, dtype=np.int64), np.array(frozen, dtype=np.bool_)
+        return ids[inverse], np.zeros(len(text), dtype=np.bool_), list(range(len(text) + 1))
+    ids, frozen, starts, at = [], [], [], 0
+    for match in [*matches, None]:
+        upto = len(text) if match is None else match.start()
+        for position in range(at, upto):
+            ids.append(table.ids.get(text[position], -1))
+            frozen.append(False)
+            starts.append(position)
+        if match is not None:
+            ids.append(table.ids[match.group()])
+            frozen.append(True)
+            starts.append(match.start())
+            at = match.end()
+    return np.array(ids, dtype=np.int64), np.array(frozen, dtype=np.bool_), [*starts, len(text)]
 
 
 @njit(cache=True)
@@ -147,24 +153,13 @@ def bpe_dropout(table: PieceTable, text: str, p: float, state) -> tuple[list[int
     if not text:
         return [], np.uint64(state)
     slot_keys, slot_values, priority, unused = _merges(table)
-    sym, frozen = _symbols(table, text)
+    sym, frozen, starts = _symbols(table, text)
     ids, first, state = _merge(sym, frozen, len(table.texts), slot_keys, slot_values, priority, unused, float(p),
                                np.uint64(state))
-    if (ids >= 0).all():
+    # a character whose only piece is unused stays that starting symbol, which sentencepiece writes as unknown
+    unknown = (ids < 0) | unused[np.maximum(ids, 0)]
+    if not unknown.any():
         return ids.tolist(), np.uint64(state)
-    # an unknown character is one starting symbol: find its text (symbols are characters unless frozen)
-    starts = _symbol_starts(table, text, frozen)
-    pieces = [(text[starts[f]:starts[f + 1]] if i < 0 else "", int(i)) for i, f in zip(ids.tolist(), first.tolist(),
-                                                                                        strict=True)]
+    pieces = [(text[starts[f]:starts[f + 1]], -1) if out else ("", int(i))
+              for i, f, out in zip(ids.tolist(), first.tolist(), unknown.tolist(), strict=True)]
     return table.output_ids(pieces), np.uint64(state)
-
-
-def _symbol_starts(table: PieceTable, text: str, frozen: np.ndarray) -> list[int]:
-    """Where each starting symbol begins in `text` (and the end), for the text of unknown symbols."""
-    if not frozen.any():
-        return list(range(len(text) + 1))
-    starts, at = [], 0
-    for is_frozen in frozen.tolist():
-        starts.append(at)
-        at += len(next(u for u in table.user_defined if text.startswith(u, at))) if is_frozen else 1
-    return [*starts, at]

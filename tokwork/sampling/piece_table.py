@@ -10,6 +10,7 @@ piece (one for a run of them, as sentencepiece writes it).
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 
@@ -62,6 +63,7 @@ class PieceTable:
     byte_ids: dict[int, int] = field(init=False)
     unknown_id: int = field(init=False)
     user_defined: list[str] = field(init=False)  # longest first
+    user_pattern: re.Pattern | None = field(init=False)  # finds them, the longest at each position
     min_score: float = field(init=False)  # over normal pieces, as sentencepiece takes them
     max_score: float = field(init=False)
 
@@ -72,9 +74,14 @@ class PieceTable:
         self.unknown_id = int(unknown[0]) if len(unknown) else 0
         self.user_defined = sorted((t for i, t in enumerate(self.texts) if self.types[i] == USER_DEFINED),
                                    key=len, reverse=True)
+        self.user_pattern = (re.compile("|".join(map(re.escape, self.user_defined))) if self.user_defined
+                             else None)
+        # sentencepiece starts the extremes at the float limits, so with the usual negative scores the
+        # highest is the smallest positive float: a user-defined piece then scores length x that - 0.1
+        float32 = np.finfo(np.float32)
         normal = self.scores[self.types == NORMAL]
-        self.min_score = float(normal.min()) if len(normal) else 0.0
-        self.max_score = float(normal.max()) if len(normal) else 0.0
+        self.min_score = min(float(float32.max), float(normal.min())) if len(normal) else float(float32.max)
+        self.max_score = max(float(float32.tiny), float(normal.max())) if len(normal) else float(float32.tiny)
 
     @classmethod
     def from_model(cls, serialized: bytes) -> PieceTable:

@@ -132,8 +132,21 @@ def _extend_hf(base: HFTokenizer, corpus, config: ExtendConfig, *, text_field: s
     model["merges"].extend(f"{strings[a]} {strings[b]}" if as_text else [strings[a], strings[b]]
                            for a, b in learned.merges)
     backend = BackendTokenizer.from_str(json.dumps(spec, ensure_ascii=False))
-    extended = HFTokenizer(backend, config=dict(base.config) or hf_config(base))
+    extended = HFTokenizer(backend, config=_config_with_chat_template(base))
     return extended, learned, files, len(words)
+
+
+def _config_with_chat_template(base: HFTokenizer) -> dict:
+    """The base's `tokenizer_config.json`, carrying the chat template that a model folder keeps beside it in
+    `chat_template.jinja` (SmolLM2's), which would otherwise be lost: the extension writes only the config."""
+    config = dict(base.config) or hf_config(base)
+    folder = Path(base.source) if base.source else None
+    if folder is not None and folder.is_file():
+        folder = folder.parent
+    template = folder / "chat_template.jinja" if folder is not None else None
+    if template is not None and template.is_file() and "chat_template" not in config:
+        config["chat_template"] = template.read_text(encoding="utf-8")
+    return config
 
 
 def _refuse_character_level(path: Path) -> None:

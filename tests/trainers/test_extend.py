@@ -335,6 +335,19 @@ def test_real_gemma3_extends_within_words(tmp_path, reference_tokenizer):
     assert ext.decode(ext.encode(russian)) == russian
 
 
+def test_a_chat_template_kept_beside_the_config_comes_along(tmp_path):
+    # SmolLM2's folder keeps its template in chat_template.jinja; the extension writes only the config
+    from transformers import AutoTokenizer
+
+    folder = gemma_style(tmp_path / "base")
+    template = "{% for m in messages %}<bos>{{ m.content }}<eos>{% endfor %}"
+    (folder / "chat_template.jinja").write_text(template, encoding="utf-8")
+    out = saved(extend(folder, [RUS], 20), tmp_path / "out")
+    loaded = AutoTokenizer.from_pretrained(out)
+    assert loaded.chat_template == template
+    assert loaded.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False) == "<bos>hi<eos>"
+
+
 @pytest.mark.slow
 def test_real_gemma3_keeps_digits_and_newlines_apart(tmp_path, reference_tokenizer):
     # Gemma 3's file splits nothing (its normaliser turns spaces into ▁ first); its vocabulary shows that its

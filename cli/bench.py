@@ -70,7 +70,7 @@ def bench_command(
     report = write_report(results, output, force=force, plots=plots)
     count = len(results.corpus["languages"])
     table = Table(title=f"{count} language{'s' if count != 1 else ''}, premiums against {config.pivot}")
-    for column in ("tokenizer", "vocab", "bytes/token", "mean premium", "non-Latin premium", "Rényi eff."):
+    for column in ("tokenizer", "vocab", "bytes/token", "mean premium", "non-Latin premium", "Rényi eff. (pooled)"):
         table.add_column(column, justify="left" if column == "tokenizer" else "right")
     for t in results.summary["tokenizers"]:
         table.add_row(t["tokenizer"], f"{t['vocab_size']:,}", f"{t['bytes_per_token']:.2f}",

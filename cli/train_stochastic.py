@@ -26,7 +26,8 @@ def train_stochastic_command(
     seed: int = typer.Option(0, "--seed", help="Default seed saved with the tokenizer (encode --seed overrides)."),
     force: bool = ForceOpt,
 ) -> None:
-    """Stochastic segmentations over any base tokenizer, exact and seeded; plain HF still reads the base."""
+    """Stochastic segmentations over any base tokenizer, exact and seeded; plain HF still reads a tokenizer.json
+    or .model base (tiktoken reads a .tiktoken one)."""
     from tokwork.sampling import StochasticConfig
     from tokwork.trainers.training import make_stochastic_tokenizer
 

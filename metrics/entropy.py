@@ -50,8 +50,8 @@ def renyi_entropy(counts, *, alpha: float = DEFAULT_ALPHA) -> float:
     """Rényi entropy of order `alpha` >= 0 in bits (Shannon's at alpha = 1, log2 of the types at alpha = 0,
     the min-entropy -log2 max p at alpha = inf), accurate for every order: near 1, where the textbook form
     divides two vanishing quantities, and for large orders, where p ** alpha underflows."""
-    if not alpha >= 0:
-        raise ValueError(f"Rényi entropy needs an order alpha >= 0, not {alpha}")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha >= 0:
+        raise ValueError(f"Rényi entropy needs an order alpha >= 0, not {alpha!r}")
     p = _probabilities(counts)
     if alpha == 1:
         return shannon_entropy(counts)

@@ -63,6 +63,8 @@ def test_written_checkpoint_reloads_with_the_same_logits_on_shared_tokens(pico, 
     assert loaded("▁x zz hello")["input_ids"] == target_tok.encode("▁x zz hello")
     card = json.loads((out / "tokwork.json").read_text())
     assert card["method"] == "mean" and card["alignment"]["new"] == len(result.alignment.new_ids)
+    listed = [i for start, stop in card["new_ids"] for i in range(start, stop)]
+    assert listed == sorted(int(i) for i in result.alignment.new_ids)  # which rows were made up, not copied
 
 
 def test_transplant_onto_gpt2_tokenizer_matches_the_reference(pico, tmp_path, reference_tokenizer):

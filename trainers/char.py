@@ -43,6 +43,13 @@ class CharConfig:
     min_frequency: int = 2
     eos_token: str = "<|endoftext|>"
 
+    def card_parameters(self) -> dict:
+        """The settings as the card records them: in char mode, not the BPE mode's token length and
+        frequency, which do nothing there; with the size trained toward."""
+        unused = ("max_token_length", "min_frequency") if self.mode == "char" else ()
+        return {**{k: v for k, v in asdict(self).items() if k not in unused},
+                "vocab_size_rounded": self.rounded_vocab_size}
+
     @property
     def rounded_vocab_size(self) -> int:
         return next_power_of_two(self.vocab_size)
@@ -68,7 +75,7 @@ def train_char(
                         max_token_length=config.max_token_length, nfkc=config.nfkc, eos_token=config.eos_token)
         trained = train_bpe(corpus, bpe, text_field=text_field, progress=progress)
         trained.card.kind = "char"
-        trained.card.parameters = {**asdict(config), "vocab_size_rounded": config.rounded_vocab_size}
+        trained.card.parameters = config.card_parameters()
         return trained
     start = time.perf_counter()
     reader = CorpusReader(corpus, text_field=text_field, progress=progress)
@@ -79,7 +86,7 @@ def train_char(
     tokenizer = HFTokenizer(backend, config={"tokenizer_class": "PreTrainedTokenizerFast",
                                              "clean_up_tokenization_spaces": False, **roles})
     card = TrainingCard.for_corpus(
-        "char", {**asdict(config), "vocab_size_rounded": config.rounded_vocab_size}, reader.files,
+        "char", config.card_parameters(), reader.files,
         time.perf_counter() - start,
         notes={"vocab_size_reached": tokenizer.vocab_size, "characters_seen": len(counts),
                "characters_kept": tokenizer.vocab_size - BYTE_ALPHABET - 1},

@@ -14,6 +14,10 @@ def test_vocab_is_rounded_up_to_a_power_of_two(trained):
     result, _ = trained("char-bpe")
     assert result.tokenizer.vocab_size == 2048
     assert result.card.parameters["vocab_size"] == 1500 and result.card.parameters["vocab_size_rounded"] == 2048
+    from tokwork.trainers.char import CharConfig
+
+    # char mode's card leaves out the BPE mode's settings, which do nothing there
+    assert "max_token_length" not in CharConfig(vocab_size=600, mode="char").card_parameters()
 
 
 @pytest.mark.parametrize("limit", [2, 3, 4])

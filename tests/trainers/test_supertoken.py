@@ -210,6 +210,7 @@ def test_card_records_both_stages(two_stage):
     card = json.loads((folder / "tokwork.json").read_text(encoding="utf-8"))
     assert card["kind"] == "supertoken" and card["parameters"]["method"] == "two-stage"
     assert card["parameters"]["transition"] == 2400
+    assert "chunk_lengths" not in card["parameters"] and "seed" not in card["parameters"]  # random-chunk's only
     assert set(card["notes"]["seconds"]) >= {"stage1", "stage2", "count_chunks", "stage1_ids", "learn_merges"}
     assert card["notes"]["pretokenizer"] and "stage-1 merges then stage-2" in card["notes"]["inference"]
 

@@ -4,7 +4,7 @@ tokenizer (`TrainedSupertoken`)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from tokwork.errors import ParameterError
@@ -67,6 +67,11 @@ class SupertokenConfig:
     def bpe_config(self, vocab_size: int) -> BPEConfig:
         return BPEConfig(vocab_size=vocab_size, min_frequency=self.min_frequency, split=self.split,
                          eos_token=self.eos_token)
+
+    def card_parameters(self) -> dict:
+        """The settings as the card records them: only those the method uses."""
+        unused = ("transition", "split") if self.method != "two-stage" else ("chunk_lengths", "seed")
+        return {k: v for k, v in asdict(self).items() if k not in unused}
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot give a supertoken tokenizer."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +94,6 @@ def train_random_chunk(corpus: Sequence[str | Path], config: SupertokenConfig, *
     notes = {"vocab_size_reached": tokenizer.vocab_size, "refused_merges": refused,
              "distinct_chunks": len(chunks.counts), "chunks": int(chunks.counts.sum()), "seconds": timings,
              "inference": "no pretokenization: the merges apply over the whole input"}
-    card = TrainingCard.for_corpus("supertoken", asdict(config), reader.files, time.perf_counter() - start,
+    card = TrainingCard.for_corpus("supertoken", config.card_parameters(), reader.files, time.perf_counter() - start,
                                    notes=notes)
     return TrainedSupertoken(tokenizer, card)

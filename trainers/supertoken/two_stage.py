@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 from tokwork.corpus import CorpusReader
@@ -82,6 +81,6 @@ def train_two_stage(corpus: Sequence[str | Path], config: SupertokenConfig, *, t
         "inference": "split on the superword pattern, byte-level alphabet, stage-1 merges then stage-2 "
                      "merges in learning order; equal to stage 1 inside each chunk followed by stage 2",
     }
-    card = TrainingCard.for_corpus("supertoken", {**asdict(config), "transition": config.transition_point},
+    card = TrainingCard.for_corpus("supertoken", {**config.card_parameters(), "transition": config.transition_point},
                                    reader.files, time.perf_counter() - start, notes=notes)
     return TrainedSupertoken(tokenizer, card, SuperwordStages(stage1, merges))

@@ -277,3 +277,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert_one_line_error(done, message)
     assert not (tmp_path / "out").exists()
 
+
+
+@pytest.mark.parametrize(("split", "dead"), [("o200k", r"\w'\w"), ("gpt2", r"\d{4}")])
+def test_stage1_learns_no_token_the_saved_file_cannot_produce(split, dead):
+    # the saved file cuts text into superword chunks first, which split off contractions and cut digit runs
+    # every three: o200k's " don't" and GPT-2's " 2001" would take vocabulary and never be used
+    import re
+
+    result = train_supertoken([ENGLISH_SAMPLE], SupertokenConfig(vocab_size=6000, split=split), progress=False)
+    view = result.tokenizer.byte_view
+    texts = [view[i].decode("utf-8", "replace") for i in range(result.tokenizer.vocab_size) if view[i] is not None]
+    assert not [t for t in texts if re.search(dead, t)]
+    assert result.tokenizer.encode(" I don't know it's 2001") == result.stages.encode(" I don't know it's 2001")

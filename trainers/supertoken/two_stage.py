@@ -1,6 +1,7 @@
 """Two-stage superword BPE, after SuperBPE (Liu et al., "SuperBPE: Space Travel for Language Models", 2025).
 
-Stage 1 is ordinary byte-level BPE on whitespace-bounded pretokens, stopped at the transition point. Stage 2
+Stage 1 is ordinary byte-level BPE on whitespace-bounded pretokens (the split's, within superword chunks),
+stopped at the transition point. Stage 2
 counts the distinct superword chunks (`chunks`), encodes them with stage 1 (`units`) and learns merges over
 their stage-1 ids (`merges`); the numba code of those three loads only when stage 2 starts, so that it adds
 nothing to stage 1's time and memory.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from tokenizers import pre_tokenizers
 
 from tokwork.corpus import CorpusReader
 from tokwork.progress import track
@@ -38,6 +41,9 @@ def train_two_stage(corpus: Sequence[str | Path], config: SupertokenConfig, *, t
     reader = CorpusReader(corpus, text_field=text_field, progress=progress, block_chars=TRAINING_BLOCK_CHARS)
     stage1_config = config.bpe_config(config.transition_point)
     stage1 = empty_byte_level_bpe(stage1_config)
+    # stage 1 learns within superword chunks too: a token the split allows across a chunk's end (o200k's
+    # " don't", GPT-2's " 2001") could never come out of the saved file, which cuts text into chunks first
+    stage1.pre_tokenizer = pre_tokenizers.Sequence([superword_pretokenizer(byte_level=False), stage1.pre_tokenizer])
     texts = TextBuffer(reader)
     stage1.train_from_iterator(texts, trainer=bpe_trainer(stage1_config, show_progress=progress))
     timings = {"stage1": time.perf_counter() - start}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -20,9 +21,11 @@ def info_command(
 
     tok = load_tokenizer(tokenizer)
     summary = tok.describe()
-    if has_card(tokenizer):
-        card = read_card(tokenizer)
-        summary["trained"] = {k: card.get(k) for k in ("kind", "parameters", "corpus_bytes", "seconds", "created")}
+    folder = _card_folder(Path(tokenizer), has_card)
+    if folder is not None:
+        card = read_card(folder)
+        summary["trained"] = {k: card.get(k) for k in ("kind", "parameters", "corpus_bytes", "seconds", "created",
+                                                        "notes")}
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
         return
@@ -37,7 +40,39 @@ def info_command(
     table.add_row("dummy prefix", "yes" if summary["dummy_prefix"] else "no")
     if "trained" in summary:
         table.add_row(*_made(summary["trained"]))
+        for row in _what_it_did(summary["trained"]):
+            table.add_row(*row)
     out.print(table)
+
+
+def _card_folder(path: Path, has_card) -> Path | None:
+    """The folder whose card describes the tokenizer: the folder given, or the one holding the file given."""
+    if has_card(path):
+        return path
+    if path.is_file() and has_card(path.parent):
+        return path.parent
+    return None
+
+
+def _what_it_did(card: dict) -> list[tuple[str, str]]:
+    """Rows for what a parity-aware, extension or supertoken run did, read off its card."""
+    parameters, notes = card.get("parameters") or {}, card.get("notes") or {}
+    rows = []
+    parity = notes.get("parity")
+    if isinstance(parity, dict):
+        chosen = ", ".join(f"{code} {count:,}" for code, count in (parity.get("steps_chosen_by") or {}).items())
+        rows.append(("parity", f"pivot {parity.get('pivot')}; merges chosen by {chosen or 'none'}"
+                               f" ({parity.get('global_steps', 0):,} global)"))
+        if parity.get("stopped"):
+            rows.append(("stopped", ", ".join(sorted(parity["stopped"]))))
+    new_ids = notes.get("new_ids")
+    if card.get("kind") == "extend" and isinstance(new_ids, dict):
+        rows.append(("extends", f"{parameters.get('base')}; new ids {new_ids.get('start'):,}..{new_ids.get('stop', 1) - 1:,}"))
+    if card.get("kind") == "supertoken":
+        stages = (f"; stage 1 {notes['stage1_vocab_size']:,} tokens, stage 2 {notes['stage2_merges']:,} merges"
+                  if "stage1_vocab_size" in notes and "stage2_merges" in notes else "")
+        rows.append(("supertoken", f"{parameters.get('method')}{stages}"))
+    return rows
 
 
 def _made(card: dict) -> tuple[str, str]:

@@ -206,3 +206,18 @@ def test_encode_refuses_text_that_is_not_utf8_in_one_line(capsys):
     assert main(["encode", str(reference_tokenizer_path("gpt2")), "a\udcffb"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "TEXT is not UTF-8 at character 1" in lines[0]
+
+
+def test_info_says_what_an_extension_or_a_supertoken_run_did(tmp_path, capsys):
+    base, ext, sup = tmp_path / "base", tmp_path / "ext", tmp_path / "sup"
+    assert main(["train", "bpe", str(UDHR / "eng.txt"), "-v", "400", "-o", str(base), "-q"]) == 0
+    assert main(["train", "extend", "--base", str(base), str(UDHR / "rus.txt"), "--add", "20", "-o", str(ext),
+                 "-q"]) == 0
+    assert main(["train", "supertoken", str(UDHR / "eng.txt"), "-v", "600", "-o", str(sup), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(ext)]) == 0
+    assert "new ids 400..419" in capsys.readouterr().out
+    # a file inside the folder finds the folder's card
+    assert main(["info", str(sup / "tokenizer.json")]) == 0
+    shown = capsys.readouterr().out
+    assert "trained" in shown and "two-stage; stage 1 480 tokens" in shown

@@ -322,19 +322,6 @@ def test_gemma_style_tokenizer_json_learns_within_words(tmp_path):
     assert_round_trips_any_text(ext, normalize=ext.normalize)
 
 
-@pytest.mark.slow
-def test_real_gemma3_extends_within_words(tmp_path, reference_tokenizer):
-    base = reference_tokenizer("gemma3")
-    result = extend(reference_tokenizer_path("gemma3"), [RUS], 100)
-    ext = result.tokenizer
-    assert result.card.notes["new_ids"]["start"] == base.vocab_size
-    new = [ext.id_to_token(i) for i in range(base.vocab_size, ext.vocab_size)]
-    assert len(new) == 100 and all("▁" not in token[1:] for token in new)
-    assert tokens_per_byte(ext, RUS) < tokens_per_byte(base, RUS)
-    russian = RUS.read_text(encoding="utf-8")
-    assert ext.decode(ext.encode(russian)) == russian
-
-
 def test_a_chat_template_kept_beside_the_config_comes_along(tmp_path):
     # SmolLM2's folder keeps its template in chat_template.jinja; the extension writes only the config
     from transformers import AutoTokenizer
@@ -349,20 +336,26 @@ def test_a_chat_template_kept_beside_the_config_comes_along(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_gemma3_keeps_digits_and_newlines_apart(tmp_path, reference_tokenizer):
+def test_real_gemma3_extends_within_words_keeping_digits_and_newlines_apart(tmp_path, reference_tokenizer):
     # Gemma 3's file splits nothing (its normaliser turns spaces into ▁ first); its vocabulary shows that its
     # trainer kept each digit and each run of newlines alone, and so does an extension of it
     import random
 
     draw = random.Random(0)
-    corpus = tmp_path / "numbers.txt"
-    corpus.write_text("".join(f"Version {draw.randint(10, 99)} of page {draw.randint(100, 999)}.\n\nNext line.\n\n"
-                              for _ in range(600)), encoding="utf-8")
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text("".join(f"Version {draw.randint(10, 99)} of page {draw.randint(100, 999)}.\n\nNext line.\n\n"
+                               for _ in range(600)), encoding="utf-8")
     base = reference_tokenizer("gemma3")
-    ext = extend(reference_tokenizer_path("gemma3"), [corpus], 20).tokenizer
+    result = extend(reference_tokenizer_path("gemma3"), [RUS, numbers], 100)
+    ext = result.tokenizer
+    assert result.card.notes["new_ids"]["start"] == base.vocab_size
     new = [ext.id_to_token(i) for i in range(base.vocab_size, ext.vocab_size)]
-    assert new and not any(any(c.isdigit() for c in t) and len(t.lstrip("▁")) > 1 for t in new), new
+    assert len(new) == 100 and all("▁" not in token[1:] for token in new)
+    assert not any(any(c.isdigit() for c in t) and len(t.lstrip("▁")) > 1 for t in new), new
     assert not any("\n" in t and t.strip("\n") for t in new), new
+    assert tokens_per_byte(ext, RUS) < tokens_per_byte(base, RUS)
+    russian = RUS.read_text(encoding="utf-8")
+    assert ext.decode(ext.encode(russian)) == russian
     text = "In 1999 the population was 12345.\n\nNext year"
     assert ext.encode(text) == base.encode(text)
 

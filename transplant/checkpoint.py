@@ -260,7 +260,7 @@ def write_checkpoint(source: Checkpoint, alignment: Alignment, embeddings: Embed
 
 
 def id_runs(ids) -> list[list[int]]:
-    """Sorted ids as [start, stop) runs of consecutive ids: a card lists 13,296 new ids in a few hundred."""
+    """Sorted ids as [start, stop) runs of consecutive ids (shorter than the list where ids come in runs)."""
     ids = np.unique(np.asarray(ids, dtype=np.int64))
     if not len(ids):
         return []

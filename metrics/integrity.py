@@ -9,7 +9,8 @@ Integrity: Turkish as a Benchmark"), whose %TR counts tokens that are valid word
   other, and its text (surrounding spaces dropped) is a lexicon word. Word lists hold every letter and many
   fragments ("ung", "en" in German), so a token is not taken for a word out of place: a character-level
   tokenizer's "a" inside "cat" is not one. In scripts without spaces between words (no words to place
-  tokens on) the token's text alone decides;
+  tokens on), and for tokens that cannot be placed on the text (unknown tokens), the token's text alone
+  decides;
 - `lexicon_words_whole`: of the text's words that are lexicon words, the share kept as one token;
 - `lexicon_coverage`: the share of the text's words found in the lexicon at all (how well the lexicon fits
   the text; low coverage makes the other two less telling).

@@ -72,11 +72,17 @@ def bench_command(
     table = Table(title=f"{count} language{'s' if count != 1 else ''}, premiums against {config.pivot}")
     for column in ("tokenizer", "vocab", "bytes/token", "mean premium", "non-Latin premium", "Rényi eff. (pooled)"):
         table.add_column(column, justify="left" if column == "tokenizer" else "right")
+    unknown = results.summary["notes"].get("tokens_without_bytes", {})
     for t in results.summary["tokenizers"]:
-        table.add_row(t["tokenizer"], f"{t['vocab_size']:,}", f"{t['bytes_per_token']:.2f}",
+        name = t["tokenizer"] + (" *" if t["tokenizer"] in unknown else "")
+        table.add_row(name, f"{t['vocab_size']:,}", f"{t['bytes_per_token']:.2f}",
                       _number(t["premium_mean"]), _number(t["premium_non_latin_mean"]),
                       _number(t["pooled_renyi_efficiency"], "{:.3f}"))
     out.print(table)
+    if unknown:
+        out.print("* gives tokens that stand for no text (unknown tokens) in "
+                  + "; ".join(f"{name}: {', '.join(codes)}" for name, codes in unknown.items())
+                  + ": its compression and premiums there are not comparable (see the report)")
     out.print(f"report: {report}")
 
 

@@ -77,3 +77,16 @@ def toy_lexicon(tmp_path_factory) -> str:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def letters_tokenizer(path: Path) -> Path:
+    """A unigram model of the English toy letters without byte fallback: each Greek word is one unknown
+    token (a tokenizer whose tokens do not all stand for text)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    letters = sorted(set("".join(TOY_TEXTS["eng"])) - {" "})
+    backend = Tokenizer(models.Unigram([("<unk>", 0.0), ("▁", -2.0)] + [(c, -3.0) for c in letters], unk_id=0))
+    backend.pre_tokenizer, backend.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+    backend.add_special_tokens(["<unk>"])
+    backend.save(str(path))
+    return path

@@ -167,3 +167,13 @@ def test_a_language_table_with_a_byte_order_mark_is_read(tmp_path, gpt2):
     config = BenchConfig(tokenizers={"gpt2": gpt2}, corpus=corpus, wordfreq=False)
     results = run_bench(config, progress=False)
     assert results.corpus["languages"]["ell"]["name"] == "Greek"
+
+
+def test_the_table_marks_a_tokenizer_whose_tokens_do_not_all_stand_for_text(tmp_path, capsys, toy_corpus):
+    from tests.metrics.conftest import letters_tokenizer
+
+    letters = letters_tokenizer(tmp_path / "letters.json")
+    code, out, _ = run(capsys, "-t", f"letters={letters}", "--corpus", str(toy_corpus), "--no-wordfreq",
+                       "-o", str(tmp_path / "report"))
+    assert code == 0 and "letters *" in out
+    assert "* gives tokens that stand for no text (unknown tokens) in letters: ell" in out

@@ -117,15 +117,10 @@ def test_a_letter_in_the_word_list_is_a_word_only_where_it_stands_alone(toy_corp
 
 def test_tokens_that_stand_for_no_text_are_counted_and_noted(toy_corpus, toy_tokenizers, tmp_path):
     # a unigram model of English letters without byte fallback: each Greek word is one unknown token
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
+    from tests.metrics.conftest import letters_tokenizer
     from tokwork.metrics.report import write_report
 
-    letters = sorted(set("".join(TOY_TEXTS["eng"])) - {" "})
-    backend = Tokenizer(models.Unigram([("<unk>", 0.0), ("▁", -2.0)] + [(c, -3.0) for c in letters], unk_id=0))
-    backend.pre_tokenizer, backend.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
-    backend.add_special_tokens(["<unk>"])
-    backend.save(str(tmp_path / "letters.json"))
+    letters_tokenizer(tmp_path / "letters.json")
     config = BenchConfig(tokenizers={"letters": str(tmp_path / "letters.json"), "bytes": toy_tokenizers["bytes"]},
                          corpus=str(toy_corpus), reference="bytes", wordfreq=False)
     results = run_bench(config, progress=False)

@@ -13,7 +13,6 @@ encode (the tests check it on every shipped language).
 from __future__ import annotations
 
 import functools
-import heapq
 import math
 
 import numpy as np
@@ -183,6 +182,36 @@ def sample_unigram(table: PieceTable, text: str, theta: float, state) -> tuple[l
     return _ids(table, text, starts, ends, ids, path), np.uint64(state)
 
 
+@njit(cache=True)
+def _kbest(starts, ends, scores, n, k):
+    """The `k` best partial paths ending at each position: their scores, last nodes and the rank of the
+    path they extend at that node's start (-1 for the empty path), best first, equals in the order found."""
+    kept_score = np.full((n + 1, k), -np.inf)
+    kept_node = np.full((n + 1, k), -1, np.int64)
+    kept_rank = np.full((n + 1, k), -1, np.int64)
+    kept = np.zeros(n + 1, np.int64)
+    kept_score[0, 0], kept[0] = 0.0, 1
+    offsets, order = _by_end(ends, n)
+    for end in range(1, n + 1):
+        size = 0
+        for m in range(offsets[end], offsets[end + 1]):
+            size += kept[starts[order[m]]]
+        total = np.empty(size)
+        node = np.empty(size, np.int64)
+        rank = np.empty(size, np.int64)
+        at = 0
+        for m in range(offsets[end], offsets[end + 1]):
+            i = order[m]
+            for r in range(kept[starts[i]]):
+                total[at], node[at], rank[at] = kept_score[starts[i], r] + scores[i], i, r
+                at += 1
+        best = np.argsort(-total, kind="mergesort")[:k]  # stable: among equals, the first found
+        for j in range(len(best)):
+            kept_score[end, j], kept_node[end, j], kept_rank[end, j] = total[best[j]], node[best[j]], rank[best[j]]
+        kept[end] = len(best)
+    return kept_score[n, :kept[n]].copy(), kept_node, kept_rank
+
+
 def sample_unigram_nbest(table: PieceTable, text: str, theta: float, nbest: int,
                          state) -> tuple[list[int], np.uint64]:
     """One of the `nbest` highest-scoring segmentations of the normalised `text`, drawn with probability
@@ -191,23 +220,13 @@ def sample_unigram_nbest(table: PieceTable, text: str, theta: float, nbest: int,
     if not text:
         return [], np.uint64(state)
     starts, ends, ids, scores = _lattice(table, text)
-    ending: list[list[int]] = [[] for _ in range(len(text) + 1)]
-    for i, end in enumerate(ends.tolist()):
-        ending[end].append(i)
-    # per end position, the best partial paths: (score, node, rank of the path at the node's start)
-    kept: list[list[tuple[float, int, int]]] = [[(0.0, -1, -1)]]
-    for end in range(1, len(text) + 1):
-        candidates = ((kept[starts[i]][rank][0] + scores[i], i, rank)
-                      for i in ending[end] for rank in range(len(kept[starts[i]])))
-        kept.append(heapq.nlargest(nbest, candidates, key=lambda c: c[0]))
-    finals = kept[len(text)]
-    totals = np.array([c[0] for c in finals])
+    totals, kept_node, kept_rank = _kbest(starts, ends, scores, len(text), nbest)
     weights = np.cumsum(np.exp(theta * (totals - totals.max())))
     state, u = next_unit(np.uint64(state))
-    rank = min(int(np.searchsorted(weights, u * weights[-1], side="right")), len(finals) - 1)
+    rank = min(int(np.searchsorted(weights, u * weights[-1], side="right")), len(totals) - 1)
     path, end = [], len(text)
     while end > 0:
-        _, node, previous = kept[end][rank]
+        node = int(kept_node[end, rank])
         path.append(node)
-        end, rank = int(starts[node]), previous
+        end, rank = int(starts[node]), int(kept_rank[end, rank])
     return _ids(table, text, starts, ends, ids, np.array(path[::-1], dtype=np.int64)), np.uint64(state)

@@ -50,6 +50,22 @@ def _log_axis(axis, set_scale) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def _plain_labels(axis, *, thousands: bool = False) -> None:
+    """Label a log axis's ticks (major and minor) with plain numbers, in thousands ("50k") if asked; of the
+    minor ticks only those at 2 and 5 times a power of ten, so that the labels do not crowd."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter
+
+    def label(value, _position):
+        if value <= 0 or round(value / 10 ** math.floor(math.log10(value)), 6) not in (1, 2, 3, 5):
+            return ""
+        return f"{value / 1000:g}k" if thousands and value >= 1000 else f"{value:g}"
+
+    axis.set_major_formatter(FuncFormatter(label))
+    axis.set_minor_formatter(FuncFormatter(label))
+
+
 def premium_plot(summary: dict, path: Path, *, pivot: str) -> Path:
     """Dot plot: one row per language (grouped by script, ordered by median premium), one marker per
     tokenizer, premium on a log axis; the pivot's line at 1."""
@@ -99,8 +115,9 @@ def script_premium_plot(summary: dict, path: Path) -> Path:
     axes.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
     axes.set_yticks(range(len(scripts)), scripts, fontsize=8)
     axes.set_title("Mean premium by script")
-    figure.colorbar(image, cax=figure.add_axes((1 - 1.1 / figure.get_figwidth(), 0.2, 0.2 / figure.get_figwidth(),
-                                                0.6)))
+    bar = figure.colorbar(image, cax=figure.add_axes((1 - 1.1 / figure.get_figwidth(), 0.2,
+                                                      0.2 / figure.get_figwidth(), 0.6)))
+    _plain_labels(bar.ax.yaxis)  # premiums as 2, 3, 5, not 2×10⁰
     figure.savefig(path, dpi=DPI)
     return path
 
@@ -128,6 +145,7 @@ def compression_plot(summary: dict, path: Path) -> Path:
     for t, y in zip(tokenizers, series["all languages"], strict=True):
         axes.annotate(t["tokenizer"], (t["vocab_size"], y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     axes.set_xscale("log")
+    _plain_labels(axes.xaxis, thousands=True)  # 50k, 100k, 200k, not 5×10⁴
     axes.set_xlabel("vocabulary size (log scale)")
     axes.set_ylabel("UTF-8 bytes per token (pooled)")
     axes.set_title("Compression against vocabulary size")

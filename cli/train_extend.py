@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tokwork.cli.console import out
+from tokwork.cli.console import err, out
 from tokwork.cli.options import CorpusArg, ForceOpt, OutputOpt, QuietOpt, TextFieldOpt
 from tokwork.cli.train import report
 
@@ -39,3 +39,7 @@ def train_extend_command(
     if notes["fewer_than_asked"]:
         line += f"; fewer than {add:,}: no other pair occurs at least {min_frequency} times"
     out.print(line)
+    if (Path(base) / "stochastic.json").is_file():  # load_tokenizer reads such a folder's deterministic base
+        err.print(f"note: '{base}' is a stochastic tokenizer; its deterministic base was extended, and the "
+                  "extension does not sample (make a stochastic one of it with 'tokwork train stochastic')",
+                  soft_wrap=True, markup=False)

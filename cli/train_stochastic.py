@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.cli.options import ForceOpt, OutputOpt
+from tokwork.cli.options import ForceOpt, OutputOpt, QuietOpt
 from tokwork.sampling import METHODS
 
 _METHOD_HELP = "; ".join(f"{name} ({text})" for name, text in METHODS.items())
@@ -25,6 +25,7 @@ def train_stochastic_command(
     nbest_size: int = typer.Option(-1, "--nbest-size", help="Unigram sampling: sample from the n best (-1: all)."),
     seed: int = typer.Option(0, "--seed", help="Default seed saved with the tokenizer (encode --seed overrides)."),
     force: bool = ForceOpt,
+    quiet: bool = QuietOpt,  # nothing here draws a bar; taken as every train command takes it
 ) -> None:
     """Stochastic segmentations over any base tokenizer, exact and seeded; plain HF still reads a tokenizer.json
     or .model base (tiktoken reads a .tiktoken one)."""

@@ -221,3 +221,14 @@ def test_info_says_what_an_extension_or_a_supertoken_run_did(tmp_path, capsys):
     assert main(["info", str(sup / "tokenizer.json")]) == 0
     shown = capsys.readouterr().out
     assert "trained" in shown and "two-stage; stage 1 480 tokens" in shown
+
+
+def test_extending_a_stochastic_folder_says_its_deterministic_base_was_extended(tmp_path, capsys):
+    base, sampling, ext = tmp_path / "base", tmp_path / "sampling", tmp_path / "ext"
+    assert main(["train", "bpe", str(UDHR / "eng.txt"), "-v", "400", "-o", str(base), "-q"]) == 0
+    assert main(["train", "stochastic", "--base", str(base), "-m", "stochastok", "-o", str(sampling)]) == 0
+    capsys.readouterr()
+    assert main(["train", "extend", "--base", str(sampling), str(UDHR / "rus.txt"), "--add", "10", "-o", str(ext),
+                 "-q"]) == 0
+    assert "is a stochastic tokenizer; its deterministic base was extended" in capsys.readouterr().err
+    assert not (ext / "stochastic.json").exists()

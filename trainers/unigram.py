@@ -52,12 +52,14 @@ class UnigramConfig:
             raise ParameterError(f"character coverage {self.character_coverage} must lie in [0.9, 1.0]")
 
 
-def _lines(texts: Iterable[str], max_bytes: int) -> Iterator[str]:
+def _lines(texts: Iterable[str], max_bytes: int, cut_lines: list[int] | None = None) -> Iterator[str]:
     """Lines of the corpus without their newlines (SentencePiece trains on lines; newline is a piece); a
     line longer than `max_bytes` in parts that fit, cut after a space where one is near (SentencePiece
-    would skip the whole line)."""
+    would skip the whole line), counted in `cut_lines[0]` when given."""
     for text in texts:
         for line in text.split("\n"):
+            if cut_lines is not None and len(line) * 4 > max_bytes and len(line.encode("utf-8")) > max_bytes:
+                cut_lines[0] += 1
             while len(line.encode("utf-8")) > max_bytes:
                 cut = len(line.encode("utf-8")[:max_bytes].decode("utf-8", "ignore"))
                 space = line.rfind(" ", cut // 2, cut)
@@ -83,8 +85,9 @@ def _chosen_lines(corpus: Sequence[str | Path], config: UnigramConfig, text_fiel
     return keep
 
 
-def _sentences(texts: Iterable[str], config: UnigramConfig, keep: np.ndarray | None) -> Iterator[str]:
-    lines = _lines(texts, config.max_sentence_length)
+def _sentences(texts: Iterable[str], config: UnigramConfig, keep: np.ndarray | None,
+               cut_lines: list[int]) -> Iterator[str]:
+    lines = _lines(texts, config.max_sentence_length, cut_lines)
     if keep is None:
         yield from lines
     else:
@@ -98,11 +101,12 @@ def train_unigram(
     config.validate()
     start = time.perf_counter()
     keep = _chosen_lines(corpus, config, text_field)
+    cut_lines = [0]
     reader = CorpusReader(corpus, text_field=text_field, progress=progress)
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=_sentences(reader, config, keep),
+            sentence_iterator=_sentences(reader, config, keep, cut_lines),
             model_writer=model,
             vocab_size=config.vocab_size,
             model_type=config.model_type,
@@ -135,5 +139,7 @@ def train_unigram(
                                    asdict(config), reader.files, time.perf_counter() - start,
                                    notes={"vocab_size_reached": tokenizer.vocab_size,
                                           **({"lines_trained_on": f"{len(keep.nonzero()[0]):,} of {len(keep):,} "
-                                              f"(drawn with seed {config.seed})"} if keep is not None else {})})
+                                              f"(drawn with seed {config.seed})"} if keep is not None else {}),
+                                          # lines longer than max_sentence_length bytes, cut into parts
+                                          **({"long_lines_cut": cut_lines[0]} if cut_lines[0] else {})})
     return TrainedTokenizer(tokenizer, card)

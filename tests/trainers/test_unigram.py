@@ -74,6 +74,7 @@ def test_a_long_line_is_trained_on(tmp_path):
                            progress=False)
     pieces = [result.tokenizer.id_to_token(i) for i in range(result.tokenizer.vocab_size)]
     assert sum(any("\u3040" <= c <= "\u9fff" for c in p) for p in pieces) > 100
+    assert result.card.notes["long_lines_cut"] == 1
 
 
 def test_lines_above_the_cap_are_drawn_by_the_seed(tmp_path):

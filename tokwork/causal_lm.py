@@ -23,16 +23,14 @@ CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 MAX_PADDING_ROWS = 1024
 
 
-def causal_lm_problem(config) -> str | None:
-    """Why a model with this config (a transformers config, or config.json as a dict) is not a
-    left-to-right language model: its config names only other architectures, such as BERT's masked LM,
-    which `AutoModelForCausalLM` still loads but whose positions see the text after them; None when it is
-    one (or does not say)."""
-    read = config.get if isinstance(config, dict) else lambda name, default=None: getattr(config, name, default)
-    architectures = read("architectures") or []
+def causal_lm_problem(config: dict) -> str | None:
+    """Why a model with this config.json is not a left-to-right language model: its config names only
+    other architectures, such as BERT's masked LM, which `AutoModelForCausalLM` still loads but whose
+    positions see the text after them; None when it is one (or does not say)."""
+    architectures = config.get("architectures") or []
     if architectures and not any(str(a).endswith(CAUSAL_SUFFIXES) for a in architectures):
         return f"is a {', '.join(map(str, architectures))}, not a causal language model"
-    if read("is_encoder_decoder", False):
+    if config.get("is_encoder_decoder", False):
         return "is an encoder-decoder model, not a causal language model"
     return None
 

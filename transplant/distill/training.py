@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from tokwork.allocator import reuse_freed_memory
-from tokwork.causal_lm import causal_lm_problem
 from tokwork.corpus import expand_corpus_paths
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
@@ -76,11 +75,9 @@ from tokwork.transplant.segment_attention import NAME as SEGMENTS
 from tokwork.transplant.segment_attention import segment_lengths, use_segment_attention
 
 
-def check_causal_lm(checkpoint: Checkpoint, role: str) -> None:
-    """Refuse a model that is no causal LM (an encoder such as BERT, say) or has fewer rows than tokens."""
-    problem = causal_lm_problem(checkpoint.model.config)
-    if problem:
-        raise DistillError(f"the {role} '{checkpoint.path}' {problem}; distillation needs two causal LMs")
+def check_rows(checkpoint: Checkpoint, role: str) -> None:
+    """Refuse a model with fewer embedding rows than its tokenizer has tokens (that it is a causal LM,
+    `load_checkpoint` has checked)."""
     rows = checkpoint.input_embeddings().shape[0]
     if rows < checkpoint.tokenizer.vocab_size:
         raise DistillError(f"the {role} '{checkpoint.path}' has {rows:,} embedding rows but its tokenizer has "
@@ -380,10 +377,10 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
                            inputs=[teacher, *corpus, *([] if resume else [student])])
     corpus_paths = expand_corpus_paths(corpus)
     teacher_checkpoint = load_checkpoint(teacher, role="teacher", why="; distillation needs two causal LMs")
-    check_causal_lm(teacher_checkpoint, "teacher")
+    check_rows(teacher_checkpoint, "teacher")
     student_checkpoint = load_checkpoint(output if resume else student, role="student",
                                          why="; distillation needs two causal LMs")
-    check_causal_lm(student_checkpoint, "student")
+    check_rows(student_checkpoint, "student")
     if card is not None:
         steps = config.steps
         if config.budget_minutes is not None and card.training.get("planned_at") is not None:

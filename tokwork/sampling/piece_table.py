@@ -18,6 +18,7 @@ import numpy as np
 
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 MATCHABLE = (NORMAL, USER_DEFINED, UNUSED)  # the pieces text is matched against (sentencepiece's `pieces_`)
+MODEL_TYPES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}  # trainer_spec.model_type
 
 
 def _varint(data: bytes, at: int) -> tuple[int, int]:
@@ -59,6 +60,7 @@ class PieceTable:
     scores: np.ndarray  # float64 of the model's float32 scores
     types: np.ndarray  # int8 piece types (NORMAL ... BYTE)
     byte_fallback: bool
+    model_type: str = "unigram"  # 'unigram', 'bpe', 'word', 'char' (unigram when unset, as in the proto)
     ids: dict[str, int] = field(init=False)  # the matchable pieces by text
     byte_ids: dict[int, int] = field(init=False)
     unknown_id: int = field(init=False)
@@ -87,7 +89,7 @@ class PieceTable:
     def from_model(cls, serialized: bytes) -> PieceTable:
         """The table of a serialized ModelProto (`SentencePieceProcessor.serialized_model_proto()`)."""
         texts, scores, types = [], [], []
-        byte_fallback = False
+        byte_fallback, model_type = False, "unigram"
         for number, wire, value in protobuf_fields(serialized):
             if number == 1 and wire == 2:  # repeated SentencePiece pieces: piece, score, type
                 text, score, kind = "", 0.0, NORMAL
@@ -101,10 +103,14 @@ class PieceTable:
                 texts.append(text)
                 scores.append(score)
                 types.append(kind)
-            elif number == 2 and wire == 2:  # trainer_spec, whose field 35 is byte_fallback
-                byte_fallback = any(n == 35 and w == 0 and v for n, w, v in protobuf_fields(value))
+            elif number == 2 and wire == 2:  # trainer_spec: field 3 is model_type, 35 byte_fallback
+                for inner, inner_wire, inner_value in protobuf_fields(value):
+                    if inner == 3 and inner_wire == 0:
+                        model_type = MODEL_TYPES.get(inner_value, "unknown")
+                    elif inner == 35 and inner_wire == 0:
+                        byte_fallback = bool(inner_value)
         return cls(texts=texts, scores=np.asarray(scores, dtype=np.float64), types=np.asarray(types, dtype=np.int8),
-                   byte_fallback=byte_fallback)
+                   byte_fallback=byte_fallback, model_type=model_type)
 
     def output_ids(self, pieces: list[tuple[str, int]]) -> list[int]:
         """Ids of (piece text, id, -1 for unknown) in order: an unknown piece as its bytes' pieces where the

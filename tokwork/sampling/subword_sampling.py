@@ -19,28 +19,15 @@ from collections.abc import Sequence
 from tokwork.errors import ParameterError
 from tokwork.formats.sentencepiece_model import SPACE_MARK, SentencePieceTokenizer
 from tokwork.sampling.piece_bpe_dropout import bpe_dropout
-from tokwork.sampling.piece_table import PieceTable, protobuf_fields
+from tokwork.sampling.piece_table import PieceTable
 from tokwork.sampling.random_streams import text_state
 from tokwork.sampling.unigram_lattice import sample_unigram, sample_unigram_nbest
 from tokwork.tokenizer import Tokenizer
 
-_MODEL_TYPES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}
-
-
-def sentencepiece_model_type(tokenizer: SentencePieceTokenizer) -> str:
-    """'unigram', 'bpe', 'word' or 'char': `trainer_spec.model_type` of the model (protobuf field 2.3),
-    read from the serialized model without needing the protobuf package. Unigram when unset, as in the proto."""
-    model = tokenizer.processor.serialized_model_proto()
-    for number, wire, value in protobuf_fields(model):
-        if number == 2 and wire == 2:
-            for inner, inner_wire, inner_value in protobuf_fields(value):
-                if inner == 3 and inner_wire == 0:
-                    return _MODEL_TYPES.get(inner_value, "unknown")
-    return "unigram"
-
 
 class SentencePieceSampling:
-    """Seeded sampling by sentencepiece: unigram sampling (alpha, nbest_size) or BPE-dropout (alpha = p)."""
+    """Seeded sampling over a SentencePiece model: unigram sampling (alpha, nbest_size) or BPE-dropout
+    (alpha = p)."""
 
     def __init__(self, base: Tokenizer, *, method: str, alpha: float, nbest_size: int = -1):
         wanted = "unigram" if method == "unigram-sampling" else "bpe"
@@ -48,7 +35,8 @@ class SentencePieceSampling:
         if not isinstance(base, SentencePieceTokenizer):
             raise ParameterError(f"{method} needs a SentencePiece {wanted} model (.model), and '{name}' is a "
                                  f"{base.format} file; use --method stochastok")
-        self.model_type = sentencepiece_model_type(base)
+        self.table = PieceTable.from_model(base.processor.serialized_model_proto())
+        self.model_type = self.table.model_type
         if self.model_type != wanted:
             other = {"bpe": "bpe-dropout", "unigram": "unigram-sampling"}.get(self.model_type)
             methods = f"--method {other} or stochastok" if other else "--method stochastok"
@@ -63,7 +51,6 @@ class SentencePieceSampling:
         self.mark_ids = base.encode(SPACE_MARK)
         self.splits_marks = self.mark_ids != base.processor.encode(SPACE_MARK)
         self.prefix = base.encode("", add_special_tokens=True)
-        self.table = PieceTable.from_model(base.processor.serialized_model_proto())
 
     def _segment(self, part: str, state):
         normalized = self.base.processor.normalize(part)

@@ -79,9 +79,9 @@ def _consider(left, right, sym, frozen, size, slot_keys, slot_values, priority, 
 
 @njit(cache=True)
 def _merge(sym, frozen, size, slot_keys, slot_values, priority, unused, p, state):
-    """Merge the symbols with dropout p; returns (the leaves of every final symbol, flattened, with their
-    bounds per final symbol, and the stream). Leaves are the starting symbols, so a merge that made an
-    unused piece can be undone."""
+    """Merge the symbols with dropout p; returns the output pieces' ids, the first starting symbol of each
+    (for the text of an unknown one) and the stream. Each merge is kept in a tree over the starting
+    symbols, so that a merge that made an unused piece is undone into the pieces it joined."""
     n = len(sym)
     nxt = np.arange(1, n + 1)
     nxt[n - 1] = -1

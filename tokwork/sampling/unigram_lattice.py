@@ -66,7 +66,7 @@ def _nodes(cps, slot_keys, slot_values, piece_of, score_of, unknown_score):
         for start in range(n):
             node, single = 0, False
             for end in range(start + 1, n + 1):
-                node = hash_lookup(slot_keys, slot_values, (node << 21) | cps[end - 1])
+                node = hash_lookup(slot_keys, slot_values, (node << _CODE_POINT_BITS) | cps[end - 1])
                 if node < 0:
                     break
                 if piece_of[node] >= 0:

@@ -140,7 +140,7 @@ def distill_command(
                          {"teacher": teacher, "student": student,
                           "corpus": [str(p) for p in expand_corpus_paths(corpus)]})
     if steps is None and resuming:
-        saved = read_distill_card(output).training  # the same command again goes on to the run's own end
+        saved = run.training  # the same command again goes on to the run's own end
         steps = saved.get("steps") if isinstance(saved, dict) else None
     else:
         budget = planned_minutes(schedule, steps, max_minutes)

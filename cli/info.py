@@ -16,12 +16,12 @@ def info_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show format, vocabulary size, specials by role and how many single bytes have a token."""
-    from tokwork.card import has_card, read_card
+    from tokwork.card import read_card
     from tokwork.loader import load_tokenizer
 
     tok = load_tokenizer(tokenizer)
     summary = tok.describe()
-    folder = _card_folder(Path(tokenizer), has_card)
+    folder = _card_folder(Path(tokenizer))
     if folder is not None:
         card = read_card(folder)
         summary["trained"] = {k: card.get(k) for k in ("kind", "parameters", "corpus_bytes", "seconds", "created",
@@ -45,8 +45,10 @@ def info_command(
     out.print(table)
 
 
-def _card_folder(path: Path, has_card) -> Path | None:
+def _card_folder(path: Path) -> Path | None:
     """The folder whose card describes the tokenizer: the folder given, or the one holding the file given."""
+    from tokwork.card import has_card
+
     if has_card(path):
         return path
     if path.is_file() and has_card(path.parent):

@@ -66,7 +66,6 @@ def transplant_command(
     """Transplant the TARGET tokenizer onto the SOURCE checkpoint; matched rows are copied exactly."""
     from transformers.utils import logging as transformers_logging
 
-    from tokwork.card import read_card
     from tokwork.transplant.pipeline import transplant_vocabulary
 
     transformers_logging.disable_progress_bar()
@@ -88,14 +87,14 @@ def transplant_command(
     table.add_row("new", f"{report.new:,}" + (f"  e.g. {' '.join(report.new_examples[:5])}" if report.new else ""))
     if report.padding_rows:
         table.add_row("padding rows", f"{report.padding_rows:,} kept")
-    card = read_card(result.output)
-    moved = {t: s for t, s in card.get("specials", {}).items() if s and s != t}
+    card = result.card
+    moved = {t: s for t, s in card.specials.items() if s and s != t}
     if moved:
         table.add_row("specials", ", ".join(f"{t} has the row of {s}" for t, s in moved.items()))
-    if card.get("chat_template"):
-        table.add_row("chat template", card["chat_template"])
-    if card.get("dtype", "float32") != "float32":
-        table.add_row("weights", f"{card['dtype']}, as the source stores them")
+    if card.chat_template:
+        table.add_row("chat template", card.chat_template)
+    if card.dtype != "float32":
+        table.add_row("weights", f"{card.dtype}, as the source stores them")
     table.add_row("time", f"{result.method_seconds:.1f} s method, {result.seconds:.1f} s in all")
     table.add_row("written to", str(result.output))
     out.print(table)

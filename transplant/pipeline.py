@@ -37,6 +37,7 @@ class TransplantResult:
     seconds: float
     embeddings: Embeddings
     alignment: Alignment
+    card: TransplantCard | None = None  # the card written with the output, None without one
 
 
 def transplant_vocabulary(source: str | Path, target: str | Path, output: str | Path | None, *,
@@ -74,7 +75,7 @@ def transplant_vocabulary(source: str | Path, target: str | Path, output: str | 
     embeddings = info.function(context, **options)
     method_seconds = time.perf_counter() - method_started
     report = alignment.report()
-    written = None
+    written = card = None
     if output is not None:
         card = TransplantCard(
             method=method, options=options, donor=space.name if space else None, source=str(source),
@@ -83,4 +84,5 @@ def transplant_vocabulary(source: str | Path, target: str | Path, output: str | 
         )
         written = write_checkpoint(checkpoint, alignment, embeddings, output, card=card, force=force)
     return TransplantResult(output=written, report=report, method_seconds=method_seconds,
-                            seconds=time.perf_counter() - started, embeddings=embeddings, alignment=alignment)
+                            seconds=time.perf_counter() - started, embeddings=embeddings, alignment=alignment,
+                            card=card)

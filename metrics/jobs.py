@@ -31,6 +31,7 @@ from tokwork.metrics.words import (
     has_words,
     place_tokens,
     sole_tokens,
+    token_spans,
     tokens_per_word,
     word_token_count,
 )
@@ -125,8 +126,9 @@ def align_words(script: str, tokenizer: Tokenizer, normalized: list[str], length
     placed = place_tokens(lengths, block_tokens, block_bytes, dummy_prefix=tokenizer.byte_view.strips_leading_space)
     if placed is None:
         return None, "the tokens do not spell the text (unknown or special tokens)"
-    return WordAlignment(words, tokens_per_word(placed, starts, ends), word_token_count(placed, starts, ends),
-                         sole_tokens(placed, starts, ends)), None
+    first, last = token_spans(placed, starts, ends)
+    return WordAlignment(words, tokens_per_word(first, last), word_token_count(first, last),
+                         sole_tokens(first, last)), None
 
 
 def run_job(job: BenchJob) -> dict:

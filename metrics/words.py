@@ -44,34 +44,31 @@ def word_spans(text: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     return [m.group() for m in matches], starts, ends
 
 
-def tokens_per_word(token_ends: np.ndarray, word_starts: np.ndarray, word_ends: np.ndarray) -> np.ndarray:
-    """How many tokens overlap each word, given each token's end offset in the same bytes (ascending).
+def token_spans(token_ends: np.ndarray, word_starts: np.ndarray, word_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each word, the index of the first and of the last token that overlap it, given each token's end
+    offset in the same bytes (ascending): the first is the first whose end passes the word's start, the
+    last the one holding its last byte. The measures below are read off these."""
+    return (np.searchsorted(token_ends, word_starts, side="right"),
+            np.searchsorted(token_ends, word_ends - 1, side="right"))
 
-    The first token overlapping [start, end) is the first whose end passes `start`; the last is the one
-    holding byte end - 1.
-    """
-    first = np.searchsorted(token_ends, word_starts, side="right")
-    last = np.searchsorted(token_ends, word_ends - 1, side="right")
+
+def tokens_per_word(first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """How many tokens overlap each word (from `token_spans`)."""
     return last - first + 1
 
 
-def word_token_count(token_ends: np.ndarray, word_starts: np.ndarray, word_ends: np.ndarray) -> int:
-    """How many tokens overlap at least one word (a token spanning two words counts once; tokens of spaces
-    or punctuation alone count not at all), given each token's end offset (ascending) and the words in
-    order."""
-    if not len(word_starts):
+def word_token_count(first: np.ndarray, last: np.ndarray) -> int:
+    """How many tokens overlap at least one word (from `token_spans`): a token spanning two words counts
+    once, tokens of spaces or punctuation alone not at all."""
+    if not len(first):
         return 0
-    first = np.searchsorted(token_ends, word_starts, side="right")
-    last = np.searchsorted(token_ends, word_ends - 1, side="right")
     shared = np.maximum(last[:-1] - first[1:] + 1, 0)  # tokens the next word begins in
     return int((last - first + 1).sum() - shared.sum())
 
 
-def sole_tokens(token_ends: np.ndarray, word_starts: np.ndarray, word_ends: np.ndarray) -> np.ndarray:
+def sole_tokens(first: np.ndarray, last: np.ndarray) -> np.ndarray:
     """For each word, the index of the one token that holds it and no other word, or -1 where the word is
-    split or its token reaches into another word (a superword)."""
-    first = np.searchsorted(token_ends, word_starts, side="right")
-    last = np.searchsorted(token_ends, word_ends - 1, side="right")
+    split or its token reaches into another word (a superword); from `token_spans`."""
     alone = first == last
     alone[1:] &= first[1:] != last[:-1]
     alone[:-1] &= last[:-1] != first[1:]

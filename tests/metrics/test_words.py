@@ -12,6 +12,7 @@ from tokwork.metrics.words import (
     has_words,
     place_tokens,
     sole_tokens,
+    token_spans,
     tokens_per_word,
     word_spans,
     word_token_count,
@@ -33,32 +34,32 @@ def test_words_keep_marks_and_joiners():
 
 def test_tokens_per_word_by_hand():
     # "the cat" as the|" c"|"at": words the [0,3), cat [4,7); token ends 3, 5, 7
-    assert tokens_per_word(np.array([3, 5, 7]), np.array([0, 4]), np.array([3, 7])).tolist() == [1, 2]
+    assert tokens_per_word(*token_spans(np.array([3, 5, 7]), np.array([0, 4]), np.array([3, 7]))).tolist() == [1, 2]
     # one token over both words (a superword) counts once for each
-    assert tokens_per_word(np.array([7]), np.array([0, 4]), np.array([3, 7])).tolist() == [1, 1]
+    assert tokens_per_word(*token_spans(np.array([7]), np.array([0, 4]), np.array([3, 7]))).tolist() == [1, 1]
 
 
 def test_tokens_that_carry_words_by_hand():
     # "Hello, world! Yes." as Hello|,| world|!| Yes|.: three words kept whole; "," "!" "." carry none
     words, starts, ends = word_spans("Hello, world! Yes.")
     token_ends = np.array([5, 6, 12, 13, 17, 18])
-    assert tokens_per_word(token_ends, starts, ends).tolist() == [1, 1, 1]
-    assert word_token_count(token_ends, starts, ends) == 3
+    assert tokens_per_word(*token_spans(token_ends, starts, ends)).tolist() == [1, 1, 1]
+    assert word_token_count(*token_spans(token_ends, starts, ends)) == 3
     # "the cat": the|" c"|"at" carries the words with 3 tokens; one superword token carries both with 1
-    assert word_token_count(np.array([3, 5, 7]), np.array([0, 4]), np.array([3, 7])) == 3
-    assert word_token_count(np.array([7]), np.array([0, 4]), np.array([3, 7])) == 1
+    assert word_token_count(*token_spans(np.array([3, 5, 7]), np.array([0, 4]), np.array([3, 7]))) == 3
+    assert word_token_count(*token_spans(np.array([7]), np.array([0, 4]), np.array([3, 7]))) == 1
     # "ab cd" as "a"|"b c"|"d": the middle token ends one word and begins the next, counted once
-    assert word_token_count(np.array([1, 4, 5]), np.array([0, 3]), np.array([2, 5])) == 3
-    assert word_token_count(np.array([5]), np.zeros(0, np.int64), np.zeros(0, np.int64)) == 0
+    assert word_token_count(*token_spans(np.array([1, 4, 5]), np.array([0, 3]), np.array([2, 5]))) == 3
+    assert word_token_count(*token_spans(np.array([5]), np.zeros(0, np.int64), np.zeros(0, np.int64))) == 0
 
 
 def test_the_token_that_holds_a_word_alone_by_hand():
     # "the cat": the|" c"|"at": "the" is token 0's alone, "cat" is split
-    assert sole_tokens(np.array([3, 5, 7]), np.array([0, 4]), np.array([3, 7])).tolist() == [0, -1]
+    assert sole_tokens(*token_spans(np.array([3, 5, 7]), np.array([0, 4]), np.array([3, 7]))).tolist() == [0, -1]
     # a superword token holds both words: neither alone
-    assert sole_tokens(np.array([7]), np.array([0, 4]), np.array([3, 7])).tolist() == [-1, -1]
+    assert sole_tokens(*token_spans(np.array([7]), np.array([0, 4]), np.array([3, 7]))).tolist() == [-1, -1]
     # "a bc d" as "a b"|"c"|" d": "a" and "bc" share token 0, "d" is token 2's alone
-    assert sole_tokens(np.array([3, 4, 6]), np.array([0, 2, 5]), np.array([1, 4, 6])).tolist() == [-1, -1, 2]
+    assert sole_tokens(*token_spans(np.array([3, 4, 6]), np.array([0, 2, 5]), np.array([1, 4, 6]))).tolist() == [-1, -1, 2]
 
 
 def test_tokens_of_several_blocks_are_placed_on_the_joined_text():
@@ -68,7 +69,7 @@ def test_tokens_of_several_blocks_are_placed_on_the_joined_text():
     # the| c|at and a| dog|.
     ends_ = place_tokens(np.array([3, 2, 2, 1, 4, 1]), [3, 3], sizes)
     assert ends_.tolist() == [3, 5, 7, 8, 12, 13]
-    assert tokens_per_word(ends_, starts, ends).tolist() == [1, 2, 1, 1]
+    assert tokens_per_word(*token_spans(ends_, starts, ends)).tolist() == [1, 2, 1, 1]
     # a dummy-prefix tokenizer spells " the| cat" and " a| dog|.": one leading space per block is dropped
     prefixed = np.array([4, 4, 2, 4, 1])
     assert place_tokens(prefixed, [2, 3], sizes, dummy_prefix=True).tolist() == [3, 7, 8, 12, 13]

@@ -64,9 +64,7 @@ class BPEConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot give a sensible tokenizer."""
-        check_special_tokens([self.eos_token, *self.special_tokens,
-                              *([self.pad_token] if self.pad_token not in (None, self.eos_token, *self.special_tokens)
-                                else [])])
+        check_special_tokens(self.all_special_tokens)
         check_vocab_size(self.vocab_size, minimum=BYTE_ALPHABET + len(self.all_special_tokens),
                          what=f"the byte alphabet plus {len(self.all_special_tokens)} special token(s)")
         if self.split not in SPLIT_PATTERNS:

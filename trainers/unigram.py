@@ -58,14 +58,16 @@ def _lines(texts: Iterable[str], max_bytes: int, cut_lines: list[int] | None = N
     would skip the whole line), counted in `cut_lines[0]` when given."""
     for text in texts:
         for line in text.split("\n"):
-            if cut_lines is not None and len(line) * 4 > max_bytes and len(line.encode("utf-8")) > max_bytes:
-                cut_lines[0] += 1
-            while len(line.encode("utf-8")) > max_bytes:
-                cut = len(line.encode("utf-8")[:max_bytes].decode("utf-8", "ignore"))
-                space = line.rfind(" ", cut // 2, cut)
-                cut = space + 1 if space > 0 else cut
-                yield line[:cut]
-                line = line[cut:]
+            # at most 4 bytes a character: only a line of more than max_bytes / 4 characters is encoded to see
+            if len(line) * 4 > max_bytes and len(line.encode("utf-8")) > max_bytes:
+                if cut_lines is not None:
+                    cut_lines[0] += 1
+                while len(data := line.encode("utf-8")) > max_bytes:
+                    cut = len(data[:max_bytes].decode("utf-8", "ignore"))
+                    space = line.rfind(" ", cut // 2, cut)
+                    cut = space + 1 if space > 0 else cut
+                    yield line[:cut]
+                    line = line[cut:]
             if line:
                 yield line
 

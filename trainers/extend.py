@@ -43,7 +43,7 @@ from tokwork.byteview import byte_fallback_value
 from tokwork.card import CardError, has_card, read_card
 from tokwork.corpus import file_sha256
 from tokwork.errors import TokenizerFormatError
-from tokwork.formats.hf_json import HFTokenizer, hf_config
+from tokwork.formats.hf_json import HFTokenizer, hf_config, read_chat_template
 from tokwork.formats.sentencepiece_model import SPACE_MARK, SentencePieceTokenizer
 from tokwork.loader import load_tokenizer, tokenizer_file
 from tokwork.trainers.card import TrainedTokenizer, TrainingCard
@@ -140,12 +140,11 @@ def _config_with_chat_template(base: HFTokenizer) -> dict:
     """The base's `tokenizer_config.json`, carrying the chat template that a model folder keeps beside it in
     `chat_template.jinja` (SmolLM2's), which would otherwise be lost: the extension writes only the config."""
     config = dict(base.config) or hf_config(base)
-    folder = Path(base.source) if base.source else None
-    if folder is not None and folder.is_file():
-        folder = folder.parent
-    template = folder / "chat_template.jinja" if folder is not None else None
-    if template is not None and template.is_file() and "chat_template" not in config:
-        config["chat_template"] = template.read_text(encoding="utf-8")
+    if base.source and "chat_template" not in config:
+        folder = Path(base.source)
+        template = read_chat_template(folder.parent if folder.is_file() else folder)
+        if template:
+            config["chat_template"] = template
     return config
 
 

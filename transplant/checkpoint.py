@@ -21,6 +21,7 @@ import torch
 from tokwork.card import MODEL_LIBRARIES, library_versions, write_card
 from tokwork.causal_lm import check_causal_lm, check_tokenizer_fits, context_length
 from tokwork.errors import TokworkError
+from tokwork.formats.hf_json import CHAT_TEMPLATE, read_chat_template
 from tokwork.loader import load_tokenizer
 from tokwork.outputs import output_directory
 from tokwork.progress import transformers_bars_off
@@ -186,24 +187,13 @@ def _save_target_tokenizer(target: Tokenizer, folder: Path, context: int | None)
                                                   encoding="utf-8")
 
 
-CHAT_TEMPLATE = "chat_template.jinja"
-
-
 def carry_chat_template(source: Path, target: Tokenizer, folder: Path) -> str | None:
     """Copy the source model's chat template (its `chat_template.jinja`, or the one in its
     `tokenizer_config.json`) into `folder` when the target tokenizer has every special token the template
     writes (`<|im_start|>`, ...), as an extension of the model's own tokenizer does: the chat model stays a
     chat model. A target without them (another family's vocabulary) gets none. Returns what happened, for
     the card: "carried", "dropped: ..." naming the missing tokens, or None when the source has none."""
-    template = None
-    if (source / CHAT_TEMPLATE).is_file():
-        template = (source / CHAT_TEMPLATE).read_text(encoding="utf-8")
-    elif (source / "tokenizer_config.json").is_file():
-        try:
-            found = json.loads((source / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template")
-        except (ValueError, AttributeError):
-            found = None
-        template = found if isinstance(found, str) else None
+    template = read_chat_template(source)
     if not template:
         return None
     specials = set(re.findall(r"<\|[^|<>\s]+\|>|<(?:s|/s|start_of_turn|end_of_turn|bos|eos)>", template))

@@ -320,3 +320,18 @@ def hf_config(tokenizer: Tokenizer, *, model_max_length: int | None = None) -> d
     if model_max_length:
         config["model_max_length"] = model_max_length
     return config
+
+
+CHAT_TEMPLATE = "chat_template.jinja"
+
+
+def read_chat_template(folder: Path) -> str | None:
+    """A model or tokenizer folder's chat template: its `chat_template.jinja` (newer transformers keep it
+    there), else the one in its `tokenizer_config.json`; None when it has none."""
+    if (folder / CHAT_TEMPLATE).is_file():
+        return (folder / CHAT_TEMPLATE).read_text(encoding="utf-8")
+    try:
+        found = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) and found else None

@@ -25,6 +25,7 @@ from tokwork.card import (
     write_card,
 )
 from tokwork.errors import TokworkError
+from tokwork.formats.hf_json import CHAT_TEMPLATE
 from tokwork.outputs import output_directory
 from tokwork.progress import transformers_bars_off
 from tokwork.transplant.optimizer_state import load_optimizer, save_optimizer
@@ -33,7 +34,7 @@ KIND = "distill"
 BEST_KIND = "distill-best"  # the card of `--best-output`: a finished student, not a run to resume
 OPTIMIZER = "distill-optimizer.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                   "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja")
+                   "vocab.json", "merges.txt", "added_tokens.json", CHAT_TEMPLATE)
 
 
 class DistillError(TokworkError):

@@ -35,22 +35,25 @@ def causal_lm_problem(config: dict) -> str | None:
     return None
 
 
-def check_causal_lm(folder: Path, *, role: str = "model", why: str = "") -> None:
+def check_causal_lm(folder: Path, *, role: str = "model", why: str = "") -> dict:
     """Refuse (one line, `TokworkError`) a model folder whose config.json says it is no causal LM, before
     loading it (transformers would load an encoder as a causal LM, with a warning); `why` ends the
-    message. A folder without a readable config.json is left to the loader to refuse."""
+    message. Returns the config read ({} for a folder without a readable one, left to the loader)."""
     try:
         config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return
-    problem = causal_lm_problem(config) if isinstance(config, dict) else None
+        return {}
+    if not isinstance(config, dict):
+        return {}
+    problem = causal_lm_problem(config)
     if problem:
         raise TokworkError(f"the {role} '{folder}' {problem}{why}")
     rows = embedding_rows(Path(folder))
-    vocab_size = config.get("vocab_size") if isinstance(config, dict) else None
+    vocab_size = config.get("vocab_size")
     if rows is not None and isinstance(vocab_size, int) and rows != vocab_size:
         raise TokworkError(f"the {role} '{folder}' is inconsistent: its config.json says vocab_size {vocab_size:,} "
                            f"but its weights have {rows:,} embedding rows; set vocab_size to {rows:,}")
+    return config
 
 
 # Names of the input embedding matrix in the common decoder families (Llama, Qwen, Gemma, GPT-2, GPT-NeoX).

@@ -94,7 +94,7 @@ def load_checkpoint(path: str | Path, *, tokenizer: str | Path | None = None, al
     LM (named as `role`, the message ending with `why`).
     """
     path = check_checkpoint_folder(path, allow_pickle=allow_pickle)
-    check_causal_lm(path, role=role, why=why)
+    config = check_causal_lm(path, role=role, why=why)
     loaded_tokenizer = load_tokenizer(tokenizer or path)
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
@@ -111,16 +111,12 @@ def load_checkpoint(path: str | Path, *, tokenizer: str | Path | None = None, al
     model.eval()
     if tokenizer is not None:  # the folder's own fits by construction; another one may not
         check_tokenizer_fits(model, loaded_tokenizer)
-    return Checkpoint(path=path, model=model, tokenizer=loaded_tokenizer, stored_dtype=stored_dtype(path))
+    return Checkpoint(path=path, model=model, tokenizer=loaded_tokenizer, stored_dtype=stored_dtype(config))
 
 
-def stored_dtype(folder: Path) -> torch.dtype:
-    """The dtype config.json says the weights are stored in (bfloat16 and float16 kept, float32 else)."""
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return torch.float32
-    name = (config.get("dtype") or config.get("torch_dtype")) if isinstance(config, dict) else None
+def stored_dtype(config: dict) -> torch.dtype:
+    """The dtype a config.json says the weights are stored in (bfloat16 and float16 kept, float32 else)."""
+    name = config.get("dtype") or config.get("torch_dtype")
     return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(name, torch.float32)
 
 

@@ -226,7 +226,8 @@ def write_checkpoint(source: Checkpoint, alignment: Alignment, embeddings: Embed
                      card: TransplantCard, force: bool = False) -> Path:
     """Put the new matrices into the source model and write it with the target tokenizer, atomically.
 
-    The in-memory source model is changed (its matrices are replaced); the source folder is not.
+    The in-memory source model is changed (its matrices are replaced, and for a source stored in 16 bits
+    its weights are rounded to them as they are written); the source folder is not.
     """
     model = apply_embeddings(source.model, alignment, embeddings)
     card.dtype = str(source.stored_dtype).removeprefix("torch.")

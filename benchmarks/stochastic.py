@@ -3,8 +3,11 @@ base, at 1 thread and at all threads; and token-count inflation at several p.
 
 The text is the first few MB of the English corpus, cut into its paragraphs (the units `tokwork encode
 --out` encodes) and fed in batches of about 1 MiB, as the corpus-to-ids path does. Bases: GPT-2 and Llama 3
-(`tokenizer.json` BPE; Llama 3 looks whole words up first) and a SentencePiece unigram model trained here
-on the shipped English sample. For each base, the deterministic encoder (the base's own batch encoding)
+(`tokenizer.json` BPE; Llama 3 looks whole words up first), and a SentencePiece unigram model and a
+SentencePiece BPE model trained here on the shipped English sample. Beside tokwork's seeded samplers of the
+SentencePiece models (over the whole lattice and over the 64 best segmentations; BPE-dropout) run the
+peer a user would otherwise pick: sentencepiece's own sampling (`encode(..., enable_sampling=True)`, same
+alpha and n-best), which draws from its own generator and does not repeat across processes. For each base, the deterministic encoder (the base's own batch encoding)
 and the stochastic ones each encode all the text once per repeat, in an order rotating by one place per
 repeat, after an untimed warm-up (numba loads its kernels, caches fill).
 
@@ -48,6 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 STOCHASTOK_P = 0.1
 DROPOUT_P = 0.1
 UNIGRAM_ALPHA = 0.1
+NBEST = 64
 INFLATION_P = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0)
 INFLATION_ALPHA = (1.0, 0.5, 0.2, 0.1, 0.0)
 BATCH_BYTES = 1 << 20
@@ -77,6 +81,16 @@ def batches(texts: list[str]) -> list[list[str]]:
     return [*out, current] if current else out
 
 
+class SentencePieceOwnSampling:
+    """The peer: sentencepiece's own sampling of a batch (its generator, not seeded per text)."""
+
+    def __init__(self, base, *, alpha: float, nbest_size: int = -1):
+        self.processor, self.alpha, self.nbest_size = base.processor, alpha, nbest_size
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return self.processor.encode(texts, enable_sampling=True, alpha=self.alpha, nbest_size=self.nbest_size)
+
+
 def encoders(base, kind: str) -> dict:
     from tokwork.sampling import StochasticTokenizer
 
@@ -84,8 +98,15 @@ def encoders(base, kind: str) -> dict:
     if kind == "unigram":
         found[f"unigram-sampling alpha={UNIGRAM_ALPHA}"] = StochasticTokenizer(
             base, method="unigram-sampling", alpha=UNIGRAM_ALPHA)
+        found[f"peer: sentencepiece alpha={UNIGRAM_ALPHA}"] = SentencePieceOwnSampling(base, alpha=UNIGRAM_ALPHA)
+        found[f"unigram-sampling alpha={UNIGRAM_ALPHA} nbest={NBEST}"] = StochasticTokenizer(
+            base, method="unigram-sampling", alpha=UNIGRAM_ALPHA, nbest_size=NBEST)
+        found[f"peer: sentencepiece alpha={UNIGRAM_ALPHA} nbest={NBEST}"] = SentencePieceOwnSampling(
+            base, alpha=UNIGRAM_ALPHA, nbest_size=NBEST)
     else:
         found[f"bpe-dropout p={DROPOUT_P}"] = StochasticTokenizer(base, method="bpe-dropout", p=DROPOUT_P)
+        if kind == "sentencepiece-bpe":
+            found[f"peer: sentencepiece dropout {DROPOUT_P}"] = SentencePieceOwnSampling(base, alpha=DROPOUT_P)
     return found
 
 
@@ -111,6 +132,9 @@ def inflation(base, kind: str, texts: list[str]) -> dict[str, dict[str, float]]:
     for p in INFLATION_P:
         table["stochastok"][str(p)] = sum(map(len, StochasticTokenizer(base, p=p).encode_batch(texts))) / deterministic
     if kind == "unigram":
+        table[f"unigram-sampling, nbest {NBEST} (alpha)"] = {
+            str(a): sum(map(len, StochasticTokenizer(base, method="unigram-sampling", alpha=a, nbest_size=NBEST)
+                            .encode_batch(texts))) / deterministic for a in INFLATION_ALPHA}
         table["unigram-sampling (alpha)"] = {
             str(a): sum(map(len, StochasticTokenizer(base, method="unigram-sampling", alpha=a).encode_batch(texts)))
             / deterministic for a in INFLATION_ALPHA}
@@ -126,21 +150,41 @@ SINGLE_THREAD = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "N
 SETTINGS = ("1 thread", "all threads")
 
 
-def bases(unigram: Path, *, one_thread: bool) -> dict:
-    """The three bases by label, with their kind; at one thread the SentencePiece model encodes on one."""
+def sentencepiece_base(folder: Path, *, one_thread: bool):
+    """The SentencePiece model of `folder`; at one thread its batch encoder runs on one."""
     import sentencepiece as spm
 
     from tokwork import load_tokenizer
     from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
 
-    cache = cache_root()
-    model = load_tokenizer(unigram)
+    model = load_tokenizer(folder)
     if one_thread:
         model = SentencePieceTokenizer(spm.SentencePieceProcessor(model_file=str(model.source), num_threads=1),
                                        source=model.source)
+    return model
+
+
+def bases(scratch: Path, *, one_thread: bool) -> dict:
+    """The four bases by label, with their kind."""
+    from tokwork import load_tokenizer
+
+    cache = cache_root()
     return {"gpt2": ("bpe", load_tokenizer(cache / "tokenizers" / "gpt2")),
             "llama3": ("bpe", load_tokenizer(cache / "tokenizers" / "llama3")),
-            "unigram-8k (trained on corpora/en/sample.txt)": ("unigram", model)}
+            "unigram-8k (trained on corpora/en/sample.txt)":
+                ("unigram", sentencepiece_base(scratch / "unigram", one_thread=one_thread)),
+            "sentencepiece-bpe-8k (trained on corpora/en/sample.txt)":
+                ("sentencepiece-bpe", sentencepiece_base(scratch / "sp-bpe", one_thread=one_thread))}
+
+
+def train_sentencepiece_bases(scratch: Path) -> None:
+    """The two SentencePiece bases, trained on the shipped English sample into `scratch`."""
+    from tokwork.trainers.unigram import UnigramConfig, train_unigram
+
+    sample = [REPO / "corpora" / "en" / "sample.txt"]
+    for folder, model_type in (("unigram", "unigram"), ("sp-bpe", "bpe")):
+        train_unigram(sample, UnigramConfig(vocab_size=8000, model_type=model_type), progress=False).save(
+            scratch / folder)
 
 
 def timing_child(args: argparse.Namespace) -> None:
@@ -148,7 +192,7 @@ def timing_child(args: argparse.Namespace) -> None:
     texts = corpus_texts(args.corpus, args.megabytes)
     parts = batches(texts)
     seconds = {label: throughput(encoders(base, kind), parts, args.turn)
-               for label, (kind, base) in bases(args.unigram, one_thread=args.child == SETTINGS[0]).items()}
+               for label, (kind, base) in bases(args.scratch, one_thread=args.child == SETTINGS[0]).items()}
     record = {"bytes": sum(len(t.encode("utf-8")) for t in texts), "paragraphs": len(texts), "seconds": seconds}
     args.output.write_text(json.dumps(record) + "\n", encoding="utf-8")
 
@@ -180,7 +224,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "stochastic.json")
     parser.add_argument("--child", choices=SETTINGS, help=argparse.SUPPRESS)  # the timing child's setting
     parser.add_argument("--turn", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--unigram", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)  # where the parent trained its bases
     args = parser.parse_args()
     if args.child:
         timing_child(args)
@@ -188,24 +232,21 @@ def main() -> None:
     if not args.corpus.is_file():
         raise SystemExit(f"corpus '{args.corpus}' is missing; run `make corpora` first")
 
-    from tokwork.trainers.unigram import UnigramConfig, train_unigram
-
     runs: dict[str, list[dict]] = {setting: [] for setting in SETTINGS}
     loads: dict[str, list[list[float]]] = {setting: [] for setting in SETTINGS}
     with tempfile.TemporaryDirectory() as scratch:
-        unigram = Path(scratch) / "unigram"
-        train_unigram([REPO / "corpora" / "en" / "sample.txt"], UnigramConfig(vocab_size=8000), progress=False).save(unigram)
+        train_sentencepiece_bases(Path(scratch))
         for repeat in range(args.repeats):
             for setting in SETTINGS[repeat % 2:] + SETTINGS[:repeat % 2]:
                 print(f"repeat {repeat + 1}/{args.repeats}, {setting}", flush=True)
                 written = Path(scratch) / "child.json"
                 usage = measure([sys.executable, str(Path(__file__).resolve()), "--child", setting,
-                                 "--turn", str(repeat), "--unigram", str(unigram), "--corpus", str(args.corpus),
+                                 "--turn", str(repeat), "--scratch", scratch, "--corpus", str(args.corpus),
                                  "--megabytes", str(args.megabytes), "--output", str(written)],
                                 env=setting_env(setting))
                 runs[setting].append(json.loads(written.read_text(encoding="utf-8")))
                 loads[setting].append([round(usage.load_before, 2), round(usage.load_after, 2)])
-        found = bases(unigram, one_thread=False)
+        found = bases(Path(scratch), one_thread=False)
         first_mb = corpus_texts(args.corpus, 1.0)
         inflation_tables = {label: inflation(base, kind, first_mb) for label, (kind, base) in found.items()}
 
@@ -223,13 +264,13 @@ def main() -> None:
         results[label] = {"throughput": rows, "inflation": inflation_tables[label]}
         print(f"\n{label}: {nbytes / 1e6:.1f} MB, {paragraphs:,} paragraphs, {args.repeats} interleaved runs "
               "per setting, medians")
-        print(f"  {'':32} {'-- 1 thread --':^30} {'-- all threads --':^30}")
-        print(f"  {'encoder':32}" + f" {'s/MB':>7} {'+s/MB':>7} {'ratio':>6} {'cpu/w':>6}" * 2)
+        print(f"  {'':46} {'-- 1 thread --':^30} {'-- all threads --':^30}")
+        print(f"  {'encoder':46}" + f" {'s/MB':>7} {'+s/MB':>7} {'ratio':>6} {'cpu/w':>6}" * 2)
         for name in first["seconds"][label]:
             cells = "".join(f" {row['seconds_per_mb']:7.3f} {row['added_seconds_per_mb']:+7.3f} "
                             f"{row['throughput_ratio']:5.2f}x {row['cpu_per_wall']:6.2f}"
                             for row in (rows[setting][name] for setting in SETTINGS))
-            print(f"  {name:32}{cells}")
+            print(f"  {name:46}{cells}")
         for method, values in inflation_tables[label].items():
             print(f"  inflation, {method}: " + ", ".join(f"{k}: {v:.3f}" for k, v in values.items()))
     record = {
@@ -237,7 +278,7 @@ def main() -> None:
         "corpus": str(args.corpus), "bytes": nbytes, "paragraphs": paragraphs, "repeats": args.repeats,
         "batch_bytes": BATCH_BYTES, "inflation_bytes": sum(len(t.encode("utf-8")) for t in first_mb),
         "parameters": {"stochastok_p": STOCHASTOK_P, "dropout_p": DROPOUT_P, "unigram_alpha": UNIGRAM_ALPHA,
-                       "nbest_size": -1},
+                       "nbest_size": [-1, NBEST]},
         "threads": {SETTINGS[0]: {"env": SINGLE_THREAD, "sentencepiece_num_threads": 1},
                     SETTINGS[1]: {"env": "none of the 1-thread variables set", "cpus": os.cpu_count()}},
         "order": "each repeat runs one process per setting, the settings alternating which goes first; within "

@@ -12,7 +12,7 @@ import pytest
 import sentencepiece as spm
 
 from tests.conftest import REPO, UDHR, udhr_files
-from tokwork.sampling.piece_bpe_dropout import bpe_dropout
+from tokwork.sampling.piece_bpe_dropout import KEY_BITS, _merge, _merges, _symbols, bpe_dropout
 from tokwork.sampling.piece_table import PieceTable
 from tokwork.sampling.random_streams import text_state
 from tokwork.sampling.unigram_lattice import _lattice, best_unigram, sample_unigram, sample_unigram_nbest
@@ -23,6 +23,8 @@ MODELS = {  # name: sentencepiece training options beyond the English UDHR and a
     "unigram, unknown piece": dict(model_type="unigram", byte_fallback=False),
     "bpe, bytes, user symbols": dict(model_type="bpe", byte_fallback=True, user_defined_symbols=["<tag>"]),
     "bpe, unknown piece, no dummy prefix": dict(model_type="bpe", byte_fallback=False, add_dummy_prefix=False),
+    # tokwork's wrapper spells a literal U+2581 with byte pieces here, and samples the parts between them
+    "bpe, bytes, no dummy prefix": dict(model_type="bpe", byte_fallback=True, add_dummy_prefix=False),
     # user-defined pieces that compete with normal ones: sentencepiece scores each at about -0.1
     "unigram, competing user symbols": dict(model_type="unigram", byte_fallback=True,
                                             user_defined_symbols=["tion", "ation", "ment", "the", "and", "ri", "he"]),
@@ -105,6 +107,44 @@ def test_dropout_one_merges_nothing(models):
     normalized = processor.normalize("the <tag>rights")
     ids = bpe_dropout(table, normalized, 1.0, text_state(0, 0))[0]
     assert [processor.id_to_piece(i) for i in ids] == ["▁", "t", "h", "e", "▁", "<tag>", "r", "i", "g", "h", "t", "s"]
+
+
+def test_a_batch_draws_each_text_and_each_part_as_alone(models):
+    # BPE-dropout runs a batch in one kernel call; each text draws from its own stream as it would alone, and
+    # the parts of a text between literal U+2581 marks go on with the stream the part before left
+    from tokwork import load_tokenizer
+    from tokwork.sampling.subword_sampling import SentencePieceSampling
+
+    processor, table, path = models["bpe, bytes, no dummy prefix"]
+    sampler = SentencePieceSampling(load_tokenizer(path), method="bpe-dropout", alpha=0.3)
+    assert sampler.splits_marks  # the wrapper spells a literal mark with bytes, so texts are cut at it
+    batch = ["the▁rights of <tag>all", "▁lead", "", "x▁▁y▁", "▁", *texts()[:4]]
+    got = sampler.sample(batch, seed=5, first_index=10)
+    for offset, text in enumerate(batch):
+        state, want = text_state(5, 10 + offset), []
+        for index, part in enumerate(text.split("▁")):
+            want += sampler.mark_ids if index else []
+            if part:
+                ids, state = bpe_dropout(table, processor.normalize(part), 0.3, state)
+                want += ids
+        assert got[offset] == want, text
+    assert got[:1] != [processor.encode(batch[0])]
+
+
+def test_keys_too_wide_to_pack_queue_the_piece_beside_them(models):
+    # a pair's key packs priority, position and piece into one int64 where they fit; the other heap, with
+    # the piece as payload, merges alike
+    import numpy as np
+
+    for name in (name for name in MODELS if name.startswith("bpe")):
+        processor, table, _ = models[name]
+        slot_keys, slot_values, priority, unused, char_ids = _merges(table)
+        for index, text in enumerate(texts()):
+            sym, frozen, _ = _symbols(table, processor.normalize(text), char_ids)
+            packed, paired = (_merge(sym.copy(), frozen, len(table.texts), slot_keys, slot_values, priority, unused,
+                                     0.3, np.uint64(index), bits) for bits in (KEY_BITS, 0))
+            assert [a.tolist() if hasattr(a, "tolist") else a for a in packed] == \
+                   [a.tolist() if hasattr(a, "tolist") else a for a in paired], (name, text[:30])
 
 
 SAMPLE_IN_A_PROCESS = """

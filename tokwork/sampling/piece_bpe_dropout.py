@@ -17,18 +17,26 @@ import functools
 import numpy as np
 from numba import njit
 
-from tokwork.sampling.numba_tables import fill_hash, hash_lookup, heap_pop, heap_push
+from tokwork.sampling.numba_tables import (
+    fill_hash,
+    hash_lookup,
+    heap_pop,
+    heap_push,
+    key_heap_pop,
+    key_heap_push,
+    key_heapify,
+)
 from tokwork.sampling.piece_table import UNUSED, PieceTable, code_points
 from tokwork.sampling.random_streams import next_unit
 
-_POSITION_BITS = 32
+KEY_BITS = 63  # what a queued pair's packed key may take
 
 
 @functools.lru_cache(maxsize=8)
 def _merges(table: PieceTable):
     """Every pair of pieces whose joined text is a piece, as a hash table from left * size + right to the
     joined piece; each piece's merge priority (0 for the highest score, equal scores alike); which pieces
-    are unused."""
+    are unused; the piece of each single character by code point (-1 for none)."""
     size = len(table.texts)
     keys, values = [], []
     for text, joined in table.ids.items():
@@ -41,17 +49,20 @@ def _merges(table: PieceTable):
     slot_keys, slot_values = fill_hash(keys_array, np.array(values, dtype=np.int64),
                                        1 << max(4, int(2 * len(keys)).bit_length()))
     priority = np.unique(-table.scores, return_inverse=True)[1].astype(np.int64)
-    return slot_keys, slot_values, priority, table.types == UNUSED
+    char_ids = np.full(0x110000, -1, dtype=np.int32)
+    for text, piece in table.ids.items():
+        if len(text) == 1:
+            char_ids[ord(text)] = piece
+    return slot_keys, slot_values, priority, table.types == UNUSED, char_ids
 
 
-def _symbols(table: PieceTable, text: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def _symbols(table: PieceTable, text: str, char_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int] | None]:
     """The text as symbol ids (-1 for a character that is no piece) and which symbols never merge (the
-    user-defined pieces, the longest at each position), and where each symbol starts (and the end)."""
+    user-defined pieces, the longest at each position), and where each symbol starts (and the end; None
+    where every symbol is one character)."""
     matches = list(table.user_pattern.finditer(text)) if table.user_pattern is not None else []
     if not matches:
-        chars, inverse = np.unique(code_points(text), return_inverse=True)
-        ids = np.array([table.ids.get(chr(c), -1) for c in chars.tolist()], dtype=np.int64)
-        return ids[inverse], np.zeros(len(text), dtype=np.bool_), list(range(len(text) + 1))
+        return char_ids[code_points(text)].astype(np.int64), np.zeros(len(text), dtype=np.bool_), None
     ids, frozen, starts, at = [], [], [], 0
     for match in [*matches, None]:
         upto = len(text) if match is None else match.start()
@@ -68,26 +79,50 @@ def _symbols(table: PieceTable, text: str) -> tuple[np.ndarray, np.ndarray, list
 
 
 @njit(cache=True)
-def _consider(left, right, sym, frozen, size, slot_keys, slot_values, priority, heap, payload, count):
+def _bits(value):
+    """How many bits `value` (non-negative) takes."""
+    bits = 0
+    while value > 0:
+        bits += 1
+        value >>= 1
+    return bits
+
+
+@njit(cache=True, inline="always")
+def _pair(left, right, sym, frozen, size, slot_keys, slot_values):
+    """The piece that the symbols at `left` and `right` join into, or -1 where they do not merge."""
     if left < 0 or right < 0 or frozen[left] or frozen[right] or sym[left] < 0 or sym[right] < 0:
-        return count
-    joined = hash_lookup(slot_keys, slot_values, sym[left] * size + sym[right])
-    if joined < 0:
-        return count
-    return heap_push(heap, payload, count, (priority[joined] << 32) | left, joined)
+        return -1
+    return hash_lookup(slot_keys, slot_values, sym[left] * size + sym[right])
+
+
+@njit(cache=True, inline="always")
+def _queue(heap, payload, count, rank, joined, packed, joined_bits):
+    """Queue a pair by `rank` (priority, then left symbol): packed into one key with the joined piece in
+    its low bits where they fit, else with the joined piece as the heap's payload."""
+    if packed:
+        return key_heap_push(heap, count, (rank << joined_bits) | joined)
+    return heap_push(heap, payload, count, rank, joined)
 
 
 @njit(cache=True)
-def _merge(sym, frozen, size, slot_keys, slot_values, priority, unused, p, state):
+def _merge(sym, frozen, size, slot_keys, slot_values, priority, unused, p, state, key_bits):
     """Merge the symbols with dropout p; returns the output pieces' ids, the first starting symbol of each
-    (for the text of an unknown one) and the stream. Each merge is kept in a tree over the starting
-    symbols, so that a merge that made an unused piece is undone into the pieces it joined."""
+    (for the text of an unknown one), the stream, and whether any output piece is unknown (no piece, or
+    an unused one). Each merge is kept in a tree over the starting symbols, so that a merge that made an
+    unused piece is undone into the pieces it joined. The queue is ordered by (priority, left symbol) as
+    sentencepiece's is; a pair's key holds the piece it makes too, in one int64 where priority, position
+    and piece fit in `key_bits` (63: any text below 2^27 characters with a vocabulary below 2^18), else
+    the piece is the heap's payload."""
     n = len(sym)
     nxt = np.arange(1, n + 1)
     nxt[n - 1] = -1
     prv = np.arange(-1, n - 1)
+    joined_bits = _bits(size)
+    left_bits = _bits(n)
+    packed = 2 * joined_bits + left_bits <= key_bits
     heap = np.empty(4 * n + 4, np.int64)
-    payload = np.empty(4 * n + 4, np.int64)
+    payload = np.empty(0 if packed else 4 * n + 4, np.int64)
     # merge tree: node k < n is starting symbol k; node n + m is the m-th merge
     tree_left = np.empty(2 * n, np.int64)
     tree_right = np.empty(2 * n, np.int64)
@@ -95,13 +130,28 @@ def _merge(sym, frozen, size, slot_keys, slot_values, priority, unused, p, state
     tree_id[:n] = sym
     node = np.arange(n)
     made = n
-    low = (np.int64(1) << 32) - 1
+    left_mask = (np.int64(1) << left_bits) - 1
+    joined_mask = (np.int64(1) << joined_bits) - 1
     count = np.int64(0)
     for i in range(n - 1):
-        count = _consider(i, i + 1, sym, frozen, size, slot_keys, slot_values, priority, heap, payload, count)
+        joined = _pair(i, i + 1, sym, frozen, size, slot_keys, slot_values)
+        if joined < 0:
+            continue
+        if packed:  # every pair first, then one linear-time heapify
+            heap[count] = (((priority[joined] << left_bits) | i) << joined_bits) | joined
+            count += 1
+        else:
+            count = heap_push(heap, payload, count, (priority[joined] << left_bits) | i, joined)
+    if packed:
+        key_heapify(heap, count)
     while count > 0:
-        key, joined, count = heap_pop(heap, payload, count)
-        left = key & low
+        if packed:
+            key, count = key_heap_pop(heap, count)
+            joined = key & joined_mask
+            left = (key >> joined_bits) & left_mask
+        else:
+            key, joined, count = heap_pop(heap, payload, count)
+            left = key & left_mask
         right = nxt[left]
         if sym[left] < 0 or right < 0 or sym[right] < 0:
             continue
@@ -119,11 +169,15 @@ def _merge(sym, frozen, size, slot_keys, slot_values, priority, unused, p, state
         nxt[left] = nxt[right]
         if nxt[left] >= 0:
             prv[nxt[left]] = left
-        count = _consider(prv[left], left, sym, frozen, size, slot_keys, slot_values, priority, heap, payload, count)
-        count = _consider(left, nxt[left], sym, frozen, size, slot_keys, slot_values, priority, heap, payload, count)
+        for first in (prv[left], left):
+            made_piece = _pair(first, nxt[first] if first >= 0 else -1, sym, frozen, size, slot_keys, slot_values)
+            if made_piece >= 0:
+                count = _queue(heap, payload, count, (priority[made_piece] << left_bits) | first, made_piece,
+                               packed, joined_bits)
     out_ids = np.empty(n, np.int64)
     out_first = np.empty(n, np.int64)  # the first starting symbol of each output piece
     length = 0
+    any_unknown = False
     stack = np.empty(2 * n, np.int64)
     at = 0
     while at != -1:
@@ -138,28 +192,77 @@ def _merge(sym, frozen, size, slot_keys, slot_values, priority, unused, p, state
                 depth += 2
             else:
                 out_ids[length] = tree_id[k]
+                any_unknown = any_unknown or tree_id[k] < 0 or unused[tree_id[k]]
                 first = k
                 while first >= n:
                     first = tree_left[first]
                 out_first[length] = first
                 length += 1
         at = nxt[at]
-    return out_ids[:length].copy(), out_first[:length].copy(), state
+    return out_ids[:length].copy(), out_first[:length].copy(), state, any_unknown
+
+
+@njit(cache=True)
+def _merge_segments(sym, frozen, bounds, states, chained, size, slot_keys, slot_values, priority, unused, p):
+    """`_merge` over every segment of a batch (segment k is sym[bounds[k]:bounds[k + 1]]), one call for
+    the batch. Segment k starts from states[k], or, where chained[k], from the state segment k - 1 left.
+    Returns the output ids of every segment end to end, their first starting symbols (counted within the
+    segment), the segments' bounds in them, which segments hold an unknown piece, and each segment's
+    final state."""
+    segments = len(bounds) - 1
+    out_ids = np.empty(len(sym), np.int64)
+    out_first = np.empty(len(sym), np.int64)
+    out_bounds = np.zeros(segments + 1, np.int64)
+    unknown = np.zeros(segments, np.bool_)
+    final = np.empty(segments, np.uint64)
+    state = np.uint64(0)
+    for k in range(segments):
+        if not chained[k]:
+            state = states[k]
+        start, end, at = bounds[k], bounds[k + 1], out_bounds[k]
+        if end > start:
+            ids, first, state, unknown[k] = _merge(sym[start:end].copy(), frozen[start:end], size, slot_keys,
+                                                   slot_values, priority, unused, p, state, KEY_BITS)
+            out_ids[at:at + len(ids)] = ids
+            out_first[at:at + len(ids)] = first
+            at += len(ids)
+        out_bounds[k + 1] = at
+        final[k] = state
+    return out_ids[:out_bounds[segments]], out_first[:out_bounds[segments]], out_bounds, unknown, final
+
+
+def bpe_dropout_segments(table: PieceTable, segments: list[str], p: float, states: np.ndarray,
+                         chained: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+    """Each normalised segment cut by the BPE model's merges, each merge skipped with probability `p`,
+    in one kernel call for the batch. Segment k draws from the random stream states[k], or, where
+    chained[k], goes on with the stream segment k - 1 left (p = 0 draws nothing). Returns the ids of each
+    segment and the stream each leaves."""
+    slot_keys, slot_values, priority, unused, char_ids = _merges(table)
+    symbols = [_symbols(table, segment, char_ids) for segment in segments]
+    bounds = np.zeros(len(segments) + 1, np.int64)
+    np.cumsum([len(sym) for sym, _, _ in symbols], out=bounds[1:])
+    empty = np.empty(0, np.int64)
+    sym = np.concatenate([sym for sym, _, _ in symbols]) if symbols else empty
+    frozen = np.concatenate([frozen for _, frozen, _ in symbols]) if symbols else empty.astype(np.bool_)
+    ids, first, out_bounds, unknown, final = _merge_segments(
+        sym, frozen, bounds, np.asarray(states, dtype=np.uint64), np.asarray(chained, dtype=np.bool_),
+        len(table.texts), slot_keys, slot_values, priority, unused, float(p))
+    flat, cuts = ids.tolist(), out_bounds.tolist()
+    out = [flat[cuts[k]:cuts[k + 1]] for k in range(len(segments))]
+    for k in np.flatnonzero(unknown).tolist():
+        # a character whose only piece is unused stays that starting symbol, which sentencepiece writes
+        # as unknown
+        text, starts = segments[k], symbols[k][2]
+        if starts is None:
+            starts = list(range(len(text) + 1))
+        pieces = [(text[starts[f]:starts[f + 1]], -1) if i < 0 or unused[i] else ("", i)
+                  for i, f in zip(out[k], first[cuts[k]:cuts[k + 1]].tolist(), strict=True)]
+        out[k] = table.output_ids(pieces)
+    return out, final
 
 
 def bpe_dropout(table: PieceTable, text: str, p: float, state) -> tuple[list[int], np.uint64]:
     """The normalised `text` segmented by the BPE model's merges, each merge skipped with probability `p`
     (drawn from the random stream `state`; p = 0 draws nothing); returns the ids and the advanced stream."""
-    if not text:
-        return [], np.uint64(state)
-    slot_keys, slot_values, priority, unused = _merges(table)
-    sym, frozen, starts = _symbols(table, text)
-    ids, first, state = _merge(sym, frozen, len(table.texts), slot_keys, slot_values, priority, unused, float(p),
-                               np.uint64(state))
-    # a character whose only piece is unused stays that starting symbol, which sentencepiece writes as unknown
-    unknown = (ids < 0) | unused[np.maximum(ids, 0)]
-    if not unknown.any():
-        return ids.tolist(), np.uint64(state)
-    pieces = [(text[starts[f]:starts[f + 1]], -1) if out else ("", int(i))
-              for i, f, out in zip(ids.tolist(), first.tolist(), unknown.tolist(), strict=True)]
-    return table.output_ids(pieces), np.uint64(state)
+    ids, final = bpe_dropout_segments(table, [text], p, np.array([state], dtype=np.uint64), np.zeros(1, np.bool_))
+    return ids[0], np.uint64(final[0])

@@ -32,6 +32,7 @@ from tokwork.metrics.scripts import UNKNOWN_SCRIPT, is_non_latin
 from tokwork.metrics.tasks import run_task, tokenizer_tasks, worker_tasks
 from tokwork.metrics.words import has_words
 from tokwork.outputs import check_output_directory
+from tokwork.setting_types import check_setting_types
 
 REPORT_KIND = "bench"  # the card kind of a benchmark's report folder, which a new report may replace
 
@@ -68,6 +69,7 @@ class BenchConfig:
                                  f"({', '.join(self.tokenizers)})")
         if not 0 < self.alpha < 100:
             raise ParameterError(f"Rényi alpha {self.alpha} must be above 0 (and sensibly below 100)")
+        check_setting_types(self)
 
     @property
     def reference_name(self) -> str:

@@ -50,7 +50,7 @@ def renyi_entropy(counts, *, alpha: float = DEFAULT_ALPHA) -> float:
     """Rényi entropy of order `alpha` >= 0 in bits (Shannon's at alpha = 1, log2 of the types at alpha = 0,
     the min-entropy -log2 max p at alpha = inf), accurate for every order: near 1, where the textbook form
     divides two vanishing quantities, and for large orders, where p ** alpha underflows."""
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha >= 0:
+    if isinstance(alpha, bool | np.bool_) or not isinstance(alpha, int | float | np.number) or not alpha >= 0:
         raise ValueError(f"Rényi entropy needs an order alpha >= 0, not {alpha!r}")
     p = _probabilities(counts)
     if alpha == 1:
@@ -92,6 +92,9 @@ def conditional_entropy(sequences: Iterable[Sequence[int]]) -> float | None:
     if not any(len(a) > 1 for a in arrays):
         return None
     ids = np.concatenate(arrays)
+    if ids.min() < 0 or ids.max() >= 1 << 31:
+        raise ValueError("conditional entropy takes token ids from 0 to 2**31 - 1; found "
+                         f"{ids.min() if ids.min() < 0 else ids.max()} (padding such as -100 must go first)")
     # one int64 per adjacent pair (first id in the high 32 bits); pairs that straddle two sequences go
     keys = (ids[:-1] << 32) | ids[1:]
     straddling = np.cumsum([len(a) for a in arrays])[:-1] - 1
@@ -114,7 +117,7 @@ def entropy_profile(counts, *, alpha: float = DEFAULT_ALPHA, vocab_size: int, fu
 
     `vocab_size` is the tokenizer's, for utilisation; efficiencies divide by it only with `full_vocab`.
     """
-    counts = np.asarray(counts)
+    counts = np.asarray(list(counts.values()) if isinstance(counts, Mapping) else counts)  # a Counter too
     types = int((counts > 0).sum())
     denominator = vocab_size if full_vocab else None
     profile = {

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tokwork.cache import cache_dir, source_digest
-from tokwork.errors import TokenizerFormatError
+from tokwork.errors import ParameterError, TokenizerFormatError
 
 
 @functools.cache
@@ -119,6 +119,8 @@ class ByteView:
         return len(self._packed[2]) if self._packed is not None else len(self.token_bytes)
 
     def __getitem__(self, token_id: int) -> bytes | None:
+        if token_id < 0:  # not a token: Python would count it from the end
+            raise IndexError(f"token id {token_id} is negative")
         if self._packed is None or "token_bytes" in self.__dict__:
             return self.token_bytes[token_id]
         data, starts, lengths = self._packed_lists
@@ -158,6 +160,9 @@ class ByteView:
         """Concatenate the bytes of `ids` as they are, dummy prefix included; specials are an error."""
         parts = []
         for token_id in ids:
+            if not 0 <= token_id < len(self.token_bytes):
+                raise ParameterError(f"token id {token_id} is not an id of this vocabulary (0 to "
+                                     f"{len(self.token_bytes) - 1})")
             piece = self.token_bytes[token_id]
             if piece is None:
                 raise TokenizerFormatError(f"token id {token_id} is a special token and stands for no bytes")
@@ -167,7 +172,7 @@ class ByteView:
     def decode_bytes(self, ids: Iterable[int], *, skip_special: bool = True) -> bytes:
         """The bytes a sequence of ids decodes to, with the decoder's own dummy-prefix stripping."""
         if skip_special:
-            ids = [i for i in ids if self.token_bytes[i] is not None]
+            ids = [i for i in ids if not 0 <= i < len(self.token_bytes) or self.token_bytes[i] is not None]
         data = self.join(ids)
         if self.strips_leading_space and data.startswith(b" "):
             data = data[1:]

@@ -13,6 +13,7 @@ import codecs
 import gzip
 import hashlib
 import json
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -55,14 +56,21 @@ def is_jsonl(path: Path) -> bool:
     return path.name.endswith((".jsonl", ".jsonl.gz"))
 
 
-def expand_corpus_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Resolve files, folders (searched recursively for text, `.jsonl` and `.gz` files) and globs to files.
+def corpus_list(corpus: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str | os.PathLike]:
+    """The corpus as a list of paths: one path given alone (a string or a Path) is a list of one, not a
+    sequence of one-character paths."""
+    return [corpus] if isinstance(corpus, str | os.PathLike) else list(corpus)
+
+
+def expand_corpus_paths(paths: str | os.PathLike | Iterable[str | Path]) -> list[Path]:
+    """Resolve files, folders (searched recursively for text, `.jsonl` and `.gz` files) and globs to files;
+    one path may be given alone.
 
     A file named twice (itself and within a folder given too) is read once, where it first comes. Raises
     `CorpusError` naming the first path that does not exist or a folder with no corpus files.
     """
     files: list[Path] = []
-    for raw in paths:
+    for raw in corpus_list(paths):
         path = Path(raw)
         if path.is_dir():
             found = sorted(

@@ -52,7 +52,11 @@ def tokenizer_file(path: str | Path) -> Path:
     (`gpt2`, `llama3`, ...; `reference_tokenizers.py`) means that tokenizer in the cache."""
     path = tokenizer_path(path)
     if not path.exists():
-        raise TokenizerFormatError(f"tokenizer '{path}' does not exist")
+        from tokwork.smollm2 import ALIAS
+
+        hint = (f" ('{ALIAS}' names a model: its tokenizer is the model folder's, "
+                "tokwork.smollm2.resolve_model_path('smollm2'))" if str(path) == ALIAS else "")
+        raise TokenizerFormatError(f"tokenizer '{path}' does not exist{hint}")
     if path.is_dir():
         if (path / "tokenizer.json").is_file():
             return path / "tokenizer.json"

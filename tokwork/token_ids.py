@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tokwork.card import write_card
-from tokwork.corpus import Document, expand_corpus_paths, is_jsonl, iter_documents
+from tokwork.corpus import Document, corpus_list, expand_corpus_paths, is_jsonl, iter_documents
 from tokwork.distributed import ENGINES, check_engine, run_jobs
 from tokwork.encode_shards import (
     BATCH_BYTES,
@@ -174,7 +174,7 @@ def _encode_stream(tokenizer: str | Path, corpus: Sequence[str | Path], output: 
     if shard_tokens is None and output.suffix != ".npy":
         raise OutputError(f"output '{output}' must end in .npy (or pass --shard-tokens N to write a folder of shards)")
     if shard_tokens is not None:
-        check_output_directory(output, force=force, kinds=(KIND,), inputs=[tokenizer, *corpus])
+        check_output_directory(output, force=force, kinds=(KIND,), inputs=[tokenizer, *corpus_list(corpus)])
     opened = open_tokenizer(tokenizer, seed=seed)
     eos_id = _end_of_text(opened, eos)
     paths = expand_corpus_paths(corpus)
@@ -189,7 +189,7 @@ def _encode_stream(tokenizer: str | Path, corpus: Sequence[str | Path], output: 
 
         batches = _id_batches(opened, paths, eos=eos_id, text_field=text_field, dtype=dtype, advance=counting)
         if shard_tokens is None:
-            with output_file(output, force=force, inputs=[tokenizer, *corpus]) as staging:
+            with output_file(output, force=force, inputs=[tokenizer, *corpus_list(corpus)]) as staging:
                 writer = NpyAppender(staging, dtype)
                 try:
                     for ids in batches:
@@ -241,7 +241,7 @@ def _encode_corpus_shards(tokenizer: str | Path, corpus: Sequence[str | Path], o
     start = time.perf_counter()
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise ParameterError(f"seed {seed} must lie in [0, 2**63 - 1]")
-    check_output_directory(output, force=force, kinds=(KIND,), inputs=[tokenizer, *corpus])
+    check_output_directory(output, force=force, kinds=(KIND,), inputs=[tokenizer, *corpus_list(corpus)])
     opened = open_tokenizer(tokenizer)  # a fresh one: the workers' cached ones are re-seeded per shard
     eos_id = _end_of_text(opened, eos)
     run_seed = seed if seed is not None else getattr(opened, "seed", None)  # the saved seed of a stochastic one

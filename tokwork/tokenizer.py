@@ -15,8 +15,59 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tokwork.byteview import ByteView, store_byte_view, stored_byte_view
+from tokwork.errors import ParameterError
 
 ROLES = ("bos", "eos", "pad", "unk")
+
+
+def text_problem(text: object) -> str | None:
+    """Why `text` cannot be encoded, in a line (not a string; a lone surrogate, which UTF-8 cannot hold),
+    or None."""
+    if not isinstance(text, str):
+        return f"a text to encode must be a str, not {type(text).__name__}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return (f"the text holds a lone surrogate U+{ord(text[err.start]):04X} at character {err.start}, which "
+                "UTF-8 cannot encode (decode its bytes with errors='replace' or mend it first)")
+    return None
+
+
+def checked_texts(texts: Sequence[str]) -> list[str]:
+    """`texts` as a list of encodable strings; `ParameterError` for a single string given where a list of
+    texts is wanted (it would be read one character at a time) and for any text `text_problem` refuses."""
+    if isinstance(texts, str):
+        raise ParameterError("encode_batch takes a list of texts, not one string; use encode(text) for one")
+    texts = list(texts)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str) or not text.isascii():
+            problem = text_problem(text)
+            if problem:
+                raise ParameterError(f"text {index}: {problem}")
+    return texts
+
+
+def checked_text(text: str) -> str:
+    """`text` itself, or `ParameterError` saying why it cannot be encoded (`text_problem`)."""
+    if not isinstance(text, str) or not text.isascii():
+        problem = text_problem(text)
+        if problem:
+            raise ParameterError(problem)
+    return text
+
+
+def checked_ids(ids: Sequence[int], vocab_size: int) -> list[int]:
+    """`ids` as a list of ints, each a token id of a vocabulary of `vocab_size`; `ParameterError` naming the
+    first that is not (Python would read a negative id from the end of the vocabulary)."""
+    import numpy as np
+
+    array = np.asarray(ids)
+    if array.size and (array.dtype.kind not in "iu" or array.ndim != 1 or array.min() < 0
+                       or array.max() >= vocab_size):
+        bad = next((i for i in (array.ravel().tolist() if array.dtype != object else list(ids))
+                    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vocab_size), ids)
+        raise ParameterError(f"token id {bad!r} is not an id of this vocabulary (0 to {vocab_size - 1})")
+    return array.tolist()
 
 
 @dataclass(frozen=True)
@@ -39,6 +90,10 @@ class Tokenizer(ABC):
 
     def __init__(self, source: Path | None):
         self.source = source
+
+    def __repr__(self) -> str:
+        where = f"'{self.source}'" if self.source is not None else "in memory"
+        return f"<{type(self).__name__} {where}: {self.format}, {self.vocab_size:,} ids>"
 
     @abstractmethod
     def encode(self, text: str, *, add_special_tokens: bool = False, parse_special: bool = False) -> list[int]:

@@ -16,6 +16,7 @@ from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
 
 from tokwork.errors import ParameterError
 from tokwork.formats.hf_json import HFTokenizer
+from tokwork.setting_types import check_setting_types
 from tokwork.split_patterns import SPLIT_PATTERNS, byte_level_pretokenizer
 
 BYTE_ALPHABET = 256
@@ -64,6 +65,7 @@ class BPEConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot give a sensible tokenizer."""
+        check_setting_types(self)
         check_special_tokens(self.all_special_tokens)
         check_vocab_size(self.vocab_size, minimum=BYTE_ALPHABET + len(self.all_special_tokens),
                          what=f"the byte alphabet plus {len(self.all_special_tokens)} special token(s)")

@@ -8,10 +8,10 @@ itself is written and read by `tokwork.card`, like every tokwork output's card.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from tokwork.card import created_now, library_versions, read_card, write_card
+from tokwork.card import CardError, created_now, library_versions, read_card, write_card
 from tokwork.corpus import CorpusFile
 from tokwork.outputs import output_directory
 from tokwork.tokenizer import Tokenizer
@@ -47,9 +47,15 @@ class TrainingCard:
 
     @classmethod
     def read(cls, directory: str | Path) -> TrainingCard:
+        """The card of the trained tokenizer in `directory`; `CardError` for a folder whose card
+        is not a trained tokenizer's (a model, a report)."""
         data = read_card(directory)
         data.pop("corpus_bytes", None)
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        if data.get("kind") not in TOKENIZER_KINDS or not {"kind", "parameters", "corpus", "seconds"} <= set(data):
+            raise CardError(f"'{directory}' holds a tokwork card of kind '{data.get('kind')}', not a "
+                                       "trained tokenizer's (read it with tokwork.card.read_card)")
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -59,9 +65,23 @@ class TrainedTokenizer:
     tokenizer: Tokenizer
     card: TrainingCard
 
+    def __repr__(self) -> str:
+        files = len(self.card.corpus)
+        return (f"<TrainedTokenizer {self.card.kind}: {self.tokenizer.vocab_size:,} ids, trained on {files} "
+                f"file{'s' * (files != 1)} ({self.card.corpus_bytes:,} bytes) in {self.card.seconds:.1f} s>")
+
+    def inputs(self) -> list[str]:
+        """What the tokenizer was made from, as the card names it (corpus files, the base tokenizer, the
+        parallel dev set): a folder holding one of them is never the output, even with `force`."""
+        corpus = [entry["path"] for entry in self.card.corpus if isinstance(entry, dict) and entry.get("path")]
+        parity = self.card.parameters.get("parity")
+        dev = parity.get("dev") if isinstance(parity, dict) else None
+        return [*map(str, corpus), *(str(p) for p in (self.card.parameters.get("base"), dev) if p)]
+
     def save(self, directory: str | Path, *, force: bool = False) -> Path:
-        """Write the tokenizer files and `tokwork.json` into `directory`, atomically; return the path."""
-        with output_directory(directory, force=force, kinds=TOKENIZER_KINDS) as staging:
+        """Write the tokenizer files and `tokwork.json` into `directory`, atomically; return the path. A
+        folder that holds what the tokenizer was made from is refused, even with `force`."""
+        with output_directory(directory, force=force, kinds=TOKENIZER_KINDS, inputs=self.inputs()) as staging:
             written = self.tokenizer.save(staging)
             self.card.files = sorted(p.name for p in written)
             write_card(staging, self.card)

@@ -20,6 +20,7 @@ from tokenizers import decoders, models, normalizers
 from tokwork.corpus import CorpusReader
 from tokwork.errors import ParameterError
 from tokwork.formats.hf_json import HFTokenizer
+from tokwork.setting_types import check_setting_types
 from tokwork.trainers.bpe import train_bpe
 from tokwork.trainers.bpe_model import BYTE_ALPHABET, BPEConfig, check_special_tokens, check_vocab_size
 from tokwork.trainers.card import TrainedTokenizer, TrainingCard
@@ -56,6 +57,7 @@ class CharConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot give a character-level tokenizer."""
+        check_setting_types(self)
         if self.mode not in MODES:
             raise ParameterError(f"unknown char mode '{self.mode}'; choose one of {', '.join(MODES)}")
         check_special_tokens([self.eos_token])

@@ -12,6 +12,7 @@ from tokenizers import models
 
 from tokwork.errors import ParameterError
 from tokwork.loader import tokenizer_file
+from tokwork.setting_types import check_setting_types
 from tokwork.trainers.bpe_model import MAX_VOCAB_SIZE, TRAINING_BLOCK_CHARS
 from tokwork.trainers.extend_learner import LearnedExtension
 
@@ -27,6 +28,7 @@ class ExtendConfig:
     def validate(self) -> None:
         """Raise `ParameterError` for a count of new tokens that makes no sense, `TokenizerFormatError` for a
         base that does not exist (whether it can be extended is known once it is read)."""
+        check_setting_types(self)
         if self.add < 1:
             raise ParameterError(f"--add {self.add} must be at least 1 new token")
         if self.add > MAX_VOCAB_SIZE:

@@ -47,6 +47,7 @@ from tokwork.corpus import expand_corpus_paths
 from tokwork.distributed import check_engine
 from tokwork.errors import CorpusError, ParameterError
 from tokwork.pretoken_counts import count_pretokens_by_group, pretokenizer_from_json
+from tokwork.setting_types import check_setting_types
 from tokwork.trainers.bpe_learner import (
     NO_LIMIT,
     LearnedBPE,
@@ -79,6 +80,7 @@ class ParityConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for a mix outside [0, 1] or a negative window."""
+        check_setting_types(self)
         if not 0.0 <= self.mix <= 1.0:  # NaN fails too
             raise ParameterError(f"parity mix {self.mix} must be between 0 and 1 (the share of merges chosen "
                                  "by global frequency)")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tokwork.corpus import corpus_list
 from tokwork.outputs import check_output_directory
 from tokwork.sampling import StochasticConfig
 from tokwork.trainers.bpe import train_bpe
@@ -47,7 +48,7 @@ def train_tokenizer(corpus: Sequence[str | Path], config: Any, output: str | Pat
     trainer = TRAINERS[type(config)]
     config.validate()
     parity = options.get("parity")
-    inputs = [*corpus, *(p for p in (getattr(config, "base", None), getattr(parity, "dev", None)) if p)]
+    inputs = [*corpus_list(corpus), *(p for p in (getattr(config, "base", None), getattr(parity, "dev", None)) if p)]
     check_output_directory(output, force=force, kinds=TOKENIZER_KINDS, inputs=inputs)
     trained = trainer(corpus, config, text_field=text_field, progress=progress, **options)
     return trained, trained.save(output, force=force)

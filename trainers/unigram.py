@@ -22,6 +22,7 @@ import sentencepiece as spm
 from tokwork.corpus import CorpusReader
 from tokwork.errors import ParameterError
 from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
+from tokwork.setting_types import check_setting_types
 from tokwork.trainers.bpe_model import BYTE_ALPHABET, check_vocab_size
 from tokwork.trainers.card import TrainedTokenizer, TrainingCard
 
@@ -44,12 +45,19 @@ class UnigramConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings SentencePiece cannot train with."""
+        check_setting_types(self)
         check_vocab_size(self.vocab_size, minimum=BYTE_ALPHABET + CONTROL_PIECES + 1,
                          what="the 256 byte pieces plus <unk>, <s>, </s> and the newline piece")
         if self.model_type not in MODEL_TYPES:
             raise ParameterError(f"unknown model type '{self.model_type}'; choose one of {', '.join(MODEL_TYPES)}")
         if not 0.9 <= self.character_coverage <= 1.0:
             raise ParameterError(f"character coverage {self.character_coverage} must lie in [0.9, 1.0]")
+        if self.max_sentence_length < 4:  # a line is cut between characters, of up to 4 bytes each
+            raise ParameterError(f"max sentence length {self.max_sentence_length} must be at least 4 bytes")
+        if self.input_sentence_size < 0:
+            raise ParameterError(f"input sentence size {self.input_sentence_size} must be >= 0 (0: every line)")
+        if self.seed < 0:
+            raise ParameterError(f"seed {self.seed} must be >= 0")
 
 
 def _lines(texts: Iterable[str], max_bytes: int, cut_lines: list[int] | None = None) -> Iterator[str]:

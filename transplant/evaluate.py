@@ -10,6 +10,7 @@ eos where it has no bos). Without either, the first token is not scored and its 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -90,6 +91,9 @@ def bits_per_byte(model, tokenizer: Tokenizer, texts: dict[str, str], *, window:
                   progress: bool = False) -> Evaluation:
     """Score each named text (a language, a file) and return bits per byte per text and in total, in windows
     of `window` tokens (at most the model's context length)."""
+    if not isinstance(texts, Mapping) or not all(isinstance(t, str) for t in texts.values()):
+        raise ParameterError("texts must map names to texts, e.g. {'eng': text}; read_texts(paths) gives that "
+                             f"from files, not a {type(texts).__name__}")
     if window < 2:
         raise ParameterError(f"window {window} is too small; use at least 2 tokens (1024 is usual)")
     if model.get_input_embeddings().weight.shape[0] < tokenizer.vocab_size:

@@ -8,7 +8,7 @@ is refused before the long work starts, so a bad call costs a second and writes 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,9 @@ class TransplantResult:
     report: AlignmentReport
     method_seconds: float
     seconds: float
-    embeddings: Embeddings
-    alignment: Alignment
-    card: TransplantCard | None = None  # the card written with the output, None without one
+    embeddings: Embeddings = field(repr=False)
+    alignment: Alignment = field(repr=False)
+    card: TransplantCard | None = field(default=None, repr=False)  # the card written with the output, None without one
 
 
 def transplant_vocabulary(source: str | Path, target: str | Path, output: str | Path | None, *,

@@ -11,7 +11,6 @@ is added in front of every text internally and conditioned on, so users never se
 from __future__ import annotations
 
 import codecs
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -146,6 +145,9 @@ class ByteLM:
         rest = np.setdiff1d(np.arange(rows), self.vocab.order)
         self.head = SortedHead(model, np.concatenate([self.vocab.order, rest]))
         self.start_ids = list(start_ids) if start_ids else default_start_ids(tokenizer)
+        if any(isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < rows
+               for i in self.start_ids):
+            raise ParameterError(f"start ids {self.start_ids} must be token ids of the model (0 to {rows - 1})")
         self.end_id = end_id if end_id is not None else default_end_id(tokenizer)
         self.backend = backend
         self.chunk_nodes = chunk_nodes
@@ -160,7 +162,6 @@ class ByteLM:
                         dtype: torch.dtype = torch.float32, device: str = "cpu", **options) -> ByteLM:
         """Load an HF causal-LM folder (offline; 'smollm2' names the converted SmolLM2 folder) and its
         tokenizer (the folder's own unless given; a reference name such as 'gpt2' also works there)."""
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from safetensors import SafetensorError
         from transformers import AutoModelForCausalLM
 

@@ -26,8 +26,8 @@ from tokwork.byteview import (
     derivation_key,
     unicode_to_byte,
 )
-from tokwork.errors import TokenizerFormatError
-from tokwork.tokenizer import ROLES, SpecialTokens, Tokenizer
+from tokwork.errors import OutputError, TokenizerFormatError
+from tokwork.tokenizer import ROLES, SpecialTokens, Tokenizer, checked_ids, checked_text, checked_texts
 
 CONFIG_NAME = "tokenizer_config.json"
 # Names that mark a role when a bare tokenizer.json comes without a tokenizer_config.json.
@@ -222,25 +222,25 @@ class HFTokenizer(Tokenizer):
 
     def encode(self, text: str, *, add_special_tokens: bool = False, parse_special: bool = False) -> list[int]:
         self.backend.encode_special_tokens = not parse_special
-        return self.backend.encode(text, add_special_tokens=add_special_tokens).ids
+        return self.backend.encode(checked_text(text), add_special_tokens=add_special_tokens).ids
 
     def encode_batch(
         self, texts: Sequence[str], *, add_special_tokens: bool = False, parse_special: bool = False
     ) -> list[list[int]]:
         self.backend.encode_special_tokens = not parse_special
         # The same ids as `encode_batch`, without the character offsets this method never returns.
-        encodings = self.backend.encode_batch_fast(list(texts), add_special_tokens=add_special_tokens)
+        encodings = self.backend.encode_batch_fast(checked_texts(texts), add_special_tokens=add_special_tokens)
         return [e.ids for e in encodings]
 
     def decode(self, ids: Sequence[int]) -> str:
-        return self.backend.decode(list(ids), skip_special_tokens=False)
+        return self.backend.decode(checked_ids(ids, self.vocab_size), skip_special_tokens=False)
 
     @property
     def vocab_size(self) -> int:
         return self._vocab_size
 
     def id_to_token(self, token_id: int) -> str | None:
-        return self.backend.id_to_token(token_id)
+        return self.backend.id_to_token(token_id) if 0 <= token_id < self.vocab_size else None
 
     def token_to_id(self, token: str) -> int | None:
         return self._vocab.get(token)
@@ -303,6 +303,9 @@ class HFTokenizer(Tokenizer):
 
     def save(self, directory: str | Path) -> list[Path]:
         directory = Path(directory)
+        if not directory.is_dir():
+            raise OutputError(f"folder '{directory}' does not exist; make it first (or save through a trainer's "
+                              "output, which makes it)")
         written = [directory / "tokenizer.json"]
         self.backend.save(str(written[0]))
         config = dict(self.config) or hf_config(self)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from tokwork.byteview import ByteView, build_byte_view, byte_fallback_value
 from tokwork.errors import TokenizerFormatError
-from tokwork.tokenizer import SpecialTokens, Tokenizer
+from tokwork.tokenizer import SpecialTokens, Tokenizer, checked_ids, checked_text, checked_texts
 
 if TYPE_CHECKING:  # the library itself loads with the first model (every command that opens a tokenizer
     import sentencepiece as spm  # imports this module, and most never read a .model file)
@@ -58,6 +58,7 @@ class SentencePieceTokenizer(Tokenizer):
         return cls(spm.SentencePieceProcessor(model_proto=model), source=source)
 
     def encode(self, text: str, *, add_special_tokens: bool = False, parse_special: bool = False) -> list[int]:
+        text = checked_text(text)
         if self._mark_ids is None or SPACE_MARK not in text:
             ids = self.processor.encode(text)
         else:
@@ -72,7 +73,7 @@ class SentencePieceTokenizer(Tokenizer):
     def encode_batch(
         self, texts: Sequence[str], *, add_special_tokens: bool = False, parse_special: bool = False
     ) -> list[list[int]]:
-        texts = list(texts)
+        texts = checked_texts(texts)
         if self._mark_ids is not None and any(SPACE_MARK in t for t in texts):
             return super().encode_batch(texts, add_special_tokens=add_special_tokens)
         batches = self.processor.encode(texts)
@@ -83,7 +84,7 @@ class SentencePieceTokenizer(Tokenizer):
         return [bos, *ids] if bos >= 0 else ids
 
     def decode(self, ids: Sequence[int]) -> str:
-        return self.processor.decode(list(ids))
+        return self.processor.decode(checked_ids(ids, self._size))
 
     @property
     def vocab_size(self) -> int:

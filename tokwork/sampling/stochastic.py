@@ -30,12 +30,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
+
 from tokwork.byteview import ByteView
 from tokwork.errors import ParameterError, TokenizerFormatError
 from tokwork.formats.hf_json import CONFIG_NAME, HFTokenizer, hf_config
 from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
 from tokwork.formats.tiktoken_file import TiktokenTokenizer
-from tokwork.tokenizer import SpecialTokens, Tokenizer
+from tokwork.setting_types import check_setting_types
+from tokwork.tokenizer import SpecialTokens, Tokenizer, checked_texts
 
 STOCHASTIC_NAME = "stochastic.json"
 # Method name -> what its parameters mean (the CLI lists these).
@@ -60,6 +63,7 @@ class StochasticConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for an unknown method or parameters outside their range."""
+        check_setting_types(self)
         if self.method not in METHODS:
             raise ParameterError(f"unknown stochastic method '{self.method}'; choose one of {', '.join(METHODS)}")
         if not (isinstance(self.p, (int, float)) and 0.0 <= self.p <= 1.0):
@@ -117,6 +121,10 @@ class StochasticTokenizer(Tokenizer):
         self.sampler = make_sampler(base, config, saved=saved)
         self.position = 0
 
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v}" for k, v in self.config.parameters.items())
+        return f"<StochasticTokenizer {settings} over {self.base!r}>"
+
     @property
     def seed(self) -> int:
         return self.config.seed
@@ -126,7 +134,9 @@ class StochasticTokenizer(Tokenizer):
         if seed is not None:
             StochasticConfig(**{**asdict(self.config), "seed": seed}).validate()
             self.config.seed = seed
-        self.position = position
+        if isinstance(position, bool) or not isinstance(position, int | np.integer) or position < 0:
+            raise ParameterError(f"position {position!r} must be a text number >= 0")
+        self.position = int(position)
 
     def deterministic(self) -> Tokenizer:
         """The base tokenizer: the deterministic segmentation of the same vocabulary."""
@@ -139,7 +149,7 @@ class StochasticTokenizer(Tokenizer):
     def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False,
                      parse_special: bool = False) -> list[list[int]]:
         """Sampled segmentations; the same as encoding the texts one by one in this order."""
-        texts = list(texts)
+        texts = checked_texts(texts)
         out = self.sampler.sample(texts, seed=self.config.seed, first_index=self.position,
                                   add_special_tokens=add_special_tokens, parse_special=parse_special)
         self.position += len(texts)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from tokwork.errors import ParameterError
+from tokwork.setting_types import check_setting_types
 from tokwork.trainers.bpe_model import BYTE_ALPHABET, BPEConfig
 from tokwork.trainers.card import TrainedTokenizer
 
@@ -75,6 +76,7 @@ class SupertokenConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot give a supertoken tokenizer."""
+        check_setting_types(self)
         if self.method not in METHODS:
             raise ParameterError(f"unknown supertoken method '{self.method}'; choose one of {', '.join(METHODS)}")
         unused = ([("--transition", self.transition is not None), ("--split", self.split != "gpt2")]

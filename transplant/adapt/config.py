@@ -10,6 +10,7 @@ from typing import Any
 
 from tokwork.cache import cache_root
 from tokwork.errors import CorpusError, ParameterError
+from tokwork.setting_types import check_setting_types
 from tokwork.transplant.distill.config import DistillConfig
 
 
@@ -37,6 +38,7 @@ class AdaptConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot give an adaptation, before any work."""
+        check_setting_types(self)
         from tokwork.transplant.registry import check_options, get_method
 
         if not self.language or "/" in self.language:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from tokwork.errors import ParameterError
+from tokwork.setting_types import check_setting_types
 
 LOSS_PARTS = ("alm", "latents", "lm", "side")  # a loss is one part or several joined with "+": alm+lm, alm+side, ...
 LATENT_LAYERS = ("last", "all")
@@ -80,6 +81,7 @@ class DistillConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for a setting that makes no sense, naming it."""
+        check_setting_types(self)
         parts = self.loss.split("+")
         if not parts or any(p not in LOSS_PARTS for p in parts) or len(set(parts)) != len(parts):
             raise ParameterError(f"unknown loss '{self.loss}'; join one or more of {', '.join(LOSS_PARTS)} "

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from tokwork.allocator import reuse_freed_memory
-from tokwork.corpus import expand_corpus_paths
+from tokwork.corpus import corpus_list, expand_corpus_paths
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
@@ -364,7 +364,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
             raise ParameterError(f"the best student's folder '{best_output}' must lie apart from the output "
                                  f"folder '{output}' (not the same, not one inside the other): that holds the last "
                                  "step to resume from")
-        check_output_directory(best_output, force=force, kinds=MODEL_KINDS, inputs=[teacher, student, *corpus])
+        check_output_directory(best_output, force=force, kinds=MODEL_KINDS, inputs=[teacher, student, *corpus_list(corpus)])
     if max_seconds is not None and max_seconds <= 0:
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
     if stop_after is not None and stop_after <= 0:
@@ -374,7 +374,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     card = read_distill_card(output) if resume else None
     # a resumed run writes its folder anew too: the same checks (its student is that folder, no input)
     check_output_directory(output, force=force or fresh, kinds=MODEL_KINDS,
-                           inputs=[teacher, *corpus, *([] if resume else [student])])
+                           inputs=[teacher, *corpus_list(corpus), *([] if resume else [student])])
     corpus_paths = expand_corpus_paths(corpus)
     teacher_checkpoint = load_checkpoint(teacher, role="teacher", why="; distillation needs two causal LMs")
     check_rows(teacher_checkpoint, "teacher")

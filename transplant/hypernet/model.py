@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from tokwork.errors import ParameterError
+from tokwork.setting_types import check_setting_types
 
 
 @dataclass
@@ -38,6 +39,7 @@ class HypernetConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for shapes that cannot build a network."""
+        check_setting_types(self)
         if min(self.hidden_size, self.width, self.layers, self.heads, self.max_pieces) <= 0:
             raise ParameterError("hypernetwork hidden size, width, layers, heads and max pieces must be positive")
         if self.width % self.heads:

@@ -28,9 +28,11 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from tokwork.corpus import corpus_list
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
+from tokwork.setting_types import check_setting_types
 from tokwork.transplant.checkpoint import load_checkpoint
 from tokwork.transplant.devices import (
     joined_precision,
@@ -90,6 +92,7 @@ class TrainingConfig:
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot train (steps and sizes must be positive)."""
+        check_setting_types(self)
         if self.steps <= 0:
             raise ParameterError(f"steps must be a positive number of training steps, not {self.steps}")
         if self.warmup_steps < 0:
@@ -264,7 +267,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     output = Path(output)
     resume = not fresh and is_hypernet_folder(output)
     card = read_hypernet_card(output) if resume else None
-    check_output_directory(output, force=force or fresh, kinds=(KIND,), inputs=[source, *corpus])  # resumed too
+    check_output_directory(output, force=force or fresh, kinds=(KIND,), inputs=[source, *corpus_list(corpus)])  # resumed too
     text = TrainingText.read(corpus, max_bytes=config.max_corpus_bytes)
     checkpoint = load_checkpoint(source)
     info = SourceInfo.of(checkpoint.tokenizer, checkpoint.input_embeddings(), checkpoint.output_embeddings())

@@ -12,6 +12,7 @@ Languages") need this alignment: the same block in two languages carries the sam
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +62,9 @@ class ParallelCorpus:
 
 
 def split_blocks(text: str) -> list[str]:
-    """The blocks of one language's file: text separated by one blank line, trailing newlines dropped."""
-    return text.rstrip("\n").split("\n\n")
+    """The blocks of one language's file: text separated by one blank line (LF or CRLF line ends),
+    trailing line ends dropped; a block keeps its own line ends as the file has them."""
+    return re.split(r"\r?\n\r?\n", text.rstrip("\r\n"))
 
 
 def resolve_corpus(corpus: str | Path) -> Path:
@@ -154,7 +156,7 @@ def _check_no_lone_empty_block(language: Language, pivot: Language, folder: Path
 def _read_language(folder: Path, code: str, row: dict[str, str]) -> Language:
     path = folder / f"{code}.txt"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")  # as stored: CR and CRLF stay
     except UnicodeDecodeError as err:
         raise CorpusError(f"corpus '{path}' is not UTF-8 at byte {err.start}; convert it or remove it") from None
     if not text.strip():
@@ -165,6 +167,6 @@ def _read_language(folder: Path, code: str, row: dict[str, str]) -> Language:
         name=row.get("name") or code,
         script=script or dominant_script(text),
         bcp47=row.get("bcp47") or "",
-        blocks=tuple(split_blocks(text.removeprefix("\ufeff"))),
+        blocks=tuple(split_blocks(text)),
         script_from_text=not script,
     )

@@ -195,6 +195,12 @@ def _jsonl_records(path: Path, chunks: Iterable[str], text_field: str) -> Iterat
             raise CorpusError(
                 f"corpus '{path}' line {number} has no text field '{text_field}'; pass --text-field NAME"
             )
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as err:  # JSON may escape a lone surrogate (\ud800), which is no text
+                raise CorpusError(f"corpus '{path}' line {number} holds a lone surrogate "
+                                  f"U+{ord(text[err.start]):04X}, which is not text") from None
         yield text
 
 

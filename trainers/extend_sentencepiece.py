@@ -68,6 +68,10 @@ def _segmentations(base: SentencePieceTokenizer, proto, lines: dict[str, int]) -
     cut = {i for i in strings if processor.is_control(i) or processor.is_unknown(i) or processor.is_unused(i)
            or proto.pieces[i].type == USER_DEFINED}  # SentencePiece matches those on their own
     byte_values = {i: int(strings[i][3:5], 16) for i in strings if processor.is_byte(i)}
+    # SentencePiece refuses a piece holding NUL (and reads a lone NUL piece as unused): NUL stays its byte piece
+    nul = {i for i, value in byte_values.items() if value == 0}
+    cut |= nul
+    byte_values = {i: value for i, value in byte_values.items() if i not in nul}
     words = [(characters_for_bytes(ids, byte_values, cut=cut), count)
              for ids, count in zip(processor.encode(list(lines)), lines.values(), strict=True)]
     normal = {i for i in strings if i not in cut and i not in byte_values}

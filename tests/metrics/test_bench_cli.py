@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import UDHR, reference_tokenizer_path
 from tests.metrics.conftest import TOY_TEXTS, read_json, write_parallel
+from tokwork import load_tokenizer
 from tokwork.cli.main import main
 from tokwork.metrics.bench import BenchConfig, run_bench
 
@@ -137,7 +138,15 @@ ERRORS = {
                             "block 2 of eng.txt is empty and that of ell.txt is not"),
     "a folder as a lexicon": (lambda tmp, tok: ["-t", tok, "-l", "eng", "--lexicon", f"eng={tmp}"],
                               "cannot read lexicon file"),
+    "a pivot that is only a byte order mark": (lambda tmp, tok: ["-t", tok, "--corpus", bom_only_pivot(tmp)],
+                                               "eng.txt' is empty"),
 }
+
+
+def bom_only_pivot(tmp_path):
+    folder = Path(changed_corpus(tmp_path))
+    (folder / "eng.txt").write_bytes(b"\xef\xbb\xbf\n")
+    return str(folder)
 
 
 @pytest.mark.parametrize("case", list(ERRORS))
@@ -159,6 +168,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, gpt2, case):
     assert not (tmp_path / "out").exists()
     assert (tmp_path / "precious" / "notes.txt").read_text(encoding="utf-8") == "keep"
     assert sorted(p.name for p in (tmp_path / "trained").iterdir()) == ["tokenizer.json", "tokwork.json"]
+
+
+def test_blocks_keep_their_carriage_returns(tmp_path, gpt2):
+    # bytes, characters and tokens are those of the file as stored: a CRLF block is measured with its CRs,
+    # blocks are separated by a blank line in either convention, and a lone CR does not end a block
+    folder = tmp_path / "crlf"
+    folder.mkdir()
+    (folder / "eng.txt").write_bytes(b"Hello\r\nthere\r\n\r\none\r\rtwo\r\n")
+    (folder / "fra.txt").write_bytes(b"Bonjour\n\nun deux\n")
+    results = run_bench(BenchConfig(tokenizers={"gpt2": gpt2}, corpus=str(folder), wordfreq=False), progress=False)
+    eng = next(r for r in results.summary["rows"] if r["language"] == "eng")
+    blocks = ["Hello\r\nthere", "one\r\rtwo"]
+    tokenizer = load_tokenizer(gpt2)
+    assert eng["bytes"] == eng["chars"] == sum(map(len, blocks)) == 22
+    assert eng["tokens"] == sum(len(tokenizer.encode(b)) for b in blocks)
 
 
 def test_a_language_table_with_a_byte_order_mark_is_read(tmp_path, gpt2):

@@ -54,6 +54,20 @@ def test_gzip_and_jsonl(tmp_path):
     assert list(iter_texts([tmp_path / "c.jsonl.gz"], text_field="body")) == ["custom field"]
 
 
+def test_a_jsonl_record_holding_a_lone_surrogate_is_refused(tmp_path):
+    # JSON can escape a lone surrogate, which is no text: one line naming the file and line
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"text": "fine"}\n{"text": "ok \\ud800 here"}\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"a.jsonl' line 2 holds a lone surrogate U\+D800"):
+        list(iter_texts([path]))
+
+
+def test_a_single_path_is_a_corpus_of_one(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("one", encoding="utf-8")
+    assert expand_corpus_paths(str(path)) == expand_corpus_paths(path) == [path]
+
+
 def test_folders_are_searched_recursively_and_sorted(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "b.txt").write_text("b", encoding="utf-8")

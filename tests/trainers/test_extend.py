@@ -279,6 +279,18 @@ def test_plain_sentencepiece_reads_the_extended_model(sentencepiece_extended):
     assert plain.decode(plain.encode(russian)) == russian
 
 
+def test_sentencepiece_extension_learns_no_piece_holding_nul(tmp_path):
+    # SentencePiece refuses a piece holding NUL, and reads a lone NUL piece as unused: NUL stays a byte piece
+    base = train_unigram([ENG], UnigramConfig(vocab_size=400, model_type="bpe"), progress=False)
+    folder = saved(base, tmp_path / "base")
+    corpus = tmp_path / "nul.txt"
+    corpus.write_text("x\x00y and \x00\x00 more\n" * 300, encoding="utf-8")
+    result = extend(folder, [corpus], 5)
+    new = [result.tokenizer.id_to_token(i) for i in new_token_ids(saved(result, tmp_path / "out"))]
+    assert new and not any("\x00" in piece for piece in new)
+    assert_round_trips_any_text(result.tokenizer)
+
+
 # --- SentencePiece-style tokenizer.json (Gemma 3 layout) --------------------------------------------------
 
 def gemma_style(folder: Path) -> Path:

@@ -111,7 +111,7 @@ class Tokenizer(ABC):
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special: bool = True) -> bytes:
         """The exact bytes of a sequence of ids, from the byte view (no lossy UTF-8 repair)."""
-        return self.byte_view.decode_bytes(ids, skip_special=skip_special)
+        return self.byte_view.decode_bytes(checked_ids(ids, self.vocab_size), skip_special=skip_special)
 
     @property
     @abstractmethod

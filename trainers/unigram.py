@@ -20,7 +20,7 @@ import numpy as np
 import sentencepiece as spm
 
 from tokwork.corpus import CorpusReader
-from tokwork.errors import ParameterError
+from tokwork.errors import CorpusError, ParameterError
 from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
 from tokwork.setting_types import check_setting_types
 from tokwork.trainers.bpe_model import BYTE_ALPHABET, check_vocab_size
@@ -143,6 +143,9 @@ def train_unigram(
                 f"vocab size {config.vocab_size:,} is below the {int(needed.group(2)):,} characters and pieces this "
                 f"corpus needs at --character-coverage {config.character_coverage}; raise --vocab-size to at least "
                 f"{int(needed.group(2)):,} or lower --character-coverage (down to 0.9)") from None
+        if "all_chars_count" in reason or "sentences_.empty()" in reason:  # its internal checks, in tokwork's words
+            raise CorpusError("the corpus has no text SentencePiece can learn from: its lines are empty or hold "
+                              "only characters it drops (NUL, control characters)") from None
         raise ParameterError(f"sentencepiece cannot train with these settings: {reason}") from None
     tokenizer = SentencePieceTokenizer.from_bytes(model.getvalue())
     card = TrainingCard.for_corpus(config.model_type if config.model_type == "unigram" else "sentencepiece-bpe",

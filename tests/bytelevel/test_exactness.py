@@ -253,3 +253,14 @@ def test_every_text_the_tokenizer_spells_has_a_probability(request, kind, text):
     scores = lm.score(data)
     assert np.isfinite(scores.logprobs).all(), (text, scores.logprobs)
     assert np.isfinite(lm.score_text(data).logprob)
+
+
+def test_start_ids_outside_the_model_are_refused(pico_bpe):
+    # they failed inside torch's embedding at the first forward
+    from tokwork.errors import ParameterError
+    from tokwork.pico import pico_model
+
+    model = pico_model(pico_bpe.vocab_size, seed=1)
+    for bad in ([10**6], [-1], [1.5]):
+        with pytest.raises(ParameterError, match="must be token ids of the model"):
+            ByteLM(model, pico_bpe, start_ids=bad)

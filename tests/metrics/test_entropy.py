@@ -63,6 +63,12 @@ def test_one_type_has_no_efficiency():
     assert shannon_entropy([5]) == 0.0
 
 
+def test_conditional_entropy_refuses_negative_ids():
+    # padding such as -100 overwrote the pair's key and gave another figure than the same text relabelled
+    with pytest.raises(ValueError, match="takes token ids from 0 to 2\\*\\*31 - 1; found -1"):
+        conditional_entropy([[-1, 1, -1, 2, -1, 1]])
+
+
 def test_conditional_entropy_by_hand():
     assert conditional_entropy([[1, 2, 1, 2, 1, 2]]) == 0.0  # each token fixes the next
     # after 1 comes 2 or 3 equally often (1 bit); after 2 and 3 always 1 (0 bits); pairs: 1->2, 2->1, 1->3,

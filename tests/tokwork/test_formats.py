@@ -53,6 +53,30 @@ def check_exact(tok, text: str) -> None:
     assert tok.decode_bytes(ids) == expected.encode("utf-8")
 
 
+@pytest.mark.parametrize("name", ["gpt2", "o200k_base", "llama-style-spm"])
+def test_what_is_no_text_or_no_id_is_refused_in_one_line(any_tokenizer, name):
+    # a negative id was read from the end of the vocabulary, one string was encoded letter by letter
+    from tokwork.errors import ParameterError
+    from tokwork.sampling import StochasticTokenizer
+
+    tok = any_tokenizer(name)
+    last = tok.vocab_size - 1
+    for bad in ([-1], [tok.vocab_size], [1, 2.5]):
+        with pytest.raises(ParameterError, match=rf"token id .* is not an id of this vocabulary \(0 to {last}\)"):
+            tok.decode(bad)
+        with pytest.raises(ParameterError, match="is not an id of this vocabulary"):
+            tok.decode_bytes(bad)
+    assert tok.id_to_token(-1) is None and tok.id_to_token(tok.vocab_size) is None
+    for encoder in (tok, StochasticTokenizer(tok, p=0.1)):
+        with pytest.raises(ParameterError, match="encode_batch takes a list of texts, not one string"):
+            encoder.encode_batch("abc")
+        with pytest.raises(ParameterError, match="must be a str, not NoneType"):
+            encoder.encode(None)
+        with pytest.raises(ParameterError, match="lone surrogate U\\+D800 at character 1"):
+            encoder.encode("a\ud800b")
+    assert tok.decode(tok.encode("fine")) == "fine"
+
+
 @pytest.mark.parametrize("name", [*REFERENCE_TOKENIZERS, "llama-style-spm"])
 def test_round_trip_and_byte_view_on_arbitrary_text(any_tokenizer, name):
     tok = any_tokenizer(name)

@@ -128,3 +128,26 @@ def test_extra_specials_and_the_pad_token_are_declared_to_transformers(tmp_path)
     assert batch[1][-1] == ours.specials.pad and len(batch[0]) == len(batch[1])
     ids = loaded("<|im_start|>hello")["input_ids"]
     assert loaded.get_special_tokens_mask(ids, already_has_special_tokens=True)[0] == 1
+
+
+def test_saving_onto_the_corpus_it_was_trained_on_is_refused_even_with_force(tmp_path):
+    # TrainedTokenizer.save (the README's own Python example) replaced the corpus folder with the tokenizer
+    from tokwork.card import CardError
+    from tokwork.errors import OutputError
+    from tokwork.trainers.card import TrainingCard
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "eng.txt").write_text((UDHR / "eng.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    trained = train_bpe([corpus], BPEConfig(vocab_size=300), progress=False)
+    for output in (corpus, tmp_path):
+        with pytest.raises(OutputError, match="is the input|holds the input"):
+            trained.save(output, force=True)
+    assert sorted(p.name for p in corpus.iterdir()) == ["eng.txt"]
+    assert repr(trained).startswith("<TrainedTokenizer bpe: 300 ids, trained on 1 file")
+    folder = trained.save(tmp_path / "tok")
+    assert TrainingCard.read(folder).kind == "bpe"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "tokwork.json").write_text('{"kind": "transplant", "method": "omp"}', encoding="utf-8")
+    with pytest.raises(CardError, match="holds a tokwork card of kind 'transplant', not a trained tokenizer's"):
+        TrainingCard.read(tmp_path / "other")

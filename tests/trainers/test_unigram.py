@@ -38,7 +38,25 @@ test_bad_parameters = bad_parameters_test([
     (UnigramConfig(vocab_size=200), "below the 256 byte pieces"),
     (UnigramConfig(vocab_size=5000, model_type="wordpiece"), "unknown model type"),
     (UnigramConfig(vocab_size=5000, character_coverage=0.1), "character coverage"),
+    # a cut inside a character gave empty parts for ever: the training hung
+    (UnigramConfig(vocab_size=5000, max_sentence_length=2), "max sentence length 2 must be at least 4 bytes"),
+    (UnigramConfig(vocab_size=5000, input_sentence_size=-1), "input sentence size -1 must be >= 0"),
+    (UnigramConfig(vocab_size="5000"), r"UnigramConfig.vocab_size must be an integer, not '5000'"),
+    (UnigramConfig(vocab_size=True), r"UnigramConfig.vocab_size must be an integer, not True"),
+    (UnigramConfig(vocab_size=5000, seed=1.5), r"UnigramConfig.seed must be an integer, not 1.5"),
 ])
+
+
+def test_a_corpus_of_nothing_sentencepiece_learns_from_is_refused_in_tokworks_terms(tmp_path):
+    import pytest
+
+    from tokwork.errors import CorpusError
+    from tokwork.trainers.unigram import train_unigram
+
+    for name, data in (("nul.txt", b"\x00" * 1000), ("crlf.txt", b"\r\n" * 3)):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(CorpusError, match="no text SentencePiece can learn from"):
+            train_unigram([tmp_path / name], UnigramConfig(vocab_size=300), progress=False)
 
 
 def test_a_vocabulary_below_the_corpus_characters_is_refused_in_tokworks_terms(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from tokwork.cli.console import err, out
+from tokwork.cli.console import err, out, titled_table
 from tokwork.cli.options import (
     CheckpointActivationsOpt,
     DistillBatchOpt,
@@ -127,7 +127,7 @@ def _print_step(step: str, state: str) -> None:
 
 
 def _figures_table(card: dict) -> Table:
-    table = Table(title=f"{card['language']}: {card['config']['add']:,} tokens added, {card['config']['method']}")
+    table = titled_table(f"{card['language']}: {card['config']['add']:,} tokens added, {card['config']['method']}")
     for column in ("text", "tok/byte", "after", "fewer", "bits/byte", "0-shot", "distilled", "change"):
         table.add_column(column, justify="left" if column == "text" else "right", overflow="fold")
     for row in card["evaluation"]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import typer
 from rich.filesize import decimal
-from rich.table import Table
 
-from tokwork.cli.console import out
+from tokwork.cli.console import out, titled_table
 
 
 def cache_command(
@@ -28,7 +27,7 @@ def cache_command(
         out.print(f"freed {decimal(freed)} in {cache_root()}", soft_wrap=True)
         return
     folders = cache_usage()
-    table = Table(title=str(cache_root()))
+    table = titled_table(str(cache_root()))
     for column in ("folder", "holds", "size", "files", "comes back"):
         table.add_column(column, justify="right" if column in ("size", "files") else "left")
     for folder in folders:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from tokwork.cli.console import out
 from tokwork.cli.options import (
+    SEED_LIMIT,
     CheckpointActivationsOpt,
     DistillBatchOpt,
     DistillTextCharsOpt,
@@ -78,7 +79,7 @@ def distill_command(
                                  "only on chunks the student gives less likelihood than the teacher), hinge (the "
                                  "nats the student is below the teacher, 0 where it is not), squared or abs "
                                  "(absolute errors in nats, as bits per byte adds them)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the text order."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_LIMIT, help="Seed of the text order."),
     save_every: int = typer.Option(50, "--save-every", help="Steps between checkpoints."),
     device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),
     float32: bool = Float32Opt,
@@ -119,6 +120,8 @@ def distill_command(
     from tokwork.transplant.distill.training import distill
 
     transformers_logging.disable_progress_bar()
+    if max_minutes is not None and not max_minutes > 0:
+        raise ParameterError(f"--max-minutes must be positive, not {max_minutes}")
     if eval_every is not None and not heldout:
         raise ParameterError("--eval-every needs --heldout: the text to score every that many steps")
     if best_output is not None and not heldout:

@@ -3,14 +3,15 @@ of a stochastic tokenizer, or encode a whole corpus into token ids for training 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from tokwork.cli.console import out
-from tokwork.cli.options import AddressOpt, ForceOpt, QuietOpt, TextFieldOpt
+from tokwork.cli.console import out, titled_table
+from tokwork.cli.options import REFERENCE_NAMES, SEED_LIMIT, AddressOpt, QuietOpt, TextFieldOpt
 from tokwork.errors import ParameterError, TokworkError
 
 MAX_SAMPLES = 1_000  # segmentations `--samples` shows; each is a full encoding kept for display
@@ -18,21 +19,24 @@ MAX_SAMPLES = 1_000  # segmentations `--samples` shows; each is a full encoding 
 
 def encode_command(
     tokenizer: str = typer.Argument(..., help="tokenizer.json, a folder with one, a .model, a .tiktoken file, "
+                                    f"{REFERENCE_NAMES}, "
                                     "or a stochastic tokenizer folder (tokwork train stochastic)."),
     text: str | None = typer.Argument(None, help="Text to encode (or use --file)."),
     file: Path | None = typer.Option(None, "--file", "-f", help="Encode the text of this UTF-8 file, a "
                                      "leading byte order mark dropped as corpora drop it (with --out: a corpus "
                                      "of files, folders, .gz, .jsonl)."),
     output_format: str = typer.Option("table", "--format", help="table, ids or json."),
-    limit: int = typer.Option(60, help="Rows shown in the table (0 for all)."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of a stochastic tokenizer (default: the saved one)."),
+    limit: int = typer.Option(60, min=0, help="Rows shown in the table (0 for all)."),
+    seed: int | None = typer.Option(None, "--seed", min=0, max=SEED_LIMIT, help="Seed of a stochastic tokenizer (default: the saved one)."),
     samples: int = typer.Option(1, "--samples", "-k", help="Show this many sampled segmentations (stochastic)."),
     out_path: Path | None = typer.Option(None, "--out", "-o", help="Write the corpus given by --file as token ids "
                                          "to this .npy file (or a folder of shards with --shard-tokens)."),
     shard_tokens: int | None = typer.Option(None, "--shard-tokens", help="With --out: shards of this many ids."),
     eos: bool = typer.Option(True, "--eos/--no-eos", help="With --out: end each document with end-of-text."),
     text_field: str = TextFieldOpt,
-    force: bool = ForceOpt,
+    force: bool = typer.Option(False, "--force", help="With --out: replace an existing .npy file (a lone .npy "
+                               "carries no card, so one tokwork wrote needs it too) or a folder that tokwork did "
+                               "not make."),
     quiet: bool = QuietOpt,
     engine: str = typer.Option("stream", "--engine", help="With --out: 'stream' (one pass in document order: "
                                "one .npy, or shards of --shard-tokens ids), or encode corpus shards on 'local' "
@@ -47,7 +51,18 @@ def encode_command(
     from tokwork.loader import open_tokenizer
     from tokwork.sampling import StochasticTokenizer
 
+    if output_format not in ("table", "ids", "json"):
+        raise TokworkError(f"unknown --format '{output_format}'; choose table, ids or json")
+    if out_path is None:
+        given = [name for name, used in (("--shard-tokens", shard_tokens is not None), ("--no-eos", not eos),
+                                         ("--engine", engine != "stream"), ("--address", address is not None))
+                 if used]
+        if given:
+            raise TokworkError(f"{', '.join(given)} only apply to writing ids with --out")
     if out_path is not None:
+        if output_format == "ids":
+            raise TokworkError("--format ids prints a text's ids; --out writes them to a file (--format json "
+                               "prints what was written as JSON)")
         if file is None or text is not None:
             raise TokworkError("--out encodes a corpus: give it with --file CORPUS and no TEXT argument")
         if samples != 1:
@@ -57,12 +72,10 @@ def encode_command(
         report = encode_corpus(tokenizer, [file], out_path, engine=engine, address=address, seed=seed,
                                shard_tokens=shard_tokens, eos=eos, text_field=text_field, progress=not quiet,
                                force=force)
-        _show_report(report, out_path)
+        _show_report(report, out_path, as_json=output_format == "json")
         return
     if (text is None) == (file is None):
         raise TokworkError("give either a TEXT argument or --file, not both or neither")
-    if output_format not in ("table", "ids", "json"):
-        raise TokworkError(f"unknown --format '{output_format}'; choose table, ids or json")
     if not 1 <= samples <= MAX_SAMPLES:
         raise ParameterError(f"--samples {samples} must lie in [1, {MAX_SAMPLES:,}] (segmentations to show)")
     if text is not None:
@@ -108,7 +121,7 @@ def _show_one(tok, source: str, ids: list[int], *, output_format: str, limit: in
         print(json.dumps({"tokens": rows, "count": len(ids), "bytes": nbytes, "round_trip": exact,
                           "normalized": normalized}, ensure_ascii=False))
         return
-    table = Table(title=f"{len(ids)} tokens for {nbytes} bytes ({nbytes / max(len(ids), 1):.2f} bytes/token)")
+    table = titled_table(f"{len(ids)} tokens for {nbytes} bytes ({nbytes / max(len(ids), 1):.2f} bytes/token)")
     for column in ("#", "id", "piece", "bytes"):
         table.add_column(column, justify="right" if column in ("#", "id") else "left")
     shown = ids if limit <= 0 else ids[:limit]
@@ -143,7 +156,7 @@ def _show_samples(tok, source: str, segmentations: list[list[int]], *, output_fo
         print(json.dumps({"samples": rows, "bytes": nbytes, "seed": tok.seed, **tok.config.parameters}))
         return
     view = tok.byte_view
-    table = Table(title=f"{len(segmentations)} samples of {nbytes} bytes ({tok.config.method}, seed {tok.seed})")
+    table = titled_table(f"{len(segmentations)} samples of {nbytes} bytes ({tok.config.method}, seed {tok.seed})")
     for column, justify in (("#", "right"), ("tokens", "right"), ("segmentation", "left")):
         table.add_column(column, justify=justify)
     for number, ids in enumerate(segmentations):
@@ -154,8 +167,12 @@ def _show_samples(tok, source: str, segmentations: list[list[int]], *, output_fo
     out.print(f"round trip: {'exact for every sample' if all(exact) else _round_trip(False, normalized)}")
 
 
-def _show_report(report, output: Path) -> None:
+def _show_report(report, output: Path, *, as_json: bool = False) -> None:
     """What a corpus encoding wrote: engine, sampling, documents, tokens, text, time, files and where."""
+    if as_json:
+        print(json.dumps({**dataclasses.asdict(report), "files": [str(p) for p in report.files],
+                          "output": str(output)}, ensure_ascii=False))
+        return
     table = Table(show_header=False, box=None)
     table.add_row("engine", report.engine)
     if report.stochastic:

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from tokwork.cli.console import out
-from tokwork.cli.options import Float32Opt, TrainingCorpusOpt
+from tokwork.cli.console import err, out
+from tokwork.cli.options import SEED_LIMIT, Float32Opt, TrainingCorpusOpt
 from tokwork.cli.resumed import note_settings_kept
 from tokwork.errors import ParameterError
 
@@ -52,7 +52,7 @@ def train_command(
                                            "steps."),
     width: int = typer.Option(256, "--width", help="Width of the hypernetwork's transformer."),
     layers: int = typer.Option(2, "--layers", help="Transformer layers of the hypernetwork."),
-    seed: int = typer.Option(0, "--seed", help="Seed of initialisation and every draw."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_LIMIT, help="Seed of initialisation and every draw."),
     save_every: int = typer.Option(100, "--save-every", help="Steps between checkpoints."),
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop (with a checkpoint) after this "
                                              "much training time; run again to go on.", show_default=False),
@@ -76,6 +76,8 @@ def train_command(
     from tokwork.transplant.hypernet.training import TrainingConfig, train_hypernet
 
     transformers_logging.disable_progress_bar()
+    if max_minutes is not None and not max_minutes > 0:
+        raise ParameterError(f"--max-minutes must be positive, not {max_minutes}")
     if not fresh and is_hypernet_folder(output):
         card = read_hypernet_card(output)
         saved = {**card.training, **card.model, "vocab_sizes": list(card.training.get("vocab_sizes", ()))}
@@ -85,6 +87,9 @@ def train_command(
                             sequence_length=sequence_length, new_tokens=new_tokens, learning_rate=learning_rate,
                             lm_learning_rate=lm_learning_rate, seed=seed, save_every=save_every,
                             vocab_sizes=parse_range(vocab_sizes, name="--vocab-sizes"), bf16=not float32)
+    if warmup_steps >= steps:
+        err.print(f"note: --warmup-steps {warmup_steps} covers all {steps} steps (they include the warm-up): "
+                  "no language-modelling step will run", soft_wrap=True)
     card = train_hypernet(source, corpus, output, config=config, shape={"width": width, "layers": layers},
                           fresh=fresh, force=force, device=device, progress=not quiet,
                           max_seconds=None if max_minutes is None else max_minutes * 60)

@@ -9,10 +9,12 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
+from tokwork.cli.options import REFERENCE_NAMES
 
 
 def info_command(
-    tokenizer: str = typer.Argument(..., help="tokenizer.json, a folder with one, a .model or a .tiktoken file."),
+    tokenizer: str = typer.Argument(..., help="tokenizer.json, a folder with one, a .model or a .tiktoken file, "
+                                    f"{REFERENCE_NAMES}."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show format, vocabulary size, specials by role and how many single bytes have a token."""

@@ -23,6 +23,7 @@ from tokwork.cli.adapt import adapt_command
 from tokwork.cli.bench import bench_command
 from tokwork.cli.bytes import bytes_app
 from tokwork.cli.cache import cache_command
+from tokwork.cli.console import SIGPIPE_EXIT
 from tokwork.cli.distill import distill_command
 from tokwork.cli.encode import encode_command
 from tokwork.cli.eval import eval_command
@@ -158,6 +159,13 @@ def _on_terminate(main_process: int):
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. A reader that closed the pipe early (`tokwork encode ... | head`) ends
+    the command quietly, with the shell's code for SIGPIPE, as other tools in a pipe do."""
     signal.signal(signal.SIGTERM, _on_terminate(os.getpid()))
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # a plain print to the closed pipe (rich's consoles end as below themselves)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush would fail again
+        code = SIGPIPE_EXIT
+    sys.exit(code)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import out
-from tokwork.cli.options import ForceOpt, OutputOpt, QuietOpt
+from tokwork.cli.options import REFERENCE_NAMES, SEED_LIMIT, ForceOpt, OutputOpt, QuietOpt
 from tokwork.sampling import METHODS
 
 _METHOD_HELP = "; ".join(f"{name} ({text})" for name, text in METHODS.items())
@@ -17,13 +17,14 @@ _METHOD_HELP = "; ".join(f"{name} ({text})" for name, text in METHODS.items())
 
 def train_stochastic_command(
     base: str = typer.Option(..., "--base", "-b", show_default=False,
-                             help="The base tokenizer: tokenizer.json, a folder with one, a .model or a .tiktoken file."),
+                             help="The base tokenizer: tokenizer.json, a folder with one, a .model or a .tiktoken "
+                             f"file, {REFERENCE_NAMES}."),
     output: Path = OutputOpt,
     method: str = typer.Option("stochastok", "--method", "-m", help=_METHOD_HELP),
     p: float = typer.Option(0.1, "--p", "-p", help="StochasTok expansion rate, or BPE-dropout probability, in [0, 1]."),
     alpha: float = typer.Option(0.1, "--alpha", help="Unigram sampling: inverse temperature of the segmentations."),
     nbest_size: int = typer.Option(-1, "--nbest-size", help="Unigram sampling: sample from the n best (-1: all)."),
-    seed: int = typer.Option(0, "--seed", help="Default seed saved with the tokenizer (encode --seed overrides)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_LIMIT, help="Default seed saved with the tokenizer (encode --seed overrides)."),
     force: bool = ForceOpt,
     quiet: bool = QuietOpt,  # nothing here draws a bar; taken as every train command takes it
 ) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from tokwork.cli.options import SEED_LIMIT
 from tokwork.cli.train import training_command
 from tokwork.trainers.supertoken import DEFAULT_CHUNK_LENGTHS
 
@@ -18,7 +19,7 @@ def supertoken_arguments(
                                           "stage 1 stops and superword merges begin (default: 80% of the vocab)."),
     chunk_lengths: str = typer.Option(DEFAULT_CHUNK_LENGTHS, help="Random-chunk: chunk lengths in "
                                       "characters with weights, e.g. '6-18:0.7,19-28:0.3' or '4-12'."),
-    seed: int = typer.Option(0, help="Random-chunk: seed of the chunk lengths."),
+    seed: int = typer.Option(0, min=0, max=SEED_LIMIT, help="Random-chunk: seed of the chunk lengths."),
     min_frequency: int = typer.Option(2, help="Least count of a pair to be merged."),
     split: str = typer.Option("gpt2", help="Two-stage: stage-1 pre-tokenization pattern: gpt2, cl100k or o200k "
                               "(random-chunk cuts text without one)."),

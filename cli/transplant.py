@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import err, out
-from tokwork.cli.options import CheckpointActivationsOpt, QuietOpt
+from tokwork.cli.options import REFERENCE_NAMES, SEED_LIMIT, CheckpointActivationsOpt, QuietOpt
 
 
 def list_methods_callback(value: bool) -> None:
@@ -28,7 +28,7 @@ def list_methods_callback(value: bool) -> None:
 def transplant_command(
     source: Path = typer.Argument(..., help="Source model: an HF folder (config.json + safetensors + tokenizer), "
                                   "or 'smollm2'.", show_default=False),
-    target: Path = typer.Argument(..., help="Target tokenizer: tokenizer.json or a folder with one.",
+    target: Path = typer.Argument(..., help=f"Target tokenizer: tokenizer.json or a folder with one, {REFERENCE_NAMES}.",
                                   show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (written atomically).",
                                 show_default=False),
@@ -43,7 +43,7 @@ def transplant_command(
     calibrate: float | None = typer.Option(None, "--calibrate",
                                            help="omp/hybrid (0.5), subword-mean (0): how far to move new tokens' "
                                                 "logit level to the source model's (0 off, 1 all the way)."),
-    seed: int | None = typer.Option(None, "--seed", help="random: seed of the draw (0)."),
+    seed: int | None = typer.Option(None, "--seed", min=0, max=SEED_LIMIT, help="random: seed of the draw (0)."),
     hypernet: str | None = typer.Option(None, "--hypernet", help="hypernet: the folder `tokwork hypernet train` "
                                         "wrote."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle",

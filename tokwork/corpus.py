@@ -10,6 +10,7 @@ starts, so that a bad file fails in a second rather than after an hour of traini
 from __future__ import annotations
 
 import codecs
+import glob
 import gzip
 import hashlib
 import json
@@ -83,7 +84,7 @@ def expand_corpus_paths(paths: str | os.PathLike | Iterable[str | Path]) -> list
         elif path.is_file():
             files.append(path)
         elif any(ch in str(raw) for ch in "*?["):
-            found = sorted(p for p in Path().glob(str(raw)) if p.is_file())
+            found = sorted(p for p in map(Path, glob.glob(str(raw), recursive=True)) if p.is_file())
             if not found:
                 raise CorpusError(f"corpus pattern '{raw}' matches no files")
             files.extend(found)
@@ -191,10 +192,12 @@ def _jsonl_records(path: Path, chunks: Iterable[str], text_field: str) -> Iterat
         except json.JSONDecodeError as err:
             raise CorpusError(f"corpus '{path}' line {number} is not valid JSON ({err.msg})") from None
         text = record.get(text_field) if isinstance(record, dict) else None
+        if isinstance(record, dict) and text_field in record and not isinstance(text, str):
+            raise CorpusError(f"corpus '{path}' line {number}: field '{text_field}' holds a "
+                              f"{type(text).__name__}, not text")
         if not isinstance(text, str):
-            raise CorpusError(
-                f"corpus '{path}' line {number} has no text field '{text_field}'; pass --text-field NAME"
-            )
+            raise CorpusError(f"corpus '{path}' line {number} has no text field '{text_field}' (train and encode "
+                              "take --text-field NAME; other commands read 'text')")
         if not text.isascii():
             try:
                 text.encode("utf-8")

@@ -63,8 +63,12 @@ def tokenizer_file(path: str | Path) -> Path:
         found = sorted(path.glob("*.model")) or sorted(path.glob("*.tiktoken"))
         if found:
             return found[0]
+        from tokwork.reference_tokenizers import REFERENCE_TOKENIZERS
+
+        hidden = (f"; this folder hides the reference tokenizer '{path}', which its path in the cache reaches"
+                  if str(path) in REFERENCE_TOKENIZERS else "")
         raise TokenizerFormatError(
-            f"folder '{path}' holds no tokenizer.json, SentencePiece .model or .tiktoken file"
+            f"folder '{path}' holds no tokenizer.json, SentencePiece .model or .tiktoken file{hidden}"
         )
     if path.suffix not in (".json", ".model", ".tiktoken"):
         raise TokenizerFormatError(

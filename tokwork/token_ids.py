@@ -241,6 +241,9 @@ def _encode_corpus_shards(tokenizer: str | Path, corpus: Sequence[str | Path], o
     start = time.perf_counter()
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise ParameterError(f"seed {seed} must lie in [0, 2**63 - 1]")
+    if output.suffix == ".npy":
+        raise OutputError(f"output '{output}' ends in .npy, but engine '{engine}' writes a folder of shards; "
+                          "give a folder name (or --engine stream for one .npy)")
     check_output_directory(output, force=force, kinds=(KIND,), inputs=[tokenizer, *corpus_list(corpus)])
     opened = open_tokenizer(tokenizer)  # a fresh one: the workers' cached ones are re-seeded per shard
     eos_id = _end_of_text(opened, eos)

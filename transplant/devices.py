@@ -63,9 +63,15 @@ def pick_device(device: str | None) -> torch.device:
     """`auto` (or None): the GPU when torch sees one, else the CPU."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        chosen = None
+    if chosen is None or chosen.type not in ("cpu", "cuda"):
+        raise ParameterError(f"unknown device '{device}'; use auto, cpu, cuda or cuda:N")
+    if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"device '{device}' asked for, but torch sees no GPU; use --device cpu")
-    return torch.device(device)
+    return chosen
 
 
 def use_training_attention(model, device: torch.device | str) -> None:

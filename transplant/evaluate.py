@@ -9,7 +9,10 @@ eos where it has no bos). Without either, the first token is not scored and its 
 
 from __future__ import annotations
 
+import gzip
 import math
+import zlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -111,16 +114,28 @@ def bits_per_byte(model, tokenizer: Tokenizer, texts: dict[str, str], *, window:
 
 
 def read_texts(paths: list[str | Path]) -> dict[str, str]:
-    """Texts to score, named by file stem (a folder gives one text per file: per language for UDHR)."""
+    """Texts to score, named by file stem, or by path where two files share a stem (a folder gives one
+    text per file: per language for UDHR). A `.gz` file is scored as the text it holds; a `.jsonl` file
+    is refused, since its records are separate texts, not one."""
     files = expand_corpus_paths(paths)
     texts: dict[str, str] = {}
+    stems = Counter(_stem(path) for path in files)
     for path in files:
+        if path.name.endswith((".jsonl", ".jsonl.gz")):
+            raise CorpusError(f"text '{path}' is a .jsonl file of separate records; score them as text files "
+                              "(one per record or joined), not as one JSON text")
         try:
-            text = path.read_bytes().decode("utf-8")  # as stored: CRLF stays two bytes
+            data = path.read_bytes()
+            text = (gzip.decompress(data) if path.name.endswith(".gz") else data).decode("utf-8")  # as stored
         except UnicodeDecodeError as err:
             raise CorpusError(f"text '{path}' is not UTF-8 at byte {err.start}") from None
+        except (OSError, EOFError, zlib.error) as err:
+            raise CorpusError(f"text '{path}' is not a readable .gz file ({err})") from None
         if not text:
             raise CorpusError(f"text '{path}' is empty")
-        name = path.stem if path.stem not in texts else str(path)
-        texts[name] = text
+        texts[_stem(path) if stems[_stem(path)] == 1 else str(path)] = text
     return texts
+
+
+def _stem(path: Path) -> str:
+    return path.name.removesuffix(".gz").rsplit(".", 1)[0] if "." in path.name else path.name

@@ -77,6 +77,8 @@ class SupertokenConfig:
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot give a supertoken tokenizer."""
         check_setting_types(self)
+        if not 0 <= self.seed < 1 << 63:
+            raise ParameterError(f"seed {self.seed} must lie in [0, 2**63 - 1]")
         if self.method not in METHODS:
             raise ParameterError(f"unknown supertoken method '{self.method}'; choose one of {', '.join(METHODS)}")
         unused = ([("--transition", self.transition is not None), ("--split", self.split != "gpt2")]

@@ -61,6 +61,7 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
     """
     from tokwork.trainers.extend import ExtendConfig, extend_tokenizer
     from tokwork.transplant.checkpoint import check_checkpoint_folder
+    from tokwork.transplant.devices import pick_device
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
     from tokwork.transplant.distill.training import distill
     from tokwork.transplant.donors import resolve_donor
@@ -70,6 +71,7 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
     if stop_after is not None and stop_after not in STEPS:
         raise ParameterError(f"unknown step '{stop_after}'; choose one of {', '.join(STEPS)}")
     config.validate()
+    pick_device(device)  # a device that cannot run is refused before the steps before distillation run
     output = Path(output)
     check_output_directory(output, force=force, kinds=MODEL_KINDS, inputs=[config.model, *config.corpus])
     work = WorkArea(output)

@@ -82,6 +82,8 @@ class DistillConfig:
     def validate(self) -> None:
         """Raise `ParameterError` for a setting that makes no sense, naming it."""
         check_setting_types(self)
+        if not 0 <= self.seed < 1 << 63:
+            raise ParameterError(f"seed {self.seed} must lie in [0, 2**63 - 1]")
         parts = self.loss.split("+")
         if not parts or any(p not in LOSS_PARTS for p in parts) or len(set(parts)) != len(parts):
             raise ParameterError(f"unknown loss '{self.loss}'; join one or more of {', '.join(LOSS_PARTS)} "
@@ -117,6 +119,11 @@ class DistillConfig:
             raise ParameterError(f"the new rows' rate factor must be in (0, 1000], not {self.new_rows_rate}")
         if self.warmup_steps < 0:
             raise ParameterError(f"warm-up steps must not be negative, not {self.warmup_steps}")
+        unused = [name for name, part, value, default in (
+            ("--lm-weight", "lm", self.lm_weight, 1.0), ("--latent-weight", "latents", self.latent_weight, 1.0),
+            ("--side-weight", "side", self.side_weight, 1.0)) if part not in parts and value != default]
+        if unused:
+            raise ParameterError(f"{unused[0]} weighs a part that --loss {self.loss} does not have")
         if not self.temperature > 0 or not all(w >= 0 for w in (self.lm_weight, self.latent_weight, self.side_weight)):
             raise ParameterError("the ALM temperature must be positive and the LM, latent and side weights not "
                                  "negative")

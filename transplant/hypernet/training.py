@@ -93,6 +93,8 @@ class TrainingConfig:
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot train (steps and sizes must be positive)."""
         check_setting_types(self)
+        if not 0 <= self.seed < 1 << 63:
+            raise ParameterError(f"seed {self.seed} must lie in [0, 2**63 - 1]")
         if self.steps <= 0:
             raise ParameterError(f"steps must be a positive number of training steps, not {self.steps}")
         if self.warmup_steps < 0:

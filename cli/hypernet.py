@@ -87,6 +87,7 @@ def train_command(
                             sequence_length=sequence_length, new_tokens=new_tokens, learning_rate=learning_rate,
                             lm_learning_rate=lm_learning_rate, seed=seed, save_every=save_every,
                             vocab_sizes=parse_range(vocab_sizes, name="--vocab-sizes"), bf16=not float32)
+    config.validate()
     if warmup_steps >= steps:
         err.print(f"note: --warmup-steps {warmup_steps} covers all {steps} steps (they include the warm-up): "
                   "no language-modelling step will run", soft_wrap=True)

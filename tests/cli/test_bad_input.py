@@ -55,6 +55,24 @@ CASES = {
     "corrupt tokenizer.json": (["info", "tokenizer.json"], "is not a valid tokenizer.json"),
     "missing tokenizer": (["info", "no-such-dir"], "does not exist"),
     "not an integer": (["train", "bpe", "good.txt", "-v", "lots", "-o", "out"], "Invalid value for '--vocab-size'"),
+    # found by a walkthrough of the commands: each failed with a traceback, or did something else silently
+    "a negative seed": (["distill", "smollm2", "x", "-c", "good.txt", "-o", "out", "--seed", "-1"],
+                        "Invalid value for '--seed'"),
+    "a device torch cannot run": (["distill", "smollm2", "precious", "-c", "good.txt", "-o", "out", "--device",
+                                   "tpu"], "unknown device 'tpu'; use auto, cpu, cuda or cuda:N"),
+    "a time budget below zero": (["hypernet", "train", "smollm2", "-c", "good.txt", "-o", "out", "--max-minutes",
+                                  "-1"], "--max-minutes must be positive, not -1.0"),
+    "an option of --out without it": (["encode", "gpt2", "hello", "--shard-tokens", "100"],
+                                      "--shard-tokens only apply to writing ids with --out"),
+    "a .npy name for a folder of shards": (["encode", "gpt2", "-f", "good.txt", "-o", "out.npy", "--engine", "local"],
+                                           "ends in .npy, but engine 'local' writes a folder of shards"),
+    "greedy decoding with sampling options": (["bytes", "generate", "smollm2", "Hi", "--greedy", "--temperature",
+                                               "0.5"], "--greedy takes the most probable byte"),
+    "a weight for a part the loss lacks": (["distill", "smollm2", "precious", "-c", "good.txt", "-o", "out", "--loss",
+                                            "alm", "--latent-weight", "2"],
+                                           "--latent-weight weighs a part that --loss alm does not have"),
+    "an absolute glob that matches nothing": (["train", "bpe", "/nonexistent/e*.txt", "-v", "300", "-o", "out"],
+                                              "corpus pattern '/nonexistent/e*.txt' matches no files"),
 }
 
 
@@ -66,3 +84,17 @@ def test_bad_input_is_one_line_and_exit_2(workdir, case):
     assert not (workdir / "out").exists()
     assert leftovers(workdir) == []
     assert (workdir / "precious" / "notes.txt").read_text(encoding="utf-8") == "do not lose me"
+
+
+def test_an_absolute_glob_is_a_corpus(workdir):
+    done = run_cli("train", "bpe", str(workdir / "go*.txt"), "-v", "300", "-o", "out", "-q", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert (workdir / "out" / "tokenizer.json").is_file()
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(workdir):
+    text = "word " * 3000
+    done = subprocess.run(f"{sys.executable} -m tokwork.cli encode gpt2 '{text}' --limit 0 | head -1",
+                          shell=True, capture_output=True, text=True, cwd=workdir, timeout=300,
+                          executable="/bin/bash")
+    assert done.stderr == "" and done.stdout.startswith(" 3001 tokens")

@@ -369,6 +369,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
     if stop_after is not None and stop_after <= 0:
         raise ParameterError(f"the step to stop after must be positive, not {stop_after}")
+    chosen = pick_device(device)  # before any model is loaded
     output = Path(output)
     resume = not fresh and is_distill_folder(output)
     card = read_distill_card(output) if resume else None
@@ -392,7 +393,6 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     if config.train == "new-rows" and not len(new_ids):
         raise DistillError(f"the student '{student}' has no new rows (every token is one of the teacher's); "
                            "use --train embeddings or --train all")
-    chosen = pick_device(device)
     torch.manual_seed(config.seed)
     distiller = Distiller(teacher_checkpoint, student_checkpoint, config, chosen, new_ids, corpus_paths)
     if card is None:

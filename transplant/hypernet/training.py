@@ -266,6 +266,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     config.validate()
     if max_seconds is not None and max_seconds <= 0:
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
+    chosen = pick_device(device)  # before the corpus and the model are read
     output = Path(output)
     resume = not fresh and is_hypernet_folder(output)
     card = read_hypernet_card(output) if resume else None
@@ -281,7 +282,6 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
         hypernet_shape = HypernetConfig(hidden_size=info.hidden_size, tied=info.tied, **(shape or {}))
         card = _new_card(Path(source), info, hypernet_shape, config, text)
     card.training = config.as_json()
-    chosen = pick_device(device)
     card.precision = joined_precision(card.precision, precision_of(config.bf16, chosen))
     torch.manual_seed(config.seed)
     hypernet = load_hypernet(output, device=chosen)[0] if resume else Hypernetwork(hypernet_shape).to(chosen)

@@ -21,7 +21,8 @@ def bench_command(
                                 help="Output directory for results.json/csv, report.html and plots."),
     languages: str | None = typer.Option(None, "--languages", "-l",
                                          help="Comma-separated language codes, or 'all' (default: a fixed list "
-                                              "of 56 for the shipped UDHR, every file for another corpus)."),
+                                              "of 56 for the shipped UDHR, every file for another corpus); the "
+                                              "--pivot language is measured too, as premiums need it."),
     corpus: str = typer.Option("udhr", help="'udhr' (shipped) or a folder of parallel <code>.txt files: the same "
                                "blocks (articles, paragraphs) in every language, separated by one blank line, "
                                "with an optional languages.tsv (columns code, name, script: an ISO 15924 code)."),

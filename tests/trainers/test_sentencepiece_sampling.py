@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import sentencepiece as spm
 
@@ -131,6 +132,21 @@ def test_a_batch_draws_each_text_and_each_part_as_alone(models):
     assert got[:1] != [processor.encode(batch[0])]
 
 
+def test_a_batch_with_user_pieces_draws_each_text_as_alone(models):
+    # the batch's symbols are found in one pass over all its texts: user pieces, texts that normalise to
+    # nothing and unknown characters keep to their own text
+    from tokwork.sampling.piece_bpe_dropout import bpe_dropout_segments
+
+    processor, table, _ = models["bpe, bytes, user symbols"]
+    batch = [processor.normalize(t) for t in ["<tag>x <tag>", "   ", "the <tag><tag> rights", "ǂ☃ ok", *texts()[:5]]]
+    states = [text_state(3, i) for i in range(len(batch))]
+    got, final = bpe_dropout_segments(table, batch, 0.3, np.array(states, dtype=np.uint64),
+                                      np.zeros(len(batch), dtype=np.bool_))
+    alone = [bpe_dropout(table, text, 0.3, state) for text, state in zip(batch, states, strict=True)]
+    assert got == [ids for ids, _ in alone] and final.tolist() == [int(state) for _, state in alone]
+    assert processor.piece_to_id("<tag>") in got[0]
+
+
 def test_keys_too_wide_to_pack_queue_the_piece_beside_them(models):
     # a pair's key packs priority, position and piece into one int64 where they fit; the other heap, with
     # the piece as payload, merges alike
@@ -140,7 +156,7 @@ def test_keys_too_wide_to_pack_queue_the_piece_beside_them(models):
         processor, table, _ = models[name]
         slot_keys, slot_values, priority, unused, char_ids = _merges(table)
         for index, text in enumerate(texts()):
-            sym, frozen, _ = _symbols(table, processor.normalize(text), char_ids)
+            sym, frozen, _, _ = _symbols(table, [processor.normalize(text)], char_ids)
             packed, paired = (_merge(sym.copy(), frozen, len(table.texts), slot_keys, slot_values, priority, unused,
                                      0.3, np.uint64(index), bits) for bits in (KEY_BITS, 0))
             assert [a.tolist() if hasattr(a, "tolist") else a for a in packed] == \

@@ -56,26 +56,31 @@ def _merges(table: PieceTable):
     return slot_keys, slot_values, priority, table.types == UNUSED, char_ids
 
 
-def _symbols(table: PieceTable, text: str, char_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int] | None]:
-    """The text as symbol ids (-1 for a character that is no piece) and which symbols never merge (the
-    user-defined pieces, the longest at each position), and where each symbol starts (and the end; None
-    where every symbol is one character)."""
-    matches = list(table.user_pattern.finditer(text)) if table.user_pattern is not None else []
-    if not matches:
-        return char_ids[code_points(text)].astype(np.int64), np.zeros(len(text), dtype=np.bool_), None
-    ids, frozen, starts, at = [], [], [], 0
-    for match in [*matches, None]:
-        upto = len(text) if match is None else match.start()
-        for position in range(at, upto):
-            ids.append(table.ids.get(text[position], -1))
-            frozen.append(False)
-            starts.append(position)
-        if match is not None:
-            ids.append(table.ids[match.group()])
-            frozen.append(True)
-            starts.append(match.start())
-            at = match.end()
-    return np.array(ids, dtype=np.int64), np.array(frozen, dtype=np.bool_), [*starts, len(text)]
+def _symbols(table: PieceTable, segments: list[str], char_ids: np.ndarray):
+    """The segments' symbols end to end: symbol ids (-1 for a character that is no piece), which symbols
+    never merge (the user-defined pieces, the longest at each position, each one symbol at its first
+    character), each segment's bounds among them, and which characters start a symbol (None where every
+    character does)."""
+    lengths = np.fromiter(map(len, segments), np.int64, len(segments))
+    starts = np.zeros(len(segments) + 1, np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    ids = char_ids[code_points("".join(segments))].astype(np.int64)
+    frozen = np.zeros(len(ids), dtype=np.bool_)
+    kept = None
+    if table.user_pattern is not None:
+        for k, segment in enumerate(segments):
+            for match in table.user_pattern.finditer(segment):
+                at = starts[k] + match.start()
+                ids[at] = table.ids[match.group()]
+                frozen[at] = True
+                if match.end() - match.start() > 1:
+                    kept = np.ones(len(ids), dtype=np.bool_) if kept is None else kept
+                    kept[at + 1:starts[k] + match.end()] = False
+    if kept is None:
+        return ids, frozen, starts, None
+    kept_before = np.zeros(len(ids) + 1, np.int64)  # symbols that start before each character
+    np.cumsum(kept, out=kept_before[1:])
+    return ids[kept], frozen[kept], kept_before[starts], kept
 
 
 @njit(cache=True)
@@ -238,23 +243,19 @@ def bpe_dropout_segments(table: PieceTable, segments: list[str], p: float, state
     chained[k], goes on with the stream segment k - 1 left (p = 0 draws nothing). Returns the ids of each
     segment and the stream each leaves."""
     slot_keys, slot_values, priority, unused, char_ids = _merges(table)
-    symbols = [_symbols(table, segment, char_ids) for segment in segments]
-    bounds = np.zeros(len(segments) + 1, np.int64)
-    np.cumsum([len(sym) for sym, _, _ in symbols], out=bounds[1:])
-    empty = np.empty(0, np.int64)
-    sym = np.concatenate([sym for sym, _, _ in symbols]) if symbols else empty
-    frozen = np.concatenate([frozen for _, frozen, _ in symbols]) if symbols else empty.astype(np.bool_)
+    sym, frozen, bounds, kept = _symbols(table, segments, char_ids)
     ids, first, out_bounds, unknown, final = _merge_segments(
         sym, frozen, bounds, np.asarray(states, dtype=np.uint64), np.asarray(chained, dtype=np.bool_),
         len(table.texts), slot_keys, slot_values, priority, unused, float(p))
     flat, cuts = ids.tolist(), out_bounds.tolist()
     out = [flat[cuts[k]:cuts[k + 1]] for k in range(len(segments))]
+    offsets = np.cumsum([0, *map(len, segments)]).tolist() if unknown.any() else []
     for k in np.flatnonzero(unknown).tolist():
         # a character whose only piece is unused stays that starting symbol, which sentencepiece writes
         # as unknown
-        text, starts = segments[k], symbols[k][2]
-        if starts is None:
-            starts = list(range(len(text) + 1))
+        text = segments[k]
+        firsts = range(len(text)) if kept is None else np.flatnonzero(kept[offsets[k]:offsets[k + 1]]).tolist()
+        starts = [*firsts, len(text)]
         pieces = [(text[starts[f]:starts[f + 1]], -1) if i < 0 or unused[i] else ("", i)
                   for i, f in zip(out[k], first[cuts[k]:cuts[k + 1]].tolist(), strict=True)]
         out[k] = table.output_ids(pieces)

@@ -34,6 +34,16 @@ def text_state(seed, index):
 
 
 @njit(cache=True)
+def text_states(seed, first_index, count):
+    """The starting states of texts number first_index ... first_index + count - 1 under `seed`, in one
+    call (a Python loop of `text_state` pays numba's dispatch per text)."""
+    out = np.empty(count, np.uint64)
+    for i in range(count):
+        out[i] = text_state(seed, first_index + i)
+    return out
+
+
+@njit(cache=True)
 def next_unit(state):
     """Advance a stream; return (new state, a float uniform in [0, 1) with 53 random bits)."""
     state = np.uint64(state) + _GOLDEN  # the cast keeps a small state from Python an unsigned word

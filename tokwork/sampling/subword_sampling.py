@@ -22,7 +22,7 @@ from tokwork.errors import ParameterError
 from tokwork.formats.sentencepiece_model import SPACE_MARK, SentencePieceTokenizer
 from tokwork.sampling.piece_bpe_dropout import bpe_dropout_segments
 from tokwork.sampling.piece_table import PieceTable
-from tokwork.sampling.random_streams import text_state
+from tokwork.sampling.random_streams import text_states
 from tokwork.sampling.unigram_lattice import sample_unigram, sample_unigram_nbest
 from tokwork.tokenizer import Tokenizer
 
@@ -76,6 +76,7 @@ class SentencePieceSampling:
         """BPE-dropout of every text in one kernel call: the same ids as `_encode_one` text by text (the
         parts of a text between literal U+2581 marks go on with the stream the part before left)."""
         segments, states, chained, plans = [], [], [], []
+        starting = text_states(seed, first_index, len(texts))
         for offset, text in enumerate(texts):
             parts = text.split(SPACE_MARK) if self.splits_marks and SPACE_MARK in text else [text]
             plan: list[int] = []  # segment numbers, -1 for a mark
@@ -84,7 +85,7 @@ class SentencePieceSampling:
                     plan.append(-1)
                 if part:
                     chained.append(len(plan) > index)  # a segment of this text came before
-                    states.append(0 if chained[-1] else text_state(seed, first_index + offset))
+                    states.append(0 if chained[-1] else starting[offset])
                     plan.append(len(segments))
                     segments.append(self.base.processor.normalize(part))
             plans.append(plan)
@@ -98,8 +99,8 @@ class SentencePieceSampling:
         if self.method == "bpe-dropout":
             encoded = self._dropout_batch(texts, seed, first_index)
         else:
-            encoded = [self._encode_one(text, text_state(seed, first_index + offset))
-                       for offset, text in enumerate(texts)]
+            starting = text_states(seed, first_index, len(texts))
+            encoded = [self._encode_one(text, starting[offset]) for offset, text in enumerate(texts)]
         return [[*self.prefix, *ids] if add_special_tokens else ids for ids in encoded]
 
     def saved_state(self) -> dict:

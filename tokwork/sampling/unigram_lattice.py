@@ -185,30 +185,40 @@ def sample_unigram(table: PieceTable, text: str, theta: float, state) -> tuple[l
 @njit(cache=True)
 def _kbest(starts, ends, scores, n, k):
     """The `k` best partial paths ending at each position: their scores, last nodes and the rank of the
-    path they extend at that node's start (-1 for the empty path), best first, equals in the order found."""
+    path they extend at that node's start (-1 for the empty path), best first, equals in the order found.
+    Each node ending at a position adds its score to the sorted list kept at its start, so the lists
+    are merged, not sorted again; among equal scores the node found first, then the lower rank, comes
+    first, as a stable sort of all candidates would have them."""
     kept_score = np.full((n + 1, k), -np.inf)
     kept_node = np.full((n + 1, k), -1, np.int64)
     kept_rank = np.full((n + 1, k), -1, np.int64)
     kept = np.zeros(n + 1, np.int64)
     kept_score[0, 0], kept[0] = 0.0, 1
     offsets, order = _by_end(ends, n)
+    widest = 0
     for end in range(1, n + 1):
-        size = 0
-        for m in range(offsets[end], offsets[end + 1]):
-            size += kept[starts[order[m]]]
-        total = np.empty(size)
-        node = np.empty(size, np.int64)
-        rank = np.empty(size, np.int64)
-        at = 0
-        for m in range(offsets[end], offsets[end + 1]):
-            i = order[m]
-            for r in range(kept[starts[i]]):
-                total[at], node[at], rank[at] = kept_score[starts[i], r] + scores[i], i, r
-                at += 1
-        best = np.argsort(-total, kind="mergesort")[:k]  # stable: among equals, the first found
-        for j in range(len(best)):
-            kept_score[end, j], kept_node[end, j], kept_rank[end, j] = total[best[j]], node[best[j]], rank[best[j]]
-        kept[end] = len(best)
+        widest = max(widest, offsets[end + 1] - offsets[end])
+    head = np.zeros(max(widest, 1), np.int64)  # the next rank of each node's list in the merge
+    for end in range(1, n + 1):
+        first, last = offsets[end], offsets[end + 1]
+        head[:last - first] = 0
+        filled = 0
+        while filled < k:
+            best, best_score = -1, -np.inf
+            for m in range(first, last):
+                i = order[m]
+                r = head[m - first]
+                if r < kept[starts[i]]:
+                    candidate = kept_score[starts[i], r] + scores[i]
+                    if best < 0 or candidate > best_score:
+                        best, best_score = m, candidate
+            if best < 0:
+                break
+            i = order[best]
+            kept_score[end, filled], kept_node[end, filled], kept_rank[end, filled] = best_score, i, head[best - first]
+            head[best - first] += 1
+            filled += 1
+        kept[end] = filled
     return kept_score[n, :kept[n]].copy(), kept_node, kept_rank
 
 

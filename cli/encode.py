@@ -58,7 +58,8 @@ def encode_command(
                                          ("--engine", engine != "stream"), ("--address", address is not None))
                  if used]
         if given:
-            raise TokworkError(f"{', '.join(given)} only apply to writing ids with --out")
+            raise TokworkError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to writing ids "
+                               "with --out")
     if out_path is not None:
         if output_format == "ids":
             raise TokworkError("--format ids prints a text's ids; --out writes them to a file (--format json "

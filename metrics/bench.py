@@ -62,7 +62,7 @@ class BenchConfig:
         if self.languages is not None and (isinstance(self.languages, str) or not self.languages):
             raise ParameterError("languages must be a non-empty list of language codes (or None for the "
                                  f"corpus's default set), not {self.languages!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float):
+        if isinstance(self.alpha, bool | np.bool_) or not isinstance(self.alpha, int | float | np.number):
             raise ParameterError(f"Rényi alpha must be a number, not {self.alpha!r}")
         if self.reference is not None and self.reference not in self.tokenizers:
             raise ParameterError(f"reference tokenizer '{self.reference}' is not one of the --tokenizer names "

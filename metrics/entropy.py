@@ -86,15 +86,19 @@ def renyi_efficiency(counts, *, alpha: float = DEFAULT_ALPHA, vocab_size: int | 
 def conditional_entropy(sequences: Iterable[Sequence[int]]) -> float | None:
     """H(X_t | X_t-1) in bits: the entropy of a token given the one before it, from bigram counts within
     each sequence (H of the pairs minus H of their first tokens). None when no sequence has two tokens."""
-    arrays = [np.asarray(s, dtype=np.int64) for s in sequences]
+    arrays = [np.asarray(s) for s in sequences]
     if any(a.ndim != 1 for a in arrays):
         raise ValueError("conditional entropy takes a list of token sequences (lists of ids), one per text")
+    for a in arrays:
+        if a.size and (a.dtype.kind not in "iu" or int(a.min()) < 0 or int(a.max()) >= 1 << 31):
+            found = next(i for i in a.tolist()
+                         if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < 1 << 31)
+            raise ValueError(f"conditional entropy takes token ids from 0 to 2**31 - 1; found {found!r} "
+                             "(padding such as -100 must go first)")
+    arrays = [a.astype(np.int64) for a in arrays]
     if not any(len(a) > 1 for a in arrays):
         return None
     ids = np.concatenate(arrays)
-    if ids.min() < 0 or ids.max() >= 1 << 31:
-        raise ValueError("conditional entropy takes token ids from 0 to 2**31 - 1; found "
-                         f"{ids.min() if ids.min() < 0 else ids.max()} (padding such as -100 must go first)")
     # one int64 per adjacent pair (first id in the high 32 bits); pairs that straddle two sequences go
     keys = (ids[:-1] << 32) | ids[1:]
     straddling = np.cumsum([len(a) for a in arrays])[:-1] - 1

@@ -10,6 +10,7 @@ folder holding a card is a tokwork output, which `tokwork.outputs` may replace.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Mapping, Sequence
@@ -77,7 +78,22 @@ def write_card(directory: str | Path, card: Mapping[str, Any] | Any) -> Path:
 
 def card_text(data: Mapping[str, Any]) -> str:
     """A card as its file holds it: indented JSON, non-ASCII text as it is."""
-    return json.dumps(dict(data), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(dict(data), indent=2, ensure_ascii=False, default=_plain) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    """A setting given from Python as a numpy number or a Path, as JSON holds it (json refuses them)."""
+    import numpy as np
+
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def read_card(directory: str | Path) -> dict[str, Any]:

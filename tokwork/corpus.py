@@ -60,7 +60,15 @@ def is_jsonl(path: Path) -> bool:
 def corpus_list(corpus: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str | os.PathLike]:
     """The corpus as a list of paths: one path given alone (a string or a Path) is a list of one, not a
     sequence of one-character paths."""
-    return [corpus] if isinstance(corpus, str | os.PathLike) else list(corpus)
+    if isinstance(corpus, str | os.PathLike):
+        return [corpus]
+    if isinstance(corpus, bytes) or not isinstance(corpus, Iterable):
+        raise CorpusError(f"a corpus is a path or a list of paths, not {type(corpus).__name__}")
+    listed = list(corpus)
+    for item in listed:
+        if not isinstance(item, str | os.PathLike):
+            raise CorpusError(f"a corpus is a path or a list of paths; {item!r} is a {type(item).__name__}")
+    return listed
 
 
 def expand_corpus_paths(paths: str | os.PathLike | Iterable[str | Path]) -> list[Path]:
@@ -193,8 +201,9 @@ def _jsonl_records(path: Path, chunks: Iterable[str], text_field: str) -> Iterat
             raise CorpusError(f"corpus '{path}' line {number} is not valid JSON ({err.msg})") from None
         text = record.get(text_field) if isinstance(record, dict) else None
         if isinstance(record, dict) and text_field in record and not isinstance(text, str):
-            raise CorpusError(f"corpus '{path}' line {number}: field '{text_field}' holds a "
-                              f"{type(text).__name__}, not text")
+            kind = {"int": "a number", "float": "a number", "bool": "true or false", "NoneType": "null",
+                    "list": "a list", "dict": "an object"}.get(type(text).__name__, type(text).__name__)
+            raise CorpusError(f"corpus '{path}' line {number}: field '{text_field}' holds {kind}, not text")
         if not isinstance(text, str):
             raise CorpusError(f"corpus '{path}' line {number} has no text field '{text_field}' (train and encode "
                               "take --text-field NAME; other commands read 'text')")

@@ -22,7 +22,9 @@ from tokwork.errors import ParameterError
 
 def check_setting_types(settings: object) -> None:
     """Raise `ParameterError` for the first field of the dataclass `settings` whose value does not have
-    its annotated type (an integer is never a bool; a float setting takes any real number)."""
+    its annotated type (an integer is never a bool; a float setting takes any real number). Values of the
+    right kind but not Python's own (numpy numbers, a Path where a string is wanted) are made plain in
+    place, so that cards, JSON and range checks take them as they take Python's."""
     try:
         hints = typing.get_type_hints(type(settings))
     except (NameError, TypeError):  # an annotation that cannot be resolved is not checked
@@ -34,6 +36,31 @@ def check_setting_types(settings: object) -> None:
         if not _matches(value, wanted):
             raise ParameterError(f"{type(settings).__name__}.{field.name} must be {_describe(wanted)}, "
                                  f"not {value!r}")
+        plain = value if "Path" in str(wanted) else _plain(value)  # a Path setting keeps its Paths
+        if plain is not value:
+            object.__setattr__(settings, field.name, plain)
+
+
+def _plain(value: object) -> object:
+    """`value` with numpy numbers as Python's and paths as strings (lists, tuples and mappings through)."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, list | tuple):
+        items = [_plain(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else type(value)(items)
+    if isinstance(value, dict):
+        items = {_plain(k): _plain(v) for k, v in value.items()}
+        return value if all(a is b for a, b in zip(items.values(), value.values(), strict=True)) \
+            and all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
 
 
 def _is_integer(value: object) -> bool:

@@ -57,15 +57,20 @@ def checked_text(text: str) -> str:
 
 
 def checked_ids(ids: Sequence[int], vocab_size: int) -> list[int]:
-    """`ids` as a list of ints, each a token id of a vocabulary of `vocab_size`; `ParameterError` naming the
-    first that is not (Python would read a negative id from the end of the vocabulary)."""
+    """`ids` (any iterable of integers, a numpy array too) as a list of ints, each a token id of a
+    vocabulary of `vocab_size`; `ParameterError` naming the first that is not (Python would read a negative
+    id from the end of the vocabulary, numpy a bool among ints as 0 or 1)."""
     import numpy as np
 
+    if not isinstance(ids, np.ndarray):
+        ids = list(ids)
     array = np.asarray(ids)
-    if array.size and (array.dtype.kind not in "iu" or array.ndim != 1 or array.min() < 0
+    mixed = not isinstance(ids, np.ndarray) and bool in set(map(type, ids))
+    if array.size and (mixed or array.dtype.kind not in "iu" or array.ndim != 1 or array.min() < 0
                        or array.max() >= vocab_size):
-        bad = next((i for i in (array.ravel().tolist() if array.dtype != object else list(ids))
-                    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < vocab_size), ids)
+        listed = ids.ravel().tolist() if isinstance(ids, np.ndarray) else ids
+        bad = next((i for i in listed if isinstance(i, bool | np.bool_) or not isinstance(i, int | np.integer)
+                    or not 0 <= i < vocab_size), listed)
         raise ParameterError(f"token id {bad!r} is not an id of this vocabulary (0 to {vocab_size - 1})")
     return array.tolist()
 

@@ -70,13 +70,22 @@ class TrainedTokenizer:
         return (f"<TrainedTokenizer {self.card.kind}: {self.tokenizer.vocab_size:,} ids, trained on {files} "
                 f"file{'s' * (files != 1)} ({self.card.corpus_bytes:,} bytes) in {self.card.seconds:.1f} s>")
 
-    def inputs(self) -> list[str]:
-        """What the tokenizer was made from, as the card names it (corpus files, the base tokenizer, the
-        parallel dev set): a folder holding one of them is never the output, even with `force`."""
+    def __post_init__(self) -> None:
+        # made absolute now, from the folder the tokenizer was trained in, so that a save after a change of
+        # folder still knows them (a name such as 'gpt2' stays a name)
+        self._inputs = [str(Path(p).absolute()) if Path(p).exists() else p for p in self._card_inputs()]
+
+    def _card_inputs(self) -> list[str]:
         corpus = [entry["path"] for entry in self.card.corpus if isinstance(entry, dict) and entry.get("path")]
         parity = self.card.parameters.get("parity")
         dev = parity.get("dev") if isinstance(parity, dict) else None
         return [*map(str, corpus), *(str(p) for p in (self.card.parameters.get("base"), dev) if p)]
+
+    def inputs(self) -> list[str]:
+        """What the tokenizer was made from, as the card names it (corpus files, the base tokenizer, the
+        parallel dev set; absolute where they are paths): a folder holding one of them is never the output,
+        even with `force`."""
+        return list(self._inputs)
 
     def save(self, directory: str | Path, *, force: bool = False) -> Path:
         """Write the tokenizer files and `tokwork.json` into `directory`, atomically; return the path. A

@@ -30,7 +30,7 @@ MODES = ("bpe", "char")
 
 def next_power_of_two(n: int) -> int:
     """The smallest power of two that is at least `n`."""
-    return 1 << max(0, n - 1).bit_length()
+    return 1 << max(0, int(n) - 1).bit_length()
 
 
 @dataclass

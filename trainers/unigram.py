@@ -52,8 +52,8 @@ class UnigramConfig:
             raise ParameterError(f"unknown model type '{self.model_type}'; choose one of {', '.join(MODEL_TYPES)}")
         if not 0.9 <= self.character_coverage <= 1.0:
             raise ParameterError(f"character coverage {self.character_coverage} must lie in [0.9, 1.0]")
-        if self.max_sentence_length < 4:  # a line is cut between characters, of up to 4 bytes each
-            raise ParameterError(f"max sentence length {self.max_sentence_length} must be at least 4 bytes")
+        if not 10 <= self.max_sentence_length <= 1 << 30:  # sentencepiece's own bounds (lines are cut to it)
+            raise ParameterError(f"max sentence length {self.max_sentence_length} must lie in [10, 2**30] bytes")
         if self.input_sentence_size < 0:
             raise ParameterError(f"input sentence size {self.input_sentence_size} must be >= 0 (0: every line)")
         if self.seed < 0:

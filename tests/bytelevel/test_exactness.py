@@ -261,6 +261,7 @@ def test_start_ids_outside_the_model_are_refused(pico_bpe):
     from tokwork.pico import pico_model
 
     model = pico_model(pico_bpe.vocab_size, seed=1)
-    for bad in ([10**6], [-1], [1.5]):
-        with pytest.raises(ParameterError, match="must be token ids of the model"):
+    for bad in ([10**6], [-1], [1.5], [True], [], 5, "ab"):
+        with pytest.raises(ParameterError, match="must be a non-empty list of token ids of the model"):
             ByteLM(model, pico_bpe, start_ids=bad)
+    assert ByteLM(model, pico_bpe, start_ids=np.array([0, 1])).start_ids == [0, 1]

@@ -63,7 +63,7 @@ CASES = {
     "a time budget below zero": (["hypernet", "train", "smollm2", "-c", "good.txt", "-o", "out", "--max-minutes",
                                   "-1"], "--max-minutes must be positive, not -1.0"),
     "an option of --out without it": (["encode", "gpt2", "hello", "--shard-tokens", "100"],
-                                      "--shard-tokens only apply to writing ids with --out"),
+                                      "--shard-tokens applies only to writing ids with --out"),
     "a .npy name for a folder of shards": (["encode", "gpt2", "-f", "good.txt", "-o", "out.npy", "--engine", "local"],
                                            "ends in .npy, but engine 'local' writes a folder of shards"),
     "greedy decoding with sampling options": (["bytes", "generate", "smollm2", "Hi", "--greedy", "--temperature",

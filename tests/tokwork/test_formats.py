@@ -61,7 +61,7 @@ def test_what_is_no_text_or_no_id_is_refused_in_one_line(any_tokenizer, name):
 
     tok = any_tokenizer(name)
     last = tok.vocab_size - 1
-    for bad in ([-1], [tok.vocab_size], [1, 2.5]):
+    for bad in ([-1], [tok.vocab_size], [1, 2.5], [5, True]):
         with pytest.raises(ParameterError, match=rf"token id .* is not an id of this vocabulary \(0 to {last}\)"):
             tok.decode(bad)
         with pytest.raises(ParameterError, match="is not an id of this vocabulary"):
@@ -74,7 +74,7 @@ def test_what_is_no_text_or_no_id_is_refused_in_one_line(any_tokenizer, name):
             encoder.encode(None)
         with pytest.raises(ParameterError, match="lone surrogate U\\+D800 at character 1"):
             encoder.encode("a\ud800b")
-    assert tok.decode(tok.encode("fine")) == "fine"
+    assert tok.decode(tok.encode("fine")) == "fine" == tok.decode(i for i in tok.encode("fine"))
 
 
 @pytest.mark.parametrize("name", [*REFERENCE_TOKENIZERS, "llama-style-spm"])

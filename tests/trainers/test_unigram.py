@@ -39,7 +39,7 @@ test_bad_parameters = bad_parameters_test([
     (UnigramConfig(vocab_size=5000, model_type="wordpiece"), "unknown model type"),
     (UnigramConfig(vocab_size=5000, character_coverage=0.1), "character coverage"),
     # a cut inside a character gave empty parts for ever: the training hung
-    (UnigramConfig(vocab_size=5000, max_sentence_length=2), "max sentence length 2 must be at least 4 bytes"),
+    (UnigramConfig(vocab_size=5000, max_sentence_length=2), r"max sentence length 2 must lie in \[10, 2\*\*30\] bytes"),
     (UnigramConfig(vocab_size=5000, input_sentence_size=-1), "input sentence size -1 must be >= 0"),
     (UnigramConfig(vocab_size="5000"), r"UnigramConfig.vocab_size must be an integer, not '5000'"),
     (UnigramConfig(vocab_size=True), r"UnigramConfig.vocab_size must be an integer, not True"),

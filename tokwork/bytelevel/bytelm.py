@@ -144,10 +144,7 @@ class ByteLM:
         self.device = next(model.parameters()).device
         rest = np.setdiff1d(np.arange(rows), self.vocab.order)
         self.head = SortedHead(model, np.concatenate([self.vocab.order, rest]))
-        self.start_ids = list(start_ids) if start_ids else default_start_ids(tokenizer)
-        if any(isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < rows
-               for i in self.start_ids):
-            raise ParameterError(f"start ids {self.start_ids} must be token ids of the model (0 to {rows - 1})")
+        self.start_ids = default_start_ids(tokenizer) if start_ids is None else _checked_start_ids(start_ids, rows)
         self.end_id = end_id if end_id is not None else default_end_id(tokenizer)
         self.backend = backend
         self.chunk_nodes = chunk_nodes
@@ -415,6 +412,17 @@ def _zero_probability(lm: ByteLM, data: bytes, offset: int) -> TokworkError:
                               "the tokenizer contains it (its byte view is incomplete)")
     return ParameterError(f"byte 0x{data[offset]:02x} at offset {offset} has probability zero: no canonical token "
                           "sequence of the tokenizer spells the text up to there")
+
+
+def _checked_start_ids(start_ids, rows: int) -> list[int]:
+    """The start ids as a list of ints, or `ParameterError` where they are no non-empty sequence of token
+    ids of a model of `rows` rows."""
+    listed = np.asarray(start_ids).tolist() if isinstance(start_ids, np.ndarray) else start_ids
+    if isinstance(listed, str | bytes) or not isinstance(listed, list | tuple) or not listed or any(
+            isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < rows for i in listed):
+        raise ParameterError(f"start ids {start_ids!r} must be a non-empty list of token ids of the model "
+                             f"(0 to {rows - 1})")
+    return [int(i) for i in listed]
 
 
 __all__ = ["END", "ByteLM", "ByteScores", "TextScore", "default_end_id", "default_start_ids"]

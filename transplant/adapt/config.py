@@ -3,6 +3,7 @@ language's training corpus and the held-out texts it is scored on."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +38,10 @@ class AdaptConfig:
     window: int = 1024
 
     def validate(self) -> None:
-        """Raise `ParameterError` for settings that cannot give an adaptation, before any work."""
+        """Raise `ParameterError` for settings that cannot give an adaptation, before any work (one corpus
+        path given alone becomes a list of one, as every corpus argument takes it)."""
+        if isinstance(self.corpus, str | os.PathLike):
+            self.corpus = [os.fspath(self.corpus)]
         check_setting_types(self)
         from tokwork.transplant.registry import check_options, get_method
 

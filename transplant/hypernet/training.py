@@ -106,6 +106,9 @@ class TrainingConfig:
                 raise ParameterError(f"{name.replace('_', ' ')} must be positive, not {getattr(self, name)}")
         if self.aux_weight < 0 or not 0 <= self.unigram_share <= 1:
             raise ParameterError("aux weight must be 0 or more and the unigram share lie in [0, 1]")
+        if len(self.vocab_sizes) != 2 or len(self.slice_bytes) != 2:
+            raise ParameterError(f"vocab sizes {self.vocab_sizes} and slice bytes {self.slice_bytes} must each be "
+                                 "a range of two numbers (lowest, highest)")
         if min(self.vocab_sizes) < 300 or self.vocab_sizes[0] > self.vocab_sizes[1]:
             raise ParameterError(f"vocab sizes {self.vocab_sizes} must be a range of at least 300 tokens")
         if min(self.slice_bytes) <= 0 or self.slice_bytes[0] > self.slice_bytes[1]:

@@ -18,6 +18,7 @@ from tokwork.cli.options import (
     DistillBatchOpt,
     DistillTextCharsOpt,
     QuietOpt,
+    TextFieldOpt,
     ThreadsOpt,
 )
 
@@ -76,6 +77,7 @@ def adapt_command(
     force: bool = typer.Option(False, "--force", help="Replace an output folder (or work area) that tokwork did "
                                "not make."),
     quiet: bool = QuietOpt,
+    text_field: str = TextFieldOpt,
 ) -> None:
     """Adapt MODEL to a language: extend its tokenizer with --add tokens learned on the language's text,
     transplant the model onto it (old rows copied exactly, new rows by --method), distill it against the
@@ -108,7 +110,7 @@ def adapt_command(
                          distill=DistillConfig(steps=steps, batch_size=batch_size, text_chars=text_chars,
                                                schedule=distill_schedule, learning_rate=distill_lr,
                                                checkpoint_activations=checkpoint_activations,
-                                               budget_minutes=planned_minutes(distill_schedule, distill_steps,
+                                               text_field=text_field, budget_minutes=planned_minutes(distill_schedule, distill_steps,
                                                                               distill_minutes)),
                          distill_minutes=distill_minutes, heldout_chars=heldout_chars)
     result = adapt_model(config, output, force=force, keep_work=keep_work, device=device, progress=not quiet,

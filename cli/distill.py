@@ -14,6 +14,7 @@ from tokwork.cli.options import (
     DistillBatchOpt,
     DistillTextCharsOpt,
     Float32Opt,
+    TextFieldOpt,
     ThreadsOpt,
     TrainingCorpusOpt,
 )
@@ -22,7 +23,7 @@ from tokwork.cli.resumed import note_inputs_kept, note_settings_kept
 # options a resumed run takes from its card instead, named as the card's fields (--float32: bf16 negated)
 RESUMED_SETTINGS = ("loss", "train", "batch_size", "text_chars", "learning_rate", "temperature", "seed", "save_every",
                     "alm_chunks", "latent_layers", "latent_weight", "side_weight", "side_outcomes", "balance",
-                    "alm_diff", "schedule", "new_rows_rate")
+                    "alm_diff", "schedule", "new_rows_rate", "text_field")
 
 
 def distill_command(
@@ -99,6 +100,7 @@ def distill_command(
                                             "OUT stays the last step, which a run resumes from).",
                                             show_default=False),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    text_field: str = TextFieldOpt,
 ) -> None:
     """Distill STUDENT (a transplanted model) from TEACHER (the original) on text, so that it gives the same
     likelihoods to the same text although the two tokenize it differently (Minixhofer et al. 2025).
@@ -155,7 +157,7 @@ def distill_command(
                            latent_weight=latent_weight, side_weight=side_weight, side_outcomes=side_outcomes,
                            balance=balance, alm_diff=alm_diff, schedule=schedule, budget_minutes=budget,
                            new_rows_rate=new_rows_rate, bf16=not float32,
-                           checkpoint_activations=checkpoint_activations)
+                           checkpoint_activations=checkpoint_activations, text_field=text_field)
     card = distill(teacher, student, corpus, output, config=config, fresh=fresh, force=force, device=device,
                    progress=not quiet, max_seconds=None if max_minutes is None else max_minutes * 60,
                    heldout=texts, eval_every=eval_every, best_output=best_output)

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from tokwork.cli.console import err, out
-from tokwork.cli.options import SEED_LIMIT, Float32Opt, TrainingCorpusOpt
+from tokwork.cli.options import SEED_LIMIT, Float32Opt, TextFieldOpt, TrainingCorpusOpt
 from tokwork.cli.resumed import note_settings_kept
 from tokwork.errors import ParameterError
 
@@ -61,6 +61,7 @@ def train_command(
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an existing folder."),
     force: bool = typer.Option(False, "--force", help="Replace an output folder that tokwork did not make."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    text_field: str = TextFieldOpt,
 ) -> None:
     """Train a hypernetwork that predicts the embeddings of new tokens for SOURCE (ZeTT, Minixhofer et al. 2024).
 
@@ -86,7 +87,8 @@ def train_command(
     config = TrainingConfig(steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
                             sequence_length=sequence_length, new_tokens=new_tokens, learning_rate=learning_rate,
                             lm_learning_rate=lm_learning_rate, seed=seed, save_every=save_every,
-                            vocab_sizes=parse_range(vocab_sizes, name="--vocab-sizes"), bf16=not float32)
+                            vocab_sizes=parse_range(vocab_sizes, name="--vocab-sizes"), bf16=not float32,
+                            text_field=text_field)
     config.validate()
     if warmup_steps >= steps:
         err.print(f"note: --warmup-steps {warmup_steps} covers all {steps} steps (they include the warm-up): "

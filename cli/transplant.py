@@ -62,6 +62,7 @@ def transplant_command(
     quiet: bool = QuietOpt,
     list_methods: bool = typer.Option(False, "--list-methods", help="List the methods and exit.",
                                       callback=list_methods_callback, is_eager=True),
+    text_field: str = typer.Option("text", "--text-field", help="With --distill-steps: the field holding the text in .jsonl records of --corpus."),
 ) -> None:
     """Transplant the TARGET tokenizer onto the SOURCE checkpoint; matched rows are copied exactly."""
     from transformers.utils import logging as transformers_logging
@@ -75,7 +76,8 @@ def transplant_command(
     if distill_steps is not None or corpus or heldout or checkpoint_activations:
         _transplant_and_distill(source, target, output, method=method, options=options, donor=donor,
                                 steps=distill_steps, corpus=corpus, heldout=heldout, allow_pickle=allow_pickle,
-                                force=force, quiet=quiet, checkpoint_activations=checkpoint_activations)
+                                force=force, quiet=quiet, checkpoint_activations=checkpoint_activations,
+                                text_field=text_field)
         return
     result = transplant_vocabulary(source, target, output, method=method, options=options, donor=donor,
                                    allow_pickle=allow_pickle, force=force, progress=not quiet)
@@ -102,7 +104,8 @@ def transplant_command(
 
 def _transplant_and_distill(source: Path, target: Path, output: Path, *, method: str, options: dict, donor: str,
                             steps: int | None, corpus: list[str] | None, heldout: list[str] | None,
-                            allow_pickle: bool, force: bool, quiet: bool, checkpoint_activations: bool) -> None:
+                            allow_pickle: bool, force: bool, quiet: bool, checkpoint_activations: bool,
+                            text_field: str) -> None:
     from tokwork.cli.distill import _heldout_row
     from tokwork.errors import ParameterError
     from tokwork.transplant.distill.chain import transplant_and_distill
@@ -116,7 +119,7 @@ def _transplant_and_distill(source: Path, target: Path, output: Path, *, method:
                              + (" (--checkpoint-activations is for that distillation)"
                                 if checkpoint_activations else ""))
     texts = read_heldout(heldout, corpus) if heldout else None
-    config = DistillConfig(steps=steps, checkpoint_activations=checkpoint_activations)
+    config = DistillConfig(steps=steps, checkpoint_activations=checkpoint_activations, text_field=text_field)
     card = transplant_and_distill(source, target, output, corpus=corpus, config=config,
                                   method=method, options=options, donor=donor, allow_pickle=allow_pickle,
                                   force=force, progress=not quiet, heldout=texts)

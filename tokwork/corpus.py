@@ -205,8 +205,8 @@ def _jsonl_records(path: Path, chunks: Iterable[str], text_field: str) -> Iterat
                     "list": "a list", "dict": "an object"}.get(type(text).__name__, type(text).__name__)
             raise CorpusError(f"corpus '{path}' line {number}: field '{text_field}' holds {kind}, not text")
         if not isinstance(text, str):
-            raise CorpusError(f"corpus '{path}' line {number} has no text field '{text_field}' (train and encode "
-                              "take --text-field NAME; other commands read 'text')")
+            raise CorpusError(f"corpus '{path}' line {number} has no text field '{text_field}'; pass "
+                              "--text-field NAME")
         if not text.isascii():
             try:
                 text.encode("utf-8")

@@ -1136,3 +1136,23 @@ def test_token_logprobs_and_their_gradients_are_log_softmax_gathered_even_throug
     first = torch.autograd.grad((fused * weights).sum(), logits, retain_graph=True)[0]
     second = torch.autograd.grad((fused * weights).sum(), logits)[0]  # `balance` runs the graph twice
     assert torch.allclose(first, expected, atol=1e-6) and torch.equal(first, second)
+
+
+def test_a_jsonl_corpus_is_read_from_its_text_field(pair, tmp_path, capsys):
+    # --text-field was named by the error but missing on distill; the field is a setting of the run
+    teacher, student, corpus = pair
+    paragraphs = corpus.read_text(encoding="utf-8").split("\n\n")
+    records = tmp_path / "records.jsonl"
+    records.write_text("".join(json.dumps({"body": p}) + "\n" for p in paragraphs), encoding="utf-8")
+    args = ["distill", str(teacher), str(student), "-c", str(records), "-o", str(tmp_path / "out"), "--steps", "2",
+            "--batch-size", "2", "--text-chars", "48", "-q"]
+    assert main(args) == 2
+    assert "has no text field 'text'; pass --text-field NAME" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main([*args, "--text-field", "body"]) == 0
+    card = json.loads((tmp_path / "out" / "tokwork.json").read_text(encoding="utf-8"))
+    assert card["training"]["text_field"] == "body" and card["step"] == 2
+    from tokwork.transplant.distill.texts import training_texts
+
+    texts = training_texts([records], text_chars=48, seed=0, text_field="body")
+    assert all(set(next(texts).split()) <= set(WORDS) for _ in range(20))

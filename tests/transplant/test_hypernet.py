@@ -291,3 +291,12 @@ def test_train_bad_options_are_one_line(models, tmp_path, capsys, args, message)
                  *args, "-q"]) == 2
     one_line_error(capsys, message)
     assert not (tmp_path / "hn").exists()
+
+
+def test_training_text_reads_a_jsonl_field(tmp_path):
+    from tokwork.transplant.hypernet.sampling import TrainingText
+
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"body": "first text"}\n{"body": "second text"}\n', encoding="utf-8")
+    assert TrainingText.read([records], max_bytes=1000, text_field="body").paragraphs == ["first text",
+                                                                                         "second text"]

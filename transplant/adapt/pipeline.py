@@ -99,7 +99,8 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
 
     def extend_step() -> dict:
         since = time.perf_counter(), time.process_time()
-        trained = extend_tokenizer([str(p) for p in corpus], extend_config, progress=progress)  # before any write
+        trained = extend_tokenizer([str(p) for p in corpus], extend_config, progress=progress,
+                                   text_field=config.distill.text_field)  # before any write
         work.open(output)
         return work.commit("extend", inputs["extend"], lambda folder: trained.save(folder, force=True), since=since)
 

@@ -46,9 +46,11 @@ def fingerprint(paths: Sequence[Path]) -> list[list]:
 
 
 def _numbers_of(training: dict) -> dict:
-    """A distillation's settings less those that change no number it computes (recomputing activations), so
-    that a work area made before such a setting existed, or with it set otherwise, is still recognised."""
-    return {key: value for key, value in training.items() if key != "checkpoint_activations"}
+    """A distillation's settings less those that change no number it computes (recomputing activations), and
+    the .jsonl text field where it is the default, so that a work area made before such a setting existed,
+    or with activations recomputed otherwise, is still recognised."""
+    return {key: value for key, value in training.items()
+            if key != "checkpoint_activations" and (key, value) != ("text_field", "text")}
 
 
 def plan_inputs(config: AdaptConfig, model: Path, corpus: Sequence[Path], texts: dict[str, str],
@@ -59,7 +61,8 @@ def plan_inputs(config: AdaptConfig, model: Path, corpus: Sequence[Path], texts:
     text = fingerprint(corpus)
     steps = {
         "extend": {"tokenizer": fingerprint([tokenizer_file(model)]), "corpus": text, "add": config.add,
-                   "min_frequency": config.min_frequency},
+                   "min_frequency": config.min_frequency,
+                   **({"text_field": config.distill.text_field} if config.distill.text_field != "text" else {})},
         "transplant": {"model": weights, "method": config.method,
                        "options": {k: str(v) for k, v in sorted(config.options.items())}, "donor": donor},
         "distill": {"model": weights, "corpus": text, "training": _numbers_of(config.distill.as_json()),

@@ -78,6 +78,7 @@ class DistillConfig:
     # (`segment_attention.py`), where the models take it; else rows under a block-diagonal mask
     save_every: int = 50
     log_every: int = 10
+    text_field: str = "text"  # the field holding the text in .jsonl records of the corpus
 
     def validate(self) -> None:
         """Raise `ParameterError` for a setting that makes no sense, naming it."""

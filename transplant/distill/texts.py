@@ -37,15 +37,17 @@ def _cut(block: str, text_chars: int) -> Iterator[str]:
     yield block
 
 
-def training_texts(corpus: Sequence[str | Path], *, text_chars: int, seed: int) -> Iterator[str]:
-    """Texts of about `text_chars` characters from `corpus`, shuffled in a seeded buffer, without end."""
+def training_texts(corpus: Sequence[str | Path], *, text_chars: int, seed: int,
+                   text_field: str = "text") -> Iterator[str]:
+    """Texts of about `text_chars` characters from `corpus` (`.jsonl` records' `text_field`), shuffled in a
+    seeded buffer, without end."""
     rng = np.random.default_rng([seed, 7])
     shards = plan_shards(expand_corpus_paths(corpus), shard_bytes=STREAM_SHARD_BYTES)
     pool: list[str] = []
     while True:
         yielded = 0
         blocks = (block for number in rng.permutation(len(shards))
-                  for block in shard_texts(shards[number], block_chars=text_chars))
+                  for block in shard_texts(shards[number], text_field=text_field, block_chars=text_chars))
         for block in blocks:
             for text in _cut(block, text_chars):
                 if len(text.strip()) < MIN_TEXT_CHARS:

@@ -224,7 +224,8 @@ class Distiller:
                          if config.new_rows_rate != 1.0 and config.train != "new-rows" and len(new_ids) else None)
         self.embeddings = embedding_weights(self.student)  # where the new rows live
         self.optimizer = training_adam(self.parameters, config.peak_learning_rate)
-        self.texts = training_texts(corpus, text_chars=config.text_chars, seed=config.seed)
+        self.texts = training_texts(corpus, text_chars=config.text_chars, seed=config.seed,
+                                    text_field=config.text_field)
         self.output_input: torch.Tensor | None = None  # the student's last hidden state, for `balance`
         self.space_masks = (None, None)
         if config.alm_chunks == "space":

@@ -49,9 +49,10 @@ class TrainingText:
         self.nbytes = sum(len(p.encode("utf-8")) for p in paragraphs)
 
     @classmethod
-    def read(cls, corpus: Sequence[str | Path], *, max_bytes: int) -> TrainingText:
-        """Read paragraphs of `corpus` (files, folders, `.jsonl`, `.gz`) up to `max_bytes` of text."""
-        reader = CorpusReader(corpus)
+    def read(cls, corpus: Sequence[str | Path], *, max_bytes: int, text_field: str = "text") -> TrainingText:
+        """Read paragraphs of `corpus` (files, folders, `.jsonl` records' `text_field`, `.gz`) up to
+        `max_bytes` of text."""
+        reader = CorpusReader(corpus, text_field=text_field)
         paragraphs: list[str] = []
         size = 0
         for text in reader:

@@ -89,6 +89,7 @@ class TrainingConfig:
     splits: tuple[str, ...] = ("gpt2", "cl100k", "o200k")
     unigram_share: float = 0.25
     score_noise: float = 1.0
+    text_field: str = "text"  # the field holding the text in .jsonl records of the corpus
 
     def validate(self) -> None:
         """Raise `ParameterError` for settings that cannot train (steps and sizes must be positive)."""
@@ -274,7 +275,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     resume = not fresh and is_hypernet_folder(output)
     card = read_hypernet_card(output) if resume else None
     check_output_directory(output, force=force or fresh, kinds=(KIND,), inputs=[source, *corpus_list(corpus)])  # resumed too
-    text = TrainingText.read(corpus, max_bytes=config.max_corpus_bytes)
+    text = TrainingText.read(corpus, max_bytes=config.max_corpus_bytes, text_field=config.text_field)
     checkpoint = load_checkpoint(source)
     info = SourceInfo.of(checkpoint.tokenizer, checkpoint.input_embeddings(), checkpoint.output_embeddings())
     if card is not None:

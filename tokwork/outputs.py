@@ -42,6 +42,8 @@ def check_output_directory(path: str | Path, *, force: bool = False, kinds: Coll
 
     Call it before long work starts so that the user learns of the clash at once.
     """
+    if not str(path).strip():
+        raise OutputError("the output path is empty; give a folder name")
     path = Path(path)
     try:
         is_file = path.exists() and not path.is_dir()
@@ -219,6 +221,8 @@ def _interrupts_deferred() -> Iterator[None]:
 def output_file(path: str | Path, *, force: bool = True, inputs: Iterable[str | Path] = ()) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed onto `path`, on failure removed. A
     path that is one of `inputs` is refused, even with `force`."""
+    if not str(path).strip():
+        raise OutputError("the output path is empty; give a file name")
     path = Path(path).absolute()
     if path.is_dir():
         raise OutputError(f"output '{path}' is a directory; give a file name")

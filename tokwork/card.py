@@ -10,7 +10,6 @@ folder holding a card is a tokwork output, which `tokwork.outputs` may replace.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from collections.abc import Mapping, Sequence
@@ -82,18 +81,13 @@ def card_text(data: Mapping[str, Any]) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """A setting given from Python as a numpy number or a Path, as JSON holds it (json refuses them)."""
-    import numpy as np
+    """A value given from Python as a numpy number or a Path, as JSON holds it (json refuses them)."""
+    from tokwork.setting_types import plain_value
 
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    plain = plain_value(value)
+    if plain is value:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return plain
 
 
 def read_card(directory: str | Path) -> dict[str, Any]:

@@ -36,13 +36,14 @@ def check_setting_types(settings: object) -> None:
         if not _matches(value, wanted):
             raise ParameterError(f"{type(settings).__name__}.{field.name} must be {_describe(wanted)}, "
                                  f"not {value!r}")
-        plain = value if "Path" in str(wanted) else _plain(value)  # a Path setting keeps its Paths
+        plain = value if "Path" in str(wanted) else plain_value(value)  # a Path setting keeps its Paths
         if plain is not value:
             object.__setattr__(settings, field.name, plain)
 
 
-def _plain(value: object) -> object:
-    """`value` with numpy numbers as Python's and paths as strings (lists, tuples and mappings through)."""
+def plain_value(value: object) -> object:
+    """`value` with numpy numbers as Python's and paths as strings (lists, tuples and mappings through);
+    `value` itself where nothing changes."""
     if isinstance(value, bool | int | float | str) or value is None:
         return value
     if isinstance(value, np.bool_):
@@ -54,10 +55,10 @@ def _plain(value: object) -> object:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, list | tuple):
-        items = [_plain(v) for v in value]
+        items = [plain_value(v) for v in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else type(value)(items)
     if isinstance(value, dict):
-        items = {_plain(k): _plain(v) for k, v in value.items()}
+        items = {plain_value(k): plain_value(v) for k, v in value.items()}
         return value if all(a is b for a, b in zip(items.values(), value.values(), strict=True)) \
             and all(a is b for a, b in zip(items, value, strict=True)) else items
     return value

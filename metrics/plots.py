@@ -176,10 +176,14 @@ def renyi_plot(summary: dict, path: Path, *, alpha: float) -> Path:
 
 
 def draw_all(summary: dict, folder: Path, *, pivot: str, alpha: float) -> list[Path]:
-    """Every figure of the report, written into `folder`; returns their paths."""
-    return [
-        premium_plot(summary, folder / "premiums.png", pivot=pivot),
-        script_premium_plot(summary, folder / "premiums_by_script.png"),
-        compression_plot(summary, folder / "compression_vs_vocab.png"),
-        renyi_plot(summary, folder / "renyi_efficiency.png", alpha=alpha),
-    ]
+    """Every figure of the report, written into `folder`; returns their paths. Text is drawn as given:
+    a tokenizer named with dollar signs is not read as mathematics (which failed or changed the name)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return [
+            premium_plot(summary, folder / "premiums.png", pivot=pivot),
+            script_premium_plot(summary, folder / "premiums_by_script.png"),
+            compression_plot(summary, folder / "compression_vs_vocab.png"),
+            renyi_plot(summary, folder / "renyi_efficiency.png", alpha=alpha),
+        ]

@@ -8,7 +8,7 @@ import base64
 import csv
 import html
 import json
-import time
+import shlex
 from pathlib import Path
 
 from tokwork.card import created_now, library_versions, write_card
@@ -50,14 +50,14 @@ def _cell(value, style: str) -> str:
 
 
 def _table(records: list[dict], lead: list[tuple[str, str]], columns: list[tuple[str, str, str]]) -> str:
-    head = "".join(f'<th class="text">{html.escape(t)}</th>' for _, t in lead)
-    head += "".join(f"<th>{html.escape(t)}</th>" for _, t, _ in columns)
+    head = "".join(f'<th scope="col" class="text">{html.escape(t)}</th>' for _, t in lead)
+    head += "".join(f'<th scope="col">{html.escape(t)}</th>' for _, t, _ in columns)
     body = []
     for record in records:
         cells = "".join(f'<td class="text">{html.escape(str(record[k]))}</td>' for k, _ in lead)
         cells += "".join(_cell(record.get(k), style) for k, _, style in columns)
         body.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _premium_table(summary: dict, pivot: str) -> str:
@@ -77,9 +77,11 @@ def _premium_table(summary: dict, pivot: str) -> str:
                   [(n, n, "{:.2f}") for n in names])
 
 
-def _image(path: Path, caption: str) -> str:
+def _image(path: Path, caption: str, description: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}"></figure>'
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}: '
+            f'{html.escape(description)}"><figcaption>{html.escape(caption)}: {html.escape(description)}'
+            "</figcaption></figure>")
 
 
 def _notes_html(results: BenchResults) -> str:
@@ -111,7 +113,7 @@ def _notes_html(results: BenchResults) -> str:
                  "the script's languages. NSL = tokens / tokens of "
                  f"'{config.reference_name}' (Dagan et al. 2024). Rényi efficiency H_{config.alpha:g} / log2 |V| "
                  f"with |V| = {'the full vocabulary' if config.full_vocab else 'distinct tokens observed'} "
-                 "(Zouhar et al. 2023). Integrity after Bayram et al. 2025 (%TR, %Pure).")
+                 "(Zouhar et al. 2023). Integrity after Bayram et al. 2025 (%TR, %Pure). Times are UTC.")
     return "<ul class='note'>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
 
 
@@ -138,15 +140,23 @@ def _script_notes(notes: dict) -> list[str]:
 def render_html(results: BenchResults, figures: list[Path]) -> str:
     """The whole report as one HTML string (figures, if any were drawn, embedded as data URIs)."""
     summary, config, corpus = results.summary, results.config, results.corpus
-    captions = ["premiums by language", "premiums by script", "compression against vocabulary size",
-                "Rényi efficiency"]
-    images = ([_image(path, caption) for path, caption in zip(figures, captions, strict=True)] if figures
+    captions = [
+        ("premiums by language", f"one point per language and tokenizer, its premium against {config.pivot} "
+         "(log scale, 1 = as many tokens as the pivot; lower is fairer), languages grouped by script"),
+        ("premiums by script", "the mean premium of each script's languages for each tokenizer (lower is fairer)"),
+        ("compression against vocabulary size", "pooled UTF-8 bytes per token of each tokenizer over all "
+         "languages, Latin and other scripts, against its vocabulary size (higher compresses more)"),
+        ("Rényi efficiency", f"each language's Rényi efficiency (alpha = {config.alpha:g}) per tokenizer, and the "
+         "pooled value as a bar (higher spreads tokens more evenly over the vocabulary)")]
+    images = ([_image(path, *caption) for path, caption in zip(figures, captions, strict=True)] if figures
               else [""] * len(captions))
-    meta = (f"corpus {corpus['path']} · {len(corpus['languages'])} languages × {corpus['blocks']} aligned blocks · "
-            f"{len(config.tokenizers)} tokenizers · pivot {config.pivot} · NSL reference {config.reference_name} · "
-            f"run in {results.seconds:.1f} s on {time.strftime('%Y-%m-%d %H:%M')}")
+    count = len(config.tokenizers)
+    meta = (f"corpus {corpus['path']} · {_language_set(results)} × {corpus['blocks']} aligned blocks · "
+            f"{count} tokenizer{'s' * (count != 1)} · pivot {config.pivot} · NSL reference {config.reference_name} · "
+            f"run in {results.seconds:.1f} s, finished {created_now()}")
+    title = f"tokwork bench: {', '.join(config.tokenizers)}"
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tokwork bench</title><style>{STYLE}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body>
 <h1>Tokenizer benchmark</h1>
 <p class="meta">{html.escape(meta)}</p>
@@ -163,10 +173,73 @@ def render_html(results: BenchResults, figures: list[Path]) -> str:
 <details><summary>{len(summary["rows"])} rows</summary>
 {_table(summary["rows"], [("tokenizer", "tokenizer"), ("language", "language"), ("script", "script")], ROW_COLUMNS)}
 </details>
+<h2>What the columns mean</h2>
+{DEFINITIONS}
 <h2>What was measured</h2>
 {_notes_html(results)}
+<h2>How to run it again</h2>
+{_provenance_html(results)}
 </body></html>
 """
+
+
+DEFINITIONS = "<dl class='note'>" + "".join(f"<dt>{html.escape(term)}</dt><dd>{html.escape(text)}</dd>" for term, text in [
+    ("bytes/token, chars/token", "UTF-8 bytes (characters) of text per token; higher compresses more."),
+    ("premium", "tokens for a text / tokens for the same text in the pivot language (Petrov et al. 2023); 1 is "
+     "parity, lower is fairer. A tokenizer that spends many tokens on the pivot itself gets low premiums "
+     "without being cheap anywhere: read them beside bytes/token or NSL."),
+    ("mean, non-Latin, max premium", "the mean over the measured languages (the pivot left out), over those in a "
+     "known script other than Latin, and the largest."),
+    ("NSL", "normalised sequence length: tokens / tokens of the reference tokenizer on the same text (Dagan et "
+     "al. 2024); below 1 is shorter than the reference."),
+    ("tok/word (fertility)", "tokens that carry part of a word, per word (punctuation tokens do not count); 1 is "
+     "every word one token, lower is better. Only for scripts that separate words with spaces."),
+    ("split words", "share of words cut into two tokens or more; lower is better."),
+    ("Rényi eff., Shannon eff.", "entropy of the token distribution over log2 |V| (Zouhar et al. 2023), from 0 "
+     "to 1; higher uses the vocabulary more evenly. With |V| the distinct tokens observed, a language alone "
+     "observes few tokens and often scores higher than the pooled text of every language, which observes many: "
+     "compare pooled with pooled and languages with languages."),
+    ("vocab used", "share of the vocabulary that occurs in the measured text."),
+    ("H(t|t-1)", "conditional entropy of a token given the one before it, in bits."),
+    ("lexicon tokens", "share of the tokens that are a whole word of the language's lexicon on their own (for "
+     "scripts without spaces: tokens whose text alone is a lexicon word); after Bayram et al. 2025's %TR."),
+    ("lexicon words whole", "of the text's words that are lexicon words, the share kept as one token; after "
+     "Bayram et al. 2025's %Pure."),
+]) + "</dl>"
+
+
+def _language_set(results: BenchResults) -> str:
+    """How many languages were measured, and out of how many the corpus holds where a default set was taken."""
+    measured = len(results.corpus["languages"])
+    held = len(list(Path(results.corpus["path"]).glob("*.txt")))
+    if results.config.languages is None and held > measured:
+        return f"{measured} languages (the default set of the corpus's {held}; --languages all measures every one)"
+    return f"{measured} language{'s' * (measured != 1)}"
+
+
+def _provenance_html(results: BenchResults) -> str:
+    """The command that measures the same again, the tokenizers' files with their sha256, and the versions."""
+    from tokwork.corpus import file_sha256
+    from tokwork.loader import tokenizer_file
+
+    config = results.config
+    parts = ["tokwork", "bench", *(a for name, path in config.tokenizers.items() for a in ("-t", f"{name}={path}")),
+             "--corpus", str(results.corpus["path"]), "--languages", ",".join(results.corpus["languages"]),
+             "--pivot", config.pivot, "--reference", config.reference_name, "--alpha", f"{config.alpha:g}",
+             *(["--full-vocab"] if config.full_vocab else []),
+             *(a for code, path in config.lexicons.items() for a in ("--lexicon", f"{code}={path}")),
+             *(["--wordfreq-list", config.wordfreq_list] if config.wordfreq else ["--no-wordfreq"]), "-o", "OUT"]
+    files = []
+    for name, path in config.tokenizers.items():
+        try:
+            file = tokenizer_file(path)
+            files.append(f"{name}: {file} (sha256 {file_sha256(file)})")
+        except Exception as err:  # noqa: BLE001 - a file moved since the run is noted, not fatal
+            files.append(f"{name}: {path} ({err})")
+    versions = ", ".join(f"{k} {v}" for k, v in library_versions().items())
+    items = [f"<pre>{html.escape(shlex.join(parts))}</pre>",
+             *(f"<li>{html.escape(f)}</li>" for f in files), f"<li>{html.escape(versions)}</li>"]
+    return f"{items[0]}<ul class='note'>{''.join(items[1:])}</ul>"
 
 
 def _figures_html(images: list[str]) -> str:

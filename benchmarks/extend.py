@@ -155,7 +155,8 @@ def main() -> None:
     for path in [english_path, *(args.corpora / code / split for code in args.languages
                                  for split in ("train.txt", "heldout.txt"))]:
         if not path.is_file():
-            raise SystemExit(f"corpus '{path}' is missing; build it with `make corpora`")
+            needed = "make corpora" if path == english_path else "make corpora-multilingual"
+            raise SystemExit(f"corpus '{path}' is missing; build it with `{needed}`")
     english = english_path.read_text(encoding="utf-8")
     tokwork_cli = str(Path(sys.executable).with_name("tokwork"))
     work = Path(tempfile.mkdtemp(prefix="tokwork-bench-extend-"))

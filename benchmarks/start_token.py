@@ -17,6 +17,7 @@ Prints the table and writes `benchmarks/results/start_token.json`.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -59,6 +60,9 @@ def scored(model, tokenizer, texts: dict[str, str]) -> dict[str, float]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
+    args = parser.parse_args()
     torch.set_num_threads(2)
     texts = heldout_texts()
     teacher = load_checkpoint("smollm2")
@@ -84,9 +88,9 @@ def main() -> None:
     print(f"{'model, starts after':<38}" + "".join(f"{n:>14}" for n in names))
     for token, row in rows.items():
         print(f"{token:<38}" + "".join(f"{row[n]:>14.4f}" for n in names))
-    RESULTS.write_text(json.dumps({"teacher": "smollm2", "texts": {k: len(v.encode()) for k, v in texts.items()},
+    args.output.write_text(json.dumps({"teacher": "smollm2", "texts": {k: len(v.encode()) for k, v in texts.items()},
                                    "rows": rows}, indent=1) + "\n", encoding="utf-8")
-    print(f"written {RESULTS}")
+    print(f"written {args.output}")
 
 
 if __name__ == "__main__":

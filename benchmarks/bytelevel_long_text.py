@@ -136,7 +136,10 @@ def main() -> None:
     parser.add_argument("--tokenizer", action="append", choices=TOKENIZERS, help="just these (repeatable)")
     parser.add_argument("--source", action="append", choices=("english", "udhr-mix"),
                         help="just these texts (repeatable)")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="where the results go (default: the committed file under benchmarks/results)")
     args = parser.parse_args()
+    globals()["RESULTS"] = args.output  # every function here writes and reads RESULTS
     sources = {"english": (REPO / "corpora" / "en" / "heldout.txt").read_bytes(), "udhr-mix": udhr_mix()}
     sources = {name: text for name, text in sources.items() if name in (args.source or sources)}
     found = {name: tokenizer_rows(name, sources, args.sizes, args.peer_bytes)
@@ -145,7 +148,7 @@ def main() -> None:
     runs[args.label] = {**runs.get(args.label, {}), "machine": machine_info(threads=1),
                         "peer_bytes": args.peer_bytes, **found}
     RESULTS.write_text(json.dumps(runs, indent=1) + "\n")
-    print(f"written to {RESULTS.relative_to(REPO)} under '{args.label}'")
+    print(f"written to {RESULTS} under '{args.label}'")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,10 @@ def main() -> None:
                         help="only Gemma 3's, Qwen 3's and a SentencePiece BPE's states, tokenizer alone")
     parser.add_argument("--tokenizer", choices=OTHER_TOKENIZERS, action="append",
                         help="with --tokenizers-only: just this one (repeatable)")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="where the results go (default: the committed file under benchmarks/results)")
     args = parser.parse_args()
+    globals()["RESULTS"] = args.output  # every function here writes and reads RESULTS
     if args.states_child or args.states_child_encoded:
         states_child(from_merges=args.states_child)
         return
@@ -215,7 +218,7 @@ def save(label: str, parts: dict) -> None:
     found = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     found[label] = {**found.get(label, {}), "machine": machine_info(threads=1), **parts}
     RESULTS.write_text(json.dumps(found, indent=1) + "\n")
-    print(f"written to {RESULTS.relative_to(REPO)} under '{label}'")
+    print(f"written to {RESULTS} under '{label}'")
 
 
 if __name__ == "__main__":

@@ -128,7 +128,10 @@ def main() -> None:
     parser.add_argument("--label", default=None, help="its name in the JSON (default: the folder's name)")
     parser.add_argument("--piece-chars", type=int, default=4000)
     parser.add_argument("--worst", type=int, default=15, help="how many of the worst chunks to print")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="where the results go (default: the committed file under benchmarks/results)")
     args = parser.parse_args()
+    globals()["RESULTS"] = args.output  # every function here writes and reads RESULTS
     torch.set_num_threads(THREADS)
     from transformers.utils import logging as transformers_logging
 

@@ -50,7 +50,10 @@ def main() -> None:
     parser.add_argument("--target", default="gpt2", choices=["gpt2", "bpe32k-en", "self"],
                         help="the student's vocabulary; self: the teacher itself is trained (with --loss lm, "
                              "how much of the next-token loss's gain is the training domain, not the transfer)")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="where the results go (default: the committed file under benchmarks/results)")
     args = parser.parse_args()
+    globals()["RESULTS"] = args.output  # every function here writes and reads RESULTS
     if args.schedule == "linear" and len(args.steps) > 1:
         parser.error("--schedule linear is planned over one run: give one step count")
     torch.set_num_threads(2)

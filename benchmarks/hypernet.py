@@ -168,7 +168,10 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true", help="only the floor and the hypernetwork")
     parser.add_argument("--table", action="store_true", help="print the README table from the last results")
     parser.add_argument("--trends", action="store_true", help="only recompute the fitted curves of the last results")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="where the results go (default: the committed file under benchmarks/results)")
     args = parser.parse_args()
+    globals()["RESULTS"] = args.output  # every function here writes and reads RESULTS
     if args.table or args.trends:
         report = json.loads(RESULTS.read_text(encoding="utf-8"))
         if args.trends:

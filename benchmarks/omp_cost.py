@@ -113,7 +113,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each run (1: as the issue)")
     parser.add_argument("--against", metavar="REV", help="also run the omp of this git revision (e.g. HEAD)")
     parser.add_argument("--no-score", action="store_true", help="skip the bits-per-byte check")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="where the results go (default: the committed file under benchmarks/results)")
     args = parser.parse_args()
+    globals()["RESULTS"] = args.output  # every function here writes and reads RESULTS
     from tokwork.cache import cache_root
     from tokwork.smollm2 import smollm2_folder
 
@@ -171,7 +174,7 @@ def main() -> None:
     print(f"omp over subword-mean: {report['omp_over_subword_mean']}")
     if revision:
         print(f"against {revision}: {report['against']}")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

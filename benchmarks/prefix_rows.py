@@ -69,7 +69,10 @@ def teacher_states(teacher, texts: int) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", type=int, default=32, help="training texts whose hidden states the fit reads")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="where the results go (default: the committed file under benchmarks/results)")
     args = parser.parse_args()
+    globals()["RESULTS"] = args.output  # every function here writes and reads RESULTS
     torch.set_num_threads(THREADS)
     from transformers.utils import logging as transformers_logging
 

@@ -38,7 +38,10 @@ METHODS = ("bpe-dropout", "stochastok")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="where the results go (default: the committed file under benchmarks/results)")
     args = parser.parse_args()
+    globals()["RESULTS"] = args.output  # every function here writes and reads RESULTS
     rows = []
     with tempfile.TemporaryDirectory(prefix="tokwork-startup-") as folder:
         env = {**os.environ, "TOKWORK_CACHE": str(Path(folder) / "cache")}

@@ -299,7 +299,10 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the README table from the last results")
     parser.add_argument("--donor-stats", action="store_true",
                         help="only add the MiniLM duplicate counts to the last results")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="where the results go (default: the committed file under benchmarks/results)")
     args = parser.parse_args()
+    globals()["RESULTS"] = args.output  # every function here writes and reads RESULTS
     if args.table:
         print(markdown_table(json.loads(RESULTS.read_text(encoding="utf-8"))))
         return

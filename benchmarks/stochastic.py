@@ -7,7 +7,9 @@ The text is the first few MB of the English corpus, cut into its paragraphs (the
 SentencePiece BPE model trained here on the shipped English sample. Beside tokwork's seeded samplers of the
 SentencePiece models (over the whole lattice and over the 64 best segmentations; BPE-dropout) run the
 peer a user would otherwise pick: sentencepiece's own sampling (`encode(..., enable_sampling=True)`, same
-alpha and n-best), which draws from its own generator and does not repeat across processes. For each base, the deterministic encoder (the base's own batch encoding)
+alpha and n-best), which draws from its own generator and does not repeat across processes; BPE-dropout over
+GPT-2 and Llama 3 runs beside the `tokenizers` library's own dropout (its BPE model's `dropout`), which
+cannot be seeded. For each base, the deterministic encoder (the base's own batch encoding)
 and the stochastic ones each encode all the text once per repeat, in an order rotating by one place per
 repeat, after an untimed warm-up (numba loads its kernels, caches fill).
 
@@ -91,6 +93,20 @@ class SentencePieceOwnSampling:
         return self.processor.encode(texts, enable_sampling=True, alpha=self.alpha, nbest_size=self.nbest_size)
 
 
+class TokenizersOwnDropout:
+    """The peer for BPE-dropout over a `tokenizer.json`: the `tokenizers` library's own (its BPE model's
+    `dropout`), which cannot be seeded, on a copy of the base's backend."""
+
+    def __init__(self, base, *, p: float):
+        from tokenizers import Tokenizer
+
+        self.backend = Tokenizer.from_str(base.backend.to_str())
+        self.backend.model.dropout = p
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.backend.encode_batch_fast(texts, add_special_tokens=False)]
+
+
 def encoders(base, kind: str) -> dict:
     from tokwork.sampling import StochasticTokenizer
 
@@ -105,6 +121,8 @@ def encoders(base, kind: str) -> dict:
             base, alpha=UNIGRAM_ALPHA, nbest_size=NBEST)
     else:
         found[f"bpe-dropout p={DROPOUT_P}"] = StochasticTokenizer(base, method="bpe-dropout", p=DROPOUT_P)
+        if kind == "bpe":
+            found[f"peer: tokenizers dropout {DROPOUT_P}"] = TokenizersOwnDropout(base, p=DROPOUT_P)
         if kind == "sentencepiece-bpe":
             found[f"peer: sentencepiece dropout {DROPOUT_P}"] = SentencePieceOwnSampling(base, alpha=DROPOUT_P)
     return found

@@ -77,11 +77,11 @@ def _premium_table(summary: dict, pivot: str) -> str:
                   [(n, n, "{:.2f}") for n in names])
 
 
-def _image(path: Path, caption: str, description: str) -> str:
+def _image(path: Path, caption: str, description: str = "") -> str:
+    """A PNG embedded as a figure, its caption (and what it shows) as alt text and figure caption."""
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}: '
-            f'{html.escape(description)}"><figcaption>{html.escape(caption)}: {html.escape(description)}'
-            "</figcaption></figure>")
+    text = html.escape(f"{caption}: {description}" if description else caption)
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{text}"><figcaption>{text}</figcaption></figure>'
 
 
 def _notes_html(results: BenchResults) -> str:

@@ -110,7 +110,8 @@ def adapt_command(
                          distill=DistillConfig(steps=steps, batch_size=batch_size, text_chars=text_chars,
                                                schedule=distill_schedule, learning_rate=distill_lr,
                                                checkpoint_activations=checkpoint_activations,
-                                               text_field=text_field, budget_minutes=planned_minutes(distill_schedule, distill_steps,
+                                               text_field=text_field,
+                                               budget_minutes=planned_minutes(distill_schedule, distill_steps,
                                                                               distill_minutes)),
                          distill_minutes=distill_minutes, heldout_chars=heldout_chars)
     result = adapt_model(config, output, force=force, keep_work=keep_work, device=device, progress=not quiet,

@@ -27,7 +27,8 @@ def encode_command(
                                      "of files, folders, .gz, .jsonl)."),
     output_format: str = typer.Option("table", "--format", help="table, ids or json."),
     limit: int = typer.Option(60, min=0, help="Rows shown in the table (0 for all)."),
-    seed: int | None = typer.Option(None, "--seed", min=0, max=SEED_LIMIT, help="Seed of a stochastic tokenizer (default: the saved one)."),
+    seed: int | None = typer.Option(None, "--seed", min=0, max=SEED_LIMIT,
+                                    help="Seed of a stochastic tokenizer (default: the saved one)."),
     samples: int = typer.Option(1, "--samples", "-k", help="Show this many sampled segmentations (stochastic)."),
     out_path: Path | None = typer.Option(None, "--out", "-o", help="Write the corpus given by --file as token ids "
                                          "to this .npy file (or a folder of shards with --shard-tokens)."),

@@ -52,7 +52,8 @@ def train_command(
                                            "steps."),
     width: int = typer.Option(256, "--width", help="Width of the hypernetwork's transformer."),
     layers: int = typer.Option(2, "--layers", help="Transformer layers of the hypernetwork."),
-    seed: int = typer.Option(0, "--seed", min=0, max=SEED_LIMIT, help="Seed of initialisation and every draw."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_LIMIT,
+                             help="Seed of initialisation and every draw."),
     save_every: int = typer.Option(100, "--save-every", help="Steps between checkpoints."),
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop (with a checkpoint) after this "
                                              "much training time; run again to go on.", show_default=False),

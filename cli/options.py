@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-SEED_LIMIT = (1 << 63) - 1
+SEED_LIMIT = (1 << 63) - 1  # seeds are non-negative 64-bit words, as every random stream here takes them
 # what every tokenizer argument also takes: a reference tokenizer by name (a path of that name wins)
-REFERENCE_NAMES = "or a reference name: gpt2, llama3, gemma3, qwen3, cl100k, o200k"  # seeds are non-negative 64-bit words, as every random stream here takes them
+REFERENCE_NAMES = "or a reference name: gpt2, llama3, gemma3, qwen3, cl100k, o200k"
 
 CorpusArg = typer.Argument(..., help="Corpus files, folders (searched for .txt/.jsonl/.gz) or globs.",
                            show_default=False)

@@ -24,7 +24,8 @@ def train_stochastic_command(
     p: float = typer.Option(0.1, "--p", "-p", help="StochasTok expansion rate, or BPE-dropout probability, in [0, 1]."),
     alpha: float = typer.Option(0.1, "--alpha", help="Unigram sampling: inverse temperature of the segmentations."),
     nbest_size: int = typer.Option(-1, "--nbest-size", help="Unigram sampling: sample from the n best (-1: all)."),
-    seed: int = typer.Option(0, "--seed", min=0, max=SEED_LIMIT, help="Default seed saved with the tokenizer (encode --seed overrides)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_LIMIT,
+                             help="Default seed saved with the tokenizer (encode --seed overrides)."),
     force: bool = ForceOpt,
     quiet: bool = QuietOpt,  # nothing here draws a bar; taken as every train command takes it
 ) -> None:

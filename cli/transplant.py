@@ -28,7 +28,8 @@ def list_methods_callback(value: bool) -> None:
 def transplant_command(
     source: Path = typer.Argument(..., help="Source model: an HF folder (config.json + safetensors + tokenizer), "
                                   "or 'smollm2'.", show_default=False),
-    target: Path = typer.Argument(..., help=f"Target tokenizer: tokenizer.json or a folder with one, {REFERENCE_NAMES}.",
+    target: Path = typer.Argument(..., help=f"Target tokenizer: tokenizer.json or a folder with one, "
+                                  f"{REFERENCE_NAMES}.",
                                   show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (written atomically).",
                                 show_default=False),
@@ -62,7 +63,8 @@ def transplant_command(
     quiet: bool = QuietOpt,
     list_methods: bool = typer.Option(False, "--list-methods", help="List the methods and exit.",
                                       callback=list_methods_callback, is_eager=True),
-    text_field: str = typer.Option("text", "--text-field", help="With --distill-steps: the field holding the text in .jsonl records of --corpus."),
+    text_field: str = typer.Option("text", "--text-field", help="With --distill-steps: the field holding the "
+                                   "text in .jsonl records of --corpus."),
 ) -> None:
     """Transplant the TARGET tokenizer onto the SOURCE checkpoint; matched rows are copied exactly."""
     from transformers.utils import logging as transformers_logging

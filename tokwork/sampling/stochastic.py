@@ -144,7 +144,8 @@ class StochasticTokenizer(Tokenizer):
 
     def encode(self, text: str, *, add_special_tokens: bool = False, parse_special: bool = False) -> list[int]:
         """A sampled segmentation of `text`: the next text number's stream under the seed."""
-        return self.encode_batch([checked_text(text)], add_special_tokens=add_special_tokens, parse_special=parse_special)[0]
+        return self.encode_batch([checked_text(text)], add_special_tokens=add_special_tokens,
+                                 parse_special=parse_special)[0]
 
     def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False,
                      parse_special: bool = False) -> list[list[int]]:

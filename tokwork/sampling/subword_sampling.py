@@ -73,8 +73,8 @@ class SentencePieceSampling:
         return ids
 
     def _dropout_batch(self, texts: Sequence[str], seed: int, first_index: int) -> list[list[int]]:
-        """BPE-dropout of every text in one kernel call: the same ids as `_encode_one` text by text (the
-        parts of a text between literal U+2581 marks go on with the stream the part before left)."""
+        """BPE-dropout of every text in one kernel call, each text drawn as it would be alone (the parts of a
+        text between literal U+2581 marks go on with the stream the part before left)."""
         segments, states, chained, plans = [], [], [], []
         starting = text_states(seed, first_index, len(texts))
         for offset, text in enumerate(texts):

@@ -365,7 +365,8 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
             raise ParameterError(f"the best student's folder '{best_output}' must lie apart from the output "
                                  f"folder '{output}' (not the same, not one inside the other): that holds the last "
                                  "step to resume from")
-        check_output_directory(best_output, force=force, kinds=MODEL_KINDS, inputs=[teacher, student, *corpus_list(corpus)])
+        check_output_directory(best_output, force=force, kinds=MODEL_KINDS,
+                               inputs=[teacher, student, *corpus_list(corpus)])
     if max_seconds is not None and max_seconds <= 0:
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
     if stop_after is not None and stop_after <= 0:

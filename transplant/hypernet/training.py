@@ -274,7 +274,8 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     output = Path(output)
     resume = not fresh and is_hypernet_folder(output)
     card = read_hypernet_card(output) if resume else None
-    check_output_directory(output, force=force or fresh, kinds=(KIND,), inputs=[source, *corpus_list(corpus)])  # resumed too
+    check_output_directory(output, force=force or fresh, kinds=(KIND,),  # resumed too
+                           inputs=[source, *corpus_list(corpus)])
     text = TrainingText.read(corpus, max_bytes=config.max_corpus_bytes, text_field=config.text_field)
     checkpoint = load_checkpoint(source)
     info = SourceInfo.of(checkpoint.tokenizer, checkpoint.input_embeddings(), checkpoint.output_embeddings())

@@ -103,8 +103,7 @@ def _notes_html(results: BenchResults) -> str:
         items.append(f"{name} gives tokens that stand for no text (unknown or special tokens; share of its tokens: "
                      f"{listed}): each counts as one token of unknown length, so its bytes/token, premiums, NSL "
                      "and entropy there are not comparable with other tokenizers'.")
-    sources = sorted(set(notes["lexicons"].values()))
-    items.append(f"Lexicons: {'; '.join(sources) if sources else 'none'}. Languages without a lexicon "
+    items.append(f"Lexicons: {_lexicon_sources(notes['lexicons'])}. Languages without a lexicon "
                  f"(no integrity measures): {', '.join(notes['without_lexicon']) or 'none'}.")
     items.extend(_script_notes(notes))
     items.append(f"Premium = tokens / tokens of '{config.pivot}' on the same blocks (Petrov et al. 2023); the "
@@ -115,6 +114,19 @@ def _notes_html(results: BenchResults) -> str:
                  f"with |V| = {'the full vocabulary' if config.full_vocab else 'distinct tokens observed'} "
                  "(Zouhar et al. 2023). Integrity after Bayram et al. 2025 (%TR, %Pure). Times are UTC.")
     return "<ul class='note'>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def _lexicon_sources(lexicons: dict[str, str]) -> str:
+    """Each language's lexicon, the wordfreq lists gathered into one phrase per list ("wordfreq 'small'
+    lists: eng (en), fra (fr)"), files named one by one."""
+    gathered: dict[str, list[str]] = {}
+    for code, source in sorted(lexicons.items()):
+        head, marker, language = source.partition(" list for ")
+        if marker:
+            gathered.setdefault(f"{head} lists", []).append(f"{code} ({language})")
+        else:
+            gathered.setdefault(source, []).append(code)
+    return "; ".join(f"{source}: {', '.join(codes)}" for source, codes in gathered.items()) or "none"
 
 
 def _script_notes(notes: dict) -> list[str]:

@@ -48,6 +48,7 @@ def test_bench_writes_results_plots_and_a_self_contained_report(tmp_path, capsys
     # how to run it again: the command, each tokenizer's file with its sha256, the versions
     assert f"tokwork bench -t gpt2={gpt2}" in html and "'-t' " not in html and "--languages eng,rus,vai" in html
     assert html.count("(sha256 ") == 2 and "tokenizers " in html
+    assert html.count("wordfreq &#x27;small&#x27; lists: eng (en), rus (ru)") == 1  # one phrase per list
     results = read_json(out / "results.json")
     assert [t["tokenizer"] for t in results["tokenizers"]] == ["gpt2", "$x^2$"]
     vai = next(r for r in results["rows"] if r["language"] == "vai" and r["tokenizer"] == "gpt2")

@@ -42,6 +42,9 @@ def main() -> None:
                         help="where the results go (default: the committed file under benchmarks/results)")
     args = parser.parse_args()
     globals()["RESULTS"] = args.output  # every function here writes and reads RESULTS
+    missing = [base for base in BASES if not (cache_root() / "tokenizers" / base).exists()]
+    if missing:
+        raise SystemExit(f"reference tokenizers {', '.join(missing)} are missing; fetch them with `make tokenizers`")
     rows = []
     with tempfile.TemporaryDirectory(prefix="tokwork-startup-") as folder:
         env = {**os.environ, "TOKWORK_CACHE": str(Path(folder) / "cache")}

@@ -69,6 +69,8 @@ def evaluation_texts() -> dict[str, str]:
 def train_target(folder: Path) -> Path:
     """The 32k English byte-level BPE, trained with the tokwork CLI on the en-docs training split."""
     corpus = CACHE / "corpora" / "en-docs" / "train.txt"
+    if not corpus.is_file():
+        raise SystemExit(f"corpus '{corpus}' is missing; build it with `make corpora`")
     subprocess.run([sys.executable, "-m", "tokwork.cli", "train", "bpe", str(corpus), "-v", "32000", "-o",
                     str(folder), "--force", "-q"], check=True, stdout=subprocess.DEVNULL)
     return folder

@@ -40,7 +40,7 @@ ROW_COLUMNS = [("bytes_per_token", "bytes/tok", "{:.2f}"), ("fertility", "tok/wo
                ("renyi_efficiency", "Rényi eff.", "{:.3f}"), ("shannon_efficiency", "Shannon eff.", "{:.3f}"),
                ("conditional_entropy", "H(t|t-1)", "{:.2f}"), ("lexicon_tokens", "lexicon tokens", "{:.1%}"),
                ("lexicon_words_whole", "lexicon words whole", "{:.1%}")]
-SCRIPT_COLUMNS = [("languages", "languages", "{}"), ("bytes_per_token", "bytes/token", "{:.2f}"),
+SCRIPT_COLUMNS = [("languages", "languages (pivot too)", "{}"), ("bytes_per_token", "bytes/token", "{:.2f}"),
                   ("fertility", "tok/word", "{:.2f}"), ("premium_mean", "mean premium", "{:.2f}"),
                   ("premium_max", "max premium", "{:.2f}"), ("renyi_efficiency_mean", "Rényi eff.", "{:.3f}")]
 

@@ -142,8 +142,12 @@ def compression_plot(summary: dict, path: Path) -> Path:
     sizes = [t["vocab_size"] for t in tokenizers]
     for (label, values), marker, color in zip(series.items(), "o^s", _colors(3), strict=True):
         axes.scatter(sizes, values, marker=marker, color=color, s=40, label=label, zorder=3)
+    placed: dict[tuple[int, float], int] = {}  # labels at (about) one point go one under the other
     for t, y in zip(tokenizers, series["all languages"], strict=True):
-        axes.annotate(t["tokenizer"], (t["vocab_size"], y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        spot = (t["vocab_size"], round(float(y), 1))
+        below = placed[spot] = placed.get(spot, -1) + 1
+        axes.annotate(t["tokenizer"], (t["vocab_size"], y), textcoords="offset points", xytext=(5, 4 - 10 * below),
+                      fontsize=8)
     axes.set_xscale("log")
     _plain_labels(axes.xaxis, thousands=True)  # 50k, 100k, 200k, not 5×10⁴
     axes.set_xlabel("vocabulary size (log scale)")

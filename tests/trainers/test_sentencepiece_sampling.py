@@ -156,7 +156,7 @@ def test_keys_too_wide_to_pack_queue_the_piece_beside_them(models):
         processor, table, _ = models[name]
         slot_keys, slot_values, priority, unused, char_ids = _merges(table)
         for index, text in enumerate(texts()):
-            sym, frozen, _, _ = _symbols(table, [processor.normalize(text)], char_ids)
+            sym, frozen, _, _, _ = _symbols(table, [processor.normalize(text)], char_ids)
             packed, paired = (_merge(sym.copy(), frozen, len(table.texts), slot_keys, slot_values, priority, unused,
                                      0.3, np.uint64(index), bits) for bits in (KEY_BITS, 0))
             assert [a.tolist() if hasattr(a, "tolist") else a for a in packed] == \

@@ -59,8 +59,8 @@ def _merges(table: PieceTable):
 def _symbols(table: PieceTable, segments: list[str], char_ids: np.ndarray):
     """The segments' symbols end to end: symbol ids (-1 for a character that is no piece), which symbols
     never merge (the user-defined pieces, the longest at each position, each one symbol at its first
-    character), each segment's bounds among them, and which characters start a symbol (None where every
-    character does)."""
+    character), each segment's bounds among them, which characters start a symbol (None where every
+    character does), and each segment's first character in the joined text."""
     lengths = np.fromiter(map(len, segments), np.int64, len(segments))
     starts = np.zeros(len(segments) + 1, np.int64)
     np.cumsum(lengths, out=starts[1:])
@@ -77,10 +77,10 @@ def _symbols(table: PieceTable, segments: list[str], char_ids: np.ndarray):
                     kept = np.ones(len(ids), dtype=np.bool_) if kept is None else kept
                     kept[at + 1:starts[k] + match.end()] = False
     if kept is None:
-        return ids, frozen, starts, None
+        return ids, frozen, starts, None, starts
     kept_before = np.zeros(len(ids) + 1, np.int64)  # symbols that start before each character
     np.cumsum(kept, out=kept_before[1:])
-    return ids[kept], frozen[kept], kept_before[starts], kept
+    return ids[kept], frozen[kept], kept_before[starts], kept, starts
 
 
 @njit(cache=True)
@@ -243,13 +243,12 @@ def bpe_dropout_segments(table: PieceTable, segments: list[str], p: float, state
     chained[k], goes on with the stream segment k - 1 left (p = 0 draws nothing). Returns the ids of each
     segment and the stream each leaves."""
     slot_keys, slot_values, priority, unused, char_ids = _merges(table)
-    sym, frozen, bounds, kept = _symbols(table, segments, char_ids)
+    sym, frozen, bounds, kept, offsets = _symbols(table, segments, char_ids)
     ids, first, out_bounds, unknown, final = _merge_segments(
         sym, frozen, bounds, np.asarray(states, dtype=np.uint64), np.asarray(chained, dtype=np.bool_),
         len(table.texts), slot_keys, slot_values, priority, unused, float(p))
     flat, cuts = ids.tolist(), out_bounds.tolist()
     out = [flat[cuts[k]:cuts[k + 1]] for k in range(len(segments))]
-    offsets = np.cumsum([0, *map(len, segments)]).tolist() if unknown.any() else []
     for k in np.flatnonzero(unknown).tolist():
         # a character whose only piece is unused stays that starting symbol, which sentencepiece writes
         # as unknown

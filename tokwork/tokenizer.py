@@ -35,7 +35,8 @@ def text_problem(text: object) -> str | None:
 
 def checked_texts(texts: Sequence[str]) -> list[str]:
     """`texts` as a list of encodable strings; `ParameterError` for a single string given where a list of
-    texts is wanted (it would be read one character at a time) and for any text `text_problem` refuses."""
+    texts is wanted (it would be read one character at a time) and for any text `text_problem` refuses
+    (named by its number where there are several)."""
     if isinstance(texts, str):
         raise ParameterError("encode_batch takes a list of texts, not one string; use encode(text) for one")
     texts = list(texts)
@@ -43,7 +44,7 @@ def checked_texts(texts: Sequence[str]) -> list[str]:
         if not isinstance(text, str) or not text.isascii():
             problem = text_problem(text)
             if problem:
-                raise ParameterError(f"text {index}: {problem}")
+                raise ParameterError(f"text {index}: {problem}" if len(texts) > 1 else problem)
     return texts
 
 

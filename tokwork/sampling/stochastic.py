@@ -38,7 +38,7 @@ from tokwork.formats.hf_json import CONFIG_NAME, HFTokenizer, hf_config
 from tokwork.formats.sentencepiece_model import SentencePieceTokenizer
 from tokwork.formats.tiktoken_file import TiktokenTokenizer
 from tokwork.setting_types import check_setting_types
-from tokwork.tokenizer import SpecialTokens, Tokenizer, checked_text, checked_texts
+from tokwork.tokenizer import SpecialTokens, Tokenizer, checked_texts
 
 STOCHASTIC_NAME = "stochastic.json"
 # Method name -> what its parameters mean (the CLI lists these).
@@ -144,8 +144,7 @@ class StochasticTokenizer(Tokenizer):
 
     def encode(self, text: str, *, add_special_tokens: bool = False, parse_special: bool = False) -> list[int]:
         """A sampled segmentation of `text`: the next text number's stream under the seed."""
-        return self.encode_batch([checked_text(text)], add_special_tokens=add_special_tokens,
-                                 parse_special=parse_special)[0]
+        return self.encode_batch([text], add_special_tokens=add_special_tokens, parse_special=parse_special)[0]
 
     def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = False,
                      parse_special: bool = False) -> list[list[int]]:

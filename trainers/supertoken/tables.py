@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tokwork.sampling.random_streams import mix64 as splitmix64
+
 EMPTY = -1
 # the 64-bit FNV prime: the multiplier of the byte-string hashes
 HASH_BASE = np.uint64(0x100000001B3)
@@ -26,11 +28,9 @@ def table_size(n):
 
 @njit(cache=True)
 def mix64(key):
-    # splitmix64 finaliser: spreads pair keys and string hashes over the table
-    x = np.uint64(key)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    """SplitMix64's finaliser (`tokwork.sampling.random_streams.mix64`) of an int64 key: spreads pair keys and
+    string hashes over the table."""
+    return splitmix64(np.uint64(key))
 
 
 @njit(cache=True)

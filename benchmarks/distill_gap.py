@@ -64,9 +64,9 @@ def chunk_scores(teacher, student, text: str) -> list[tuple[str, bool, float, fl
     """(chunk text, same pieces on both sides, teacher and student log-likelihood, and the log-probability
     of each side's first token of the chunk) of every compared chunk."""
     from tokwork.transplant.distill.chunks import align_chunks, token_byte_ends
+    from tokwork.transplant.distill.distiller import scored_chunks
     from tokwork.transplant.distill.losses import chunk_logprobs
     from tokwork.transplant.distill.texts import make_batch
-    from tokwork.transplant.distill.training import _scored_chunks
 
     batch = make_batch([text], teacher.tokenizer, student.tokenizer, pack=False)
     ids = [checkpoint.tokenizer.encode(text) for checkpoint in (teacher, student)]
@@ -78,7 +78,7 @@ def chunk_scores(teacher, student, text: str) -> list[tuple[str, bool, float, fl
         teacher_tokens = teacher_next[:-1].gather(-1, batch.teacher.ids[0, 1:, None]).T
         teacher_sums = chunk_logprobs((teacher_tokens * batch.teacher.mask).reshape(-1), batch.teacher.chunks,
                                       batch.chunks + 1)[:-1]
-        student_tokens, student_sums, _, _ = _scored_chunks(student.model, batch.student, batch, bf16=False)
+        student_tokens, student_sums, _, _ = scored_chunks(student.model, batch.student, batch, bf16=False)
     ends = [token_byte_ends(c.tokenizer, i, text) for c, i in zip((teacher, student), ids, strict=True)]
     alignment = align_chunks(*ends)
     views = [c.tokenizer.byte_view for c in (teacher, student)]

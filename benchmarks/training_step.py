@@ -61,7 +61,7 @@ def timed_steps(loss: str, setup: str, steps: int) -> float:
     """CPU seconds per distillation step (over THREADS threads) of `steps` steps after one warm-up step."""
     from tokwork.transplant.checkpoint import load_checkpoint
     from tokwork.transplant.distill.config import DistillConfig
-    from tokwork.transplant.distill.training import Distiller, new_row_ids
+    from tokwork.transplant.distill.distiller import Distiller, new_row_ids
 
     teacher = load_checkpoint(cache_root() / "models" / "smollm2-135m-instruct")
     student = load_checkpoint(bench.zero_shot_student(teacher.path, "gpt2"))
@@ -89,9 +89,9 @@ def packing_check(batches: int, compared: int) -> dict:
     between a chunk's log-likelihood scored packed and padded (no training)."""
     from tokwork.transplant.checkpoint import load_checkpoint
     from tokwork.transplant.distill.config import DistillConfig
+    from tokwork.transplant.distill.distiller import scored_chunks
     from tokwork.transplant.distill.packing import row_cost
     from tokwork.transplant.distill.texts import make_batch, training_texts
-    from tokwork.transplant.distill.training import _scored_chunks
 
     teacher = load_checkpoint(cache_root() / "models" / "smollm2-135m-instruct")
     student = load_checkpoint(bench.zero_shot_student(teacher.path, "gpt2"))
@@ -113,8 +113,8 @@ def packing_check(batches: int, compared: int) -> dict:
             if index < compared:
                 checkpoint.model.set_attn_implementation("eager")
                 with torch.inference_mode():
-                    _, a, _, _ = _scored_chunks(checkpoint.model, one, padded, bf16=False)
-                    _, b, _, _ = _scored_chunks(checkpoint.model, many, packed, bf16=False)
+                    _, a, _, _ = scored_chunks(checkpoint.model, one, padded, bf16=False)
+                    _, b, _, _ = scored_chunks(checkpoint.model, many, packed, bf16=False)
                 largest[name] = max(largest[name], float((a - b).abs().max()))
     return {"batches": batches, "compared_batches": compared, "largest_difference_nats": largest,
             **{name: {"padding_share": round(1 - v["real"] / v["padded"], 4),

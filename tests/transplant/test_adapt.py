@@ -155,7 +155,7 @@ def test_a_run_killed_after_any_step_resumes_to_the_same_bits(setup, straight, t
 
 
 def test_a_run_killed_inside_distillation_resumes_from_its_checkpoint(setup, straight, tmp_path, monkeypatch):
-    from tokwork.transplant.distill.training import Distiller
+    from tokwork.transplant.distill.distiller import Distiller
 
     step, taken, kill = Distiller.step, [], [True]
 
@@ -191,7 +191,7 @@ def test_changed_settings_redo_only_the_steps_they_feed(setup, tmp_path):
 
 
 def test_more_distillation_steps_go_on_from_the_finished_run(setup, straight, tmp_path, monkeypatch):
-    from tokwork.transplant.distill.training import Distiller
+    from tokwork.transplant.distill.distiller import Distiller
 
     out, taken, step = tmp_path / "out", [], Distiller.step
 

@@ -23,9 +23,10 @@ from tokwork.transplant.devices import precision_of
 from tokwork.transplant.distill.balance import balanced_weights
 from tokwork.transplant.distill.chunks import AlignmentError, align_chunks, token_byte_ends
 from tokwork.transplant.distill.config import DistillConfig
+from tokwork.transplant.distill.distiller import Distiller, new_row_ids
 from tokwork.transplant.distill.losses import alm_loss
 from tokwork.transplant.distill.texts import make_batch
-from tokwork.transplant.distill.training import Distiller, distill, new_row_ids
+from tokwork.transplant.distill.training import distill
 from tokwork.transplant.pipeline import transplant_vocabulary
 
 # Words both pico tokenizers can spell (the source's bytes and the target's pieces).
@@ -294,8 +295,8 @@ def test_side_loss_by_hand():
 
 
 def test_shared_tokens_have_the_same_bytes_and_the_same_longer_tokens(pair):
+    from tokwork.transplant.distill.distiller import teacher_ids_of
     from tokwork.transplant.distill.shared_tokens import shared_token_ids
-    from tokwork.transplant.distill.training import teacher_ids_of
 
     teacher, student, _ = pair
     teacher_cp, student_cp = load_checkpoint(teacher), load_checkpoint(student)
@@ -394,10 +395,10 @@ def test_side_is_zero_for_the_same_model_and_positive_for_the_transplant(pair, o
 
 
 def test_side_without_shared_tokens_is_refused_in_one_line(pair, tmp_path, capsys, monkeypatch):
-    import tokwork.transplant.distill.training as training
+    import tokwork.transplant.distill.distiller as distiller
 
     teacher, student, corpus = pair
-    monkeypatch.setattr(training, "shared_token_ids",
+    monkeypatch.setattr(distiller, "shared_token_ids",
                         lambda *args: (torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)))
     out = tmp_path / "out"
     code = main(["distill", str(teacher), str(student), "--corpus", str(corpus), "-o", str(out), "--loss", "alm+side",
@@ -935,7 +936,7 @@ def _pico_pair_and_texts(pico, tmp_path, kind: str, *, seed: int):
 
 @pytest.mark.parametrize("kind, attention", [("llama", "eager"), ("llama", "sdpa"), ("gpt2", "eager"), ("gpt2", "sdpa")])
 def test_packed_rows_score_each_text_as_padded_rows_do(pico, tmp_path, kind, attention):
-    from tokwork.transplant.distill.training import _scored_chunks
+    from tokwork.transplant.distill.distiller import scored_chunks
 
     teacher_cp, student_cp, texts = _pico_pair_and_texts(pico, tmp_path, kind, seed=3)
     padded = make_batch(texts, teacher_cp.tokenizer, student_cp.tokenizer, pack=False)
@@ -947,14 +948,14 @@ def test_packed_rows_score_each_text_as_padded_rows_do(pico, tmp_path, kind, att
         assert many.ids.numel() < one.ids.numel()
         assert int(many.mask.sum()) == int(one.mask.sum())
         with torch.no_grad():
-            _, padded_sums, _, _ = _scored_chunks(checkpoint.model, one, padded, bf16=False)
-            _, packed_sums, _, _ = _scored_chunks(checkpoint.model, many, packed, bf16=False)
+            _, padded_sums, _, _ = scored_chunks(checkpoint.model, one, padded, bf16=False)
+            _, packed_sums, _, _ = scored_chunks(checkpoint.model, many, packed, bf16=False)
         assert torch.allclose(packed_sums, padded_sums, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
 def test_one_row_with_segment_attention_scores_each_text_as_padded_rows_do(pico, tmp_path, kind):
-    from tokwork.transplant.distill.training import _scored_chunks
+    from tokwork.transplant.distill.distiller import scored_chunks
     from tokwork.transplant.segment_attention import NAME, use_segment_attention
 
     teacher_cp, student_cp, texts = _pico_pair_and_texts(pico, tmp_path, kind, seed=5)
@@ -966,20 +967,20 @@ def test_one_row_with_segment_attention_scores_each_text_as_padded_rows_do(pico,
         one, row = getattr(padded, side), getattr(one_row, side)
         assert row.ids.shape[0] == 1 and row.ids.shape[1] == int(one.mask.sum()) + len(texts)  # no padding
         with torch.no_grad():
-            _, padded_sums, _, _ = _scored_chunks(model, one, padded, bf16=False)
+            _, padded_sums, _, _ = scored_chunks(model, one, padded, bf16=False)
             # the same row under the block-diagonal mask, then one text at a time
-            _, masked_sums, _, _ = _scored_chunks(model, row, one_row, bf16=False)
+            _, masked_sums, _, _ = scored_chunks(model, row, one_row, bf16=False)
             assert use_segment_attention(model) and model.config._attn_implementation == NAME
-            _, segment_sums, _, _ = _scored_chunks(model, row, one_row, bf16=False)
+            _, segment_sums, _, _ = scored_chunks(model, row, one_row, bf16=False)
             # padded batches (held-out scoring) keep the plain attention under the new setting
-            _, padded_again, _, _ = _scored_chunks(model, one, padded, bf16=False)
+            _, padded_again, _, _ = scored_chunks(model, one, padded, bf16=False)
         assert torch.allclose(masked_sums, padded_sums, atol=1e-5, rtol=1e-5)
         assert torch.allclose(segment_sums, padded_sums, atol=1e-5, rtol=1e-5)
         assert torch.allclose(padded_again, padded_sums, atol=1e-6, rtol=1e-6)
 
 
 def test_segment_attention_gives_the_gradients_of_the_masked_row(pico, tmp_path):
-    from tokwork.transplant.distill.training import _scored_chunks
+    from tokwork.transplant.distill.distiller import scored_chunks
     from tokwork.transplant.segment_attention import use_segment_attention
 
     source, _ = pico(kind="llama")
@@ -994,7 +995,7 @@ def test_segment_attention_gives_the_gradients_of_the_masked_row(pico, tmp_path)
         if segments:
             assert use_segment_attention(model)
         model.zero_grad()
-        _, sums, _, _ = _scored_chunks(model, batch.student, batch, bf16=False)
+        _, sums, _, _ = scored_chunks(model, batch.student, batch, bf16=False)
         sums.sum().backward()
         grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
     assert len(grads[0]) == len(grads[1]) > 0

@@ -35,7 +35,8 @@ from bytelevel_scripts import SENTENCEPIECE_VOCAB, trained_sentencepiece, utf8_c
 from machine import machine_info  # noqa: E402
 
 from tokwork import load_tokenizer  # noqa: E402
-from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText  # noqa: E402
+from tokwork.bytelevel.canonical import CanonicalEncoder  # noqa: E402
+from tokwork.bytelevel.canonical_text import CanonicalText  # noqa: E402
 from tokwork.cache import cache_root  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

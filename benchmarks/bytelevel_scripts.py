@@ -73,7 +73,8 @@ def texts(size: int) -> dict[str, bytes]:
 def states_child(from_merges: bool) -> None:
     """In a child process: the canonical states at every byte of the emoji line, tokenizer only."""
     from tokwork import load_tokenizer
-    from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
+    from tokwork.bytelevel.canonical import CanonicalEncoder
+    from tokwork.bytelevel.canonical_text import CanonicalText
 
     encoder = CanonicalEncoder(load_tokenizer(smollm2_folder()), from_merges=from_merges)
     data = EMOJI_LINE.encode()
@@ -152,7 +153,8 @@ def tokenizer_rows(name: str, size: int, ways: tuple[bool, ...]) -> dict:
     """Seconds to work out the canonical states at every byte of the texts with a reference tokenizer
     alone, from the merges and (the peer) by encoding every completion; the states must be equal."""
     from tokwork import load_tokenizer
-    from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
+    from tokwork.bytelevel.canonical import CanonicalEncoder
+    from tokwork.bytelevel.canonical_text import CanonicalText
     from tokwork.cache import cache_root
 
     tokenizer = trained_sentencepiece() if name == "sentencepiece" else load_tokenizer(cache_root() / "tokenizers" / name)

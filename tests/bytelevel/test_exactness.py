@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.bytelevel.brute_force import BruteForce
 from tests.conftest import texts
 from tokwork.bytelevel import ByteLM
-from tokwork.bytelevel.canonical import CanonicalText
+from tokwork.bytelevel.canonical_text import CanonicalText
 
 # Prefixes of these end mid-token, inside 2- and 3-byte characters, after spaces and at the very start.
 TEXTS = {"bpe": ["Le café 日本 the".encode(), b"It's  1"],

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
+from tokwork.bytelevel.canonical import CanonicalEncoder
+from tokwork.bytelevel.canonical_text import CanonicalText
 from tokwork.bytelevel.merge_cuts import BYTE_LEVEL_PATTERN, MergeCuts, split_atoms
 from tokwork.byteview import bytes_to_byte_level
 

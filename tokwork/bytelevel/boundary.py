@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tokwork.bytelevel.bytelm import ByteLM
-from tokwork.bytelevel.canonical import CanonicalText
+from tokwork.bytelevel.canonical_text import CanonicalText
 from tokwork.bytelevel.covers import cover_masses
 from tokwork.errors import ParameterError
 

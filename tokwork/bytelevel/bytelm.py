@@ -20,7 +20,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from tokwork.bytelevel.canonical import CanonicalEncoder, CanonicalText
+from tokwork.bytelevel.canonical import CanonicalEncoder
+from tokwork.bytelevel.canonical_text import CanonicalText
 from tokwork.bytelevel.certified import (
     DEFAULT_TOLERANCE,
     check_tolerance,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from tokwork.bytelevel.canonical import CanonicalText
+from tokwork.bytelevel.canonical_text import CanonicalText
 from tokwork.bytelevel.certified import choose_skipped, log_budgets, scaled
 from tokwork.bytelevel.tree import ROOT, TokenTree
 from tokwork.kernels.segment_sum import segment_sum

@@ -19,13 +19,8 @@ from tokwork.errors import CorpusError
 from tokwork.pretoken_counts import pretokenizer_from_json
 from tokwork.trainers.bpe import BPEConfig, train_bpe
 from tokwork.trainers.bpe_model import empty_byte_level_bpe
-from tokwork.trainers.parity_bpe import (
-    LanguageStop,
-    ParityConfig,
-    learn_parity_bpe,
-    read_parallel_dev,
-    training_languages,
-)
+from tokwork.trainers.parallel_dev import read_parallel_dev, training_languages
+from tokwork.trainers.parity_bpe import LanguageStop, ParityConfig, learn_parity_bpe
 
 # Scripts that plain BPE serves unequally on the shipped UDHR at a small vocabulary (Latin, Cyrillic,
 # Greek, Armenian); Hindi and the Han scripts run out of pairs at the minimum frequency too soon to show it.

@@ -29,6 +29,7 @@ add keeps every normalised probability, and every scored log-probability, within
 each result reports the bound it reached. `tolerance=0` evaluates every state.
 """
 
-from tokwork.bytelevel.bytelm import ByteLM, ByteScores, TextScore
+from tokwork.bytelevel.bytelm import ByteLM
+from tokwork.bytelevel.scores import ByteScores, TextScore
 
 __all__ = ["ByteLM", "ByteScores", "TextScore"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import codecs
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,6 +29,7 @@ from tokwork.bytelevel.certified import (
     probability_bound,
 )
 from tokwork.bytelevel.covers import END, CoverMasses, cover_masses
+from tokwork.bytelevel.scores import ByteScores, TextScore
 from tokwork.bytelevel.tree import SortedHead, TokenTree
 from tokwork.bytelevel.vocabulary import ByteVocabulary
 from tokwork.bytelevel.windows import Window, text_windows
@@ -65,60 +65,6 @@ def default_end_id(tokenizer: Tokenizer) -> int | None:
     """The token that ends a text: the document separator `<|endoftext|>` if present, else eos."""
     separator = tokenizer.token_to_id(DOCUMENT_SEPARATOR)
     return separator if separator is not None else tokenizer.specials.eos
-
-
-@dataclass
-class ByteScores:
-    """Per-byte scores of a text: normalised log P(byte | preceding bytes), natural log.
-
-    `bounds[i]` is the certified largest absolute error of `logprobs[i]` and of every probability in
-    `distributions[i]` (0 where nothing was pruned); `logprob_bound` that of `logprob`.
-    """
-
-    logprobs: np.ndarray
-    logprob: float  # log P(prompt·text) - log P(prompt): the cover sum, not normalised
-    distributions: np.ndarray | None = None  # [n, 257] normalised next-byte distributions, if asked
-    stats: dict = field(default_factory=dict)
-    bounds: np.ndarray | None = None
-    logprob_bound: float = 0.0
-
-    @property
-    def bits_per_byte(self) -> float:
-        return float(-self.logprobs.sum() / np.log(2) / max(len(self.logprobs), 1))
-
-    @property
-    def bound(self) -> float:
-        """The largest per-byte bound: no returned log-probability or probability is further off."""
-        return float(self.bounds.max()) if self.bounds is not None and len(self.bounds) else 0.0
-
-    @property
-    def bits_per_byte_bound(self) -> float:
-        """Largest absolute error of `bits_per_byte` (the per-byte bounds add up)."""
-        if self.bounds is None or not len(self.bounds):
-            return 0.0
-        return float(self.bounds.sum() / np.log(2) / len(self.bounds))
-
-
-@dataclass
-class TextScore:
-    """The byte-level log-probability of a whole text after a prompt (natural log; the cover sum: the
-    chance that the model's bytes start with the text, over the tokenizer's encodings of its prefixes each
-    followed by any token that finishes it, not only the encoding of the whole text), its certified bound
-    (the sum can only be too low, by at most that much) and what it cost (`stats`)."""
-
-    logprob: float
-    bound: float
-    bytes: int
-    stats: dict = field(default_factory=dict)
-
-    @property
-    def bits_per_byte(self) -> float:
-        return float(-self.logprob / np.log(2) / max(self.bytes, 1))
-
-    @property
-    def bits_per_byte_bound(self) -> float:
-        """Largest absolute error of `bits_per_byte`."""
-        return float(self.bound / np.log(2) / max(self.bytes, 1))
 
 
 class ByteLM:

@@ -20,7 +20,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -245,3 +245,26 @@ def output_file(path: str | Path, *, force: bool = True, inputs: Iterable[str | 
         raise
     publish_modes(staging)
     os.replace(staging, path)
+
+
+def files_into(directory: str | Path, write: Callable[[Path], list[Path]]) -> list[Path]:
+    """Have `write(staging)` write files into an empty temporary folder inside `directory` (which must
+    exist), then rename each into `directory`; return their final paths. Each file appears whole or not at
+    all, so an interrupted or failed write leaves the folder's files as they were."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise OutputError(f"folder '{directory}' does not exist; make it first")
+    with _refused_as_output_error(directory):
+        staging = Path(tempfile.mkdtemp(prefix=".tokwork-save-", dir=directory))
+    try:
+        written = write(staging)
+        publish_modes(staging)
+        with _interrupts_deferred(), _refused_as_output_error(directory):
+            placed = []
+            for path in written:
+                target = directory / Path(path).relative_to(staging)
+                os.replace(path, target)
+                placed.append(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return placed

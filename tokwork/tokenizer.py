@@ -173,9 +173,17 @@ class Tokenizer(ABC):
         """The cached byte view, if there is one (read once; it also gives the vocabulary size)."""
         return None if self._byte_view_key is None else stored_byte_view(self._byte_view_key)
 
-    @abstractmethod
     def save(self, directory: str | Path) -> list[Path]:
-        """Write the tokenizer's native files into `directory` (which must exist); return their paths."""
+        """Write the tokenizer's native files into `directory` (which must exist); return their paths. Each
+        file is written whole beside the folder's others and then renamed into place, so an interrupted save
+        never leaves half a file."""
+        from tokwork.outputs import files_into  # outputs reads cached tokenizers' paths: imported late
+
+        return files_into(directory, self._write_files)
+
+    @abstractmethod
+    def _write_files(self, directory: Path) -> list[Path]:
+        """Write the tokenizer's native files into the empty folder `directory`; return their paths."""
 
     def describe(self) -> dict:
         """A summary for `tokwork info`: format, size, specials by role and byte coverage."""

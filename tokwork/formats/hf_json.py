@@ -26,7 +26,7 @@ from tokwork.byteview import (
     derivation_key,
     unicode_to_byte,
 )
-from tokwork.errors import OutputError, TokenizerFormatError
+from tokwork.errors import TokenizerFormatError
 from tokwork.tokenizer import ROLES, SpecialTokens, Tokenizer, checked_ids, checked_text, checked_texts
 
 CONFIG_NAME = "tokenizer_config.json"
@@ -301,11 +301,7 @@ class HFTokenizer(Tokenizer):
             pieces[token_id] = piece
         return build_byte_view(pieces, strips_leading_space=chain.strips_leading_space)
 
-    def save(self, directory: str | Path) -> list[Path]:
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise OutputError(f"folder '{directory}' does not exist; make it first (or save through a trainer's "
-                              "output, which makes it)")
+    def _write_files(self, directory: Path) -> list[Path]:
         written = [directory / "tokenizer.json"]
         self.backend.save(str(written[0]))
         config = dict(self.config) or hf_config(self)

@@ -154,7 +154,7 @@ class SentencePieceTokenizer(Tokenizer):
         backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in ("<unk>", "<s>", "</s>")])
         return backend
 
-    def save(self, directory: str | Path) -> list[Path]:
+    def _write_files(self, directory: Path) -> list[Path]:
         path = Path(directory) / MODEL_NAME
         path.write_bytes(self.processor.serialized_model_proto())
         return [path]

@@ -177,7 +177,7 @@ class TiktokenTokenizer(HFTokenizer):
             pieces[rank] = token
         return build_byte_view(pieces)
 
-    def save(self, directory: str | Path) -> list[Path]:
+    def _write_files(self, directory: Path) -> list[Path]:
         directory = Path(directory)
         target = directory / self.source.name
         shutil.copyfile(self.source, target)

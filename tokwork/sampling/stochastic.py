@@ -181,7 +181,7 @@ class StochasticTokenizer(Tokenizer):
     def describe(self) -> dict:
         return {**self.base.describe(), "stochastic": self.config.parameters}
 
-    def save(self, directory: str | Path) -> list[Path]:
+    def _write_files(self, directory: Path) -> list[Path]:
         """Copy the base tokenizer's files into `directory` unchanged and add `stochastic.json`."""
         directory = Path(directory)
         written = copy_base_files(self.base, directory)
@@ -205,7 +205,7 @@ def copy_base_files(base: Tokenizer, directory: Path) -> list[Path]:
     come from files), so that the folder still loads as the base in tokwork and in plain HF."""
     source = base.source
     if source is None or isinstance(base, TiktokenTokenizer):
-        return base.save(directory)  # in memory, or a .tiktoken file (copied) with its sidecar
+        return base._write_files(directory)  # in memory, or a .tiktoken file (copied) with its sidecar
     if isinstance(base, SentencePieceTokenizer):
         target = directory / source.name
         shutil.copyfile(source, target)

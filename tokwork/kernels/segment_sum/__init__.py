@@ -53,7 +53,8 @@ def segment_sum(values: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor,
         try:
             from tokwork.kernels.segment_sum import triton as implementation
         except ImportError:
-            raise ParameterError("the triton backend needs the triton package: pip install triton") from None
+            raise ParameterError("the triton backend needs the triton package: pip install 'tokwork[gpu]' "
+                                 "(or pip install triton)") from None
     else:
         from tokwork.kernels.segment_sum import reference as implementation
     return implementation.segment_sum(values, rows, offsets)

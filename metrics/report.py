@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 
 from tokwork.card import created_now, library_versions, write_card
+from tokwork.errors import TokworkError
 from tokwork.metrics.bench import REPORT_KIND, BenchResults
 from tokwork.metrics.plots import draw_all
 from tokwork.metrics.scripts import LATIN, UNKNOWN_SCRIPT
@@ -246,7 +247,7 @@ def _provenance_html(results: BenchResults) -> str:
         try:
             file = tokenizer_file(path)
             files.append(f"{name}: {file} (sha256 {file_sha256(file)})")
-        except Exception as err:  # noqa: BLE001 - a file moved since the run is noted, not fatal
+        except (OSError, TokworkError) as err:  # a file moved since the run is noted, not fatal
             files.append(f"{name}: {path} ({err})")
     versions = ", ".join(f"{k} {v}" for k, v in library_versions().items())
     items = [f"<pre>{html.escape(shlex.join(parts))}</pre>",

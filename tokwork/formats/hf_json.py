@@ -207,6 +207,9 @@ class HFTokenizer(Tokenizer):
         file = path / "tokenizer.json" if path.is_dir() else path
         try:
             stamp = file.stat()
+        except OSError as err:
+            raise TokenizerFormatError(f"cannot read '{file}': {err.strerror or err}") from None
+        try:
             backend = BackendTokenizer.from_file(str(file))
         except Exception as err:  # the Rust side raises a bare Exception for every parse problem
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -27,7 +27,6 @@ START_HELP = ("The token a text starts after, e.g. '<|im_start|>' (default: what
 
 
 def _load(model: str, tokenizer: str | None, tolerance: float | None = None, start: str | None = None):
-    import torch
 
     from tokwork.bytelevel import ByteLM
     from tokwork.bytelevel.certified import check_tolerance
@@ -45,7 +44,6 @@ def _load(model: str, tokenizer: str | None, tolerance: float | None = None, sta
         options.update(tokenizer=opened, start_ids=[start_id])
     else:
         options["tokenizer"] = tokenizer
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     return ByteLM.from_pretrained(path, **options)
 
 
@@ -191,7 +189,7 @@ def generate_command(
     tolerance: float | None = typer.Option(None, help=TOLERANCE_HELP + " Plain sampling stays exact.",
                                            show_default=False),
     start: str | None = typer.Option(None, "--start", help=START_HELP, show_default=False),
-    lookahead: int = typer.Option(3, help="Most predicted tokens whose cover states each forward also runs, "
+    lookahead: int = typer.Option(3, min=0, help="Most predicted tokens whose cover states each forward also runs, "
                                   "so that the text finds them run (0 = none; more trades positions, cheap on "
                                   "a GPU, for fewer forwards). Never changes the distribution."),
     quiet: bool = QuietOpt,
@@ -202,6 +200,8 @@ def generate_command(
         raise TokworkError(f"unknown --format '{output_format}'; choose text or hex")
     if max_bytes < 1:
         raise TokworkError(f"--max-bytes {max_bytes} must be at least 1")
+    if temperature <= 0:
+        raise TokworkError(f"--temperature {temperature} must be positive (--greedy takes the most probable byte)")
     if greedy and (temperature != 1.0 or top_k):
         raise TokworkError("--greedy takes the most probable byte; --temperature and --top-k reshape sampling, "
                            "so give one or the other")

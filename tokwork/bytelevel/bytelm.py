@@ -178,6 +178,8 @@ class ByteLM:
         `return_bound` also returns the certified bound on every probability listed: a character's
         probability is a product of next-byte probabilities (each at most 1), so its error is at most the
         sum of their bounds."""
+        if top < 1 or expand < 0:
+            raise ParameterError(f"top {top} must be at least 1 and expand {expand} at least 0")
         prefix = as_bytes(prefix)
         if not self.canonical_text(prefix).is_boundary(len(prefix) + len(self.stream_prefix)):
             raise ParameterError("the prompt ends inside a UTF-8 character, so its next characters are not "

@@ -319,6 +319,13 @@ def generate(lm: ByteLM, prompt: bytes, max_bytes: int, *, greedy: bool = False,
         raise ParameterError(f"max bytes {max_bytes} must be at least 0")
     if temperature <= 0:
         raise ParameterError(f"temperature {temperature} must be positive (use greedy decoding for 0)")
+    if top_k < 0:
+        raise ParameterError(f"top-k {top_k} must be 0 (no cut) or more")
+    if greedy and (temperature != 1.0 or top_k):
+        raise ParameterError("greedy decoding takes the most probable byte, while temperature and top-k reshape "
+                             "sampling; give one or the other")
+    if lookahead < 0:
+        raise ParameterError(f"lookahead {lookahead} must be 0 (none) or more tokens")
     started = time.perf_counter()
     tolerance = check_tolerance(lm.tolerance if tolerance is None else tolerance)
     state = ByteState(lm, prompt, lookahead=lookahead)

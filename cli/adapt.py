@@ -93,7 +93,7 @@ def adapt_command(
 
     from tokwork.transplant.adapt.config import AdaptConfig, language_texts
     from tokwork.transplant.adapt.pipeline import adapt_model
-    from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig, planned_minutes
+    from tokwork.transplant.distill.config import DistillConfig, run_length
 
     transformers_logging.disable_progress_bar()
     if threads:
@@ -104,15 +104,14 @@ def adapt_command(
     check_output_directory(output, force=True, inputs=[entry.split("=", 1)[-1] for entry in heldout or ()]
                            + ([hypernet] if hypernet else []))
     train, texts = language_texts(language, corpus or (), heldout or ())
-    steps = distill_steps if distill_steps is not None else (UNPLANNED_STEPS if distill_minutes is not None else 200)
+    steps, budget = run_length(distill_steps, distill_schedule, distill_minutes)
     config = AdaptConfig(model=model, language=language, corpus=train, heldout=texts, add=add, method=method,
                          options={"hypernet": hypernet} if hypernet else {}, donor=donor,
                          distill=DistillConfig(steps=steps, batch_size=batch_size, text_chars=text_chars,
                                                schedule=distill_schedule, learning_rate=distill_lr,
                                                checkpoint_activations=checkpoint_activations,
                                                text_field=text_field,
-                                               budget_minutes=planned_minutes(distill_schedule, distill_steps,
-                                                                              distill_minutes)),
+                                               budget_minutes=budget),
                          distill_minutes=distill_minutes, heldout_chars=heldout_chars)
     result = adapt_model(config, output, force=force, keep_work=keep_work, device=device, progress=not quiet,
                          on_step=None if quiet else _print_step)

@@ -35,12 +35,13 @@ def distill_command(
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (a plain HF checkpoint); an existing "
                                 "distillation there is resumed.", show_default=False),
     steps: int | None = typer.Option(None, "--steps", help="Training steps in all; a resumed run goes on to this "
-                                     "many. Default: 200, or as many as --max-minutes buys with --schedule linear; "
+                                     "many. Default: 200, or as many as --max-minutes buy; "
                                      "a resumed run: its own.", show_default=False),
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop (with a checkpoint) after this many "
-                                             "minutes; run again to go on. With --schedule linear and no --steps, "
-                                             "the rate falls to 0 when the minutes are spent: the step count is "
-                                             "fixed after the warm-up from its pace."),
+                                             "minutes; run again to go on. Without --steps the run takes as many "
+                                             "steps as the minutes buy; with --schedule linear the rate then falls "
+                                             "to 0 when they are spent (the step count is fixed after the warm-up "
+                                             "from its pace)."),
     loss: str = typer.Option("alm+lm", "--loss", help="alm (approximate likelihood matching on aligned chunks), "
                              "lm (plain next-token loss, the baseline), latents (the teacher's hidden states "
                              "at chunk ends), side (the teacher's next-token probabilities at chunk ends, over "
@@ -116,7 +117,7 @@ def distill_command(
 
     from tokwork.errors import ParameterError
     from tokwork.outputs import check_output_directory
-    from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig, planned_minutes
+    from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig, run_length
     from tokwork.transplant.distill.heldout import HeldoutTrack, read_heldout
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
     from tokwork.transplant.distill.training import distill
@@ -147,11 +148,11 @@ def distill_command(
     if steps is None and resuming:
         saved = run.training  # the same command again goes on to the run's own end
         steps = saved.get("steps") if isinstance(saved, dict) else None
-    else:
-        budget = planned_minutes(schedule, steps, max_minutes)
-        if budget is not None:
-            steps = UNPLANNED_STEPS
-    config = DistillConfig(loss=loss, train=train, steps=200 if steps is None else steps, batch_size=batch_size,
+        if steps == UNPLANNED_STEPS and max_minutes is None:
+            raise ParameterError(f"the run in '{output}' was limited by time alone (--max-minutes, no --steps); "
+                                 "give --max-minutes or --steps to say how much further it goes")
+    steps, budget = run_length(steps, schedule, max_minutes)
+    config = DistillConfig(loss=loss, train=train, steps=steps, batch_size=batch_size,
                            text_chars=text_chars, learning_rate=learning_rate, temperature=temperature, seed=seed,
                            save_every=save_every, alm_chunks=alm_chunks, latent_layers=latent_layers,
                            latent_weight=latent_weight, side_weight=side_weight, side_outcomes=side_outcomes,
@@ -165,7 +166,8 @@ def distill_command(
     table = Table(show_header=False, box=None)
     planned, replanned = card.training.get("planned_at"), card.training.get("replanned_at")
     moves = len(card.training.get("plans", [])) - 1  # the first entry is the plan itself
-    table.add_row("steps", f"{card.step:,} of {card.training['steps']:,}" + (
+    of = "" if card.training["steps"] == UNPLANNED_STEPS else f" of {card.training['steps']:,}"  # until time ran out
+    table.add_row("steps", f"{card.step:,}{of}" + (
         f" (the count {card.training['budget_minutes']:g} minutes buy, fixed at step {planned}"
         + (f", moved with the pace at step {replanned}" if replanned else "")
         + (f" ({moves} moves)" if moves > 1 else "")

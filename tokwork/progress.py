@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -61,14 +62,15 @@ def count_progress(description: str, total: int, *, enabled: bool = True) -> Ite
 
 
 @contextmanager
-def loss_progress(description: str, total: int, done: int, *, enabled: bool = True) -> Iterator:
-    """A progress bar over training steps (starting at `done`) that shows the latest loss and a short
-    note (such as a held-out score); yields `update(step, loss, note=None, total=None)`, where a note of None
-    keeps the last one and a total replaces the planned number of steps. Silent when `enabled` is false."""
+def loss_progress(description: str, total: int | None, done: int, *, enabled: bool = True) -> Iterator:
+    """A progress bar over training steps (starting at `done`; `total` None: until a time limit) that shows
+    the latest loss and a short note (such as a held-out score); yields `update(step, loss, note=None,
+    total=None)`, where a note of None keeps the last one and a total replaces the planned number of steps.
+    Silent when `enabled` is false."""
     if not enabled or not _console.is_terminal:
         yield lambda step, loss, note=None, total=None: None
         return
-    columns = (TextColumn(description), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    columns = (TextColumn(description), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[note]}"), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=_console, transient=True) as bar:

@@ -22,7 +22,7 @@ from tokwork.transplant.checkpoint import load_checkpoint
 from tokwork.transplant.devices import precision_of
 from tokwork.transplant.distill.balance import balanced_weights
 from tokwork.transplant.distill.chunks import AlignmentError, align_chunks, token_byte_ends
-from tokwork.transplant.distill.config import DistillConfig
+from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig, run_length
 from tokwork.transplant.distill.distiller import Distiller, new_row_ids
 from tokwork.transplant.distill.losses import alm_loss
 from tokwork.transplant.distill.texts import make_batch
@@ -649,6 +649,13 @@ def test_a_budget_spent_within_the_warm_up_ends_the_run_there(pair, tmp_path):
     assert again.step == 1  # finished: the same call again trains nothing
 
 
+def test_run_length_is_the_steps_asked_for_else_what_the_minutes_buy():
+    assert run_length(30, "linear", 5.0) == (30, None)  # a linear fall over the steps given
+    assert run_length(None, "linear", 5.0) == (UNPLANNED_STEPS, 5.0)  # planned by the minutes
+    assert run_length(None, "constant", 5.0) == (UNPLANNED_STEPS, None)  # until the minutes are spent
+    assert run_length(None, "constant", None) == run_length(None, "linear", None) == (DistillConfig().steps, None)
+
+
 def test_cli_plans_a_linear_schedule_by_its_minutes_and_resumes_to_its_end(pair, tmp_path, capsys):
     teacher, student, corpus = pair
     out = tmp_path / "out"
@@ -663,11 +670,17 @@ def test_cli_plans_a_linear_schedule_by_its_minutes_and_resumes_to_its_end(pair,
     assert main(command[:-3] + ["-q"]) == 0  # again without a budget: on to the planned end, not to 200
     card = json.loads((out / "tokwork.json").read_text())
     assert card["step"] == card["training"]["steps"] == planned
-    constant = tmp_path / "constant"  # a constant schedule keeps its steps and stops at the budget
-    assert main([*command[:5], "-o", str(constant), *command[7:11], "--loss", "lm", "--max-minutes", "0.002",
-                 "-q"]) == 0
+    constant = tmp_path / "constant"  # a constant schedule runs until the minutes are spent, unplanned
+    short = [*command[:5], "-o", str(constant), *command[7:11], "--loss", "lm", "-q"]
+    assert main([*short, "--max-minutes", "0.002"]) == 0
     card = json.loads((constant / "tokwork.json").read_text())
-    assert card["training"]["steps"] == 200 and card["training"]["budget_minutes"] is None
+    assert card["training"]["steps"] == UNPLANNED_STEPS and card["training"]["budget_minutes"] is None
+    assert card["seconds"] >= 0.12 and card["step"] >= 1  # stopped by the clock, not by a step count
+    capsys.readouterr()
+    assert main(short) == 2  # again with no limit at all: refused, not a million steps
+    assert "limited by time alone" in capsys.readouterr().err
+    assert main([*short, "--steps", str(card["step"] + 2)]) == 0
+    assert json.loads((constant / "tokwork.json").read_text())["step"] == card["step"] + 2
 
 
 def test_cli_writes_a_plain_hf_folder_with_a_card(pair, tmp_path, capsys):

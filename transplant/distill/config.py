@@ -28,10 +28,25 @@ REPLAN_MARGIN = 0.01  # ... re-planning where the steps the time left buys diffe
 UNPLANNED_STEPS = 1_000_000  # the step count of a time-budgeted run before it is planned, when none is given
 
 
+DEFAULT_STEPS = 200  # a new run's step count when neither steps nor minutes are given
+
+
 def planned_minutes(schedule: str, steps: int | None, minutes: float | None) -> float | None:
     """The time budget a run plans its linear schedule by: its minutes, where the schedule is linear and
     no step count was given; else None (a constant schedule, or one planned over the given steps)."""
     return minutes if schedule == "linear" and steps is None else None
+
+
+def run_length(steps: int | None, schedule: str, minutes: float | None) -> tuple[int, float | None]:
+    """The step count and planning budget (`DistillConfig.steps`, `budget_minutes`) of a new run given
+    `steps` and a time limit of `minutes` (either may be None): the steps asked for; without them, as many
+    as the minutes buy (a constant schedule runs until they are spent, a linear one plans its fall by
+    them); with neither, `DEFAULT_STEPS`."""
+    if steps is not None:
+        return steps, None
+    if minutes is not None:
+        return UNPLANNED_STEPS, planned_minutes(schedule, steps, minutes)
+    return DEFAULT_STEPS, None
 
 
 @dataclass
@@ -40,7 +55,7 @@ class DistillConfig:
 
     loss: str = "alm+lm"
     train: str = "all"
-    steps: int = 200
+    steps: int = DEFAULT_STEPS
     batch_size: int = 8
     text_chars: int = 512
     learning_rate: float | None = None  # None: LEARNING_RATES[train]

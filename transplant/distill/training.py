@@ -31,7 +31,7 @@ from tokwork.progress import loss_progress
 from tokwork.transplant.activation_checkpoints import evaluating
 from tokwork.transplant.checkpoint import MODEL_KINDS, load_checkpoint
 from tokwork.transplant.devices import joined_precision, pick_device, precision_of
-from tokwork.transplant.distill.config import REPLAN_EVERY, DistillConfig
+from tokwork.transplant.distill.config import REPLAN_EVERY, UNPLANNED_STEPS, DistillConfig
 from tokwork.transplant.distill.distiller import Distiller, check_rows, new_row_ids
 from tokwork.transplant.distill.heldout import (
     HeldoutTrack,
@@ -209,7 +209,7 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
     durations: list[float] = []  # wall seconds of this process's steps, for a time-budgeted plan
     scored = [scorer.wall, scorer.cpu] if scorer is not None else [0.0, 0.0]  # taken before `started`
     # every step allocates and frees the same buffers: keep them in the process (`tokwork.allocator`)
-    with reuse_freed_memory(), loss_progress(f"distill ({config.loss})", config.steps, card.step,
+    with reuse_freed_memory(), loss_progress(f"distill ({config.loss})", _shown_total(config), card.step,
                                              enabled=progress) as update:
         step = card.step
         while step < end:
@@ -236,7 +236,7 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
                 planned = True  # the progress bar's total moves with it
             last = done == end or out_of_time
             note = scorer.score(done) if scorer is not None and scorer.due(done, last) else None
-            update(done, sum(parts.values()), note, total=config.steps if planned else None)
+            update(done, sum(parts.values()), note, total=_shown_total(config) if planned else None)
             if done % config.log_every == 0 or last:
                 means = {k: round(float(np.mean([r[k] for r in recent])), 5) for k in recent[0]}
                 card.history.append({"step": done, **means, "seconds": round(seconds_before + elapsed, 1)})
@@ -253,3 +253,8 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
             if last:
                 break
     return card
+
+
+def _shown_total(config: DistillConfig) -> int | None:
+    """The step count a progress bar shows: none for a run that goes on until its time is spent."""
+    return None if config.steps == UNPLANNED_STEPS or config.awaits_plan else config.steps

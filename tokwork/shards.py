@@ -24,10 +24,6 @@ class Shard:
     start: int = 0
     end: int | None = None
 
-    @property
-    def whole_file(self) -> bool:
-        return self.start == 0 and self.end is None
-
 
 def splittable(path: Path) -> bool:
     """Plain text can be cut anywhere a paragraph ends; compressed files and JSON lines stay whole."""

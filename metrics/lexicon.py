@@ -81,6 +81,7 @@ class Lexicon:
 
     @property
     def normalize(self) -> Callable[[str], str]:
+        """How a word is folded before it is looked up (the lexicon's own case and form rule)."""
         self._loaded()
         return self._normalize
 

@@ -69,10 +69,12 @@ class NpyAppender:
         self.handle.write(npy_header(dtype, 0))
 
     def append(self, ids: np.ndarray) -> None:
+        """Write `ids` after those already written."""
         self.handle.write(np.ascontiguousarray(ids, dtype=self.dtype).tobytes())
         self.count += len(ids)
 
     def close(self) -> int:
+        """Write the header with the final length, close the file and return the number of ids."""
         self.handle.seek(0)
         self.handle.write(npy_header(self.dtype, self.count))
         self.handle.close()

@@ -36,10 +36,12 @@ class TrainingCard:
 
     @classmethod
     def for_corpus(cls, kind: str, parameters: dict, corpus: list[CorpusFile], seconds: float, **extra):
+        """The card of a tokenizer of `kind` trained with `parameters` on `corpus` in `seconds`."""
         return cls(kind=kind, parameters=parameters, corpus=[f.as_json() for f in corpus], seconds=seconds, **extra)
 
     @property
     def corpus_bytes(self) -> int:
+        """Bytes of training text, all files together."""
         return sum(f["bytes"] for f in self.corpus)
 
     def as_json(self) -> dict:

@@ -53,6 +53,7 @@ class CoverMasses:
     states_evaluated: int = 0
 
     def at(self, position: int) -> tuple[np.ndarray, float]:
+        """The next-byte masses at one of the evaluated `positions`, with their log scale."""
         k = self.positions.index(position)
         return self.masses[k], float(self.log_scale[k])
 
@@ -64,6 +65,7 @@ class CoverMasses:
         return scaled(self.log_missing, self.log_scale)
 
     def missing_at(self, position: int) -> float:
+        """`missing` at one of the evaluated `positions`."""
         return float(self.missing[self.positions.index(position)])
 
     @property

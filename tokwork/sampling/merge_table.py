@@ -39,6 +39,7 @@ class MergeTable:
 
     @property
     def vocab_size(self) -> int:
+        """Tokens in the vocabulary the table merges into."""
         return len(self.fixed)
 
     @functools.cached_property
@@ -47,15 +48,18 @@ class MergeTable:
         return {(left, right): (rank, merged) for left, right, rank, merged in self.merges.tolist()}
 
     def as_arrays(self) -> dict[str, np.ndarray]:
+        """The table as named arrays, for the cache (`from_arrays` reads them back)."""
         return {"merges": self.merges, "atom_starts": self.atom_starts, "atoms": self.atoms, "fixed": self.fixed,
                 "ignore_merges": np.array(self.ignore_merges)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> MergeTable:
+        """The table `as_arrays` stored."""
         return cls(arrays["merges"], arrays["atom_starts"], arrays["atoms"], arrays["fixed"],
                    bool(arrays["ignore_merges"]))
 
     def atoms_of(self, token_id: int) -> list[int]:
+        """The atoms (single-symbol ids) a token is merged from, in order."""
         return self.atoms[self.atom_starts[token_id]:self.atom_starts[token_id + 1]].tolist()
 
 

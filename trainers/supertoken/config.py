@@ -63,9 +63,11 @@ class SupertokenConfig:
 
     @property
     def transition_point(self) -> int:
+        """The vocabulary size at which the first stage (ordinary BPE) ends and superword merges begin."""
         return self.transition if self.transition is not None else int(TRANSITION_SHARE * self.vocab_size)
 
     def bpe_config(self, vocab_size: int) -> BPEConfig:
+        """The plain BPE settings of a stage that learns up to `vocab_size` tokens."""
         return BPEConfig(vocab_size=vocab_size, min_frequency=self.min_frequency, split=self.split,
                          eos_token=self.eos_token)
 

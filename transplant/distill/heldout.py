@@ -59,6 +59,7 @@ class HeldoutTrack:
 
     @property
     def start(self) -> dict:
+        """The first score: the student before the run's first step."""
         return self.scores[0]
 
     @property

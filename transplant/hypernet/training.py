@@ -117,6 +117,7 @@ class TrainingConfig:
 
     @property
     def draw(self) -> TokenizerDraw:
+        """The settings of the tokenizers sampled for each step, as `TokenizerDraw` takes them."""
         return TokenizerDraw(slice_bytes=tuple(self.slice_bytes), vocab_sizes=tuple(self.vocab_sizes),
                              splits=tuple(self.splits), unigram_share=self.unigram_share,
                              score_noise=self.score_noise)
@@ -175,6 +176,7 @@ class Trainer:
         self._vocabulary: tuple[int, SampledVocabulary] | None = None
 
     def autocast(self):
+        """The autocast context of the hypernetwork's forward (bfloat16 where the device is fast at it)."""
         return training_autocast(self.config.bf16, self.device)
 
     def vocabulary(self, index: int) -> SampledVocabulary:

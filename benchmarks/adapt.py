@@ -25,7 +25,6 @@ it, each language starts over.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import torch
 from machine import machine_info
+from results_file import write_results
 
 from tokwork.cache import cache_root
 
@@ -171,7 +171,7 @@ def main() -> None:
         rows.append(adapt_language(code, args, corpora))
         report["total_seconds"] = round(time.perf_counter() - started, 1)
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_results(args.json, report, indent=2)
     print()
     print_table(rows)
     missed = {r["language"]: [name for name, ok in r["targets"].items() if not ok] for r in rows}

@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import write_results
+
 REPO = Path(__file__).resolve().parent.parent
 
 # argv: {name: path} as JSON, language codes as JSON, the UDHR folder, worker processes (1: this process).
@@ -232,7 +234,7 @@ def main() -> None:
                       f"{run['median_ratio_within_rounds'][f'{side} / {peer}']:.2f}x; CPU time "
                       f"{c[side]:.2f} s vs {c[peer]:.2f} s)", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"runs": runs, "cpus": os.cpu_count()}, indent=1) + "\n", encoding="utf-8")
+    write_results(args.json, {"runs": runs, "cpus": os.cpu_count()}, indent=1)
     print(f"wrote {args.json}")
 
 

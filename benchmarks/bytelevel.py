@@ -48,6 +48,8 @@ RESULTS = REPO / "benchmarks" / "results" / "bytelevel.json"
 PARTS = ("scoring", "kernel", "sampling", "boundary", "ensemble")
 SWEEP_TOLERANCES = (1e-4, 1e-3, 1e-2, 1e-1)
 
+from results_file import write_results  # noqa: E402
+
 from tokwork.bytelevel import ByteLM  # noqa: E402
 from tokwork.bytelevel.boundary import boundary_table  # noqa: E402
 from tokwork.bytelevel.ensemble import ByteEnsemble  # noqa: E402
@@ -379,7 +381,7 @@ def main() -> None:
 
     def save() -> None:  # after each part, so that a run cut short keeps what it measured
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_results(args.output, report, indent=2)
 
     if "scoring" in parts:
         print(f"scoring {len(text)} bytes of held-out English on {report['device']} ...", flush=True)

@@ -33,6 +33,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bytelevel_scripts import SENTENCEPIECE_VOCAB, trained_sentencepiece, utf8_cut  # noqa: E402
 from machine import machine_info  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 from tokwork import load_tokenizer  # noqa: E402
 from tokwork.bytelevel.canonical import CanonicalEncoder  # noqa: E402
@@ -148,7 +149,7 @@ def main() -> None:
     runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     runs[args.label] = {**runs.get(args.label, {}), "machine": machine_info(threads=1),
                         "peer_bytes": args.peer_bytes, **found}
-    RESULTS.write_text(json.dumps(runs, indent=1) + "\n")
+    write_results(RESULTS, runs, indent=1)
     print(f"written to {RESULTS} under '{args.label}'")
 
 

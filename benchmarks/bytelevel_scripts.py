@@ -40,6 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 from machine import machine_info  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 from tokwork.bytelevel import ByteLM  # noqa: E402
 from tokwork.smollm2 import smollm2_folder  # noqa: E402
@@ -219,7 +220,7 @@ def save(label: str, parts: dict) -> None:
     """Add `parts` to the run `label` in the results file (other runs are kept)."""
     found = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     found[label] = {**found.get(label, {}), "machine": machine_info(threads=1), **parts}
-    RESULTS.write_text(json.dumps(found, indent=1) + "\n")
+    write_results(RESULTS, found, indent=1)
     print(f"written to {RESULTS} under '{label}'")
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 from machine import machine_info
+from results_file import write_results
 
 from tokwork.cache import cache_root
 
@@ -311,7 +312,7 @@ def main() -> None:
 
     def save() -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_results(output, report, indent=2)
 
     report = json.loads(output.read_text()) if args.merge and output.exists() else {"targets": {}}
     report["texts"] = {name: len(text.encode("utf-8")) for name, text in texts.items()}

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import distill as bench
 import torch
+from results_file import write_results
 
 from tokwork.cache import cache_root
 
@@ -197,7 +198,7 @@ def main() -> None:
              "worst": [{"chunk": c, "same_pieces": s, "short_nats": round(t - u, 2)} for c, s, t, u, _, _, _ in worst]}
     results = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
     results[args.label or student_folder.name] = entry
-    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(RESULTS, results, indent=2)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import child_usage
 from machine import machine_info
+from results_file import write_results
 
 from tokwork.cache import cache_root
 
@@ -72,7 +73,7 @@ def main() -> None:
     floor = child_usage.launcher_floor_mib()
     result = {"machine": machine_info(threads=2), "launcher_floor_mib": round(floor, 1), "rows": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    write_results(args.json, result, indent=1)
     print(f"launcher floor {floor:.1f} MiB; written to {args.json}")
 
 

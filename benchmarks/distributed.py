@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from child_usage import launcher_floor_mib, measure
+from results_file import write_results
 from scaling_model import heaps_exponent, merge_step_growth, print_model, scaling_model
 from tokenizers import pre_tokenizers
 
@@ -188,7 +189,7 @@ def main() -> None:
         report = json.loads(args.json.read_text(encoding="utf-8"))
         report["scaling_model"] = scaling_model(report)
         print_model(report["scaling_model"])
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_results(args.json, report, indent=2)
         return
     os.environ.update(SINGLE_THREAD)
     shard_bytes = int(args.shard_mib * (1 << 20))
@@ -289,7 +290,7 @@ def main() -> None:
     report["scaling_model"] = scaling_model(report)
     print_model(report["scaling_model"])
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_results(args.json, report, indent=2)
     print(f"wrote {args.json}")
 
 

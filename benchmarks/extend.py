@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from child_usage import ChildUsage, launcher_floor_mib, measure
+from results_file import write_results
 from tokenizers import Tokenizer, models
 
 from tokwork.cache import cache_root
@@ -217,7 +218,7 @@ def main() -> None:
         "targets": summary, "results": rows,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(args.json, report, indent=2)
     print("\n8k added, % fewer tokens/byte: "
           + ", ".join(f"{k} {v:.1f}%" for k, v in summary["percent_fewer_at_8k"].items())
           + f" (target >= {TARGET_FEWER_PERCENT_AT_8K:.0f}% on a non-Latin language)")

@@ -17,7 +17,6 @@ Run: python benchmarks/gpu_check.py --tokenizer PATH/tokenizer.json  (prints fig
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_file import write_results
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "gpu_check.json"
@@ -115,7 +115,7 @@ def main() -> None:
     report["speed"] = kernel_speed(segment_sum, ByteVocabulary(tokenizer.byte_view, tokenizer.vocab_size))
     report["end_to_end"] = end_to_end(tokenizer)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_results(args.output, report, indent=2)
     print(f"device: {report['device']}, torch {report['torch']}, triton {report['triton']}")
     for case in report["correctness"]:
         print(f"triton vs float64 reference {case['shape']}: relative error {case['relative_error']:.2e}, "

@@ -28,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from results_file import write_results
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "omp_cost.json"
 WORK = REPO / "build" / "bench" / "omp_cost"
@@ -166,7 +168,7 @@ def main() -> None:
                              "peak_rss_ratio": round(omp["peak_rss_mb"] / earlier["peak_rss_mb"], 3),
                              "rows": row_differences(WORK / f"omp-{revision}", WORK / "omp")}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, report, indent=2)
     print(f"\n{'side':<16}{'wall s':>9}{'method s':>10}{'CPU s':>8}{'peak MB':>9}{'bits/byte':>11}")
     for name, row in summary.items():
         print(f"{name:<16}{row['wall_seconds']:>9.1f}{row['method_seconds']:>10.1f}{row['cpu_seconds']:>8.1f}"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import distill as bench
 import torch
+from results_file import write_results
 
 from tokwork.cache import cache_root
 
@@ -112,7 +113,7 @@ def main() -> None:
     result = {"fit": fit, "zero-shot hybrid": bench.score(student_folder, english),
               "prefix rows": bench.score(OUT, english), "folder": str(OUT)}
     print(json.dumps(result, indent=2))
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, result, indent=2)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from results_file import write_results
 
 EXCERPT = ["deu_1996", "tur", "vie", "rus", "ell_monotonic", "arb", "heb", "hin", "ben", "tam", "kat", "hye",
            "tha", "mya", "bod", "tir", "jpn", "kor", "cmn_hans"]
@@ -130,7 +131,7 @@ def main() -> None:
         "excerpt_languages": EXCERPT,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(args.json, result, indent=1)
     print(f"\nwrote {args.json}")
 
 

@@ -14,7 +14,6 @@ deterministic base, which builds no table. Results: results/sampler_startup.json
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from child_usage import measure
 from machine import machine_info
+from results_file import write_results
 
 from tokwork.cache import cache_root
 
@@ -77,8 +77,7 @@ def main() -> None:
                       f"{row['tables built']['wall_seconds']:5.2f} s   cached {row['tables cached']['wall_seconds']:5.2f} s"
                       f"  ({row['cached_over_built']:.2f}x built, {row['cached_over_base']:.2f}x base)", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": machine_info(), "runs": args.runs, "text": TEXT, "rows": rows},
-                                  indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, {"machine": machine_info(), "runs": args.runs, "text": TEXT, "rows": rows})
 
 
 if __name__ == "__main__":

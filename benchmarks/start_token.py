@@ -18,7 +18,6 @@ Prints the table and writes `benchmarks/results/start_token.json`.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from distill import ENGLISH, heldout_texts  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 from tokwork.tokenizer import SpecialTokens  # noqa: E402
 from tokwork.transplant.checkpoint import load_checkpoint  # noqa: E402
@@ -88,8 +88,8 @@ def main() -> None:
     print(f"{'model, starts after':<38}" + "".join(f"{n:>14}" for n in names))
     for token, row in rows.items():
         print(f"{token:<38}" + "".join(f"{row[n]:>14.4f}" for n in names))
-    args.output.write_text(json.dumps({"teacher": "smollm2", "texts": {k: len(v.encode()) for k, v in texts.items()},
-                                   "rows": rows}, indent=1) + "\n", encoding="utf-8")
+    write_results(args.output, {"teacher": "smollm2", "texts": {k: len(v.encode()) for k, v in texts.items()},
+                                "rows": rows}, indent=1)
     print(f"written {args.output}")
 
 

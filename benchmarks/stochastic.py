@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 from child_usage import measure
+from results_file import write_results
 
 from tokwork.cache import cache_root
 
@@ -212,7 +213,7 @@ def timing_child(args: argparse.Namespace) -> None:
     seconds = {label: throughput(encoders(base, kind), parts, args.turn)
                for label, (kind, base) in bases(args.scratch, one_thread=args.child == SETTINGS[0]).items()}
     record = {"bytes": sum(len(t.encode("utf-8")) for t in texts), "paragraphs": len(texts), "seconds": seconds}
-    args.output.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    write_results(args.output, record, indent=None)
 
 
 def setting_env(setting: str) -> dict[str, str]:
@@ -306,7 +307,7 @@ def main() -> None:
         "results": results,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_results(args.output, record, indent=2)
     print(f"\nwritten to {args.output}")
 
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from child_usage import launcher_floor_mib, measure
+from results_file import write_results
 from train_bpe import held_out_tokens, timed
 
 from tokwork.cache import cache_root
@@ -244,7 +245,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print_report(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_results(args.json, report, indent=2)
     print(f"wrote {args.json}")
 
 

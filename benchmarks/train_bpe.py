@@ -11,7 +11,6 @@ path (Rust reads the file). Both tokenizers then encode the held-out text, to sh
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -20,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from child_usage import launcher_floor_mib, measure
+from results_file import write_results
 
 from tokwork.cache import cache_root
 
@@ -96,7 +96,7 @@ def main() -> None:
     report = {"benchmark": "train_bpe", "python": sys.version.split()[0], "cpus": os.cpu_count(),
               "memory": "peak RSS of each command, read by a bare launcher process (benchmarks/child_usage.py)",
               "launcher_floor_mib": round(launcher_floor_mib(), 1), "results": results}
-    args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_results(args.json, report, indent=2)
     print(f"wrote {args.json}")
 
 

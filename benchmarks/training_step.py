@@ -40,6 +40,7 @@ from pathlib import Path
 import distill as bench
 import torch
 from machine import cpu_model
+from results_file import write_results
 
 from tokwork.cache import cache_root
 from tokwork.transplant.devices import cpu_has_bfloat16_units
@@ -188,7 +189,7 @@ def main() -> None:
         report = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
         report.pop("packing_agreement", None)
         report["packing_check"] = check
-        RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_results(RESULTS, report, indent=2)
         return
     runs: dict[str, dict[str, list[float]]] = {}
     for _ in range(args.rounds):
@@ -226,7 +227,7 @@ def main() -> None:
                          f"(rounds: {', '.join(f'{r:.2f}' for r in rounds)})")
         print(line)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_results(args.output, report, indent=2)
     print(f"wrote {args.output}")
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 from machine import machine_info
+from results_file import write_results
 
 from tokwork.cache import cache_root
 
@@ -243,7 +244,7 @@ def versions(venv: Path) -> dict:
 def save(report: dict) -> None:
     """Write what is measured so far (a long run that dies keeps its finished parts)."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, report, indent=2)
 
 
 def figure(bits: float, digits: int = 3, *, sign: bool = False) -> str:

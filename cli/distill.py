@@ -175,7 +175,7 @@ def distill_command(
     table.add_row("trained", f"{card.training['train']} ({card.trained_parameters:,} parameters; "
                   f"{card.new_rows:,} new rows)")
     table.add_row("last loss", ", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "latents", "side", "lm") if k in last) or "-")
-    _heldout_row(table, card)
+    heldout_row(table, card)
     table.add_row("time", f"{card.seconds:.1f} s on {card.device} ({card.precision})")
     table.add_row("written to", str(output))
     if best_output is not None and card.heldout and card.heldout["scores"]:
@@ -184,7 +184,7 @@ def distill_command(
     out.print(table)
 
 
-def _heldout_row(table: Table, card) -> None:
+def heldout_row(table: Table, card) -> None:
     """The card's last held-out score, if the run has any, as a row of `table`."""
     from tokwork.transplant.distill.heldout import HeldoutTrack, describe
 

@@ -108,7 +108,7 @@ def _transplant_and_distill(source: Path, target: Path, output: Path, *, method:
                             steps: int | None, corpus: list[str] | None, heldout: list[str] | None,
                             allow_pickle: bool, force: bool, quiet: bool, checkpoint_activations: bool,
                             text_field: str) -> None:
-    from tokwork.cli.distill import _heldout_row
+    from tokwork.cli.distill import heldout_row
     from tokwork.errors import ParameterError
     from tokwork.transplant.distill.chain import transplant_and_distill
     from tokwork.transplant.distill.config import DistillConfig
@@ -136,7 +136,7 @@ def _transplant_and_distill(source: Path, target: Path, output: Path, *, method:
     table.add_row("new rows", f"{card.new_rows:,}")
     table.add_row("distilled", f"{card.step:,} steps ({card.training['loss']}, trains {card.training['train']}); "
                   f"last loss " + (", ".join(f"{k} {last[k]:.4f}" for k in ("alm", "lm") if k in last) or "-"))
-    _heldout_row(table, card)
+    heldout_row(table, card)
     table.add_row("time", f"{card.seconds:.1f} s distilling on {card.device}")
     table.add_row("written to", str(output))
     out.print(table)

@@ -7,8 +7,8 @@ import html
 import time
 from pathlib import Path
 
-from tokwork.metrics.plots import DPI, _colors, _figure
-from tokwork.metrics.report import STYLE, _image, _table
+from tokwork.metrics.plots import DPI, plot_figure, series_colors
+from tokwork.metrics.report import STYLE, embedded_image, html_table
 from tokwork.outputs import list_files_in_card, output_file
 
 REPORT = "report.html"
@@ -29,10 +29,10 @@ def figure(rows: list[dict], path: Path) -> Path:
     series = {"tokens/byte after extension": [r["tokens_per_byte_after"] / r["tokens_per_byte_before"] for r in rows],
               "bits/byte zero-shot": [r["bits_per_byte_zero_shot"] / r["bits_per_byte_original"] for r in rows],
               "bits/byte distilled": [r["bits_per_byte_distilled"] / r["bits_per_byte_original"] for r in rows]}
-    fig, axes = _figure(4.6 + 1.3 * len(rows), 4.2, margins=(0.8, 2.4, 0.4, 0.6))
+    fig, axes = plot_figure(4.6 + 1.3 * len(rows), 4.2, margins=(0.8, 2.4, 0.4, 0.6))
     positions = np.arange(len(rows))
     width = 0.8 / len(series)
-    for index, ((label, values), color) in enumerate(zip(series.items(), _colors(len(series)), strict=True)):
+    for index, ((label, values), color) in enumerate(zip(series.items(), series_colors(len(series)), strict=True)):
         axes.bar(positions + (index - 1) * width, values, width=width, color=color, label=label)
     axes.axhline(1.0, color="0.3", linewidth=0.8)
     axes.set_xticks(positions, [r["text"] for r in rows])
@@ -51,7 +51,7 @@ def write_report(card: dict, folder: Path, *, plot: bool = True) -> Path:
     if plot:
         with output_file(folder / FIGURE) as staging:
             figure(card["evaluation"], staging)
-        images = _image(folder / FIGURE, "tokens per byte and bits per byte against the original model")
+        images = embedded_image(folder / FIGURE, "tokens per byte and bits per byte against the original model")
     config, steps = card["config"], card["steps"]
     timing = " · ".join(f"{step} {done['cpu_seconds'] / 60:.1f} CPU min" for step, done in steps.items())
     meta = (f"model {card['model']} · {config['add']:,} tokens asked, new ids {card['new_ids']['start']:,}.."
@@ -62,7 +62,7 @@ def write_report(card: dict, folder: Path, *, plot: bool = True) -> Path:
 <body>
 <h1>Adapting a model to {html.escape(card['language'])}</h1>
 <p class="meta">{html.escape(meta)}</p>
-{_table(card["evaluation"], [("text", "held-out text")], ROW_COLUMNS)}
+{html_table(card["evaluation"], [("text", "held-out text")], ROW_COLUMNS)}
 <div class="figures">{images}</div>
 <p class="note">Tokens per byte of the original tokenizer and of the extended one; bits per byte of the original
 model, of the transplanted model before training (zero-shot) and after distillation, on held-out text.</p>

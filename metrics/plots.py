@@ -13,7 +13,7 @@ DPI = 110
 MARKERS = "os^Dv<>PX*h"
 
 
-def _figure(width: float, height: float, *, margins: tuple[float, float, float, float] = (0.8, 0.3, 0.5, 0.7)):
+def plot_figure(width: float, height: float, *, margins: tuple[float, float, float, float] = (0.8, 0.3, 0.5, 0.7)):
     """A figure with one axes; `margins` (left, right, top, bottom) in inches. Fixed margins instead of a
     layout engine: the engine's extra drawing passes cost more than all the plotting."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
@@ -26,14 +26,15 @@ def _figure(width: float, height: float, *, margins: tuple[float, float, float, 
 
 
 def _nothing_to_show(path: Path, message: str) -> Path:
-    figure, axes = _figure(5, 1.2, margins=(0.1, 0.1, 0.1, 0.1))
+    figure, axes = plot_figure(5, 1.2, margins=(0.1, 0.1, 0.1, 0.1))
     axes.axis("off")
     axes.text(0.5, 0.5, message, ha="center", va="center", fontsize=10)
     figure.savefig(path, dpi=DPI)
     return path
 
 
-def _colors(count: int) -> list:
+def series_colors(count: int) -> list:
+    """`count` distinct colours for the series of one plot (tab10, repeated past ten)."""
     from matplotlib import colormaps
 
     palette = colormaps["tab10"]
@@ -78,9 +79,9 @@ def premium_plot(summary: dict, path: Path, *, pivot: str) -> Path:
         return _nothing_to_show(path, f"no language besides the pivot ({pivot}): no premiums")
     median = {c: float(np.median([value[(n, c)] for n in names])) for c in codes}
     codes.sort(key=lambda c: (script[c] != "Latn", script[c], median[c]))
-    figure, axes = _figure(9, 1.3 + 0.19 * len(codes), margins=(1.5, 1.4, 0.4, 0.6))
+    figure, axes = plot_figure(9, 1.3 + 0.19 * len(codes), margins=(1.5, 1.4, 0.4, 0.6))
     positions = np.arange(len(codes))
-    for index, (name, color) in enumerate(zip(names, _colors(len(names)), strict=True)):
+    for index, (name, color) in enumerate(zip(names, series_colors(len(names)), strict=True)):
         axes.scatter([value[(name, c)] for c in codes], positions, s=22, color=color,
                      marker=MARKERS[index % len(MARKERS)], label=name, alpha=0.85, zorder=3)
     axes.set_yticks(positions, [f"{c} ({script[c]})" for c in codes], fontsize=7)
@@ -105,7 +106,7 @@ def script_premium_plot(summary: dict, path: Path) -> Path:
     if not scripts:
         return _nothing_to_show(path, "no language besides the pivot: no premiums by script")
     grid = np.array([[entries.get((n, s)) or np.nan for n in names] for s in scripts], dtype=float)
-    figure, axes = _figure(2.4 + 0.9 * len(names), 1.6 + 0.3 * len(scripts), margins=(0.7, 1.3, 0.4, 1.0))
+    figure, axes = plot_figure(2.4 + 0.9 * len(names), 1.6 + 0.3 * len(scripts), margins=(0.7, 1.3, 0.4, 1.0))
     image = axes.imshow(grid, cmap="magma_r", norm=LogNorm(vmin=max(np.nanmin(grid), 0.3), vmax=np.nanmax(grid)),
                         aspect="auto")
     for (i, j), v in np.ndenumerate(grid):
@@ -125,7 +126,7 @@ def script_premium_plot(summary: dict, path: Path) -> Path:
 def compression_plot(summary: dict, path: Path) -> Path:
     """Bytes per token against vocabulary size, pooled over Latin-script, other-script and all languages
     (a language of unknown script counts only in the last)."""
-    figure, axes = _figure(7.5, 4.8, margins=(0.8, 0.3, 0.4, 0.6))
+    figure, axes = plot_figure(7.5, 4.8, margins=(0.8, 0.3, 0.4, 0.6))
     tokenizers = summary["tokenizers"]
     totals: dict[tuple[str, str], list[int]] = {}
     for row in summary["rows"]:
@@ -140,7 +141,7 @@ def compression_plot(summary: dict, path: Path) -> Path:
         pairs = [totals.get((t["tokenizer"], group)) for t in tokenizers]
         series[group] = [p[0] / p[1] if p else np.nan for p in pairs]
     sizes = [t["vocab_size"] for t in tokenizers]
-    for (label, values), marker, color in zip(series.items(), "o^s", _colors(3), strict=True):
+    for (label, values), marker, color in zip(series.items(), "o^s", series_colors(3), strict=True):
         axes.scatter(sizes, values, marker=marker, color=color, s=40, label=label, zorder=3)
     placed: dict[tuple[int, float], int] = {}  # labels at (about) one point go one under the other
     for t, y in zip(tokenizers, series["all languages"], strict=True):
@@ -162,9 +163,9 @@ def compression_plot(summary: dict, path: Path) -> Path:
 def renyi_plot(summary: dict, path: Path, *, alpha: float) -> Path:
     """Rényi efficiency per language (dots) and pooled over all languages (bar) for each tokenizer."""
     names = [t["tokenizer"] for t in summary["tokenizers"]]
-    figure, axes = _figure(2.2 + 0.9 * len(names), 4.6, margins=(0.8, 0.3, 0.4, 1.0))
+    figure, axes = plot_figure(2.2 + 0.9 * len(names), 4.6, margins=(0.8, 0.3, 0.4, 1.0))
     jitter = np.random.default_rng(0)
-    for index, (name, color) in enumerate(zip(names, _colors(len(names)), strict=True)):
+    for index, (name, color) in enumerate(zip(names, series_colors(len(names)), strict=True)):
         values = [r["renyi_efficiency"] for r in summary["rows"]
                   if r["tokenizer"] == name and r.get("renyi_efficiency") is not None]
         axes.scatter(index + jitter.uniform(-0.25, 0.25, len(values)), values, s=10, color=color, alpha=0.7)

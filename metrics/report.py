@@ -50,7 +50,9 @@ def _cell(value, style: str) -> str:
     return "<td>–</td>" if value is None else f"<td>{html.escape(style.format(value))}</td>"
 
 
-def _table(records: list[dict], lead: list[tuple[str, str]], columns: list[tuple[str, str, str]]) -> str:
+def html_table(records: list[dict], lead: list[tuple[str, str]], columns: list[tuple[str, str, str]]) -> str:
+    """An HTML table of `records`: the `lead` columns (key, title) as text, then `columns` (key, title,
+    format) right-aligned; a missing value shows as a dash."""
     head = "".join(f'<th scope="col" class="text">{html.escape(t)}</th>' for _, t in lead)
     head += "".join(f'<th scope="col">{html.escape(t)}</th>' for _, t, _ in columns)
     body = []
@@ -74,11 +76,11 @@ def _premium_table(summary: dict, pivot: str) -> str:
         first = value[(names[0], code)]
         records.append({"language": code, "name": first["name"], "script": first["script"],
                         **{n: value[(n, code)]["premium"] for n in names}})
-    return _table(records, [("language", "code"), ("name", "language"), ("script", "script")],
-                  [(n, n, "{:.2f}") for n in names])
+    return html_table(records, [("language", "code"), ("name", "language"), ("script", "script")],
+                      [(n, n, "{:.2f}") for n in names])
 
 
-def _image(path: Path, caption: str, description: str = "") -> str:
+def embedded_image(path: Path, caption: str, description: str = "") -> str:
     """A PNG embedded as a figure, its caption (and what it shows) as alt text and figure caption."""
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     text = html.escape(f"{caption}: {description}" if description else caption)
@@ -161,7 +163,7 @@ def render_html(results: BenchResults, figures: list[Path]) -> str:
          "languages, Latin and other scripts, against its vocabulary size (higher compresses more)"),
         ("Rényi efficiency", f"each language's Rényi efficiency (alpha = {config.alpha:g}) per tokenizer, and the "
          "pooled value as a bar (higher spreads tokens more evenly over the vocabulary)")]
-    images = ([_image(path, *caption) for path, caption in zip(figures, captions, strict=True)] if figures
+    images = ([embedded_image(path, *caption) for path, caption in zip(figures, captions, strict=True)] if figures
               else [""] * len(captions))
     count = len(config.tokenizers)
     meta = (f"corpus {corpus['path']} · {_language_set(results)} × {corpus['blocks']} aligned blocks · "
@@ -174,17 +176,17 @@ def render_html(results: BenchResults, figures: list[Path]) -> str:
 <h1>Tokenizer benchmark</h1>
 <p class="meta">{html.escape(meta)}</p>
 <h2>Tokenizers</h2>
-{_table(summary["tokenizers"], [("tokenizer", "tokenizer")], TOKENIZER_COLUMNS)}
+{html_table(summary["tokenizers"], [("tokenizer", "tokenizer")], TOKENIZER_COLUMNS)}
 {_figures_html(images)}
 <h2>Premium by language</h2>
 {_premium_table(summary, config.pivot)}
 <h2>By script</h2>
 <details><summary>{len(summary["scripts"])} rows: compression pooled over each script's languages, their premiums</summary>
-{_table(summary["scripts"], [("tokenizer", "tokenizer"), ("script", "script")], SCRIPT_COLUMNS)}
+{html_table(summary["scripts"], [("tokenizer", "tokenizer"), ("script", "script")], SCRIPT_COLUMNS)}
 </details>
 <h2>Every tokenizer × language</h2>
 <details><summary>{len(summary["rows"])} rows</summary>
-{_table(summary["rows"], [("tokenizer", "tokenizer"), ("language", "language"), ("script", "script")], ROW_COLUMNS)}
+{html_table(summary["rows"], [("tokenizer", "tokenizer"), ("language", "language"), ("script", "script")], ROW_COLUMNS)}
 </details>
 <h2>What the columns mean</h2>
 {DEFINITIONS}

@@ -48,7 +48,7 @@ class LearnedBPE:
 
 
 @numba.njit(cache=True)
-def _merge_in_words(words, first, second, new_id, symbols, starts, lengths, token_length, max_length):
+def merge_in_words(words, first, second, new_id, symbols, starts, lengths, token_length, max_length):
     """Merge (first, second) into new_id, left to right, in each listed word; return the pair changes as
     (left, right, delta, word) rows, the way the `tokenizers` trainer records them."""
     out = np.empty((64, 4), dtype=np.int64)
@@ -93,7 +93,7 @@ def _as_columns(counts: np.ndarray) -> np.ndarray:
     return counts.reshape(len(counts), math.prod(counts.shape[1:]))
 
 
-def _initial_pairs(symbols: np.ndarray, starts: np.ndarray, lengths: np.ndarray, counts: np.ndarray):
+def initial_pairs(symbols: np.ndarray, starts: np.ndarray, lengths: np.ndarray, counts: np.ndarray):
     """Count every adjacent pair of every word (weighted by the word's count) and where each occurs.
 
     `counts` holds each word's count, or a row of counts per word (one column per language): the totals
@@ -120,7 +120,7 @@ def _initial_pairs(symbols: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
     return unique_keys.tolist(), totals.tolist(), where
 
 
-class _Tokens:
+class Tokens:
     """Token ids as the `tokenizers` trainer gives them (the special tokens, then the alphabet sorted by code
     point, then merged tokens in order; a token spelled twice keeps its first id), with each token's length
     in characters for the length limit."""
@@ -161,7 +161,7 @@ class _Tokens:
         return [(self.id_to_token[a], self.id_to_token[b]) for a, b in ordered]
 
 
-def _word_symbols(words: Sequence[str], tokens: _Tokens, alphabet: set[str]):
+def word_symbols(words: Sequence[str], tokens: Tokens, alphabet: set[str]):
     """The words as ids of their characters, one after another in one array: (symbols, starts, lengths)."""
     lengths = np.array([len(w) for w in words], dtype=np.int64)
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64) if words else np.zeros(0, np.int64)
@@ -188,7 +188,7 @@ def _summed_changes(changes, order, first_index, columns):
     return sums
 
 
-def _pair_deltas(changes: np.ndarray, weights: np.ndarray):
+def pair_deltas(changes: np.ndarray, weights: np.ndarray):
     """The pair changes of one merge (at least one) summed per pair: (key of each change row, changed keys,
     their sums). `weights` holds each word's count, or a row of counts per word (one per language)."""
     change_keys = (changes[:, 0] << 32) | changes[:, 1]
@@ -199,7 +199,7 @@ def _pair_deltas(changes: np.ndarray, weights: np.ndarray):
     return change_keys, ordered[first_index], sums.reshape(len(first_index), *weights.shape[1:])
 
 
-def _gained_pairs(changes: np.ndarray, change_keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+def gained_pairs(changes: np.ndarray, change_keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """Each pair a merge formed, in key order, with the words where it formed (in word order)."""
     gained = changes[:, 2] > 0
     if not gained.any():
@@ -219,13 +219,13 @@ def merge_and_requeue(queue: list, sequence: int, pair_counts: dict, counts: np.
     lengths), update `pair_counts` by the pairs lost and formed, and queue each formed pair that occurs with
     the words where it formed; returns the next queue sequence number."""
     symbols, starts, lengths, token_length = words
-    changes = _merge_in_words(positions, *pair, new_id, symbols, starts, lengths, token_length, max_length)
+    changes = merge_in_words(positions, *pair, new_id, symbols, starts, lengths, token_length, max_length)
     if len(changes) == 0:
         return sequence
-    change_keys, unique_keys, sums = _pair_deltas(changes, counts)
+    change_keys, unique_keys, sums = pair_deltas(changes, counts)
     for k, delta in zip(unique_keys.tolist(), sums.tolist(), strict=True):
         pair_counts[k] = pair_counts.get(k, 0) + delta
-    for k, pushed in _gained_pairs(changes, change_keys):
+    for k, pushed in gained_pairs(changes, change_keys):
         count = pair_counts[k]
         if count > 0:
             heapq.heappush(queue, (-count, k >> 32, k & 0xFFFFFFFF, sequence, pushed))
@@ -249,13 +249,13 @@ def learn_bpe(
     alphabet = set(initial_alphabet)
     for word in word_counts:
         alphabet.update(word)
-    tokens = _Tokens(special_tokens, alphabet, capacity=vocab_size)
+    tokens = Tokens(special_tokens, alphabet, capacity=vocab_size)
     words = [w for w in word_counts if w]
     counts = np.array([word_counts[w] for w in words], dtype=np.int64)
-    symbols, starts, lengths = _word_symbols(words, tokens, alphabet)
+    symbols, starts, lengths = word_symbols(words, tokens, alphabet)
     max_length = NO_LIMIT if max_token_length is None else max_token_length
 
-    keys, totals, where = _initial_pairs(symbols, starts, lengths, counts)
+    keys, totals, where = initial_pairs(symbols, starts, lengths, counts)
     pair_counts = dict(zip(keys, totals, strict=True))
     # Queue entries: (-count, first, second, sequence number, words); the sequence number only keeps
     # entries of the same pair and count from being compared by their word lists.

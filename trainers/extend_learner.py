@@ -96,7 +96,7 @@ def learn_extension(segmentations: Segmentations, *, next_id: int, add: int, min
     added token's text: no text may turn into a special token) is skipped.
     """
     # numba loads only when an extension runs, not whenever the trainers are imported
-    from tokwork.trainers.bpe_learner import NO_LIMIT, _initial_pairs, merge_and_requeue
+    from tokwork.trainers.bpe_learner import NO_LIMIT, initial_pairs, merge_and_requeue
 
     learned = LearnedExtension()
     learned.new_characters = new_characters(segmentations, limit=add, min_frequency=min_frequency)
@@ -115,7 +115,7 @@ def learn_extension(segmentations: Segmentations, *, next_id: int, add: int, min
     # No length limit: the lengths only feed the limit's test, so zeros will do.
     token_length = np.zeros(next_id + add + 1, dtype=np.int64)
 
-    keys, totals, where = _initial_pairs(symbols, starts, lengths, counts)
+    keys, totals, where = initial_pairs(symbols, starts, lengths, counts)
     pair_counts = dict(zip(keys, totals, strict=True))
     queue = [(-c, k >> 32, k & 0xFFFFFFFF, i, where[i]) for i, (k, c) in enumerate(zip(keys, totals, strict=True))
              if c > 0]

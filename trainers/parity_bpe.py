@@ -44,14 +44,14 @@ from tokwork.setting_types import check_setting_types
 from tokwork.trainers.bpe_learner import (
     NO_LIMIT,
     LearnedBPE,
-    _gained_pairs,
-    _initial_pairs,
-    _merge_in_words,
-    _pair_deltas,
-    _Tokens,
-    _word_symbols,
+    Tokens,
+    gained_pairs,
+    initial_pairs,
     learned_tokenizer,
     learner_options,
+    merge_in_words,
+    pair_deltas,
+    word_symbols,
 )
 from tokwork.trainers.bpe_model import TRAINING_BLOCK_CHARS, BPEConfig, empty_byte_level_bpe
 from tokwork.trainers.card import TrainedTokenizer, TrainingCard
@@ -170,7 +170,7 @@ def learn_parity_bpe(
     for counts in training.values():
         for word in counts:
             alphabet.update(word)
-    tokens = _Tokens(special_tokens, alphabet, capacity=vocab_size)
+    tokens = Tokens(special_tokens, alphabet, capacity=vocab_size)
     global_until = len(tokens) + round(mix * max(0, vocab_size - len(tokens)))
     words = list(dict.fromkeys(w for table in (*training.values(), *dev.values()) for w in table if w))
     if set("".join(words)) - alphabet:
@@ -190,11 +190,11 @@ def learn_parity_bpe(
             rows = [row[w] for w in table if w]
             np.add.at(target[:, j], rows, [c for w, c in table.items() if w])
     weights[:, n] = weights[:, :n].sum(axis=1)
-    symbols, starts, lengths = _word_symbols(words, tokens, alphabet)
+    symbols, starts, lengths = word_symbols(words, tokens, alphabet)
     dev_tokens = lengths[dev_words] @ dev_weights
     max_length = NO_LIMIT if max_token_length is None else max_token_length
 
-    keys, totals, where = _initial_pairs(symbols, starts, lengths, weights)
+    keys, totals, where = initial_pairs(symbols, starts, lengths, weights)
     totals = np.array(totals, dtype=np.int64).reshape(len(keys), n + 1)
     pair_counts = _PairCounts(n + 1)
     pair_counts.add(list(range(len(keys))), totals)
@@ -265,15 +265,15 @@ def learn_parity_bpe(
             recent.append(q)
         dev_touched = np.unique(positions[dev_row[positions] >= 0])
         before = lengths[dev_touched]
-        changes = _merge_in_words(positions, first, second, new_id, symbols, starts, lengths, tokens.length,
-                                  max_length)
+        changes = merge_in_words(positions, first, second, new_id, symbols, starts, lengths, tokens.length,
+                                 max_length)
         dev_tokens -= (before - lengths[dev_touched]) @ dev_weights[dev_row[dev_touched]]
         if len(changes) == 0:
             continue
-        change_keys, unique_keys, sums = _pair_deltas(changes, weights)
+        change_keys, unique_keys, sums = pair_deltas(changes, weights)
         rows = [row_of.setdefault(k, len(row_of)) for k in unique_keys.tolist()]
         pair_counts.add(rows, sums)
-        gained = list(_gained_pairs(changes, change_keys))
+        gained = list(gained_pairs(changes, change_keys))
         counts = pair_counts.take([row_of[k] for k, _ in gained])
         pushes, targets = np.nonzero((counts > 0) & wanted)
         first_entry = len(entries)

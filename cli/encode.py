@@ -110,9 +110,7 @@ def _file_text(file: Path, text_field: str) -> str:
 def _show_one(tok, source: str, ids: list[int], *, output_format: str, limit: int) -> None:
     """One segmentation: ids, or JSON, or a table of id, stored piece and bytes per token."""
     view = tok.byte_view
-    decoded = tok.decode(ids)
-    exact = decoded == source
-    normalized = not exact and decoded == tok.normalize(source)
+    trip = tok.round_trip(source, ids)
     nbytes = len(source.encode("utf-8"))
     if output_format == "ids":
         out.print(" ".join(map(str, ids)), soft_wrap=True)
@@ -120,8 +118,8 @@ def _show_one(tok, source: str, ids: list[int], *, output_format: str, limit: in
     if output_format == "json":
         rows = [{"id": i, "piece": tok.id_to_token(i), "bytes": None if view[i] is None else view[i].hex()}
                 for i in ids]  # the token's bytes in hex (None for a special token), which any program reads
-        print(json.dumps({"tokens": rows, "count": len(ids), "bytes": nbytes, "round_trip": exact,
-                          "normalized": normalized}, ensure_ascii=False))
+        print(json.dumps({"tokens": rows, "count": len(ids), "bytes": nbytes, "round_trip": trip == "exact",
+                          "normalized": trip == "normalized"}, ensure_ascii=False))
         return
     table = titled_table(f"{len(ids)} tokens for {nbytes} bytes ({nbytes / max(len(ids), 1):.2f} bytes/token)")
     for column in ("#", "id", "piece", "bytes"):
@@ -132,22 +130,19 @@ def _show_one(tok, source: str, ids: list[int], *, output_format: str, limit: in
     out.print(table)
     if len(shown) < len(ids):
         out.print(f"... {len(ids) - len(shown)} more (use --limit 0)")
-    out.print(f"round trip: {_round_trip(exact, normalized)}")
+    out.print(f"round trip: {ROUND_TRIPS[trip]}")
 
 
-def _round_trip(exact: bool, normalized: bool) -> str:
-    if exact:
-        return "exact"
-    if normalized:
-        return "NOT exact: the tokenizer normalises this text, and decoding gives the normalised text"
-    return "NOT exact: the tokenizer loses this text"
+ROUND_TRIPS = {"exact": "exact",
+               "normalized": "NOT exact: the tokenizer normalises this text, and decoding gives the normalised text",
+               "lost": "NOT exact: the tokenizer loses this text"}
 
 
 def _show_samples(tok, source: str, segmentations: list[list[int]], *, output_format: str, limit: int) -> None:
     """Several sampled segmentations of one text, one per line, pieces separated by '|'."""
-    decoded = [tok.decode(ids) for ids in segmentations]
-    exact = [text == source for text in decoded]
-    normalized = not all(exact) and all(text == tok.normalize(source) for text in decoded)
+    trips = [tok.round_trip(source, ids) for ids in segmentations]
+    exact = [trip == "exact" for trip in trips]
+    worst = "lost" if "lost" in trips else "normalized"
     nbytes = len(source.encode("utf-8"))
     if output_format == "ids":
         for ids in segmentations:
@@ -166,7 +161,7 @@ def _show_samples(tok, source: str, segmentations: list[list[int]], *, output_fo
         pieces = "|".join(_show(view[i], quoted=False) for i in shown) + (" ..." if len(shown) < len(ids) else "")
         table.add_row(str(number), str(len(ids)), pieces)
     out.print(table)
-    out.print(f"round trip: {'exact for every sample' if all(exact) else _round_trip(False, normalized)}")
+    out.print(f"round trip: {'exact for every sample' if all(exact) else ROUND_TRIPS[worst]}")
 
 
 def _show_report(report, output: Path, *, as_json: bool = False) -> None:

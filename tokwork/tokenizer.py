@@ -144,6 +144,15 @@ class Tokenizer(ABC):
         """
         return text
 
+    def round_trip(self, text: str, ids: Sequence[int]) -> str:
+        """How `ids` (an encoding of `text`) decode: "exact" (to `text` itself), "normalized" (to the text
+        after the tokenizer's normaliser, which is all it represents) or "lost" (to something else: a
+        character the vocabulary cannot spell, say)."""
+        decoded = self.decode(ids)
+        if decoded == text:
+            return "exact"
+        return "normalized" if decoded == self.normalize(text) else "lost"
+
     @functools.cached_property
     def byte_view(self) -> ByteView:
         """For every id, the bytes it stands for; computed once on first use, and for a tokenizer read from

@@ -243,10 +243,17 @@ def package_documents(package, deb, stats):
 
 
 def write_atomic(path, text):
+    """Write `text` to `path` through a temporary sibling of its own renamed into place (this script runs on
+    any python3, so not through tokwork.outputs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    os.replace(tmp, path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     print(f"wrote {path} ({len(text.encode()):,} bytes)")
 
 

@@ -8,7 +8,8 @@ import copy
 import numpy as np
 import pytest
 
-from tests.conftest import ENGLISH_SAMPLE
+from tests.bytelevel.test_cli import number, table_rows
+from tests.conftest import ENGLISH_SAMPLE, UDHR
 from tokwork.bytelevel import ByteLM
 from tokwork.bytelevel.tree import ROOT, ContextFullError
 from tokwork.bytelevel.windows import ROOM, text_windows
@@ -74,11 +75,44 @@ def test_a_text_that_fits_is_one_window(short_lm, long_text):
 
 
 def test_a_prompt_keeps_at_most_half_a_window(short_lm, long_text):
+    """A window holds `capacity` tokens of text (the context less the start tokens and twice ROOM); of a
+    long prompt the first window keeps the last tokens, at most half that many, counted in the tokenizer's
+    encoding of the whole text. The text's log-probability is then the sum of its windows'."""
     prompt, text = long_text[:250], long_text[250:]
-    first = text_windows(short_lm, long_text, len(prompt))[0]
+    windows = text_windows(short_lm, long_text, len(prompt))
+    first = windows[0]
     assert first.start == len(prompt) and 0 < first.context < len(prompt)
+    capacity = POSITIONS - len(short_lm.start_ids) - 2 * ROOM
+    tokenizer = short_lm.tokenizer
+    ids = tokenizer.encode(long_text.decode("utf-8"))
+    spelled = tokenizer.byte_view.join(ids)
+    assert spelled == short_lm.stream_prefix + long_text  # token ends below are offsets in long_text
+    ends = np.cumsum([len(tokenizer.byte_view[i]) for i in ids]) - len(short_lm.stream_prefix)
+    kept = int(((ends > first.context) & (ends <= first.start)).sum())  # prompt tokens the window reads
+    assert 0 < kept <= capacity // 2, (kept, capacity)
+    assert first.context in ends  # the kept prompt starts at a token boundary of the whole text
     found = short_lm.score_text(text, prompt=prompt)
-    assert np.isfinite(found.logprob) and found.stats["windows"] >= 2
+    assert found.stats["windows"] == len(windows) >= 2
+    parts = [short_lm.score_text(long_text[w.start:w.stop], prompt=long_text[w.context:w.start]) for w in windows]
+    assert found.logprob == pytest.approx(sum(p.logprob for p in parts), abs=1e-9)
+    assert np.isfinite(found.logprob)
+
+
+def test_a_prompt_cut_inside_a_character_keeps_fewer_tokens_not_more(short_lm):
+    """Where half a window back falls inside a character, the kept prompt starts at the next character, so
+    it still holds at most half a window (Cyrillic: most tokens of a small vocabulary are half a letter)."""
+    data = (UDHR / "rus.txt").read_bytes()[:700]
+    data = data[:len(data.decode("utf-8", "ignore").encode())]
+    tokenizer = short_lm.tokenizer
+    ids = tokenizer.encode(data.decode("utf-8"))
+    ends = np.cumsum([len(tokenizer.byte_view[i]) for i in ids]) - len(short_lm.stream_prefix)
+    capacity = POSITIONS - len(short_lm.start_ids) - 2 * ROOM
+    prompts = [n for n in range(300, 340) if (data[n] & 0xC0) != 0x80][:8]  # character boundaries
+    for length in prompts:
+        first = text_windows(short_lm, data, length)[0]
+        kept = int(((ends > first.context) & (ends <= first.start)).sum())
+        assert 0 < kept <= capacity // 2, (length, kept, capacity)
+        assert first.context in ends and (data[first.context] & 0xC0) != 0x80  # a token and character start
 
 
 def test_prefix_and_generation_past_the_context(short_lm, long_text):
@@ -97,7 +131,13 @@ def test_cli_scores_long_files_and_refuses_long_prompts(short_lm, long_text, tmp
     text = tmp_path / "long.txt"
     text.write_bytes(long_text)
     assert main(["bytes", "score", str(folder), "--file", str(text), "--per-byte"]) == 0
-    assert "windows" in capsys.readouterr().out
+    shown = dict(table_rows(capsys.readouterr().out))
+    saved = ByteLM.from_pretrained(folder)  # the folder's float32 copy, as the command loads it
+    per_byte, whole = saved.score(long_text), saved.score_text(long_text)
+    assert int(shown["windows"].split()[0]) == whole.stats["windows"] == per_byte.stats["windows"]
+    assert whole.stats["windows"] == len(text_windows(saved, long_text, 0)) > 2
+    assert number(shown["bits per byte"]) == pytest.approx(whole.bits_per_byte, abs=5e-5)
+    assert number(shown["bits per byte, per byte"]) == pytest.approx(per_byte.bits_per_byte, abs=5e-5)
     assert main(["bytes", "next", str(folder), long_text.decode()]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "context length" in err

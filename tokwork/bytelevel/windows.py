@@ -67,7 +67,12 @@ def text_windows(lm: ByteLM, data: bytes, start: int) -> list[Window]:
 
     windows = []
     position = start + shift
-    context_tokens = at_character(max(0, tokens_before(position) - capacity // 2))
+    # a prompt keeps at most half a window: where that cut falls inside a character, on to the next start
+    first, prompt_end = max(0, tokens_before(position) - capacity // 2), tokens_before(position)
+    ahead = first
+    while ahead < prompt_end and not text.is_boundary(ends[ahead]):
+        ahead += 1
+    context_tokens = ahead if text.is_boundary(ends[ahead]) else at_character(first)
     while True:
         last = context_tokens + capacity
         if last >= len(ends) - 1:

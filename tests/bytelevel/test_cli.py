@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.bytelevel.conftest import pico_model
@@ -24,29 +25,71 @@ def _one_line_error(capsys, argv, *words):
         assert word in err, err
 
 
+def table_rows(shown: str) -> list[list[str]]:
+    """The body rows of the rich tables in `shown`, as their cells' text (header rows are drawn with ┃)."""
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in shown.splitlines() if line.startswith("│")]
+
+
+def number(cell: str) -> float:
+    """The number a cell starts with ("9.8361 ± 0.0e+00 (the text's probability)" -> 9.8361)."""
+    return float(cell.split()[0])
+
+
 def test_next_score_generate_and_ensemble(pico_folder, pico_sentencepiece, tmp_path, capsys):
-    assert main(["bytes", "next", str(pico_folder), "The caf"]) == 0
-    assert "probability" in capsys.readouterr().out
+    """Each command prints what the Python API gives for the same model folder, to the digits it prints."""
+    from tokwork.bytelevel import ByteLM
+    from tokwork.bytelevel.ensemble import ByteEnsemble
+
+    lm = ByteLM.from_pretrained(pico_folder)
+    for prompt, top in (("The caf", 10), ("", 3)):  # "": how texts begin
+        assert main(["bytes", "next", str(pico_folder), prompt, "--top", str(top)]) == 0
+        shown = capsys.readouterr().out
+        assert ("at the start of a text" in shown) == (prompt == "")
+        want = lm.next_characters(prompt.encode(), top=top)
+        rows = table_rows(shown)
+        assert [char for char, _ in rows] == [repr(char) if char else "<end>" for char, _ in want]
+        assert [number(p) for _, p in rows] == pytest.approx([p for _, p in want], abs=5e-5)
+
     assert main(["bytes", "next", str(pico_folder), "546865e697", "--hex", "--bytes"]) == 0
-    assert "0x" in capsys.readouterr().out
-    assert main(["bytes", "next", str(pico_folder), "", "--top", "3"]) == 0  # how texts begin
-    assert "at the start of a text" in capsys.readouterr().out
-    assert main(["bytes", "score", str(pico_folder), "Le café."]) == 0
-    shown = capsys.readouterr().out
-    assert main(["bytes", "score", str(pico_folder), "Le café. " * 600]) == 0  # longer than any file name
-    assert "bits per byte" in capsys.readouterr().out
-    assert "bits per byte" in shown and "text's probability" in shown and "normalised" not in shown
+    probs = lm.next_byte_probs(bytes.fromhex("546865e697"))
+    rows = table_rows(capsys.readouterr().out)
+    assert len(rows) == 10 and all(shown.startswith("0x") for shown, _ in rows)
+    assert [probs[int(shown.split()[0], 16)] for shown, _ in rows] == pytest.approx(
+        [number(p) for _, p in rows], abs=5e-5)
+    assert [number(p) for _, p in rows] == pytest.approx(np.sort(probs)[::-1][:10], abs=5e-5)  # the ten likeliest
+
+    for text in ("Le café.", "Le café. " * 600):  # the second is longer than any file name
+        assert main(["bytes", "score", str(pico_folder), text]) == 0
+        shown = dict(table_rows(capsys.readouterr().out))
+        assert "normalised" not in shown["bits per byte"] and "bits per byte, per byte" not in shown
+        assert "text's probability" in shown["bits per byte"]
+        want = lm.score_text(text.encode())
+        assert int(shown["bytes"].replace(",", "")) == len(text.encode())
+        assert number(shown["bits per byte"]) == pytest.approx(want.bits_per_byte, abs=5e-5)
+        assert number(shown["log P (cover sum)"]) == pytest.approx(want.logprob, abs=5e-4)
     assert main(["bytes", "score", str(pico_folder), "Le café.", "--per-byte"]) == 0
-    shown = capsys.readouterr().out
-    assert "probability" in shown and "normalised" in shown
-    assert main(["bytes", "generate", str(pico_folder), "The ", "-n", "12", "--format", "hex"]) == 0
+    shown = dict(table_rows(capsys.readouterr().out))
+    assert "normalised" in shown["bits per byte, per byte"]
+    per_byte, whole = lm.score("Le café.".encode()), lm.score_text("Le café.".encode())
+    assert number(shown["bits per byte, per byte"]) == pytest.approx(per_byte.bits_per_byte, abs=5e-5)
+    assert number(shown["bits per byte"]) == pytest.approx(whole.bits_per_byte, abs=5e-5)
+
+    assert main(["bytes", "generate", str(pico_folder), "The ", "-n", "12", "--format", "hex", "--seed", "4"]) == 0
     shown = capsys.readouterr()
-    assert "model forwards" in shown.err and len(bytes.fromhex(shown.out.strip())) == 12
+    made = lm.generate(b"The ", 12, seed=4)
+    assert bytes.fromhex(shown.out.strip()) == made.data and len(made.data) == 12
+    assert f"{made.forward_calls} model forwards" in shown.err
+
     other = tmp_path / "sp-lm"
     pico_model(pico_sentencepiece.vocab_size, seed=2).float().save_pretrained(other)
     pico_sentencepiece.save(other)
     assert main(["bytes", "ensemble", str(pico_folder), str(other), "--text", "Le café."]) == 0
-    assert "ensemble (mean)" in capsys.readouterr().out
+    rows = table_rows(capsys.readouterr().out)
+    want = ByteEnsemble([lm, ByteLM.from_pretrained(other)]).score("Le café.".encode())
+    assert [name for name, _ in rows] == [str(pico_folder), str(other), "ensemble (mean)"]
+    assert [number(bpb) for _, bpb in rows] == pytest.approx([*want.member_bits_per_byte, want.bits_per_byte],
+                                                            abs=5e-5)
+    assert len(set(want.member_bits_per_byte)) == 2  # two models, two scores: the rows are not one number thrice
 
 
 def test_bad_input(pico_folder, pico_sentencepiece, tmp_path, capsys):
@@ -72,8 +115,9 @@ def test_bad_input(pico_folder, pico_sentencepiece, tmp_path, capsys):
     cut = next(n for n in range(1, len(data) + 1) if not _utf8(data[:n]))
     _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "-n", str(cut), "--greedy"],
                     "not UTF-8 text")
-    _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "--lookahead", "-1"],
-                    "lookahead -1")
+    _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "--lookahead", "-1"], "x>=0")
+    _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "--temperature", "0"],
+                    "--temperature 0.0 must be positive")
     _one_line_error(capsys, ["bytes", "generate", str(pico_folder), "The ", "--top-k", "-1"], "x>=0")
     _one_line_error(capsys, ["bytes", "score", str(pico_folder), "The ", "--start", "<nope>"],
                     "--start '<nope>' is not a token of the tokenizer")

@@ -73,21 +73,16 @@ def test_lazy_state_after_advancing_samples_exactly(pico_bytelm):
     assert stat < chi2.ppf(0.999, dof)
 
 
-# benchmarks/results/bytelevel.json, "sampling", "exact": SmolLM2-135M-Instruct sampling 200 bytes after each of
-# these (prompt, seed) pairs, with the default lookahead, ran 1,088 forwards for 3,200 bytes, 0.34 a byte; the
-# 3,200 bytes are 996 tokens, 1.09 forwards a token. Totals over the runs divided by totals, as the benchmark.
-BENCHMARK_RUNS = tuple((prompt, seed) for seed in range(1, 9)
-                       for prompt in (b"The anacron daemon", b"Installation of the package"))
-BENCHMARK_FORWARDS_PER_BYTE = 0.34
-BENCHMARK_FORWARDS_PER_TOKEN = 1.09
+# The prompts and seeds benchmarks/bytelevel.py samples with: each prompt after each of seeds 1 to 8.
+RUNS = tuple((prompt, seed) for seed in range(1, 9)
+             for prompt in (b"The anacron daemon", b"Installation of the package"))
 
 
 @pytest.fixture(scope="module")
 def pico_english_bytelm(tmp_path_factory):
     """A 2048-token BPE trained on English under a pico model. Its samples have about SmolLM2's bytes per
-    token (3.6 to 4.9 over model seeds 1 to 6, SmolLM2 4.0), so forwards per byte compare with the
-    benchmark's; under the 330-token `pico_bpe` the random model samples mostly single-byte tokens, and
-    one forward per token could not be told from one forward per byte."""
+    token (3.6 to 4.9 over model seeds 1 to 6, SmolLM2 4.0); under the 330-token `pico_bpe` the random
+    model samples mostly single-byte tokens, and one forward per token could not be told from one per byte."""
     from tokwork.bytelevel import ByteLM
     from tokwork.pico import pico_model
     from tokwork.trainers.bpe import BPEConfig, train_bpe
@@ -98,22 +93,23 @@ def pico_english_bytelm(tmp_path_factory):
     return ByteLM(pico_model(tokenizer.vocab_size, seed=1), tokenizer)
 
 
-def test_exact_sampling_forwards_per_byte_match_the_benchmark(pico_english_bytelm):
-    """Margin 30% both ways. The sampler runs about one forward per token of the sampled text, plus one for
-    each draw that lands in a waiting state the lookahead did not run; model seeds 1 to 6 give 0.25 to 0.28
-    forwards a byte and 1.01 to 1.06 a token here (0.29 to 0.32 and 1.14 to 1.27 without lookahead). A
-    sampler that runs the model once per byte gives about 1 a byte (and bytes-per-token a token); forwards
-    that go uncounted fall below the lower bound. Runs are 60 bytes, not 200: the one forward for each
-    prompt adds 0.02 a byte."""
+def test_exact_sampling_runs_about_one_forward_per_sampled_token(pico_english_bytelm):
+    """The sampler runs the model about once per token of the text it samples (plus one for each prompt, and
+    one for each draw that lands in a waiting state the lookahead did not run), not once per byte. Tokens
+    are counted apart from the sampler, as the tokenizer's own encoding of the sampled text: about four
+    bytes each here, so a sampler that ran the model for every byte would take about four forwards a token
+    (one a byte), and forwards that went uncounted would fall below one a token. Model seeds 1 to 3 give
+    1.01 to 1.06 forwards a token (0.26 to 0.28 a byte); without lookahead 1.18 to 1.24. Runs are 60 bytes."""
     lm = pico_english_bytelm
     forwards = generated = tokens = 0
-    for prompt, seed in BENCHMARK_RUNS:
+    for prompt, seed in RUNS:
         generation = lm.generate(prompt, 60, seed=seed)
         forwards += generation.forward_calls
         generated += len(generation.data)
         tokens += len(lm.tokenizer.encode(generation.data.decode("utf-8", "replace")))
-    assert forwards / generated == pytest.approx(BENCHMARK_FORWARDS_PER_BYTE, rel=0.3), (forwards, generated)
-    assert forwards / tokens == pytest.approx(BENCHMARK_FORWARDS_PER_TOKEN, rel=0.3), (forwards, tokens)
+    assert tokens / generated < 0.4, (tokens, generated)  # tokens of several bytes: per token is not per byte
+    assert 0.85 <= forwards / tokens <= 1.3, (forwards, tokens)
+    assert forwards / generated < 0.5, (forwards, generated)
 
 
 def test_lookahead_runs_ahead_without_changing_any_distribution(pico_english_bytelm):

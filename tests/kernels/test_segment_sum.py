@@ -53,7 +53,13 @@ def test_backends_read_a_column_slice_without_a_copy_of_their_own(backend):
     np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12, atol=1e-9)
 
 
-def test_auto_picks_a_compiled_backend_on_cpu():
+def test_auto_picks_numba_on_cpu_and_an_unknown_backend_is_refused():
+    from tokwork.errors import ParameterError
     from tokwork.kernels.segment_sum import resolve_backend
 
-    assert resolve_backend("auto", torch.device("cpu")) == ("numba" if "numba" in BACKENDS else "reference")
+    # numba is a hard dependency (pyproject.toml), so a CPU tensor always gets the compiled kernel
+    assert resolve_backend("auto", torch.device("cpu")) == "numba"
+    assert resolve_backend("reference", torch.device("cpu")) == "reference"  # a named backend is kept
+    values, rows, offsets = random_segments(2, 9, 3, 2, seed=1)
+    with pytest.raises(ParameterError, match="unknown kernel backend 'cuda'; choose auto, reference, numba, triton"):
+        segment_sum(values, rows, offsets, backend="cuda")

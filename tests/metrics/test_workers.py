@@ -35,6 +35,13 @@ def test_a_tokenizer_that_does_not_load_in_a_worker_is_one_error(tmp_path):
         run_bench(missing, progress=False, workers=2)
 
 
-def test_default_workers_stay_within_cpus_and_tokenizers():
-    assert default_workers(1) == 1
-    assert 1 <= default_workers(50) <= 50
+@pytest.mark.parametrize(("cpus", "tasks", "workers"), [
+    (8, 1, 1), (8, 5, 5), (8, 8, 8), (8, 50, 8),  # one per CPU, at most one per task
+    (1, 50, 1), (8, 0, 1),  # never none
+    (None, 50, 1),  # os.cpu_count() may not know: one worker
+])
+def test_default_workers_stay_within_cpus_and_tasks(monkeypatch, cpus, tasks, workers):
+    import tokwork.distributed
+
+    monkeypatch.setattr(tokwork.distributed.os, "cpu_count", lambda: cpus)
+    assert default_workers(tasks) == workers

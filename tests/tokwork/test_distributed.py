@@ -20,7 +20,7 @@ HELDOUT = REPO / "corpora" / "en" / "heldout.txt"
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray = pytest.importorskip("ray")
+    import ray  # a dev dependency: a broken install fails here, loudly, instead of skipping every Ray test
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
              object_store_memory=256 * 1024 * 1024)

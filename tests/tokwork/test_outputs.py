@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,11 +78,30 @@ def test_an_output_that_cannot_be_made_is_refused_before_the_work(place):
         check_output_directory(place / "a-file" / "deeper" / "out")
     with pytest.raises(OutputError, match="is a file, not a folder"), output_file(place / "a-file" / "ids.npy"):
         pass
-    if os.geteuid() != 0:  # root may write anywhere
-        locked = place / "locked"
-        locked.mkdir(mode=0o500)
-        with pytest.raises(OutputError, match="no permission to write"):
-            check_output_directory(locked / "out")
+
+
+def test_an_output_in_a_folder_the_user_cannot_write_in_is_refused_before_the_work(place, monkeypatch):
+    """Root may write anywhere, so `os.access` (what the check asks) answers as it does for a user whose
+    folder is read-only: no write permission in `locked`, as its mode says."""
+    locked, open_folder = place / "locked", place / "open"
+    locked.mkdir(mode=0o500)
+    open_folder.mkdir()
+    real_access = os.access
+
+    def access(path, mode, **options):
+        if Path(path).resolve() == locked.resolve() and mode & os.W_OK:
+            return False
+        return real_access(path, mode, **options)
+
+    monkeypatch.setattr(os, "access", access)
+    for output in (locked / "out", locked / "deeper" / "out"):  # a missing folder below counts as its parent
+        message = f"cannot write '{output}': no permission to write in '{locked}'"
+        with pytest.raises(OutputError, match=re.escape(message)):
+            check_output_directory(output)
+    with pytest.raises(OutputError, match="no permission to write"), output_file(locked / "ids.npy"):
+        pass
+    assert not any(locked.iterdir())
+    assert check_output_directory(open_folder / "out") == open_folder / "out"
 
 
 def test_what_is_written_gets_the_umasks_permissions(place):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import UDHR
-from tokwork.errors import CorpusError, ParameterError
+from tokwork.errors import CorpusError, OutputError, ParameterError
 from tokwork.sampling.stochastic import StochasticConfig
 from tokwork.trainers.bpe import BPEConfig, train_bpe
 from tokwork.trainers.char import CharConfig
@@ -39,8 +39,13 @@ def test_numpy_numbers_and_paths_become_plain_values(tmp_path):
     extend = ExtendConfig(base=Path("gpt2"), add=np.int32(10))
     extend.validate()
     assert extend.base == "gpt2" and type(extend.add) is int
-    CharConfig(vocab_size=np.int16(300)).validate()
-    StochasticConfig(method="bpe-dropout", p=np.float32(0.25), seed=np.uint64(3)).validate()
+    char = CharConfig(vocab_size=np.int16(300))
+    char.validate()
+    assert type(char.vocab_size) is int and char.vocab_size == 300
+    stochastic = StochasticConfig(method="bpe-dropout", p=np.float32(0.25), seed=np.uint64(3))
+    stochastic.validate()
+    assert (type(stochastic.p), type(stochastic.seed)) == (float, int)
+    assert (stochastic.p, stochastic.seed) == (0.25, 3)  # 0.25 is exact in float32
     folder = train_bpe([UDHR / "eng.txt"], config, progress=False).save(tmp_path / "tok")
     assert json.loads((folder / "tokwork.json").read_text(encoding="utf-8"))["parameters"]["vocab_size"] == 300
 
@@ -52,7 +57,7 @@ def test_a_save_after_changing_folder_still_keeps_the_corpus(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     trained = train_bpe(["corp"], BPEConfig(vocab_size=300), progress=False)
     monkeypatch.chdir(os.sep)
-    with pytest.raises(Exception, match="holds the input"):
+    with pytest.raises(OutputError, match="holds the input"):
         trained.save(corpus, force=True)
     assert sorted(p.name for p in corpus.iterdir()) == ["eng.txt"]
 

@@ -9,8 +9,8 @@ import unicodedata
 import pytest
 
 from tests.conftest import ENGLISH_SAMPLE, UDHR, assert_round_trips_any_text, udhr_articles
+from tests.trainers.conftest import bad_parameters_test
 from tokwork import load_tokenizer
-from tokwork.errors import ParameterError
 from tokwork.trainers.bpe import BPEConfig, train_bpe
 
 
@@ -101,16 +101,13 @@ def test_loads_in_plain_tokenizers_and_transformers_without_tokwork(trained, pla
     assert seen["eos"] == ours.specials.eos
 
 
-@pytest.mark.parametrize("config, message", [
+test_bad_parameters = bad_parameters_test([
     (BPEConfig(vocab_size=100), "below the byte alphabet"),
     (BPEConfig(vocab_size=256), "use at least 257"),
     (BPEConfig(vocab_size=10**9), "absurdly large"),
     (BPEConfig(vocab_size=1000, split="nope"), "unknown split pattern"),
     (BPEConfig(vocab_size=1000, min_frequency=0), "min frequency"),
 ])
-def test_bad_parameters(config, message):
-    with pytest.raises(ParameterError, match=message):
-        config.validate()
 
 
 def test_extra_specials_and_the_pad_token_are_declared_to_transformers(tmp_path):

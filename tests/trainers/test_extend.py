@@ -398,6 +398,33 @@ def test_transplant_onto_the_extension_copies_every_old_row(tmp_path):
     assert torch.equal(after.input_embeddings()[:rows], before.input_embeddings()[:rows])
     assert torch.equal(after.output_embeddings()[:rows], before.output_embeddings()[:rows])
     assert after.input_embeddings().shape[0] == rows + 100
+    # subword mean (FVT): a new token's row is the mean of the rows of the old tokens that spell it: the base
+    # tokenizer's own encoding where the token is text, else (a token that ends inside a character) the
+    # fewest old tokens whose bytes join to it
+    base, extended = load_tokenizer(source), load_tokenizer(target)
+    by_bytes = {piece: i for i, piece in enumerate(base.byte_view.token_bytes) if piece is not None}
+    text_tokens = 0
+    for token_id in range(rows, rows + 100):
+        data = extended.byte_view[token_id]
+        try:
+            pieces = base.encode(data.decode("utf-8"))
+            text_tokens += 1
+        except UnicodeDecodeError:
+            pieces = list(alignment.new_pieces[token_id])
+            assert len(pieces) == fewest_pieces(data, by_bytes), data
+        assert base.byte_view.join(pieces) == data
+        for new, old in [(after.input_embeddings(), before.input_embeddings()),
+                         (after.output_embeddings(), before.output_embeddings())]:
+            assert torch.allclose(new[token_id], old[pieces].mean(dim=0), atol=1e-7), data
+    assert text_tokens > 50  # most new Russian tokens are whole characters
+
+
+def fewest_pieces(data: bytes, by_bytes: dict[bytes, int]) -> int:
+    """How few tokens of a vocabulary (bytes -> id) can spell `data`, by dynamic programming."""
+    best = [0] + [len(data) + 1] * len(data)
+    for end in range(1, len(data) + 1):
+        best[end] = min([best[start] + 1 for start in range(end) if data[start:end] in by_bytes] + [best[end]])
+    return best[-1]
 
 
 # --- bad input ------------------------------------------------------------------------------------------------

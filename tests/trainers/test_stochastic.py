@@ -18,6 +18,7 @@ from tokenizers import Tokenizer as BackendTokenizer
 from tokenizers import decoders, models, pre_tokenizers
 
 from tests.conftest import assert_round_trips_any_text, reference_tokenizer_path, udhr_files
+from tests.trainers.conftest import bad_parameters_test
 from tokwork import load_tokenizer
 from tokwork.byteview import bytes_to_byte_level
 from tokwork.errors import ParameterError, TokenizerFormatError
@@ -337,7 +338,7 @@ def test_sentencepiece_and_tiktoken_bases_save_unchanged(tmp_path, trained):
 
 # Bad input.
 
-@pytest.mark.parametrize("config, message", [
+test_bad_parameters = bad_parameters_test([
     (StochasticConfig(p=1.5), r"p = 1.5 is outside \[0, 1\]"),
     (StochasticConfig(p=-0.1), r"outside \[0, 1\]"),
     (StochasticConfig(method="dropout"), "unknown stochastic method 'dropout'"),
@@ -345,9 +346,6 @@ def test_sentencepiece_and_tiktoken_bases_save_unchanged(tmp_path, trained):
     (StochasticConfig(method="unigram-sampling", alpha=float("nan")), "alpha = nan"),
     (StochasticConfig(seed=-1), "seed -1"),
 ])
-def test_bad_parameters(config, message):
-    with pytest.raises(ParameterError, match=message):
-        config.validate()
 
 
 def test_methods_that_do_not_fit_the_base_are_refused(trained, sentencepiece_bpe, reference_tokenizer):

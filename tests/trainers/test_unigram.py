@@ -27,9 +27,19 @@ def test_plain_sentencepiece_reads_the_model_and_agrees(trained, udhr_texts):
 
 
 def test_unigram_is_a_unigram_model_with_byte_pieces(trained):
-    tok = trained("unigram")[0].tokenizer
+    from sentencepiece import sentencepiece_model_pb2
+
+    result, folder = trained("unigram")
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString((folder / "tokenizer.model").read_bytes())
+    assert proto.trainer_spec.model_type == sentencepiece_model_pb2.TrainerSpec.UNIGRAM
+    assert proto.trainer_spec.byte_fallback
+    byte_type = sentencepiece_model_pb2.ModelProto.SentencePiece.BYTE
+    byte_pieces = [p.piece for p in proto.pieces if p.type == byte_type]
+    assert sorted(byte_pieces) == [f"<0x{b:02X}>" for b in range(256)]  # each byte once, nothing else
+    tok = result.tokenizer
     assert tok.byte_view.single_byte_coverage() == 256
-    assert trained("unigram")[0].card.kind == "unigram"
+    assert result.card.kind == "unigram"
     newline = tok.token_to_id("\n")
     assert newline is not None and tok.encode("a\nb").count(newline) == 1
 

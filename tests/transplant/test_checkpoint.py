@@ -7,7 +7,9 @@ import json
 import pytest
 import torch
 
+from tests.transplant.conftest import SOURCE_TOKENS
 from tokwork import load_tokenizer
+from tokwork.byteview import bytes_to_byte_level
 from tokwork.transplant.pipeline import transplant_vocabulary
 
 
@@ -17,6 +19,16 @@ def shared_ids(result):
     pairs = [(int(t), int(s)) for t, s in zip(alignment.shared_target_ids, alignment.shared_source_ids, strict=True)
              if view[int(t)] is not None]
     return [t for t, _ in pairs], [s for _, s in pairs]
+
+
+def assert_same_logits_on_shared_tokens(model, original, target_ids, source_ids):
+    """On random texts of shared tokens, the new model's logits for them are the source model's."""
+    generator = torch.Generator().manual_seed(0)
+    picks = torch.randint(len(target_ids), (3, 12), generator=generator)
+    with torch.no_grad():
+        got = model(torch.tensor(target_ids)[picks]).logits[..., target_ids]
+        want = original(torch.tensor(source_ids)[picks]).logits[..., source_ids]
+    assert torch.allclose(got, want, atol=1e-5)
 
 
 @pytest.mark.parametrize(("kind", "tied", "padding"), [("llama", True, 0), ("llama", False, 3), ("gpt2", True, 2),
@@ -52,12 +64,7 @@ def test_written_checkpoint_reloads_with_the_same_logits_on_shared_tokens(pico, 
         if padding:
             assert torch.equal(new[-padding:], old[-padding:])
 
-    generator = torch.Generator().manual_seed(0)
-    picks = torch.randint(len(target_ids), (3, 12), generator=generator)
-    with torch.no_grad():
-        got = model(torch.tensor(target_ids)[picks]).logits[..., target_ids]
-        want = original(torch.tensor(source_ids)[picks]).logits[..., source_ids]
-    assert torch.allclose(got, want, atol=1e-5)
+    assert_same_logits_on_shared_tokens(model, original, target_ids, source_ids)
 
     loaded = AutoTokenizer.from_pretrained(out)
     assert loaded("▁x zz hello")["input_ids"] == target_tok.encode("▁x zz hello")
@@ -68,15 +75,45 @@ def test_written_checkpoint_reloads_with_the_same_logits_on_shared_tokens(pico, 
 
 
 def test_transplant_onto_gpt2_tokenizer_matches_the_reference(pico, tmp_path, reference_tokenizer):
+    """Onto GPT-2's 50,257 tokens: the source's 26 byte tokens and its <|endoftext|> keep their rows bit for
+    bit (and so their logits), and every other row is what subword mean (FVT) promises: the mean of the rows
+    of the source tokens that spell it, worked out here by hand for a few."""
     from transformers import AutoModelForCausalLM
 
     source, _ = pico()
     gpt2 = reference_tokenizer("gpt2")
     out = tmp_path / "gpt2-out"
     result = transplant_vocabulary(source, gpt2.source, out, method="subword-mean")
-    model = AutoModelForCausalLM.from_pretrained(out)
+    original = AutoModelForCausalLM.from_pretrained(source).eval()
+    model = AutoModelForCausalLM.from_pretrained(out).eval()
     assert model.config.vocab_size == 50257 and model.config.eos_token_id == 50256
-    assert result.report.exact == 26 and result.report.special == 1  # every source token with bytes
+    assert (result.report.exact, result.report.bytes, result.report.special) == (26, 0, 1)
+    assert result.report.new == 50257 - 26 - 1
+
+    # both tokenizers spell tokens in GPT-2's byte alphabet: a source token is the GPT-2 token of that string
+    source_tokenizer = load_tokenizer(source)
+    pairs = {gpt2.token_to_id(bytes_to_byte_level(piece)): source_tokenizer.token_to_id(bytes_to_byte_level(piece))
+             for piece in SOURCE_TOKENS}
+    pairs[50256] = 0  # <|endoftext|> in both
+    target_ids, source_ids = list(pairs), list(pairs.values())
+    old, new = original.get_input_embeddings().weight, model.get_input_embeddings().weight
+    assert torch.equal(new[target_ids], old[source_ids])  # bit for bit
+    assert model.get_output_embeddings().weight is new  # the source is tied, and so is the transplant
+
+    def row(*pieces: bytes):
+        return old[[source_tokenizer.token_to_id(bytes_to_byte_level(p)) for p in pieces]].mean(dim=0)
+
+    expected = {
+        "Ġhello": row(b" ", b"h", b"e", b"l", b"l", b"o"),  # the source has no merges: " hello" is its bytes
+        "world": row(b"w", b"o", b"r", b"l", b"d"),  # what the source encodes, not the fewer `w`, `or`, `ld`
+        "Ġthe": row(b" ", b"he"),  # no source token holds `t`: the fewest pieces that spell the rest
+        "ĠQ": row(b" "),
+        "Q": old[:source_tokenizer.vocab_size].mean(dim=0),  # nothing spells it: the mean token row
+    }
+    for token, want in expected.items():
+        assert torch.allclose(new[gpt2.token_to_id(token)], want, atol=1e-7), token
+
+    assert_same_logits_on_shared_tokens(model, original, target_ids, source_ids)
 
 
 def test_library_calls_draw_no_transformers_bars(pico, tmp_path, capfd):

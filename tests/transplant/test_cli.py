@@ -28,8 +28,26 @@ def test_transplant_then_eval(pico, tmp_path, capsys):
     text = tmp_path / "eng.txt"
     text.write_text("hello world\nhello", encoding="utf-8")
     assert main(["eval", str(out), str(text), "--json", "-q"]) == 0
-    scores = json.loads(capsys.readouterr().out)
-    assert scores["total"]["bytes"] == len("hello world\nhello") and scores["total"]["bits_per_byte"] > 0
+    scores = json.loads(capsys.readouterr().out)["total"]
+    # by hand, with plain transformers: the target has no merges and no pre-tokenizer, so the text, one word
+    # it does not hold, is spelled a character at a time (the newline as its byte-fallback piece): 17 tokens,
+    # each predicted after the one before it, the first after bos (<s>); bits per byte is their NLL / 17 bytes
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(out).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    pieces = ["<s>", *"hello", "▁", *"world", "<0x0A>", *"hello"]
+    ids = tokenizer.convert_tokens_to_ids(pieces)
+    assert tokenizer("hello world\nhello", add_special_tokens=False)["input_ids"] == ids[1:]
+    with torch.no_grad():
+        logits = model(torch.tensor([ids[:-1]])).logits[0]
+    bits = float(torch.nn.functional.cross_entropy(logits, torch.tensor(ids[1:]), reduction="sum")) / math.log(2)
+    assert (scores["bytes"], scores["tokens"]) == (17, 17)
+    assert scores["bits"] == pytest.approx(bits, rel=1e-5)
+    assert scores["bits_per_byte"] == pytest.approx(bits / 17, rel=1e-5)
 
 
 @pytest.fixture
@@ -114,11 +132,24 @@ def test_bad_input_in_a_fresh_process_has_no_traceback(bad_inputs):
     assert not (cases / "o9").exists()
 
 
-def test_pickle_checkpoint_loads_with_the_flag(bad_inputs):
-    _, target, cases = bad_inputs
+def test_pickle_checkpoint_loads_with_the_flag(bad_inputs, tmp_path):
+    """The pickled copy holds the same tensors as the safetensors source: the transplant of either writes
+    the same weights, tensor for tensor, bit for bit."""
+    import torch
+
+    from tokwork.transplant.pipeline import transplant_vocabulary
+
+    source, target, cases = bad_inputs
     assert main(["transplant", str(cases / "pickled"), str(target), "-o", str(cases / "ok"), "-m", "mean",
                  "--allow-pickle", "-q"]) == 0
-    assert (cases / "ok" / "model.safetensors").is_file()
+    transplant_vocabulary(source, target, tmp_path / "from-safetensors", method="mean")
+    written = load_file(cases / "ok" / "model.safetensors")
+    reference = load_file(tmp_path / "from-safetensors" / "model.safetensors")
+    assert sorted(written) == sorted(reference)
+    for name, tensor in reference.items():
+        assert written[name].dtype == tensor.dtype and torch.equal(written[name], tensor), name
+    rows = load_tokenizer(target).vocab_size
+    assert reference["model.embed_tokens.weight"].shape[0] == rows  # the target's rows, not the source's
 
 
 def test_eval_bad_input_is_one_line(bad_inputs, capsys):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import zlib
 
-import numpy as np
 import pytest
 import torch
 
 from tests.conftest import ENGLISH_SAMPLE
+from tokwork import load_tokenizer
 from tokwork.errors import ParameterError
 from tokwork.transplant.align import align_vocabularies
 from tokwork.transplant.checkpoint import load_checkpoint
@@ -174,7 +174,10 @@ def test_unknown_method_lists_the_registered_ones():
         get_method("nope")
 
 
-def test_every_method_gives_finite_rows_of_the_right_shape(pico, tmp_path):
+def test_every_method_copies_matched_and_padding_rows_exactly(pico, tmp_path):
+    """What every registered method promises (each one's docstring: "matched rows copied"): the rows of
+    tokens matched by bytes or by role (specials), and the model's padding rows, are the source's bit for
+    bit, in the input and in the untied output matrix; only new tokens get rows of the method's making."""
     source, target = pico(kind="gpt2", tied=False, padding=2)
     from tokwork.transplant.hypernet.training import TrainingConfig, train_hypernet
     from tokwork.transplant.registry import load_methods
@@ -183,10 +186,22 @@ def test_every_method_gives_finite_rows_of_the_right_shape(pico, tmp_path):
     train_hypernet(source, [ENGLISH_SAMPLE], tmp_path / "hn", progress=False,
                    config=TrainingConfig(steps=3, warmup_steps=3, warmup_tokens=64))
     options = {"hypernet": {"hypernet": tmp_path / "hn"}}
+    target_tokenizer = load_tokenizer(target)
+    # by hand: <s> and </s> take the row of the source's <|endoftext|> (bos and eos); `▁x` is ` x`
+    by_hand = {target_tokenizer.token_to_id("<s>"): 0, target_tokenizer.token_to_id("</s>"): 0,
+               target_tokenizer.token_to_id("▁x"): load_tokenizer(source).token_to_id("Ġx")}
     for name, info in load_methods().items():
         context = context_for(source, target, donor=CaseBlindDonor() if info.needs_donor else None)
         embeddings = info.function(context, **options.get(name, {}))
-        rows = context.alignment.target_rows
-        assert embeddings.input.shape == (rows, 32) and embeddings.output.shape == (rows, 32), name
-        assert torch.isfinite(embeddings.input).all() and torch.isfinite(embeddings.output).all(), name
-        assert np.isfinite(embeddings.input.numpy()).all()
+        alignment = context.alignment
+        rows = alignment.target_rows
+        shared = torch.from_numpy(alignment.shared_target_ids)
+        shared_source = torch.from_numpy(alignment.shared_source_ids)
+        assert len(shared) == 14 + 7 + 2  # exact, by bytes, special (tests/transplant/test_align.py)
+        for result, original in [(embeddings.input, context.input_embeddings),
+                                 (embeddings.output, context.output_embeddings)]:
+            assert result.shape == (rows, 32) and torch.isfinite(result).all(), name
+            assert torch.equal(result[shared], original[shared_source]), name
+            assert torch.equal(result[-2:], original[-2:]), name  # padding rows, after the target's
+            for target_id, source_id in by_hand.items():
+                assert torch.equal(result[target_id], original[source_id]), (name, target_id)

@@ -63,3 +63,24 @@ def test_auto_picks_numba_on_cpu_and_an_unknown_backend_is_refused():
     values, rows, offsets = random_segments(2, 9, 3, 2, seed=1)
     with pytest.raises(ParameterError, match="unknown kernel backend 'cuda'; choose auto, reference, numba, triton"):
         segment_sum(values, rows, offsets, backend="cuda")
+
+
+def test_without_triton_the_gpu_backend_names_the_extra_and_auto_falls_back(monkeypatch):
+    """triton is an optional extra (`tokwork[gpu]`): without it `auto` never picks it, and asking for it
+    by name says what to install."""
+    import sys
+
+    from tokwork.errors import ParameterError
+    from tokwork.kernels.segment_sum import available_backends, resolve_backend
+
+    monkeypatch.setitem(sys.modules, "triton", None)  # `import triton` now fails as if it were not installed
+    import tokwork.kernels.segment_sum as package
+
+    monkeypatch.delitem(sys.modules, "tokwork.kernels.segment_sum.triton", raising=False)
+    monkeypatch.delattr(package, "triton", raising=False)  # an earlier test's import left it on the package
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "triton" else object())
+    assert "triton" not in available_backends()
+    assert resolve_backend("auto", torch.device("cuda")) == "reference"
+    values, rows, offsets = random_segments(2, 9, 3, 2, seed=1)
+    with pytest.raises(ParameterError, match=r"pip install 'tokwork\[gpu\]'"):
+        segment_sum(values, rows, offsets, backend="triton")

@@ -32,7 +32,8 @@ def encode_command(
     samples: int = typer.Option(1, "--samples", "-k", help="Show this many sampled segmentations (stochastic)."),
     out_path: Path | None = typer.Option(None, "--out", "-o", help="Write the corpus given by --file as token ids "
                                          "to this .npy file (or a folder of shards with --shard-tokens)."),
-    shard_tokens: int | None = typer.Option(None, "--shard-tokens", help="With --out: shards of this many ids."),
+    shard_tokens: int | None = typer.Option(None, "--shard-tokens", help="With --out and --engine stream: a folder "
+                                            "of shards of this many ids."),
     eos: bool = typer.Option(True, "--eos/--no-eos", help="With --out: end each document with end-of-text."),
     text_field: str = TextFieldOpt,
     force: bool = typer.Option(False, "--force", help="With --out: replace an existing .npy file (a lone .npy "
@@ -41,7 +42,10 @@ def encode_command(
     quiet: bool = QuietOpt,
     engine: str = typer.Option("stream", "--engine", help="With --out: 'stream' (one pass in document order: "
                                "one .npy, or shards of --shard-tokens ids), or encode corpus shards on 'local' "
-                               "(this process) or 'ray' workers into a folder, one .npy per corpus shard."),
+                               "(this process) or 'ray' workers into a folder, one .npy per corpus shard (Ray: pip install "
+                               "'tokwork[ray]'; a local cluster of its own is started, a few seconds, unless "
+                               "--address or RAY_ADDRESS names one, whose workers must see the same paths). "
+                               "The output is written to a temporary folder and renamed into place."),
     address: str | None = AddressOpt,
 ) -> None:
     """Encode a text and show ids, pieces and byte view; checks that decoding gives the text back.

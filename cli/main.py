@@ -168,4 +168,10 @@ def run() -> None:
     except BrokenPipeError:  # a plain print to the closed pipe (rich's consoles end as below themselves)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush would fail again
         code = SIGPIPE_EXIT
+    if code in (INTERRUPTED, TERMINATED) and "ray" in sys.modules:
+        # an interrupt reaches Ray's own processes too (the whole process group gets Ctrl-C), and its
+        # library can then crash in its exit hooks: the outputs are cleaned up by now, so end here
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)

@@ -17,7 +17,10 @@ OutputOpt = typer.Option(..., "--output", "-o", help="Output directory (written 
 TextFieldOpt = typer.Option("text", "--text-field", help="Field holding the text in .jsonl records.")
 ForceOpt = typer.Option(False, "--force", help="Replace an existing output directory that tokwork did not make.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
-AddressOpt = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray).")
+AddressOpt = typer.Option(None, "--address", help="With --engine ray: the cluster's head as host:port (its GCS port, "
+                          "6379 by default); default: $RAY_ADDRESS, else a local Ray of this command's own, which "
+                          "takes a few seconds to start. Needs pip install 'tokwork[ray]'; a cluster's workers must "
+                          "see the same corpus and tokenizer paths.")
 DistillBatchOpt = typer.Option(8, "--batch-size", help="Distillation: texts per step.")
 DistillTextCharsOpt = typer.Option(512, "--text-chars", help="Distillation: characters per training text (about).")
 Float32Opt = typer.Option(False, "--float32", help="Run the model in float32 where bfloat16 autocast is the default "

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from tokwork.cli.console import err, out
-from tokwork.cli.options import CorpusArg, ForceOpt, OutputOpt, QuietOpt, TextFieldOpt
+from tokwork.cli.options import REFERENCE_NAMES, CorpusArg, ForceOpt, OutputOpt, QuietOpt, TextFieldOpt
 from tokwork.cli.train import report
 
 
@@ -15,7 +15,7 @@ def train_extend_command(
     corpus: list[str] = CorpusArg,
     base: str = typer.Option(..., "--base", "-b", show_default=False,
                              help="The tokenizer to extend: a BPE tokenizer.json (or a folder with one), a "
-                                  "SentencePiece .model or a .tiktoken file, {REFERENCE_NAMES}."),
+                                  f"SentencePiece .model or a .tiktoken file, {REFERENCE_NAMES}."),
     add: int = typer.Option(..., "--add", "-n", show_default=False, help="Number of new tokens."),
     output: Path = OutputOpt,
     min_frequency: int = typer.Option(2, help="Least count of a pair to be merged."),

@@ -17,7 +17,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -350,9 +350,21 @@ class CorpusReader:
 
     def check_not_empty(self) -> None:
         """Raise `CorpusError` when the files read hold no text at all."""
-        if sum(f.nbytes for f in self.files) == 0:
-            names = ", ".join(f"'{p}'" for p in self.paths[:3])
-            raise CorpusError(f"corpus is empty: no text in {names}")
+        check_corpus_has_text(sum(f.nbytes for f in self.files), self.paths)
+
+
+def check_corpus_has_text(text_bytes: int, paths: Sequence[str | Path]) -> None:
+    """Raise `CorpusError`, naming the first files, where a corpus read in full held `text_bytes` = 0."""
+    if text_bytes == 0:
+        names = ", ".join(f"'{p}'" for p in paths[:3])
+        raise CorpusError(f"corpus is empty: no text in {names}")
+
+
+def check_files_hold_bytes(paths: Sequence[str | Path]) -> None:
+    """Refuse a corpus whose files are all empty on disk before any work starts (workers to start, say);
+    files that hold bytes but no text are found when they are read."""
+    if paths and all(Path(path).stat().st_size == 0 for path in paths):
+        check_corpus_has_text(0, paths)
 
 
 def file_sha256(path: str | Path) -> str:

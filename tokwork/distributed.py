@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -55,40 +57,74 @@ def _import_ray():
 
 @contextmanager
 def ray_cluster(address: str | None = None) -> Iterator[Any]:
-    """Connect to the Ray cluster at `address`, or start a local one for the duration of the block."""
+    """Connect to the Ray cluster at `address` (else `$RAY_ADDRESS`), or start a local one of this
+    process's own, for the duration of the block. A cluster that does not answer as Ray is refused in one
+    line, before Ray would wait minutes for it."""
     ray = _import_ray()
     if ray.is_initialized():
         yield ray
         return
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    given = address or os.environ.get("RAY_ADDRESS") or None
+    source = "--address" if address else "RAY_ADDRESS"
+    if given:
+        _check_reachable(given, source)
+    else:  # a cluster of this process's own, which no one else joins, needs no token
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     settings = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
                 "configure_logging": True}
-    if address:
-        _check_reachable(address)
+    main_thread = threading.current_thread() is threading.main_thread()
+    on_terminate = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
-        if address:
-            ray.init(address=address, **settings)
-        else:
-            ray.init(**settings)
+        ray.init(address=given or "local", **settings)
     except (ConnectionError, RuntimeError, ValueError) as err:
-        where = f"at '{address}'" if address else "locally"
-        raise TokworkError(f"cannot start or reach a Ray cluster {where}: {str(err).splitlines()[0]}") from None
+        where = f"at '{given}' ({source})" if given else "locally"
+        reason = str(err).splitlines()[0]
+        hint = ("; the cluster asks for a token: set RAY_AUTH_MODE=token (and its token) as for the cluster"
+                if given and "auth" in str(err).lower() else "")
+        raise TokworkError(f"cannot start or reach a Ray cluster {where}: {reason}{hint}") from None
+    finally:
+        if main_thread and on_terminate is not None:  # Ray puts its own handler in, which exits without unwinding
+            signal.signal(signal.SIGTERM, on_terminate)
     try:
         yield ray
     finally:
         ray.shutdown()
 
 
-def _check_reachable(address: str) -> None:
-    """Refuse a `host:port` address nothing answers at, before Ray waits minutes for it (other forms, such as
-    `auto`, are Ray's to resolve)."""
+def _check_reachable(address: str, source: str = "--address") -> None:
+    """Refuse a `host:port` address that nothing answers at, or that answers but not as Ray's GCS (a
+    dashboard's web port), before Ray waits minutes for it; other forms, such as `auto`, are Ray's to
+    resolve."""
+    if address.startswith(("http://", "https://")):
+        raise TokworkError(f"{source} '{address}' is a web address; give the cluster's host:port (its GCS port, "
+                           "6379 by default), not the dashboard's URL")
     host, colon, port = address.removeprefix("ray://").rpartition(":")
     if not colon or not port.isdigit():
         return
     try:
-        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=REACH_SECONDS).close()
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=REACH_SECONDS) as link:
+            answer = _http2_answer(link)
+    except TimeoutError:
+        raise TokworkError(f"'{address}' ({source}) accepts a connection but does not answer as a Ray cluster's GCS "
+                           f"port within {REACH_SECONDS} s; give the head node's host:port, 6379 by default") from None
     except OSError as err:
-        raise TokworkError(f"cannot reach a Ray cluster at '{address}': {err.strerror or err}") from None
+        raise TokworkError(f"cannot reach a Ray cluster at '{address}' ({source}): {err.strerror or err}") from None
+    if not answer:
+        raise TokworkError(f"'{address}' ({source}) answers, but not as a Ray cluster's GCS port (gRPC); give the "
+                           "head node's host:port, 6379 by default")
+
+
+def _http2_answer(link: socket.socket) -> bool:
+    """Whether the server on `link` answers an HTTP/2 client preface with a SETTINGS frame, as every gRPC
+    server (Ray's GCS among them) does, where a web server answers in HTTP/1 or not at all."""
+    link.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    header = b""
+    while len(header) < 9:
+        part = link.recv(9 - len(header))
+        if not part:
+            break
+        header += part
+    return len(header) == 9 and header[3] == 4  # frame type 4: SETTINGS
 
 
 def run_jobs(
@@ -159,8 +195,9 @@ def _run_on_processes(function, jobs: Sequence[Any], workers: int, take, advance
 
 
 def _run_on_ray(ray, function, jobs: Sequence[Any], description: str, take, advance) -> None:
-    remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(function)
-    references = [remote.remote(job) for job in jobs]
+    remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(run_in_directory)
+    here = os.getcwd()
+    references = [remote.remote(here, function, job) for job in jobs]
     index_of = {reference: index for index, reference in enumerate(references)}
     pending = list(references)
     while pending:
@@ -182,3 +219,11 @@ def _result(ray, reference, description: str):
     except ray.exceptions.RayError as err:
         reason = str(err).strip().splitlines()[0]
         raise TokworkError(f"{description} could not finish after {TASK_RETRIES} retries: {reason}") from None
+
+
+def run_in_directory(directory: str, function: Callable[[Any], Any], job: Any) -> Any:
+    """`function(job)` in the caller's working folder, where the worker's machine has it, so that relative
+    paths in a job mean on a cluster's workers what they meant to the caller."""
+    if os.path.isdir(directory):
+        os.chdir(directory)
+    return function(job)

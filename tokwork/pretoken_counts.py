@@ -21,9 +21,16 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as BackendTokenizer
 
-from tokwork.corpus import CorpusFile, DocumentTally, expand_corpus_paths, file_sha256, shard_texts
+from tokwork.corpus import (
+    CorpusFile,
+    DocumentTally,
+    check_corpus_has_text,
+    check_files_hold_bytes,
+    expand_corpus_paths,
+    file_sha256,
+    shard_texts,
+)
 from tokwork.distributed import run_jobs
-from tokwork.errors import CorpusError
 from tokwork.shards import SHARD_BYTES, Shard, plan_shards
 
 
@@ -175,6 +182,7 @@ def count_pretokens_by_group(
     Returns the tables by group (groups in order of first appearance) and each file's fingerprint.
     """
     paths = expand_corpus_paths(corpus)
+    check_files_hold_bytes(paths)  # before workers start
     shards = plan_shards(paths, shard_bytes=shard_bytes)
     jobs = [CountJob(shard, tokenizer_json, text_field, block_chars) for shard in shards]
     results = run_jobs(count_shard, jobs, engine=engine, address=address, description="counting pre-tokens",
@@ -185,9 +193,7 @@ def count_pretokens_by_group(
         tables[group_of(job.shard.path)].add(result.counts)
         totals[job.shard.path][0] += result.nbytes
         totals[job.shard.path][1] += result.documents
-    if sum(nbytes for nbytes, _ in totals.values()) == 0:
-        names = ", ".join(f"'{p}'" for p in paths[:3])
-        raise CorpusError(f"corpus is empty: no text in {names}")
+    check_corpus_has_text(sum(nbytes for nbytes, _ in totals.values()), paths)
     files = [CorpusFile(path, nbytes, file_sha256(path), documents) for path, (nbytes, documents) in totals.items()]
     return tables, files
 

@@ -29,7 +29,15 @@ from pathlib import Path
 import numpy as np
 
 from tokwork.card import write_card
-from tokwork.corpus import Document, corpus_list, expand_corpus_paths, is_jsonl, iter_documents
+from tokwork.corpus import (
+    Document,
+    check_corpus_has_text,
+    check_files_hold_bytes,
+    corpus_list,
+    expand_corpus_paths,
+    is_jsonl,
+    iter_documents,
+)
 from tokwork.distributed import ENGINES, check_engine, run_jobs
 from tokwork.encode_shards import (
     BATCH_BYTES,
@@ -40,7 +48,7 @@ from tokwork.encode_shards import (
     encode_texts,
     ids_dtype,
 )
-from tokwork.errors import CorpusError, OutputError, ParameterError
+from tokwork.errors import OutputError, ParameterError
 from tokwork.loader import open_tokenizer
 from tokwork.outputs import check_output_directory, output_directory, output_file
 from tokwork.progress import byte_progress
@@ -118,7 +126,7 @@ def encode_corpus(
     ids, with `seed` replacing a stochastic tokenizer's saved seed. `"local"` and `"ray"` (the cluster at
     `address`) write a folder of one `.npy` per corpus shard of about `shard_bytes`, seeded per shard from
     `seed` (default: the saved one); `shard_tokens` does not apply there. The same seed writes the same
-    ids. Raises `ParameterError` for an unknown engine, a bad shard size or seed, or when `eos` is asked of
+    ids. Raises `ParameterError` for an unknown engine, a bad shard size (or one given to a sharded engine) or seed, or when `eos` is asked of
     a tokenizer without an end-of-text token; `OutputError` for an output path that cannot be written; and
     `CorpusError` for a missing, empty or undecodable corpus (leaving nothing behind). Everything but the
     corpus's text is checked before encoding starts.
@@ -128,6 +136,9 @@ def encode_corpus(
     if engine == "stream":
         return _encode_stream(tokenizer, corpus, output, seed=seed, shard_tokens=shard_tokens, eos=eos,
                               text_field=text_field, progress=progress, force=force)
+    if shard_tokens is not None:
+        raise ParameterError(f"a shard size in tokens (--shard-tokens) applies to the stream engine only; engine "
+                             f"'{engine}' writes one shard per piece of the corpus")
     return _encode_corpus_shards(tokenizer, corpus, output, engine=engine, address=address, seed=seed, eos=eos,
                                  text_field=text_field, shard_bytes=shard_bytes, progress=progress, force=force)
 
@@ -198,12 +209,12 @@ def _encode_stream(tokenizer: str | Path, corpus: Sequence[str | Path], output: 
                         writer.append(ids)
                 finally:
                     report.tokens = writer.close()
-                _check_not_empty(report.text_bytes, paths)
+                check_corpus_has_text(report.text_bytes, paths)
             report.files = [output]
         else:
             with output_directory(output, force=force, kinds=(KIND,)) as staging:
                 _write_shards(batches, staging, dtype, shard_tokens, report)
-                _check_not_empty(report.text_bytes, paths)
+                check_corpus_has_text(report.text_bytes, paths)
                 manifest = {"kind": KIND, "tokenizer": str(opened.source), "dtype": dtype.name,
                             "eos": eos_id, "tokens": report.tokens, "text_bytes": report.text_bytes,
                             "corpus": [str(p) for p in paths], "stochastic": report.stochastic,
@@ -251,6 +262,7 @@ def _encode_corpus_shards(tokenizer: str | Path, corpus: Sequence[str | Path], o
     eos_id = _end_of_text(opened, eos)
     run_seed = seed if seed is not None else getattr(opened, "seed", None)  # the saved seed of a stochastic one
     paths = expand_corpus_paths(corpus)
+    check_files_hold_bytes(paths)  # before workers start
     shards = plan_shards(paths, shard_bytes=shard_bytes)
     jobs = [EncodeJob(shard, number, str(tokenizer), run_seed, eos, text_field)
             for number, shard in enumerate(shards)]
@@ -269,7 +281,7 @@ def _encode_corpus_shards(tokenizer: str | Path, corpus: Sequence[str | Path], o
                  progress=progress, on_result=write)
         entries.sort(key=lambda entry: entry["file"])
         text_bytes = sum(entry["text_bytes"] for entry in entries)
-        _check_not_empty(text_bytes, paths)
+        check_corpus_has_text(text_bytes, paths)
         dtype = ids_dtype(opened.vocab_size).name
         manifest = {"kind": KIND, "tokenizer": str(tokenizer), "dtype": dtype, "eos": eos_id,
                     "seed": run_seed, "engine": engine, "tokens": sum(e["tokens"] for e in entries),
@@ -283,7 +295,3 @@ def _encode_corpus_shards(tokenizer: str | Path, corpus: Sequence[str | Path], o
                           engine=engine, stochastic={**stochastic, "seed": run_seed} if stochastic else None)
 
 
-def _check_not_empty(text_bytes: int, paths: Sequence[Path]) -> None:
-    if text_bytes == 0:
-        names = ", ".join(f"'{p}'" for p in paths[:3])
-        raise CorpusError(f"corpus is empty: no text in {names}")

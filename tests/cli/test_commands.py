@@ -232,3 +232,26 @@ def test_extending_a_stochastic_folder_says_its_deterministic_base_was_extended(
                  "-q"]) == 0
     assert "is a stochastic tokenizer; its deterministic base was extended" in capsys.readouterr().err
     assert not (ext / "stochastic.json").exists()
+
+
+def test_no_option_help_shows_an_unfilled_placeholder():
+    """An option's help written without its f-prefix printed `{REFERENCE_NAMES}` literally."""
+    import re
+
+    import typer.main
+
+    from tokwork.cli.main import app
+
+    def walk(command, context):
+        yield command
+        if hasattr(command, "list_commands"):  # a group (typer's click, which may be its own copy)
+            for name in command.list_commands(context):
+                sub = command.get_command(context, name)
+                yield from walk(sub, type(context)(sub, parent=context, info_name=name))
+
+    root = typer.main.get_command(app)
+    context = root.context_class(root, info_name="tokwork")
+    texts = [param.help or "" for command in walk(root, context)
+             for param in command.params if type(param).__name__.endswith("Option")]
+    assert len(texts) > 100
+    assert not [text for text in texts if re.search(r"\{[A-Za-z_]+\}", text)]

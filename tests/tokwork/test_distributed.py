@@ -120,12 +120,103 @@ def test_a_cluster_address_nothing_answers_at_is_refused_at_once():
             _check_reachable(address)
     assert time.perf_counter() - started < 5
     _check_reachable("auto")  # Ray's own to resolve
-    with socket.socket() as listening:
-        listening.bind(("127.0.0.1", 0))
-        listening.listen()
-        _check_reachable(f"127.0.0.1:{listening.getsockname()[1]}")
     with pytest.raises(TokworkError, match="only --engine ray uses"):
         run_jobs(str, [1], engine="local", address="127.0.0.1:6379")
+
+
+def _serve_once(answer: bytes | None):
+    """A server on a free local port that reads a client's first bytes and sends `answer` (None: nothing,
+    holding the connection open), in a thread; returns its port."""
+    import contextlib
+    import socket
+    import threading
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+
+    def serve():
+        with listening:
+            link, _ = listening.accept()
+            with link, contextlib.suppress(OSError):  # the client may close or reset first
+                link.settimeout(5)
+                link.recv(64)
+                if answer is not None:
+                    link.sendall(answer)
+                link.recv(64)  # until the client closes (a silent server holds the line meanwhile)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listening.getsockname()[1]
+
+
+def test_an_address_that_answers_but_not_as_ray_is_refused_in_one_line(monkeypatch):
+    """A dashboard's web port, an HTTP/1 server or a silent one: refused at once, not after Ray's minutes of
+    retries; a gRPC server (as Ray's GCS is) answering with an HTTP/2 SETTINGS frame passes."""
+    import tokwork.distributed as distributed
+
+    monkeypatch.setattr(distributed, "REACH_SECONDS", 0.5)
+    with pytest.raises(TokworkError, match="is a web address; give the cluster's host:port"):
+        distributed._check_reachable("http://127.0.0.1:8265")
+    web = _serve_once(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+    with pytest.raises(TokworkError, match="answers, but not as a Ray cluster's GCS port"):
+        distributed._check_reachable(f"127.0.0.1:{web}")
+    silent = _serve_once(None)
+    with pytest.raises(TokworkError, match="does not answer as a Ray cluster's GCS port"):
+        distributed._check_reachable(f"127.0.0.1:{silent}", "RAY_ADDRESS")
+    grpc = _serve_once(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))  # an empty SETTINGS frame, as a gRPC server sends
+    distributed._check_reachable(f"127.0.0.1:{grpc}")
+
+
+def test_ray_address_from_the_environment_is_checked_and_named(monkeypatch):
+    import socket
+
+    from tokwork.distributed import ray_cluster
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    refused = rf"cannot reach a Ray cluster at '127.0.0.1:{port}' \(RAY_ADDRESS\)"
+    with pytest.raises(TokworkError, match=refused), ray_cluster():
+        pass
+
+
+def test_a_job_reads_relative_paths_in_the_callers_folder(tmp_path, monkeypatch):
+    """A cluster's worker runs where the cluster was started: the job is run in the caller's folder."""
+    from pathlib import Path
+
+    from tokwork.distributed import run_in_directory
+
+    (tmp_path / "part.txt").write_text("relative to the caller", encoding="utf-8")
+    monkeypatch.chdir("/")
+    assert run_in_directory(str(tmp_path), Path.read_text, Path("part.txt")) == "relative to the caller"
+    assert run_in_directory("/no/such/folder", len, "abc") == 3  # a folder the worker lacks: left as it is
+
+
+def test_an_empty_corpus_is_refused_before_ray_starts(tmp_path, monkeypatch):
+    import tokwork.distributed as distributed
+    from tokwork.token_ids import encode_corpus
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("Ray was started for an empty corpus")
+
+    monkeypatch.setattr(distributed, "ray_cluster", no_cluster)
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    with pytest.raises(CorpusError, match="corpus is empty"):
+        train_bpe([empty], BPEConfig(vocab_size=300), engine="ray", progress=False)
+    with pytest.raises(CorpusError, match="corpus is empty"):
+        encode_corpus("gpt2", [empty], tmp_path / "ids", engine="ray", progress=False)
+    assert not (tmp_path / "ids").exists()
+
+
+def test_shard_tokens_apply_to_the_stream_engine_only(tmp_path):
+    from tokwork.errors import ParameterError
+    from tokwork.token_ids import encode_corpus
+
+    with pytest.raises(ParameterError, match="applies to the stream engine only"):
+        encode_corpus("gpt2", [ENGLISH_SAMPLE], tmp_path / "ids", engine="local", shard_tokens=100, progress=False)
+    assert not (tmp_path / "ids").exists()
 
 
 def test_base_install_does_not_pull_ray():

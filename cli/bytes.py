@@ -253,7 +253,7 @@ def ensemble_command(
     with byte_progress("scoring", len(data) * len(models), enabled=not quiet) as advance:  # member after member
         scores = ensemble.score(data, progress=advance)
     table = titled_table(f"bits per byte on {len(data):,} bytes")
-    table.add_column("model")
+    table.add_column("model", overflow="fold")  # a model's path in full, wrapped, never cut short
     table.add_column("bits per byte", justify="right")
     for name, bpb in zip(models, scores.member_bits_per_byte, strict=True):
         table.add_row(name, f"{bpb:.4f}")

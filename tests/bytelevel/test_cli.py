@@ -26,8 +26,18 @@ def _one_line_error(capsys, argv, *words):
 
 
 def table_rows(shown: str) -> list[list[str]]:
-    """The body rows of the rich tables in `shown`, as their cells' text (header rows are drawn with ┃)."""
-    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in shown.splitlines() if line.startswith("│")]
+    """The body rows of the rich tables in `shown`, as their cells' text (header rows are drawn with ┃); a
+    cell wrapped over several lines (the later cells of its continuation lines empty) is joined by spaces."""
+    rows: list[list[str]] = []
+    for line in shown.splitlines():
+        if not line.startswith("│"):
+            continue
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if rows and len(cells) == len(rows[-1]) and cells[-1] == "" and any(cells):
+            rows[-1] = [f"{old} {new}".strip() for old, new in zip(rows[-1], cells, strict=True)]
+        else:
+            rows.append(cells)
+    return rows
 
 
 def number(cell: str) -> float:
@@ -86,7 +96,7 @@ def test_next_score_generate_and_ensemble(pico_folder, pico_sentencepiece, tmp_p
     assert main(["bytes", "ensemble", str(pico_folder), str(other), "--text", "Le café."]) == 0
     rows = table_rows(capsys.readouterr().out)
     want = ByteEnsemble([lm, ByteLM.from_pretrained(other)]).score("Le café.".encode())
-    assert [name for name, _ in rows] == [str(pico_folder), str(other), "ensemble (mean)"]
+    assert [name.replace(" ", "") for name, _ in rows] == [str(pico_folder), str(other), "ensemble(mean)"]
     assert [number(bpb) for _, bpb in rows] == pytest.approx([*want.member_bits_per_byte, want.bits_per_byte],
                                                             abs=5e-5)
     assert len(set(want.member_bits_per_byte)) == 2  # two models, two scores: the rows are not one number thrice

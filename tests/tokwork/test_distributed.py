@@ -167,20 +167,6 @@ def test_an_address_that_answers_but_not_as_ray_is_refused_in_one_line(monkeypat
     distributed._check_reachable(f"127.0.0.1:{grpc}")
 
 
-def test_ray_address_from_the_environment_is_checked_and_named(monkeypatch):
-    import socket
-
-    from tokwork.distributed import ray_cluster
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
-    refused = rf"cannot reach a Ray cluster at '127.0.0.1:{port}' \(RAY_ADDRESS\)"
-    with pytest.raises(TokworkError, match=refused), ray_cluster():
-        pass
-
-
 def test_a_job_reads_relative_paths_in_the_callers_folder(tmp_path, monkeypatch):
     """A cluster's worker runs where the cluster was started: the job is run in the caller's folder."""
     from pathlib import Path

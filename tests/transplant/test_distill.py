@@ -25,6 +25,7 @@ from tokwork.transplant.distill.chunks import AlignmentError, align_chunks, toke
 from tokwork.transplant.distill.config import UNPLANNED_STEPS, DistillConfig, run_length
 from tokwork.transplant.distill.distiller import Distiller, new_row_ids
 from tokwork.transplant.distill.losses import alm_loss
+from tokwork.transplant.distill.state import DistillError
 from tokwork.transplant.distill.texts import make_batch
 from tokwork.transplant.distill.training import distill
 from tokwork.transplant.pipeline import transplant_vocabulary
@@ -473,6 +474,27 @@ def test_resume_gives_bit_identical_weights(pair, tmp_path):
     a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(tmp_path / "resumed" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert [h["alm"] for h in straight.history] == [h["alm"] for h in resumed.history]
+
+
+def test_a_resumed_run_keeps_its_own_corpus_and_teacher_whatever_is_given(pair, tmp_path):
+    """The note the CLI prints ("resuming with its own inputs") is what happens: the same weights as a
+    resume given the run's own corpus, and a card that still names it, absolute."""
+    teacher, student, corpus = pair
+    other = tmp_path / "other.txt"
+    other.write_text("Quite another text to train on, which this run never saw.\n\n" * 40, encoding="utf-8")
+    for name in ("own", "other"):
+        distill(teacher, student, [corpus], tmp_path / name, config=_fast(train="all", steps=3), progress=False)
+    own = distill(teacher, student, [corpus], tmp_path / "own", config=_fast(train="all"), progress=False)
+    given_other = distill(teacher, student, [other], tmp_path / "other", config=_fast(train="all"), progress=False)
+    a, b = load_file(tmp_path / "own" / "model.safetensors"), load_file(tmp_path / "other" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert given_other.corpus == own.corpus == [str(corpus.resolve())] and given_other.teacher == str(teacher.resolve())
+    gone = tmp_path / "gone.txt"
+    gone.write_text(corpus.read_text(encoding="utf-8"), encoding="utf-8")
+    distill(teacher, student, [gone], tmp_path / "orphan", config=_fast(train="all", steps=3), progress=False)
+    gone.unlink()
+    with pytest.raises(DistillError, match="not there any more; put it back to resume the run, or pass --fresh"):
+        distill(teacher, student, [corpus], tmp_path / "orphan", config=_fast(train="all"), progress=False)
 
 
 def test_linear_schedule_ramps_up_then_falls_to_zero_at_the_last_step():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,24 @@ def test_residual_network_keeps_identity_after_warmup_and_near_it_after_training
     for snapshot, bar in ((kept[10], 0.9), (folder, 0.85)):
         rows = predictions(snapshot, models["tied"], [(i,) for i in ids])[0]
         assert torch.nn.functional.cosine_similarity(rows, matrices[0][ids]).mean() >= bar
+
+
+def test_resume_with_another_corpus_or_model_is_refused(models, tmp_path):
+    from tokwork.transplant.hypernet.checkpoint import HypernetError
+
+    config = pico_config(steps=4, warmup_steps=1, save_every=2)
+    narrow = {"width": 32, "layers": 1}
+    train_hypernet(models["untied"], [CORPUS], tmp_path / "run", config=replace(config, steps=2), shape=narrow,
+                   progress=False)
+    other = tmp_path / "other.txt"
+    other.write_text(Path(CORPUS).read_text(encoding="utf-8")[: 20_000] + "\nmore\n", encoding="utf-8")
+    with pytest.raises(HypernetError, match="give the same corpus to resume it, or pass --fresh"):
+        train_hypernet(models["untied"], [other], tmp_path / "run", config=config, progress=False)
+    twin = tmp_path / "twin"  # the same model, copied: the same vocabulary and shape, another model to resume on
+    shutil.copytree(models["untied"], twin)
+    with pytest.raises(HypernetError, match="was trained for the model"):
+        train_hypernet(twin, [CORPUS], tmp_path / "run", config=config, progress=False)
+    assert train_hypernet(models["untied"], [CORPUS], tmp_path / "run", config=config, progress=False).step == 4
 
 
 def test_resume_gives_the_same_network_as_one_run(models, tmp_path):

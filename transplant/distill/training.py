@@ -51,9 +51,24 @@ from tokwork.transplant.distill.state import (
 )
 
 
+def _run_input(recorded: str, role: str, output: Path) -> str:
+    """An input a resumed run's card names, which must still be there (a model name such as smollm2 is
+    resolved where it is loaded)."""
+    if Path(recorded).exists() or (role == "teacher" and not Path(recorded).is_absolute() and "/" not in recorded):
+        return recorded
+    raise DistillError(f"the run in '{output}' was made with the {role} '{recorded}', which is not there any more; "
+                       "put it back to resume the run, or pass --fresh to start over with the inputs given")
+
+
+def _absolute(path: str | Path) -> str:
+    """A path as the card keeps it: absolute where it exists (so that a run resumes from any folder),
+    else as given (a model name)."""
+    return str(Path(path).resolve()) if Path(path).exists() else str(path)
+
+
 def _new_card(teacher: Path, student: Path, corpus: list[Path], config: DistillConfig, new_rows: int,
               trained: int, device: torch.device) -> DistillCard:
-    return DistillCard(teacher=str(teacher), student=str(student), corpus=[str(p) for p in corpus],
+    return DistillCard(teacher=_absolute(teacher), student=_absolute(student), corpus=[_absolute(p) for p in corpus],
                        training=config.as_card(), new_rows=new_rows, trained_parameters=trained,
                        device=device.type, threads=torch.get_num_threads())
 
@@ -106,6 +121,9 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     output = Path(output)
     resume = not fresh and is_distill_folder(output)
     card = read_distill_card(output) if resume else None
+    if card is not None:  # a run goes on with its own teacher and text, whatever this call names
+        teacher, corpus = _run_input(card.teacher, "teacher", output), [
+            _run_input(path, "corpus file", output) for path in card.corpus]
     # a resumed run writes its folder anew too: the same checks (its student is that folder, no input)
     check_output_directory(output, force=force or fresh, kinds=MODEL_KINDS,
                            inputs=[teacher, *corpus_list(corpus), *([] if resume else [student])])

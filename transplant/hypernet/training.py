@@ -44,6 +44,7 @@ from tokwork.transplant.devices import (
 from tokwork.transplant.hypernet.checkpoint import (
     KIND,
     HypernetCard,
+    HypernetError,
     SourceInfo,
     is_hypernet_folder,
     load_hypernet,
@@ -251,7 +252,22 @@ def train_step(trainer: Trainer, optimizer: torch.optim.Optimizer, step: int) ->
 def _new_card(source: Path, info: SourceInfo, shape: HypernetConfig, config: TrainingConfig,
               text: TrainingText) -> HypernetCard:
     return HypernetCard(model=shape.as_json(), training=config.as_json(), source=asdict(info),
-                        source_path=str(source), corpus=text.files)
+                        source_path=str(source.resolve()) if source.exists() else str(source), corpus=text.files)
+
+
+def _check_same_inputs(card: HypernetCard, source: str | Path, text: TrainingText, output: Path) -> None:
+    """Refuse to resume a run with another corpus (by content) or another model of the same vocabulary
+    (by where it is): the steps to come would not be the run's."""
+    def fingerprints(files: list[dict]) -> list[str]:
+        return [f.get("sha256") or Path(f["path"]).name for f in files]
+
+    if fingerprints(card.corpus) != fingerprints(text.files):
+        raise HypernetError(f"the hypernetwork in '{output}' was trained on {', '.join(f['path'] for f in card.corpus)}; "
+                            "give the same corpus to resume it, or pass --fresh to start over on this one")
+    recorded = Path(card.source_path)
+    if recorded.is_absolute() and recorded.exists() and Path(source).exists() and recorded != Path(source).resolve():
+        raise HypernetError(f"the hypernetwork in '{output}' was trained for the model '{recorded}', not '{source}' "
+                            "(the same vocabulary and shape); resume with that one, or pass --fresh")
 
 
 def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str | Path, *,
@@ -283,6 +299,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     info = SourceInfo.of(checkpoint.tokenizer, checkpoint.input_embeddings(), checkpoint.output_embeddings())
     if card is not None:
         card.source_info.check(info, folder=output, model=str(source))
+        _check_same_inputs(card, source, text, output)
         config = TrainingConfig.from_json({**card.training, "steps": config.steps})
         hypernet_shape = card.config
     else:

@@ -32,7 +32,12 @@ from tokwork.transplant.registry import Embeddings
 
 # The kinds of the model checkpoints tokwork writes (transplant, distill, the best student, adapt; None for
 # a transplant's card from before cards named their kind): one may be replaced by another without --force.
-MODEL_KINDS = (None, "transplant", "distill", "distill-best", "adapt")
+# The outputs each model command replaces without --force: its own kind only (None: a transplant's card
+# from before cards had kinds), so that no command overwrites another's trained model unasked.
+TRANSPLANT_KINDS = (None, "transplant")
+DISTILL_KINDS = ("distill",)
+BEST_KINDS = ("distill-best",)
+ADAPT_KINDS = ("adapt",)
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -233,7 +238,7 @@ def write_checkpoint(source: Checkpoint, alignment: Alignment, embeddings: Embed
     card.dtype = str(source.stored_dtype).removeprefix("torch.")
     card.specials = special_rows(alignment)
     card.new_ids = id_runs(alignment.new_ids)
-    with output_directory(output, force=force, kinds=MODEL_KINDS) as staging:
+    with output_directory(output, force=force, kinds=TRANSPLANT_KINDS) as staging:
         with transformers_bars_off():
             if source.stored_dtype != torch.float32:  # written as the source is stored: 16-bit stays 16-bit
                 model.to(source.stored_dtype).save_pretrained(staging)

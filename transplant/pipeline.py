@@ -16,7 +16,7 @@ from tokwork.loader import load_tokenizer
 from tokwork.outputs import check_output_directory
 from tokwork.transplant.align import Alignment, AlignmentReport, align_vocabularies
 from tokwork.transplant.checkpoint import (
-    MODEL_KINDS,
+    TRANSPLANT_KINDS,
     TransplantCard,
     check_checkpoint_folder,
     check_target_tokenizer,
@@ -54,7 +54,7 @@ def transplant_vocabulary(source: str | Path, target: str | Path, output: str | 
     info = get_method(method)
     options = check_options(info, dict(options or {}))
     if output is not None:
-        check_output_directory(output, force=force, kinds=MODEL_KINDS,
+        check_output_directory(output, force=force, kinds=TRANSPLANT_KINDS,
                                inputs=[source, target, *([donor] if isinstance(donor, str | Path) else []),
                                        *([options["hypernet"]] if options.get("hypernet") else [])])
     check_checkpoint_folder(source, allow_pickle=allow_pickle)

@@ -497,6 +497,28 @@ def test_a_resumed_run_keeps_its_own_corpus_and_teacher_whatever_is_given(pair, 
         distill(teacher, student, [corpus], tmp_path / "orphan", config=_fast(train="all"), progress=False)
 
 
+def test_one_model_command_does_not_replace_anothers_output_unasked(pair, tmp_path):
+    """A distillation run is hours of training: a transplant (or a fresh run) into its folder needs --force,
+    and a distillation does not replace a transplanted model either."""
+    from tokwork.errors import OutputError
+
+    teacher, student, corpus = pair
+    run = tmp_path / "run"
+    distill(teacher, student, [corpus], run, config=_fast(steps=1), progress=False)
+    before = (run / "model.safetensors").read_bytes()
+    with pytest.raises(OutputError, match="holds a tokwork 'distill' output, not one this command writes"):
+        transplant_vocabulary(teacher, student, run, method="subword-mean")
+    transplanted = tmp_path / "transplanted"
+    transplant_vocabulary(teacher, student, transplanted, method="subword-mean")
+    with pytest.raises(OutputError, match="holds a tokwork 'transplant' output"):
+        distill(teacher, student, [corpus], transplanted, config=_fast(steps=1), progress=False)
+    with pytest.raises(OutputError, match="holds a tokwork 'transplant' output"):
+        distill(teacher, student, [corpus], transplanted, config=_fast(steps=1), progress=False, fresh=True)
+    assert (run / "model.safetensors").read_bytes() == before
+    assert distill(teacher, student, [corpus], transplanted, config=_fast(steps=1), progress=False,
+                   force=True).step == 1
+
+
 def test_linear_schedule_ramps_up_then_falls_to_zero_at_the_last_step():
     config = DistillConfig(steps=10, warmup_steps=2, learning_rate=1e-4, schedule="linear")
     rates = [config.learning_rate_at(step) for step in range(10)]

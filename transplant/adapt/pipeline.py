@@ -17,7 +17,7 @@ from tokwork.outputs import check_output_directory, output_directory, output_fil
 from tokwork.transplant.adapt.config import AdaptConfig, read_heldout
 from tokwork.transplant.adapt.resume import RECORD, STEPS, WorkArea, distill_goes_on, plan_inputs
 from tokwork.transplant.adapt.scores import STAGES, comparison_rows, score_stages
-from tokwork.transplant.checkpoint import MODEL_KINDS
+from tokwork.transplant.checkpoint import ADAPT_KINDS
 
 KIND = "adapt"
 EVALUATION = "adapt.json"
@@ -73,7 +73,7 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
     config.validate()
     pick_device(device)  # a device that cannot run is refused before the steps before distillation run
     output = Path(output)
-    check_output_directory(output, force=force, kinds=MODEL_KINDS, inputs=[config.model, *config.corpus])
+    check_output_directory(output, force=force, kinds=ADAPT_KINDS, inputs=[config.model, *config.corpus])
     work = WorkArea(output)
     work.check(force=force)
     model = check_checkpoint_folder(config.model)
@@ -182,7 +182,7 @@ def _assemble(config: AdaptConfig, output: Path, folders: dict[str, Path], recor
             "new_ids": cards["extend"]["notes"]["new_ids"], "steps": steps,
             "evaluation": comparison_rows(evaluation), "digest": digest,
             "versions": library_versions(MODEL_LIBRARIES), "created": created_now()}
-    with output_directory(output, force=force, kinds=MODEL_KINDS) as staging:
+    with output_directory(output, force=force, kinds=ADAPT_KINDS) as staging:
         for path in folders["distill"].iterdir():
             if path.is_file() and path.name not in LEFT_OUT:
                 _link_or_copy(path, staging / path.name)

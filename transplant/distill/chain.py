@@ -15,7 +15,7 @@ from typing import Any
 
 from tokwork.corpus import corpus_list, expand_corpus_paths
 from tokwork.outputs import check_output_directory
-from tokwork.transplant.checkpoint import MODEL_KINDS
+from tokwork.transplant.checkpoint import DISTILL_KINDS
 from tokwork.transplant.distill.config import DistillConfig
 from tokwork.transplant.distill.state import DistillCard, is_distill_folder
 from tokwork.transplant.distill.training import distill
@@ -40,7 +40,7 @@ def transplant_and_distill(source: str | Path, target: str | Path, output: str |
     if is_distill_folder(output):
         return distill(source, output, corpus, output, config=config, max_seconds=max_seconds, device=device,
                        progress=progress, heldout=heldout)
-    check_output_directory(output, force=force, kinds=MODEL_KINDS, inputs=[source, target, *corpus_list(corpus)])
+    check_output_directory(output, force=force, kinds=DISTILL_KINDS, inputs=[source, target, *corpus_list(corpus)])
     student = output.parent / f".{output.name}.transplanted"
     shutil.rmtree(student, ignore_errors=True)
     try:

@@ -29,7 +29,7 @@ from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory
 from tokwork.progress import loss_progress
 from tokwork.transplant.activation_checkpoints import evaluating
-from tokwork.transplant.checkpoint import MODEL_KINDS, load_checkpoint
+from tokwork.transplant.checkpoint import BEST_KINDS, DISTILL_KINDS, load_checkpoint
 from tokwork.transplant.devices import joined_precision, pick_device, precision_of
 from tokwork.transplant.distill.config import REPLAN_EVERY, UNPLANNED_STEPS, DistillConfig
 from tokwork.transplant.distill.distiller import Distiller, check_rows, new_row_ids
@@ -111,7 +111,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
             raise ParameterError(f"the best student's folder '{best_output}' must lie apart from the output "
                                  f"folder '{output}' (not the same, not one inside the other): that holds the last "
                                  "step to resume from")
-        check_output_directory(best_output, force=force, kinds=MODEL_KINDS,
+        check_output_directory(best_output, force=force, kinds=BEST_KINDS,
                                inputs=[teacher, student, *corpus_list(corpus)])
     if max_seconds is not None and max_seconds <= 0:
         raise ParameterError(f"the time budget must be positive, not {max_seconds} seconds")
@@ -125,7 +125,7 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
         teacher, corpus = _run_input(card.teacher, "teacher", output), [
             _run_input(path, "corpus file", output) for path in card.corpus]
     # a resumed run writes its folder anew too: the same checks (its student is that folder, no input)
-    check_output_directory(output, force=force or fresh, kinds=MODEL_KINDS,
+    check_output_directory(output, force=force, kinds=DISTILL_KINDS,
                            inputs=[teacher, *corpus_list(corpus), *([] if resume else [student])])
     corpus_paths = expand_corpus_paths(corpus)
     teacher_checkpoint = load_checkpoint(teacher, role="teacher", why="; distillation needs two causal LMs")

@@ -55,6 +55,8 @@ def check_output_directory(path: str | Path, *, force: bool = False, kinds: Coll
         raise OutputError(f"output '{path}' exists and is a file, not a directory; choose another path")
     if dangling:
         raise OutputError(f"output '{path}' is a link to nothing ({os.readlink(path)}); remove it or give another name")
+    if path.is_symlink():  # an output is renamed into place: the link itself would be replaced by a folder
+        raise OutputError(f"output '{path}' is a symbolic link; give the folder it points to ('{path.resolve()}')")
     check_room_for(path)
     _refuse_places_that_hold_more(path, inputs)
     if not path.is_dir() or force or not any(path.iterdir()):
@@ -178,24 +180,24 @@ def output_directory(path: str | Path, *, force: bool = False, kinds: Collection
     and `inputs` are `check_output_directory`'s.
     """
     path = check_output_directory(path, force=force, kinds=kinds, inputs=inputs).absolute()
-    with _refused_as_output_error(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    with _interrupts_deferred(), _refused_as_output_error(path):  # no half-moved output on Ctrl-C or kill
-        list_files_in_card(staging)
-        publish_modes(staging)
-        if path.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.replace(path, retired / path.name)
-            os.replace(staging, path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, path)
+    with output_lock(path):
+        with _refused_as_output_error(path):
+            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        with _interrupts_deferred(), _refused_as_output_error(path):  # no half-moved output on Ctrl-C or kill
+            list_files_in_card(staging)
+            publish_modes(staging)
+            if path.exists():
+                retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+                os.replace(path, retired / path.name)
+                os.replace(staging, path)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(staging, path)
 
 
 @contextmanager
@@ -233,18 +235,18 @@ def output_file(path: str | Path, *, force: bool = True, inputs: Iterable[str | 
     if path.exists() and not force:
         raise OutputError(f"output file '{path}' exists; pass --force to replace it")
     check_room_for(path)
-    with _refused_as_output_error(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(handle)
-    staging = Path(staging_name)
-    try:
-        yield staging
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
-    publish_modes(staging)
-    os.replace(staging, path)
+    with output_lock(path):
+        with _refused_as_output_error(path):
+            handle, staging_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        os.close(handle)
+        staging = Path(staging_name)
+        try:
+            yield staging
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        publish_modes(staging)
+        os.replace(staging, path)
 
 
 def files_into(directory: str | Path, write: Callable[[Path], list[Path]]) -> list[Path]:
@@ -268,3 +270,55 @@ def files_into(directory: str | Path, write: Callable[[Path], list[Path]]) -> li
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return placed
+
+
+_held: set[Path] = set()  # outputs this process holds (`output_lock`), so that nested holds pass
+
+
+@contextmanager
+def output_lock(path: str | Path) -> Iterator[None]:
+    """Hold the output `path` for this process for the block: another tokwork process that asks for it
+    meanwhile is refused in one line (two runs into one folder would each lose the other's work). Holding
+    it, the leftovers of a writer that was killed (`.NAME.tmp-*`, `.NAME.old-*` beside it) are removed.
+    Where the system has no `fcntl` (Windows), nothing is held."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on the platforms tokwork is tested on
+        yield
+        return
+    path = Path(path).absolute()
+    if path in _held:
+        yield
+        return
+    lock = path.parent / f".{path.name}.lock"
+    with _refused_as_output_error(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        with _refused_as_output_error(path):
+            handle = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(handle)
+            raise OutputError(f"'{path}' is being written by another tokwork command; wait for it to finish or "
+                              "choose another output") from None
+        try:  # the lock file may have been removed by the holder before us: lock the one that is there
+            if os.stat(lock).st_ino == os.fstat(handle).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(handle)
+    _held.add(path)
+    try:
+        for leftover in [*path.parent.glob(f".{glob.escape(path.name)}.tmp-*"),
+                         *path.parent.glob(f".{glob.escape(path.name)}.old-*")]:
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        yield
+    finally:
+        _held.discard(path)
+        with suppress(OSError):
+            os.unlink(lock)
+        os.close(handle)

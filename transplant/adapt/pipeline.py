@@ -13,7 +13,7 @@ from pathlib import Path
 from tokwork.card import MODEL_LIBRARIES, CardError, created_now, library_versions, read_card, write_card
 from tokwork.corpus import expand_corpus_paths
 from tokwork.errors import ParameterError
-from tokwork.outputs import check_output_directory, output_directory, output_file
+from tokwork.outputs import check_output_directory, output_directory, output_file, output_lock
 from tokwork.transplant.adapt.config import AdaptConfig, read_heldout
 from tokwork.transplant.adapt.resume import RECORD, STEPS, WorkArea, distill_goes_on, plan_inputs
 from tokwork.transplant.adapt.scores import STAGES, comparison_rows, score_stages
@@ -59,14 +59,7 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
     `on_step(step, state)` hears "done" or "skipped" after each step (nothing before one: the first
     step's refusals must be the only thing a user sees).
     """
-    from tokwork.trainers.extend import ExtendConfig, extend_tokenizer
-    from tokwork.transplant.checkpoint import check_checkpoint_folder
     from tokwork.transplant.devices import pick_device
-    from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
-    from tokwork.transplant.distill.training import distill
-    from tokwork.transplant.donors import resolve_donor
-    from tokwork.transplant.pipeline import transplant_vocabulary
-    from tokwork.transplant.registry import get_method
 
     if stop_after is not None and stop_after not in STEPS:
         raise ParameterError(f"unknown step '{stop_after}'; choose one of {', '.join(STEPS)}")
@@ -74,6 +67,21 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
     pick_device(device)  # a device that cannot run is refused before the steps before distillation run
     output = Path(output)
     check_output_directory(output, force=force, kinds=ADAPT_KINDS, inputs=[config.model, *config.corpus])
+    with output_lock(output):  # the work area and the output are this run's alone until it ends
+        return _adapt(config, output, force=force, keep_work=keep_work, stop_after=stop_after, device=device,
+                      progress=progress, on_step=on_step)
+
+
+def _adapt(config: AdaptConfig, output: Path, *, force: bool, keep_work: bool, stop_after: str | None,
+           device: str | None, progress: bool, on_step: Callable[[str, str], None] | None) -> AdaptResult:
+    from tokwork.trainers.extend import ExtendConfig, extend_tokenizer
+    from tokwork.transplant.checkpoint import check_checkpoint_folder
+    from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
+    from tokwork.transplant.distill.training import distill
+    from tokwork.transplant.donors import resolve_donor
+    from tokwork.transplant.pipeline import transplant_vocabulary
+    from tokwork.transplant.registry import get_method
+
     work = WorkArea(output)
     work.check(force=force)
     model = check_checkpoint_folder(config.model)

@@ -26,7 +26,7 @@ import torch
 from tokwork.allocator import reuse_freed_memory
 from tokwork.corpus import corpus_list, expand_corpus_paths
 from tokwork.errors import ParameterError
-from tokwork.outputs import check_output_directory
+from tokwork.outputs import check_output_directory, output_lock
 from tokwork.progress import loss_progress
 from tokwork.transplant.activation_checkpoints import evaluating
 from tokwork.transplant.checkpoint import BEST_KINDS, DISTILL_KINDS, load_checkpoint
@@ -164,8 +164,9 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
     if heldout:
         best = (Path(best_output), tokenizer_folder) if best_output is not None else None
         scorer = _HeldoutScorer(distiller, card, heldout, eval_every or config.save_every, best)
-    return _train(distiller, card, output, tokenizer_folder, max_seconds, stop_after, progress, on_checkpoint,
-                  scorer)
+    with output_lock(output):  # a second run into the same folder is refused, not raced
+        return _train(distiller, card, output, tokenizer_folder, max_seconds, stop_after, progress, on_checkpoint,
+                      scorer)
 
 
 class _HeldoutScorer:

@@ -30,7 +30,7 @@ from torch.func import functional_call
 
 from tokwork.corpus import corpus_list
 from tokwork.errors import ParameterError
-from tokwork.outputs import check_output_directory
+from tokwork.outputs import check_output_directory, output_lock
 from tokwork.progress import loss_progress
 from tokwork.setting_types import check_setting_types
 from tokwork.transplant.checkpoint import load_checkpoint
@@ -319,7 +319,7 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     started = time.perf_counter()
     seconds_before = card.seconds
     recent: list[dict[str, float]] = []
-    with loss_progress("hypernet", config.steps, card.step, enabled=progress) as update:
+    with output_lock(output), loss_progress("hypernet", config.steps, card.step, enabled=progress) as update:
         for step in range(card.step, config.steps):
             parts = train_step(trainer, optimizer, step)
             recent.append(parts)

@@ -43,7 +43,7 @@ def encode_command(
     engine: str = typer.Option("stream", "--engine", help="With --out: 'stream' (one pass in document order: "
                                "one .npy, or shards of --shard-tokens ids), or encode corpus shards on 'local' "
                                "(this process) or 'ray' workers into a folder, one .npy per corpus shard (Ray: pip install "
-                               "'tokwork[ray]'; a local cluster of its own is started, a few seconds, unless "
+                               "'tokwork\\[ray]'; a local cluster of its own is started, a few seconds, unless "
                                "--address or RAY_ADDRESS names one, whose workers must see the same paths). "
                                "The output is written to a temporary folder and renamed into place."),
     address: str | None = AddressOpt,

@@ -6,6 +6,7 @@ every command. No computation lives here: each command calls one library functio
 
 from __future__ import annotations
 
+import errno
 import inspect
 import multiprocessing
 import os
@@ -128,10 +129,23 @@ def main(argv: list[str] | None = None) -> int:
         result = INTERRUPTED
     except TokworkError as err:
         return fail(str(err))
+    except Exception as err:  # noqa: BLE001 - re-raised unless it is the disk that failed
+        if not _disk_full(err):
+            raise
+        return fail(f"the disk is full (or over quota) while writing: {' '.join(str(err).split())[:200]}; free "
+                    "space or write the output elsewhere (nothing half written was left in place)")
     if result == INTERRUPTED:  # typer returns the code of an interrupt itself
         print(f"tokwork: {'terminated' if _terminated else 'interrupted'}", file=sys.stderr)
         return TERMINATED if _terminated else INTERRUPTED
     return result if isinstance(result, int) else 0
+
+
+def _disk_full(err: BaseException) -> bool:
+    """Whether `err` says the disk ran out of room: an OSError of that kind, or the same message from a
+    library that raises its own type for it (safetensors, tokenizers)."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
 
 
 def _on_terminate(main_process: int):

@@ -19,7 +19,7 @@ ForceOpt = typer.Option(False, "--force", help="Replace an existing output direc
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 AddressOpt = typer.Option(None, "--address", help="With --engine ray: the cluster's head as host:port (its GCS port, "
                           "6379 by default); default: $RAY_ADDRESS, else a local Ray of this command's own, which "
-                          "takes a few seconds to start. Needs pip install 'tokwork[ray]'; a cluster's workers must "
+                          "takes a few seconds to start. Needs pip install 'tokwork\\[ray]'; a cluster's workers must "
                           "see the same corpus and tokenizer paths.")
 DistillBatchOpt = typer.Option(8, "--batch-size", help="Distillation: texts per step.")
 DistillTextCharsOpt = typer.Option(512, "--text-chars", help="Distillation: characters per training text (about).")

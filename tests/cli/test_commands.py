@@ -255,3 +255,21 @@ def test_no_option_help_shows_an_unfilled_placeholder():
              for param in command.params if type(param).__name__.endswith("Option")]
     assert len(texts) > 100
     assert not [text for text in texts if re.search(r"\{[A-Za-z_]+\}", text)]
+
+
+def test_a_full_disk_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    """Writing a trained tokenizer to a full disk: one line naming the cause, no traceback, nothing left."""
+    import errno
+
+    from tokwork.formats.hf_json import HFTokenizer
+
+    def full(self, directory):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(HFTokenizer, "_write_files", full)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some text to train on\n" * 50, encoding="utf-8")
+    assert main(["train", "bpe", str(corpus), "-v", "300", "-o", str(tmp_path / "out"), "-q"]) == 2
+    printed = capsys.readouterr().err.strip()
+    assert printed.startswith("tokwork: error: the disk is full") and "\n" not in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]

@@ -519,6 +519,44 @@ def test_one_model_command_does_not_replace_anothers_output_unasked(pair, tmp_pa
                    force=True).step == 1
 
 
+def test_a_signal_mid_step_saves_that_step_then_stops_and_the_run_resumes_exactly(pair, tmp_path, monkeypatch):
+    """SIGTERM (or Ctrl-C) during a step: the step finishes, is saved although no checkpoint was due, and
+    the handler that was in place before (the CLI's) then ends the call; the resumed run is the straight one."""
+    import os
+    import signal
+
+    teacher, student, corpus = pair
+    config = _fast(train="all", save_every=100)
+    straight = distill(teacher, student, [corpus], tmp_path / "straight", config=config, progress=False)
+
+    class Terminated(Exception):
+        pass
+
+    def terminated(signum, frame):
+        raise Terminated
+
+    real_step = Distiller.step
+
+    def step_with_a_kill(self, step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-step
+        return real_step(self, step)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        monkeypatch.setattr(Distiller, "step", step_with_a_kill)
+        with pytest.raises(Terminated):
+            distill(teacher, student, [corpus], tmp_path / "stopped", config=config, progress=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "stopped" / "tokwork.json").read_text())["step"] == 3  # step 2 (the third) kept
+    resumed = distill(teacher, student, [corpus], tmp_path / "stopped", config=config, progress=False)
+    assert resumed.step == straight.step == 6
+    a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(tmp_path / "stopped" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_linear_schedule_ramps_up_then_falls_to_zero_at_the_last_step():
     config = DistillConfig(steps=10, warmup_steps=2, learning_rate=1e-4, schedule="linear")
     rates = [config.learning_rate_at(step) for step in range(10)]

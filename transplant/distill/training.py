@@ -13,6 +13,7 @@ have taken, so resuming gives the same weights bit for bit (same device and thre
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from tokwork.corpus import corpus_list, expand_corpus_paths
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory, output_lock
 from tokwork.progress import loss_progress
+from tokwork.stop_request import deliver, stop_between_steps
 from tokwork.transplant.activation_checkpoints import evaluating
 from tokwork.transplant.checkpoint import BEST_KINDS, DISTILL_KINDS, load_checkpoint
 from tokwork.transplant.devices import joined_precision, pick_device, precision_of
@@ -228,8 +230,9 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
     durations: list[float] = []  # wall seconds of this process's steps, for a time-budgeted plan
     scored = [scorer.wall, scorer.cpu] if scorer is not None else [0.0, 0.0]  # taken before `started`
     # every step allocates and frees the same buffers: keep them in the process (`tokwork.allocator`)
-    with reuse_freed_memory(), loss_progress(f"distill ({config.loss})", _shown_total(config), card.step,
-                                             enabled=progress) as update:
+    stopped = None  # the signal that asked to stop after a step, once it has
+    with reuse_freed_memory(), stop_between_steps() as stop_requested, loss_progress(
+            f"distill ({config.loss})", _shown_total(config), card.step, enabled=progress) as update:
         step = card.step
         while step < end:
             before = time.perf_counter()
@@ -237,6 +240,7 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
             durations.append(time.perf_counter() - before)
             recent.append(parts)
             step = done = step + 1
+            stopped = stop_requested()
             elapsed = time.perf_counter() - started - (scorer.wall - scored[0] if scorer else 0.0)
             out_of_time = max_seconds is not None and elapsed >= max_seconds
             planned = config.awaits_plan and (done >= config.plan_step or out_of_time)
@@ -255,6 +259,7 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
                 planned = True  # the progress bar's total moves with it
             last = done == end or out_of_time
             note = scorer.score(done) if scorer is not None and scorer.due(done, last) else None
+            last = last or stopped is not None  # Ctrl-C or SIGTERM: a checkpoint of this step, then stop
             update(done, sum(parts.values()), note, total=_shown_total(config) if planned else None)
             if done % config.log_every == 0 or last:
                 means = {k: round(float(np.mean([r[k] for r in recent])), 5) for k in recent[0]}
@@ -271,6 +276,10 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
                     on_checkpoint(done, output)
             if last:
                 break
+    if stopped is not None and step < end:
+        print(f"stopped after step {step:,}: the checkpoint in '{output}' holds it; the same command again "
+              "goes on from there", file=sys.stderr)
+        deliver(stopped)  # the handler before ours (the CLI's) ends the command as interrupted
     return card
 
 

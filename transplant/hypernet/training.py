@@ -19,6 +19,7 @@ on the GPU when there is one.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -33,6 +34,7 @@ from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory, output_lock
 from tokwork.progress import loss_progress
 from tokwork.setting_types import check_setting_types
+from tokwork.stop_request import deliver, stop_between_steps
 from tokwork.transplant.checkpoint import load_checkpoint
 from tokwork.transplant.devices import (
     joined_precision,
@@ -319,14 +321,18 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
     started = time.perf_counter()
     seconds_before = card.seconds
     recent: list[dict[str, float]] = []
-    with output_lock(output), loss_progress("hypernet", config.steps, card.step, enabled=progress) as update:
+    stopped = None  # the signal that asked to stop after a step (`tokwork.stop_request`), once it has
+    with output_lock(output), stop_between_steps() as stop_requested, loss_progress(
+            "hypernet", config.steps, card.step, enabled=progress) as update:
         for step in range(card.step, config.steps):
             parts = train_step(trainer, optimizer, step)
             recent.append(parts)
             update(step + 1, parts.get("lm", parts["aux"]))
             done = step + 1
             elapsed = time.perf_counter() - started
-            last = done == config.steps or (max_seconds is not None and elapsed >= max_seconds)
+            stopped = stop_requested()
+            last = (done == config.steps or (max_seconds is not None and elapsed >= max_seconds)
+                    or stopped is not None)
             if done % config.log_every == 0 or last:
                 card.history.append({"step": done, **{k: round(float(np.mean([r[k] for r in recent if k in r])), 5)
                                                       for k in ("lm", "aux") if any(k in r for r in recent)},
@@ -340,4 +346,8 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
                     on_checkpoint(done, output)
             if last:
                 break
+    if stopped is not None and card.step < config.steps:
+        print(f"stopped after step {card.step:,}: the checkpoint in '{output}' holds it; the same command again "
+              "goes on from there", file=sys.stderr)
+        deliver(stopped)  # the handler before ours (the CLI's) ends the command as interrupted
     return card

@@ -20,7 +20,7 @@ import torch
 
 from tokwork.card import MODEL_LIBRARIES, library_versions, write_card
 from tokwork.causal_lm import check_causal_lm, check_tokenizer_fits, context_length
-from tokwork.errors import TokworkError
+from tokwork.errors import TokenizerFormatError, TokworkError
 from tokwork.formats.hf_json import CHAT_TEMPLATE, read_chat_template
 from tokwork.loader import load_tokenizer
 from tokwork.outputs import output_directory
@@ -88,6 +88,16 @@ def check_checkpoint_folder(path: str | Path, *, allow_pickle: bool = False) -> 
             )
         return path
     raise CheckpointError(f"'{path}' holds no weights (model.safetensors or pytorch_model.bin)")
+
+
+def check_model_fits_tokenizer(folder: Path) -> None:
+    """Refuse, from its config and tokenizer alone (no weights loaded), a model folder whose tokenizer has
+    more tokens than the model has rows: steps that would only fail once the model is loaded do not run."""
+    rows = check_causal_lm(folder).get("vocab_size")
+    tokens = load_tokenizer(folder).vocab_size
+    if isinstance(rows, int) and rows < tokens:
+        raise TokenizerFormatError(f"model and tokenizer do not belong together: '{folder}' predicts {rows:,} "
+                                   f"tokens, its tokenizer has {tokens:,}")
 
 
 def load_checkpoint(path: str | Path, *, tokenizer: str | Path | None = None, allow_pickle: bool = False,

@@ -281,8 +281,12 @@ def bad(setup, tmp_path, monkeypatch):
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine", encoding="utf-8")
     (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    small = tmp_path / "small"  # the adapt setup's tokenizer on a model with fewer rows than it has tokens
+    train_bpe([setup["train"]], BPEConfig(vocab_size=400), progress=False).save(small)
+    tokwork.pico.pico_model(300, tied=True, spread=0.02, max_positions=256, end_of_text_id=0,
+                            dtype=torch.float32).save_pretrained(small)
     return {**setup, "merge-less": merge_less, "foreign": foreign, "empty": tmp_path / "empty.txt",
-            "out": tmp_path / "out", "tmp": tmp_path}
+            "out": tmp_path / "out", "tmp": tmp_path, "small": small}
 
 
 CASES = {
@@ -296,6 +300,8 @@ CASES = {
     "held-out text that is training text": (lambda b: cli_args(b, b["out"], "--heldout", str(b["train"])),
                                             "also in the training corpus"),
     "an unknown method": (lambda b: cli_args(b, b["out"], "--method", "magic"), "unknown transplant method"),
+    "a model smaller than its tokenizer": (lambda b: cli_args(b, b["out"], model=b["small"]),
+                                           "model and tokenizer do not belong together"),
 }
 
 

@@ -75,7 +75,7 @@ def adapt_model(config: AdaptConfig, output: str | Path, *, force: bool = False,
 def _adapt(config: AdaptConfig, output: Path, *, force: bool, keep_work: bool, stop_after: str | None,
            device: str | None, progress: bool, on_step: Callable[[str, str], None] | None) -> AdaptResult:
     from tokwork.trainers.extend import ExtendConfig, extend_tokenizer
-    from tokwork.transplant.checkpoint import check_checkpoint_folder
+    from tokwork.transplant.checkpoint import check_checkpoint_folder, check_model_fits_tokenizer
     from tokwork.transplant.distill.state import is_distill_folder, read_distill_card
     from tokwork.transplant.distill.training import distill
     from tokwork.transplant.donors import resolve_donor
@@ -85,6 +85,7 @@ def _adapt(config: AdaptConfig, output: Path, *, force: bool, keep_work: bool, s
     work = WorkArea(output)
     work.check(force=force)
     model = check_checkpoint_folder(config.model)
+    check_model_fits_tokenizer(model)  # before the first step writes its work area
     extend_config = ExtendConfig(base=str(model), add=config.add, min_frequency=config.min_frequency)
     extend_config.validate()
     corpus = expand_corpus_paths(config.corpus)

@@ -41,7 +41,7 @@ def track(items: Iterable, description: str, *, total: int | None = None, enable
     if not enabled or not _console.is_terminal:
         yield from items
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),  # whole numbers, not 0/2.0
                TimeElapsedColumn())
     with Progress(*columns, console=_console, transient=True) as bar:
         yield from bar.track(items, total=total, description=description)
@@ -54,7 +54,7 @@ def count_progress(description: str, total: int, *, enabled: bool = True) -> Ite
     if not enabled or not _console.is_terminal:
         yield lambda n=1: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),  # whole numbers, not 0/2.0
                TimeElapsedColumn())
     with Progress(*columns, console=_console, transient=True) as bar:
         task = bar.add_task(description, total=total)

@@ -91,6 +91,8 @@ def train_command(
                             vocab_sizes=parse_range(vocab_sizes, name="--vocab-sizes"), bf16=not float32,
                             text_field=text_field)
     config.validate()
+    resuming = not fresh and is_hypernet_folder(output)
+    warmup_steps = card.training.get("warmup_steps", warmup_steps) if resuming else warmup_steps  # the run's own
     if warmup_steps >= steps:
         err.print(f"note: --warmup-steps {warmup_steps} covers all {steps} steps (they include the warm-up): "
                   "no language-modelling step will run", soft_wrap=True)

@@ -109,6 +109,19 @@ def _refuse_places_that_hold_more(path: Path, inputs: Iterable[str | Path]) -> N
         given, exactly = clash
         raise OutputError(f"output '{path}' {'is' if exactly else 'holds'} the input '{given}', which replacing it "
                           "would delete; choose another output folder")
+    holder = _input_folder_above(where, inputs)
+    if holder:
+        raise OutputError(f"output '{path}' lies inside the input folder '{holder}', which writing it would change "
+                          "(inputs are never modified); choose a folder outside it")
+
+
+def _input_folder_above(where: Path, inputs: Iterable[str | Path]) -> str | Path | None:
+    """The first input that is a folder holding `where` (resolved)."""
+    for given in inputs:
+        for source in _input_paths(given):
+            if source.is_dir() and source.resolve() in where.parents:
+                return given
+    return None
 
 
 def _input_at_or_below(where: Path, inputs: Iterable[str | Path]) -> tuple[str | Path, bool] | None:
@@ -228,10 +241,15 @@ def output_file(path: str | Path, *, force: bool = True, inputs: Iterable[str | 
     path = Path(path).absolute()
     if path.is_dir():
         raise OutputError(f"output '{path}' is a directory; give a file name")
+    inputs = list(inputs)
     clash = _input_at_or_below(path.resolve(), inputs)
     if clash:
         raise OutputError(f"output '{path}' is the input '{clash[0]}', which writing it would destroy; choose "
                           "another output file")
+    holder = _input_folder_above(path.resolve(), inputs)
+    if holder:
+        raise OutputError(f"output '{path}' lies inside the input folder '{holder}', which writing it would change "
+                          "(inputs are never modified); choose a file outside it")
     if path.exists() and not force:
         raise OutputError(f"output file '{path}' exists; pass --force to replace it")
     check_room_for(path)

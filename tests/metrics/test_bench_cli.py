@@ -98,6 +98,11 @@ def changed_corpus(tmp_path, *, table: bytes | None = None, eng: list[str] | Non
     return str(folder)
 
 
+def made_folder(path):
+    path.mkdir()
+    return path
+
+
 def lone_empty_block(tmp_path):
     """English with an extra blank line after its first block and one block fewer at the end: the counts
     agree, the blocks do not."""
@@ -142,7 +147,7 @@ ERRORS = {
         "line 2 has fewer tab-separated fields than its header"),
     "an extra blank line": (lambda tmp, tok: ["-t", tok, "--corpus", lone_empty_block(tmp)],
                             "block 2 of eng.txt is empty and that of ell.txt is not"),
-    "a folder as a lexicon": (lambda tmp, tok: ["-t", tok, "-l", "eng", "--lexicon", f"eng={tmp}"],
+    "a folder as a lexicon": (lambda tmp, tok: ["-t", tok, "-l", "eng", "--lexicon", f"eng={made_folder(tmp / 'lex')}"],
                               "cannot read lexicon file"),
     "a pivot that is only a byte order mark": (lambda tmp, tok: ["-t", tok, "--corpus", bom_only_pivot(tmp)],
                                                "eng.txt' is empty"),

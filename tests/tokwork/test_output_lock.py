@@ -61,3 +61,17 @@ def test_an_output_that_is_a_link_is_refused(tmp_path):
     with pytest.raises(OutputError, match="is a symbolic link; give the folder it points to"):
         check_output_directory(tmp_path / "link")
     assert (tmp_path / "link").is_symlink()
+
+
+def test_an_output_inside_an_input_folder_is_refused(tmp_path):
+    """Inputs are never modified: a model or corpus folder does not get an output folder inside it."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    with pytest.raises(OutputError, match="lies inside the input folder"):
+        check_output_directory(model / "distilled", inputs=[model])
+    with pytest.raises(OutputError, match="lies inside the input folder"), \
+            output_file(model / "ids.npy", inputs=[tmp_path / "elsewhere.txt", model]) as staging:
+        staging.write_text("never placed")
+    assert sorted(p.name for p in model.iterdir()) == ["config.json"]
+    check_output_directory(tmp_path / "beside", inputs=[model])  # beside it is fine

@@ -557,6 +557,17 @@ def test_a_signal_mid_step_saves_that_step_then_stops_and_the_run_resumes_exactl
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_standalone_runs_card_says_how_its_student_was_transplanted(pair, tmp_path):
+    teacher, student, corpus = pair
+    made = json.loads((student / "tokwork.json").read_text())
+    card = distill(teacher, student, [corpus], tmp_path / "out", config=_fast(steps=1), progress=False)
+    assert card.student == str(student.resolve())
+    assert card.transplant == {"source": made["source"], "target": made["target"], "method": "subword-mean",
+                               "options": {k: str(v) for k, v in made["options"].items()},
+                               "new_rows": made["alignment"]["new"]}
+    assert card.transplant["new_rows"] == card.new_rows > 0
+
+
 def test_linear_schedule_ramps_up_then_falls_to_zero_at_the_last_step():
     config = DistillConfig(steps=10, warmup_steps=2, learning_rate=1e-4, schedule="linear")
     rates = [config.learning_rate_at(step) for step in range(10)]

@@ -37,11 +37,12 @@ def transplant_and_distill(source: str | Path, target: str | Path, output: str |
     config.validate()
     expand_corpus_paths(corpus)  # raises for missing or empty corpora now, not after the transplant
     output = Path(output)
+    student = output.parent / f".{output.name}.transplanted"
     if is_distill_folder(output):
+        shutil.rmtree(student, ignore_errors=True)  # an intermediate a killed run left: its model is in the output
         return distill(source, output, corpus, output, config=config, max_seconds=max_seconds, device=device,
                        progress=progress, heldout=heldout)
     check_output_directory(output, force=force, kinds=DISTILL_KINDS, inputs=[source, target, *corpus_list(corpus)])
-    student = output.parent / f".{output.name}.transplanted"
     shutil.rmtree(student, ignore_errors=True)
     try:
         result = transplant_vocabulary(source, target, student, method=method, options=options, donor=donor,

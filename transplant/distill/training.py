@@ -13,6 +13,7 @@ have taken, so resuming gives the same weights bit for bit (same device and thre
 from __future__ import annotations
 
 import copy
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from tokwork.allocator import reuse_freed_memory
+from tokwork.card import CARD_NAME
 from tokwork.corpus import corpus_list, expand_corpus_paths
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory, output_lock
@@ -60,6 +62,20 @@ def _run_input(recorded: str, role: str, output: Path) -> str:
         return recorded
     raise DistillError(f"the run in '{output}' was made with the {role} '{recorded}', which is not there any more; "
                        "put it back to resume the run, or pass --fresh to start over with the inputs given")
+
+
+def _how_transplanted(student: Path) -> dict[str, Any] | None:
+    """What a student made by `tokwork transplant` records of how it was made (its card), for the run's card;
+    None for a student with no such card."""
+    try:
+        made = json.loads((student / CARD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(made, dict) or made.get("kind", "transplant") != "transplant" or "method" not in made:
+        return None
+    return {"source": str(made.get("source")), "target": str(made.get("target")), "method": made["method"],
+            "options": {k: str(v) for k, v in (made.get("options") or {}).items()},
+            "new_rows": (made.get("alignment") or {}).get("new")}
 
 
 def _absolute(path: str | Path) -> str:
@@ -153,9 +169,11 @@ def distill(teacher: str | Path, student: str | Path, corpus: Sequence[str | Pat
         if config.train == "new-rows":  # the other rows' gradients are held at 0: they do not change
             trained = sum(len(new_ids) * p.shape[1] for p in distiller.parameters)
         card = _new_card(Path(teacher), Path(student), corpus_paths, config, len(new_ids), trained, chosen)
-        if transplant is not None:
+        if transplant is not None:  # the student is the chain's intermediate, removed after the run
             card.transplant = transplant
             card.student = f"{transplant['source']} transplanted onto {transplant['target']} ({transplant['method']})"
+        else:  # a student that `tokwork transplant` wrote says how it was made
+            card.transplant = _how_transplanted(Path(student))
     else:
         load_optimizer_state(output, distiller.optimizer)
         distiller.skip(card.step)

@@ -66,6 +66,9 @@ def check_output_directory(path: str | Path, *, force: bool = False, kinds: Coll
             f"output directory '{path}' already exists and is not a tokwork output; pass --force to replace it"
         )
     card = _read_card(path)
+    if not card:
+        raise OutputError(f"output directory '{path}' has a {CARD_NAME} that cannot be read as a tokwork card; "
+                          "move the folder or pass --force to replace it")
     kind = card.get("kind") if isinstance(card.get("kind"), str) else (None if _older_transplant(card) else "")
     if kinds is not None and kind not in kinds:
         held = f"a tokwork '{kind}' output" if kind else "a tokwork output of another kind"

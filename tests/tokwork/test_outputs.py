@@ -42,7 +42,7 @@ def test_an_output_replaces_only_its_own_family_without_force(place):
         check_output_directory(place / "old-transplant", kinds=("bpe",))
     assert check_output_directory(place / "report", kinds=("bpe",), force=True)
     (place / "report" / "tokwork.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(OutputError, match="another kind"):
+    with pytest.raises(OutputError, match="has a tokwork.json that cannot be read as a tokwork card"):
         check_output_directory(place / "report", kinds=("bench",))
 
 

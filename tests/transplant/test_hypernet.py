@@ -304,7 +304,8 @@ def test_missing_or_corrupt_hypernetwork_is_one_line(models, trained, tmp_path, 
 @pytest.mark.parametrize(("args", "message"), [(["--steps", "0"], "steps must be a positive"),
                                                (["--steps", "-5"], "steps must be a positive"),
                                                (["--vocab-sizes", "many"], "not a range"),
-                                               (["--max-minutes", "0"], "--max-minutes must be positive")])
+                                               (["--max-minutes", "0"], "--max-minutes must be positive"),
+                                               (["--sequence-length", "1"], "sequence length 1 must be at least 2")])
 def test_train_bad_options_are_one_line(models, tmp_path, capsys, args, message):
     assert main(["hypernet", "train", str(models["tied"]), "--corpus", CORPUS, "-o", str(tmp_path / "hn"),
                  *args, "-q"]) == 2

@@ -187,7 +187,12 @@ def _assemble(config: AdaptConfig, output: Path, folders: dict[str, Path], recor
     steps = {step: {"seconds": records[step]["seconds"], "cpu_seconds": records[step]["cpu_seconds"],
                     "digest": records[step]["digest"], **({"card": cards[step]} if step in cards else {})}
              for step in STEPS}
-    card = {"kind": KIND, "model": config.model, "language": config.language, "config": config.as_json(),
+    from tokwork.transplant.registry import get_method
+
+    settings = config.as_json()
+    if not get_method(config.method).needs_donor:  # a donor the method never asked for is not part of the run
+        settings["donor"] = None
+    card = {"kind": KIND, "model": config.model, "language": config.language, "config": settings,
             "new_ids": cards["extend"]["notes"]["new_ids"], "steps": steps,
             "evaluation": comparison_rows(evaluation), "digest": digest,
             "versions": library_versions(MODEL_LIBRARIES), "created": created_now()}

@@ -108,6 +108,8 @@ class TrainingConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ParameterError(f"{name.replace('_', ' ')} must be positive, not {getattr(self, name)}")
+        if self.sequence_length < 2:  # a window of one token has no next token to predict
+            raise ParameterError(f"sequence length {self.sequence_length} must be at least 2 tokens")
         if self.aux_weight < 0 or not 0 <= self.unigram_share <= 1:
             raise ParameterError("aux weight must be 0 or more and the unigram share lie in [0, 1]")
         if len(self.vocab_sizes) != 2 or len(self.slice_bytes) != 2:

@@ -111,9 +111,11 @@ class BenchResults:
     corpus: dict
     summary: dict
     seconds: float
+    engine: dict = field(default_factory=lambda: {"engine": "local", "workers": 1})  # where the jobs ran
 
     def as_json(self) -> dict:
-        return {"config": asdict(self.config), "corpus": self.corpus, **self.summary, "seconds": self.seconds}
+        return {"config": asdict(self.config), "corpus": self.corpus, **self.summary, "seconds": self.seconds,
+                "engine": self.engine}
 
 
 def plan_jobs(config: BenchConfig, corpus: ParallelCorpus) -> list[BenchJob]:
@@ -189,7 +191,8 @@ def run_bench(config: BenchConfig, *, engine: str = "local", workers: int | None
     summary = summarize(config, languages, results)
     corpus_info = {"path": str(corpus.path), "pivot": corpus.pivot, "blocks": corpus.blocks,
                    "languages": languages}
-    return BenchResults(config, corpus_info, summary, time.perf_counter() - started)
+    ran = {"engine": engine, "workers": None if engine == "ray" else workers}
+    return BenchResults(config, corpus_info, summary, time.perf_counter() - started, ran)
 
 
 def summarize(config: BenchConfig, languages: dict[str, dict], results: list[dict]) -> dict:

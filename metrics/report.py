@@ -243,7 +243,10 @@ def _provenance_html(results: BenchResults) -> str:
              "--pivot", config.pivot, "--reference", config.reference_name, "--alpha", f"{config.alpha:g}",
              *(["--full-vocab"] if config.full_vocab else []),
              *(a for code, path in config.lexicons.items() for a in ("--lexicon", f"{code}={path}")),
-             *(["--wordfreq-list", config.wordfreq_list] if config.wordfreq else ["--no-wordfreq"]), "-o", "OUT"]
+             *(["--wordfreq-list", config.wordfreq_list] if config.wordfreq else ["--no-wordfreq"]),
+             *(["--engine", "ray"] if results.engine["engine"] == "ray" else
+               ["--workers", str(results.engine["workers"])] if results.engine.get("workers") not in (None, 1) else []),
+             "-o", "OUT"]
     files = []
     for name, path in config.tokenizers.items():
         try:

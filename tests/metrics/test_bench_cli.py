@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -212,3 +213,21 @@ def test_the_table_marks_a_tokenizer_whose_tokens_do_not_all_stand_for_text(tmp_
                        "-o", str(tmp_path / "report"))
     assert code == 0 and "letters *" in out
     assert "* gives tokens that stand for no text (unknown tokens) in letters: ell" in out
+
+
+def test_the_report_records_where_its_jobs_ran_and_its_command_says_so(tmp_path, capsys, toy_corpus):
+    import html
+    import shlex
+
+    from tests.metrics.conftest import letters_tokenizer
+
+    letters = letters_tokenizer(tmp_path / "letters.json")
+    out = tmp_path / "report"
+    code, _, _ = run(capsys, "-t", f"letters={letters}", "-t", "gpt2", "--corpus", str(toy_corpus), "--no-wordfreq",
+                     "--workers", "2", "-o", str(out))
+    assert code == 0
+    assert json.loads((out / "results.json").read_text())["engine"] == {"engine": "local", "workers": 2}
+    page = (out / "report.html").read_text(encoding="utf-8")
+    command = html.unescape(page.split("<pre>")[1].split("</pre>")[0])
+    words = shlex.split(command)
+    assert words[:2] == ["tokwork", "bench"] and words[words.index("--workers") + 1] == "2"

@@ -71,12 +71,13 @@ def corpus_list(corpus: str | os.PathLike | Iterable[str | os.PathLike]) -> list
     return listed
 
 
-def expand_corpus_paths(paths: str | os.PathLike | Iterable[str | Path]) -> list[Path]:
+def expand_corpus_paths(paths: str | os.PathLike | Iterable[str | Path], *, role: str = "corpus") -> list[Path]:
     """Resolve files, folders (searched recursively for text, `.jsonl` and `.gz` files) and globs to files;
     one path may be given alone.
 
     A file named twice (itself and within a folder given too) is read once, where it first comes. Raises
-    `CorpusError` naming the first path that does not exist or a folder with no corpus files.
+    `CorpusError` naming the first path that does not exist or a folder with no corpus files, as `role`'s
+    (the corpus, or held-out text).
     """
     files: list[Path] = []
     for raw in corpus_list(paths):
@@ -87,21 +88,21 @@ def expand_corpus_paths(paths: str | os.PathLike | Iterable[str | Path]) -> list
                 if p.is_file() and p.name.endswith(CORPUS_SUFFIXES) and not p.name.startswith(".")
             )
             if not found:
-                raise CorpusError(f"corpus folder '{path}' holds no .txt, .jsonl or .gz files")
+                raise CorpusError(f"{role} folder '{path}' holds no .txt, .jsonl or .gz files")
             files.extend(found)
         elif path.is_file():
             files.append(path)
         elif any(ch in str(raw) for ch in "*?["):
             found = sorted(p for p in map(Path, glob.glob(str(raw), recursive=True)) if p.is_file())
             if not found:
-                raise CorpusError(f"corpus pattern '{raw}' matches no files")
+                raise CorpusError(f"{role} pattern '{raw}' matches no files")
             files.extend(found)
         elif path.exists():
-            raise CorpusError(f"corpus '{path}' is neither a file nor a folder (a device or a pipe?)")
+            raise CorpusError(f"{role} '{path}' is neither a file nor a folder (a device or a pipe?)")
         else:
-            raise CorpusError(f"corpus file '{path}' does not exist")
+            raise CorpusError(f"{role} file '{path}' does not exist")
     if not files:
-        raise CorpusError("no corpus given: pass at least one file or folder")
+        raise CorpusError(f"no {role} given: pass at least one file or folder")
     first: dict[Path, Path] = {}
     for file in files:
         first.setdefault(file.resolve(), file)

@@ -34,7 +34,7 @@ def texts_digest(texts: dict[str, str]) -> str:
 def read_heldout(paths: Sequence[str | Path], corpus: Sequence[str | Path]) -> dict[str, str]:
     """The held-out texts at `paths` (files or folders, one text a file), refused when one of them is also
     among the training files of `corpus`: a score on trained text says nothing about held-out text."""
-    files = expand_corpus_paths(paths)
+    files = expand_corpus_paths(paths, role="held-out text")
     training = {path.resolve() for path in expand_corpus_paths(corpus)}
     for path in files:
         if path.resolve() in training:

@@ -101,7 +101,7 @@ class Lexicon:
         if not self._unsaved:
             return
         answers = {**_read_json_object(self._answers), **self._seen}
-        with output_file(self._answers) as staging:
+        with output_file(self._answers, cache=True) as staging:
             staging.write_text(json.dumps(answers, ensure_ascii=False), encoding="utf-8")
         self._unsaved = False
 
@@ -157,7 +157,7 @@ def _wordfreq_match(tag: str, wordlist: str) -> str | None:
     if tag not in matches:
         matches[tag] = _closest_wordfreq_list(tag, wordlist)
         path = _matches_file(wordlist)
-        with output_file(path) as staging:
+        with output_file(path, cache=True) as staging:
             staging.write_text(json.dumps({**_read_json_object(path), **matches}), encoding="utf-8")
     return matches[tag]
 
@@ -230,6 +230,6 @@ def _wordfreq_words(wordfreq, match: str, wordlist: str) -> frozenset[str]:
     if copy.is_file():
         return frozenset(copy.read_text(encoding="utf-8").split("\n"))
     words = [word for bucket in wordfreq.get_frequency_list(match, wordlist) for word in bucket]
-    with output_file(copy) as staging:
+    with output_file(copy, cache=True) as staging:
         staging.write_text("\n".join(words), encoding="utf-8")
     return frozenset(words)

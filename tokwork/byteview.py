@@ -233,7 +233,7 @@ def store_byte_view(key: str, view: ByteView) -> None:
     if sys.byteorder != "little":
         lengths.byteswap()
     try:
-        with output_file(_stored_path(key)) as staging, staging.open("wb") as handle:
+        with output_file(_stored_path(key), cache=True) as staging, staging.open("wb") as handle:
             handle.write(STORED_MAGIC + _HEADER.pack(len(view), view.strips_leading_space))
             handle.write(lengths.tobytes())
             handle.write(b"".join(piece for piece in view.token_bytes if piece is not None))

@@ -21,7 +21,7 @@ import signal
 import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 from tokwork.cache import cache_root
@@ -236,9 +236,11 @@ def _interrupts_deferred() -> Iterator[None]:
 
 
 @contextmanager
-def output_file(path: str | Path, *, force: bool = True, inputs: Iterable[str | Path] = ()) -> Iterator[Path]:
+def output_file(path: str | Path, *, force: bool = True, inputs: Iterable[str | Path] = (),
+                cache: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed onto `path`, on failure removed. A
-    path that is one of `inputs` is refused, even with `force`."""
+    path that is one of `inputs` is refused, even with `force`. A `cache` file (the same bytes whoever
+    writes it) is not held (`output_lock`): processes that build it at once each rename their own copy."""
     if not str(path).strip():
         raise OutputError("the output path is empty; give a file name")
     path = Path(path).absolute()
@@ -256,8 +258,9 @@ def output_file(path: str | Path, *, force: bool = True, inputs: Iterable[str | 
     if path.exists() and not force:
         raise OutputError(f"output file '{path}' exists; pass --force to replace it")
     check_room_for(path)
-    with output_lock(path):
+    with nullcontext() if cache else output_lock(path):
         with _refused_as_output_error(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
             handle, staging_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
         os.close(handle)
         staging = Path(staging_name)

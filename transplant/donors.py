@@ -102,7 +102,7 @@ class TextEncoder(DonorSpace):
             everything = load_file(stored)["vectors"]
         else:
             everything = self.encode(token_texts(target, np.arange(target.vocab_size)), progress=context.progress)
-            with output_file(stored) as staging:
+            with output_file(stored, cache=True) as staging:
                 save_file({"vectors": everything.contiguous()}, staging)
         return everything[torch.from_numpy(np.asarray(target_ids, dtype=np.int64))]
 

@@ -75,3 +75,18 @@ def test_an_output_inside_an_input_folder_is_refused(tmp_path):
         staging.write_text("never placed")
     assert sorted(p.name for p in model.iterdir()) == ["config.json"]
     check_output_directory(tmp_path / "beside", inputs=[model])  # beside it is fine
+
+
+def test_a_cache_file_is_written_while_another_process_holds_it(tmp_path):
+    """Caches (byte views, sampler tables, donor vectors, lexicon answers) hold the same bytes whoever
+    writes them: processes that build one at once (bench workers, Ray tasks) must not refuse each other."""
+    cached = tmp_path / "cache.bin"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(cached)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with output_file(cached, cache=True) as staging:
+            staging.write_bytes(b"same bytes")
+        assert cached.read_bytes() == b"same bytes"
+    finally:
+        holder.kill()
+        holder.wait()

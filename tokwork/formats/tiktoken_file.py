@@ -154,7 +154,7 @@ class TiktokenTokenizer(HFTokenizer):
             from tokwork.outputs import output_file  # only here: it imports importlib.metadata, slow
 
             backend = ranks_to_backend(read_ranks(path, data), pattern, special_tokens)
-            with output_file(cached) as staging:
+            with output_file(cached, cache=True) as staging:
                 backend.save(str(staging))
         return cls(backend, data, source=path, special_tokens=special_tokens, key=key)
 

@@ -41,7 +41,7 @@ def stored_arrays(tokenizer: Tokenizer, name: str, build: Callable[[], dict[str,
     from tokwork.outputs import output_file  # here, not at the top: it imports importlib.metadata, slow
 
     try:
-        with output_file(path) as staging, staging.open("wb") as handle:
+        with output_file(path, cache=True) as staging, staging.open("wb") as handle:
             np.savez(handle, **arrays)
         for older in path.parent.glob(f"{name}-{data_digest}-*.npz"):  # the same file, older code
             if older != path:

@@ -37,7 +37,8 @@ def stop_between_steps() -> Iterator[Callable[[], int | None]]:
         caught.append(number)
 
     for number in SIGNALS:
-        signal.signal(number, hold)
+        if previous[number] is not signal.SIG_IGN:  # a signal the process ignores (nohup) stays ignored
+            signal.signal(number, hold)
     try:
         yield lambda: caught[0] if caught else None
     finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from tokwork.card import recorded_path
 from tokwork.cli.console import err
 
 
@@ -34,18 +35,13 @@ def note_inputs_kept(output: Path, saved: dict[str, str | list[str]], given: dic
     resumed run does not take from this command line: it goes on with its own."""
     def same(one, other) -> bool:
         ones, others = ([one] if isinstance(one, str) else list(one)), ([other] if isinstance(other, str) else list(other))
-        return [_where(x) for x in ones] == [_where(x) for x in others]
+        return [recorded_path(x) for x in ones] == [recorded_path(x) for x in others]
 
     differ = [(name, value, saved.get(name)) for name, value in given.items() if not same(value, saved.get(name) or [])]
     if differ:
         shown = ", ".join(f"{name} {_shown(value)} (the run's: {_shown(own)})" for name, value, own in differ)
         err.print(f"note: resuming the run in {output} with its own inputs, not these: {shown}; pass --fresh to "
                   "start over with them", soft_wrap=True, markup=False)
-
-
-def _where(path: str) -> str:
-    """A path as where it points (a name such as smollm2 as it is), so that ./a and a compare equal."""
-    return str(Path(path).resolve()) if Path(path).exists() else path
 
 
 def _shown(value) -> str:

@@ -90,6 +90,12 @@ def _plain(value: Any) -> Any:
     return plain
 
 
+def recorded_path(path: str | Path) -> str:
+    """A path as a card records it: absolute where it exists (so that a run resumes from any folder, and
+    two spellings of one place compare equal), else as given (a model name such as smollm2)."""
+    return str(Path(path).resolve()) if Path(path).exists() else str(path)
+
+
 def read_card(directory: str | Path) -> dict[str, Any]:
     """The card of the tokwork output in `directory`, as written.
 

@@ -5,15 +5,14 @@ teacher (no gradients) and the student, and lowers the chosen loss: ALM on align
 plain next-token loss (the baseline), the teacher's hidden states at chunk ends, or a sum of these. What is
 trained is the student's new embedding rows (the rows no teacher token had), all its embedding rows, or the
 whole network. This module runs the steps: it resumes, checkpoints, keeps to a time budget and scores
-held-out text on the way. The stream, the optimizer's
-moments and the step count are all a resumed run needs to take the steps an uninterrupted run would
-have taken, so resuming gives the same weights bit for bit (same device and thread count).
+held-out text on the way. The stream, the optimizer's moments and the step count are all a resumed run needs
+to take the steps an uninterrupted run would have taken, so resuming gives the same weights bit for bit
+(same device and thread count).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from tokwork.allocator import reuse_freed_memory
-from tokwork.card import CARD_NAME
+from tokwork.card import CardError, read_card, recorded_path
 from tokwork.corpus import corpus_list, expand_corpus_paths
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory, output_lock
@@ -68,25 +67,20 @@ def _how_transplanted(student: Path) -> dict[str, Any] | None:
     """What a student made by `tokwork transplant` records of how it was made (its card), for the run's card;
     None for a student with no such card."""
     try:
-        made = json.loads((student / CARD_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        made = read_card(student)
+    except (CardError, OSError):
         return None
-    if not isinstance(made, dict) or made.get("kind", "transplant") != "transplant" or "method" not in made:
+    if made.get("kind", "transplant") != "transplant" or "method" not in made:
         return None
     return {"source": str(made.get("source")), "target": str(made.get("target")), "method": made["method"],
             "options": {k: str(v) for k, v in (made.get("options") or {}).items()},
             "new_rows": (made.get("alignment") or {}).get("new")}
 
 
-def _absolute(path: str | Path) -> str:
-    """A path as the card keeps it: absolute where it exists (so that a run resumes from any folder),
-    else as given (a model name)."""
-    return str(Path(path).resolve()) if Path(path).exists() else str(path)
-
-
 def _new_card(teacher: Path, student: Path, corpus: list[Path], config: DistillConfig, new_rows: int,
               trained: int, device: torch.device) -> DistillCard:
-    return DistillCard(teacher=_absolute(teacher), student=_absolute(student), corpus=[_absolute(p) for p in corpus],
+    return DistillCard(teacher=recorded_path(teacher), student=recorded_path(student),
+                       corpus=[recorded_path(p) for p in corpus],
                        training=config.as_card(), new_rows=new_rows, trained_parameters=trained,
                        device=device.type, threads=torch.get_num_threads())
 

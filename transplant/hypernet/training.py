@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from tokwork.card import recorded_path
 from tokwork.corpus import corpus_list
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory, output_lock
@@ -256,7 +257,7 @@ def train_step(trainer: Trainer, optimizer: torch.optim.Optimizer, step: int) ->
 def _new_card(source: Path, info: SourceInfo, shape: HypernetConfig, config: TrainingConfig,
               text: TrainingText) -> HypernetCard:
     return HypernetCard(model=shape.as_json(), training=config.as_json(), source=asdict(info),
-                        source_path=str(source.resolve()) if source.exists() else str(source), corpus=text.files)
+                        source_path=recorded_path(source), corpus=text.files)
 
 
 def _check_same_inputs(card: HypernetCard, source: str | Path, text: TrainingText, output: Path) -> None:

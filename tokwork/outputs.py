@@ -107,34 +107,26 @@ def _refuse_places_that_hold_more(path: Path, inputs: Iterable[str | Path]) -> N
         "a folder that holds the tokwork cache" if where in cache.parents else None)
     if place:
         raise OutputError(f"output '{path}' is {place}, which replacing would delete; give a new folder's name")
-    clash = _input_at_or_below(where, inputs)
-    if clash:
-        given, exactly = clash
-        raise OutputError(f"output '{path}' {'is' if exactly else 'holds'} the input '{given}', which replacing it "
-                          "would delete; choose another output folder")
-    holder = _input_folder_above(where, inputs)
-    if holder:
-        raise OutputError(f"output '{path}' lies inside the input folder '{holder}', which writing it would change "
+    clash = _input_clash(where, inputs)
+    if clash and clash[1] == "inside":
+        raise OutputError(f"output '{path}' lies inside the input folder '{clash[0]}', which writing it would change "
                           "(inputs are never modified); choose a folder outside it")
+    if clash:
+        raise OutputError(f"output '{path}' {clash[1]} the input '{clash[0]}', which replacing it would delete; "
+                          "choose another output folder")
 
 
-def _input_folder_above(where: Path, inputs: Iterable[str | Path]) -> str | Path | None:
-    """The first input that is a folder holding `where` (resolved)."""
-    for given in inputs:
-        for source in _input_paths(given):
-            if source.is_dir() and source.resolve() in where.parents:
-                return given
-    return None
-
-
-def _input_at_or_below(where: Path, inputs: Iterable[str | Path]) -> tuple[str | Path, bool] | None:
-    """The first input that lies at `where` (resolved) or inside it, and whether it is `where` itself."""
+def _input_clash(where: Path, inputs: Iterable[str | Path]) -> tuple[str | Path, str] | None:
+    """The first input that lies at `where` (resolved), inside it, or is a folder `where` lies inside, with
+    which of these it is: "is", "holds" or "inside"."""
     for given in inputs:
         for source in _input_paths(given):
             if source.exists():
                 found = source.resolve()
                 if found == where or where in found.parents:
-                    return given, found == where
+                    return given, "is" if found == where else "holds"
+                if found in where.parents and source.is_dir():
+                    return given, "inside"
     return None
 
 
@@ -246,15 +238,13 @@ def output_file(path: str | Path, *, force: bool = True, inputs: Iterable[str | 
     path = Path(path).absolute()
     if path.is_dir():
         raise OutputError(f"output '{path}' is a directory; give a file name")
-    inputs = list(inputs)
-    clash = _input_at_or_below(path.resolve(), inputs)
+    clash = _input_clash(path.resolve(), inputs)
+    if clash and clash[1] == "inside":
+        raise OutputError(f"output '{path}' lies inside the input folder '{clash[0]}', which writing it would change "
+                          "(inputs are never modified); choose a file outside it")
     if clash:
         raise OutputError(f"output '{path}' is the input '{clash[0]}', which writing it would destroy; choose "
                           "another output file")
-    holder = _input_folder_above(path.resolve(), inputs)
-    if holder:
-        raise OutputError(f"output '{path}' lies inside the input folder '{holder}', which writing it would change "
-                          "(inputs are never modified); choose a file outside it")
     if path.exists() and not force:
         raise OutputError(f"output file '{path}' exists; pass --force to replace it")
     check_room_for(path)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -48,6 +50,14 @@ def stop_between_steps() -> Iterator[Callable[[], int | None]]:
 def deliver(number: int) -> None:
     """Send signal `number` to this process again, for the handler now in place to act on."""
     os.kill(os.getpid(), number)
+
+
+def stop_after_checkpoint(number: int, step: int, output: Path) -> None:
+    """Say where a run stopped on signal `number` is kept, then hand the signal on (after the block of
+    `stop_between_steps`), so that the command ends as interrupted."""
+    print(f"stopped after step {step:,}: the checkpoint in '{output}' holds it; the same command again goes on "
+          "from there", file=sys.stderr)
+    deliver(number)  # the handler before ours (the CLI's) ends the command as interrupted
 
 
 def _restore(previous: dict) -> None:

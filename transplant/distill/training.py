@@ -13,7 +13,6 @@ to take the steps an uninterrupted run would have taken, so resuming gives the s
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ from tokwork.corpus import corpus_list, expand_corpus_paths
 from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory, output_lock
 from tokwork.progress import loss_progress
-from tokwork.stop_request import deliver, stop_between_steps
+from tokwork.stop_request import stop_after_checkpoint, stop_between_steps
 from tokwork.transplant.activation_checkpoints import evaluating
 from tokwork.transplant.checkpoint import BEST_KINDS, DISTILL_KINDS, load_checkpoint
 from tokwork.transplant.devices import joined_precision, pick_device, precision_of
@@ -289,9 +288,7 @@ def _train(distiller: Distiller, card: DistillCard, output: Path, tokenizer_fold
             if last:
                 break
     if stopped is not None and step < end:
-        print(f"stopped after step {step:,}: the checkpoint in '{output}' holds it; the same command again "
-              "goes on from there", file=sys.stderr)
-        deliver(stopped)  # the handler before ours (the CLI's) ends the command as interrupted
+        stop_after_checkpoint(stopped, step, output)
     return card
 
 

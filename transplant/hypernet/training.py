@@ -19,7 +19,6 @@ on the GPU when there is one.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -35,7 +34,7 @@ from tokwork.errors import ParameterError
 from tokwork.outputs import check_output_directory, output_lock
 from tokwork.progress import loss_progress
 from tokwork.setting_types import check_setting_types
-from tokwork.stop_request import deliver, stop_between_steps
+from tokwork.stop_request import stop_after_checkpoint, stop_between_steps
 from tokwork.transplant.checkpoint import load_checkpoint
 from tokwork.transplant.devices import (
     joined_precision,
@@ -350,7 +349,5 @@ def train_hypernet(source: str | Path, corpus: Sequence[str | Path], output: str
             if last:
                 break
     if stopped is not None and card.step < config.steps:
-        print(f"stopped after step {card.step:,}: the checkpoint in '{output}' holds it; the same command again "
-              "goes on from there", file=sys.stderr)
-        deliver(stopped)  # the handler before ours (the CLI's) ends the command as interrupted
+        stop_after_checkpoint(stopped, card.step, output)
     return card

@@ -126,10 +126,10 @@ def encode_corpus(
     ids, with `seed` replacing a stochastic tokenizer's saved seed. `"local"` and `"ray"` (the cluster at
     `address`) write a folder of one `.npy` per corpus shard of about `shard_bytes`, seeded per shard from
     `seed` (default: the saved one); `shard_tokens` does not apply there. The same seed writes the same
-    ids. Raises `ParameterError` for an unknown engine, a bad shard size (or one given to a sharded engine) or seed, or when `eos` is asked of
-    a tokenizer without an end-of-text token; `OutputError` for an output path that cannot be written; and
-    `CorpusError` for a missing, empty or undecodable corpus (leaving nothing behind). Everything but the
-    corpus's text is checked before encoding starts.
+    ids. Raises `ParameterError` for an unknown engine, a bad shard size (or one given to a sharded engine)
+    or seed, or when `eos` is asked of a tokenizer without an end-of-text token; `OutputError` for an output
+    path that cannot be written; and `CorpusError` for a missing, empty or undecodable corpus (leaving
+    nothing behind). Everything but the corpus's text is checked before encoding starts.
     """
     check_engine(engine, choices=ENCODE_ENGINES, address=address)
     output = Path(output)
